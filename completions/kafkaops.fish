@@ -1,0 +1,1 @@
+complete --command kafkaops --no-files --arguments "(env _KAFKAOPS_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) kafkaops)" --condition "env _KAFKAOPS_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) kafkaops"

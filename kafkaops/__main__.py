@@ -1,0 +1,3 @@
+from kafkaops.cli.main import run
+
+run()

@@ -1,0 +1,70 @@
+"""`kafkaops db`: create the failed-events table, or check a live one against the mapping."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kafkaops.cli.common import OutputOpt, output, state
+from kafkaops.cli.output import Field
+from kafkaops.errors import SchemaError
+
+app = typer.Typer(help="Create or check the failed_kafka_events table.", no_args_is_help=True)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    id_type: Annotated[
+        str,
+        typer.Option("--id-type", help="Type of the id primary key: bigint (identity) or uuid."),
+    ] = "bigint",
+) -> None:
+    """Create the table and its (status, next_retry_at) index if they do not exist.
+
+    Safe to run again: an existing table is left as it is.
+
+    \b
+    Example:
+      kafkaops db init
+    """
+    from kafkaops.errors import UsageError
+    from kafkaops.schema import init_table
+
+    if id_type not in ("bigint", "uuid"):
+        raise UsageError(f"--id-type must be bigint or uuid, not {id_type!r}")
+    conns = state(ctx).connections
+    db = conns.settings.database
+    with conns.db_errors():
+        created = init_table(conns.engine, db, id_type=id_type)
+    name = f"{db.schema}.{db.table}" if db.schema else db.table
+    output(None).info(f"Created table {name}." if created else f"Table {name} already exists; left as it is.")
+
+
+@app.command()
+def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
+    """Compare the live table with the configured column mapping; exit 1 when it is unusable.
+
+    \b
+    Example:
+      kafkaops db check
+    """
+    from kafkaops.schema import check_table
+
+    conns = state(ctx).connections
+    db = conns.settings.database
+    out = output(output_format)
+    with conns.connect() as conn:
+        problems = check_table(conn, db)
+    rows = [{"column": p.column, "physical": p.physical, "problem": p.problem} for p in problems]
+    if out.fmt.value != "table":
+        out.rows(rows, [Field("column"), Field("physical"), Field("problem")])
+    elif rows:
+        out.rows(
+            rows, [Field("column", "COLUMN"), Field("physical", "IN TABLE"), Field("problem", "PROBLEM")]
+        )
+    name = f"{db.schema}.{db.table}" if db.schema else db.table
+    if problems:
+        raise SchemaError(f"table {name} does not match the mapping: {len(problems)} problem(s)")
+    out.info(f"Table {name} matches the mapping.")

@@ -1,0 +1,97 @@
+"""The `kafkaops` command: global options, and the command groups assembled in one place."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kafkaops import __version__
+from kafkaops.cli import config as config_cli
+from kafkaops.cli import db as db_cli
+from kafkaops.cli import failed as failed_cli
+from kafkaops.cli.common import AppState, KafkaopsGroup
+
+app = typer.Typer(
+    name="kafkaops",
+    cls=KafkaopsGroup,
+    help="The operator's tool for a resilient Kafka publishing pipeline: failed events, retries, DLQs.",
+    epilog="Configuration: --config, else $KAFKAOPS_CONFIG, else ./kafkaops.yaml, else "
+    "~/.config/kafkaops/config.yaml. Environment (KAFKAOPS_*) beats the file; flags beat both.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(failed_cli.app, name="failed")
+app.add_typer(db_cli.app, name="db")
+app.add_typer(config_cli.app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kafkaops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", "-c", help="Config file; takes precedence over $KAFKAOPS_CONFIG.", show_default=False
+        ),
+    ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            help="Context in the config file; takes precedence over $KAFKAOPS_CONTEXT.",
+            show_default=False,
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Database URL; takes precedence over $KAFKAOPS_DATABASE_URL. Keep passwords out of it "
+            "(they would show in `ps`): use the environment or ${VAR} in the config file.",
+            show_default=False,
+        ),
+    ] = None,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap-servers",
+            "-b",
+            help="Kafka bootstrap servers; take precedence over $KAFKAOPS_BOOTSTRAP_SERVERS.",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log lines on stderr (-vv for debug).")
+    ] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    from kafkaops.config import Overrides
+
+    overrides = Overrides(
+        config_path=config, context=context, database_url=database_url, bootstrap_servers=bootstrap_servers
+    )
+    ctx.obj = AppState(overrides, debug=debug, verbose=verbose)
+    ctx.call_on_close(ctx.obj.close)
+    _configure_logging(verbose)
+
+
+def _configure_logging(verbose: int) -> None:
+    import logging
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+
+
+def run() -> None:
+    app()

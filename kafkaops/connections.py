@@ -1,0 +1,240 @@
+"""The one place kafkaops opens connections: the SQLAlchemy engine, the table mapping, Kafka clients.
+
+Everything is created on first use and closed by `close()`, which the CLI registers to run at
+exit. Driver exceptions are turned into one-line kafkaops errors here, naming the target
+without its secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from kafkaops.errors import DatabaseError, KafkaopsError, SchemaError
+from kafkaops.secrets import redact, url_without_password
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import AdminClient
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection, Engine
+
+    from kafkaops.config import Settings
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3, the driver kafkaops ships with."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Connections:
+    """Lazily opened connections for one resolved context."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._table: Table | None = None
+        self._producers: list[Producer] = []
+
+    # -- database ---------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_engine(self.settings.require_database_url())
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def table(self) -> Table:
+        """The mapped table; with `id_type: auto` the id column's type is read once from the DB."""
+        if self._table is None:
+            from kafkaops.schema import build_table, detect_id_type
+
+            db = self.settings.database
+            id_type = db.id_type
+            if id_type == "auto":
+                with self.connect() as conn:
+                    id_type = detect_id_type(conn, db)
+            self._table = build_table(db, id_type=id_type)
+        return self._table
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection in autocommit-free mode; the caller commits what it changes."""
+        with self.db_errors(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside one transaction, committed on success, rolled back on error."""
+        with self.db_errors(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def db_errors(self) -> Iterator[None]:
+        from sqlalchemy import exc
+
+        try:
+            yield
+        except exc.DBAPIError as error:
+            raise self.translate_db_error(error) from error
+        except exc.ArgumentError as error:
+            raise DatabaseError(f"invalid database URL: {self._shown_url()}: {error}") from None
+        except exc.NoSuchModuleError:
+            raise DatabaseError(f"unsupported database URL scheme: {self._shown_url()}") from None
+
+    def translate_db_error(self, error: Any) -> KafkaopsError:
+        from sqlalchemy import exc
+
+        reason = redact(_first_line(error.orig) if error.orig else str(error), self._secrets())
+        if error.connection_invalidated or (
+            isinstance(error, exc.OperationalError) and _is_connect_error(reason)
+        ):
+            return DatabaseError(f"cannot connect to database {self._shown_url()}: {_short_reason(reason)}")
+        if isinstance(error, exc.ProgrammingError | exc.OperationalError) and _is_schema_error(reason):
+            return SchemaError(
+                f"the table does not match the configured mapping: {reason}",
+                hint="run 'kafkaops db check' to see which columns differ",
+            )
+        return DatabaseError(f"database error: {reason}")
+
+    def _shown_url(self) -> str:
+        return url_without_password(self.settings.database.url or "")
+
+    def _secrets(self) -> list[str]:
+        return self.settings.secret_values()
+
+    # -- Kafka ------------------------------------------------------------------------------
+
+    def producer(self, **overrides: Any) -> Producer:
+        from kafkaops import kafka
+
+        producer = kafka.producer(self.settings.require_kafka(), **overrides)
+        self._producers.append(producer)
+        return producer
+
+    def consumer(self, *, group_id: str | None = None, **overrides: Any) -> Consumer:
+        from kafkaops import kafka
+
+        return kafka.consumer(self.settings.require_kafka(), group_id=group_id, **overrides)
+
+    def admin(self, **overrides: Any) -> AdminClient:
+        from kafkaops import kafka
+
+        return kafka.admin(self.settings.require_kafka(), **overrides)
+
+    @property
+    def kafka_props(self) -> dict[str, str]:
+        return dict(self.settings.require_kafka())
+
+    def close(self) -> None:
+        for producer in self._producers:
+            # Anything still queued was never acknowledged; callers flush what they mean to send.
+            producer.purge()
+            producer.flush(0)
+        self._producers.clear()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def create_engine(url: str) -> Engine:
+    import sqlalchemy
+    from sqlalchemy import event, exc
+
+    try:
+        parsed = sqlalchemy.engine.make_url(normalise_url(url))
+    except exc.ArgumentError:
+        raise DatabaseError(f"invalid database URL: {url_without_password(url)}") from None
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
+    if parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": 5, "application_name": "kafkaops"}
+        kwargs["pool_size"] = 2
+    try:
+        engine = sqlalchemy.create_engine(parsed, **kwargs)
+    except exc.NoSuchModuleError:
+        raise DatabaseError(f"unsupported database URL scheme: {url_without_password(url)}") from None
+    except exc.ArgumentError as error:
+        raise DatabaseError(f"invalid database URL {url_without_password(url)}: {error}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # PostgreSQL has regexp_replace; give SQLite the same function so one query serves both.
+    dbapi_conn.create_function("regexp_replace", 4, _regexp_replace, deterministic=True)
+    dbapi_conn.execute("PRAGMA busy_timeout = 5000")
+
+
+_PG_FLAGS = {"i": re.IGNORECASE}
+
+
+def _regexp_replace(value: str | None, pattern: str, replacement: str, flags: str) -> str | None:
+    if value is None:
+        return None
+    re_flags = 0
+    for flag in flags:
+        re_flags |= _PG_FLAGS.get(flag, 0)
+    count = 0 if "g" in flags else 1
+    return re.sub(pattern.replace(r"\y", r"\b"), replacement, value, count=count, flags=re_flags)
+
+
+def _first_line(orig: BaseException) -> str:
+    text = str(orig).strip()
+    return text.splitlines()[0].strip() if text else type(orig).__name__
+
+
+_CONNECT_MARKERS = (
+    "connection refused",
+    "could not connect",
+    "connection failed",
+    "could not translate host name",
+    "timeout expired",
+    "password authentication failed",
+    "no password supplied",
+    "does not exist",
+    "server closed the connection",
+    "unable to open database file",
+    "name or service not known",
+    "no route to host",
+)
+
+
+def _is_connect_error(reason: str) -> bool:
+    lowered = reason.lower()
+    if "column" in lowered or "relation" in lowered:
+        return False
+    return any(marker in lowered for marker in _CONNECT_MARKERS)
+
+
+def _short_reason(reason: str) -> str:
+    lowered = reason.lower()
+    for marker in ("connection refused", "timeout expired", "no route to host"):
+        if marker in lowered:
+            return marker
+    match = re.search(r'(password authentication failed for user "[^"]*")', reason)
+    if match:
+        return match.group(1)
+    match = re.search(r'(database "[^"]*" does not exist)', reason)
+    if match:
+        return match.group(1)
+    # psycopg prefixes: 'connection failed: connection to server at "h" (ip), port p failed: why'
+    return reason.rsplit("failed: ", 1)[-1].strip() or reason
+
+
+def _is_schema_error(reason: str) -> bool:
+    lowered = reason.lower()
+    return any(
+        marker in lowered
+        for marker in ("no such column", "no such table", "does not exist", "undefinedcolumn")
+    )

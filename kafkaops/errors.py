@@ -1,0 +1,60 @@
+"""Typed errors raised by the core, and the exit status each one maps to.
+
+The core never prints and never exits: it raises one of these. The CLI entry point turns
+each into a single `Error: ...` line (plus an optional hint) and the exit code below.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    FAILURE = 1  # runtime failure: unreachable database or broker, partial failure
+    USAGE = 2  # bad input or configuration
+
+
+class KafkaopsError(Exception):
+    """Base of every error kafkaops reports to the user as one line."""
+
+    exit_status: ExitStatus = ExitStatus.FAILURE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(KafkaopsError):
+    """The user asked for something that cannot mean anything (bad option value)."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class ConfigError(KafkaopsError):
+    """The configuration is missing, unreadable or inconsistent."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class NotFoundError(KafkaopsError):
+    """A thing the user named (a row id, a topic) does not exist."""
+
+    exit_status = ExitStatus.FAILURE
+
+
+class DatabaseError(KafkaopsError):
+    """The database could not be reached or refused a statement."""
+
+
+class SchemaError(KafkaopsError):
+    """The live table does not match the configured column mapping."""
+
+
+class KafkaUnavailableError(KafkaopsError):
+    """The Kafka cluster could not be reached within the deadline."""
+
+
+class KafkaClientError(KafkaopsError):
+    """Kafka answered with an error that is not about reachability."""
