@@ -78,7 +78,7 @@ def build_table(db: DatabaseSettings, *, id_type: str = "bigint") -> Table:
         Column(col("updated_at"), ts, key="updated_at", nullable=False),
         Column(col("next_retry_at"), ts, key="next_retry_at"),
         Column(col("resolved_at"), ts, key="resolved_at"),
-        Index(f"ix_{db.table}_status_next_retry_at", col("status"), col("next_retry_at")),
+        Index(f"ix_{db.table}_status_next_retry_at", "status", "next_retry_at"),
         schema=db.schema,
     )
 

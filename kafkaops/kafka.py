@@ -1,0 +1,513 @@
+"""The one place kafkaops builds Kafka clients, and turns their failures into kafkaops errors.
+
+Owns client defaults, routing librdkafka's logs into ``logging``, secret-safe one-line error
+translation, and the metadata helpers every command needs (reachability, topic layout,
+watermarks, committed offsets). confluent_kafka is imported on first use, not at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kafkaops.errors import (
+    ConfigError,
+    KafkaClientError,
+    KafkaopsError,
+    KafkaUnavailableError,
+    NotFoundError,
+)
+from kafkaops.secrets import is_secret_key, redact
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, ClusterMetadata, TopicMetadata
+
+    Client = Producer | Consumer | AdminClient
+
+__all__ = [
+    "BrokerInfo",
+    "ClusterInfo",
+    "PartitionInfo",
+    "TopicInfo",
+    "admin",
+    "check_reachable",
+    "committed_offsets",
+    "consumer",
+    "kafka_errors",
+    "last_error",
+    "producer",
+    "topic_metadata",
+    "translate_error",
+    "watermarks",
+]
+
+log = logging.getLogger(__name__)
+LIBRDKAFKA_LOGGER = "kafkaops.kafka.librdkafka"
+_librdkafka_log = logging.getLogger(LIBRDKAFKA_LOGGER)
+
+_STATE_ATTR = "_kafkaops_state"
+_NO_BOOTSTRAP = "<no bootstrap.servers>"
+
+# Error names (not numbers: confluent_kafka is imported lazily) that mean "could not talk
+# to the cluster in time" rather than "the cluster said no".
+_UNAVAILABLE_CODES = (
+    "_TRANSPORT",
+    "_ALL_BROKERS_DOWN",
+    "_TIMED_OUT",
+    "_TIMED_OUT_QUEUE",
+    "_MSG_TIMED_OUT",
+    "_RESOLVE",
+    "NETWORK_EXCEPTION",
+    "REQUEST_TIMED_OUT",
+    "BROKER_NOT_AVAILABLE",
+)
+# Generic codes whose text ("Local: Timed out") says less than the connection error the
+# client reported on its own just before; that one is quoted alongside.
+_GENERIC_CODES = ("_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_MSG_TIMED_OUT")
+
+# Properties confluent-kafka spells with underscores; every other keyword override has its
+# underscores turned into dots, so linger_ms=5 means linger.ms=5.
+_UNDERSCORE_KEYS = frozenset(
+    {"log_level", "error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on_delivery", "logger"}
+)
+
+# Errors after which waiting for the deadline cannot help a reachability check: every
+# bootstrap broker refused or failed to resolve, or the cluster rejected the credentials.
+_DEFINITE_CODES = ("_ALL_BROKERS_DOWN", "_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED")
+
+# A poll of at most this long between reachability checks of the errors seen so far.
+_PROBE_SLICE = 0.25
+# librdkafka rejects socket.connection.setup.timeout.ms below one second.
+_MIN_SETUP_MS = 1000
+
+# librdkafka prefixes broker errors with the broker's name, which repeats the bootstrap.
+_BROKER_PREFIX = re.compile(r"^\S+/(?:bootstrap|-?\d+): ")
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    id: int
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What a reachability check learnt about the cluster."""
+
+    bootstrap_servers: str
+    cluster_id: str | None
+    controller_id: int | None
+    brokers: tuple[BrokerInfo, ...]
+    topic_count: int
+
+    @property
+    def broker_count(self) -> int:
+        return len(self.brokers)
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    id: int
+    leader: int | None  # None: no leader right now
+    replicas: tuple[int, ...]
+    isrs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    partitions: tuple[PartitionInfo, ...]
+
+    @property
+    def partition_count(self) -> int:
+        return len(self.partitions)
+
+
+@dataclass
+class _ClientState:
+    """What kafkaops knows about a client it built: where it points, what to hide, and the
+    errors librdkafka reported through error_cb (served by poll/flush)."""
+
+    bootstrap: str
+    secrets: list[str]
+    chained_error_cb: Callable[[KafkaError], object] | None = None
+    last: KafkaError | None = None
+    detail: KafkaError | None = None  # last error more specific than "all brokers down"
+    definite: KafkaError | None = None  # first error that waiting would not cure
+
+    def on_error(self, error: KafkaError) -> None:
+        log.debug("kafka client error: %s", self.hide(str(error)))
+        self.last = error
+        if error.name() != "_ALL_BROKERS_DOWN":
+            self.detail = error
+        # Sticky: librdkafka reports failures, never recoveries.
+        if self.definite is None and (error.fatal() or error.name() in _DEFINITE_CODES):
+            self.definite = error
+        if self.chained_error_cb is not None:
+            self.chained_error_cb(error)
+
+    def hide(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+
+class _LibrdkafkaLog:
+    """Given to confluent-kafka as the client's ``logger``: it calls ``.log(level, fmt, *args)``.
+
+    Every line goes to DEBUG, secrets removed: failures reach the user as one translated
+    error, so librdkafka's own ``FAIL`` lines are diagnostics, not messages.
+    """
+
+    def __init__(self, secrets: list[str]) -> None:
+        self._secrets = secrets
+
+    def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
+        if not _librdkafka_log.isEnabledFor(logging.DEBUG):
+            return
+        text = msg % args if args else msg
+        _librdkafka_log.debug("%s %s", logging.getLevelName(level), redact(text, self._secrets))
+
+
+# ---------------------------------------------------------------------------------------
+# Building clients
+
+
+def producer(props: Mapping[str, Any], **overrides: Any) -> Producer:
+    """A Producer for the cluster in ``props`` (librdkafka properties); overrides win."""
+    return _build(_client_class("Producer"), props, {}, overrides)
+
+
+def consumer(props: Mapping[str, Any], *, group_id: str | None = None, **overrides: Any) -> Consumer:
+    """A Consumer that commits only when told to and starts from the earliest offset.
+
+    Without ``group_id`` (and no ``group.id`` in props) it uses a throwaway group,
+    ``kafkaops-<uuid>``, so looking at a topic never disturbs a real group.
+    """
+    defaults = {
+        "group.id": f"kafkaops-{uuid.uuid4()}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    }
+    if group_id is not None:
+        overrides = {**overrides, "group.id": group_id}
+    return _build(_client_class("Consumer"), props, defaults, overrides)
+
+
+def admin(props: Mapping[str, Any], **overrides: Any) -> AdminClient:
+    """An AdminClient; its metadata requests never auto-create the topic they name."""
+    return _build(_client_class("AdminClient"), props, {"allow.auto.create.topics": False}, overrides)
+
+
+def _build(
+    cls: type[Any],
+    props: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> Any:
+    conf = {"client.id": "kafkaops", **defaults}
+    conf.update(props)
+    conf.update({_property_name(k): v for k, v in overrides.items()})
+    conf = {k: _property_value(v) for k, v in conf.items() if v is not None}
+    state = _ClientState(
+        bootstrap=_bootstrap(conf),
+        secrets=_secret_values(conf),
+        chained_error_cb=conf.pop("error_cb", None),
+    )
+    conf["error_cb"] = state.on_error
+    conf.setdefault("logger", _LibrdkafkaLog(state.secrets))
+    try:
+        client = cls(conf)
+    except Exception as exc:  # KafkaException, ValueError, TypeError: all mean bad config
+        reason = state.hide(_one_line(_error_text(exc)))
+        raise ConfigError(f"invalid Kafka client configuration for {state.bootstrap}: {reason}") from None
+    setattr(client, _STATE_ATTR, state)
+    return client
+
+
+@functools.cache
+def _client_class(name: str) -> type[Any]:
+    """A subclass of the confluent_kafka client, so an instance can carry its _ClientState
+    (the C types refuse new attributes)."""
+    import confluent_kafka
+    from confluent_kafka import admin as ck_admin
+
+    base = ck_admin.AdminClient if name == "AdminClient" else getattr(confluent_kafka, name)
+    return type(f"Kafkaops{name}", (base,), {"__module__": __name__})
+
+
+def _property_name(key: str) -> str:
+    return key if "." in key or key in _UNDERSCORE_KEYS else key.replace("_", ".")
+
+
+def _property_value(value: Any) -> Any:
+    """Values as librdkafka expects them; callables and logger objects pass untouched."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def _bootstrap(conf: Mapping[str, Any]) -> str:
+    servers = conf.get("bootstrap.servers") or conf.get("metadata.broker.list")
+    return str(servers) if servers else _NO_BOOTSTRAP
+
+
+def _secret_values(conf: Mapping[str, Any]) -> list[str]:
+    return [str(v) for k, v in conf.items() if is_secret_key(k) and isinstance(v, (str, bytes))]
+
+
+def _state(source: object) -> _ClientState:
+    """The state of a client built here, or a fresh one for a property mapping."""
+    state = getattr(source, _STATE_ATTR, None)
+    if isinstance(state, _ClientState):
+        return state
+    if isinstance(source, Mapping):
+        conf = {k: _property_value(v) for k, v in source.items()}
+        return _ClientState(bootstrap=_bootstrap(conf), secrets=_secret_values(conf))
+    return _ClientState(bootstrap="the configured cluster", secrets=[])
+
+
+def last_error(client: object) -> KafkaError | None:
+    """The most recent error librdkafka reported for a client built here (after a poll)."""
+    return _state(client).last
+
+
+# ---------------------------------------------------------------------------------------
+# Errors
+
+
+def translate_error(
+    error: BaseException | KafkaError,
+    source: object = None,
+    *,
+    action: str | None = None,
+) -> KafkaopsError:
+    """The one-line kafkaops error for a confluent-kafka failure, secrets removed.
+
+    ``source`` is the client built here or the property mapping (it names the bootstrap
+    servers and the secrets to hide); ``action`` is a verb phrase, e.g. "read offsets".
+    Transport failures become KafkaUnavailableError, everything else KafkaClientError.
+    """
+    state = _state(source)
+    kafka_error = _kafka_error_of(error)
+    code = kafka_error.name() if kafka_error is not None else None
+    reason = _reason(kafka_error, error, state)
+    where = f"Kafka at {state.bootstrap}"
+    if code in _UNAVAILABLE_CODES:
+        target = f"{where} to {action}" if action else where
+        return KafkaUnavailableError(
+            f"cannot reach {target}: {reason}",
+            hint="check bootstrap.servers, the network path and that the brokers are up",
+        )
+    if code in ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED"):
+        return KafkaClientError(
+            f"{where} rejected the credentials: {reason}",
+            hint="check sasl.mechanism, sasl.username and sasl.password",
+        )
+    doing = f" failed to {action}" if action else ""
+    return KafkaClientError(f"{where}{doing}: {reason}")
+
+
+@contextmanager
+def kafka_errors(source: object, action: str | None = None) -> Iterator[None]:
+    """Re-raise any confluent-kafka exception in the block as the translated kafkaops error."""
+    from confluent_kafka import KafkaException
+
+    try:
+        yield
+    except KafkaException as exc:
+        raise translate_error(exc, source, action=action) from exc
+
+
+def _kafka_error_of(error: object) -> KafkaError | None:
+    from confluent_kafka import KafkaError
+
+    if isinstance(error, KafkaError):
+        return error
+    args = getattr(error, "args", ())
+    if args and isinstance(args[0], KafkaError):
+        return args[0]
+    return None
+
+
+def _reason(kafka_error: KafkaError | None, error: object, state: _ClientState) -> str:
+    text = _error_text(kafka_error if kafka_error is not None else error)
+    detail = state.detail
+    generic = kafka_error is not None and kafka_error.name() in _GENERIC_CODES
+    if generic and detail is not None and detail is not kafka_error:
+        text = f"{_error_text(detail)}; {text}"
+    return state.hide(_one_line(text))
+
+
+def _error_text(error: object) -> str:
+    kafka_error = _kafka_error_of(error)
+    text = kafka_error.str() if kafka_error is not None else str(error)
+    return _BROKER_PREFIX.sub("", text) or type(error).__name__
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers every command needs
+
+
+def check_reachable(props: Mapping[str, Any], timeout: float = 5.0) -> ClusterInfo:
+    """Ask the cluster for its metadata, within ``timeout`` seconds however it fails.
+
+    Raises KafkaUnavailableError("cannot reach Kafka at <bootstrap>: <reason>") once every
+    bootstrap broker has refused or the deadline has passed, and KafkaClientError when the
+    cluster answers but rejects the client (e.g. bad credentials).
+    """
+    deadline = time.monotonic() + timeout
+    # librdkafka retries connections forever; bound each attempt so one slow TCP or TLS
+    # handshake cannot outlive the deadline, and list_topics(timeout=) bounds the rest.
+    setup_ms = max(_MIN_SETUP_MS, int(timeout * 1000))
+    client = admin(props, **{"socket.connection.setup.timeout.ms": setup_ms})
+    metadata = _metadata_before(client, deadline, timeout)
+    brokers = tuple(
+        BrokerInfo(id=b.id, host=b.host or "", port=b.port)
+        for b in sorted(metadata.brokers.values(), key=lambda b: b.id)
+    )
+    controller = metadata.controller_id
+    return ClusterInfo(
+        bootstrap_servers=_state(client).bootstrap,
+        cluster_id=metadata.cluster_id or None,
+        controller_id=controller if controller is not None and controller >= 0 else None,
+        brokers=brokers,
+        topic_count=len(metadata.topics),
+    )
+
+
+def _metadata_before(client: AdminClient, deadline: float, timeout: float) -> ClusterMetadata:
+    """Cluster metadata, polled in short slices so a definite failure ends the wait early."""
+    from confluent_kafka import KafkaException
+
+    state = _state(client)
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            return client.list_topics(timeout=max(0.01, min(_PROBE_SLICE, remaining)))
+        except KafkaException as exc:
+            client.poll(0)  # serve error_cb: it carries the concrete connection error
+            if state.definite is not None:
+                raise translate_error(state.definite, client) from None
+            if deadline - time.monotonic() <= 0:
+                raise _deadline_error(exc, client, timeout) from None
+
+
+def _deadline_error(exc: Exception, client: AdminClient, timeout: float) -> KafkaopsError:
+    """The error for a deadline that passed; silence says more than "transport failure"."""
+    state = _state(client)
+    error = translate_error(exc, client)
+    if isinstance(error, KafkaUnavailableError) and state.detail is None:
+        return KafkaUnavailableError(
+            f"cannot reach Kafka at {state.bootstrap}: no answer within {timeout:g}s", hint=error.hint
+        )
+    return error
+
+
+def topic_metadata(props_or_admin: Mapping[str, Any] | Client, topic: str, timeout: float = 5.0) -> TopicInfo:
+    """Partitions, leaders and replicas of ``topic``; NotFoundError when it does not exist."""
+    with _client_for(props_or_admin, admin) as client:
+        found = _describe_topic(client, topic, timeout)
+    partitions = tuple(
+        PartitionInfo(
+            id=p.id,
+            leader=p.leader if p.leader >= 0 else None,
+            replicas=tuple(p.replicas),
+            isrs=tuple(p.isrs),
+        )
+        for p in sorted(found.partitions.values(), key=lambda p: p.id)
+    )
+    return TopicInfo(name=topic, partitions=partitions)
+
+
+def watermarks(
+    consumer_or_props: Mapping[str, Any] | Consumer, topic: str, timeout: float = 5.0
+) -> dict[int, tuple[int, int]]:
+    """``{partition: (low, high)}`` offsets of ``topic``, read from the leaders now."""
+    from confluent_kafka import TopicPartition
+
+    deadline = time.monotonic() + timeout
+    with _client_for(consumer_or_props, consumer) as client:
+        found = _describe_topic(client, topic, timeout)
+        result: dict[int, tuple[int, int]] = {}
+        with kafka_errors(client, f"read the offsets of {topic!r}"):
+            for partition in sorted(found.partitions):
+                low, high = client.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=_left(deadline), cached=False
+                )
+                result[partition] = (low, high)
+    return result
+
+
+def committed_offsets(
+    props: Mapping[str, Any], group: str, topic: str, timeout: float = 5.0
+) -> dict[int, int | None]:
+    """``{partition: offset}`` the group committed on ``topic``; None where it has none.
+
+    Reads only: the consumer it uses never joins the group, so members are not rebalanced.
+    """
+    from confluent_kafka import TopicPartition
+
+    deadline = time.monotonic() + timeout
+    with _client_for(props, functools.partial(consumer, group_id=group)) as client:
+        found = _describe_topic(client, topic, timeout)
+        wanted = [TopicPartition(topic, p) for p in sorted(found.partitions)]
+        with kafka_errors(client, f"read the offsets group {group!r} committed"):
+            committed: list[TopicPartition] = client.committed(wanted, timeout=_left(deadline))
+    for tp in committed:
+        if tp.error is not None:
+            raise translate_error(tp.error, props, action=f"read group {group!r} offsets")
+    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in committed}
+
+
+def _left(deadline: float) -> float:
+    return max(0.01, deadline - time.monotonic())
+
+
+@contextmanager
+def _client_for(source: Any, build: Callable[[Mapping[str, Any]], Any]) -> Iterator[Any]:
+    """Use the client given, or build one from properties and close it afterwards."""
+    if not isinstance(source, Mapping):
+        yield source
+        return
+    client = build(source)
+    try:
+        yield client
+    finally:
+        _close(client)
+
+
+def _close(client: Any) -> None:
+    close = getattr(client, "close", None)
+    if close is None:
+        return  # AdminClient: freed when the last reference goes
+    with contextlib.suppress(RuntimeError):  # already closed
+        close()
+
+
+def _describe_topic(client: Client, topic: str, timeout: float) -> TopicMetadata:
+    with kafka_errors(client, f"describe topic {topic!r}"):
+        metadata = client.list_topics(topic=topic, timeout=timeout)
+    found = metadata.topics.get(topic)
+    error = found.error if found is not None else None
+    if found is None or (error is not None and error.name() == "UNKNOWN_TOPIC_OR_PART"):
+        raise NotFoundError(f"topic {topic!r} does not exist on Kafka at {_state(client).bootstrap}")
+    if error is not None and not found.partitions:
+        raise translate_error(error, client, action=f"describe topic {topic!r}")
+    return found

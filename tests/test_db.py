@@ -1,0 +1,113 @@
+"""`kafkaops db init|check`, mapped column names, and what an unreachable database looks like."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from tests.conftest import write_config
+from tests.events import event
+
+
+def test_init_is_idempotent_and_creates_the_index(database, cli, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", database)))
+    first = cli("db", "init")
+    assert first.exit_code == 0, first.stderr
+    assert first.stderr.startswith("Created table ") and "failed_kafka_events" in first.stderr
+    database.insert([event(1)])
+    second = cli("db", "init")
+    assert second.exit_code == 0 and "already exists; left as it is" in second.stderr
+    assert database.count() == 1
+    indexes = sa.inspect(database.engine).get_indexes("failed_kafka_events", schema=database.schema)
+    assert [i["column_names"] for i in indexes] == [["status", "next_retry_at"]]
+    check = cli("db", "check")
+    assert check.exit_code == 0 and "matches the mapping" in check.stderr
+
+
+def test_mapped_column_names_are_used_everywhere(make_database, cli, tmp_path, monkeypatch) -> None:
+    db = make_database(
+        "postgresql", {"event_key": "kafka_key", "last_error": "error_message", "status": "state"}
+    )
+    db.init()
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", db)))
+    db.insert([event(1, last_error="x", status="DLQ_FAILED"), event(2, last_error="x")])
+    columns = {c["name"] for c in sa.inspect(db.engine).get_columns("failed_kafka_events", schema=db.schema)}
+    assert {"kafka_key", "error_message", "state"} <= columns and "status" not in columns
+    result = cli("failed", "--group-by", "status,last_error,event_key", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert {(g["status"], g["event_key"]) for g in json.loads(result.stdout)} == {
+        ("DLQ_FAILED", "player-1"),
+        ("PENDING", "player-2"),
+    }
+
+
+def test_check_reports_missing_and_mistyped_columns(database, cli, tmp_path, monkeypatch) -> None:
+    with database.engine.begin() as conn:
+        schema = f'"{database.schema}".' if database.schema else ""
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {schema}failed_kafka_events (id INTEGER PRIMARY KEY, topic VARCHAR(255), payload TEXT, "
+                "status VARCHAR(20), retry_count VARCHAR(10), created_at TIMESTAMP, updated_at TIMESTAMP)"
+            )
+        )
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", database)))
+    result = cli("db", "check", "-o", "json")
+    assert result.exit_code == 1
+    problems = {p["column"]: p["problem"] for p in json.loads(result.stdout)}
+    assert problems["retry_count"].endswith("where integer is expected")
+    assert problems["next_retry_at"] == "missing"
+    assert set(problems) == {
+        "retry_count",
+        "event_id",
+        "event_key",
+        "headers",
+        "last_error",
+        "error_type",
+        "next_retry_at",
+        "resolved_at",
+    }
+    assert "does not match the mapping: 8 problem(s)" in result.stderr
+
+
+def test_check_on_a_missing_table(database, cli, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", database)))
+    result = cli("db", "check")
+    assert result.exit_code == 1
+    assert "table does not exist (run: kafkaops db init)" in result.stdout
+
+
+def test_a_mapped_column_that_does_not_exist(make_database, cli, tmp_path, monkeypatch) -> None:
+    db = make_database("postgresql")
+    db.init()
+    broken = make_database("postgresql", {"last_error": "no_such_column"})
+    broken.schema = db.schema
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", broken)))
+    result = cli("failed", "--group-by", "last_error")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: the table does not match the configured mapping:")
+    assert "no_such_column" in result.stderr
+    assert "Hint: run 'kafkaops db check'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_one_line_without_the_password(cli) -> None:
+    result = cli(
+        "failed", env={"KAFKAOPS_DATABASE_URL": "postgresql://app:hunter2-secret@127.0.0.1:1/casino"}
+    )
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == "Error: cannot connect to database postgresql://app@127.0.0.1:1/casino: connection refused\n"
+    )
+
+
+def test_debug_shows_the_traceback(cli) -> None:
+    result = cli(
+        "--debug",
+        "failed",
+        env={"KAFKAOPS_DATABASE_URL": "postgresql://app:hunter2-secret@127.0.0.1:1/casino"},
+    )
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.rstrip().endswith("connection refused")
