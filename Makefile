@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install deps test lint format completions bench run clean kafka-cache
+.PHONY: help install deps test lint format completions bench run clean kafka-cache kafka-broker
 
 help:
 	@echo "make run          set up, then run kafkaops against an embedded Kafka and a SQLite file"
@@ -13,6 +13,8 @@ help:
 	@echo "make lint         ruff (lint + format check) and mypy"
 	@echo "make bench        the benchmarks in benchmarks/"
 	@echo "make completions  regenerate completions/ for bash, zsh and fish"
+	@echo "make kafka-cache  fetch the Apache Kafka broker jars once (make test does it)"
+	@echo "make kafka-broker a local Apache Kafka broker in the foreground (PORT=9092 to pick its port)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +31,7 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
-test: install deps
+test: install deps kafka-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -48,6 +50,14 @@ completions: install
 			> completions/kafkaops.$$shell; \
 	done
 	@echo "completions/ regenerated"
+
+# Kafka jars from Maven Central into ~/.cache/kafkaops (once), for the real broker of the tests.
+kafka-cache: install
+	scripts/kafka-broker fetch
+
+# A local Apache Kafka broker in the foreground; prints bootstrap.servers=127.0.0.1:PORT.
+kafka-broker: install
+	scripts/kafka-broker run $(if $(PORT),--port $(PORT))
 
 bench: install deps
 	$(BIN)/python benchmarks/startup.py

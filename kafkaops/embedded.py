@@ -112,6 +112,7 @@ _SIGNATURES: tuple[tuple[str, Any, tuple[Any, ...]], ...] = (
 # Newer than the oldest confluent-kafka we accept; used when present.
 _OPTIONAL_SIGNATURES: tuple[tuple[str, Any, tuple[Any, ...]], ...] = (
     ("rd_kafka_mock_set_controller_id", None, (_VP, ctypes.c_int32)),
+    ("rd_kafka_mock_group_initial_rebalance_delay_ms", None, (_VP, ctypes.c_int32)),
 )
 
 
@@ -176,10 +177,18 @@ class EmbeddedKafka:
 
     ``EmbeddedKafka(brokers=3, topics={"orders": 6})`` starts it at once; use it as a
     context manager or call :meth:`close`. Broker ids run from 1 to ``brokers``; -1 means
-    every broker. Error codes are plain ints, e.g. ``confluent_kafka.KafkaError.*``.
+    every broker. Error codes are plain ints, e.g. ``confluent_kafka.KafkaError.*``. Broker 1
+    is reported as the controller, and a new consumer group rebalances without Kafka's
+    usual 3 s delay unless ``group_initial_rebalance_delay_ms`` asks for one.
     """
 
-    def __init__(self, brokers: int = 1, topics: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        brokers: int = 1,
+        topics: Mapping[str, int] | None = None,
+        *,
+        group_initial_rebalance_delay_ms: int = 0,
+    ) -> None:
         if brokers < 1:
             raise EmbeddedKafkaError(f"brokers must be at least 1, not {brokers}")
         self.brokers = brokers
@@ -194,8 +203,17 @@ class EmbeddedKafka:
         # requests wait for a controller until they time out instead of failing at once.
         if hasattr(self._lib, "rd_kafka_mock_set_controller_id"):
             self._lib.rd_kafka_mock_set_controller_id(self._cluster, 1)
-        for name, partitions in (topics or {}).items():
-            self.create_topic(name, partitions)
+        # Kafka's default of 3 s before a new group's first rebalance only slows tests down.
+        if hasattr(self._lib, "rd_kafka_mock_group_initial_rebalance_delay_ms"):
+            self._lib.rd_kafka_mock_group_initial_rebalance_delay_ms(
+                self._cluster, group_initial_rebalance_delay_ms
+            )
+        try:
+            for name, partitions in (topics or {}).items():
+                self.create_topic(name, partitions)
+        except BaseException:
+            self.close()
+            raise
 
     def _new_handle(self) -> int:
         """The rd_kafka_t the mock cluster needs for bookkeeping; it never talks to Kafka."""
@@ -243,6 +261,12 @@ class EmbeddedKafka:
 
     def create_topic(self, name: str, partitions: int = 1, replication_factor: int = 1) -> None:
         """Create a topic directly in the mock (it does not answer CreateTopics requests)."""
+        # The mock accepts any counts; refuse what a real cluster would refuse.
+        if partitions < 1 or not 1 <= replication_factor <= self.brokers:
+            raise EmbeddedKafkaError(
+                f"embedded Kafka: create topic {name!r}: need partitions >= 1 and a replication "
+                f"factor from 1 to {self.brokers}, not {partitions} and {replication_factor}"
+            )
         code = self._lib.rd_kafka_mock_topic_create(
             self._mcluster(), name.encode(), partitions, replication_factor
         )

@@ -7,14 +7,12 @@ watermarks, committed offsets). confluent_kafka is imported on first use, not at
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -80,15 +78,20 @@ _UNDERSCORE_KEYS = frozenset(
     {"log_level", "error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on_delivery", "logger"}
 )
 
-# Errors after which waiting for the deadline cannot help a reachability check: every
-# bootstrap broker refused or failed to resolve, or the cluster rejected the credentials.
+# Errors after which waiting out the deadline would not help a reachability check: every
+# broker refused, failed to resolve or timed out its connection setup, or the cluster
+# rejected the credentials.
 _DEFINITE_CODES = ("_ALL_BROKERS_DOWN", "_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED")
 
-# A poll of at most this long between reachability checks of the errors seen so far.
-_PROBE_SLICE = 0.25
+# check_reachable waits for metadata in windows that start this short and double, looking
+# at the errors seen after each: a refused connection ends the check at once, while a slow
+# broker still gets a window long enough for its answer (each window asks afresh).
+_FIRST_WINDOW = 0.25
 # librdkafka rejects socket.connection.setup.timeout.ms below one second.
 _MIN_SETUP_MS = 1000
 
+# Log lines start with the thread that wrote them.
+_THREAD_PREFIX = re.compile(r"^\[thrd:[^\]]*\]: ")
 # librdkafka prefixes broker errors with the broker's name, which repeats the bootstrap.
 _BROKER_PREFIX = re.compile(r"^\S+/(?:bootstrap|-?\d+): ")
 
@@ -135,26 +138,31 @@ class TopicInfo:
 
 @dataclass
 class _ClientState:
-    """What kafkaops knows about a client it built: where it points, what to hide, and the
-    errors librdkafka reported through error_cb (served by poll/flush)."""
+    """What kafkaops knows about a client it built: where it points, what to hide, and what
+    went wrong lately (error_cb and log lines, both served by poll/flush)."""
 
     bootstrap: str
     secrets: list[str]
     chained_error_cb: Callable[[KafkaError], object] | None = None
     last: KafkaError | None = None
-    detail: KafkaError | None = None  # last error more specific than "all brokers down"
+    detail: str | None = None  # latest concrete failure, e.g. "Connect to ... refused"
     definite: KafkaError | None = None  # first error that waiting would not cure
 
     def on_error(self, error: KafkaError) -> None:
         log.debug("kafka client error: %s", self.hide(str(error)))
         self.last = error
         if error.name() != "_ALL_BROKERS_DOWN":
-            self.detail = error
+            self.detail = _error_text(error)
         # Sticky: librdkafka reports failures, never recoveries.
         if self.definite is None and (error.fatal() or error.name() in _DEFINITE_CODES):
             self.definite = error
         if self.chained_error_cb is not None:
             self.chained_error_cb(error)
+
+    def on_failure_log(self, text: str) -> None:
+        # Some failures (a connection setup timeout) reach error_cb only as "all brokers
+        # are down"; the FAIL log line before it says why.
+        self.detail = _BROKER_PREFIX.sub("", _THREAD_PREFIX.sub("", text))
 
     def hide(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -167,14 +175,16 @@ class _LibrdkafkaLog:
     error, so librdkafka's own ``FAIL`` lines are diagnostics, not messages.
     """
 
-    def __init__(self, secrets: list[str]) -> None:
-        self._secrets = secrets
+    def __init__(self, state: _ClientState) -> None:
+        self._state = state
 
     def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
-        if not _librdkafka_log.isEnabledFor(logging.DEBUG):
-            return
-        text = msg % args if args else msg
-        _librdkafka_log.debug("%s %s", logging.getLevelName(level), redact(text, self._secrets))
+        # confluent-kafka passes ("%s [%s] %s", facility, client name, text).
+        if len(args) == 3 and args[0] == "FAIL":
+            self._state.on_failure_log(str(args[2]))
+        if _librdkafka_log.isEnabledFor(logging.DEBUG):
+            text = msg % args if args else msg
+            _librdkafka_log.debug("%s %s", logging.getLevelName(level), self._state.hide(text))
 
 
 # ---------------------------------------------------------------------------------------
@@ -192,6 +202,8 @@ def consumer(props: Mapping[str, Any], *, group_id: str | None = None, **overrid
     Without ``group_id`` (and no ``group.id`` in props) it uses a throwaway group,
     ``kafkaops-<uuid>``, so looking at a topic never disturbs a real group.
     """
+    import uuid  # here, not at the top: it costs start-up time and only consumers need it
+
     defaults = {
         "group.id": f"kafkaops-{uuid.uuid4()}",
         "enable.auto.commit": False,
@@ -223,7 +235,7 @@ def _build(
         chained_error_cb=conf.pop("error_cb", None),
     )
     conf["error_cb"] = state.on_error
-    conf.setdefault("logger", _LibrdkafkaLog(state.secrets))
+    conf.setdefault("logger", _LibrdkafkaLog(state))
     try:
         client = cls(conf)
     except Exception as exc:  # KafkaException, ValueError, TypeError: all mean bad config
@@ -344,10 +356,10 @@ def _kafka_error_of(error: object) -> KafkaError | None:
 
 def _reason(kafka_error: KafkaError | None, error: object, state: _ClientState) -> str:
     text = _error_text(kafka_error if kafka_error is not None else error)
-    detail = state.detail
-    generic = kafka_error is not None and kafka_error.name() in _GENERIC_CODES
-    if generic and detail is not None and detail is not kafka_error:
-        text = f"{_error_text(detail)}; {text}"
+    code = kafka_error.name() if kafka_error is not None else None
+    if code in _GENERIC_CODES and state.detail is not None and state.detail not in text:
+        # "N/M brokers are down" adds nothing to the reason, and its counts confuse.
+        text = state.detail if code == "_ALL_BROKERS_DOWN" else f"{state.detail}; {text}"
     return state.hide(_one_line(text))
 
 
@@ -373,9 +385,10 @@ def check_reachable(props: Mapping[str, Any], timeout: float = 5.0) -> ClusterIn
     cluster answers but rejects the client (e.g. bad credentials).
     """
     deadline = time.monotonic() + timeout
-    # librdkafka retries connections forever; bound each attempt so one slow TCP or TLS
-    # handshake cannot outlive the deadline, and list_topics(timeout=) bounds the rest.
-    setup_ms = max(_MIN_SETUP_MS, int(timeout * 1000))
+    # librdkafka retries connections forever and list_topics(timeout=) bounds the wait; a
+    # connection setup timeout of half the deadline also lets a silent broker (accepts TCP,
+    # never answers) be reported with the stage it stalled in rather than as mere silence.
+    setup_ms = max(_MIN_SETUP_MS, int(timeout * 500))
     client = admin(props, **{"socket.connection.setup.timeout.ms": setup_ms})
     metadata = _metadata_before(client, deadline, timeout)
     brokers = tuple(
@@ -393,15 +406,17 @@ def check_reachable(props: Mapping[str, Any], timeout: float = 5.0) -> ClusterIn
 
 
 def _metadata_before(client: AdminClient, deadline: float, timeout: float) -> ClusterMetadata:
-    """Cluster metadata, polled in short slices so a definite failure ends the wait early."""
+    """Cluster metadata, asked for in growing windows so a definite failure ends the wait early."""
     from confluent_kafka import KafkaException
 
     state = _state(client)
+    window = _FIRST_WINDOW
     while True:
         remaining = deadline - time.monotonic()
         try:
-            return client.list_topics(timeout=max(0.01, min(_PROBE_SLICE, remaining)))
+            return client.list_topics(timeout=max(0.01, min(window, remaining)))
         except KafkaException as exc:
+            window *= 2
             client.poll(0)  # serve error_cb: it carries the concrete connection error
             if state.definite is not None:
                 raise translate_error(state.definite, client) from None
@@ -421,7 +436,11 @@ def _deadline_error(exc: Exception, client: AdminClient, timeout: float) -> Kafk
 
 
 def topic_metadata(props_or_admin: Mapping[str, Any] | Client, topic: str, timeout: float = 5.0) -> TopicInfo:
-    """Partitions, leaders and replicas of ``topic``; NotFoundError when it does not exist."""
+    """Partitions, leaders and replicas of ``topic``; NotFoundError when it does not exist.
+
+    Give properties, an admin() or a consumer(): a Producer's metadata request may make a
+    broker with auto.create.topics.enable create the topic it asks about.
+    """
     with _client_for(props_or_admin, admin) as client:
         found = _describe_topic(client, topic, timeout)
     partitions = tuple(
@@ -444,7 +463,7 @@ def watermarks(
 
     deadline = time.monotonic() + timeout
     with _client_for(consumer_or_props, consumer) as client:
-        found = _describe_topic(client, topic, timeout)
+        found = _describe_topic(client, topic, _left(deadline))
         result: dict[int, tuple[int, int]] = {}
         with kafka_errors(client, f"read the offsets of {topic!r}"):
             for partition in sorted(found.partitions):
@@ -466,7 +485,7 @@ def committed_offsets(
 
     deadline = time.monotonic() + timeout
     with _client_for(props, functools.partial(consumer, group_id=group)) as client:
-        found = _describe_topic(client, topic, timeout)
+        found = _describe_topic(client, topic, _left(deadline))
         wanted = [TopicPartition(topic, p) for p in sorted(found.partitions)]
         with kafka_errors(client, f"read the offsets group {group!r} committed"):
             committed: list[TopicPartition] = client.committed(wanted, timeout=_left(deadline))
@@ -497,7 +516,7 @@ def _close(client: Any) -> None:
     close = getattr(client, "close", None)
     if close is None:
         return  # AdminClient: freed when the last reference goes
-    with contextlib.suppress(RuntimeError):  # already closed
+    with suppress(RuntimeError):  # already closed
         close()
 
 

@@ -10,6 +10,7 @@ from kafkaops import __version__
 from kafkaops.cli import config as config_cli
 from kafkaops.cli import db as db_cli
 from kafkaops.cli import failed as failed_cli
+from kafkaops.cli import retry as retry_cli
 from kafkaops.cli.common import AppState, KafkaopsGroup
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(failed_cli.app, name="failed")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(config_cli.app, name="config")
+app.command("retry")(retry_cli.retry)
 
 
 def _version(value: bool) -> None:

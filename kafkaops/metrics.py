@@ -1,0 +1,111 @@
+"""Prometheus metrics of a retry pass, named after the service's own (RUNBOOK.md, Key Metrics).
+
+A batch job's metrics go either to a file for node_exporter's textfile collector (written
+atomically) or to a Pushgateway. `kafkaops_retry_last_success_timestamp_seconds` is only moved
+forward by a pass that completed, so an alert on its age catches a retry job that keeps failing.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kafkaops.errors import KafkaopsError, UsageError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from kafkaops.retry import PassSummary
+
+LAST_SUCCESS = "kafkaops_retry_last_success_timestamp_seconds"
+JOB = "kafkaops_retry"
+
+
+def build_registry(summary: PassSummary, *, last_success: float | None) -> CollectorRegistry:
+    from prometheus_client import CollectorRegistry, Counter, Gauge
+
+    registry = CollectorRegistry()
+    attempts = Counter("kafka_retry_attempts", "Retry attempts by topic", ["topic"], registry=registry)
+    success = Counter("kafka_retry_success", "Successful retries by topic", ["topic"], registry=registry)
+    dlq = Counter(
+        "kafka_dlq_sent",
+        "Events sent to the dead-letter topic by original topic",
+        ["topic"],
+        registry=registry,
+    )
+    for counter, values in (
+        (attempts, summary.attempts_by_topic),
+        (success, summary.resolved_by_topic),
+        (dlq, summary.dlq_by_topic),
+    ):
+        for topic, value in values.items():
+            counter.labels(topic=topic).inc(value)
+    outcome = Gauge(
+        "kafkaops_retry_events",
+        "Rows settled by the last retry pass, by outcome",
+        ["outcome"],
+        registry=registry,
+    )
+    for name, value in summary.as_dict().items():
+        if isinstance(value, int):
+            outcome.labels(outcome=name).set(value)
+    Gauge("kafkaops_retry_duration_seconds", "Duration of the last retry pass", registry=registry).set(
+        summary.duration_s
+    )
+    Gauge(
+        "kafkaops_retry_circuit_breaker_open",
+        "1 when the last pass stopped on its circuit breaker",
+        registry=registry,
+    ).set(1 if summary.circuit_breaker == "OPEN" else 0)
+    if last_success is not None:
+        Gauge(LAST_SUCCESS, "Unix time of the last retry pass that completed", registry=registry).set(
+            last_success
+        )
+    return registry
+
+
+def previous_last_success(path: Path) -> float | None:
+    """The last-success timestamp a previous pass wrote to the textfile, if any."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == LAST_SUCCESS:
+                    return float(sample.value)
+    except ValueError:
+        return None
+    return None
+
+
+def write_textfile(path: str, summary: PassSummary) -> None:
+    """Atomically replace `path` (write a temp file beside it, then rename)."""
+    from prometheus_client import write_to_textfile
+
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise UsageError(f"--metrics-file {path}: folder {target.parent} does not exist")
+    last = time.time() if summary.completed else previous_last_success(target)
+    try:
+        write_to_textfile(str(target), build_registry(summary, last_success=last))
+    except OSError as exc:
+        raise KafkaopsError(f"cannot write metrics to {path}: {exc.strerror}") from None
+
+
+def push(url: str, summary: PassSummary, *, timeout: float = 10.0) -> None:
+    """Push to a Pushgateway. A failed pass uses pushadd so the old last-success value stays."""
+    from prometheus_client import push_to_gateway, pushadd_to_gateway
+
+    from kafkaops.secrets import url_without_password
+
+    registry = build_registry(summary, last_success=time.time() if summary.completed else None)
+    send = push_to_gateway if summary.completed else pushadd_to_gateway
+    try:
+        send(url, job=JOB, registry=registry, timeout=timeout)
+    except OSError as exc:
+        raise KafkaopsError(f"cannot push metrics to {url_without_password(url)}: {exc}") from None

@@ -1,0 +1,551 @@
+"""One retry pass over `failed_kafka_events`: the runbook's state machine, safe to run from cron.
+
+PENDING -> RESOLVED | DLQ | DLQ_FAILED. Due rows are claimed in batches with
+`SELECT ... FOR UPDATE SKIP LOCKED`, published asynchronously through an idempotent producer,
+and settled with a few set-based statements in the same transaction that holds their locks:
+a row is RESOLVED only after the broker acknowledged it, and a process killed at any moment
+leaves every row either untouched or correctly settled (at-least-once: never lost, perhaps twice).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table, bindparam, or_, select, update
+
+from kafkaops.config import RetrySettings
+from kafkaops.failed import glob_condition
+from kafkaops.timeparse import as_utc, utcnow
+
+if TYPE_CHECKING:
+    from confluent_kafka import KafkaError, Producer
+    from sqlalchemy.engine import Connection
+
+    from kafkaops.connections import Connections
+
+log = logging.getLogger("kafkaops.retry")
+
+Headers = list[tuple[str, str | bytes | None]]
+
+# Errors that belong to the event itself: retrying later will not help by itself, so each one
+# counts as an attempt. Every other error (timeouts, transport, leadership changes, unknown
+# codes) says nothing about the event and must never push it toward the DLQ.
+EVENT_ERRORS = {
+    "MSG_SIZE_TOO_LARGE": "org.apache.kafka.common.errors.RecordTooLargeException",
+    "_MSG_SIZE_TOO_LARGE": "org.apache.kafka.common.errors.RecordTooLargeException",
+    "RECORD_LIST_TOO_LARGE": "org.apache.kafka.common.errors.RecordBatchTooLargeException",
+    "TOPIC_AUTHORIZATION_FAILED": "org.apache.kafka.common.errors.TopicAuthorizationException",
+    "TOPIC_EXCEPTION": "org.apache.kafka.common.errors.InvalidTopicException",
+    "UNKNOWN_TOPIC_OR_PART": "org.apache.kafka.common.errors.UnknownTopicOrPartitionException",
+    "_UNKNOWN_TOPIC": "org.apache.kafka.common.errors.UnknownTopicOrPartitionException",
+    "_UNKNOWN_PARTITION": "org.apache.kafka.common.errors.UnknownTopicOrPartitionException",
+    "INVALID_RECORD": "org.apache.kafka.common.errors.InvalidRecordException",
+    "CORRUPT_MESSAGE": "org.apache.kafka.common.errors.CorruptRecordException",
+    "INVALID_TIMESTAMP": "org.apache.kafka.common.errors.InvalidTimestampException",
+    "POLICY_VIOLATION": "org.apache.kafka.common.errors.PolicyViolationException",
+    "_INVALID_ARG": "java.lang.IllegalArgumentException",
+    "INVALID_HEADERS": "java.lang.IllegalArgumentException",
+}
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """Attempt N+1 is due `delays[N]` after attempt N failed; the last delay repeats."""
+
+    delays: Sequence[timedelta]
+
+    def next_retry_at(self, now: datetime, retry_count: int) -> datetime:
+        return now + self.delays[min(retry_count, len(self.delays) - 1)]
+
+
+@dataclass
+class FailedEvent:
+    id: Any
+    topic: str
+    event_key: str | None
+    payload: str
+    headers: str | None
+    retry_count: int
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one delivery failed, and whether it is the event's fault (an attempt) or not."""
+
+    code: str
+    message: str
+    counts_as_attempt: bool
+
+    @property
+    def error_type(self) -> str:
+        return EVENT_ERRORS.get(self.code, f"KafkaError.{self.code}")
+
+
+@dataclass
+class PassOptions:
+    batch_size: int = 500
+    limit: int | None = None
+    topic: str | None = None
+    reachability_timeout: float = 5.0
+
+
+@dataclass
+class PassSummary:
+    claimed: int = 0
+    resolved: int = 0
+    rescheduled: int = 0
+    dlq: int = 0
+    dlq_failed: int = 0
+    aborted: int = 0  # claimed, then left untouched because delivery could not be settled
+    circuit_breaker: str = "CLOSED"
+    duration_s: float = 0.0
+    dlq_failed_ids: list[Any] = field(default_factory=list)
+    attempts_by_topic: Counter[str] = field(default_factory=Counter)
+    resolved_by_topic: Counter[str] = field(default_factory=Counter)
+    dlq_by_topic: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def completed(self) -> bool:
+        return self.aborted == 0 and self.circuit_breaker == "CLOSED"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "claimed": self.claimed,
+            "resolved": self.resolved,
+            "rescheduled": self.rescheduled,
+            "dlq": self.dlq,
+            "dlq_failed": self.dlq_failed,
+            "aborted": self.aborted,
+            "circuit_breaker": self.circuit_breaker,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+@dataclass
+class BatchReport:
+    number: int
+    claimed: int
+    resolved: int
+    rescheduled: int
+    dlq: int
+    dlq_failed: int
+    untouched: int
+    seconds: float
+
+
+class CircuitBreaker:
+    """Opens after `threshold` consecutive transport-level failures; any other outcome resets it."""
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.consecutive = 0
+        self.open = False
+
+    def record(self, transport_failure: bool) -> None:
+        self.consecutive = self.consecutive + 1 if transport_failure else 0
+        if self.consecutive >= self.threshold:
+            self.open = True
+
+
+# -- claiming ------------------------------------------------------------------------------------
+
+
+def due_condition(table: Table, now: datetime, topic: str | None) -> list[Any]:
+    c = table.c
+    where = [c.status == "PENDING", or_(c.next_retry_at.is_(None), c.next_retry_at <= now)]
+    if topic:
+        where.append(glob_condition(c.topic, topic))
+    return where
+
+
+def claim_due_events(
+    conn: Connection, table: Table, *, now: datetime, limit: int, topic: str | None = None, lock: bool = True
+) -> list[FailedEvent]:
+    """Due rows, locked for this transaction (rows locked by other passes are skipped), in the
+    order they became due, and returned in `created_at` order for publishing.
+
+    Two queries, so that each can walk the service's (status, next_retry_at) index in order and
+    stop at `limit`: rows never scheduled (next_retry_at null: due since they were stored)
+    first, then rows by due time. One query with an OR and ORDER BY created_at would sort every
+    PENDING row on every batch: FOR UPDATE keeps PostgreSQL from using a top-N sort.
+    """
+    c = table.c
+    columns = (c.id, c.topic, c.event_key, c.payload, c.headers, c.retry_count, c.created_at)
+    topic_filter = [glob_condition(c.topic, topic)] if topic else []
+    never_scheduled = (
+        select(*columns)
+        .where(c.status == "PENDING", c.next_retry_at.is_(None), *topic_filter)
+        .order_by(c.created_at, c.id)
+    )
+    scheduled = (
+        select(*columns)
+        .where(c.status == "PENDING", c.next_retry_at <= now, *topic_filter)
+        .order_by(c.next_retry_at)
+    )
+    rows: list[Any] = []
+    for query in (never_scheduled, scheduled):
+        if len(rows) >= limit:
+            break
+        query = query.limit(limit - len(rows))
+        if lock:
+            query = query.with_for_update(skip_locked=True)
+        rows += conn.execute(query).all()
+    events = [
+        FailedEvent(r.id, r.topic, r.event_key, r.payload, r.headers, r.retry_count, as_utc(r.created_at))
+        for r in rows
+    ]
+    # Rows of one key go out in the order they were first stored.
+    events.sort(key=lambda e: (e.created_at is None, e.created_at))
+    return events
+
+
+def preview_due_events(
+    conn: Connection, table: Table, *, now: datetime, options: PassOptions
+) -> Iterator[dict[str, Any]]:
+    """What a pass would attempt, for --dry-run: no lock taken, nothing written."""
+    c = table.c
+    query = (
+        select(c.id, c.topic, c.event_key, c.retry_count, c.next_retry_at, c.created_at)
+        .where(*due_condition(table, now, options.topic))
+        .order_by(c.created_at, c.id)
+    )
+    if options.limit is not None:
+        query = query.limit(options.limit)
+    for row in conn.execution_options(stream_results=True, yield_per=1000).execute(query):
+        item = dict(row._mapping)
+        item["attempt"] = item["retry_count"] + 1
+        yield item
+
+
+# -- publishing ----------------------------------------------------------------------------------
+
+
+def record_headers(event: FailedEvent) -> Headers:
+    """The stored JSON object of header name -> string value, in its stored order."""
+    if not event.headers:
+        return []
+    try:
+        decoded = json.loads(event.headers)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        raise ValueError("the headers column is not a JSON object of name -> value")
+    return [(str(k), ("" if v is None else str(v)).encode("utf-8")) for k, v in decoded.items()]
+
+
+def dlq_headers(event: FailedEvent, failure: Failure, retry_count: int) -> Headers:
+    try:
+        headers = record_headers(event)
+    except ValueError:
+        headers = []
+    return [
+        *headers,
+        ("kafka_dlt-original-topic", event.topic.encode()),
+        ("kafka_dlt-exception-message", failure.message.encode()),
+        ("kafka_dlt-exception-fqcn", failure.error_type.encode()),
+        ("kafkaops-failed-event-id", str(event.id).encode()),
+        ("kafkaops-retry-count", str(retry_count).encode()),
+    ]
+
+
+_PENDING = object()
+
+
+def publish(
+    producer: Producer,
+    records: Sequence[tuple[str, bytes, bytes | None, Headers]],
+    *,
+    timeout: float,
+) -> list[Failure | object | None]:
+    """Produce all records asynchronously, then wait; per record None (acknowledged), a Failure,
+    or `_PENDING` when no delivery report came in time (it may still have been written)."""
+    from confluent_kafka import KafkaException
+
+    results: list[Failure | object | None] = [_PENDING] * len(records)
+
+    def reporter(index: int) -> Callable[[KafkaError | None, Any], None]:
+        def on_delivery(error: KafkaError | None, _msg: Any) -> None:
+            results[index] = None if error is None else failure_of(error)
+
+        return on_delivery
+
+    for index, (topic, value, key, headers) in enumerate(records):
+        while True:
+            try:
+                producer.produce(
+                    topic, value=value, key=key, headers=headers or None, on_delivery=reporter(index)
+                )
+                break
+            except BufferError:
+                producer.poll(0.1)  # local queue full: let deliveries drain, then go on
+            except KafkaException as exc:
+                results[index] = failure_of(exc.args[0])
+                break
+        producer.poll(0)
+    producer.flush(timeout)
+    return results
+
+
+def failure_of(error: KafkaError) -> Failure:
+    code = error.name() or str(error.code())
+    message = error.str() or code
+    return Failure(code=code, message=message, counts_as_attempt=code in EVENT_ERRORS)
+
+
+# -- settling ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Settlement:
+    resolved: list[Any] = field(default_factory=list)
+    rescheduled: list[dict[str, Any]] = field(default_factory=list)
+    dlq: list[dict[str, Any]] = field(default_factory=list)
+    dlq_failed: list[dict[str, Any]] = field(default_factory=list)
+
+
+def settle_batch(
+    conn: Connection, table: Table, settlement: Settlement, *, now: datetime, schedule: RetrySchedule
+) -> None:
+    """Write a batch's outcomes with one statement per outcome (executemany where rows differ).
+
+    `now` is the settling time: it becomes `updated_at` (and `resolved_at`), and a rescheduled
+    row is due `schedule` later, so `next_retry_at - updated_at` is exactly the configured delay.
+    """
+    c = table.c
+    if settlement.resolved:
+        conn.execute(
+            update(table)
+            .where(c.id.in_(settlement.resolved))
+            .values(status="RESOLVED", resolved_at=now, updated_at=now)
+        )
+    for row in settlement.rescheduled:
+        row["b_next_retry_at"] = schedule.next_retry_at(now, row["b_retry_count"])
+    for status, rows in (
+        ("PENDING", settlement.rescheduled),
+        ("DLQ", settlement.dlq),
+        ("DLQ_FAILED", settlement.dlq_failed),
+    ):
+        if not rows:
+            continue
+        values: dict[str, Any] = {
+            "status": status,
+            "retry_count": bindparam("b_retry_count"),
+            "last_error": bindparam("b_last_error"),
+            "error_type": bindparam("b_error_type"),
+            "updated_at": now,
+        }
+        if status == "PENDING":
+            values["next_retry_at"] = bindparam("b_next_retry_at")
+        conn.execute(update(table).where(c.id == bindparam("b_id")).values(**values), rows)
+
+
+def _row(event: FailedEvent, retry_count: int, error: str, error_type: str) -> dict[str, Any]:
+    return {"b_id": event.id, "b_retry_count": retry_count, "b_last_error": error, "b_error_type": error_type}
+
+
+# -- the pass ------------------------------------------------------------------------------------
+
+
+def producer_overrides(settings: RetrySettings) -> dict[str, Any]:
+    """Idempotent, acks=all, and a delivery timeout after which a record counts as not delivered."""
+    timeout_ms = int(settings.delivery_timeout.total_seconds() * 1000)
+    return {
+        "enable.idempotence": True,
+        "acks": "all",
+        "message.timeout.ms": timeout_ms,
+        "socket.connection.setup.timeout.ms": min(timeout_ms, 10_000),
+        "queue.buffering.max.messages": 1_000_000,
+    }
+
+
+def run_pass(
+    conns: Connections,
+    options: PassOptions,
+    *,
+    on_batch: Callable[[BatchReport], None] | None = None,
+) -> PassSummary:
+    """Claim, publish and settle due rows batch by batch until none is due, --limit is reached,
+    or the circuit breaker opens. Raises KafkaUnavailableError before touching a row when the
+    cluster cannot be reached."""
+    from kafkaops import kafka
+
+    settings = conns.settings.retry
+    started = time.monotonic()
+    props = conns.kafka_props
+    kafka.check_reachable(props, timeout=options.reachability_timeout)
+    table = conns.table
+    lock = conns.dialect == "postgresql"
+    producer = conns.producer(**producer_overrides(settings))
+    schedule = RetrySchedule(settings.schedule)
+    breaker = CircuitBreaker(settings.breaker_threshold)
+    summary = PassSummary()
+    batch_number = 0
+    while not breaker.open:
+        want = (
+            options.batch_size
+            if options.limit is None
+            else min(options.batch_size, options.limit - summary.claimed)
+        )
+        if want <= 0:
+            break
+        batch_number += 1
+        batch_started = time.monotonic()
+        with conns.begin() as conn:
+            now = utcnow()
+            events = claim_due_events(conn, table, now=now, limit=want, topic=options.topic, lock=lock)
+            if not events:
+                break
+            settlement, untouched = _attempt(producer, events, settings, breaker, summary)
+            settle_batch(conn, table, settlement, now=utcnow(), schedule=schedule)
+        report = BatchReport(
+            batch_number,
+            len(events),
+            len(settlement.resolved),
+            len(settlement.rescheduled),
+            len(settlement.dlq),
+            len(settlement.dlq_failed),
+            untouched,
+            time.monotonic() - batch_started,
+        )
+        _count(summary, report, settlement)
+        log.info(
+            "batch %d: claimed %d, resolved %d, rescheduled %d, dlq %d, dlq_failed %d, untouched %d in %.2fs",
+            report.number,
+            report.claimed,
+            report.resolved,
+            report.rescheduled,
+            report.dlq,
+            report.dlq_failed,
+            report.untouched,
+            report.seconds,
+        )
+        if on_batch is not None:
+            on_batch(report)
+        if untouched:
+            # Deliveries that could not be settled mean trouble on the way to Kafka: stop here,
+            # the next pass (a minute later, from cron) takes the rows again.
+            break
+        if len(events) < want:
+            break
+    summary.circuit_breaker = "OPEN" if breaker.open else "CLOSED"
+    summary.duration_s = time.monotonic() - started
+    return summary
+
+
+def _count(summary: PassSummary, report: BatchReport, settlement: Settlement) -> None:
+    summary.claimed += report.claimed
+    summary.resolved += report.resolved
+    summary.rescheduled += report.rescheduled
+    summary.dlq += report.dlq
+    summary.dlq_failed += report.dlq_failed
+    summary.aborted += report.untouched
+    summary.dlq_failed_ids += [row["b_id"] for row in settlement.dlq_failed]
+
+
+def _attempt(
+    producer: Producer,
+    events: list[FailedEvent],
+    settings: RetrySettings,
+    breaker: CircuitBreaker,
+    summary: PassSummary,
+) -> tuple[Settlement, int]:
+    """Publish one claimed batch and decide each row's fate; returns it and the untouched count."""
+    timeout = settings.delivery_timeout.total_seconds() + 5.0
+    settlement = Settlement()
+    untouched = 0
+    records = []
+    publishable: list[FailedEvent] = []
+    exhausted: list[tuple[FailedEvent, Failure, int]] = []
+    for event in events:
+        try:
+            headers = record_headers(event)
+        except ValueError as exc:
+            _failed_attempt(
+                event, Failure("INVALID_HEADERS", str(exc), True), settings, settlement, exhausted
+            )
+            summary.attempts_by_topic[event.topic] += 1
+            continue
+        key = event.event_key.encode("utf-8") if event.event_key is not None else None
+        records.append((event.topic, event.payload.encode("utf-8"), key, headers))
+        publishable.append(event)
+    results = publish(producer, records, timeout=timeout)
+    for event, result in zip(publishable, results, strict=True):
+        summary.attempts_by_topic[event.topic] += 1
+        if result is None:
+            breaker.record(False)
+            settlement.resolved.append(event.id)
+            summary.resolved_by_topic[event.topic] += 1
+        elif isinstance(result, Failure) and result.counts_as_attempt:
+            breaker.record(False)
+            _failed_attempt(event, result, settings, settlement, exhausted)
+        else:
+            breaker.record(True)
+            untouched += 1
+    if exhausted:
+        untouched += _send_to_dlq(producer, exhausted, settings, breaker, settlement, summary, timeout)
+    return settlement, untouched
+
+
+def _failed_attempt(
+    event: FailedEvent,
+    failure: Failure,
+    settings: RetrySettings,
+    settlement: Settlement,
+    exhausted: list[tuple[FailedEvent, Failure, int]],
+) -> None:
+    retry_count = event.retry_count + 1
+    if retry_count >= settings.max_retries:
+        exhausted.append((event, failure, retry_count))
+    else:
+        settlement.rescheduled.append(_row(event, retry_count, failure.message, failure.error_type))
+
+
+def _send_to_dlq(
+    producer: Producer,
+    exhausted: list[tuple[FailedEvent, Failure, int]],
+    settings: RetrySettings,
+    breaker: CircuitBreaker,
+    settlement: Settlement,
+    summary: PassSummary,
+    timeout: float,
+) -> int:
+    records = [
+        (
+            settings.dlq_topic_for(event.topic),
+            event.payload.encode("utf-8"),
+            event.event_key.encode("utf-8") if event.event_key is not None else None,
+            dlq_headers(event, failure, retry_count),
+        )
+        for event, failure, retry_count in exhausted
+    ]
+    untouched = 0
+    for (event, failure, retry_count), result in zip(
+        exhausted, publish(producer, records, timeout=timeout), strict=True
+    ):
+        if result is None:
+            breaker.record(False)
+            settlement.dlq.append(_row(event, retry_count, failure.message, failure.error_type))
+            summary.dlq_by_topic[event.topic] += 1
+        elif isinstance(result, Failure) and result.counts_as_attempt:
+            breaker.record(False)
+            message = f"{failure.message}; DLQ send to {settings.dlq_topic_for(event.topic)} failed: {result.message}"
+            settlement.dlq_failed.append(_row(event, retry_count, message, failure.error_type))
+        else:
+            # The DLQ could not be reached at all: leave the row as it was rather than call it
+            # lost; the next pass repeats the attempt and the DLQ send.
+            breaker.record(True)
+            untouched += 1
+    return untouched
+
+
+def describe_failed_ids(ids: Sequence[Any], shown: int = 20) -> str:
+    listed = ", ".join(str(i) for i in ids[:shown])
+    return listed + (f" and {len(ids) - shown} more" if len(ids) > shown else "")

@@ -1,0 +1,483 @@
+"""`kafkaops retry`: the runbook's state machine against real PostgreSQL and Kafka over TCP.
+
+The real Apache Kafka broker proves delivery of exact bytes and exactly-one-copy under
+concurrency; the embedded (librdkafka mock) cluster injects the faults: brokers down, topic
+errors, transient Produce errors, slow round trips.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from kafkaops.config import Overrides, load_settings
+from kafkaops.connections import Connections
+from kafkaops.embedded import ApiKey
+from kafkaops.retry import BatchReport, PassOptions, run_pass
+from tests.conftest import write_config
+from tests.events import event
+from tests.kafka_helpers import consume
+
+TOPIC_AUTHORIZATION_FAILED = 29
+NOT_LEADER_FOR_PARTITION = 6
+FAST = {"socket.connection.setup.timeout.ms": "1000", "reconnect.backoff.max.ms": "200"}
+
+
+def configure(db, tmp_path: Path, monkeypatch, bootstrap: str, **retry: Any) -> Path:  # type: ignore[no-untyped-def]
+    retry = {"delivery_timeout": "3s", **retry}
+    path = write_config(
+        tmp_path / "kafkaops.yaml", db, kafka={"bootstrap.servers": bootstrap, **FAST}, retry=retry
+    )
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(path))
+    return path
+
+
+def connections() -> Connections:
+    return Connections(load_settings(Overrides()))
+
+
+def due_rows(db, n: int, **overrides: Any) -> None:  # type: ignore[no-untyped-def]
+    db.insert([event(i, **overrides) for i in range(n)])
+
+
+def statuses(db) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    t = db.table
+    with db.engine.connect() as conn:
+        return dict(conn.execute(sa.select(t.c.status, sa.func.count()).group_by(t.c.status)).all())
+
+
+# -- the state machine --------------------------------------------------------------------------
+
+
+def test_full_lifecycle_through_every_state(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    for topic in ("good", "bad", "worse", "good.dlq", "bad.dlq", "worse.dlq"):
+        embedded_kafka.create_topic(topic)
+    embedded_kafka.topic_error("bad", TOPIC_AUTHORIZATION_FAILED)
+    embedded_kafka.topic_error("worse", TOPIC_AUTHORIZATION_FAILED)
+    embedded_kafka.topic_error("worse.dlq", TOPIC_AUTHORIZATION_FAILED)
+    database.insert([event(1, topic="good"), event(2, topic="bad"), event(3, topic="worse")])
+    t = database.table
+    expected_delays = [timedelta(minutes=m) for m in (5, 15, 60, 60)]
+    for attempt in range(1, 6):
+        result = cli("retry", "-o", "json")
+        rows = {r["topic"]: r for r in database.rows()}
+        if attempt < 5:
+            assert result.exit_code == 0, result.stderr
+            bad = rows["bad"]
+            assert (bad["status"], bad["retry_count"]) == ("PENDING", attempt)
+            assert bad["error_type"] == "org.apache.kafka.common.errors.TopicAuthorizationException"
+            assert "authorization" in bad["last_error"].lower()
+            assert bad["next_retry_at"] - bad["updated_at"] == expected_delays[attempt - 1]
+            with database.engine.begin() as conn:  # time passes: make them due again
+                conn.execute(sa.update(t).where(t.c.status == "PENDING").values(next_retry_at=None))
+        if attempt == 1:
+            assert json.loads(result.stdout) == {
+                "claimed": 3,
+                "resolved": 1,
+                "rescheduled": 2,
+                "dlq": 0,
+                "dlq_failed": 0,
+                "aborted": 0,
+                "circuit_breaker": "CLOSED",
+                "duration_s": json.loads(result.stdout)["duration_s"],
+            }
+            good = rows["good"]
+            assert (
+                good["status"] == "RESOLVED" and good["resolved_at"] is not None and good["retry_count"] == 0
+            )
+    summary = json.loads(result.stdout)
+    assert (summary["claimed"], summary["dlq"], summary["dlq_failed"]) == (2, 1, 1)
+    assert result.exit_code == 1
+    assert "CRITICAL: 1 event(s) could not be sent to the DLQ and are now DLQ_FAILED" in result.stderr
+    rows = {r["topic"]: r for r in database.rows()}
+    assert (rows["bad"]["status"], rows["bad"]["retry_count"]) == ("DLQ", 5)
+    assert (rows["worse"]["status"], rows["worse"]["retry_count"]) == ("DLQ_FAILED", 5)
+    assert f"id {rows['worse']['id']}" in result.stderr
+    assert "DLQ send to worse.dlq failed" in rows["worse"]["last_error"]
+    [dlq] = consume(embedded_kafka.bootstrap_servers, "bad.dlq", expect=1, idle=0.5)
+    assert dlq.value == rows["bad"]["payload"].encode() and dlq.key == b"player-2"
+    headers = dict(dlq.headers)
+    assert headers["kafka_dlt-original-topic"] == b"bad"
+    assert (
+        headers["kafka_dlt-exception-fqcn"] == b"org.apache.kafka.common.errors.TopicAuthorizationException"
+    )
+    assert headers["kafkaops-failed-event-id"] == str(rows["bad"]["id"]).encode()
+    assert headers["kafkaops-retry-count"] == b"5"
+    assert headers["eventType"] == b"PlayerRegistered"  # the event's own headers travel along
+    assert cli("retry").exit_code == 0  # nothing due any more: a quiet, successful pass
+    assert statuses(database) == {"RESOLVED": 1, "DLQ": 1, "DLQ_FAILED": 1}
+
+
+@pytest.mark.kafka
+def test_bytes_key_and_headers_arrive_unchanged(
+    pg_database, kafka_bootstrap, new_topic, cli, tmp_path, monkeypatch
+) -> None:
+    topic = new_topic()
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, kafka_bootstrap)
+    payload = '{"z": 1, "a": "é ü 🎰 \\u00e9", "m": {"y": [3, 2, 1], "b": null}}  '
+    headers = json.dumps({"z-last": "1", "a-first": "ü", "traceparent": "00-abc-def-01"}, ensure_ascii=False)
+    pg_database.insert(
+        [
+            event(1, topic=topic, payload=payload, event_key="joueur-é", headers=headers),
+            event(2, topic=topic, event_key=None, headers=None),
+        ]
+    )
+    result = cli("retry")
+    assert result.exit_code == 0, result.stderr
+    records = consume(kafka_bootstrap, topic, expect=2)
+    assert len(records) == 2
+    first = next(r for r in records if r.key is not None)
+    assert first.value == payload.encode("utf-8")
+    assert first.key == "joueur-é".encode()
+    assert first.headers == [("z-last", b"1"), ("a-first", "ü".encode()), ("traceparent", b"00-abc-def-01")]
+    second = next(r for r in records if r.key is None)
+    assert second.headers == []
+    assert statuses(pg_database) == {"RESOLVED": 2}
+
+
+@pytest.mark.kafka
+def test_rows_of_one_key_are_published_in_created_at_order(
+    pg_database, kafka_bootstrap, new_topic, cli, tmp_path, monkeypatch
+) -> None:
+    topic = new_topic(partitions=3)
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, kafka_bootstrap)
+    # inserted newest first, so id order and created_at order disagree
+    pg_database.insert([event(i, topic=topic, event_key=f"k{i % 3}") for i in range(30)])
+    assert cli("retry", "--batch-size", "7").exit_code == 0
+    records = consume(kafka_bootstrap, topic, expect=30)
+    for key in (b"k0", b"k1", b"k2"):
+        ids = [json.loads(r.value)["eventId"] for r in records if r.key == key]
+        minutes_ago = [int(i.split("-")[1]) for i in ids]
+        assert minutes_ago == sorted(minutes_ago, reverse=True)  # oldest first
+
+
+# -- concurrency and locking (PostgreSQL) --------------------------------------------------------
+
+
+@pytest.mark.kafka
+def test_two_concurrent_passes_publish_each_row_exactly_once(
+    pg_database, kafka_bootstrap, new_topic, tmp_path, monkeypatch
+) -> None:
+    import subprocess
+    import sys
+
+    topic = new_topic(partitions=3)
+    pg_database.init()
+    config = configure(pg_database, tmp_path, monkeypatch, kafka_bootstrap)
+    pg_database.insert([event(i, topic=topic, payload=json.dumps({"n": i})) for i in range(2000)])
+    env = {"KAFKAOPS_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "kafkaops", "retry", "--batch-size", "50", "-o", "json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=180) for p in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+    claimed = [json.loads(out)["claimed"] for out, _ in outputs]
+    assert sum(claimed) == 2000
+    assert all(c > 0 for c in claimed), f"both passes should have worked: {claimed}"
+    records = consume(kafka_bootstrap, topic, expect=2000, timeout=60)
+    numbers = sorted(json.loads(r.value)["n"] for r in records)
+    assert numbers == list(range(2000))  # every row once, none twice
+    assert statuses(pg_database) == {"RESOLVED": 2000}
+
+
+def test_a_row_locked_by_another_session_is_skipped_without_waiting(
+    pg_database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    due_rows(pg_database, 10)
+    t = pg_database.table
+    locked_ids = [r["id"] for r in pg_database.rows()][:3]
+    with pg_database.engine.connect() as other:
+        other.execute(sa.select(t.c.id).where(t.c.id.in_(locked_ids)).with_for_update())
+        started = time.monotonic()
+        result = cli("retry", "-o", "json")
+        elapsed = time.monotonic() - started
+        other.rollback()
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["claimed"] == 7
+    assert elapsed < 10
+    assert {r["id"] for r in pg_database.rows(t.c.status == "PENDING")} == set(locked_ids)
+
+
+def test_a_pass_never_holds_more_than_one_batch(pg_database, embedded_kafka, tmp_path, monkeypatch) -> None:
+    pg_database.init()
+    with pg_database.engine.begin() as conn:
+        try:
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pgrowlocks"))
+        except sa.exc.DBAPIError:
+            pytest.skip("pgrowlocks (PostgreSQL contrib) is not available")
+    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    embedded_kafka.set_rtt(1, 150)  # each batch waits on acks long enough to be seen
+    due_rows(pg_database, 200)
+    observed: list[int] = []
+    done = threading.Event()
+    table = f'"{pg_database.schema}".failed_kafka_events'
+
+    def observe() -> None:
+        with pg_database.engine.connect() as conn:
+            while not done.is_set():
+                observed.append(
+                    conn.execute(sa.text(f"SELECT count(*) FROM pgrowlocks('{table}')")).scalar_one()
+                )
+                conn.rollback()
+                time.sleep(0.02)
+
+    watcher = threading.Thread(target=observe)
+    watcher.start()
+    reports: list[BatchReport] = []
+    try:
+        summary = run_pass(connections(), PassOptions(batch_size=20), on_batch=reports.append)
+    finally:
+        done.set()
+        watcher.join()
+    assert summary.resolved == 200
+    assert len(reports) == 10 and all(r.claimed == 20 for r in reports)
+    assert max(observed) == 20  # seen holding a batch, never more
+    assert statuses(pg_database) == {"RESOLVED": 200}
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+def test_transient_produce_errors_still_resolve_every_row_once(
+    database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    embedded_kafka.push_request_errors(ApiKey.Produce, NOT_LEADER_FOR_PARTITION, NOT_LEADER_FOR_PARTITION)
+    due_rows(database, 50)
+    result = cli("retry", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["resolved"] == 50
+    records = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=50)
+    assert sorted(json.loads(r.value)["eventId"] for r in records) == sorted(f"evt-{i}" for i in range(50))
+    assert {r["retry_count"] for r in database.rows()} == {0}
+
+
+def test_broker_down_before_the_pass_touches_nothing(
+    database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    due_rows(database, 5)
+    before = database.rows()
+    embedded_kafka.broker_down()
+    result = cli("retry")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot reach Kafka at ")
+    assert database.rows() == before
+
+
+def test_broker_down_mid_pass_opens_the_breaker_and_burns_no_attempt(
+    pg_database, embedded_kafka, tmp_path, monkeypatch
+) -> None:
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="2s")
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    due_rows(pg_database, 100)
+    before = {r["id"]: r for r in pg_database.rows()}
+
+    def after_first_batch(report: BatchReport) -> None:
+        if report.number == 1:
+            embedded_kafka.broker_down()
+
+    summary = run_pass(connections(), PassOptions(batch_size=25), on_batch=after_first_batch)
+    assert (summary.resolved, summary.aborted, summary.circuit_breaker) == (25, 25, "OPEN")
+    assert not summary.completed
+    t = pg_database.table
+    pending = pg_database.rows(t.c.status == "PENDING")
+    assert len(pending) == 75
+    for row in pending:  # exactly as they were: no attempt counted, no error recorded
+        assert row == before[row["id"]]
+
+
+def test_a_produce_error_on_one_topic_counts_attempts_for_that_topic_only(
+    database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("ok")
+    embedded_kafka.create_topic("denied")
+    embedded_kafka.topic_error("denied", TOPIC_AUTHORIZATION_FAILED)
+    database.insert([event(i, topic="ok" if i % 2 else "denied") for i in range(20)])
+    result = cli("retry", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = database.rows()
+    assert {(r["topic"], r["status"], r["retry_count"]) for r in rows} == {
+        ("ok", "RESOLVED", 0),
+        ("denied", "PENDING", 1),
+    }
+
+
+def test_dry_run_changes_nothing(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    due_rows(database, 4)
+    database.insert([event(9, next_retry_at=event(0)["created_at"] + timedelta(days=365))])  # not due
+    before = database.rows()
+    result = cli("retry", "--dry-run", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [r["attempt"] for r in json.loads(result.stdout)] == [1, 1, 1, 1]
+    assert "Dry run: 4 due row(s) would be attempted; nothing was changed." in result.stderr
+    assert database.rows() == before
+    assert consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", idle=0.5, timeout=3) == []
+
+
+def test_limit_and_topic_narrow_a_pass(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    database.insert([event(i, topic="a.one" if i < 6 else "b.two") for i in range(10)])
+    result = cli("retry", "--topic", "a.*", "--limit", "4", "--batch-size", "3", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["claimed"] == 4
+    assert {(r["topic"], r["status"]) for r in database.rows() if r["status"] == "RESOLVED"} == {
+        ("a.one", "RESOLVED")
+    }
+    assert statuses(database) == {"RESOLVED": 4, "PENDING": 6}
+
+
+def test_sigkill_mid_pass_leaves_no_row_locked_and_none_lost(
+    pg_database, embedded_kafka, tmp_path, monkeypatch
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    pg_database.init()
+    config = configure(
+        pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="30s"
+    )
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    embedded_kafka.set_rtt(1, 800)  # slow acks keep a batch in flight; still inside the reachability deadline
+    due_rows(pg_database, 60)
+    before = pg_database.rows()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kafkaops", "retry", "--batch-size", "20"],
+        env={**os.environ, "KAFKAOPS_CONFIG": str(config)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    holding = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kafkaops' AND state = 'idle in transaction'"
+    deadline = time.monotonic() + 30
+    with pg_database.engine.connect() as conn:
+        while conn.execute(sa.text(holding)).scalar_one() == 0:
+            conn.rollback()
+            assert time.monotonic() < deadline, "the pass never got to hold a batch"
+            time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    t = pg_database.table
+    deadline = time.monotonic() + 15
+    while True:  # PostgreSQL ends the dead client's transaction as soon as it notices
+        try:
+            with pg_database.engine.begin() as conn:
+                conn.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+                locked = conn.execute(sa.select(t.c.id).with_for_update(nowait=True)).all()
+            break
+        except sa.exc.OperationalError:
+            assert time.monotonic() < deadline, "rows stayed locked after the process died"
+            time.sleep(0.2)
+    assert len(locked) == 60
+    assert pg_database.rows() == before  # nothing settled, nothing lost
+    embedded_kafka.set_rtt(1, 0)
+    summary = run_pass(connections(), PassOptions(batch_size=20))
+    assert (summary.resolved, summary.completed) == (60, True)
+    records = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=60)
+    assert {json.loads(r.value)["eventId"] for r in records} == {
+        f"evt-{i}" for i in range(60)
+    }  # at least once
+
+
+# -- metrics -------------------------------------------------------------------------------------
+
+
+def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("denied")
+    embedded_kafka.topic_error("denied", TOPIC_AUTHORIZATION_FAILED)
+    database.insert([event(i, topic="ok" if i < 3 else "denied") for i in range(5)])
+    path = tmp_path / "kafkaops.prom"
+    assert cli("retry", "--metrics-file", str(path)).exit_code == 0
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(path.read_text())
+        for s in family.samples
+    }
+    assert samples[("kafka_retry_attempts_total", (("topic", "ok"),))] == 3
+    assert samples[("kafka_retry_attempts_total", (("topic", "denied"),))] == 2
+    assert samples[("kafka_retry_success_total", (("topic", "ok"),))] == 3
+    assert abs(samples[("kafkaops_retry_last_success_timestamp_seconds", ())] - time.time()) < 60
+    assert not list(tmp_path.glob("kafkaops.prom.*"))  # no temp file left behind
+
+
+def test_pushgateway_receives_the_metrics(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            received.append((self.command, self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        do_POST = do_PUT
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        database.init()
+        configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+        due_rows(database, 2)
+        result = cli("retry", "--pushgateway", f"http://127.0.0.1:{server.server_port}")
+        assert result.exit_code == 0, result.stderr
+    finally:
+        server.shutdown()
+    [(method, path, body)] = received
+    assert (method, path) == ("PUT", "/metrics/job/kafkaops_retry")
+    assert b'kafka_retry_success_total{topic="casino.player.registered.v1"} 2.0' in body
+
+
+def test_unreachable_pushgateway_is_one_line_and_exit_1(
+    database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    from tests.embedded_fixtures import free_port
+
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    due_rows(database, 1)
+    result = cli("retry", "--pushgateway", f"http://127.0.0.1:{free_port()}")
+    assert result.exit_code == 1
+    assert "Error: cannot push metrics to http://127.0.0.1:" in result.stderr
+    assert statuses(database) == {"RESOLVED": 1}  # the pass itself was done and kept
