@@ -59,8 +59,13 @@ kafka-cache: install
 kafka-broker: install
 	scripts/kafka-broker run $(if $(PORT),--port $(PORT))
 
-bench: install deps
+run: install
+	$(BIN)/python scripts/try_kafkaops.py
+
+bench: install deps kafka-cache
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/failed_group_by.py
+	$(BIN)/python benchmarks/retry_pass.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

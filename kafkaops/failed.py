@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Table, delete, func, select, types, update
 
+from kafkaops.connections import stream_rows
 from kafkaops.errors import NotFoundError, UsageError
 from kafkaops.schema import STATUSES
 from kafkaops.timeparse import as_utc
@@ -155,9 +156,7 @@ def group_counts(
     )
     if top is not None:
         query = query.limit(top)
-    result = conn.execution_options(stream_results=True, yield_per=1000).execute(query)
-    for row in result:
-        item = dict(row._mapping)
+    for item in stream_rows(conn, query):
         item["oldest_created_at"] = as_utc(item["oldest_created_at"])
         item["newest_created_at"] = as_utc(item["newest_created_at"])
         yield item
@@ -191,13 +190,10 @@ def list_events(conn: Connection, table: Table, *, flt: EventFilter, limit: int)
     return [_normalise(dict(row._mapping)) for row in conn.execute(query)]
 
 
-def parse_event_id(raw: str, table: Table) -> int | str | uuid.UUID:
+def parse_event_id(raw: str, id_type: str) -> int | uuid.UUID:
     """The row id as its column expects it, or a usage error naming what an id looks like."""
     text = raw.strip()
-    is_uuid_column = isinstance(table.c.id.type, types.Uuid) or isinstance(
-        getattr(table.c.id.type, "impl", None), types.Uuid
-    )
-    if is_uuid_column:
+    if id_type == "uuid":
         try:
             return uuid.UUID(text)
         except ValueError:

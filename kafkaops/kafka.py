@@ -83,9 +83,10 @@ _UNDERSCORE_KEYS = frozenset(
 # rejected the credentials.
 _DEFINITE_CODES = ("_ALL_BROKERS_DOWN", "_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED")
 
-# check_reachable waits for metadata in windows that start this short and double, looking
-# at the errors seen after each: a refused connection ends the check at once, while a slow
-# broker still gets a window long enough for its answer (each window asks afresh).
+# check_reachable first asks for metadata with this short a wait: long enough for a refused
+# connection or an unresolvable host to show, so those fail at once. Then it asks once more
+# with the rest of the deadline (one request, not many short ones: each abandoned request
+# would still queue at a slow broker ahead of the one that counts).
 _FIRST_WINDOW = 0.25
 # librdkafka rejects socket.connection.setup.timeout.ms below one second.
 _MIN_SETUP_MS = 1000
@@ -385,11 +386,7 @@ def check_reachable(props: Mapping[str, Any], timeout: float = 5.0) -> ClusterIn
     cluster answers but rejects the client (e.g. bad credentials).
     """
     deadline = time.monotonic() + timeout
-    # librdkafka retries connections forever and list_topics(timeout=) bounds the wait; a
-    # connection setup timeout of half the deadline also lets a silent broker (accepts TCP,
-    # never answers) be reported with the stage it stalled in rather than as mere silence.
-    setup_ms = max(_MIN_SETUP_MS, int(timeout * 500))
-    client = admin(props, **{"socket.connection.setup.timeout.ms": setup_ms})
+    client = admin(props, **{"socket.connection.setup.timeout.ms": _setup_timeout_ms(props, timeout)})
     metadata = _metadata_before(client, deadline, timeout)
     brokers = tuple(
         BrokerInfo(id=b.id, host=b.host or "", port=b.port)
@@ -405,23 +402,36 @@ def check_reachable(props: Mapping[str, Any], timeout: float = 5.0) -> ClusterIn
     )
 
 
+def _setup_timeout_ms(props: Mapping[str, Any], timeout: float) -> int:
+    """No connection attempt outlives the deadline (librdkafka's default allows 30 s, then
+    retries forever), unless the configuration already asks for less."""
+    setup_ms = max(_MIN_SETUP_MS, int(timeout * 1000))
+    try:
+        return min(setup_ms, int(props.get("socket.connection.setup.timeout.ms", setup_ms)))
+    except (TypeError, ValueError):
+        return setup_ms
+
+
 def _metadata_before(client: AdminClient, deadline: float, timeout: float) -> ClusterMetadata:
-    """Cluster metadata, asked for in growing windows so a definite failure ends the wait early."""
+    """Cluster metadata: a quick first try to fail fast, then the rest of the deadline."""
     from confluent_kafka import KafkaException
 
     state = _state(client)
     window = _FIRST_WINDOW
     while True:
-        remaining = deadline - time.monotonic()
+        asked = time.monotonic()
         try:
-            return client.list_topics(timeout=max(0.01, min(window, remaining)))
+            return client.list_topics(timeout=max(0.01, min(window, deadline - asked)))
         except KafkaException as exc:
-            window *= 2
-            client.poll(0)  # serve error_cb: it carries the concrete connection error
+            client.poll(0)  # serve error_cb and log lines: they carry the concrete reason
             if state.definite is not None:
                 raise translate_error(state.definite, client) from None
             if deadline - time.monotonic() <= 0:
                 raise _deadline_error(exc, client, timeout) from None
+            # A request can also fail before its wait is over (the connection dropped);
+            # ask again, without spinning.
+            time.sleep(max(0.0, min(0.05 - (time.monotonic() - asked), deadline - time.monotonic())))
+            window = timeout
 
 
 def _deadline_error(exc: Exception, client: AdminClient, timeout: float) -> KafkaopsError:

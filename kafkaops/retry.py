@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, bindparam, or_, select, update
 
 from kafkaops.config import RetrySettings
+from kafkaops.connections import stream_rows
 from kafkaops.failed import glob_condition
 from kafkaops.timeparse import as_utc, utcnow
 
@@ -219,8 +220,7 @@ def preview_due_events(
     )
     if options.limit is not None:
         query = query.limit(options.limit)
-    for row in conn.execution_options(stream_results=True, yield_per=1000).execute(query):
-        item = dict(row._mapping)
+    for item in stream_rows(conn, query):
         item["attempt"] = item["retry_count"] + 1
         yield item
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     inspect,
+    text,
     types,
 )
 
@@ -52,14 +53,21 @@ _KINDS: dict[str, str] = {
 
 
 def build_table(db: DatabaseSettings, *, id_type: str = "bigint") -> Table:
-    """The SQLAlchemy table for this mapping; `id_type` is `bigint` or `uuid`."""
+    """The SQLAlchemy table for this mapping.
+
+    `id_type` is `bigint` or `uuid` to create the table; `any` (for queries on a table whose id
+    type was not configured) declares no type, so bound ids are typed by their Python value.
+    """
     ts = DateTime(timezone=True)
-    # SQLite has no UUID type and autoincrements only INTEGER PRIMARY KEY.
-    id_column: types.TypeEngine[Any] = (
-        Uuid(as_uuid=True).with_variant(String(36), "sqlite")
-        if id_type == "uuid"
-        else BigInteger().with_variant(Integer, "sqlite")
-    )
+    id_column: types.TypeEngine[Any]
+    if id_type == "uuid":
+        # SQLite has no UUID type: text, as the service would store it.
+        id_column = Uuid(as_uuid=True).with_variant(String(36), "sqlite")
+    elif id_type == "bigint":
+        # SQLite autoincrements only an INTEGER PRIMARY KEY.
+        id_column = BigInteger().with_variant(Integer, "sqlite")
+    else:
+        id_column = types.NullType()
     col = db.physical
     return Table(
         db.table,
@@ -143,10 +151,23 @@ def kind_of(sql_type: Any) -> str:
 
 def detect_id_type(conn: Connection, db: DatabaseSettings) -> str:
     """`uuid` or `bigint`, read from the live table (the service may use either)."""
-    inspector = inspect(conn)
     physical = db.physical("id").lower()
-    for column in inspector.get_columns(db.table, schema=db.schema):
-        if column["name"].lower() == physical:
-            # SQLite keeps UUIDs as text; any non-integer id is treated as a UUID.
-            return "bigint" if kind_of(column["type"]) == "integer" else "uuid"
-    return "bigint"
+    if conn.dialect.name == "postgresql":
+        # One catalog lookup instead of the inspector's full reflection.
+        name = f"{db.schema}.{db.table}" if db.schema else db.table
+        query = text(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(:name) AND lower(attname) = :column AND NOT attisdropped"
+        )
+        found = conn.execute(query, {"name": _quoted(name), "column": physical}).scalar()
+    else:
+        columns = inspect(conn).get_columns(db.table, schema=db.schema)
+        found = next((str(c["type"]) for c in columns if c["name"].lower() == physical), None)
+    if found is None:
+        return "bigint"
+    # SQLite keeps UUIDs as text; any non-integer id is treated as a UUID.
+    return "bigint" if any(word in found.lower() for word in ("int", "serial")) else "uuid"
+
+
+def _quoted(name: str) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))

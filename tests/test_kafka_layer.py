@@ -8,6 +8,7 @@ metadata helper. Nothing here mocks the Kafka client.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -180,23 +181,30 @@ def test_unreachable_bootstrap_is_one_line_within_deadline_and_hides_secrets(
 
 
 @pytest.mark.parametrize(
-    ("timeout", "reason"),
+    ("setup_ms", "timeout", "reason"),
     [
-        (
-            2.0,
-            r": Connection setup timed out in state APIVERSION_QUERY \(after \d+ms in state APIVERSION_QUERY\)$",
-        ),
-        (0.5, r": no answer within 0.5s$"),  # sooner than librdkafka's 1 s minimum setup timeout
+        # The stage it stalled in, once the configured setup timeout (1 s) has passed...
+        (1000, 2.0, r"Connection setup timed out in state APIVERSION_QUERY \(after \d+ms in state \w+\)"),
+        # ...or plain silence when the deadline comes first.
+        (None, 0.5, r"no answer within 0.5s"),
     ],
 )
-def test_silent_broker_fails_within_deadline(silent_port: int, timeout: float, reason: str) -> None:
-    # librdkafka would wait for this broker forever; the deadline must still hold.
+def test_silent_broker_fails_within_deadline(
+    silent_port: int, setup_ms: int | None, timeout: float, reason: str
+) -> None:
+    # librdkafka would wait for this broker (accepts TCP, never answers) forever.
+    props = {"bootstrap.servers": f"127.0.0.1:{silent_port}", "socket.connection.setup.timeout.ms": setup_ms}
     started = time.monotonic()
-    with pytest.raises(
-        KafkaUnavailableError, match=rf"^cannot reach Kafka at 127\.0\.0\.1:{silent_port}{reason}"
-    ):
-        kafka.check_reachable({"bootstrap.servers": f"127.0.0.1:{silent_port}"}, timeout=timeout)
+    with pytest.raises(KafkaUnavailableError) as raised:
+        kafka.check_reachable(props, timeout=timeout)
     assert time.monotonic() - started < timeout + MARGIN
+    assert re.fullmatch(rf"cannot reach Kafka at 127\.0\.0\.1:{silent_port}: {reason}", raised.value.message)
+
+
+def test_slow_broker_is_reachable_within_deadline(cluster: EmbeddedKafka, props: dict[str, str]) -> None:
+    # The mock answers ApiVersions in two round trips, then Metadata: three 0.4 s trips.
+    cluster.set_rtt(-1, 400)
+    assert kafka.check_reachable(props, timeout=3.0).broker_count == 3
 
 
 def test_unresolvable_host_fails_fast() -> None:

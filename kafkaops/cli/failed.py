@@ -142,7 +142,7 @@ def show(
 
     out = output(output_format)
     conns = state(ctx).connections
-    parsed = parse_event_id(event_id, conns.table)
+    parsed = parse_event_id(event_id, conns.id_type())
     with conns.connect() as conn:
         row = get_event(conn, conns.table, parsed)
     row["headers"] = decode_headers(row["headers"])

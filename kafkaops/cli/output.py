@@ -211,7 +211,8 @@ class Output:
         if value is None:
             return ""
         if isinstance(value, datetime):
-            return (isoformat_utc(value) or "").replace("T", " ")
+            # People read seconds; the machine formats keep the full precision.
+            return (isoformat_utc(value.replace(microsecond=0)) or "").replace("T", " ")
         text = _plain(to_jsonable(value))
         if field.kind == "long":
             text = " ".join(text.split())
