@@ -1,0 +1,96 @@
+"""Requeue and purge under failure: a killed purge, concurrent purges, requeue beside a retry pass."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import sqlalchemy as sa
+
+from tests.conftest import write_config
+
+FILL = """
+INSERT INTO {table} (event_id, topic, payload, status, retry_count, created_at, updated_at)
+SELECT 'evt-' || n, 't', '{{}}', :status, 0, now() - interval '60 days', now() - interval '60 days'
+FROM generate_series(1, :rows) AS n
+"""
+
+
+def fill(db, rows: int, status: str) -> None:  # type: ignore[no-untyped-def]
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(FILL.format(table=f'"{db.schema}".failed_kafka_events')), {"rows": rows, "status": status}
+        )
+
+
+def purge(config, *extra: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
+    argv = [sys.executable, "-m", "kafkaops", "failed", "purge", "--older-than", "30d", "--yes", *extra]
+    env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_purge_deletes_whole_batches_only_and_a_rerun_finishes(pg_database, tmp_path) -> None:
+    pg_database.init()
+    config = write_config(tmp_path / "k.yaml", pg_database)
+    fill(pg_database, 200_000, "RESOLVED")
+    fill(pg_database, 100, "PENDING")
+    fill(pg_database, 100, "DLQ_FAILED")
+    t = pg_database.table
+    proc = purge(config, "--batch-size", "1000")
+    deadline = time.monotonic() + 60
+    while pg_database.count(t.c.status == "RESOLVED") == 200_000:
+        assert time.monotonic() < deadline and proc.poll() is None, "purge never started deleting"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    left = pg_database.count(t.c.status == "RESOLVED")
+    assert 0 < left < 200_000
+    assert left % 1000 == 0  # each batch is one transaction: all of it or none of it
+    assert pg_database.count(t.c.status == "PENDING") == 100
+    assert pg_database.count(t.c.status == "DLQ_FAILED") == 100
+    rerun = purge(config, "--batch-size", "1000")
+    _, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert f"Deleted {left} row(s)." in err
+    assert pg_database.count() == 200
+
+
+def test_concurrent_purges_delete_each_row_once_and_both_finish(pg_database, tmp_path) -> None:
+    pg_database.init()
+    config = write_config(tmp_path / "k.yaml", pg_database)
+    fill(pg_database, 50_000, "RESOLVED")
+    fill(pg_database, 10, "PENDING")
+    procs = [purge(config, "--batch-size", "500") for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    deleted = 0
+    for proc, (_, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+        deleted += int(re.search(r"Deleted (\d+) row", err).group(1))  # type: ignore[union-attr]
+    assert deleted == 50_000
+    assert pg_database.count() == 10
+
+
+def test_requeue_does_not_wait_for_or_disturb_a_running_retry_pass(
+    pg_database, cli, tmp_path, monkeypatch
+) -> None:
+    pg_database.init()
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", pg_database)))
+    fill(pg_database, 20, "PENDING")
+    fill(pg_database, 5, "DLQ_FAILED")
+    t = pg_database.table
+    with pg_database.engine.connect() as pass_in_flight:
+        # What a retry pass holds while it waits for acknowledgements.
+        pass_in_flight.execute(
+            sa.select(t.c.id).where(t.c.status == "PENDING").with_for_update(skip_locked=True)
+        )
+        started = time.monotonic()
+        result = cli("failed", "requeue", "--yes")
+        assert time.monotonic() - started < 10
+        pass_in_flight.rollback()
+    assert result.exit_code == 0, result.stderr
+    assert pg_database.count(t.c.status == "PENDING") == 25
+    assert pg_database.count(t.c.retry_count != 0) == 0
