@@ -103,6 +103,12 @@ _SIGNATURES: tuple[tuple[str, Any, tuple[Any, ...]], ...] = (
     ("rd_kafka_mock_broker_set_rtt", _ERR, (_VP, ctypes.c_int32, ctypes.c_int)),
     ("rd_kafka_mock_partition_set_leader", _ERR, (_VP, _STR, ctypes.c_int32, ctypes.c_int32)),
     ("rd_kafka_mock_clear_request_errors", None, (_VP, ctypes.c_int16)),
+    # Variadic: (err, rtt_ms) int pairs follow; ctypes passes extra ints as C ints.
+    (
+        "rd_kafka_mock_broker_push_request_error_rtts",
+        _ERR,
+        (_VP, ctypes.c_int32, ctypes.c_int16, ctypes.c_size_t),
+    ),
     (
         "rd_kafka_mock_push_request_errors_array",
         None,
@@ -283,7 +289,13 @@ class EmbeddedKafka:
         self._check(code, f"broker {broker_id} up")
 
     def set_rtt(self, broker_id: int, ms: int) -> None:
-        """Delay every response from the broker (-1: all brokers) by ``ms`` milliseconds."""
+        """Delay every response from the broker (-1: all brokers) by ``ms`` milliseconds.
+
+        Every response includes the handshake: the mock answers ApiVersions in two round
+        trips (the client falls back from v3 to v0), so a client connects only if its
+        ``socket.connection.setup.timeout.ms`` exceeds twice ``ms``. To slow only, say,
+        Produce acks, use :meth:`push_broker_request_errors` with error 0.
+        """
         code = self._lib.rd_kafka_mock_broker_set_rtt(self._mcluster(), broker_id, ms)
         self._check(code, f"set rtt of broker {broker_id}")
 
@@ -303,6 +315,19 @@ class EmbeddedKafka:
         self._lib.rd_kafka_mock_push_request_errors_array(
             self._mcluster(), int(api_key), len(error_codes), errors
         )
+
+    def push_broker_request_errors(self, broker_id: int, api_key: int, *entries: tuple[int, int]) -> None:
+        """Answer the broker's next ``api_key`` requests with ``(error_code, rtt_ms)`` each.
+
+        Error 0 with a delay slows just those responses, e.g. slow Produce acks, where
+        :meth:`set_rtt` would slow every response, the connection handshake included.
+        These take precedence over :meth:`push_request_errors`.
+        """
+        flat = [int(value) for entry in entries for value in entry]
+        code = self._lib.rd_kafka_mock_broker_push_request_error_rtts(
+            self._mcluster(), broker_id, int(api_key), len(entries), *flat
+        )
+        self._check(code, f"push request errors on broker {broker_id}")
 
     def clear_request_errors(self, api_key: int) -> None:
         """Forget the errors still pushed for ``api_key``."""

@@ -78,3 +78,31 @@ def test_usage_errors_from_the_parser_exit_2() -> None:
     result = run("failed", "--top", "0", env={})
     assert result.returncode == 2
     assert "Invalid value for '--top'" in result.stderr
+
+
+def test_sandbox_serves_kafka_until_terminated() -> None:
+    import signal
+
+    from confluent_kafka import Producer
+
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kafkaops", "sandbox", "--topic", "orders:2"],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert line.startswith("bootstrap.servers=127.0.0.1:")
+        producer = Producer({"bootstrap.servers": line.split("=", 1)[1]})
+        delivered: list[object] = []
+        producer.produce("orders", b"x", on_delivery=lambda err, msg: delivered.append(err))
+        producer.flush(10)
+        assert delivered == [None]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

@@ -190,6 +190,25 @@ def test_set_rtt_delays_responses(embedded_kafka: EmbeddedKafka, embedded_props:
     assert time.monotonic() - started < 0.35
 
 
+def test_broker_request_errors_delay_or_fail_one_kind_of_request(
+    embedded_kafka: EmbeddedKafka, embedded_props: dict[str, str]
+) -> None:
+    embedded_kafka.create_topic("t")
+    client = kafka.producer(embedded_props)
+    client.list_topics(timeout=5)
+    embedded_kafka.push_broker_request_errors(1, ApiKey.Produce, (KafkaError.NOT_LEADER_FOR_PARTITION, 400))
+
+    started = time.monotonic()
+    assert deliver(client, "t", b"slow ack")[0] is None  # refused after 400 ms, then retried
+    assert time.monotonic() - started >= 0.35
+    started = time.monotonic()
+    kafka.check_reachable(embedded_props, timeout=2.0)  # other requests are not slowed
+    assert time.monotonic() - started < 0.35
+    assert [m.value() for m in read_all(embedded_props, "t")] == [b"slow ack"]
+    with pytest.raises(EmbeddedKafkaError, match="broker 9"):
+        embedded_kafka.push_broker_request_errors(9, ApiKey.Produce, (0, 10))
+
+
 def test_partition_leader_can_move(three_brokers: EmbeddedKafka) -> None:
     props = {"bootstrap.servers": three_brokers.bootstrap_servers}
     three_brokers.partition_set_leader("t", 0, 3)

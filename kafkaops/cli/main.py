@@ -11,6 +11,7 @@ from kafkaops.cli import config as config_cli
 from kafkaops.cli import db as db_cli
 from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import retry as retry_cli
+from kafkaops.cli import sandbox as sandbox_cli
 from kafkaops.cli.common import AppState, KafkaopsGroup
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.add_typer(failed_cli.app, name="failed")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(config_cli.app, name="config")
 app.command("retry")(retry_cli.retry)
+app.command("sandbox")(sandbox_cli.sandbox)
 
 
 def _version(value: bool) -> None:
