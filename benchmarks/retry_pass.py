@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -69,15 +68,20 @@ def fill(url: str, rows: int, topic: str) -> None:
 
 def timed_pass(env: dict[str, str]) -> tuple[dict[str, object], float, float]:
     """(summary, seconds, peak RSS in MiB) of one whole `kafkaops retry` process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    exe = str(Path(sys.executable).parent / "kafkaops")
     started = time.perf_counter()
-    result = kafkaops("retry", "-o", "json", env=env)
+    result = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", exe, "retry", "-o", "json"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"retry pass failed ({result.returncode}): {result.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest of any child so far: run the smaller backlog first.
-    return json.loads(result.stdout), seconds, max(peak, before) / 1024
+    peak_kib = int(result.stderr.strip().splitlines()[-1])
+    return json.loads(result.stdout), seconds, peak_kib / 1024
 
 
 def main() -> int:

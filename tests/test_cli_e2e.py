@@ -106,3 +106,39 @@ def test_sandbox_serves_kafka_until_terminated() -> None:
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(pg_database) -> None:
+    """`kafkaops failed ... | head -1`: no traceback, no hang on a half-read stream, exit 141."""
+    import sqlalchemy as sa
+
+    pg_database.init()
+    with pg_database.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f'INSERT INTO "{pg_database.schema}".failed_kafka_events '
+                "(topic, payload, status, retry_count, created_at, updated_at, last_error) "
+                "SELECT 't', '{}', 'PENDING', 0, now(), now(), 'error number ' || n FROM generate_series(1, 20000) n"
+            )
+        )
+    config = Path(os.environ.get("TMPDIR", "/tmp")) / f"kafkaops-pipe-{os.getpid()}.yaml"
+    config.write_text(
+        f"contexts:\n  e2e:\n    database:\n      url: {pg_database.url}\n      schema: {pg_database.schema}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    env["KAFKAOPS_CONFIG"] = str(config)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kafkaops", "failed", "--group-by", "last_error", "-o", "json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"[\n"
+        proc.stdout.close()  # the reader goes away with most of the output unread
+        _, err = proc.communicate(timeout=30)
+    finally:
+        config.unlink()
+    assert proc.returncode == 141
+    assert err == b""

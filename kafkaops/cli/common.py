@@ -6,6 +6,7 @@ same everywhere. Heavy libraries are not imported at this level: `kafkaops --hel
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -81,6 +82,10 @@ class KafkaopsGroup(TyperGroup):
         except KeyboardInterrupt:
             sys.stderr.write("Interrupted.\n")
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as a tool killed by SIGPIPE would.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as error:  # a bug, or a driver error nobody translated

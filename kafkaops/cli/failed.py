@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from typing import Annotated
 
 import typer
@@ -79,7 +80,10 @@ def summary(
         Field("newest_created_at", "NEWEST"),
     ]
     with conns.connect() as conn:
-        written = out.rows(group_counts(conn, conns.table, group_by=keys, flt=flt, top=top), fields)
+        # closing(): a stream still open would hold the driver's lock while the connection rolls back
+        groups = group_counts(conn, conns.table, group_by=keys, flt=flt, top=top)
+        with closing(groups):
+            written = out.rows(groups, fields)
     if not written and out.fmt.value == "table":
         out.info("No failed events match.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -137,5 +138,7 @@ def _dry_run(ctx: typer.Context, options: PassOptions, out: Output) -> None:
         Field("created_at", "CREATED"),
     ]
     with conns.connect() as conn:
-        count = out.rows(preview_due_events(conn, conns.table, now=utcnow(), options=options), fields)
+        due = preview_due_events(conn, conns.table, now=utcnow(), options=options)
+        with closing(due):  # a stream left open would hold the driver's lock at rollback
+            count = out.rows(due, fields)
     out.info(f"Dry run: {count} due row(s) would be attempted; nothing was changed.")
