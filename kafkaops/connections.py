@@ -8,7 +8,7 @@ without its secret.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -155,7 +155,9 @@ class Connections:
             self._engine = None
 
 
-def stream_rows(conn: Connection, statement: Select[Any], *, chunk: int = 1000) -> Iterator[dict[str, Any]]:
+def stream_rows(
+    conn: Connection, statement: Select[Any], *, chunk: int = 1000
+) -> Generator[dict[str, Any], None, None]:
     """Rows of a query as they arrive, so memory does not grow with the result.
 
     On psycopg this uses the driver's streaming (chunked rows mode) instead of SQLAlchemy's

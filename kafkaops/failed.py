@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -136,7 +136,7 @@ def group_counts(
     group_by: Sequence[str],
     flt: EventFilter,
     top: int | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """Counts per group with the oldest and newest `created_at`, largest groups first."""
     keys = [
         (error_signature_expr(table) if name == "error_signature" else table.c[name]).label(name)

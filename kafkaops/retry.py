@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -210,7 +210,7 @@ def claim_due_events(
 
 def preview_due_events(
     conn: Connection, table: Table, *, now: datetime, options: PassOptions
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """What a pass would attempt, for --dry-run: no lock taken, nothing written."""
     c = table.c
     query = (
