@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Table, delete, func, select, types, update
 
+from kafkaops.config import LOGICAL_COLUMNS
 from kafkaops.connections import stream_rows
 from kafkaops.errors import NotFoundError, UsageError
 from kafkaops.schema import STATUSES
@@ -162,20 +163,8 @@ def group_counts(
         yield item
 
 
-LIST_COLUMNS = (
-    "id",
-    "event_id",
-    "topic",
-    "event_key",
-    "status",
-    "retry_count",
-    "last_error",
-    "error_type",
-    "created_at",
-    "updated_at",
-    "next_retry_at",
-    "resolved_at",
-)
+# Everything but the bulky columns; `failed show` prints those.
+LIST_COLUMNS = tuple(c for c in LOGICAL_COLUMNS if c not in ("payload", "headers"))
 _TIMES = ("created_at", "updated_at", "next_retry_at", "resolved_at")
 
 
