@@ -42,6 +42,8 @@ CONFIG_HINT = (
 )
 
 DEFAULT_SCHEDULE = ("1m", "5m", "15m", "60m")
+# A batch's locks and delivery reports are held at once; bigger batches only add risk.
+MAX_BATCH_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -113,13 +115,11 @@ class Settings:
 
     def secret_values(self) -> list[str]:
         """Every secret value in this context, so free text can be scrubbed of them."""
+        from kafkaops.secrets import url_secrets
+
         secrets = [str(v) for k, v in self.kafka.items() if is_secret_key(k) and v]
         if self.database.url:
-            from urllib.parse import unquote, urlsplit
-
-            password = urlsplit(self.database.url).password
-            if password:
-                secrets += [password, unquote(password)]
+            secrets += url_secrets(self.database.url)
         return secrets
 
 
@@ -191,13 +191,21 @@ def expand_env(value: Any, env: Mapping[str, str], *, key: str) -> Any:
     return value
 
 
-def select_context(
-    data: Mapping[str, Any], wanted: str | None, path: Path | None
-) -> tuple[str | None, dict[str, Any]]:
+def context_names(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
+    """The file's contexts, checked to be a mapping of name -> settings."""
     contexts = data.get("contexts") or {}
     if not isinstance(contexts, dict):
         raise ConfigError(f"'contexts' in {path} must be a mapping of name -> settings")
+    return contexts
+
+
+def select_context(
+    data: Mapping[str, Any], wanted: str | None, path: Path | None
+) -> tuple[str | None, dict[str, Any]]:
+    contexts = context_names(data, path)
     name = wanted or data.get("current-context")
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"'current-context' in {path} must be a context name")
     if name is None and len(contexts) == 1:
         name = next(iter(contexts))
     if name is None:
@@ -227,7 +235,7 @@ def load_settings(overrides: Overrides | None = None, env: Mapping[str, str] | N
     sources: dict[str, str] = {}
 
     db_raw = _section(raw, "database")
-    kafka_raw = {str(k): _stringify(v) for k, v in _section(raw, "kafka").items()}
+    kafka_raw = {str(k): _stringify(v, f"kafka.{k}") for k, v in _section(raw, "kafka").items()}
     for key in db_raw:
         sources[f"database.{key}"] = origin
     for key in kafka_raw:
@@ -281,17 +289,35 @@ def _section(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _stringify(value: Any) -> str:
+def _stringify(value: Any, key: str) -> str:
+    """A librdkafka property value: a scalar, as the string librdkafka expects."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None or isinstance(value, (dict, list)):
+        raise ConfigError(
+            f"{key} must be a string or number, not {'empty' if value is None else type(value).__name__}"
+        )
     return str(value)
+
+
+def _text(raw: Mapping[str, Any], key: str, section: str, default: str | None) -> str | None:
+    value = raw.get(key, default)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        raise ConfigError(f"{section}.{key} must be a string, not {value!r}")
+    return value
 
 
 def _database(raw: Mapping[str, Any]) -> DatabaseSettings:
     unknown = set(raw) - {"url", "table", "schema", "columns", "id_type"}
     if unknown:
         raise ConfigError(f"unknown key(s) in database: {', '.join(sorted(unknown))}")
-    columns = dict(raw.get("columns") or {})
+    columns = raw.get("columns") or {}
+    if not isinstance(columns, dict) or not all(isinstance(v, str) and v for v in columns.values()):
+        raise ConfigError(
+            "database.columns must map logical column names to physical ones (event_key: kafka_key)"
+        )
     bad = set(columns) - set(LOGICAL_COLUMNS)
     if bad:
         raise ConfigError(
@@ -302,9 +328,9 @@ def _database(raw: Mapping[str, Any]) -> DatabaseSettings:
     if id_type not in {"auto", "bigint", "uuid"}:
         raise ConfigError(f"database.id_type must be auto, bigint or uuid, not {id_type!r}")
     return DatabaseSettings(
-        url=raw.get("url") or None,
-        table=str(raw.get("table") or "failed_kafka_events"),
-        schema=raw.get("schema") or None,
+        url=_text(raw, "url", "database", None),
+        table=_text(raw, "table", "database", "failed_kafka_events") or "failed_kafka_events",
+        schema=_text(raw, "schema", "database", None),
         id_type=id_type,
         columns={c: str(columns.get(c, c)) for c in LOGICAL_COLUMNS},
     )
@@ -319,12 +345,16 @@ def _duration(raw: Mapping[str, Any], key: str, default: timedelta, section: str
         raise ConfigError(exc.message) from None
 
 
-def _int(raw: Mapping[str, Any], key: str, default: int, section: str, minimum: int = 0) -> int:
+def _int(
+    raw: Mapping[str, Any], key: str, default: int, section: str, minimum: int = 0, maximum: int | None = None
+) -> int:
     if key not in raw:
         return default
     value = raw[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{section}.{key} must be a whole number >= {minimum}, not {value!r}")
+    too_big = maximum is not None and isinstance(value, int) and value > maximum
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or too_big:
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise ConfigError(f"{section}.{key} must be a whole number {bounds}, not {value!r}")
     return value
 
 
@@ -339,11 +369,18 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
             schedule = tuple(parse_duration(i, what="retry.schedule entry") for i in items)
         except UsageError as exc:
             raise ConfigError(exc.message) from None
+        if any(delay.total_seconds() <= 0 for delay in schedule):
+            raise ConfigError("retry.schedule delays must be longer than zero")
+    suffix = raw.get("dlq_suffix", defaults.dlq_suffix)
+    if not isinstance(suffix, str) or not suffix.strip():
+        raise ConfigError(
+            "retry.dlq_suffix must be a non-empty string (the DLQ must not be the topic itself)"
+        )
     return RetrySettings(
         schedule=schedule,
         max_retries=_int(raw, "max_retries", defaults.max_retries, "retry", 1),
-        batch_size=_int(raw, "batch_size", defaults.batch_size, "retry", 1),
-        dlq_suffix=str(raw.get("dlq_suffix", defaults.dlq_suffix)),
+        batch_size=_int(raw, "batch_size", defaults.batch_size, "retry", 1, MAX_BATCH_SIZE),
+        dlq_suffix=suffix,
         delivery_timeout=_duration(raw, "delivery_timeout", defaults.delivery_timeout, "retry"),
         breaker_threshold=_int(raw, "breaker_threshold", defaults.breaker_threshold, "retry", 1),
     )

@@ -82,10 +82,17 @@ class Connections:
             yield conn
 
     @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """A connection inside one transaction, committed on success, rolled back on error."""
-        with self.db_errors(), self.engine.begin() as conn:
-            yield conn
+    def begin(self, *, immediate: bool = False) -> Iterator[Connection]:
+        """A connection inside one transaction, committed on success, rolled back on error.
+
+        `immediate`: on SQLite, take the database's write lock when the transaction begins
+        (BEGIN IMMEDIATE), so that a concurrent writer waits instead of reading the same rows.
+        """
+        with self.db_errors(), self.engine.connect() as conn:
+            if immediate:
+                conn.execution_options(kafkaops_immediate=True)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def db_errors(self) -> Iterator[None]:
@@ -194,11 +201,17 @@ def create_engine(url: str) -> Engine:
 
     try:
         parsed = sqlalchemy.engine.make_url(normalise_url(url))
-    except exc.ArgumentError:
+        parsed.get_backend_name()
+    except (exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise DatabaseError(f"invalid database URL: {url_without_password(url)}") from None
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
     if parsed.get_backend_name() == "postgresql":
-        kwargs["connect_args"] = {"connect_timeout": 5, "application_name": "kafkaops"}
+        # UTC sessions: timestamps without time zone are then read and written as UTC too.
+        kwargs["connect_args"] = {
+            "connect_timeout": 5,
+            "application_name": "kafkaops",
+            "options": "-c TimeZone=UTC",
+        }
         kwargs["pool_size"] = 2
     try:
         engine = sqlalchemy.create_engine(parsed, **kwargs)
@@ -208,6 +221,7 @@ def create_engine(url: str) -> Engine:
         raise DatabaseError(f"invalid database URL {url_without_password(url)}: {error}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
     return engine
 
 
@@ -215,6 +229,16 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # PostgreSQL has regexp_replace; give SQLite the same function so one query serves both.
     dbapi_conn.create_function("regexp_replace", 4, _regexp_replace, deterministic=True)
     dbapi_conn.execute("PRAGMA busy_timeout = 5000")
+    # LIKE (topic globs) is case-sensitive on PostgreSQL; make SQLite agree.
+    dbapi_conn.execute("PRAGMA case_sensitive_like = ON")
+    # kafkaops emits BEGIN itself (below), as SQLAlchemy's docs recommend for pysqlite: the
+    # driver would otherwise begin only at the first write, after a claim's SELECT.
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    immediate = conn.get_execution_options().get("kafkaops_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 _PG_FLAGS = {"i": re.IGNORECASE}
@@ -223,7 +247,7 @@ _PG_FLAGS = {"i": re.IGNORECASE}
 def _regexp_replace(value: str | None, pattern: str, replacement: str, flags: str) -> str | None:
     if value is None:
         return None
-    re_flags = 0
+    re_flags = re.ASCII  # as PostgreSQL's classes and case folding are
     for flag in flags:
         re_flags |= _PG_FLAGS.get(flag, 0)
     count = 0 if "g" in flags else 1

@@ -39,17 +39,19 @@ PURGEABLE = ("RESOLVED", "DLQ")
 
 # last_error -> error_signature: each (pattern, flags, placeholder) in order. PostgreSQL's
 # regular expressions use \y for a word boundary; SQLite gets the same function in Python.
+# Explicit ASCII classes ([0-9], [ \t]), not \d or \s, so that both engines agree on
+# non-ASCII text (Python's classes are Unicode-aware, PostgreSQL's are not).
 SIGNATURE_RULES: tuple[tuple[str, str, str], ...] = (
     (r"'[^']*'|\"[^\"]*\"", "g", "<value>"),
     (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "gi", "<uuid>"),
     (
-        r"\y\d+(\.\d+)?\s?(ns|us|ms|s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)\y",
+        r"\y[0-9]+(\.[0-9]+)?[ \t]?(ns|us|ms|s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)\y",
         "gi",
         "<duration>",
     ),
     (r"\y0x[0-9a-f]+\y", "gi", "<hex>"),
     (r"\y(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{4,}\y", "gi", "<hex>"),
-    (r"\y\d+(\.\d+)?\y", "g", "<n>"),
+    (r"\y[0-9]+(\.[0-9]+)?\y", "g", "<n>"),
 )
 
 
@@ -187,9 +189,9 @@ def parse_event_id(raw: str, id_type: str) -> int | uuid.UUID:
             return uuid.UUID(text)
         except ValueError:
             raise UsageError(f"invalid id {raw!r}: this table's ids are UUIDs") from None
-    if re.fullmatch(r"\d{1,19}", text):
+    if re.fullmatch(r"[0-9]{1,19}", text) and int(text) < 2**63:
         return int(text)
-    raise UsageError(f"invalid id {raw!r}: this table's ids are whole numbers")
+    raise UsageError(f"invalid id {raw!r}: this table's ids are whole numbers below 2^63")
 
 
 def get_event(conn: Connection, table: Table, event_id: int | str | uuid.UUID) -> dict[str, Any]:
@@ -280,7 +282,15 @@ def purge_batch(
     conn: Connection, table: Table, *, flt: EventFilter, older_than: datetime, batch_size: int
 ) -> int:
     """Delete at most one batch; the caller commits and repeats until it returns 0."""
-    ids = select(table.c.id).where(*purge_conditions(table, flt, older_than)).limit(batch_size)
+    # Locking the rows as they are chosen makes PostgreSQL re-check the conditions on a row
+    # that changed meanwhile (requeued to PENDING: no longer deleted); SKIP LOCKED lets two
+    # purges share the work instead of queueing behind each other.
+    ids = (
+        select(table.c.id)
+        .where(*purge_conditions(table, flt, older_than))
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    )
     statement = delete(table).where(table.c.id.in_(ids.scalar_subquery()))
     return int(conn.execute(statement).rowcount)
 

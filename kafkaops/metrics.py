@@ -8,6 +8,7 @@ forward by a pass that completed, so an alert on its age catches a retry job tha
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,17 @@ LAST_SUCCESS = "kafkaops_retry_last_success_timestamp_seconds"
 JOB = "kafkaops_retry"
 
 
-def build_registry(summary: PassSummary, *, last_success: float | None) -> CollectorRegistry:
+COUNTERS = ("kafka_retry_attempts_total", "kafka_retry_success_total", "kafka_dlq_sent_total")
+
+
+def build_registry(
+    summary: PassSummary,
+    *,
+    last_success: float | None,
+    previous: Mapping[tuple[str, str], float] | None = None,
+) -> CollectorRegistry:
+    """The pass's metrics; `previous` counter values ((name, topic) -> value) are added, so the
+    counters of a textfile keep counting across passes as Prometheus expects."""
     from prometheus_client import CollectorRegistry, Counter, Gauge
 
     registry = CollectorRegistry()
@@ -34,13 +45,15 @@ def build_registry(summary: PassSummary, *, last_success: float | None) -> Colle
         ["topic"],
         registry=registry,
     )
-    for counter, values in (
-        (attempts, summary.attempts_by_topic),
-        (success, summary.resolved_by_topic),
-        (dlq, summary.dlq_by_topic),
+    previous = previous or {}
+    for name, counter, values in (
+        (COUNTERS[0], attempts, summary.attempts_by_topic),
+        (COUNTERS[1], success, summary.resolved_by_topic),
+        (COUNTERS[2], dlq, summary.dlq_by_topic),
     ):
-        for topic, value in values.items():
-            counter.labels(topic=topic).inc(value)
+        topics = set(values) | {topic for (sample, topic) in previous if sample == name}
+        for topic in topics:
+            counter.labels(topic=topic).inc(values.get(topic, 0) + previous.get((name, topic), 0.0))
     outcome = Gauge(
         "kafkaops_retry_events",
         "Rows settled by the last retry pass, by outcome",
@@ -65,22 +78,23 @@ def build_registry(summary: PassSummary, *, last_success: float | None) -> Colle
     return registry
 
 
-def previous_last_success(path: Path) -> float | None:
-    """The last-success timestamp a previous pass wrote to the textfile, if any."""
+def previous_values(path: Path) -> tuple[float | None, dict[tuple[str, str], float]]:
+    """What a previous pass wrote to the textfile: its last-success time and its counters."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    last_success: float | None = None
+    counters: dict[tuple[str, str], float] = {}
     try:
         text = path.read_text()
-    except OSError:
-        return None
-    try:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 if sample.name == LAST_SUCCESS:
-                    return float(sample.value)
-    except ValueError:
-        return None
-    return None
+                    last_success = float(sample.value)
+                elif sample.name in COUNTERS and "topic" in sample.labels:
+                    counters[(sample.name, sample.labels["topic"])] = float(sample.value)
+    except (OSError, ValueError):
+        return None, {}  # no previous file, or not ours: start counting afresh
+    return last_success, counters
 
 
 def write_textfile(path: str, summary: PassSummary) -> None:
@@ -90,15 +104,20 @@ def write_textfile(path: str, summary: PassSummary) -> None:
     target = Path(path)
     if not target.parent.is_dir():
         raise UsageError(f"--metrics-file {path}: folder {target.parent} does not exist")
-    last = time.time() if summary.completed else previous_last_success(target)
+    previous_success, previous = previous_values(target)
+    last = time.time() if summary.completed else previous_success
     try:
-        write_to_textfile(str(target), build_registry(summary, last_success=last))
+        write_to_textfile(str(target), build_registry(summary, last_success=last, previous=previous))
     except OSError as exc:
         raise KafkaopsError(f"cannot write metrics to {path}: {exc.strerror}") from None
 
 
 def push(url: str, summary: PassSummary, *, timeout: float = 10.0) -> None:
-    """Push to a Pushgateway. A failed pass uses pushadd so the old last-success value stays."""
+    """Push to a Pushgateway, grouped by host so that two cron hosts do not overwrite each
+    other. Pushed counters are per pass (the gateway keeps the last push). A failed pass uses
+    pushadd, so the last-success value of the previous push stays."""
+    import socket
+
     from prometheus_client import push_to_gateway, pushadd_to_gateway
 
     from kafkaops.secrets import url_without_password
@@ -106,6 +125,8 @@ def push(url: str, summary: PassSummary, *, timeout: float = 10.0) -> None:
     registry = build_registry(summary, last_success=time.time() if summary.completed else None)
     send = push_to_gateway if summary.completed else pushadd_to_gateway
     try:
-        send(url, job=JOB, registry=registry, timeout=timeout)
+        send(
+            url, job=JOB, registry=registry, timeout=timeout, grouping_key={"instance": socket.gethostname()}
+        )
     except OSError as exc:
         raise KafkaopsError(f"cannot push metrics to {url_without_password(url)}: {exc}") from None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Select, Table, bindparam, select, update
 
 from kafkaops.config import RetrySettings
 from kafkaops.connections import stream_rows
@@ -71,7 +71,7 @@ class FailedEvent:
     id: Any
     topic: str
     event_key: str | None
-    payload: str
+    payload: str | None  # NOT NULL in `db init`'s table, but the service's may allow it
     headers: str | None
     retry_count: int
     created_at: datetime | None
@@ -112,6 +112,7 @@ class PassSummary:
     attempts_by_topic: Counter[str] = field(default_factory=Counter)
     resolved_by_topic: Counter[str] = field(default_factory=Counter)
     dlq_by_topic: Counter[str] = field(default_factory=Counter)
+    transport_errors: Counter[str] = field(default_factory=Counter)
 
     @property
     def completed(self) -> bool:
@@ -159,40 +160,51 @@ class CircuitBreaker:
 # -- claiming ------------------------------------------------------------------------------------
 
 
-def due_condition(table: Table, now: datetime, topic: str | None) -> list[Any]:
-    c = table.c
-    where = [c.status == "PENDING", or_(c.next_retry_at.is_(None), c.next_retry_at <= now)]
-    if topic:
-        where.append(glob_condition(c.topic, topic))
-    return where
+def due_queries(
+    table: Table, *, now: datetime, topic: str | None, columns: Sequence[Any], skip: Sequence[Any] = ()
+) -> tuple[Select[Any], Select[Any]]:
+    """The two queries that find due rows, in claim order.
 
-
-def claim_due_events(
-    conn: Connection, table: Table, *, now: datetime, limit: int, topic: str | None = None, lock: bool = True
-) -> list[FailedEvent]:
-    """Due rows, locked for this transaction (rows locked by other passes are skipped), in the
-    order they became due, and returned in `created_at` order for publishing.
-
-    Two queries, so that each can walk the service's (status, next_retry_at) index in order and
-    stop at `limit`: rows never scheduled (next_retry_at null: due since they were stored)
-    first, then rows by due time. One query with an OR and ORDER BY created_at would sort every
-    PENDING row on every batch: FOR UPDATE keeps PostgreSQL from using a top-N sort.
+    Rows never scheduled (next_retry_at null: due since they were stored) by `created_at`,
+    then rows by due time. Two queries, so that each can walk the service's
+    (status, next_retry_at) index in order and stop at the limit: one query with an OR and
+    ORDER BY created_at would sort every PENDING row on every batch, since FOR UPDATE keeps
+    PostgreSQL from using a top-N sort.
     """
     c = table.c
-    columns = (c.id, c.topic, c.event_key, c.payload, c.headers, c.retry_count, c.created_at)
-    topic_filter = [glob_condition(c.topic, topic)] if topic else []
+    extra = [glob_condition(c.topic, topic)] if topic else []
+    if skip:
+        extra.append(c.id.not_in(skip))
     never_scheduled = (
         select(*columns)
-        .where(c.status == "PENDING", c.next_retry_at.is_(None), *topic_filter)
+        .where(c.status == "PENDING", c.next_retry_at.is_(None), *extra)
         .order_by(c.created_at, c.id)
     )
     scheduled = (
         select(*columns)
-        .where(c.status == "PENDING", c.next_retry_at <= now, *topic_filter)
+        .where(c.status == "PENDING", c.next_retry_at <= now, *extra)
         .order_by(c.next_retry_at)
     )
+    return never_scheduled, scheduled
+
+
+def claim_due_events(
+    conn: Connection,
+    table: Table,
+    *,
+    now: datetime,
+    limit: int,
+    topic: str | None = None,
+    lock: bool = True,
+    skip: Sequence[Any] = (),
+) -> list[FailedEvent]:
+    """Due rows in claim order, locked for this transaction (rows locked by other passes are
+    skipped), returned in `created_at` order for publishing. `skip`: ids this pass already
+    tried and left untouched."""
+    c = table.c
+    columns = (c.id, c.topic, c.event_key, c.payload, c.headers, c.retry_count, c.created_at)
     rows: list[Any] = []
-    for query in (never_scheduled, scheduled):
+    for query in due_queries(table, now=now, topic=topic, columns=columns, skip=skip):
         if len(rows) >= limit:
             break
         query = query.limit(limit - len(rows))
@@ -211,18 +223,20 @@ def claim_due_events(
 def preview_due_events(
     conn: Connection, table: Table, *, now: datetime, options: PassOptions
 ) -> Generator[dict[str, Any], None, None]:
-    """What a pass would attempt, for --dry-run: no lock taken, nothing written."""
+    """What a pass would attempt, in the order it would claim it: no lock, nothing written."""
     c = table.c
-    query = (
-        select(c.id, c.topic, c.event_key, c.retry_count, c.next_retry_at, c.created_at)
-        .where(*due_condition(table, now, options.topic))
-        .order_by(c.created_at, c.id)
-    )
-    if options.limit is not None:
-        query = query.limit(options.limit)
-    for item in stream_rows(conn, query):
-        item["attempt"] = item["retry_count"] + 1
-        yield item
+    columns = (c.id, c.topic, c.event_key, c.retry_count, c.next_retry_at, c.created_at)
+    remaining = options.limit
+    for query in due_queries(table, now=now, topic=options.topic, columns=columns):
+        if remaining is not None:
+            if remaining <= 0:
+                return
+            query = query.limit(remaining)
+        for item in stream_rows(conn, query):
+            item["attempt"] = item["retry_count"] + 1
+            if remaining is not None:
+                remaining -= 1
+            yield item
 
 
 # -- publishing ----------------------------------------------------------------------------------
@@ -238,7 +252,14 @@ def record_headers(event: FailedEvent) -> Headers:
         decoded = None
     if not isinstance(decoded, dict):
         raise ValueError("the headers column is not a JSON object of name -> value")
-    return [(str(k), ("" if v is None else str(v)).encode("utf-8")) for k, v in decoded.items()]
+    return [(str(k), _header_value(v)) for k, v in decoded.items()]
+
+
+def _header_value(value: Any) -> bytes | None:
+    # Strings go out as stored; anything else (numbers, true, objects) as its JSON text.
+    if value is None:
+        return None
+    return (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).encode("utf-8")
 
 
 def dlq_headers(event: FailedEvent, failure: Failure, retry_count: int) -> Headers:
@@ -261,7 +282,7 @@ _PENDING = object()
 
 def publish(
     producer: Producer,
-    records: Sequence[tuple[str, bytes, bytes | None, Headers]],
+    records: Sequence[tuple[str, bytes | None, bytes | None, Headers]],
     *,
     timeout: float,
 ) -> list[Failure | object | None]:
@@ -309,6 +330,7 @@ class Settlement:
     rescheduled: list[dict[str, Any]] = field(default_factory=list)
     dlq: list[dict[str, Any]] = field(default_factory=list)
     dlq_failed: list[dict[str, Any]] = field(default_factory=list)
+    untouched: list[Any] = field(default_factory=list)  # ids left exactly as they were
 
 
 def settle_batch(
@@ -387,8 +409,9 @@ def run_pass(
     schedule = RetrySchedule(settings.schedule)
     breaker = CircuitBreaker(settings.breaker_threshold)
     summary = PassSummary()
+    untouched_ids: list[Any] = []  # tried this pass and left as they were: not claimed again
     batch_number = 0
-    while not breaker.open:
+    while not breaker.open and len(untouched_ids) < _max_untouched(options):
         want = (
             options.batch_size
             if options.limit is None
@@ -398,13 +421,18 @@ def run_pass(
             break
         batch_number += 1
         batch_started = time.monotonic()
-        with conns.begin() as conn:
-            now = utcnow()
-            events = claim_due_events(conn, table, now=now, limit=want, topic=options.topic, lock=lock)
+        # immediate: SQLite has no row locks; its write lock, taken up front, makes a second
+        # pass wait for this batch instead of claiming the same rows.
+        with conns.begin(immediate=True) as conn:
+            events = claim_due_events(
+                conn, table, now=utcnow(), limit=want, topic=options.topic, lock=lock, skip=untouched_ids
+            )
             if not events:
                 break
-            settlement, untouched = _attempt(producer, events, settings, breaker, summary)
+            settlement = _attempt(producer, events, settings, breaker, summary)
             settle_batch(conn, table, settlement, now=utcnow(), schedule=schedule)
+        untouched = len(settlement.untouched)
+        untouched_ids += settlement.untouched
         report = BatchReport(
             batch_number,
             len(events),
@@ -429,15 +457,16 @@ def run_pass(
         )
         if on_batch is not None:
             on_batch(report)
-        if untouched:
-            # Deliveries that could not be settled mean trouble on the way to Kafka: stop here,
-            # the next pass (a minute later, from cron) takes the rows again.
-            break
         if len(events) < want:
             break
     summary.circuit_breaker = "OPEN" if breaker.open else "CLOSED"
     summary.duration_s = time.monotonic() - started
     return summary
+
+
+def _max_untouched(options: PassOptions) -> int:
+    """How many unsettled rows a pass tolerates before it stops on its own, breaker or not."""
+    return max(options.batch_size, 1000)
 
 
 def _count(summary: PassSummary, report: BatchReport, settlement: Settlement) -> None:
@@ -456,25 +485,23 @@ def _attempt(
     settings: RetrySettings,
     breaker: CircuitBreaker,
     summary: PassSummary,
-) -> tuple[Settlement, int]:
-    """Publish one claimed batch and decide each row's fate; returns it and the untouched count."""
+) -> Settlement:
+    """Publish one claimed batch and decide each row's fate."""
     timeout = settings.delivery_timeout.total_seconds() + 5.0
     settlement = Settlement()
-    untouched = 0
     records = []
     publishable: list[FailedEvent] = []
     exhausted: list[tuple[FailedEvent, Failure, int]] = []
     for event in events:
         try:
             headers = record_headers(event)
+            if event.payload is None:
+                raise ValueError("the payload is NULL: there is nothing to publish")
         except ValueError as exc:
-            _failed_attempt(
-                event, Failure("INVALID_HEADERS", str(exc), True), settings, settlement, exhausted
-            )
+            _failed_attempt(event, Failure("INVALID_RECORD", str(exc), True), settings, settlement, exhausted)
             summary.attempts_by_topic[event.topic] += 1
             continue
-        key = event.event_key.encode("utf-8") if event.event_key is not None else None
-        records.append((event.topic, event.payload.encode("utf-8"), key, headers))
+        records.append((event.topic, event.payload.encode("utf-8"), _key(event), headers))
         publishable.append(event)
     results = publish(producer, records, timeout=timeout)
     for event, result in zip(publishable, results, strict=True):
@@ -487,11 +514,24 @@ def _attempt(
             breaker.record(False)
             _failed_attempt(event, result, settings, settlement, exhausted)
         else:
-            breaker.record(True)
-            untouched += 1
+            _leave_untouched(event, result, breaker, settlement, summary)
     if exhausted:
-        untouched += _send_to_dlq(producer, exhausted, settings, breaker, settlement, summary, timeout)
-    return settlement, untouched
+        _send_to_dlq(producer, exhausted, settings, breaker, settlement, summary, timeout)
+    return settlement
+
+
+def _key(event: FailedEvent) -> bytes | None:
+    return event.event_key.encode("utf-8") if event.event_key is not None else None
+
+
+def _leave_untouched(
+    event: FailedEvent, result: object, breaker: CircuitBreaker, settlement: Settlement, summary: PassSummary
+) -> None:
+    """Not the event's fault (transport, timeout, no report in time): no attempt is counted."""
+    breaker.record(True)
+    settlement.untouched.append(event.id)
+    reason = result.code if isinstance(result, Failure) else "no delivery report in time"
+    summary.transport_errors[reason] += 1
 
 
 def _failed_attempt(
@@ -516,17 +556,16 @@ def _send_to_dlq(
     settlement: Settlement,
     summary: PassSummary,
     timeout: float,
-) -> int:
+) -> None:
     records = [
         (
             settings.dlq_topic_for(event.topic),
-            event.payload.encode("utf-8"),
-            event.event_key.encode("utf-8") if event.event_key is not None else None,
+            event.payload.encode("utf-8") if event.payload is not None else None,
+            _key(event),
             dlq_headers(event, failure, retry_count),
         )
         for event, failure, retry_count in exhausted
     ]
-    untouched = 0
     for (event, failure, retry_count), result in zip(
         exhausted, publish(producer, records, timeout=timeout), strict=True
     ):
@@ -541,9 +580,7 @@ def _send_to_dlq(
         else:
             # The DLQ could not be reached at all: leave the row as it was rather than call it
             # lost; the next pass repeats the attempt and the DLQ send.
-            breaker.record(True)
-            untouched += 1
-    return untouched
+            _leave_untouched(event, result, breaker, settlement, summary)
 
 
 def describe_failed_ids(ids: Sequence[Any], shown: int = 20) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 MASK = "****"
 
@@ -19,30 +18,54 @@ def is_secret_key(key: str) -> bool:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by a mask: ``postgresql://app:****@db/casino``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    if parts.password is None:
-        return url
-    userinfo, _, hostinfo = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{hostinfo}"))
+    """The URL with its password (and secret query parameters) masked: `postgresql://app:****@db/x`.
+
+    Parsed the way SQLAlchemy parses it, so an unencoded `#`, `?` or `/` in a password is still
+    recognised as part of it.
+    """
+    parsed = _parse(url)
+    if parsed is None:
+        return "<unparseable URL>"
+    secret_keys = [k for k in parsed.query if is_secret_key(k)]
+    text = parsed.difference_update_query(secret_keys).render_as_string(hide_password=True)
+    text = text.replace(":***@", f":{MASK}@", 1)
+    if secret_keys:
+        text += ("&" if "?" in text else "?") + "&".join(f"{k}={MASK}" for k in secret_keys)
+    return text
 
 
 def url_without_password(url: str) -> str:
-    """The URL with its password removed entirely, for naming a target in an error."""
+    """The URL without its password, secret query parameters or driver, to name a target."""
+    parsed = _parse(url)
+    if parsed is None:
+        return "<unparseable URL>"
+    secret_keys = [k for k in parsed.query if is_secret_key(k)]
+    # URL.set() treats None as "leave as is"; the NamedTuple's _replace really drops it.
+    shown = parsed.difference_update_query(secret_keys)._replace(
+        password=None, drivername=parsed.get_backend_name()
+    )
+    return str(shown.render_as_string(hide_password=False))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret values inside a URL: its password and secret query parameters."""
+    parsed = _parse(url)
+    if parsed is None:
+        return [url]  # cannot tell which part is secret: treat the whole URL as one
+    values = [str(parsed.password)] if parsed.password else []
+    for key, value in parsed.query.items():
+        if is_secret_key(key):
+            values += [value] if isinstance(value, str) else list(value)
+    return values
+
+
+def _parse(url: str) -> Any:
+    from sqlalchemy.engine import make_url
+
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    userinfo, _, hostinfo = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    scheme = parts.scheme.split("+", 1)[0]
-    return urlunsplit(parts._replace(scheme=scheme, netloc=f"{user}@{hostinfo}"))
+        return make_url(url)
+    except Exception:  # ArgumentError, ValueError (a bad port), TypeError: all mean unparseable
+        return None
 
 
 def mask_mapping(values: Mapping[str, Any]) -> dict[str, Any]:

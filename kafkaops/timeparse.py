@@ -17,23 +17,31 @@ _UNITS = {
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def parse_duration(text: str | int | float, *, what: str = "duration") -> timedelta:
     """`90s`, `5m`, `2h`, `7d`, `1h30m` or a bare number of seconds, as a timedelta."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return timedelta(seconds=text)
-    value = str(text).strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(?:\.\d+)?", value):
-        return timedelta(seconds=float(value))
-    if not _WHOLE.fullmatch(value):
+    value = _normalised(text)
+    if not is_duration(value):
         raise UsageError(
             f"invalid {what} {text!r}: expected a number with a unit, like 90s, 5m, 2h, 7d or 1h30m"
         )
-    return sum(
-        (float(n) * _UNITS[unit] for n, unit in _PART.findall(value)),
-        timedelta(),
-    )
+    try:
+        if _NUMBER.fullmatch(value):
+            return timedelta(seconds=float(value))
+        return sum((float(n) * _UNITS[unit] for n, unit in _PART.findall(value)), timedelta())
+    except OverflowError:
+        raise UsageError(f"{what} {text!r} is out of range") from None
+
+
+def is_duration(text: str | int | float) -> bool:
+    value = _normalised(text)
+    return bool(_NUMBER.fullmatch(value) or _WHOLE.fullmatch(value))
+
+
+def _normalised(text: str | int | float) -> str:
+    return str(text).strip().lower().replace(" ", "")
 
 
 def parse_instant(text: str, *, what: str, now: datetime | None = None) -> datetime:
@@ -45,14 +53,17 @@ def parse_instant(text: str, *, what: str, now: datetime | None = None) -> datet
     except ValueError:
         pass
     else:
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    try:
-        return now - parse_duration(value, what=what)
-    except UsageError:
+        # Compared with UTC values (SQLite keeps them as text): convert, not just label.
+        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    if not is_duration(value):
         raise UsageError(
             f"invalid {what} {text!r}: expected an ISO time (2026-11-27T10:00:00Z) "
             "or a duration ago (90m, 2h, 7d)"
-        ) from None
+        )
+    try:
+        return now - parse_duration(value, what=what)
+    except OverflowError:
+        raise UsageError(f"{what} {text!r} is out of range") from None
 
 
 def utcnow() -> datetime:

@@ -178,7 +178,7 @@ class Cli:
     """Runs kafkaops in-process the way a user does, stdout and stderr kept apart."""
 
     def __init__(self) -> None:
-        self.runner = CliRunner()
+        self.runner = CliRunner(mix_stderr=False)
 
     def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Any:
         return self.runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)

@@ -121,6 +121,36 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             "unknown column(s) in database.columns: nope",
         ),
         ("contexts: {x: {retry: {max_retries: 0}}}", {}, {}, "retry.max_retries must be a whole number >= 1"),
+        (
+            "contexts: {x: {retry: {schedule: [1m, 0s]}}}",
+            {},
+            {},
+            "retry.schedule delays must be longer than zero",
+        ),
+        ("contexts: {x: {retry: {schedule: [-60]}}}", {}, {}, "invalid retry.schedule entry -60"),
+        ("contexts: {x: {retry: {dlq_suffix: ''}}}", {}, {}, "retry.dlq_suffix must be a non-empty string"),
+        (
+            "contexts: {x: {retry: {batch_size: 100000}}}",
+            {},
+            {},
+            "retry.batch_size must be a whole number from 1 to 10000",
+        ),
+        (
+            "contexts: {x: {kafka: {bootstrap.servers: }}}",
+            {},
+            {},
+            "kafka.bootstrap.servers must be a string or number, not empty",
+        ),
+        ("contexts: {x: {database: {url: 5}}}", {}, {}, "database.url must be a string, not 5"),
+        (
+            "contexts: {x: {database: {columns: [a]}}}",
+            {},
+            {},
+            "database.columns must map logical column names",
+        ),
+        ("contexts: {x: {database: {schema: 5}}}", {}, {}, "database.schema must be a string"),
+        ("current-context: [a]\ncontexts: {x: {}}", {}, {}, "'current-context' in"),
+        ("contexts: [a, b]", {}, {}, "'contexts' in"),
     ],
 )
 def test_bad_config_is_a_config_error(
@@ -174,6 +204,24 @@ def test_config_show_masks_every_secret(cli, config_file: Path) -> None:
         assert secret not in result.stdout + result.stderr
     table = cli("--config", str(config_file), "config", "show", env=env)
     assert "pg-s3cret" not in table.stdout and "****" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:s3cr#et-Zq@127.0.0.1:1/casino",
+        "postgresql://app:s3cr?et-Zq@127.0.0.1:1/casino",
+        "postgresql://app:s3/cret-Zq@127.0.0.1:1/casino",
+        "postgresql://app@127.0.0.1:1/casino?password=s3cret-Zq",
+    ],
+)
+def test_unencoded_and_query_passwords_are_never_shown(cli, url: str) -> None:
+    shown = cli("config", "show", env={"KAFKAOPS_DATABASE_URL": url})
+    failed = cli("failed", env={"KAFKAOPS_DATABASE_URL": url})
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith("Error: cannot connect to database postgresql://app@127.0.0.1:1/casino")
+    for text in (shown.stdout, shown.stderr, failed.stdout, failed.stderr):
+        assert "Zq" not in text and "s3cr" not in text
 
 
 def test_config_contexts(cli, config_file: Path) -> None:

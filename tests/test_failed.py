@@ -328,3 +328,55 @@ def test_purge_needs_older_than(configured, cli) -> None:
     result = cli("failed", "purge", "--yes")
     assert result.exit_code == 2
     assert "--older-than" in result.stderr
+
+
+def test_since_with_an_offset_is_converted_to_utc(configured, cli) -> None:
+    configured.insert([event(0), event(90)])  # 12:00Z and 10:30Z
+    result = cli("failed", "--since", "2026-11-27T13:00:00+02:00", "-o", "json")  # 11:00Z
+    assert [g["count"] for g in json.loads(result.stdout)] == [1]
+    result = cli("failed", "--until", "2026-11-27T06:00:00-05:00", "-o", "json")  # 11:00Z
+    assert [g["count"] for g in json.loads(result.stdout)] == [1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["failed", "--since", "5000000d"], "--since '5000000d' is out of range"),
+        (["failed", "show", "99999999999999999999"], "whole numbers below 2^63"),
+        (["failed", "purge", "--older-than", "soon", "--yes"], "invalid --older-than 'soon'"),
+    ],
+)
+def test_out_of_range_input_is_a_usage_error(configured, cli, args: list[str], message: str) -> None:
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ") and message in result.stderr
+
+
+def test_error_signature_is_the_same_in_sql_and_in_python(configured, cli) -> None:
+    texts = [
+        "Timeout after 30012 ms for id 8f1c2a9e",
+        "Zeitüberschreitung nach 5 s für Schlüssel 'ä-1'",
+        "\u0661\u0662\u0663 digits that are not ASCII, \uff15 full-width, 5\u00a0ms with a no-break space",
+        "\u017f is no unit; 3 days; 1h30m; o'clock",
+    ]
+    configured.insert([event(i, last_error=text) for i, text in enumerate(texts)])
+    result = cli("failed", "--group-by", "error_signature", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(g["error_signature"] for g in json.loads(result.stdout)) == sorted(
+        error_signature(t) for t in texts
+    )
+
+
+def test_show_a_null_payload(database, cli, tmp_path, monkeypatch) -> None:
+    from kafkaops.schema import build_table
+    from tests.conftest import write_config
+
+    table = build_table(database.settings)
+    table.c.payload.nullable = True  # the service's table may allow it; db init's does not
+    table.metadata.create_all(database.engine)
+    database._table = table
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", database)))
+    database.insert([event(1, payload=None)])
+    result = cli("failed", "show", str(database.rows()[0]["id"]))
+    assert result.exit_code == 0, result.stderr
+    assert "payload (NULL: nothing stored)" in result.stdout

@@ -94,3 +94,19 @@ def test_requeue_does_not_wait_for_or_disturb_a_running_retry_pass(
     assert result.exit_code == 0, result.stderr
     assert pg_database.count(t.c.status == "PENDING") == 25
     assert pg_database.count(t.c.retry_count != 0) == 0
+
+
+def test_a_row_requeued_while_purge_runs_is_not_deleted(pg_database, cli, tmp_path, monkeypatch) -> None:
+    pg_database.init()
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", pg_database)))
+    fill(pg_database, 3, "DLQ")
+    t = pg_database.table
+    first = pg_database.rows()[0]["id"]
+    with pg_database.engine.connect() as operator:
+        # An operator's requeue of one DLQ row, not yet committed when the purge starts.
+        operator.execute(sa.update(t).where(t.c.id == first).values(status="PENDING"))
+        result = cli("failed", "purge", "--status", "DLQ", "--older-than", "30d", "--yes")
+        operator.commit()
+    assert result.exit_code == 0, result.stderr
+    assert "Deleted 2 row(s)." in result.stderr
+    assert [(r["id"], r["status"]) for r in pg_database.rows()] == [(first, "PENDING")]

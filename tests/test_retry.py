@@ -435,6 +435,15 @@ def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path
     assert samples[("kafka_retry_success_total", (("topic", "ok"),))] == 3
     assert abs(samples[("kafkaops_retry_last_success_timestamp_seconds", ())] - time.time()) < 60
     assert not list(tmp_path.glob("kafkaops.prom.*"))  # no temp file left behind
+    database.insert([event(10 + i, topic="ok") for i in range(4)])
+    assert cli("retry", "--metrics-file", str(path)).exit_code == 0
+    again = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(path.read_text())
+        for s in family.samples
+    }
+    assert again[("kafka_retry_success_total", (("topic", "ok"),))] == 7  # counters keep counting
+    assert again[("kafka_retry_attempts_total", (("topic", "denied"),))] == 2
 
 
 def test_pushgateway_receives_the_metrics(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
@@ -465,7 +474,9 @@ def test_pushgateway_receives_the_metrics(database, embedded_kafka, cli, tmp_pat
     finally:
         server.shutdown()
     [(method, path, body)] = received
-    assert (method, path) == ("PUT", "/metrics/job/kafkaops_retry")
+    import socket
+
+    assert (method, path) == ("PUT", f"/metrics/job/kafkaops_retry/instance/{socket.gethostname()}")
     assert b'kafka_retry_success_total{topic="casino.player.registered.v1"} 2.0' in body
 
 
@@ -481,3 +492,131 @@ def test_unreachable_pushgateway_is_one_line_and_exit_1(
     assert result.exit_code == 1
     assert "Error: cannot push metrics to http://127.0.0.1:" in result.stderr
     assert statuses(database) == {"RESOLVED": 1}  # the pass itself was done and kept
+
+
+# -- review fixes: odd rows, breaker threshold, claim order, SQLite concurrency ------------------
+
+
+def test_a_null_payload_counts_as_an_attempt_and_does_not_block_the_queue(
+    database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    from kafkaops.schema import build_table
+
+    table = build_table(database.settings)
+    table.c.payload.nullable = True  # the service's table may allow it; db init's does not
+    table.metadata.create_all(database.engine)
+    database._table = table
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, max_retries=1)
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    embedded_kafka.create_topic("casino.player.registered.v1.dlq")
+    database.insert([event(9, payload=None)] + [event(i) for i in range(3)])  # the NULL one is oldest
+    result = cli("retry", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = {r["event_id"]: r for r in database.rows()}
+    assert {rows[f"evt-{i}"]["status"] for i in range(3)} == {"RESOLVED"}
+    assert (rows["evt-9"]["status"], rows["evt-9"]["last_error"]) == (
+        "DLQ",
+        "the payload is NULL: there is nothing to publish",
+    )
+    [dlq] = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1.dlq", expect=1, idle=0.5)
+    assert (
+        dlq.value is None
+        and dict(dlq.headers)["kafkaops-failed-event-id"] == str(rows["evt-9"]["id"]).encode()
+    )
+
+
+def test_header_values_that_are_not_strings_go_out_as_json(
+    database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("t")
+    database.insert(
+        [event(1, topic="t", headers='{"s": "x", "n": 3, "b": true, "o": {"k": [1]}, "z": null}')]
+    )
+    assert cli("retry").exit_code == 0
+    [record] = consume(embedded_kafka.bootstrap_servers, "t", expect=1, idle=0.5)
+    assert record.headers == [("s", b"x"), ("n", b"3"), ("b", b"true"), ("o", b'{"k": [1]}'), ("z", None)]
+
+
+def test_fewer_transport_failures_than_the_threshold_do_not_stop_the_pass(
+    database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    database.init()
+    configure(
+        database,
+        tmp_path,
+        monkeypatch,
+        embedded_kafka.bootstrap_servers,
+        delivery_timeout="2s",
+        breaker_threshold=3,
+    )
+    embedded_kafka.create_topic("ok")
+    embedded_kafka.partition_set_leader("stuck", 0, -1)  # leaderless: its records time out
+    database.insert([event(i, topic="stuck" if i == 5 else "ok") for i in range(10)])
+    result = cli("retry", "--batch-size", "4", "-o", "json")
+    summary = json.loads(result.stdout)
+    assert (summary["resolved"], summary["aborted"], summary["circuit_breaker"]) == (9, 1, "CLOSED")
+    assert summary["claimed"] == 10  # the stuck row was claimed once, then skipped for the rest of the pass
+    assert result.exit_code == 1
+    assert (
+        "1 claimed row(s) left PENDING, no attempt counted: transport errors (1x _MSG_TIMED_OUT)"
+        in result.stderr
+    )
+    stuck = [r for r in database.rows() if r["topic"] == "stuck"]
+    assert [(r["status"], r["retry_count"], r["last_error"]) for r in stuck] == [("PENDING", 0, None)]
+
+
+def test_dry_run_lists_rows_in_the_order_a_pass_claims_them(
+    database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    base = event(0)["created_at"]
+    database.insert(
+        [
+            event(1, event_id="scheduled-late", next_retry_at=base - timedelta(minutes=1)),
+            event(2, event_id="scheduled-early", next_retry_at=base - timedelta(minutes=30)),
+            event(3, event_id="never-new", next_retry_at=None),
+            event(50, event_id="never-old", next_retry_at=None),
+        ]
+    )
+    result = cli("retry", "--dry-run", "-o", "json")
+    order = [r["id"] for r in json.loads(result.stdout)]
+    by_id = {r["id"]: r["event_id"] for r in database.rows()}
+    assert [by_id[i] for i in order] == ["never-old", "never-new", "scheduled-early", "scheduled-late"]
+
+
+def test_batch_size_is_bounded(database, cli, tmp_path, monkeypatch) -> None:
+    database.init()
+    configure(database, tmp_path, monkeypatch, "127.0.0.1:9")
+    result = cli("retry", "--batch-size", "70000")
+    assert result.exit_code == 2
+    assert "70000 is not in the range 1<=x<=10000" in result.stderr
+
+
+def test_two_concurrent_passes_on_sqlite_never_publish_a_row_twice(
+    make_database, embedded_kafka, tmp_path, monkeypatch
+) -> None:
+    import subprocess
+    import sys
+
+    db = make_database("sqlite")
+    db.init()
+    config = configure(db, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    embedded_kafka.push_broker_request_errors(1, ApiKey.Produce, *[(0, 150)] * 40)  # slow acks: overlap
+    db.insert([event(i, payload=json.dumps({"n": i})) for i in range(200)])
+    env = {"KAFKAOPS_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
+    argv = [sys.executable, "-m", "kafkaops", "retry", "--batch-size", "20", "-o", "json"]
+    procs = [
+        subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 1), err  # 1: waited longer than busy_timeout for the other
+    if statuses(db) != {"RESOLVED": 200}:  # a pass that gave up waiting left work for the next one
+        subprocess.run(argv, env=env, check=True, capture_output=True, timeout=120)
+    records = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=200)
+    assert sorted(json.loads(r.value)["n"] for r in records) == list(range(200))

@@ -119,7 +119,7 @@ def _scrub(ctx: Any, text: str) -> str:
     app = ctx.find_root().obj
     try:
         secrets = app.settings.secret_values() if isinstance(app, AppState) and app._settings else []
-    except KafkaopsError:
+    except Exception:  # reporting an error must never raise one of its own
         secrets = []
     return redact(text.splitlines()[0] if text else "", secrets)
 

@@ -34,7 +34,7 @@ def contexts(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops config contexts
     """
-    from kafkaops.config import find_config_file, read_config_file
+    from kafkaops.config import context_names, find_config_file, read_config_file
 
     app_state = state(ctx)
     import os
@@ -42,7 +42,7 @@ def contexts(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     path = find_config_file(app_state.overrides.config_path, os.environ)
     data = read_config_file(path) if path else {}
     current = app_state.overrides.context or os.environ.get("KAFKAOPS_CONTEXT") or data.get("current-context")
-    rows = [{"name": name, "current": name == current} for name in (data.get("contexts") or {})]
+    rows = [{"name": name, "current": name == current} for name in context_names(data, path)]
     out = output(output_format)
     if not rows:
         out.info("No contexts: no config file found." if not path else f"No contexts in {path}.")

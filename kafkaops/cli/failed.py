@@ -153,7 +153,11 @@ def show(
     if out.fmt.value != "table":
         out.record(row)
         return
-    payload, is_json = decode_payload(row.pop("payload"))
+    stored = row.pop("payload")
+    if stored is None:
+        out.record(row, blocks={"payload (NULL: nothing stored)": ""})
+        return
+    payload, is_json = decode_payload(stored)
     title = "payload (JSON)" if is_json else "payload (not JSON, shown as stored)"
     text = json.dumps(payload, indent=2, ensure_ascii=False) if is_json else payload
     out.record(row, blocks={title: text})

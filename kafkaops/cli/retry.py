@@ -9,6 +9,7 @@ import typer
 
 from kafkaops.cli.common import OutputOpt, TopicOpt, output, state
 from kafkaops.cli.output import Field, Output
+from kafkaops.config import MAX_BATCH_SIZE
 from kafkaops.errors import ExitStatus, KafkaopsError
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ def retry(
         typer.Option(
             "--batch-size",
             min=1,
+            max=MAX_BATCH_SIZE,
             help="Rows claimed per batch. [default: retry.batch_size, 500]",
             show_default=False,
         ),
@@ -115,8 +117,9 @@ def retry(
             f"pass stopped, {summary.aborted} claimed row(s) left PENDING with no attempt counted"
         )
     elif summary.aborted:
+        reasons = ", ".join(f"{n}x {code}" for code, n in summary.transport_errors.most_common())
         out.error(
-            f"{summary.aborted} delivery report(s) did not come in time: pass stopped, those rows left PENDING"
+            f"{summary.aborted} claimed row(s) left PENDING, no attempt counted: transport errors ({reasons})"
         )
     if metrics_error is not None:
         out.error(metrics_error.message)
