@@ -12,7 +12,7 @@ from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.errors import DatabaseError, KafkaopsError, SchemaError
+from kafkaops.errors import ConfigError, DatabaseError, KafkaopsError, SchemaError
 from kafkaops.secrets import redact, url_without_password
 
 if TYPE_CHECKING:
@@ -103,9 +103,7 @@ class Connections:
         except exc.DBAPIError as error:
             raise self.translate_db_error(error) from error
         except exc.ArgumentError as error:
-            raise DatabaseError(f"invalid database URL: {self._shown_url()}: {error}") from None
-        except exc.NoSuchModuleError:
-            raise DatabaseError(f"unsupported database URL scheme: {self._shown_url()}") from None
+            raise ConfigError(f"invalid database URL: {self._shown_url()}: {error}", hint=URL_HINT) from None
 
     def translate_db_error(self, error: Any) -> KafkaopsError:
         from sqlalchemy import exc
@@ -195,6 +193,9 @@ def stream_rows(
         cursor.close()
 
 
+URL_HINT = "kafkaops speaks PostgreSQL (postgresql://user@host:5432/db) and SQLite (sqlite:///path.db)"
+
+
 def create_engine(url: str) -> Engine:
     import sqlalchemy
     from sqlalchemy import event, exc
@@ -203,7 +204,7 @@ def create_engine(url: str) -> Engine:
         parsed = sqlalchemy.engine.make_url(normalise_url(url))
         parsed.get_backend_name()
     except (exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
-        raise DatabaseError(f"invalid database URL: {url_without_password(url)}") from None
+        raise ConfigError(f"invalid database URL: {url_without_password(url)}", hint=URL_HINT) from None
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
     if parsed.get_backend_name() == "postgresql":
         # UTC sessions: timestamps without time zone are then read and written as UTC too.
@@ -215,10 +216,15 @@ def create_engine(url: str) -> Engine:
         kwargs["pool_size"] = 2
     try:
         engine = sqlalchemy.create_engine(parsed, **kwargs)
-    except exc.NoSuchModuleError:
-        raise DatabaseError(f"unsupported database URL scheme: {url_without_password(url)}") from None
+    except (exc.NoSuchModuleError, ImportError):  # no such dialect, or its driver is not installed
+        raise ConfigError(
+            f"unsupported database {parsed.get_backend_name()!r} in {url_without_password(url)}",
+            hint=URL_HINT,
+        ) from None
     except exc.ArgumentError as error:
-        raise DatabaseError(f"invalid database URL {url_without_password(url)}: {error}") from None
+        raise ConfigError(
+            f"invalid database URL {url_without_password(url)}: {error}", hint=URL_HINT
+        ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)

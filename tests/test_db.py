@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import write_config
@@ -111,3 +112,18 @@ def test_debug_shows_the_traceback(cli) -> None:
     assert result.exit_code == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.rstrip().endswith("connection refused")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://app@db:notaport/casino", "Error: invalid database URL: <unparseable URL>"),
+        ("nonsense", "Error: invalid database URL: <unparseable URL>"),
+        ("mysql://app@db/casino", "Error: unsupported database 'mysql' in mysql://app@db/casino"),
+    ],
+)
+def test_a_database_url_kafkaops_cannot_use_is_a_config_error(cli, url: str, message: str) -> None:
+    result = cli("failed", env={"KAFKAOPS_DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == message
+    assert result.stderr.splitlines()[1].startswith("Hint: kafkaops speaks PostgreSQL")
