@@ -9,7 +9,6 @@ leaves every row either untouched or correctly settled (at-least-once: never los
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -23,37 +22,16 @@ from sqlalchemy import Select, Table, bindparam, select, update
 from kafkaops.config import RetrySettings
 from kafkaops.connections import stream_rows
 from kafkaops.failed import glob_condition
+from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
 from kafkaops.timeparse import as_utc, utcnow
 
 if TYPE_CHECKING:
-    from confluent_kafka import KafkaError, Producer
+    from confluent_kafka import Producer
     from sqlalchemy.engine import Connection
 
     from kafkaops.connections import Connections
 
 log = logging.getLogger("kafkaops.retry")
-
-Headers = list[tuple[str, str | bytes | None]]
-
-# Errors that belong to the event itself: retrying later will not help by itself, so each one
-# counts as an attempt. Every other error (timeouts, transport, leadership changes, unknown
-# codes) says nothing about the event and must never push it toward the DLQ.
-EVENT_ERRORS = {
-    "MSG_SIZE_TOO_LARGE": "org.apache.kafka.common.errors.RecordTooLargeException",
-    "_MSG_SIZE_TOO_LARGE": "org.apache.kafka.common.errors.RecordTooLargeException",
-    "RECORD_LIST_TOO_LARGE": "org.apache.kafka.common.errors.RecordBatchTooLargeException",
-    "TOPIC_AUTHORIZATION_FAILED": "org.apache.kafka.common.errors.TopicAuthorizationException",
-    "TOPIC_EXCEPTION": "org.apache.kafka.common.errors.InvalidTopicException",
-    "UNKNOWN_TOPIC_OR_PART": "org.apache.kafka.common.errors.UnknownTopicOrPartitionException",
-    "_UNKNOWN_TOPIC": "org.apache.kafka.common.errors.UnknownTopicOrPartitionException",
-    "_UNKNOWN_PARTITION": "org.apache.kafka.common.errors.UnknownTopicOrPartitionException",
-    "INVALID_RECORD": "org.apache.kafka.common.errors.InvalidRecordException",
-    "CORRUPT_MESSAGE": "org.apache.kafka.common.errors.CorruptRecordException",
-    "INVALID_TIMESTAMP": "org.apache.kafka.common.errors.InvalidTimestampException",
-    "POLICY_VIOLATION": "org.apache.kafka.common.errors.PolicyViolationException",
-    "_INVALID_ARG": "java.lang.IllegalArgumentException",
-    "INVALID_HEADERS": "java.lang.IllegalArgumentException",
-}
 
 
 @dataclass(frozen=True)
@@ -75,19 +53,6 @@ class FailedEvent:
     headers: str | None
     retry_count: int
     created_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why one delivery failed, and whether it is the event's fault (an attempt) or not."""
-
-    code: str
-    message: str
-    counts_as_attempt: bool
-
-    @property
-    def error_type(self) -> str:
-        return EVENT_ERRORS.get(self.code, f"KafkaError.{self.code}")
 
 
 @dataclass
@@ -239,32 +204,12 @@ def preview_due_events(
             yield item
 
 
-# -- publishing ----------------------------------------------------------------------------------
-
-
-def record_headers(event: FailedEvent) -> Headers:
-    """The stored JSON object of header name -> string value, in its stored order."""
-    if not event.headers:
-        return []
-    try:
-        decoded = json.loads(event.headers)
-    except ValueError:
-        decoded = None
-    if not isinstance(decoded, dict):
-        raise ValueError("the headers column is not a JSON object of name -> value")
-    return [(str(k), _header_value(v)) for k, v in decoded.items()]
-
-
-def _header_value(value: Any) -> bytes | None:
-    # Strings go out as stored; anything else (numbers, true, objects) as its JSON text.
-    if value is None:
-        return None
-    return (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).encode("utf-8")
+# -- the dead-letter record ---------------------------------------------------------------------
 
 
 def dlq_headers(event: FailedEvent, failure: Failure, retry_count: int) -> Headers:
     try:
-        headers = record_headers(event)
+        headers = record_headers(event.headers)
     except ValueError:
         headers = []
     return [
@@ -275,50 +220,6 @@ def dlq_headers(event: FailedEvent, failure: Failure, retry_count: int) -> Heade
         ("kafkaops-failed-event-id", str(event.id).encode()),
         ("kafkaops-retry-count", str(retry_count).encode()),
     ]
-
-
-_PENDING = object()
-
-
-def publish(
-    producer: Producer,
-    records: Sequence[tuple[str, bytes | None, bytes | None, Headers]],
-    *,
-    timeout: float,
-) -> list[Failure | object | None]:
-    """Produce all records asynchronously, then wait; per record None (acknowledged), a Failure,
-    or `_PENDING` when no delivery report came in time (it may still have been written)."""
-    from confluent_kafka import KafkaException
-
-    results: list[Failure | object | None] = [_PENDING] * len(records)
-
-    def reporter(index: int) -> Callable[[KafkaError | None, Any], None]:
-        def on_delivery(error: KafkaError | None, _msg: Any) -> None:
-            results[index] = None if error is None else failure_of(error)
-
-        return on_delivery
-
-    for index, (topic, value, key, headers) in enumerate(records):
-        while True:
-            try:
-                producer.produce(
-                    topic, value=value, key=key, headers=headers or None, on_delivery=reporter(index)
-                )
-                break
-            except BufferError:
-                producer.poll(0.1)  # local queue full: let deliveries drain, then go on
-            except KafkaException as exc:
-                results[index] = failure_of(exc.args[0])
-                break
-        producer.poll(0)
-    producer.flush(timeout)
-    return results
-
-
-def failure_of(error: KafkaError) -> Failure:
-    code = error.name() or str(error.code())
-    message = error.str() or code
-    return Failure(code=code, message=message, counts_as_attempt=code in EVENT_ERRORS)
 
 
 # -- settling ------------------------------------------------------------------------------------
@@ -374,18 +275,6 @@ def _row(event: FailedEvent, retry_count: int, error: str, error_type: str) -> d
 
 
 # -- the pass ------------------------------------------------------------------------------------
-
-
-def producer_overrides(settings: RetrySettings) -> dict[str, Any]:
-    """Idempotent, acks=all, and a delivery timeout after which a record counts as not delivered."""
-    timeout_ms = int(settings.delivery_timeout.total_seconds() * 1000)
-    return {
-        "enable.idempotence": True,
-        "acks": "all",
-        "message.timeout.ms": timeout_ms,
-        "socket.connection.setup.timeout.ms": min(timeout_ms, 10_000),
-        "queue.buffering.max.messages": 1_000_000,
-    }
 
 
 def run_pass(
@@ -494,7 +383,7 @@ def _attempt(
     exhausted: list[tuple[FailedEvent, Failure, int]] = []
     for event in events:
         try:
-            headers = record_headers(event)
+            headers = record_headers(event.headers)
             if event.payload is None:
                 raise ValueError("the payload is NULL: there is nothing to publish")
         except ValueError as exc:
@@ -510,7 +399,7 @@ def _attempt(
             breaker.record(False)
             settlement.resolved.append(event.id)
             summary.resolved_by_topic[event.topic] += 1
-        elif isinstance(result, Failure) and result.counts_as_attempt:
+        elif result.counts_as_attempt:
             breaker.record(False)
             _failed_attempt(event, result, settings, settlement, exhausted)
         else:
@@ -525,13 +414,16 @@ def _key(event: FailedEvent) -> bytes | None:
 
 
 def _leave_untouched(
-    event: FailedEvent, result: object, breaker: CircuitBreaker, settlement: Settlement, summary: PassSummary
+    event: FailedEvent,
+    failure: Failure,
+    breaker: CircuitBreaker,
+    settlement: Settlement,
+    summary: PassSummary,
 ) -> None:
     """Not the event's fault (transport, timeout, no report in time): no attempt is counted."""
     breaker.record(True)
     settlement.untouched.append(event.id)
-    reason = result.code if isinstance(result, Failure) else "no delivery report in time"
-    summary.transport_errors[reason] += 1
+    summary.transport_errors[failure.code] += 1
 
 
 def _failed_attempt(
@@ -573,7 +465,7 @@ def _send_to_dlq(
             breaker.record(False)
             settlement.dlq.append(_row(event, retry_count, failure.message, failure.error_type))
             summary.dlq_by_topic[event.topic] += 1
-        elif isinstance(result, Failure) and result.counts_as_attempt:
+        elif result.counts_as_attempt:
             breaker.record(False)
             message = f"{failure.message}; DLQ send to {settings.dlq_topic_for(event.topic)} failed: {result.message}"
             settlement.dlq_failed.append(_row(event, retry_count, message, failure.error_type))
