@@ -179,7 +179,7 @@ def test_two_concurrent_passes_publish_each_row_exactly_once(
     env = {"KAFKAOPS_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "kafkaops", "retry", "--batch-size", "50", "-o", "json"],
+            [sys.executable, "-m", "kafkaops", "retry", "--batch-size", "20", "-o", "json"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
