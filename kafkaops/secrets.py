@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 MASK = "****"
@@ -66,11 +65,6 @@ def _parse(url: str) -> Any:
         return make_url(url)
     except Exception:  # ArgumentError, ValueError (a bad port), TypeError: all mean unparseable
         return None
-
-
-def mask_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a flat mapping with every secret value masked."""
-    return {k: (MASK if is_secret_key(k) and v not in (None, "") else v) for k, v in values.items()}
 
 
 def redact(text: str, secrets: list[str]) -> str:
