@@ -187,19 +187,24 @@ class Output:
         from rich.console import Console
         from rich.table import Table
 
+        console = Console(file=self.stdout, soft_wrap=False)
+        # Ids, topics and times stay whole; long text (errors) gets the width that is left.
+        widths = [max(len(header), *(len(row[i]) for row in cells)) for i, header in enumerate(headers)]
+        fixed = sum(w for w, f in zip(widths, fields, strict=True) if f.kind != "long") + 2 * (
+            len(fields) - 1
+        )
         table = Table(box=None, header_style="bold", pad_edge=False)
-        for header, field in zip(headers, fields, strict=True):
-            numeric = field.kind == "int"
+        for width, header, field in zip(widths, headers, fields, strict=True):
             table.add_column(
                 header,
-                justify="right" if numeric else "left",
-                overflow="ellipsis" if field.kind == "long" else "fold",
-                no_wrap=field.kind == "long",
-                ratio=1 if field.kind == "long" else None,
+                justify="right" if field.kind == "int" else "left",
+                overflow="ellipsis",
+                no_wrap=True,
+                width=min(width, max(20, console.width - fixed)) if field.kind == "long" else width,
             )
         for row in cells:
             table.add_row(*row)
-        Console(file=self.stdout, soft_wrap=False).print(table)
+        console.print(table)
 
     def _cell(self, row: Mapping[str, Any], field: Field) -> str:
         if field.kind == "age":
