@@ -53,6 +53,7 @@ class FailedEvent:
     headers: str | None
     retry_count: int
     created_at: datetime | None
+    next_retry_at: datetime | None = None  # None: never scheduled, due since it was stored
 
 
 @dataclass
@@ -126,24 +127,31 @@ class CircuitBreaker:
 
 
 def due_queries(
-    table: Table, *, now: datetime, topic: str | None, columns: Sequence[Any], skip: Sequence[Any] = ()
+    table: Table,
+    *,
+    now: datetime,
+    topic: str | None,
+    columns: Sequence[Any],
+    skip: Sequence[Any] = (),
+    stored_after: Any = None,
 ) -> tuple[Select[Any], Select[Any]]:
     """The two queries that find due rows, in claim order.
 
-    Rows never scheduled (next_retry_at null: due since they were stored) by `created_at`,
-    then rows by due time. Two queries, so that each can walk the service's
-    (status, next_retry_at) index in order and stop at the limit: one query with an OR and
-    ORDER BY created_at would sort every PENDING row on every batch, since FOR UPDATE keeps
-    PostgreSQL from using a top-N sort.
+    Rows never scheduled (next_retry_at null: due since they were stored) in the order they
+    were stored (id), then rows by due time. Each query walks an index in its own order and
+    stops at the limit: the primary key from `stored_after` (where the pass got to) on, and the
+    service's (status, next_retry_at) index. Ordering by created_at instead would sort every
+    PENDING row on every batch: FOR UPDATE keeps PostgreSQL from using a top-N sort.
     """
     c = table.c
     extra = [glob_condition(c.topic, topic)] if topic else []
     if skip:
         extra.append(c.id.not_in(skip))
+    stored = [c.id > stored_after] if stored_after is not None else []
     never_scheduled = (
         select(*columns)
-        .where(c.status == "PENDING", c.next_retry_at.is_(None), *extra)
-        .order_by(c.created_at, c.id)
+        .where(c.status == "PENDING", c.next_retry_at.is_(None), *stored, *extra)
+        .order_by(c.id)
     )
     scheduled = (
         select(*columns)
@@ -162,14 +170,16 @@ def claim_due_events(
     topic: str | None = None,
     lock: bool = True,
     skip: Sequence[Any] = (),
+    stored_after: Any = None,
 ) -> list[FailedEvent]:
     """Due rows in claim order, locked for this transaction (rows locked by other passes are
     skipped), returned in `created_at` order for publishing. `skip`: ids this pass already
-    tried and left untouched."""
+    tried and left untouched; `stored_after`: the last never-scheduled id this pass claimed."""
     c = table.c
-    columns = (c.id, c.topic, c.event_key, c.payload, c.headers, c.retry_count, c.created_at)
+    columns = (c.id, c.topic, c.event_key, c.payload, c.headers, c.retry_count, c.created_at, c.next_retry_at)
     rows: list[Any] = []
-    for query in due_queries(table, now=now, topic=topic, columns=columns, skip=skip):
+    queries = due_queries(table, now=now, topic=topic, columns=columns, skip=skip, stored_after=stored_after)
+    for query in queries:
         if len(rows) >= limit:
             break
         query = query.limit(limit - len(rows))
@@ -177,7 +187,16 @@ def claim_due_events(
             query = query.with_for_update(skip_locked=True)
         rows += conn.execute(query).all()
     events = [
-        FailedEvent(r.id, r.topic, r.event_key, r.payload, r.headers, r.retry_count, as_utc(r.created_at))
+        FailedEvent(
+            r.id,
+            r.topic,
+            r.event_key,
+            r.payload,
+            r.headers,
+            r.retry_count,
+            as_utc(r.created_at),
+            r.next_retry_at,
+        )
         for r in rows
     ]
     # Rows of one key go out in the order they were first stored.
@@ -299,6 +318,7 @@ def run_pass(
     breaker = CircuitBreaker(settings.breaker_threshold)
     summary = PassSummary()
     untouched_ids: list[Any] = []  # tried this pass and left as they were: not claimed again
+    stored_after = None  # the last never-scheduled id claimed: the next batch starts after it
     batch_number = 0
     while not breaker.open and len(untouched_ids) < _max_untouched(options):
         want = (
@@ -314,10 +334,18 @@ def run_pass(
         # pass wait for this batch instead of claiming the same rows.
         with conns.begin(immediate=True) as conn:
             events = claim_due_events(
-                conn, table, now=utcnow(), limit=want, topic=options.topic, lock=lock, skip=untouched_ids
+                conn,
+                table,
+                now=utcnow(),
+                limit=want,
+                topic=options.topic,
+                lock=lock,
+                skip=untouched_ids,
+                stored_after=stored_after,
             )
             if not events:
                 break
+            stored_after = max((e.id for e in events if e.next_retry_at is None), default=stored_after)
             settlement = _attempt(producer, events, settings, breaker, summary)
             settle_batch(conn, table, settlement, now=utcnow(), schedule=schedule)
         untouched = len(settlement.untouched)

@@ -152,14 +152,19 @@ def test_rows_of_one_key_are_published_in_created_at_order(
     topic = new_topic(partitions=3)
     pg_database.init()
     configure(pg_database, tmp_path, monkeypatch, kafka_bootstrap)
-    # inserted newest first, so id order and created_at order disagree
-    pg_database.insert([event(i, topic=topic, event_key=f"k{i % 3}") for i in range(30)])
-    assert cli("retry", "--batch-size", "7").exit_code == 0
+    # Stored as the service stores them, oldest first, never scheduled; claimed 7 at a time.
+    pg_database.insert([event(i, topic=topic, event_key=f"k{i % 3}") for i in reversed(range(30))])
+    # And within one batch, even rows stored out of created_at order go out in created_at order.
+    other = new_topic()
+    pg_database.insert([event(100 + i, topic=other, event_key="k") for i in range(5)])  # newest stored first
+    assert cli("retry", "--batch-size", "7", "--topic", topic).exit_code == 0
+    assert cli("retry", "--batch-size", "7", "--topic", other).exit_code == 0
     records = consume(kafka_bootstrap, topic, expect=30)
     for key in (b"k0", b"k1", b"k2"):
-        ids = [json.loads(r.value)["eventId"] for r in records if r.key == key]
-        minutes_ago = [int(i.split("-")[1]) for i in ids]
+        minutes_ago = [int(json.loads(r.value)["eventId"].split("-")[1]) for r in records if r.key == key]
         assert minutes_ago == sorted(minutes_ago, reverse=True)  # oldest first
+    within = [json.loads(r.value)["eventId"] for r in consume(kafka_bootstrap, other, expect=5)]
+    assert within == [f"evt-{100 + i}" for i in reversed(range(5))]
 
 
 # -- concurrency and locking (PostgreSQL) --------------------------------------------------------
@@ -575,10 +580,10 @@ def test_dry_run_lists_rows_in_the_order_a_pass_claims_them(
     base = event(0)["created_at"]
     database.insert(
         [
-            event(1, event_id="scheduled-late", next_retry_at=base - timedelta(minutes=1)),
-            event(2, event_id="scheduled-early", next_retry_at=base - timedelta(minutes=30)),
-            event(3, event_id="never-new", next_retry_at=None),
             event(50, event_id="never-old", next_retry_at=None),
+            event(1, event_id="scheduled-late", next_retry_at=base - timedelta(minutes=1)),
+            event(3, event_id="never-new", next_retry_at=None),
+            event(2, event_id="scheduled-early", next_retry_at=base - timedelta(minutes=30)),
         ]
     )
     result = cli("retry", "--dry-run", "-o", "json")
