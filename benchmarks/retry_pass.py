@@ -118,7 +118,9 @@ def main() -> int:
         summary, seconds, _ = timed_pass(env)
         rate = int(summary["resolved"]) / seconds  # type: ignore[call-overload]
         ok &= rate >= TARGET_ROWS_PER_S
-        print(f"real broker   {args.rows:>9,} rows never scheduled (next_retry_at null): {seconds:6.2f} s  {rate:9,.0f} rows/s")
+        print(
+            f"real broker   {args.rows:>9,} rows never scheduled (next_retry_at null): {seconds:6.2f} s  {rate:9,.0f} rows/s"
+        )
 
         if not args.no_embedded:
             from kafkaops.embedded import EmbeddedKafka
