@@ -13,7 +13,7 @@ from kafkaops.config import MAX_BATCH_SIZE
 from kafkaops.errors import ExitStatus, KafkaopsError
 
 if TYPE_CHECKING:
-    from kafkaops.retry import PassOptions
+    from kafkaops.retry import PassOptions, PassSummary
 
 
 def retry(
@@ -60,9 +60,9 @@ def retry(
 ) -> None:
     """Run one retry pass: publish due PENDING events, then exit (for cron: * * * * * kafkaops retry).
 
-    Due rows (PENDING, next_retry_at empty or past) are claimed oldest first in batches with
-    SELECT ... FOR UPDATE SKIP LOCKED, so concurrent passes never publish a row twice in one
-    round. Acknowledged rows become RESOLVED; a failure that belongs to the event counts an
+    Due rows (PENDING, next_retry_at empty or past) are claimed in batches, never-scheduled
+    ones first in the order stored, then by due time, with SELECT ... FOR UPDATE SKIP LOCKED,
+    so concurrent passes never publish a row twice in one round. Acknowledged rows become RESOLVED; a failure that belongs to the event counts an
     attempt and reschedules it (retry.schedule), and after retry.max_retries it goes to
     <topic>.dlq (DLQ), or DLQ_FAILED if that send fails. An unreachable cluster, or a circuit
     breaker opened by consecutive transport failures, stops the pass without counting attempts.
@@ -85,9 +85,9 @@ def retry(
     if dry_run:
         _dry_run(ctx, options, out)
         return
-    from kafkaops import retry as core
+    from kafkaops.retry import run_pass
 
-    summary = core.run_pass(app.connections, options)
+    summary = run_pass(app.connections, options)
     metrics_error: KafkaopsError | None = None
     try:
         if metrics_file:
@@ -100,20 +100,31 @@ def retry(
             push(pushgateway, summary)
     except KafkaopsError as error:
         metrics_error = error
-    if out.fmt.value == "table":
-        if summary.claimed or not summary.completed:
-            out.rows([summary.as_dict()], [Field(k) for k in summary.as_dict()])
-    else:
+    _report(out, summary, breaker_threshold=settings.retry.breaker_threshold)
+    if metrics_error is not None:
+        out.error(metrics_error.message)
+    if not summary.completed or summary.dlq_failed or metrics_error is not None:
+        raise typer.Exit(int(ExitStatus.FAILURE))
+
+
+def _report(out: Output, summary: PassSummary, *, breaker_threshold: int) -> None:
+    """The summary (quiet in a table when nothing happened: cron mails any output), then the
+    lines an operator must not miss on stderr."""
+    from kafkaops.retry import describe_failed_ids
+
+    if out.fmt.value != "table":
         out.document(summary.as_dict())
+    elif summary.claimed or not summary.completed:
+        out.rows([summary.as_dict()], [Field(k) for k in summary.as_dict()])
     if summary.dlq_failed_ids:
         out.info(
             f"CRITICAL: {len(summary.dlq_failed_ids)} event(s) could not be sent to the DLQ and are now "
-            f"DLQ_FAILED: id {core.describe_failed_ids(summary.dlq_failed_ids)} "
+            f"DLQ_FAILED: id {describe_failed_ids(summary.dlq_failed_ids)} "
             "(see: kafkaops failed list --status DLQ_FAILED; requeue when the DLQ is writable)"
         )
     if summary.circuit_breaker == "OPEN":
         out.error(
-            f"circuit breaker opened after {settings.retry.breaker_threshold} consecutive transport failures: "
+            f"circuit breaker opened after {breaker_threshold} consecutive transport failures: "
             f"pass stopped, {summary.aborted} claimed row(s) left PENDING with no attempt counted"
         )
     elif summary.aborted:
@@ -121,10 +132,6 @@ def retry(
         out.error(
             f"{summary.aborted} claimed row(s) left PENDING, no attempt counted: transport errors ({reasons})"
         )
-    if metrics_error is not None:
-        out.error(metrics_error.message)
-    if not summary.completed or summary.dlq_failed or metrics_error is not None:
-        raise typer.Exit(int(ExitStatus.FAILURE))
 
 
 def _dry_run(ctx: typer.Context, options: PassOptions, out: Output) -> None:
