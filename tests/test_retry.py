@@ -182,16 +182,30 @@ def test_two_concurrent_passes_publish_each_row_exactly_once(
     config = configure(pg_database, tmp_path, monkeypatch, kafka_bootstrap)
     pg_database.insert([event(i, topic=topic, payload=json.dumps({"n": i})) for i in range(2000)])
     env = {"KAFKAOPS_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "kafkaops", "retry", "--batch-size", "20", "-o", "json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kafkaops' AND wait_event_type = 'Lock'"
+    with pg_database.engine.connect() as gate:
+        # Both passes queue behind this lock at their first claim, then start together: the
+        # test is about two passes at once, not about which process started faster.
+        gate.execute(
+            sa.text(f'LOCK TABLE "{pg_database.schema}".failed_kafka_events IN ACCESS EXCLUSIVE MODE')
         )
-        for _ in range(2)
-    ]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "kafkaops", "retry", "--batch-size", "20", "-o", "json"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        deadline = time.monotonic() + 60
+        with pg_database.engine.connect() as watcher:
+            while watcher.execute(sa.text(waiting)).scalar_one() < 2:
+                watcher.rollback()
+                assert time.monotonic() < deadline, "the passes never reached their first claim"
+                time.sleep(0.05)
+        gate.rollback()
     outputs = [p.communicate(timeout=180) for p in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
