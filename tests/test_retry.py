@@ -47,6 +47,16 @@ def due_rows(db, n: int, **overrides: Any) -> None:  # type: ignore[no-untyped-d
     db.insert([event(i, **overrides) for i in range(n)])
 
 
+def wait_for_sessions(db, count_query: str, at_least: int, failure: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Poll pg_stat_activity (`count_query`) until it counts `at_least` sessions."""
+    deadline = time.monotonic() + timeout
+    with db.engine.connect() as conn:
+        while conn.execute(sa.text(count_query)).scalar_one() < at_least:
+            conn.rollback()
+            assert time.monotonic() < deadline, failure
+            time.sleep(0.05)
+
+
 def statuses(db) -> dict[str, int]:  # type: ignore[no-untyped-def]
     t = db.table
     with db.engine.connect() as conn:
@@ -199,12 +209,7 @@ def test_two_concurrent_passes_publish_each_row_exactly_once(
             )
             for _ in range(2)
         ]
-        deadline = time.monotonic() + 60
-        with pg_database.engine.connect() as watcher:
-            while watcher.execute(sa.text(waiting)).scalar_one() < 2:
-                watcher.rollback()
-                assert time.monotonic() < deadline, "the passes never reached their first claim"
-                time.sleep(0.05)
+        wait_for_sessions(pg_database, waiting, 2, "the passes never reached their first claim")
         gate.rollback()
     outputs = [p.communicate(timeout=180) for p in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
@@ -402,12 +407,7 @@ def test_sigkill_mid_pass_leaves_no_row_locked_and_none_lost(
         stderr=subprocess.DEVNULL,
     )
     holding = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kafkaops' AND state = 'idle in transaction'"
-    deadline = time.monotonic() + 30
-    with pg_database.engine.connect() as conn:
-        while conn.execute(sa.text(holding)).scalar_one() == 0:
-            conn.rollback()
-            assert time.monotonic() < deadline, "the pass never got to hold a batch"
-            time.sleep(0.05)
+    wait_for_sessions(pg_database, holding, 1, "the pass never got to hold a batch")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     t = pg_database.table
