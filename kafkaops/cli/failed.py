@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import closing
 from typing import Annotated
 
 import typer
@@ -80,10 +79,7 @@ def summary(
         Field("newest_created_at", "NEWEST"),
     ]
     with conns.connect() as conn:
-        # closing(): a stream still open would hold the driver's lock while the connection rolls back
-        groups = group_counts(conn, conns.table, group_by=keys, flt=flt, top=top)
-        with closing(groups):
-            written = out.rows(groups, fields)
+        written = out.rows(group_counts(conn, conns.table, group_by=keys, flt=flt, top=top), fields)
     if not written and out.fmt.value == "table":
         out.info("No failed events match.")
 

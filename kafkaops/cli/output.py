@@ -98,7 +98,11 @@ class Output:
     # -- data (stdout) ---------------------------------------------------------------------
 
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field]) -> int:
-        """Write rows (streamed for the machine formats); returns how many were written."""
+        """Write rows (streamed for the machine formats); returns how many were written.
+
+        A generator is closed before this returns, however it returns: a database stream left
+        open would hold the driver's lock while its connection rolls back (`| head`, Ctrl-C).
+        """
         writer = {
             Format.json: self._json_rows,
             Format.yaml: self._yaml_rows,
@@ -106,7 +110,12 @@ class Output:
             Format.tsv: self._csv_rows,
             Format.table: self._table_rows,
         }[self.fmt]
-        return writer(rows, fields)
+        try:
+            return writer(rows, fields)
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
 
     def record(self, record: Mapping[str, Any], *, blocks: Mapping[str, str] | None = None) -> None:
         """One object: key/value lines in a table, the object itself in machine formats.

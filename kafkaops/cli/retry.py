@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import closing
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -148,7 +147,5 @@ def _dry_run(ctx: typer.Context, options: PassOptions, out: Output) -> None:
         Field("created_at", "CREATED"),
     ]
     with conns.connect() as conn:
-        due = preview_due_events(conn, conns.table, now=utcnow(), options=options)
-        with closing(due):  # a stream left open would hold the driver's lock at rollback
-            count = out.rows(due, fields)
+        count = out.rows(preview_due_events(conn, conns.table, now=utcnow(), options=options), fields)
     out.info(f"Dry run: {count} due row(s) would be attempted; nothing was changed.")
