@@ -68,7 +68,9 @@ class RetrySettings:
     breaker_threshold: int = 3  # consecutive transport-level failures that stop a pass
 
     def dlq_topic_for(self, topic: str) -> str:
-        return f"{topic}{self.dlq_suffix}"
+        from kafkaops.dlq_record import dlq_topic_for
+
+        return dlq_topic_for(topic, self.dlq_suffix)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from kafkaops.errors import (
     KafkaUnavailableError,
     NotFoundError,
 )
+from kafkaops.faults import is_unreachable
 from kafkaops.secrets import is_secret_key, redact
 
 if TYPE_CHECKING:
@@ -55,19 +56,6 @@ _librdkafka_log = logging.getLogger(LIBRDKAFKA_LOGGER)
 _STATE_ATTR = "_kafkaops_state"
 _NO_BOOTSTRAP = "<no bootstrap.servers>"
 
-# Error names (not numbers: confluent_kafka is imported lazily) that mean "could not talk
-# to the cluster in time" rather than "the cluster said no".
-_UNAVAILABLE_CODES = (
-    "_TRANSPORT",
-    "_ALL_BROKERS_DOWN",
-    "_TIMED_OUT",
-    "_TIMED_OUT_QUEUE",
-    "_MSG_TIMED_OUT",
-    "_RESOLVE",
-    "NETWORK_EXCEPTION",
-    "REQUEST_TIMED_OUT",
-    "BROKER_NOT_AVAILABLE",
-)
 # Generic codes whose text ("Local: Timed out") says less than the connection error the
 # client reported on its own just before; that one is quoted alongside.
 _GENERIC_CODES = ("_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_MSG_TIMED_OUT")
@@ -318,7 +306,7 @@ def translate_error(
     code = kafka_error.name() if kafka_error is not None else None
     reason = _reason(kafka_error, error, state)
     where = f"Kafka at {state.bootstrap}"
-    if code in _UNAVAILABLE_CODES:
+    if is_unreachable(code):
         target = f"{where} to {action}" if action else where
         return KafkaUnavailableError(
             f"cannot reach {target}: {reason}",

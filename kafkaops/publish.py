@@ -10,32 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.config import RetrySettings
+from kafkaops.dlq_record import Headers
+from kafkaops.faults import is_event_fault, java_exception
 
 if TYPE_CHECKING:
     from confluent_kafka import KafkaError, Producer
 
-Headers = list[tuple[str, str | bytes | None]]
 Record = tuple[str, bytes | None, bytes | None, Headers]  # topic, value, key, headers
-
-# Errors that belong to the event itself: retrying later will not help by itself, so each one
-# counts as an attempt. Every other error (timeouts, transport, leadership changes, unknown
-# codes) says nothing about the event and must never push it toward the DLQ.
-EVENT_ERRORS = {
-    "MSG_SIZE_TOO_LARGE": "org.apache.kafka.common.errors.RecordTooLargeException",
-    "_MSG_SIZE_TOO_LARGE": "org.apache.kafka.common.errors.RecordTooLargeException",
-    "RECORD_LIST_TOO_LARGE": "org.apache.kafka.common.errors.RecordBatchTooLargeException",
-    "TOPIC_AUTHORIZATION_FAILED": "org.apache.kafka.common.errors.TopicAuthorizationException",
-    "TOPIC_EXCEPTION": "org.apache.kafka.common.errors.InvalidTopicException",
-    "UNKNOWN_TOPIC_OR_PART": "org.apache.kafka.common.errors.UnknownTopicOrPartitionException",
-    "_UNKNOWN_TOPIC": "org.apache.kafka.common.errors.UnknownTopicOrPartitionException",
-    "_UNKNOWN_PARTITION": "org.apache.kafka.common.errors.UnknownTopicOrPartitionException",
-    "INVALID_RECORD": "org.apache.kafka.common.errors.InvalidRecordException",
-    "CORRUPT_MESSAGE": "org.apache.kafka.common.errors.CorruptRecordException",
-    "INVALID_TIMESTAMP": "org.apache.kafka.common.errors.InvalidTimestampException",
-    "POLICY_VIOLATION": "org.apache.kafka.common.errors.PolicyViolationException",
-    "_INVALID_ARG": "java.lang.IllegalArgumentException",
-    "INVALID_HEADERS": "java.lang.IllegalArgumentException",
-}
 
 
 @dataclass(frozen=True)
@@ -48,7 +29,7 @@ class Failure:
 
     @property
     def error_type(self) -> str:
-        return EVENT_ERRORS.get(self.code, f"KafkaError.{self.code}")
+        return java_exception(self.code)
 
 
 def record_headers(stored: str | None) -> Headers:
@@ -108,7 +89,7 @@ def publish(producer: Producer, records: Sequence[Record], *, timeout: float) ->
 def failure_of(error: KafkaError) -> Failure:
     code = error.name() or str(error.code())
     message = error.str() or code
-    return Failure(code=code, message=message, counts_as_attempt=code in EVENT_ERRORS)
+    return Failure(code=code, message=message, counts_as_attempt=is_event_fault(code))
 
 
 def producer_overrides(settings: RetrySettings) -> dict[str, Any]:

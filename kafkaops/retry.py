@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, Table, bindparam, select, update
 
+from kafkaops import dlq_record
 from kafkaops.config import RetrySettings
 from kafkaops.connections import stream_rows
 from kafkaops.failed import glob_condition
@@ -228,17 +229,17 @@ def preview_due_events(
 
 def dlq_headers(event: FailedEvent, failure: Failure, retry_count: int) -> Headers:
     try:
-        headers = record_headers(event.headers)
+        own = record_headers(event.headers)
     except ValueError:
-        headers = []
-    return [
-        *headers,
-        ("kafka_dlt-original-topic", event.topic.encode()),
-        ("kafka_dlt-exception-message", failure.message.encode()),
-        ("kafka_dlt-exception-fqcn", failure.error_type.encode()),
-        ("kafkaops-failed-event-id", str(event.id).encode()),
-        ("kafkaops-retry-count", str(retry_count).encode()),
-    ]
+        own = []
+    return dlq_record.dlq_headers(
+        own,
+        original_topic=event.topic,
+        exception_message=failure.message,
+        exception_fqcn=failure.error_type,
+        failed_event_id=event.id,
+        retry_count=retry_count,
+    )
 
 
 # -- settling ------------------------------------------------------------------------------------
