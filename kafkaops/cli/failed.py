@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 
 from kafkaops.cli.common import (
@@ -16,37 +17,60 @@ from kafkaops.cli.common import (
     TopicOpt,
     UntilOpt,
     YesOpt,
+    complete_group_by,
+    complete_purgeable,
     confirm,
     event_filter,
     output,
     state,
+    target,
 )
-from kafkaops.cli.output import Field
+from kafkaops.cli.output import Field, Format, Output
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from kafkaops.failed import EventFilter
 
 app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
 )
 
+# A bound well inside what a database integer holds (the list asks for one row more than its
+# limit): a bigger number is a usage error, not `bigint out of range` from the server.
+MAX_ROWS = 10**12
+DRY_RUN_ROWS = 50
+
 GroupByOpt = Annotated[
-    str,
+    list[str] | None,
     typer.Option(
         "--group-by",
         "-g",
-        help="Comma-separated columns to group by: status, topic, last_error, error_type, retry_count, "
-        "event_key, error_signature (last_error with numbers, ids, quoted values and durations folded).",
+        help="Columns to group by, repeated or comma-separated: status, topic, last_error, error_type, "
+        "retry_count, event_key, error_signature (last_error with numbers, ids, quoted values and "
+        "durations folded). [default: status]",
+        show_default=False,
+        shell_complete=complete_group_by,
     ),
 ]
 TopOpt = Annotated[
     int | None,
-    typer.Option("--top", min=1, help="Only the N largest groups. [default: all]", show_default=False),
+    typer.Option("--top", min=1, max=MAX_ROWS, help="Only the N largest groups. [default: all]", show_default=False),
 ]
+IdsArg = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="[ID]...", help="Only these rows (ids as `failed list` shows them).", show_default=False),
+]
+
+# The parent's filters, which apply to `list`, `requeue` and `purge` as well.
+_FILTERS = ("status", "topic", "since", "until", "error")
 
 
 @app.callback()
 def summary(
     ctx: typer.Context,
-    group_by: GroupByOpt = "status",
+    group_by: GroupByOpt = None,
     status: StatusOpt = None,
     topic: TopicOpt = None,
     since: SinceOpt = None,
@@ -57,22 +81,39 @@ def summary(
 ) -> None:
     """See what failed and why: counts per group; list, show, requeue or purge events.
 
-    Without a subcommand, counts failed events per group (default: per status), largest first,
-    with the oldest and newest created_at of each group. Grouping and counting run in SQL.
+    Without a subcommand, counts failed events per group (default: per status, most urgent
+    first: DLQ_FAILED, PENDING, DLQ, RESOLVED; other groupings largest first), with the oldest
+    and newest created_at of each group. Grouping and counting run in SQL. Filters and -o given
+    here apply to the subcommand too.
 
     \b
     Example:
       kafkaops failed --group-by topic,error_signature --status DLQ_FAILED --since 24h
     """
     if ctx.invoked_subcommand is not None:
+        from kafkaops.errors import UsageError
+
+        if group_by or top is not None:
+            raise UsageError(
+                f"--group-by and --top shape the counts of `kafkaops failed`; "
+                f"`failed {ctx.invoked_subcommand}` does not take them"
+            )
+        ctx.meta["failed.parent"] = {
+            "status": status,
+            "topic": topic,
+            "since": since,
+            "until": until,
+            "error": error,
+            "output_format": output_format,
+        }
         return
     from kafkaops.failed import group_counts, parse_group_by
 
-    keys = parse_group_by(group_by)
+    keys = parse_group_by(group_by or ["status"])
     flt = event_filter(status=status, topic=topic, since=since, until=until, error=error)
     out = output(output_format)
     conns = state(ctx).connections
-    fields = [Field(k, kind="long" if k in ("last_error", "error_signature") else "text") for k in keys]
+    fields = [Field(k, kind=_kind(k)) for k in keys]
     fields += [
         Field("count", kind="int"),
         Field("oldest_created_at", "OLDEST"),
@@ -84,6 +125,85 @@ def summary(
         out.info("No failed events match.")
 
 
+def _kind(key: str) -> str:
+    return "long" if key in ("last_error", "error_signature") else "status" if key == "status" else "text"
+
+
+def _inherited(ctx: typer.Context, **given: Any) -> dict[str, Any]:
+    """This subcommand's options, with the parent's filters and -o where it gave none.
+
+    Given in both places with different values, a filter is refused rather than one silently
+    winning; the subcommand's own -o wins over the parent's (as the nearer one)."""
+    from kafkaops.errors import UsageError
+
+    parent = ctx.meta.get("failed.parent") or {}
+    merged = dict(given)
+    for name, value in parent.items():
+        if value in (None, []):
+            continue
+        if name not in merged:
+            raise UsageError(f"`failed {ctx.info_name}` takes no --{name.replace('_', '-')}")
+        mine = merged[name]
+        if mine in (None, []):
+            merged[name] = value
+        elif mine != value and name != "output_format":
+            raise UsageError(
+                f"--{name} given both before and after `{ctx.info_name}`, differently: give it once"
+            )
+    return merged
+
+
+def _filter(ctx: typer.Context, opts: dict[str, Any], ids: tuple[Any, ...] = ()) -> EventFilter:
+    from dataclasses import replace
+
+    flt = event_filter(**{k: opts[k] for k in _FILTERS})
+    return replace(flt, ids=ids) if ids else flt
+
+
+def _ids(ctx: typer.Context, raws: list[str] | None) -> tuple[Any, ...]:
+    if not raws:
+        return ()
+    from kafkaops.failed import parse_event_ids
+
+    conns = state(ctx).connections
+    return parse_event_ids(raws, conns.id_type(), conns.dialect)
+
+
+def _list_fields(out: Output) -> list[Field]:
+    if out.fmt is Format.table:
+        return [
+            Field("id", "ID"),
+            Field("topic", "TOPIC"),
+            Field("status", "STATUS", kind="status"),
+            Field("retry_count", "RETRIES", kind="int"),
+            Field("next_retry_at", "NEXT RETRY"),
+            Field("age", "AGE", kind="age", source="created_at"),
+            Field("last_error", "LAST ERROR", kind="long"),
+        ]
+    from kafkaops.failed import LIST_COLUMNS
+
+    return [Field(name, kind="status" if name == "status" else "text") for name in LIST_COLUMNS]
+
+
+def _for_people(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """A row no retry pass will touch shows no NEXT RETRY: a stale time there reads as a
+    promise. Only the human table: the machine formats keep what is stored."""
+    from kafkaops.statuses import SETTLED
+
+    for row in rows:
+        if row.get("status") in SETTLED:
+            row = {**row, "next_retry_at": None}
+        yield row
+
+
+def _write_page(out: Output, page: Any, fields: list[Field]) -> int:
+    rows = _for_people(page) if out.fmt is Format.table else page
+    try:
+        return out.rows(rows, fields)
+    finally:
+        page.close()
+
+
 @app.command("list")
 def list_(
     ctx: typer.Context,
@@ -92,63 +212,94 @@ def list_(
     since: SinceOpt = None,
     until: UntilOpt = None,
     error: ErrorOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many rows.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_ROWS, help="At most this many rows.")
+    ] = 50,
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="Every matching row, streamed (no limit).")
+    ] = False,
     output_format: OutputOpt = None,
 ) -> None:
-    """List failed events, newest first (payloads left out; see `failed show`).
+    """List failed events, newest first, without payloads.
+
+    Payloads and headers: `failed show ID`. When --limit cuts the list, stderr says how many
+    rows matched.
 
     \b
     Example:
       kafkaops failed list --status DLQ_FAILED --topic 'casino.*' --limit 20
     """
-    from kafkaops.failed import list_events
+    from kafkaops.failed import count_matching, page_of_events
 
-    flt = event_filter(status=status, topic=topic, since=since, until=until, error=error)
-    out = output(output_format)
+    opts = _inherited(
+        ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
+    )
+    if all_rows and ctx.get_parameter_source("limit") is click.core.ParameterSource.COMMANDLINE:
+        from kafkaops.errors import UsageError
+
+        raise UsageError("--all and --limit contradict each other: give one")
+    flt = _filter(ctx, opts)
+    out = output(opts["output_format"])
     conns = state(ctx).connections
+    shown = None if all_rows else limit
     with conns.connect() as conn:
-        rows = list_events(conn, conns.table, flt=flt, limit=limit)
-    if out.fmt.value == "table":
-        fields = [
-            Field("id", "ID"),
-            Field("topic", "TOPIC"),
-            Field("status", "STATUS"),
-            Field("retry_count", "RETRIES", kind="int"),
-            Field("next_retry_at", "NEXT RETRY"),
-            Field("age", "AGE", kind="age", source="created_at"),
-            Field("last_error", "LAST ERROR", kind="long"),
-        ]
-    else:
-        from kafkaops.failed import LIST_COLUMNS
-
-        fields = [Field(name) for name in LIST_COLUMNS]
-    if not out.rows(rows, fields) and out.fmt.value == "table":
+        page = page_of_events(conn, conns.table, flt=flt, limit=shown)
+        written = _write_page(out, page, _list_fields(out))
+        total = count_matching(conn, conns.table, flt=flt) if page.cut else written
+    if page.cut:
+        out.info(f"Showing {written:,} of {total:,}; use --limit N or --all.")
+    if not written and out.fmt is Format.table:
         out.info("No failed events match.")
 
 
 @app.command()
 def show(
     ctx: typer.Context,
-    event_id: Annotated[str, typer.Argument(metavar="ID", help="The row's id (a number, or a UUID).")],
+    event_ids: Annotated[
+        list[str], typer.Argument(metavar="ID...", help="The rows' ids (numbers, or UUIDs).", show_default=False)
+    ],
     output_format: OutputOpt = None,
 ) -> None:
-    """Show one failed event whole: payload pretty-printed when it is JSON, headers decoded.
+    """Show events whole: payload (pretty-printed when JSON) and decoded headers.
+
+    One id prints one object (-o json: an object); several print one after the other (-o json:
+    a list of objects, in the order asked).
 
     \b
     Example:
-      kafkaops failed show 4711
+      kafkaops failed show 4711 4712
     """
-    from kafkaops.failed import decode_headers, decode_payload, get_event, parse_event_id
+    from kafkaops.failed import decode_headers, get_events
 
-    out = output(output_format)
+    opts = _inherited(ctx, output_format=output_format)
+    out = output(opts["output_format"])
     conns = state(ctx).connections
-    parsed = parse_event_id(event_id, conns.id_type())
+    ids = _ids(ctx, event_ids)
     with conns.connect() as conn:
-        row = get_event(conn, conns.table, parsed)
-    row["headers"] = decode_headers(row["headers"])
-    if out.fmt.value != "table":
-        out.record(row)
+        rows = get_events(conn, conns.table, ids)
+    for row in rows:
+        row["headers"] = decode_headers(row["headers"])
+    if out.fmt in (Format.csv, Format.tsv):
+        out.rows(rows, [Field(k) for k in rows[0]])
         return
+    if out.fmt is not Format.table:
+        if len(rows) == 1:
+            out.record(rows[0])
+        else:
+            out.document(rows)
+        return
+    for n, row in enumerate(rows):
+        if n:
+            out.separator()
+        _show_one(out, row)
+
+
+def _show_one(out: Output, row: dict[str, Any]) -> None:
+    from kafkaops.failed import decode_payload
+    from kafkaops.statuses import SETTLED
+
+    if row.get("status") in SETTLED:
+        row["next_retry_at"] = None
     stored = row.pop("payload")
     if stored is None:
         out.record(row, blocks={"payload (NULL: nothing stored)": ""})
@@ -159,9 +310,47 @@ def show(
     out.record(row, blocks={title: text})
 
 
+_PREVIEW = ("id", "topic", "status", "last_error")
+
+
+def _preview(out: Output, conn: Any, table: Any, where: Any) -> list[dict[str, Any]]:
+    """The rows an action would touch (the first DRY_RUN_ROWS), as a table on stdout."""
+    from kafkaops.failed import page_of_events
+
+    page = page_of_events(conn, table, flt=_no_filter(), limit=DRY_RUN_ROWS, where=where, columns=_PREVIEW)
+    rows = list(page)
+    if out.fmt is Format.table:
+        fields = [
+            Field("id", "ID"),
+            Field("topic", "TOPIC"),
+            Field("status", "STATUS", kind="status"),
+            Field("last_error", "LAST ERROR", kind="long"),
+        ]
+        out.rows(rows, fields)
+    return rows
+
+
+def _no_filter() -> EventFilter:
+    from kafkaops.failed import EventFilter
+
+    return EventFilter()
+
+
+def _report_left_out(out: Output, left_out: list[dict[str, Any]], action: str, takes: str) -> None:
+    for item in left_out:
+        why = "no such row" if item["status"] is None else f"{item['status']}: {action} takes {takes}"
+        out.warning(f"id {item['id']} left out ({why}).")
+
+
+def _result(out: Output, doc: dict[str, Any]) -> None:
+    if out.fmt is not Format.table:
+        out.document(doc)
+
+
 @app.command()
 def requeue(
     ctx: typer.Context,
+    event_ids: IdsArg = None,
     status: StatusOpt = None,
     topic: TopicOpt = None,
     since: SinceOpt = None,
@@ -169,76 +358,132 @@ def requeue(
     error: ErrorOpt = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
+    output_format: OutputOpt = None,
 ) -> None:
-    """Set DLQ_FAILED (default) or DLQ rows back to PENDING, retry_count 0, due now.
+    """Requeue DLQ_FAILED (default) or DLQ rows: PENDING, retry_count 0, due now.
 
     The manual intervention the runbook asks for: the next retry pass publishes them again.
+    Ids narrow it to those rows (DLQ_FAILED or DLQ alike unless --status says which); a named
+    row in another status (PENDING, RESOLVED) is left as it is, with a warning. -o json prints
+    {"matched", "requeued", "dry_run", "left_out", "rows"} for scripts.
 
     \b
     Example:
       kafkaops failed requeue --status DLQ_FAILED --topic casino.player.registered.v1
+      kafkaops failed requeue 4128 4129
     """
-    from kafkaops.failed import count_matching, requeue_filter
+    from kafkaops.failed import conditions, count_matching, ids_left_out, requeue_filter
     from kafkaops.failed import requeue as do_requeue
     from kafkaops.timeparse import utcnow
 
-    flt = requeue_filter(event_filter(status=status, topic=topic, since=since, until=until, error=error))
-    out = output(None)
-    conns = state(ctx).connections
+    opts = _inherited(
+        ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
+    )
+    out = output(opts["output_format"])
+    app_state = state(ctx)
+    conns = app_state.connections
+    flt = requeue_filter(_filter(ctx, opts, _ids(ctx, event_ids)))
+    where = conditions(conns.table, flt)
     with conns.connect() as conn:
         matching = count_matching(conn, conns.table, flt=flt)
-    what = "/".join(flt.statuses)
-    out.info(f"{matching} {what} row(s) match.")
+        left_out = ids_left_out(conn, conns.table, flt.ids, where)
+        rows = _preview(out, conn, conns.table, where) if dry_run and matching else []
+    _report_left_out(out, left_out, "requeue", "DLQ_FAILED or DLQ")
+    out.info(f"{matching:,} {'/'.join(flt.statuses)} row(s) match in {target(app_state)}.")
+    doc: dict[str, Any] = {"matched": matching, "requeued": 0, "dry_run": dry_run, "left_out": left_out}
     if dry_run or matching == 0:
+        if dry_run and matching > len(rows):
+            out.info(f"Showing {len(rows):,} of {matching:,}.")
+        _result(out, {**doc, "rows": rows} if dry_run else doc)
         return
-    confirm(f"Requeue {matching} row(s) to PENDING?", yes=yes)
+    confirm(f"Requeue {matching:,} row(s) to PENDING in {target(app_state)}?", yes=yes)
     with conns.begin() as conn:
         changed = do_requeue(conn, conns.table, flt=flt, now=utcnow())
-    out.info(f"Requeued {changed} row(s) to PENDING; the next retry pass publishes them.")
+    out.info(f"Requeued {changed:,} row(s) to PENDING; the next retry pass publishes them.")
+    _result(out, {**doc, "requeued": changed})
 
 
 @app.command()
 def purge(
     ctx: typer.Context,
+    event_ids: IdsArg = None,
     older_than: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--older-than",
-            help="Only rows last updated longer ago than this (30d, 12h) or before an ISO time. Required.",
+            help="Only rows last updated longer ago than this (30d, 12h) or before an ISO time; "
+            "needed unless ids name the rows.",
+            show_default=False,
         ),
-    ],
-    status: StatusOpt = None,
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            "-s",
+            help="RESOLVED or DLQ (repeat or comma-separate); PENDING and DLQ_FAILED are never "
+            "purged. [default: RESOLVED; with ids: both]",
+            show_default=False,
+            shell_complete=complete_purgeable,
+        ),
+    ] = None,
     topic: TopicOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     error: ErrorOpt = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Rows deleted per transaction.")
+        int,
+        typer.Option("--batch-size", min=1, max=MAX_ROWS, help="Rows deleted per transaction."),
     ] = 10_000,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
+    output_format: OutputOpt = None,
 ) -> None:
-    """Delete old RESOLVED (default) or DLQ rows in batches; never PENDING or DLQ_FAILED.
+    """Delete old RESOLVED (default) or DLQ rows; never PENDING or DLQ_FAILED.
+
+    Rows go in batches, each one transaction that locks what it deletes (SKIP LOCKED).
+
+    Ids narrow it to those rows (then --older-than is optional); a named row in a status purge
+    never deletes is kept, with a warning. -o json prints {"matched", "deleted", "dry_run",
+    "left_out", "rows"} for cron.
 
     \b
     Example:
       kafkaops failed purge --status RESOLVED --older-than 30d --yes
+      kafkaops failed purge 4128 --status DLQ
     """
-    from kafkaops.failed import count_purgeable, purge_batch, purge_filter
-    from kafkaops.timeparse import parse_instant
+    from kafkaops.failed import count_purgeable, ids_left_out, purge_batch, purge_conditions, purge_filter
+    from kafkaops.timeparse import isoformat_utc, parse_instant
 
-    flt = purge_filter(event_filter(status=status, topic=topic, since=since, until=until, error=error))
-    cutoff = parse_instant(older_than, what="--older-than")
-    out = output(None)
-    conns = state(ctx).connections
+    opts = _inherited(
+        ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
+    )
+    out = output(opts["output_format"])
+    app_state = state(ctx)
+    conns = app_state.connections
+    flt = purge_filter(_filter(ctx, opts, _ids(ctx, event_ids)))
+    cutoff = parse_instant(older_than, what="--older-than") if older_than else None
+    where = purge_conditions(conns.table, flt, cutoff)
     with conns.connect() as conn:
         matching = count_purgeable(conn, conns.table, flt=flt, older_than=cutoff)
-    out.info(
-        f"{matching} {'/'.join(flt.statuses)} row(s) last updated before {cutoff:%Y-%m-%d %H:%M:%S}Z match."
-    )
+        left_out = ids_left_out(conn, conns.table, flt.ids, where)
+        rows = _preview(out, conn, conns.table, where) if dry_run and matching else []
+    _report_left_out(out, left_out, "purge", "RESOLVED or DLQ" + (" last updated before the cutoff" if cutoff else ""))
+    age = f" last updated before {cutoff:%Y-%m-%d %H:%M:%S}Z" if cutoff else ""
+    out.info(f"{matching:,} {'/'.join(flt.statuses)} row(s){age} match in {target(app_state)}.")
+    doc: dict[str, Any] = {
+        "matched": matching,
+        "deleted": 0,
+        "dry_run": dry_run,
+        "older_than": isoformat_utc(cutoff) if cutoff else None,
+        "left_out": left_out,
+    }
     if dry_run or matching == 0:
+        if dry_run and matching > len(rows):
+            out.info(f"Showing {len(rows):,} of {matching:,}.")
+        _result(out, {**doc, "rows": rows} if dry_run else doc)
         return
-    confirm(f"Delete {matching} row(s)?", yes=yes)
+    confirm(f"Delete {matching:,} {'/'.join(flt.statuses)} row(s) in {target(app_state)}?", yes=yes)
     deleted = 0
     while True:
         with conns.begin() as conn:
@@ -246,4 +491,5 @@ def purge(
         deleted += batch
         if batch < batch_size:
             break
-    out.info(f"Deleted {deleted} row(s).")
+    out.info(f"Deleted {deleted:,} row(s).")
+    _result(out, {**doc, "deleted": deleted})
