@@ -254,7 +254,7 @@ def parse_event_id(raw: str, id_type: str) -> int | uuid.UUID:
 
 def parse_event_ids(raws: Sequence[str], id_type: str, dialect: str) -> tuple[Any, ...]:
     """Ids as the database compares them (SQLite keeps UUIDs as text); duplicates dropped."""
-    parsed = [parse_event_id(raw, id_type) for raw in raws]
+    parsed: list[Any] = [parse_event_id(raw, id_type) for raw in raws]
     if dialect == "sqlite":
         parsed = [str(p) if isinstance(p, uuid.UUID) else p for p in parsed]
     return tuple(dict.fromkeys(parsed))
@@ -366,9 +366,7 @@ def purge_conditions(
     return where
 
 
-def count_purgeable(
-    conn: Connection, table: Table, *, flt: EventFilter, older_than: datetime | None
-) -> int:
+def count_purgeable(conn: Connection, table: Table, *, flt: EventFilter, older_than: datetime | None) -> int:
     query = select(func.count()).select_from(table).where(*purge_conditions(table, flt, older_than))
     return int(conn.execute(query).scalar_one())
 

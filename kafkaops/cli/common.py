@@ -58,7 +58,7 @@ class AppState:
             self._connections = None
 
 
-def state(ctx: typer.Context) -> AppState:
+def state(ctx: click.Context) -> AppState:
     root = ctx.find_root()
     if not isinstance(root.obj, AppState):
         from kafkaops.config import Overrides
@@ -191,6 +191,7 @@ def _add_global_options(command: click.Command) -> None:
                 is_flag=kind == "flag",
                 count=kind == "count",
                 callback=functools.partial(_store_global, attribute),
+                shell_complete=_complete_context_option if attribute == "context" else None,
             )
         )
 
@@ -255,38 +256,38 @@ def repeated_option(command: click.Command, args: list[str]) -> str | None:
             name, attached = token.split("=", 1)[0], True
         elif token.startswith("-") and not token.startswith("--") and len(token) > 2:
             name, attached = token[:2], True
-        param = options.get(name)
-        if param is None:
+        option = options.get(name)
+        if option is None:
             if not token.startswith("-") and isinstance(command, click.Group):
                 break  # the subcommand: what follows is its business
             continue
-        takes_value = not param.is_flag and not param.count
+        takes_value = not option.is_flag and not option.count
         if takes_value and not attached:
             index += 1
-        if param.multiple or param.count or param.is_flag:
+        if option.multiple or option.count or option.is_flag:
             continue
-        if param.name in seen:
-            return param.opts[0]
-        seen.add(param.name or name)
+        if option.name in seen:
+            return option.opts[0]
+        seen.add(option.name or name)
     return None
 
 
 # -- completion: values, and context names read without YAML --------------------------------
 
 
-def complete_statuses(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+def complete_statuses(ctx: click.Context, incomplete: str) -> list[str]:
     from kafkaops.statuses import STATUSES
 
     return _complete_list(STATUSES, incomplete, upper=True)
 
 
-def complete_group_by(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+def complete_group_by(ctx: click.Context, incomplete: str) -> list[str]:
     from kafkaops.statuses import GROUP_KEYS
 
     return _complete_list(GROUP_KEYS, incomplete)
 
 
-def complete_purgeable(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+def complete_purgeable(ctx: click.Context, incomplete: str) -> list[str]:
     from kafkaops.statuses import PURGEABLE
 
     return _complete_list(PURGEABLE, incomplete, upper=True)
@@ -301,7 +302,7 @@ def _complete_list(values: tuple[str, ...], incomplete: str, *, upper: bool = Fa
     return [prefix + v for v in values if v.startswith(last) and v not in done]
 
 
-def complete_contexts(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+def complete_contexts(ctx: click.Context, incomplete: str) -> list[str]:
     """Context names from the config file kafkaops would read; nothing when there is none."""
     try:
         root = ctx.find_root()
@@ -314,6 +315,10 @@ def complete_contexts(ctx: click.Context, param: click.Parameter, incomplete: st
     except (OSError, UnicodeDecodeError):
         return []
     return [n for n in names if n.startswith(incomplete)]
+
+
+def _complete_context_option(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return complete_contexts(ctx, incomplete)
 
 
 def _config_path(explicit: str | None) -> str | None:
@@ -374,7 +379,7 @@ StatusOpt = Annotated[
         "-s",
         help="Only rows in this status (PENDING, RESOLVED, DLQ, DLQ_FAILED); repeat or comma-separate.",
         show_default=False,
-        shell_complete=complete_statuses,
+        autocompletion=complete_statuses,
     ),
 ]
 TopicOpt = Annotated[

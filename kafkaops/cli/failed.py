@@ -51,16 +51,20 @@ GroupByOpt = Annotated[
         "retry_count, event_key, error_signature (last_error with numbers, ids, quoted values and "
         "durations folded). [default: status]",
         show_default=False,
-        shell_complete=complete_group_by,
+        autocompletion=complete_group_by,
     ),
 ]
 TopOpt = Annotated[
     int | None,
-    typer.Option("--top", min=1, max=MAX_ROWS, help="Only the N largest groups. [default: all]", show_default=False),
+    typer.Option(
+        "--top", min=1, max=MAX_ROWS, help="Only the N largest groups. [default: all]", show_default=False
+    ),
 ]
 IdsArg = Annotated[
     list[str] | None,
-    typer.Argument(metavar="[ID]...", help="Only these rows (ids as `failed list` shows them).", show_default=False),
+    typer.Argument(
+        metavar="[ID]...", help="Only these rows (ids as `failed list` shows them).", show_default=False
+    ),
 ]
 
 # The parent's filters, which apply to `list`, `requeue` and `purge` as well.
@@ -88,7 +92,7 @@ def summary(
 
     \b
     Example:
-      kafkaops failed --group-by topic,error_signature --status DLQ_FAILED --since 24h
+      kafkaops failed -g topic,error_signature --status DLQ_FAILED --since 24h
     """
     if ctx.invoked_subcommand is not None:
         from kafkaops.errors import UsageError
@@ -215,9 +219,7 @@ def list_(
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, max=MAX_ROWS, help="At most this many rows.")
     ] = 50,
-    all_rows: Annotated[
-        bool, typer.Option("--all", help="Every matching row, streamed (no limit).")
-    ] = False,
+    all_rows: Annotated[bool, typer.Option("--all", help="Every matching row, streamed (no limit).")] = False,
     output_format: OutputOpt = None,
 ) -> None:
     """List failed events, newest first, without payloads.
@@ -256,7 +258,8 @@ def list_(
 def show(
     ctx: typer.Context,
     event_ids: Annotated[
-        list[str], typer.Argument(metavar="ID...", help="The rows' ids (numbers, or UUIDs).", show_default=False)
+        list[str],
+        typer.Argument(metavar="ID...", help="The rows' ids (numbers, or UUIDs).", show_default=False),
     ],
     output_format: OutputOpt = None,
 ) -> None:
@@ -424,7 +427,7 @@ def purge(
             help="RESOLVED or DLQ (repeat or comma-separate); PENDING and DLQ_FAILED are never "
             "purged. [default: RESOLVED; with ids: both]",
             show_default=False,
-            shell_complete=complete_purgeable,
+            autocompletion=complete_purgeable,
         ),
     ] = None,
     topic: TopicOpt = None,
@@ -468,7 +471,9 @@ def purge(
         matching = count_purgeable(conn, conns.table, flt=flt, older_than=cutoff)
         left_out = ids_left_out(conn, conns.table, flt.ids, where)
         rows = _preview(out, conn, conns.table, where) if dry_run and matching else []
-    _report_left_out(out, left_out, "purge", "RESOLVED or DLQ" + (" last updated before the cutoff" if cutoff else ""))
+    _report_left_out(
+        out, left_out, "purge", "RESOLVED or DLQ" + (" last updated before the cutoff" if cutoff else "")
+    )
     age = f" last updated before {cutoff:%Y-%m-%d %H:%M:%S}Z" if cutoff else ""
     out.info(f"{matching:,} {'/'.join(flt.statuses)} row(s){age} match in {target(app_state)}.")
     doc: dict[str, Any] = {

@@ -54,7 +54,7 @@ def main(
             "--context",
             help="Context in the config file; takes precedence over $KAFKAOPS_CONTEXT.",
             show_default=False,
-            shell_complete=complete_contexts,
+            autocompletion=complete_contexts,
         ),
     ] = None,
     database_url: Annotated[
