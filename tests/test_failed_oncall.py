@@ -452,6 +452,14 @@ def test_completion_offers_values_and_context_names(tmp_path: Path) -> None:
     assert _complete("kafkaops --context ", {"XDG_CONFIG_HOME": str(empty)}, empty) == []
 
 
+@pytest.mark.parametrize(
+    "words",
+    ["kafkaops retry -o ", "kafkaops db check --output ", "kafkaops config show -o ", "kafkaops failed -o "],
+)
+def test_every_output_option_completes_its_formats(words: str, tmp_path: Path) -> None:
+    assert _complete(words, {}, tmp_path) == ["table", "json", "yaml", "csv", "tsv"]
+
+
 def test_context_completion_imports_no_heavy_module(tmp_path: Path) -> None:
     (tmp_path / "kafkaops.yaml").write_text("contexts:\n  a: {}\n  'b c': {}\n")
     code = (
