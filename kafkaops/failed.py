@@ -289,6 +289,35 @@ def ids_left_out(
     return [{"id": str(i), "status": statuses.get(str(i))} for i in ids if str(i) not in matched]
 
 
+PREVIEW_COLUMNS = ("id", "topic", "status", "last_error")
+
+
+@dataclass
+class ActionPlan:
+    """What a requeue or purge would act on, found before anyone is asked."""
+
+    matched: int
+    left_out: list[dict[str, Any]]  # ids the user named that the action leaves alone
+    preview: list[dict[str, Any]]  # the first rows it would touch (dry runs)
+
+
+def plan_action(
+    conn: Connection,
+    table: Table,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    ids: Sequence[Any],
+    preview: int,
+) -> ActionPlan:
+    matched = int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+    rows: list[dict[str, Any]] = []
+    if preview and matched:
+        rows = list(
+            list_events(conn, table, flt=EventFilter(), limit=preview, where=where, columns=PREVIEW_COLUMNS)
+        )
+    return ActionPlan(matched, ids_left_out(conn, table, ids, where), rows)
+
+
 def decode_payload(payload: str) -> tuple[Any, bool]:
     """(parsed JSON, True) when the payload is JSON, else (the text unchanged, False)."""
     try:

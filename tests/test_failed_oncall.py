@@ -504,3 +504,18 @@ def test_purge_help_offers_only_what_purge_accepts() -> None:
     text = " ".join(_help("failed", "purge", columns=200).split())
     assert "--status TEXT RESOLVED or DLQ" in text
     assert "Required" not in text and "[required]" not in text
+
+
+def test_a_named_row_in_a_strange_status_is_reported_with_its_control_characters_visible(
+    configured, cli
+) -> None:
+    configured.insert([event(1, status="HELD\x1b]0;pwned\x07")])
+    row_id = configured.rows()[0]["id"]
+    result = cli("failed", "requeue", str(row_id), "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        f"Warning: id {row_id} left out (HELD\\x1b]0;pwned\\x07: requeue takes DLQ_FAILED or DLQ)."
+        in result.stderr
+    )
+    assert "\x1b" not in result.stderr
+    assert configured.rows()[0]["status"] == "HELD\x1b]0;pwned\x07"

@@ -28,7 +28,7 @@ from kafkaops.cli.common import (
 from kafkaops.cli.output import Field, Format, Output
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from kafkaops.failed import EventFilter
 
@@ -157,7 +157,7 @@ def _inherited(ctx: typer.Context, **given: Any) -> dict[str, Any]:
     return merged
 
 
-def _filter(ctx: typer.Context, opts: dict[str, Any], ids: tuple[Any, ...] = ()) -> EventFilter:
+def _filter(opts: dict[str, Any], ids: tuple[Any, ...] = ()) -> EventFilter:
     from dataclasses import replace
 
     flt = event_filter(**{k: opts[k] for k in _FILTERS})
@@ -240,7 +240,7 @@ def list_(
         from kafkaops.errors import UsageError
 
         raise UsageError("--all and --limit contradict each other: give one")
-    flt = _filter(ctx, opts)
+    flt = _filter(opts)
     out = output(opts["output_format"])
     conns = state(ctx).connections
     shown = None if all_rows else limit
@@ -313,36 +313,62 @@ def _show_one(out: Output, row: dict[str, Any]) -> None:
     out.record(row, blocks={title: text})
 
 
-_PREVIEW = ("id", "topic", "status", "last_error")
+def _bulk_action(
+    ctx: typer.Context,
+    out: Output,
+    *,
+    flt: EventFilter,
+    where: Any,
+    dry_run: bool,
+    yes: bool,
+    verb: str,
+    takes: str,
+    matched: Callable[[int], str],
+    question: Callable[[int], str],
+    act: Callable[[], int],
+    done_key: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """The shape requeue and purge share: count and show what matches (and the named ids left
+    out), then ask, naming where, then act; -o json gets one result object."""
+    from kafkaops.failed import plan_action
 
-
-def _preview(out: Output, conn: Any, table: Any, where: Any) -> list[dict[str, Any]]:
-    """The rows an action would touch (the first DRY_RUN_ROWS), as a table on stdout."""
-    from kafkaops.failed import page_of_events
-
-    page = page_of_events(conn, table, flt=_no_filter(), limit=DRY_RUN_ROWS, where=where, columns=_PREVIEW)
-    rows = list(page)
-    if out.fmt is Format.table:
+    app_state = state(ctx)
+    conns = app_state.connections
+    with conns.connect() as conn:
+        plan = plan_action(conn, conns.table, where, ids=flt.ids, preview=DRY_RUN_ROWS if dry_run else 0)
+    if plan.preview and out.fmt is Format.table:
         fields = [
             Field("id", "ID"),
             Field("topic", "TOPIC"),
             Field("status", "STATUS", kind="status"),
             Field("last_error", "LAST ERROR", kind="long"),
         ]
-        out.rows(rows, fields)
-    return rows
-
-
-def _no_filter() -> EventFilter:
-    from kafkaops.failed import EventFilter
-
-    return EventFilter()
-
-
-def _report_left_out(out: Output, left_out: list[dict[str, Any]], action: str, takes: str) -> None:
-    for item in left_out:
-        why = "no such row" if item["status"] is None else f"{item['status']}: {action} takes {takes}"
+        out.rows(plan.preview, fields)
+    for item in plan.left_out:
+        why = "no such row" if item["status"] is None else f"{_visible(item['status'])}: {verb} takes {takes}"
         out.warning(f"id {item['id']} left out ({why}).")
+    out.info(f"{matched(plan.matched)} match in {target(app_state)}.")
+    doc = {
+        "matched": plan.matched,
+        done_key: 0,
+        **(extra or {}),
+        "dry_run": dry_run,
+        "left_out": plan.left_out,
+    }
+    if dry_run or plan.matched == 0:
+        if plan.matched > len(plan.preview) and dry_run:
+            out.info(f"Showing {len(plan.preview):,} of {plan.matched:,}.")
+        _result(out, {**doc, "rows": plan.preview} if dry_run else doc)
+        return
+    confirm(f"{question(plan.matched)} in {target(app_state)}?", yes=yes)
+    done = act()
+    _result(out, {**doc, done_key: done})
+
+
+def _visible(text: str) -> str:
+    """A database value in a message: control characters shown (\\x1b), never emitted."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
 
 
 def _result(out: Output, doc: dict[str, Any]) -> None:
@@ -375,7 +401,7 @@ def requeue(
       kafkaops failed requeue --status DLQ_FAILED --topic casino.player.registered.v1
       kafkaops failed requeue 4128 4129
     """
-    from kafkaops.failed import conditions, count_matching, ids_left_out, requeue_filter
+    from kafkaops.failed import conditions, requeue_filter
     from kafkaops.failed import requeue as do_requeue
     from kafkaops.timeparse import utcnow
 
@@ -383,27 +409,30 @@ def requeue(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
     out = output(opts["output_format"])
-    app_state = state(ctx)
-    conns = app_state.connections
-    flt = requeue_filter(_filter(ctx, opts, _ids(ctx, event_ids)))
-    where = conditions(conns.table, flt)
-    with conns.connect() as conn:
-        matching = count_matching(conn, conns.table, flt=flt)
-        left_out = ids_left_out(conn, conns.table, flt.ids, where)
-        rows = _preview(out, conn, conns.table, where) if dry_run and matching else []
-    _report_left_out(out, left_out, "requeue", "DLQ_FAILED or DLQ")
-    out.info(f"{matching:,} {'/'.join(flt.statuses)} row(s) match in {target(app_state)}.")
-    doc: dict[str, Any] = {"matched": matching, "requeued": 0, "dry_run": dry_run, "left_out": left_out}
-    if dry_run or matching == 0:
-        if dry_run and matching > len(rows):
-            out.info(f"Showing {len(rows):,} of {matching:,}.")
-        _result(out, {**doc, "rows": rows} if dry_run else doc)
-        return
-    confirm(f"Requeue {matching:,} row(s) to PENDING in {target(app_state)}?", yes=yes)
-    with conns.begin() as conn:
-        changed = do_requeue(conn, conns.table, flt=flt, now=utcnow())
-    out.info(f"Requeued {changed:,} row(s) to PENDING; the next retry pass publishes them.")
-    _result(out, {**doc, "requeued": changed})
+    conns = state(ctx).connections
+    flt = requeue_filter(_filter(opts, _ids(ctx, event_ids)))
+    what = "/".join(flt.statuses)
+
+    def act() -> int:
+        with conns.begin() as conn:
+            changed = do_requeue(conn, conns.table, flt=flt, now=utcnow())
+        out.info(f"Requeued {changed:,} row(s) to PENDING; the next retry pass publishes them.")
+        return changed
+
+    _bulk_action(
+        ctx,
+        out,
+        flt=flt,
+        where=conditions(conns.table, flt),
+        dry_run=dry_run,
+        yes=yes,
+        verb="requeue",
+        takes="DLQ_FAILED or DLQ",
+        matched=lambda n: f"{n:,} {what} row(s)",
+        question=lambda n: f"Requeue {n:,} {what} row(s) to PENDING",
+        act=act,
+        done_key="requeued",
+    )
 
 
 @app.command()
@@ -455,46 +484,42 @@ def purge(
       kafkaops failed purge --status RESOLVED --older-than 30d --yes
       kafkaops failed purge 4128 --status DLQ
     """
-    from kafkaops.failed import count_purgeable, ids_left_out, purge_batch, purge_conditions, purge_filter
+    from kafkaops.failed import purge_batch, purge_conditions, purge_filter
     from kafkaops.timeparse import isoformat_utc, parse_instant
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
     out = output(opts["output_format"])
-    app_state = state(ctx)
-    conns = app_state.connections
-    flt = purge_filter(_filter(ctx, opts, _ids(ctx, event_ids)))
+    conns = state(ctx).connections
+    flt = purge_filter(_filter(opts, _ids(ctx, event_ids)))
     cutoff = parse_instant(older_than, what="--older-than") if older_than else None
-    where = purge_conditions(conns.table, flt, cutoff)
-    with conns.connect() as conn:
-        matching = count_purgeable(conn, conns.table, flt=flt, older_than=cutoff)
-        left_out = ids_left_out(conn, conns.table, flt.ids, where)
-        rows = _preview(out, conn, conns.table, where) if dry_run and matching else []
-    _report_left_out(
-        out, left_out, "purge", "RESOLVED or DLQ" + (" last updated before the cutoff" if cutoff else "")
-    )
+    what = "/".join(flt.statuses)
     age = f" last updated before {cutoff:%Y-%m-%d %H:%M:%S}Z" if cutoff else ""
-    out.info(f"{matching:,} {'/'.join(flt.statuses)} row(s){age} match in {target(app_state)}.")
-    doc: dict[str, Any] = {
-        "matched": matching,
-        "deleted": 0,
-        "dry_run": dry_run,
-        "older_than": isoformat_utc(cutoff) if cutoff else None,
-        "left_out": left_out,
-    }
-    if dry_run or matching == 0:
-        if dry_run and matching > len(rows):
-            out.info(f"Showing {len(rows):,} of {matching:,}.")
-        _result(out, {**doc, "rows": rows} if dry_run else doc)
-        return
-    confirm(f"Delete {matching:,} {'/'.join(flt.statuses)} row(s) in {target(app_state)}?", yes=yes)
-    deleted = 0
-    while True:
-        with conns.begin() as conn:
-            batch = purge_batch(conn, conns.table, flt=flt, older_than=cutoff, batch_size=batch_size)
-        deleted += batch
-        if batch < batch_size:
-            break
-    out.info(f"Deleted {deleted:,} row(s).")
-    _result(out, {**doc, "deleted": deleted})
+
+    def act() -> int:
+        deleted = 0
+        while True:
+            with conns.begin() as conn:
+                batch = purge_batch(conn, conns.table, flt=flt, older_than=cutoff, batch_size=batch_size)
+            deleted += batch
+            if batch < batch_size:
+                break
+        out.info(f"Deleted {deleted:,} row(s).")
+        return deleted
+
+    _bulk_action(
+        ctx,
+        out,
+        flt=flt,
+        where=purge_conditions(conns.table, flt, cutoff),
+        dry_run=dry_run,
+        yes=yes,
+        verb="purge",
+        takes="RESOLVED or DLQ" + (" last updated before the cutoff" if cutoff else ""),
+        matched=lambda n: f"{n:,} {what} row(s){age}",
+        question=lambda n: f"Delete {n:,} {what} row(s)",
+        act=act,
+        done_key="deleted",
+        extra={"older_than": isoformat_utc(cutoff) if cutoff else None},
+    )
