@@ -136,6 +136,10 @@ class Output:
                 lines += ["", f"{title}:", text]
             self._write("\n".join(lines) + "\n")
 
+    def separator(self) -> None:
+        """A blank line between records of one result (`failed show 1 2`)."""
+        self._write("\n")
+
     def document(self, data: Any) -> None:
         """A nested document (a summary, a report) in the machine formats; tables get key/values."""
         if self.fmt is Format.yaml:
