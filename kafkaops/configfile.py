@@ -71,8 +71,9 @@ def parse_yaml(text: str, path: Path | None) -> Any:
     contains itself, no expansion beyond MAX_EXPANDED_NODES values, no nesting beyond MAX_DEPTH."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # the reader refuses control characters here already
         node = loader.get_single_node()
         if node is None:
             return None
@@ -80,15 +81,19 @@ def parse_yaml(text: str, path: Path | None) -> Any:
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None)
+        line = mark.line + 1 if mark is not None else None
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character the reader refuses
+            line = text.count("\n", 0, exc.position) + 1
+        where = f" at line {line}" if line else ""
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None)
         raise ConfigError(
             f"config file {path} is not valid YAML{where}" + (f": {problem}" if problem else "")
         ) from None
     except RecursionError:
         raise ConfigError(f"config file {path} is nested too deeply (more than {MAX_DEPTH} levels)") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _check_expansion(root: Any, path: Path | None) -> None:

@@ -117,7 +117,10 @@ def test_debug_shows_the_traceback(cli) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://app:pw@db:notaport/casino", "Error: invalid database URL: postgresql://app@db:notaport/casino"),
+        (
+            "postgresql://app:pw@db:notaport/casino",
+            "Error: invalid database URL: postgresql://app@db:notaport/casino",
+        ),
         ("nonsense", "Error: invalid database URL: nonsense"),
         ("mysql://app@db/casino", "Error: unsupported database 'mysql' in mysql://app@db/casino"),
     ],

@@ -104,7 +104,12 @@ def test_status_is_coloured_on_a_terminal_and_never_when_piped() -> None:
     assert "\x1b[32mRESOLVED" in shown
     piped = render(Format.table, rows, LIST_FIELDS)
     assert "\x1b" not in piped
-    assert [line.split()[2] for line in piped.splitlines()[1:]] == ["DLQ_FAILED", "PENDING", "DLQ", "RESOLVED"]
+    assert [line.split()[2] for line in piped.splitlines()[1:]] == [
+        "DLQ_FAILED",
+        "PENDING",
+        "DLQ",
+        "RESOLVED",
+    ]
 
 
 def test_no_colour_when_the_user_says_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
