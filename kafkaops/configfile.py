@@ -8,7 +8,6 @@ ones with a "did you mean" hint, so a typo never silently keeps a default.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Collection, Mapping
@@ -148,6 +147,8 @@ def check_keys(mapping: Mapping[Any, Any], known: Collection[str] | None, where:
     unknown = [k for k in mapping if k not in known]
     if not unknown:
         return
+    import difflib
+
     guesses = {k: difflib.get_close_matches(k, list(known), n=1, cutoff=0.6) for k in unknown}
     listed = ", ".join(repr(k) for k in unknown)
     message = f"unknown key{'s' if len(unknown) > 1 else ''} {listed} in {where}"
@@ -193,12 +194,11 @@ def select_context(
 
 # -- config use-context ------------------------------------------------------------------------
 
-_CURRENT_LINE = re.compile(
+_CURRENT_LINE = (
     r"^current-context[ \t]*:(?P<value>[ \t]*(?:\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^#\r\n]*?))"
-    r"(?P<tail>[ \t]*(?:#[^\r\n]*)?)(?=\r?$)",
-    re.M,
+    r"(?P<tail>[ \t]*(?:#[^\r\n]*)?)(?=\r?$)"
 )
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/]*")
+_PLAIN_NAME = r"[A-Za-z_][A-Za-z0-9_.\-/]*"
 _YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n", "~"}
 
 
@@ -218,7 +218,7 @@ def set_current_context(path: Path, name: str) -> bool:
         known = ", ".join(sorted(contexts)) or "none"
         raise ConfigError(f"no context named {name!r} in {path} (known contexts: {known})")
     wanted = {**data, "current-context": name}
-    scalar = name if _PLAIN_NAME.fullmatch(name) and name.lower() not in _YAML_WORDS else _quoted(name)
+    scalar = name if re.fullmatch(_PLAIN_NAME, name) and name.lower() not in _YAML_WORDS else _quoted(name)
     edited = _edit_line(text, scalar)
     if edited is not None and _same_data(edited, wanted, path):
         _write_atomically(path, edited)
@@ -243,7 +243,7 @@ def _quoted(name: str) -> str:
 
 
 def _edit_line(text: str, scalar: str) -> str | None:
-    matches = list(_CURRENT_LINE.finditer(text))
+    matches = list(re.finditer(_CURRENT_LINE, text, re.M))
     if len(matches) > 1:
         return None
     if matches:

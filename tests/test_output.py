@@ -285,3 +285,12 @@ def test_a_generator_is_closed_whatever_the_writer() -> None:
         closed.clear()
         Output(fmt, stdout=io.StringIO()).rows(stream(), [Field("id")])
         assert closed == [True], fmt
+
+
+def test_log_lines_quoting_data_are_safe() -> None:
+    import logging
+
+    from kafkaops.cli.output import safe_log_formatter
+
+    record = logging.LogRecord("kafkaops.retry", logging.INFO, __file__, 1, "batch for %s", (HOSTILE,), None)
+    assert safe_log_formatter("%(name)s: %(message)s").format(record) == f"kafkaops.retry: batch for {SHOWN}"

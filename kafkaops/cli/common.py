@@ -127,7 +127,10 @@ def _scrub(ctx: Any, text: str) -> str:
 def _report(ctx: Any, message: str, hint: str | None, error: BaseException) -> None:
     app = ctx.find_root().obj
     if isinstance(app, AppState) and app.debug:
-        traceback.print_exception(error, file=sys.stderr)
+        from kafkaops.cli.output import safe_text
+
+        # A traceback quotes exception messages, which may quote data: shown, never obeyed.
+        sys.stderr.write(safe_text("".join(traceback.format_exception(error)), keep_lines=True))
     Output().error(message, hint)
 
 
@@ -138,7 +141,8 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Output format: table (rich on a terminal, plain text when piped), json, yaml, csv, tsv. "
+        help="Output format: table (rich on a terminal, plain text when piped), json, jsonl, yaml, csv, "
+        "tsv. "
         "[default: table]",
         case_sensitive=False,
         show_default=False,

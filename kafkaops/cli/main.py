@@ -94,7 +94,12 @@ def _configure_logging(verbose: int) -> None:
     import logging
 
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, force=True)
+    from kafkaops.cli.output import safe_log_formatter
+
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(safe_log_formatter(fmt))  # log lines quote data from the database and Kafka
 
 
 def run() -> None:

@@ -49,6 +49,17 @@ def safe_text(value: Any, *, keep_lines: bool = False) -> str:
     return str(value).translate(_VISIBLE_KEEP_LINES if keep_lines else _VISIBLE)
 
 
+def safe_log_formatter(fmt: str) -> Any:
+    """A logging.Formatter whose lines are safe text: log lines quote topics and errors too."""
+    import logging
+
+    class SafeFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return safe_text(super().format(record), keep_lines=True)
+
+    return SafeFormatter(fmt)
+
+
 def _tsv_field(text: str) -> str:
     """TSV: `\\\\`, `\\t`, `\\n`, `\\r` and other control characters as escapes (PostgreSQL COPY's text
     form), so every record is one line and `cut -f` and `awk -F'\\t'` just work."""
