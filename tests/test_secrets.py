@@ -165,3 +165,12 @@ def test_an_unexpected_error_quoting_a_url_is_scrubbed(cli, tmp_path: Path) -> N
     result = cli("failed", env={"KAFKAOPS_DATABASE_URL": url})
     assert result.exit_code == 1
     assert "SECRET" not in result.stderr and "pa55" not in result.stderr
+
+
+def test_debug_tracebacks_are_scrubbed_too(cli) -> None:
+    # The driver quotes the host it was given: with an unencoded @, part of the password.
+    url = "postgresql://secretuser:p@ssw0rdSECRET@127.0.0.1:1/db"
+    result = cli("--debug", "failed", env={"KAFKAOPS_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "SECRET" not in result.stderr

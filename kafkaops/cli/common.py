@@ -113,7 +113,7 @@ def _translate(ctx: Any, error: Exception) -> KafkaopsError | None:
     return None
 
 
-def _scrub(ctx: Any, text: str) -> str:
+def _scrub(ctx: Any, text: str, *, first_line: bool = True) -> str:
     from kafkaops.secrets import redact
 
     app = ctx.find_root().obj
@@ -121,7 +121,9 @@ def _scrub(ctx: Any, text: str) -> str:
         secrets = app.settings.secret_values() if isinstance(app, AppState) and app._settings else []
     except Exception:  # reporting an error must never raise one of its own
         secrets = []
-    return redact(text.splitlines()[0] if text else "", secrets)
+    if first_line:
+        text = text.splitlines()[0] if text else ""
+    return redact(text, secrets)
 
 
 def _report(ctx: Any, message: str, hint: str | None, error: BaseException) -> None:
@@ -129,8 +131,9 @@ def _report(ctx: Any, message: str, hint: str | None, error: BaseException) -> N
     if isinstance(app, AppState) and app.debug:
         from kafkaops.cli.output import safe_text
 
-        # A traceback quotes exception messages, which may quote data: shown, never obeyed.
-        sys.stderr.write(safe_text("".join(traceback.format_exception(error)), keep_lines=True))
+        # A traceback quotes exception messages, which may quote secrets and data.
+        trace = _scrub(ctx, "".join(traceback.format_exception(error)), first_line=False)
+        sys.stderr.write(safe_text(trace, keep_lines=True))
     Output().error(message, hint)
 
 
