@@ -25,7 +25,7 @@ from kafkaops.configfile import (
     select_context,
 )
 from kafkaops.errors import ConfigError, UsageError
-from kafkaops.secrets import MASK, is_secret_key, is_url, mask_url, mask_value, secrets_of
+from kafkaops.secrets import secrets_of
 from kafkaops.timeparse import parse_duration
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "Settings",
     "Thresholds",
     "context_names",
-    "describe",
     "find_config_file",
     "load_settings",
     "read_config_file",
@@ -258,7 +257,7 @@ class Settings:
         raises: it serves error reporting, even for sections held back."""
         found: list[str] = []
         for section in SECTIONS:
-            for key, value in _flatten(self.raw.get(section) or {}, section):
+            for key, value in flatten(self.raw.get(section) or {}, section):
                 found += secrets_of(key, value)
         if self._sections["database"].url:
             found += secrets_of("database.url", self._sections["database"].url)
@@ -285,7 +284,7 @@ class Overrides:
     bootstrap_servers: str | None = None
 
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def expand_env(value: Any, env: Mapping[str, str], *, key: str, missing: list[MissingVariable]) -> Any:
@@ -304,7 +303,7 @@ def expand_env(value: Any, env: Mapping[str, str], *, key: str, missing: list[Mi
             missing.append(MissingVariable(key, name))
             return match.group(0)
 
-        return _VAR.sub(substitute, value)
+        return VARIABLE.sub(substitute, value)
     if isinstance(value, dict):
         return {k: expand_env(v, env, key=f"{key}.{k}", missing=missing) for k, v in value.items()}
     if isinstance(value, list):
@@ -404,12 +403,12 @@ def _check_levels(thresholds: Mapping[str, Any]) -> None:
         check_keys(value, levels, f"thresholds.{name}")
 
 
-def _flatten(mapping: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
+def flatten(mapping: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
     items: list[tuple[str, Any]] = []
     for key, value in mapping.items():
         dotted = f"{prefix}.{key}"
         if isinstance(value, dict):
-            items += _flatten(value, dotted)
+            items += flatten(value, dotted)
         else:
             items.append((dotted, value))
     return items
@@ -536,125 +535,3 @@ def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
             level("thread_pool_queue"), "warning", d.thread_pool_queue_warning, f"{s}.thread_pool_queue"
         ),
     )
-
-
-# -- config show -----------------------------------------------------------------------------
-
-
-def describe(settings: Settings) -> list[dict[str, str]]:
-    """The resolved values that matter to an operator, masked, each with its origin. A value
-    that uses an unset variable is shown as written, the variable marked `<unset: ${VAR}>`."""
-    rows: list[dict[str, str]] = [
-        {"key": "context", "value": settings.context or "(none)", "source": "selection"},
-        {
-            "key": "config_file",
-            "value": str(settings.config_path) if settings.config_path else "(none found)",
-            "source": "lookup",
-        },
-    ]
-
-    def add(key: str, value: Any, source: str | None = None) -> None:
-        shown = mask_value(key, value)
-        if isinstance(shown, list):
-            shown = ", ".join(str(v) for v in shown)
-        rows.append(
-            {
-                "key": key,
-                "value": "" if shown is None else str(shown),
-                "source": source or settings.sources.get(key, "default"),
-            }
-        )
-
-    for section in SECTIONS:
-        if section in settings.missing:
-            unset = {m.key: m for m in settings.missing[section]}
-            for key, value in _flatten(settings.raw.get(section) or {}, section):
-                top = ".".join(key.split(".")[:2])
-                source = settings.sources.get(key) or settings.sources.get(top)
-                if key in unset:
-                    rows.append({"key": key, "value": _unset(key, value), "source": source or "default"})
-                else:
-                    add(key, value, source)
-            continue
-        _describe_section(settings, section, add)
-    return rows
-
-
-def _unset(key: str, template: Any) -> str:
-    """`<unset: ${VAR}>` in place of each missing variable; the rest masked as usual."""
-    if isinstance(template, list):
-        return ", ".join(_unset(key, t) for t in template)
-    text = str(template)
-    marked = _VAR.sub(lambda m: f"<unset: {m.group(0)}>", text)
-    if is_secret_key(key) and not is_url(text):
-        return " ".join(f"<unset: {m.group(0)}>" for m in _VAR.finditer(text)) or MASK
-    if is_url(text):
-        # Masking first: a variable inside the credentials disappears into ****, so say which.
-        names = " ".join(f"<unset: {m.group(0)}>" for m in _VAR.finditer(text))
-        return f"{mask_url(text)} {names}".strip()
-    return marked
-
-
-def _describe_section(settings: Settings, section: str, add: Any) -> None:
-    if section == "database":
-        db = settings.database
-        add("database.url", db.url)
-        add("database.table", db.table)
-        add("database.schema", db.schema)
-        add("database.id_type", db.id_type)
-        for logical in LOGICAL_COLUMNS:
-            if db.physical(logical) != logical:
-                add(
-                    f"database.columns.{logical}",
-                    db.physical(logical),
-                    settings.sources.get("database.columns"),
-                )
-    elif section == "kafka":
-        for key in sorted(settings.kafka):
-            add(f"kafka.{key}", settings.kafka[key])
-    elif section == "retry":
-        r = settings.retry
-        add("retry.schedule", ", ".join(_fmt(t) for t in r.schedule))
-        add("retry.max_retries", r.max_retries)
-        add("retry.batch_size", r.batch_size)
-        add("retry.dlq_suffix", r.dlq_suffix)
-        add("retry.dlq_suffixes", ", ".join(r.dlq_suffixes))
-        add("retry.delivery_timeout", _fmt(r.delivery_timeout))
-        add("retry.breaker_threshold", r.breaker_threshold)
-    elif section == "thresholds":
-        t = settings.thresholds
-        src = settings.sources.get
-        add(
-            "thresholds.pending_events",
-            f"warning > {t.pending_warning}, critical > {t.pending_critical}",
-            src("thresholds.pending_events"),
-        )
-        add(
-            "thresholds.oldest_pending_age",
-            f"warning > {_fmt(t.oldest_pending_warning)}, critical > {_fmt(t.oldest_pending_critical)}",
-            src("thresholds.oldest_pending_age"),
-        )
-        add(
-            "thresholds.circuit_breaker_open",
-            f"critical when OPEN > {_fmt(t.breaker_open_critical)}",
-            src("thresholds.circuit_breaker_open"),
-        )
-        add(
-            "thresholds.dlq_failed_count",
-            f"critical > {t.dlq_failed_critical}",
-            src("thresholds.dlq_failed_count"),
-        )
-        add(
-            "thresholds.thread_pool_queue",
-            f"warning > {t.thread_pool_queue_warning}",
-            src("thresholds.thread_pool_queue"),
-        )
-    else:  # app, alerts, status: shown as written, masked
-        for key, value in _flatten(settings.raw.get(section) or {}, section):
-            add(key, value)
-
-
-def _fmt(delta: timedelta) -> str:
-    from kafkaops.timeparse import format_duration
-
-    return format_duration(delta)

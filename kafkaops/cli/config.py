@@ -23,7 +23,7 @@ def show(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops --context prod config show
     """
-    from kafkaops.config import describe
+    from kafkaops.configshow import describe
 
     rows = describe(state(ctx).settings)
     output(output_format).rows(
