@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from kafkaops.config import LOGICAL_COLUMNS, SECTIONS, VARIABLE, Settings, flatten
-from kafkaops.secrets import MASK, is_secret_key, is_url, mask_url, mask_value
+from kafkaops.secrets import MASK, is_secret_key, is_url, mask_value
 
 
 def describe(settings: Settings) -> list[dict[str, str]]:
@@ -53,14 +53,14 @@ def _unset(key: str, template: Any) -> str:
     if isinstance(template, list):
         return ", ".join(_unset(key, t) for t in template)
     text = str(template)
-    marked = VARIABLE.sub(lambda m: f"<unset: {m.group(0)}>", text)
+    names = " ".join(f"<unset: {m.group(0)}>" for m in VARIABLE.finditer(text))
     if is_secret_key(key) and not is_url(text):
-        return " ".join(f"<unset: {m.group(0)}>" for m in VARIABLE.finditer(text)) or MASK
-    if is_url(text):
-        # Masking first: a variable inside the credentials disappears into ****, so say which.
-        names = " ".join(f"<unset: {m.group(0)}>" for m in VARIABLE.finditer(text))
-        return f"{mask_url(text)} {names}".strip()
-    return marked
+        return names or MASK
+    masked = mask_value(key, text)
+    if masked != text:
+        # Masked first: a variable inside a secret part disappears into ****, so say which.
+        return f"{masked} {names}".strip()
+    return VARIABLE.sub(lambda m: f"<unset: {m.group(0)}>", text)
 
 
 def _describe_section(settings: Settings, section: str, add: Any) -> None:
