@@ -49,7 +49,9 @@ def fit_widths(widths: Sequence[int], roles: Sequence[str], available: int) -> l
 def render_terminal(
     stdout: TextIO, fields: Sequence[Field], cells: list[list[str]], roles: Sequence[str]
 ) -> None:
-    from rich.table import Table
+    """Columns fitted to the terminal, cut with an ellipsis where they give way, the header bold
+    and statuses in colour. Built as one rich `Text` (never markup): rich decides whether and
+    how the terminal takes colour (`NO_COLOR`, `TERM=dumb`)."""
     from rich.text import Text
 
     widths = [max(cell_width(f.title), *(cell_width(row[i]) for row in cells)) for i, f in enumerate(fields)]
@@ -57,23 +59,36 @@ def render_terminal(
     fitted = fit_widths(widths, roles, available)
     needed = sum(fitted) + GAP * (len(fitted) - 1)
     console = _console(stdout, width=max(available, needed))
-    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    for field, width, role in zip(fields, fitted, roles, strict=True):
-        table.add_column(
-            Text(field.title),
-            justify="right" if role == "int" else "left",
-            no_wrap=True,
-            overflow="ellipsis",
-            width=width,
-        )
-    for row in cells:
-        table.add_row(
-            *(
-                Text(cell, style=STATUS_STYLES.get(cell, "") if role == "status" else "")
-                for cell, role in zip(row, roles, strict=True)
-            )
-        )
-    console.print(table)
+    screen = Text()
+    gap = " " * GAP
+    for n, row in enumerate([[f.title for f in fields], *cells]):
+        for i, (cell, width, role) in enumerate(zip(row, fitted, roles, strict=True)):
+            last = i == len(row) - 1
+            style = "bold" if n == 0 else STATUS_STYLES.get(cell) if role == "status" else None
+            screen.append(_fit(cell, width, right=role == "int", pad=not last), style)
+            if not last:
+                screen.append(gap, "bold" if n == 0 else None)
+        screen.append("\n")
+    console.print(screen, soft_wrap=True, end="")
+
+
+def _fit(text: str, width: int, *, right: bool, pad: bool) -> str:
+    """`text` in exactly `width` cells: cut with an ellipsis, or padded (unless last)."""
+    used = cell_width(text)
+    if used > width:
+        kept, used = [], 0
+        for char in text:
+            char_width = cell_width(char)
+            if used + char_width > width - 1:
+                break
+            kept.append(char)
+            used += char_width
+        text = "".join(kept) + "…"
+        used += 1
+    fill = " " * (width - used)
+    if right:
+        return fill + text
+    return text + fill if pad else text
 
 
 def render_plain(fields: Sequence[Field], cells: list[list[str]], roles: Sequence[str]) -> str:
