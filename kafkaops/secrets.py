@@ -16,7 +16,7 @@ MASK = "****"
 # Config keys (librdkafka properties, kafkaops settings, URL query parameters) holding secrets.
 _SECRET_KEY = re.compile(
     r"(password|passwd|secret|token|credential|private[._-]?key|key[._-]pem|jaas|"
-    r"api[._-]?key|access[._-]?key|passphrase|authorization|signature)",
+    r"api[._-]?key|access[._-]?key|passphrase|authorization|signature|user[._-]?info)",
     re.I,
 )
 # Keys whose value is a URL: masked as a URL (credentials, secret query values), not wholesale.

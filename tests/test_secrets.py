@@ -117,6 +117,7 @@ def test_the_pieces_of_a_password_are_secrets_too() -> None:
             "https://idp/token?client_secret=****",
         ),
         ("alerts.webhook", "https://hooks.slack.com/services/T0/B0/SECRET", "https://hooks.slack.com/****"),
+        ("kafka.basic.auth.user.info", "SRKEY:SECRET", "****"),
         ("kafka.bootstrap.servers", "b1:9092,b2:9092", "b1:9092,b2:9092"),
         ("kafka.ssl.key.location", "/etc/kafka/key.pem", "/etc/kafka/key.pem"),
     ],
