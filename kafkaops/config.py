@@ -259,6 +259,11 @@ class Settings:
         for section in SECTIONS:
             for key, value in flatten(self.raw.get(section) or {}, section):
                 found += secrets_of(key, value)
+        for section in ("kafka", "app", "alerts"):  # as parsed too: a Settings built in code has no raw
+            parsed = self._sections[section]
+            if isinstance(parsed, Mapping):
+                for key, value in flatten(parsed, section):
+                    found += secrets_of(key, value)
         if self._sections["database"].url:
             found += secrets_of("database.url", self._sections["database"].url)
         return found

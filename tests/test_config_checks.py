@@ -377,3 +377,16 @@ def test_use_context_without_a_config_file(cli) -> None:
     result = cli("config", "use-context", "prod")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: no config file to write current-context in")
+
+
+def test_secret_values_cover_settings_built_in_code_and_sections_held_back(tmp_path: Path) -> None:
+    from kafkaops.config import Settings
+
+    built = Settings(
+        context=None, config_path=None, kafka={"sasl.password": "k-s3cret", "bootstrap.servers": "b"}
+    )
+    assert "k-s3cret" in built.secret_values()
+    path = write(tmp_path, CLOUD, "cloud.yaml")
+    held = load_settings(Overrides(config_path=str(path)), env={"CONFLUENT_API_SECRET": "c-s3cret"})
+    assert "kafka" in held.missing  # CONFLUENT_API_KEY is not set...
+    assert "c-s3cret" in held.secret_values()  # ...yet the secret that is set is still scrubbed

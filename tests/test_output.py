@@ -294,3 +294,26 @@ def test_log_lines_quoting_data_are_safe() -> None:
 
     record = logging.LogRecord("kafkaops.retry", logging.INFO, __file__, 1, "batch for %s", (HOSTILE,), None)
     assert safe_log_formatter("%(name)s: %(message)s").format(record) == f"kafkaops.retry: batch for {SHOWN}"
+
+
+@pytest.mark.parametrize("fmt", [Format.jsonl, Format.json, Format.csv, Format.tsv, Format.yaml])
+def test_live_rows_reach_the_reader_one_by_one(fmt: Format) -> None:
+    """`dlq tail`-style streams: each row is flushed as it is written, not when the stream ends."""
+
+    class Pipe(io.StringIO):
+        flushed: list[str]
+
+        def flush(self) -> None:
+            self.flushed.append(self.getvalue())
+
+    pipe = Pipe()
+    pipe.flushed = []
+    seen_before_next: list[str] = []
+
+    def rows():  # type: ignore[no-untyped-def]
+        for n in range(3):
+            seen_before_next.append(pipe.flushed[-1] if pipe.flushed else "")
+            yield {"id": n, "last_error": f"e{n}"}
+
+    Output(fmt, stdout=pipe).rows(rows(), [Field("id"), Field("last_error")], live=True)
+    assert "e0" in seen_before_next[1] and "e1" in seen_before_next[2]
