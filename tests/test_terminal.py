@@ -4,10 +4,12 @@ the table, never read as markup, never sent raw to the terminal, ids never cut."
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import re
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -159,3 +161,30 @@ def test_piped_output_of_the_same_rows_has_no_escape_codes_and_nothing_cut(confi
     lines = result.stdout.splitlines()
     assert lines[1].startswith("4128 ") and lines[1].endswith(MARKUP_ERROR)
     assert lines[2].startswith("4129 ") and lines[2].endswith(ESCAPES_SHOWN)
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_jq_reads_every_time_of_the_json_output(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from tests.events import NOW
+
+    configured.insert(
+        [
+            event(1, created_at=NOW + timedelta(microseconds=910649), status="RESOLVED", resolved_at=NOW),
+            event(2, next_retry_at=NOW + timedelta(seconds=1, microseconds=5)),
+        ]
+    )
+    result = cli("failed", "list", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    times = ".[] | (.created_at, .updated_at, .next_retry_at, .resolved_at) | select(. != null)"
+    jq = subprocess.run(
+        ["jq", "-c", f"[{times} | fromdateiso8601]"],
+        input=result.stdout,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert jq.returncode == 0, jq.stderr
+    epoch = int(NOW.timestamp())
+    assert sorted(json.loads(jq.stdout)) == sorted([epoch, epoch, epoch, epoch - 120, epoch - 120, epoch + 1])
