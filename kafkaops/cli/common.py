@@ -129,7 +129,7 @@ def _translate(ctx: Any, error: Exception) -> KafkaopsError | None:
     return None
 
 
-def _scrub(ctx: Any, text: str) -> str:
+def _scrub(ctx: Any, text: str, *, first_line: bool = True) -> str:
     from kafkaops.secrets import redact
 
     app = ctx.find_root().obj
@@ -137,13 +137,19 @@ def _scrub(ctx: Any, text: str) -> str:
         secrets = app.settings.secret_values() if isinstance(app, AppState) and app._settings else []
     except Exception:  # reporting an error must never raise one of its own
         secrets = []
-    return redact(text.splitlines()[0] if text else "", secrets)
+    if first_line:
+        text = text.splitlines()[0] if text else ""
+    return redact(text, secrets)
 
 
 def _report(ctx: Any, message: str, hint: str | None, error: BaseException) -> None:
     app = ctx.find_root().obj
     if isinstance(app, AppState) and app.debug:
-        traceback.print_exception(error, file=sys.stderr)
+        from kafkaops.cli.output import safe_text
+
+        # A traceback quotes exception messages, which may quote secrets and data.
+        trace = _scrub(ctx, "".join(traceback.format_exception(error)), first_line=False)
+        sys.stderr.write(safe_text(trace, keep_lines=True))
     Output().error(message, hint)
 
 
@@ -220,7 +226,12 @@ def configure_logging(verbose: int) -> None:
     import logging
 
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, force=True)
+    from kafkaops.cli.output import safe_log_formatter
+
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(safe_log_formatter(fmt))  # log lines quote data from the database and Kafka
 
 
 def _refusing_repeats(command: click.Command) -> Any:
@@ -366,7 +377,8 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Output format: table (rich on a terminal, plain text when piped), json, yaml, csv, tsv. "
+        help="Output format: table (rich on a terminal, plain text when piped), json, jsonl, yaml, csv, "
+        "tsv. "
         "[default: table]",
         case_sensitive=False,
         show_default=False,
