@@ -201,7 +201,7 @@ class Output:
 
     def separator(self) -> None:
         """A blank line between records of one result (`failed show 1 2`)."""
-        self._write("\n")
+        self.write("\n")
 
     def document(self, data: Any) -> None:
         """A nested document (a summary, a report) in the machine formats; tables get key/values."""
