@@ -25,7 +25,6 @@ from sqlalchemy import (
     cast,
     inspect,
     text,
-    type_coerce,
     types,
 )
 
@@ -62,7 +61,7 @@ class JsonAsText(types.TypeDecorator[str]):
     cache_ok = True
 
     def column_expression(self, column: Any) -> Any:
-        return cast(type_coerce(column, Text), Text)
+        return cast(column, Text)
 
 
 class BytesAsText(types.TypeDecorator[str]):
@@ -280,7 +279,7 @@ def live_stored_kinds(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
         "SELECT lower(attname), format_type(atttypid, atttypmod) FROM pg_attribute "
         "WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped"
     )
-    found = dict(conn.execute(query, {"name": _quoted(name)}).all())
+    found: dict[str, str] = {str(k): str(v) for k, v in conn.execute(query, {"name": _quoted(name)})}
     kinds: dict[str, str] = {}
     for logical in ("payload", "headers"):
         type_name = found.get(db.physical(logical).lower(), "")
