@@ -466,7 +466,8 @@ def _limit_session(conn: Connection, *, statement: timedelta, idle: timedelta) -
         return
     ms = max(int(statement.total_seconds() * 1000), 1)
     conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+    # A little shorter, so that a wait on a lock says so rather than "statement timeout".
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(ms - min(ms // 10, 1000), 1)}")
     conn.exec_driver_sql(
         f"SET LOCAL idle_in_transaction_session_timeout = {max(int(idle.total_seconds() * 1000), 1)}"
     )
