@@ -537,7 +537,7 @@ def _run_batches(
             break
         batch_number += 1
         batch_started = time.monotonic()
-        published = 0
+        published = claimed = 0
         try:
             # immediate: SQLite has no row locks; its write lock, taken up front, makes a second
             # pass wait for this batch instead of claiming the same rows.
@@ -555,6 +555,7 @@ def _run_batches(
                 )
                 if not events:
                     break
+                claimed = len(events)
                 stored_after = max((e.id for e in events if e.next_retry_at is None), default=stored_after)
                 settlement = _attempt(producer, events, settings, breaker, summary)
                 published = len(settlement.resolved) + len(settlement.dlq)
@@ -564,6 +565,7 @@ def _run_batches(
                     conn, table, settlement, now=utcnow(), schedule=schedule, room=room
                 )
         except KafkaopsError as error:
+            summary.claimed += claimed
             if not published:
                 raise
             raise PassStopped(
