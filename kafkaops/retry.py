@@ -573,6 +573,7 @@ def _run_batches(
                 "published but not settled (the next pass publishes them again: at least once)",
                 hint=error.hint,
             ) from error
+        settlement = _as_written(settlement, result)
         untouched = len(settlement.untouched)
         untouched_ids += settlement.untouched
         report = BatchReport(
@@ -606,14 +607,36 @@ def _run_batches(
     summary.circuit_breaker = "OPEN" if breaker.open else "CLOSED"
 
 
+def _as_written(settlement: Settlement, result: SettleResult) -> Settlement:
+    """The batch's outcomes as the database now has them: a row settled with its status alone
+    counts under that status, a row nothing could be written for as left untouched."""
+    if not result.isolated and not result.unsettled:
+        return settlement
+    isolated = dict(result.isolated)
+    gone = set(isolated) | set(result.unsettled)
+    written = Settlement(
+        resolved=[i for i in settlement.resolved if i not in gone],
+        rescheduled=[r for r in settlement.rescheduled if r["b_id"] not in gone],
+        dlq=[r for r in settlement.dlq if r["b_id"] not in gone],
+        dlq_failed=[r for r in settlement.dlq_failed if r["b_id"] not in gone],
+        untouched=[*settlement.untouched, *result.unsettled],
+    )
+    for outcome, one in _single_rows(settlement):
+        row_id = _settled_id(one)
+        status = isolated.get(row_id)
+        if status == "RESOLVED":
+            written.resolved.append(row_id)
+        elif status is not None:
+            row = (one.rescheduled or one.dlq or one.dlq_failed)[0]
+            (written.dlq if status == "DLQ" else written.dlq_failed).append(row)
+    return written
+
+
 def _stop_on_isolated(summary: PassSummary, result: SettleResult, batch: int, published: int) -> None:
     """The database refused a batch's settle: the rows it took one by one are settled, the
     others are isolated with a status alone, and the pass stops (something is wrong with the
     table or its data that the preflight could not see)."""
     summary.isolated += result.isolated
-    for row_id, status in result.isolated:
-        if status == "DLQ_FAILED" and row_id not in summary.dlq_failed_ids:
-            summary.dlq_failed_ids.append(row_id)
     isolated = ", ".join(f"{row_id} -> {status}" for row_id, status in result.isolated[:20])
     unsettled = len(result.unsettled)
     raise PassStopped(
