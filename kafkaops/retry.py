@@ -12,20 +12,21 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import LargeBinary, Select, Table, bindparam, cast, select, type_coerce, update
+from sqlalchemy import LargeBinary, Select, Table, cast, select, type_coerce
 
 from kafkaops import dlq_record
 from kafkaops.config import RetrySettings
-from kafkaops.connections import classify_db_error, stream_rows
+from kafkaops.connections import stream_rows
 from kafkaops.errors import KafkaopsError, SchemaError
 from kafkaops.failed import glob_condition
 from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
-from kafkaops.schema import BytesAsText, TableShape, fit, inspect_table
+from kafkaops.schema import BytesAsText, TableShape, inspect_table
+from kafkaops.settle import Settlement, SettleResult, as_written, limit_session, settle_or_isolate
 from kafkaops.timeparse import as_utc, utcnow
 
 if TYPE_CHECKING:
@@ -283,154 +284,6 @@ def dlq_headers(event: FailedEvent, failure: Failure, retry_count: int) -> Heade
     )
 
 
-# -- settling ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Settlement:
-    resolved: list[Any] = field(default_factory=list)
-    rescheduled: list[dict[str, Any]] = field(default_factory=list)
-    dlq: list[dict[str, Any]] = field(default_factory=list)
-    dlq_failed: list[dict[str, Any]] = field(default_factory=list)
-    untouched: list[Any] = field(default_factory=list)  # ids left exactly as they were
-
-
-def settle_batch(
-    conn: Connection,
-    table: Table,
-    settlement: Settlement,
-    *,
-    now: datetime,
-    schedule: RetrySchedule,
-    room: Mapping[str, int | None] | None = None,
-) -> None:
-    """Write a batch's outcomes with one statement per outcome (executemany where rows differ).
-
-    `now` is the settling time: it becomes `updated_at` (and `resolved_at`), and a rescheduled
-    row is due `schedule` later, so `next_retry_at - updated_at` is exactly the configured delay.
-    `room`: the length of bounded text columns; longer errors are cut to fit, with a marker.
-    """
-    c = table.c
-    room = room or {}
-    if settlement.resolved:
-        conn.execute(
-            update(table)
-            .where(c.id.in_(settlement.resolved))
-            .values(status="RESOLVED", resolved_at=now, updated_at=now)
-        )
-    for row in settlement.rescheduled:
-        row["b_next_retry_at"] = schedule.next_retry_at(now, row["b_retry_count"])
-    for status, rows in (
-        ("PENDING", settlement.rescheduled),
-        ("DLQ", settlement.dlq),
-        ("DLQ_FAILED", settlement.dlq_failed),
-    ):
-        if not rows:
-            continue
-        for row in rows:
-            row["b_last_error"] = fit(row["b_last_error"], room.get("last_error"))
-            row["b_error_type"] = fit(row["b_error_type"], room.get("error_type"))
-        values: dict[str, Any] = {
-            "status": status,
-            "retry_count": bindparam("b_retry_count"),
-            "last_error": bindparam("b_last_error"),
-            "error_type": bindparam("b_error_type"),
-            "updated_at": now,
-        }
-        if status == "PENDING":
-            values["next_retry_at"] = bindparam("b_next_retry_at")
-        conn.execute(update(table).where(c.id == bindparam("b_id")).values(**values), rows)
-
-
-# What a row whose full settle the database refuses becomes: a status alone, the one write
-# most likely to pass. Published rows are RESOLVED (they are on the topic: publishing them again
-# is what must not happen); DLQ rows are DLQ; rows whose attempt failed become DLQ_FAILED, out
-# of the retry loop and in front of an operator (never deleted, never silently retried).
-ISOLATED_STATUS = {
-    "resolved": "RESOLVED",
-    "rescheduled": "DLQ_FAILED",
-    "dlq": "DLQ",
-    "dlq_failed": "DLQ_FAILED",
-}
-
-
-@dataclass
-class SettleResult:
-    isolated: list[tuple[Any, str]] = field(default_factory=list)  # (id, status written alone)
-    unsettled: list[Any] = field(default_factory=list)  # ids nothing could be written for
-    error: str | None = None  # why the set-based settle failed
-
-
-def settle_or_isolate(
-    conn: Connection,
-    table: Table,
-    settlement: Settlement,
-    *,
-    now: datetime,
-    schedule: RetrySchedule,
-    room: Mapping[str, int | None],
-) -> SettleResult:
-    """Settle the batch; if the database refuses, settle row by row in savepoints, so that one
-    row it refuses cannot roll back (and so republish on the next pass) all the others.
-
-    Errors that mean the session or its time is gone (connection lost, timeouts) are raised:
-    there is nothing left to settle with, and the caller stops the pass.
-    """
-    from sqlalchemy.exc import DBAPIError
-
-    try:
-        with conn.begin_nested():
-            settle_batch(conn, table, settlement, now=now, schedule=schedule, room=room)
-        return SettleResult()
-    except DBAPIError as error:
-        if classify_db_error(error) in ("connect", "lost", "timeout"):
-            raise
-        result = SettleResult(error=_first_line(error))
-    c = table.c
-    for outcome, one in _single_rows(settlement):
-        try:
-            with conn.begin_nested():
-                settle_batch(conn, table, one, now=now, schedule=schedule, room=room)
-            continue
-        except DBAPIError as error:
-            if classify_db_error(error) in ("connect", "lost", "timeout"):
-                raise
-        row_id = _settled_id(one)
-        status = ISOLATED_STATUS[outcome]
-        try:
-            with conn.begin_nested():
-                conn.execute(update(table).where(c.id == row_id).values(status=status))
-            result.isolated.append((row_id, status))
-        except DBAPIError as error:
-            if classify_db_error(error) in ("connect", "lost", "timeout"):
-                raise
-            result.unsettled.append(row_id)
-    return result
-
-
-def _single_rows(settlement: Settlement) -> Generator[tuple[str, Settlement], None, None]:
-    for row_id in settlement.resolved:
-        yield "resolved", Settlement(resolved=[row_id])
-    for row in settlement.rescheduled:
-        yield "rescheduled", Settlement(rescheduled=[row])
-    for row in settlement.dlq:
-        yield "dlq", Settlement(dlq=[row])
-    for row in settlement.dlq_failed:
-        yield "dlq_failed", Settlement(dlq_failed=[row])
-
-
-def _settled_id(one: Settlement) -> Any:
-    if one.resolved:
-        return one.resolved[0]
-    rows = one.rescheduled or one.dlq or one.dlq_failed
-    return rows[0]["b_id"]
-
-
-def _first_line(error: Any) -> str:
-    text = str(getattr(error, "orig", None) or error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _row(event: FailedEvent, retry_count: int, error: str, error_type: str) -> dict[str, Any]:
     return {"b_id": event.id, "b_retry_count": retry_count, "b_last_error": error, "b_error_type": error_type}
 
@@ -446,7 +299,7 @@ SETTLE_TIMEOUT = timedelta(seconds=30)
 def preflight(conns: Connections) -> TableShape:
     """Before anything is published: the table must take every value a pass writes."""
     with conns.begin() as conn:
-        _limit_session(conn, statement=timedelta(seconds=30), idle=timedelta(seconds=60))
+        limit_session(conn, statement=timedelta(seconds=30), idle=timedelta(seconds=60))
         shape = inspect_table(conn, conns.settings.database)
     if shape.problems:
         listed = "; ".join(f"{p.physical}: {p.problem}" for p in shape.problems[:5])
@@ -456,21 +309,6 @@ def preflight(conns: Connections) -> TableShape:
             hint="run 'kafkaops db check' to see which columns differ",
         )
     return shape
-
-
-def _limit_session(conn: Connection, *, statement: timedelta, idle: timedelta) -> None:
-    """PostgreSQL limits for this transaction only (SET LOCAL): its statements and lock waits
-    end in time, and the server's own idle_in_transaction_session_timeout, which may be shorter
-    than a batch's publish, cannot kill the session that holds the batch's locks."""
-    if conn.dialect.name != "postgresql":
-        return
-    ms = max(int(statement.total_seconds() * 1000), 1)
-    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-    # A little shorter, so that a wait on a lock says so rather than "statement timeout".
-    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(ms - min(ms // 10, 1000), 1)}")
-    conn.exec_driver_sql(
-        f"SET LOCAL idle_in_transaction_session_timeout = {max(int(idle.total_seconds() * 1000), 1)}"
-    )
 
 
 def batch_worst_case(settings: RetrySettings) -> timedelta:
@@ -542,7 +380,7 @@ def _run_batches(
             # immediate: SQLite has no row locks; its write lock, taken up front, makes a second
             # pass wait for this batch instead of claiming the same rows.
             with conns.begin(immediate=True) as conn:
-                _limit_session(conn, statement=timedelta(seconds=ends - time.monotonic()), idle=idle)
+                limit_session(conn, statement=timedelta(seconds=ends - time.monotonic()), idle=idle)
                 events = claim_due_events(
                     conn,
                     table,
@@ -560,7 +398,7 @@ def _run_batches(
                 settlement = _attempt(producer, events, settings, breaker, summary)
                 published = len(settlement.resolved) + len(settlement.dlq)
                 remaining = timedelta(seconds=ends - time.monotonic())
-                _limit_session(conn, statement=max(remaining, SETTLE_TIMEOUT), idle=idle)
+                limit_session(conn, statement=max(remaining, SETTLE_TIMEOUT), idle=idle)
                 result = settle_or_isolate(
                     conn, table, settlement, now=utcnow(), schedule=schedule, room=room
                 )
@@ -573,7 +411,7 @@ def _run_batches(
                 "published but not settled (the next pass publishes them again: at least once)",
                 hint=error.hint,
             ) from error
-        settlement = _as_written(settlement, result)
+        settlement = as_written(settlement, result)
         untouched = len(settlement.untouched)
         untouched_ids += settlement.untouched
         report = BatchReport(
@@ -605,31 +443,6 @@ def _run_batches(
         if len(events) < want:
             break
     summary.circuit_breaker = "OPEN" if breaker.open else "CLOSED"
-
-
-def _as_written(settlement: Settlement, result: SettleResult) -> Settlement:
-    """The batch's outcomes as the database now has them: a row settled with its status alone
-    counts under that status, a row nothing could be written for as left untouched."""
-    if not result.isolated and not result.unsettled:
-        return settlement
-    isolated = dict(result.isolated)
-    gone = set(isolated) | set(result.unsettled)
-    written = Settlement(
-        resolved=[i for i in settlement.resolved if i not in gone],
-        rescheduled=[r for r in settlement.rescheduled if r["b_id"] not in gone],
-        dlq=[r for r in settlement.dlq if r["b_id"] not in gone],
-        dlq_failed=[r for r in settlement.dlq_failed if r["b_id"] not in gone],
-        untouched=[*settlement.untouched, *result.unsettled],
-    )
-    for outcome, one in _single_rows(settlement):
-        row_id = _settled_id(one)
-        status = isolated.get(row_id)
-        if status == "RESOLVED":
-            written.resolved.append(row_id)
-        elif status is not None:
-            row = (one.rescheduled or one.dlq or one.dlq_failed)[0]
-            (written.dlq if status == "DLQ" else written.dlq_failed).append(row)
-    return written
 
 
 def _stop_on_isolated(summary: PassSummary, result: SettleResult, batch: int, published: int) -> None:
