@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, text, update
 
 from kafkaops.connections import classify_db_error
 from kafkaops.schema import fit
@@ -200,9 +200,17 @@ def limit_session(conn: Connection, *, statement: timedelta, idle: timedelta) ->
     if conn.dialect.name != "postgresql":
         return
     ms = max(int(statement.total_seconds() * 1000), 1)
-    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-    # A little shorter, so that a wait on a lock says so rather than "statement timeout".
-    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(ms - min(ms // 10, 1000), 1)}")
-    conn.exec_driver_sql(
-        f"SET LOCAL idle_in_transaction_session_timeout = {max(int(idle.total_seconds() * 1000), 1)}"
+    # One round trip; set_config(..., true) is SET LOCAL. lock_timeout a little shorter, so
+    # that a wait on a lock says so rather than "statement timeout".
+    conn.execute(
+        text(
+            "SELECT set_config('statement_timeout', :statement, true), "
+            "set_config('lock_timeout', :lock, true), "
+            "set_config('idle_in_transaction_session_timeout', :idle, true)"
+        ),
+        {
+            "statement": str(ms),
+            "lock": str(max(ms - min(ms // 10, 1000), 1)),
+            "idle": str(max(int(idle.total_seconds() * 1000), 1)),
+        },
     )
