@@ -225,7 +225,7 @@ def claim_due_events(
             r.event_key,
             r.payload,
             r.headers,
-            r.retry_count,
+            r.retry_count or 0,  # NULL in a service's table that allows it: never attempted
             as_utc(r.created_at),
             r.next_retry_at,
         )
@@ -260,7 +260,7 @@ def preview_due_events(
                 return
             query = query.limit(remaining)
         for item in stream_rows(conn, query):
-            item["attempt"] = item["retry_count"] + 1
+            item["attempt"] = (item["retry_count"] or 0) + 1
             if remaining is not None:
                 remaining -= 1
             yield item

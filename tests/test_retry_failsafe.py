@@ -323,3 +323,82 @@ def test_a_pass_past_its_deadline_starts_no_new_batch(
     assert (summary["claimed"], summary["resolved"]) == (10, 10)
     assert "the pass reached its --deadline (1s) and stopped" in result.stderr
     assert statuses(pg_database) == {"RESOLVED": 10, "PENDING": 20}
+
+
+def test_a_null_retry_count_counts_as_never_attempted(
+    pg_database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    alter(pg_database, "ALTER TABLE {table} ALTER COLUMN retry_count DROP NOT NULL")
+    embedded_kafka.create_topic("ok")
+    embedded_kafka.create_topic("denied")
+    embedded_kafka.topic_error("denied", TOPIC_AUTHORIZATION_FAILED)
+    pg_database.insert([event(1, topic="denied", retry_count=None), event(2, topic="ok", retry_count=None)])
+    for result in passes(cli, 2, "-o", "json"):
+        assert result.exit_code == 0, result.stderr
+    assert {(r["topic"], r["status"], r["retry_count"]) for r in pg_database.rows()} == {
+        ("denied", "PENDING", 1),
+        ("ok", "RESOLVED", None),
+    }
+    assert len(consume(embedded_kafka.bootstrap_servers, "ok", expect=1, idle=0.5)) == 1
+
+
+def test_a_limit_beyond_bigint_is_a_usage_error(pg_database, cli, tmp_path, monkeypatch) -> None:
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, "127.0.0.1:9")
+    result = cli("retry", "--dry-run", "--limit", "99999999999999999999999")
+    assert result.exit_code == 2
+    assert "99999999999999999999999 is not in the range" in result.stderr
+
+
+def test_a_session_lost_after_publishing_stops_the_pass_and_says_what_was_not_settled(
+    pg_database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    import threading
+
+    from kafkaops.embedded import ApiKey
+
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="10s")
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    embedded_kafka.push_broker_request_errors(1, ApiKey.Produce, (0, 2000))  # slow acks: time to act
+    pg_database.insert([event(i) for i in range(30)])
+    killed: list[int] = []
+
+    def kill_the_batch_session() -> None:
+        holding = (
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'kafkaops' "
+            "AND state = 'idle in transaction' AND query ILIKE '%FOR UPDATE SKIP LOCKED%'"
+        )  # waiting for acks after its claim, not between two statements before it
+        deadline = time.monotonic() + 30
+        with pg_database.engine.connect() as conn:
+            while not killed and time.monotonic() < deadline:
+                for (pid,) in conn.execute(sa.text(holding)).all():
+                    conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    killed.append(pid)
+                conn.rollback()
+                time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_batch_session)
+    killer.start()
+    result = cli("retry", "--batch-size", "10", "-o", "json")
+    killer.join()
+    assert killed, "the pass never held a batch"
+    assert result.exit_code == 1
+    assert "Error: the database ended the session:" in result.stderr
+    assert "pass stopped; 10 row(s) of batch 1 were published but not settled" in result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["claimed"], summary["resolved"]) == (10, 0)
+    assert statuses(pg_database) == {"PENDING": 30}  # nothing settled, nothing lost
+    # The documented at-least-once case: the next pass publishes those 10 once more, then all
+    # is settled and nothing is published again.
+    assert cli("retry", "-o", "json").exit_code == 0
+    assert cli("retry", "-o", "json").exit_code == 0
+    received = [
+        json.loads(r.value)["eventId"]
+        for r in consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=40, idle=1.0)
+    ]
+    assert sorted(set(received)) == sorted(f"evt-{i}" for i in range(30))
+    assert len(received) == 40
+    assert statuses(pg_database) == {"RESOLVED": 30}

@@ -33,6 +33,7 @@ def retry(
             "--limit",
             "-n",
             min=1,
+            max=2**63 - 1,  # a bigint: the database refuses anything larger
             help="At most this many rows in this pass. [default: no limit]",
             show_default=False,
         ),
