@@ -76,6 +76,8 @@ def retry(
     attempt and reschedules it (retry.schedule), and after retry.max_retries it goes to
     <topic>.dlq (DLQ), or DLQ_FAILED if that send fails. An unreachable cluster, or a circuit
     breaker opened by consecutive transport failures, stops the pass without counting attempts.
+    The table is checked first, as db check does: nothing is published into a table that
+    cannot take the outcome.
 
     Exit 0 when the pass completed, 1 when it stopped early (breaker, deadline, database) or
     made DLQ_FAILED rows, 2 on usage or configuration errors. Quiet when nothing is due; -v
