@@ -238,7 +238,7 @@ def test_a_row_locked_by_another_session_is_skipped_without_waiting(
         started = time.monotonic()
         # A claim that waited for the locked rows would end at the pass's deadline: a red test
         # in seconds, not a hung suite.
-        result = cli("retry", "--deadline", "5s", "-o", "json")
+        result = cli("retry", "--deadline", "15s", "-o", "json")
         elapsed = time.monotonic() - started
         other.rollback()
     assert result.exit_code == 0, result.stderr

@@ -313,15 +313,15 @@ def test_a_pass_past_its_deadline_starts_no_new_batch(
     from kafkaops.embedded import ApiKey
 
     pg_database.init()
-    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="10s")
     embedded_kafka.create_topic("casino.player.registered.v1")
-    embedded_kafka.push_broker_request_errors(1, ApiKey.Produce, (0, 2000))  # the first batch: 2 s
+    embedded_kafka.push_broker_request_errors(1, ApiKey.Produce, (0, 5000))  # the first batch: 5 s
     pg_database.insert([event(i) for i in range(30)])
-    result = cli("retry", "--batch-size", "10", "--deadline", "1s", "-o", "json")
+    result = cli("retry", "--batch-size", "10", "--deadline", "4s", "-o", "json")
     assert result.exit_code == 1
     summary = json.loads(result.stdout)
     assert (summary["claimed"], summary["resolved"]) == (10, 10)
-    assert "the pass reached its --deadline (1s) and stopped" in result.stderr
+    assert "the pass reached its --deadline (4s) and stopped" in result.stderr
     assert statuses(pg_database) == {"RESOLVED": 10, "PENDING": 20}
 
 
