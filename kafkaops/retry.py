@@ -332,8 +332,9 @@ def run_pass(
     ends = started + options.deadline.total_seconds()
     summary = summary if summary is not None else PassSummary()
     try:
+        props = conns.kafka_props  # a configuration error is reported before anything is touched
         shape = preflight(conns)
-        kafka.check_reachable(conns.kafka_props, timeout=options.reachability_timeout)
+        kafka.check_reachable(props, timeout=options.reachability_timeout)
         _run_batches(conns, options, settings, shape, ends, summary, on_batch)
     finally:
         summary.duration_s = time.monotonic() - started
