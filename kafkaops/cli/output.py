@@ -145,6 +145,10 @@ class Output:
         else:
             self.record(data)
 
+    def text(self, text: str) -> None:
+        """Text already rendered in a format of its own (status' nagios and prometheus)."""
+        self._write(text if text.endswith("\n") else text + "\n")
+
     # -- formats -----------------------------------------------------------------------------
 
     def _json_rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field]) -> int:
