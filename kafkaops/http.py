@@ -128,7 +128,7 @@ def url_secrets(url: str, *, whole_path: bool = False) -> list[str]:
         if is_secret_key(key) or _SECRET_QUERY.search(key):
             secrets.append(value)
     if whole_path and parts.path.strip("/"):
-        secrets.append(parts.path.strip("/"))
+        secrets += [parts.path.strip("/"), parts.path.strip("/").rsplit("/", 1)[-1]]
     return [s for s in secrets if s]
 
 

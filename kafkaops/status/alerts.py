@@ -37,7 +37,7 @@ def critical_text(result: StatusResult, context: str | None) -> str:
     for check in result.checks:
         if check.status == checks.CRITICAL:
             step = f": {check.next_step}" if check.next_step else ""
-            lines.append(f"- {check.message}{step}")
+            lines.append(f"- {check.name}: {check.message}{step}")
     return slack_escape("\n".join(lines))
 
 
