@@ -703,6 +703,10 @@ def describe(settings: Settings) -> list[dict[str, str]]:
     )
     add("thresholds.circuit_breaker_open", f"critical when OPEN > {_fmt(t.breaker_open_critical)}")
     add("thresholds.dlq_failed_count", f"critical > {t.dlq_failed_critical}")
+    add(
+        "thresholds.thread_pool_queue",
+        f"warning > {t.thread_pool_queue_warning} or > {t.thread_pool_queue_warning_ratio:.0%} of capacity",
+    )
     return rows
 
 
