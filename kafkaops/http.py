@@ -145,13 +145,44 @@ def request(
     """One HTTP exchange that ends within `timeout` seconds, whatever the server does.
 
     Credentials in the URL's user info are sent as basic auth unless `auth` says otherwise.
-    `shown` is how errors name the URL (default: the URL masked).
+    `shown` is how errors name the URL (default: the URL masked). The exchange runs in a daemon
+    thread: socket timeouts bound each read, and the thread's deadline bounds a server that
+    trickles its answer a byte at a time (or a host name that takes long to resolve).
     """
+    import threading
+
+    name = shown or mask_url(url)
+    outcome: list[Response | BaseException] = []
+
+    def exchange() -> None:
+        try:
+            outcome.append(_request(method, url, timeout, auth, body, headers, name))
+        except BaseException as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=exchange, name="kafkaops-http", daemon=True)
+    worker.start()
+    worker.join(timeout + 0.25)
+    if not outcome:
+        raise HttpError(f"{name}: no answer within {timeout:g}s", kind="timeout")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _request(
+    method: str,
+    url: str,
+    timeout: float,
+    auth: Auth | None,
+    body: bytes | None,
+    headers: dict[str, str] | None,
+    name: str,
+) -> Response:
     import http.client
     import ssl
 
     parsed = parse_url(url)
-    name = shown or mask_url(url)
     deadline = time.monotonic() + timeout
     send = dict(headers or {})
     send.setdefault("User-Agent", "kafkaops")

@@ -761,7 +761,8 @@ def test_hostile_strings_are_shown_literally_never_interpreted(
     service.set_json("/actuator/health/kafka", health_body(status="[red]UP\x1b[2J", breaker="[/bold]"))
     configure(tmp_path, monkeypatch, database, instances=[{"name": "pod[/x]", "url": service.url}])
     piped = cli("status")
-    assert piped.exit_code == 0, piped.stderr
+    assert piped.exit_code == 3, piped.stderr  # a breaker state nobody knows is UNKNOWN
+    assert "unrecognised circuit breaker state '[/BOLD]'" in piped.stdout
     assert "\x1b" not in piped.stdout and "\x07" not in piped.stdout
     assert "casino.[bold]x[/bold].\\x1b]0;pwned\\x07[/10.0.4.17:9092]" in piped.stdout
     assert "[red]UP\\x1b[2J" in piped.stdout

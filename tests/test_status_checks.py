@@ -77,6 +77,8 @@ def test_a_configured_dlq_failed_threshold_moves_the_edge() -> None:
         ("OPEN", timedelta(minutes=5), WARNING),
         ("OPEN", timedelta(minutes=5, seconds=1), CRITICAL),
         ("FORCED_OPEN", timedelta(minutes=6), CRITICAL),
+        ("DISABLED", None, OK),
+        ("SOMETHING_ELSE", None, UNKNOWN),
     ],
 )
 def test_circuit_breaker_edges(state: str, open_for: timedelta | None, expected: str) -> None:

@@ -225,3 +225,44 @@ def test_fetching_never_leaves_a_request_thread_behind(service: FakeService) -> 
     probe(app_for(service.url))
     time.sleep(0.05)
     assert threading.active_count() <= before + 1  # the server's own handler thread may linger
+
+
+def test_a_server_that_trickles_its_answer_cannot_outlast_the_deadline() -> None:
+    stop = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+
+        def trickle() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+                    if stop.is_set():
+                        return
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        return
+                    time.sleep(0.2)  # each byte well within the socket timeout
+
+        threading.Thread(target=trickle, daemon=True).start()
+        started = time.monotonic()
+        with pytest.raises(HttpError) as caught:
+            get(f"http://127.0.0.1:{listener.getsockname()[1]}/", timeout=1.0)
+        took = time.monotonic() - started
+        stop.set()
+    assert caught.value.kind == "timeout"
+    assert took < 2.0, f"a 1 s deadline took {took:.1f} s"
+
+
+def test_nan_and_infinite_samples_are_ignored(service: FakeService) -> None:
+    text = metrics_text(omit=("kafka_events_published",)) + (
+        "# TYPE kafka_events_published_total counter\n"
+        'kafka_events_published_total{topic="a",status="success"} NaN\n'
+        'kafka_events_published_total{topic="a",status="error"} +Inf\n'
+        'kafka_events_published_total{topic="b",status="success"} 5\n'
+    )
+    service.set_text("/actuator/prometheus", text)
+    [status] = probe(app_for(service.url))
+    assert status.published == {"success": 5.0}

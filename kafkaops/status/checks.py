@@ -23,6 +23,8 @@ EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3}
 _RANK = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}
 
 OPEN_STATES = ("OPEN", "FORCED_OPEN")
+# Resilience4j's states; CLOSED, DISABLED and METRICS_ONLY let every call through.
+KNOWN_STATES = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED", "METRICS_ONLY")
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ def circuit_breaker(
             "circuit breaker HALF_OPEN: the service is testing whether Kafka is back",
             "kafkaops status --watch  (it should close within minutes; if it reopens, look at the kafka check)",
         )
+    if state not in KNOWN_STATES:
+        return Check(name, UNKNOWN, state, f"unrecognised circuit breaker state {state!r}")
     return Check(name, OK, state, f"circuit breaker {state}")
 
 

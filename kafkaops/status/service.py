@@ -184,6 +184,8 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
         raise ValueError("invalid Prometheus text") from None
     for sample in samples:
         name, labels, value = sample.name, sample.labels, float(sample.value)
+        if not math.isfinite(value):
+            continue  # NaN or ±Inf: no figure to show or judge (and JSON has no NaN)
         if name in EXECUTOR_METRICS or name == QUEUE_REMAINING:
             executor = labels.get("name", "")
             if app.executor is None or executor == app.executor:
