@@ -216,6 +216,7 @@ def test_a_locked_table_cannot_hold_status_past_its_deadline(
     doc = json.loads(result.stdout)
     assert result.returncode == 3, result.stderr
     assert doc["database"]["reachable"] is False
+    assert doc["database"]["error"] == "database: no answer within 1s (statement_timeout cancelled the query)"
     assert checks_by_name(doc)["database"]["status"] == "UNKNOWN"
     assert checks_by_name(doc)[f"service 127.0.0.1:{service.url.rsplit(':', 1)[1]}"]["status"] == "OK"
     assert took < 1 + 4, f"status took {took:.1f}s with a 1s deadline"
