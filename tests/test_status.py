@@ -240,6 +240,29 @@ def test_an_unreachable_database_still_gives_the_json_summary(
     assert "DbSECRET" not in json.dumps(doc) + stderr
 
 
+def test_the_pending_trend_across_runs(
+    database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database.init()
+    database.insert(rows(3))
+    configure(tmp_path, monkeypatch, database)
+    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+    def message_at(at: datetime) -> str:
+        settings = load_settings(Overrides())
+        conns = Connections(settings)
+        try:
+            check = run_status(settings, conns, now=at).check("pending_events")
+        finally:
+            conns.close()
+        assert check is not None
+        return check.message
+
+    assert message_at(t0) == "3 PENDING events"
+    database.insert([event(100 + i, created_at=t0) for i in range(4)])
+    assert message_at(t0 + timedelta(minutes=1)) == "7 PENDING events, +4 since 1m ago"
+
+
 # -- the broker ------------------------------------------------------------------------------------
 
 

@@ -30,6 +30,15 @@ def test_pending_events_edges(count: int, expected: str) -> None:
     assert (check.next_step is None) == (expected == OK)
 
 
+def test_pending_growing_since_the_last_run_is_said() -> None:
+    check = checks.pending_events(1500, T, breaker_open=True, change=(300, timedelta(minutes=1)))
+    assert check.message == "1500 PENDING events (> 1000), +300 since 1m ago"
+    assert (check.next_step or "").startswith("pending growing while the service's circuit breaker is OPEN")
+    assert checks.pending_events(10, T, change=(-5, timedelta(minutes=2))).message == (
+        "10 PENDING events, -5 since 2m ago"
+    )
+
+
 def test_pending_with_the_breaker_open_points_at_kafka() -> None:
     check = checks.pending_events(1500, T, breaker_open=True)
     assert check.status == WARNING

@@ -57,21 +57,30 @@ def worst_first(checks: Sequence[Check]) -> list[Check]:
     return sorted(checks, key=lambda c: -_RANK[c.status])
 
 
-def pending_events(count: int, t: Thresholds, *, breaker_open: bool = False) -> Check:
+def pending_events(
+    count: int, t: Thresholds, *, breaker_open: bool = False, change: tuple[int, timedelta] | None = None
+) -> Check:
+    """`change`: how the count moved since the previous run, and how long ago that was."""
+    trend = ""
+    if change is not None:
+        delta, ago = change
+        trend = f", {delta:+d} since {format_duration(ago)} ago"
     if count > t.pending_critical:
         status, limit = CRITICAL, t.pending_critical
     elif count > t.pending_warning:
         status, limit = WARNING, t.pending_warning
     else:
-        return Check("pending_events", OK, count, f"{count} PENDING events")
+        return Check("pending_events", OK, count, f"{count} PENDING events{trend}")
+    growing = change is not None and change[0] > 0
     if breaker_open:
         step = (
-            "the service's circuit breaker is OPEN: Kafka is down for it; look at the kafka check, "
-            "then: kafkaops failed --status PENDING --group-by topic,error_signature"
+            f"{'pending growing while ' if growing else ''}the service's circuit breaker is OPEN: Kafka "
+            "is down for it; look at the kafka check, then: "
+            "kafkaops failed --status PENDING --group-by topic,error_signature"
         )
     else:
         step = "kafkaops failed --status PENDING --group-by topic,error_signature"
-    return Check("pending_events", status, count, f"{count} PENDING events (> {limit})", step)
+    return Check("pending_events", status, count, f"{count} PENDING events (> {limit}){trend}", step)
 
 
 def oldest_pending_age(age: timedelta | None, t: Thresholds) -> Check:

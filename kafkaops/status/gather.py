@@ -195,7 +195,12 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
     reported = [i for i in gathered.instances if i.pending is not None or i.dlq_failed is not None]
     if db is not None:
         out.append(checks.dlq_failed(db.dlq_failed, t))
-        out.append(checks.pending_events(db.pending, t, breaker_open=breaker_open))
+        change = None
+        if state.last_pending is not None and state.last_pending[0] < now:
+            at, count = state.last_pending
+            change = (db.pending - count, now - at)
+        state.last_pending = (now, db.pending)
+        out.append(checks.pending_events(db.pending, t, breaker_open=breaker_open, change=change))
         out.append(checks.oldest_pending_age(db.oldest_pending_age(now), t))
     elif reported:
         failed = [i.dlq_failed for i in reported if i.dlq_failed is not None]

@@ -32,12 +32,15 @@ class Alert:
 class StatusState:
     breakers_open_since: dict[str, datetime] = field(default_factory=dict)  # instance -> first seen
     alert: Alert | None = None
+    last_pending: tuple[datetime, int] | None = None  # the previous run's PENDING count, for the trend
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "version": VERSION,
             "breakers_open_since": {k: isoformat_utc(v) for k, v in sorted(self.breakers_open_since.items())},
         }
+        if self.last_pending is not None:
+            data["last_pending"] = {"at": isoformat_utc(self.last_pending[0]), "count": self.last_pending[1]}
         if self.alert is not None:
             data["alert"] = {
                 "fingerprint": self.alert.fingerprint,
@@ -77,7 +80,9 @@ def _parse(data: Any) -> StatusState:
         alert = Alert(
             fingerprint=str(raw["fingerprint"]), sent_at=_time(raw["sent_at"]), summary=str(raw["summary"])
         )
-    return StatusState(breakers_open_since=breakers, alert=alert)
+    last = data.get("last_pending")
+    last_pending = (_time(last["at"]), int(last["count"])) if last else None
+    return StatusState(breakers_open_since=breakers, alert=alert, last_pending=last_pending)
 
 
 def _time(value: Any) -> datetime:
