@@ -760,6 +760,16 @@ def test_usage_and_config_errors_exit_3(
     assert "Traceback" not in result.stderr
 
 
+def test_nagios_gets_its_unknown_line_on_stdout_when_status_cannot_judge(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(tmp_path, monkeypatch)
+    result = cli("status", "-o", "nagios")
+    assert result.exit_code == 3
+    assert result.stdout.startswith("KAFKAOPS UNKNOWN - nothing to check: no database")
+    assert result.stderr.startswith("Error: nothing to check")
+
+
 def test_other_commands_keep_exit_2_for_usage_errors(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

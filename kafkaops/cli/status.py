@@ -154,8 +154,21 @@ def status(
       kafkaops status --watch 10
       */5 * * * * kafkaops status -o prometheus --metrics-file /var/lib/node_exporter/textfile/kafkaops_status.prom
     """
-    app = state(ctx)
     fmt = output_format or StatusFormat.table
+    try:
+        _status(state(ctx), fmt, watch, alert_webhook, metrics_file)
+    except KafkaopsError as error:
+        if fmt is StatusFormat.nagios:
+            # A plugin's state line belongs on stdout, even when status could not judge.
+            from kafkaops.status.render import visible
+
+            Output().text(f"KAFKAOPS UNKNOWN - {visible(error.message).replace('|', '/')}")
+        raise
+
+
+def _status(
+    app: AppState, fmt: StatusFormat, watch: float | None, alert_webhook: str | None, metrics_file: str | None
+) -> None:
     if watch is not None and fmt is not StatusFormat.table:
         raise UsageError("--watch shows the table view; it cannot be combined with -o " + fmt.value)
     if watch is not None and not sys.stdout.isatty():

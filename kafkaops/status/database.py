@@ -1,9 +1,10 @@
-"""The table's side of the status: two aggregate queries, under a statement timeout.
+"""The table's side of the status: one aggregate query, under a statement timeout.
 
-One query counts every status (with the oldest PENDING row, the rows due now and the newest
-RESOLVED time); the other counts the rows not yet RESOLVED per topic, for the pending-per-topic
-table and the DLQ topic check. On PostgreSQL both run in one read-only transaction with
-`SET LOCAL statement_timeout`, so a frozen or locked table cannot hold status past its deadline.
+One scan grouped by status and topic gives every figure: the counts per status, the oldest
+PENDING row, the rows due now, the newest RESOLVED time, and the rows not yet RESOLVED per
+topic (for the pending-per-topic table and the DLQ topic check). On PostgreSQL it runs in a
+read-only transaction with `SET LOCAL statement_timeout`, so a frozen or locked table cannot
+hold status past its deadline.
 """
 
 from __future__ import annotations
@@ -32,18 +33,15 @@ def read_database(conns: Connections, *, now: datetime, timeout: float) -> Datab
     table = conns.table
     c = table.c
     due = sa.and_(c.status == "PENDING", sa.or_(c.next_retry_at.is_(None), c.next_retry_at <= now))
-    per_status = sa.select(
+    # One scan for every figure: per (status, topic), folded per status here.
+    query = sa.select(
         c.status,
+        c.topic,
         sa.func.count().label("n"),
         sa.func.min(c.created_at).label("oldest"),
         sa.func.max(sa.func.coalesce(c.resolved_at, c.updated_at)).label("newest_resolved"),
         sa.func.sum(sa.case((due, 1), else_=0)).label("due"),
-    ).group_by(c.status)
-    per_topic = (
-        sa.select(c.topic, c.status, sa.func.count().label("n"))
-        .where(c.status != "RESOLVED")
-        .group_by(c.topic, c.status)
-    )
+    ).group_by(c.status, c.topic)
     result = DatabaseStatus()
     with conns.connect() as conn:
         if conn.dialect.name == "postgresql":
@@ -53,7 +51,7 @@ def read_database(conns: Connections, *, now: datetime, timeout: float) -> Datab
             conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, left_ms)}")
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         try:
-            _read(conn, per_status, per_topic, result)
+            _read(conn, query, result)
         except sa.exc.DBAPIError as error:
             if getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
                 raise DatabaseError(
@@ -66,20 +64,25 @@ def read_database(conns: Connections, *, now: datetime, timeout: float) -> Datab
     return result
 
 
-def _read(conn: Connection, per_status: Any, per_topic: Any, result: DatabaseStatus) -> None:
-    for row in conn.execute(per_status):
-        status = str(row.status)
-        result.counts[status] = result.counts.get(status, 0) + int(row.n)
-        if status == "PENDING":
-            result.oldest_pending_at = as_utc(row.oldest)
-            result.due_now = int(row.due or 0)
-        elif status == "RESOLVED":
-            result.newest_resolved_at = as_utc(row.newest_resolved)
+def _read(conn: Connection, query: Any, result: DatabaseStatus) -> None:
     topics: set[str] = set()
-    for row in conn.execute(per_topic):
-        if row.topic is None:
+    for row in conn.execute(query):
+        status, n = str(row.status), int(row.n)
+        result.counts[status] = result.counts.get(status, 0) + n
+        if status == "PENDING":
+            oldest = as_utc(row.oldest)
+            if oldest is not None and (result.oldest_pending_at is None or oldest < result.oldest_pending_at):
+                result.oldest_pending_at = oldest
+            result.due_now += int(row.due or 0)
+        elif status == "RESOLVED":
+            newest = as_utc(row.newest_resolved)
+            if newest is not None and (
+                result.newest_resolved_at is None or newest > result.newest_resolved_at
+            ):
+                result.newest_resolved_at = newest
+        if row.topic is None or status == "RESOLVED":
             continue
         topics.add(str(row.topic))
-        if row.status == "PENDING":
-            result.pending_by_topic[str(row.topic)] = int(row.n)
+        if status == "PENDING":
+            result.pending_by_topic[str(row.topic)] = result.pending_by_topic.get(str(row.topic), 0) + n
     result.failed_topics = sorted(topics)
