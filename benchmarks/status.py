@@ -102,6 +102,10 @@ def main() -> int:
         }
         config.write_text(yaml.safe_dump({"current-context": "bench", "contexts": {"bench": context}}))
         timed(config, 2)  # warm the page cache and the broker's metadata
+        floor = statistics.median(_import_floor() for _ in range(5))
+        print(
+            f"baseline: python importing SQLAlchemy, psycopg, confluent_kafka, prometheus_client: {floor * 1000:.0f} ms"
+        )
 
         samples, doc, code = timed(config, args.runs)
         median = statistics.median(samples)
@@ -127,6 +131,16 @@ def main() -> int:
             f"({'ok' if passed else 'OVER TARGET'}, target <= {limit * 1000:.0f} ms)"
         )
     return 0 if ok else 1
+
+
+def _import_floor() -> float:
+    """What the libraries status needs cost to import: the floor of any status run."""
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", "import sqlalchemy, psycopg, confluent_kafka.admin, prometheus_client.parser"],
+        check=True,
+    )
+    return time.perf_counter() - started
 
 
 def _create_topics(bootstrap: str) -> None:

@@ -127,13 +127,6 @@ def gather(settings: Settings, conns: Connections, *, now: datetime) -> Gathered
             hint="set database.url, kafka.bootstrap.servers or app.instances in the config file "
             "(see config.example.yaml)",
         )
-    if result.configured["database"]:
-        conns.engine  # noqa: B018 - a bad URL is a configuration error, raised here, not a source failure
-        db_source = _Source(
-            "database",
-            lambda: read_database(conns, now=now, timeout=source_timeout),
-            started + source_timeout + _GRACE,
-        )
     if result.configured["kafka"]:
         props = settings.require_kafka()
         kafka_source = _Source(
@@ -149,6 +142,15 @@ def gather(settings: Settings, conns: Connections, *, now: datetime) -> Gathered
         )
         for instance in settings.app.endpoints()
     ]
+    # Last: the engine imports SQLAlchemy here, while the other sources are already waiting on
+    # the network.
+    if result.configured["database"]:
+        conns.engine  # noqa: B018 - a bad URL is a configuration error, raised here, not a source failure
+        db_source = _Source(
+            "database",
+            lambda: read_database(conns, now=now, timeout=source_timeout),
+            time.monotonic() + source_timeout + _GRACE,
+        )
     if db_source is not None:
         db_answer = _collect(db_source, "database", source_timeout)
         result.database, result.database_error = db_answer
