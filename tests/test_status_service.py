@@ -10,8 +10,9 @@ import base64
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import pytest
 from fake_service import FakeService, health_body, metrics_text, stats_body
@@ -19,6 +20,8 @@ from fake_service import FakeService, health_body, metrics_text, stats_body
 from kafkaops.config import AppSettings, ServiceInstance
 from kafkaops.http import HttpError, get, mask_url, url_secrets
 from kafkaops.status.service import probe_instance
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -37,6 +40,27 @@ def app_for(*urls: str, timeout: float = 2.0, **kwargs: object) -> AppSettings:
 
 def probe(app: AppSettings) -> list:  # type: ignore[type-arg]
     return [probe_instance(app, instance) for instance in app.endpoints()]
+
+
+def within(seconds: float, work: Callable[[], T]) -> T:
+    """Run `work` in a thread and fail (not hang) if it outlives `seconds`: these tests guard
+    deadlines, so a broken one must be a red test."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as error:
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still running after {seconds}s: the deadline under test did not hold"
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 def test_a_healthy_instance_gives_health_breaker_pool_counters_and_latency(service: FakeService) -> None:
@@ -86,7 +110,7 @@ def test_a_slow_instance_is_reported_within_its_timeout(service: FakeService) ->
     service.set_json("/actuator/health/kafka", health_body(), delay=5)
     service.set_text("/actuator/prometheus", metrics_text(), delay=5)
     started = time.monotonic()
-    [status] = probe(app_for(service.url, timeout=0.5))
+    [status] = within(10, lambda: probe(app_for(service.url, timeout=0.5)))
     took = time.monotonic() - started
     assert took < 2.5, f"a 0.5 s timeout took {took:.1f} s"
     assert status.endpoint_errors["health"].endswith("no answer within 0.5s")
@@ -101,7 +125,7 @@ def test_a_server_that_accepts_and_never_answers_times_out() -> None:
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/actuator/health/kafka"
         started = time.monotonic()
         with pytest.raises(HttpError) as caught:
-            get(url, timeout=0.5)
+            within(10, lambda: get(url, timeout=0.5))
         assert time.monotonic() - started < 2.5
         assert caught.value.kind == "timeout"
 
@@ -249,7 +273,7 @@ def test_a_server_that_trickles_its_answer_cannot_outlast_the_deadline() -> None
         threading.Thread(target=trickle, daemon=True).start()
         started = time.monotonic()
         with pytest.raises(HttpError) as caught:
-            get(f"http://127.0.0.1:{listener.getsockname()[1]}/", timeout=1.0)
+            within(10, lambda: get(f"http://127.0.0.1:{listener.getsockname()[1]}/", timeout=1.0))
         took = time.monotonic() - started
         stop.set()
     assert caught.value.kind == "timeout"
