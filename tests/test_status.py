@@ -709,6 +709,19 @@ def test_prometheus_text_parses_and_the_metrics_file_is_written(
     assert samples[("kafkaops_status_source_up", (("source", "database"),))] == 1
 
 
+def test_a_metrics_file_that_cannot_be_written_is_a_warning_and_keeps_the_exit_code(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    service.set_json("/actuator/health/kafka", health_body(breaker="HALF_OPEN"))
+    configure(tmp_path, monkeypatch, instances=[service.url])
+    occupied = tmp_path / "a-folder"
+    occupied.mkdir()
+    result = cli("status", "-o", "nagios", "--metrics-file", str(occupied))
+    assert result.exit_code == 1
+    assert result.stdout.startswith("KAFKAOPS WARNING - circuit breaker HALF_OPEN")
+    assert f"Warning: cannot write metrics to {occupied}" in result.stderr
+
+
 def test_a_metrics_file_in_a_missing_folder_is_refused_before_anything_runs(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:

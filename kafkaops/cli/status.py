@@ -186,10 +186,10 @@ def _status(
         Format.json if fmt is StatusFormat.json else Format.yaml if fmt is StatusFormat.yaml else Format.table
     )
     _write(app, out, fmt, result)
+    if metrics_file:
+        _write_metrics(metrics_file, result)
     for warning in result.warnings:
         out.warning(warning)
-    if metrics_file:
-        _write_metrics(out, metrics_file, result)
     raise typer.Exit(result.exit_code)
 
 
@@ -226,13 +226,14 @@ def _write(app: AppState, out: Output, fmt: StatusFormat, result: StatusResult) 
         render_text(build_view(result, context=app.settings.context), out.stdout)
 
 
-def _write_metrics(out: Output, path: str, result: StatusResult) -> None:
+def _write_metrics(path: str, result: StatusResult) -> None:
+    """A file that cannot be written is a warning: the status was still judged, its exit code stands."""
     from kafkaops.status.render import write_metrics_file
 
     try:
         write_metrics_file(path, result)
-    except KafkaopsError as error:  # the status was still judged: its exit code stands
-        out.warning(error.message)
+    except KafkaopsError as error:
+        result.warnings.append(error.message)
 
 
 def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: str | None) -> None:
@@ -245,7 +246,6 @@ def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: st
 
     console = Console(highlight=False, emoji=False)
     trend: list[tuple[datetime, int]] = []
-    out = Output()
     try:
         with Live(
             Text("kafkaops status: gathering…"), console=console, screen=True, auto_refresh=False
@@ -256,7 +256,7 @@ def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: st
                     trend.append((result.checked_at, result.pending))
                     del trend[:-500]
                 if metrics_file:
-                    _write_metrics(out, metrics_file, result)
+                    _write_metrics(metrics_file, result)
                 view = build_view(result, context=app.settings.context, trend=trend)
                 footer = Text(f"\nrefreshing every {interval:g}s; Ctrl-C to quit", style="dim")
                 for warning in result.warnings:
