@@ -86,72 +86,6 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
-class ServiceInstance:
-    """Where one instance of the service answers: each endpoint a full URL, or None when off."""
-
-    name: str
-    health_url: str | None
-    metrics_url: str | None
-    stats_url: str | None
-
-
-@dataclass(frozen=True)
-class AppSettings:
-    """The service itself (`app:`), read by `kafkaops status`.
-
-    `instances` are base URLs, each joined with the paths; `health_url`, `metrics_url` and
-    `stats_url` are the one-instance shorthand. Credentials (basic or bearer) are secrets.
-    """
-
-    instances: tuple[tuple[str, str], ...] = ()  # (name, base URL)
-    health_url: str | None = None
-    metrics_url: str | None = None
-    stats_url: str | None = None
-    health_path: str | None = "/actuator/health/kafka"
-    metrics_path: str | None = "/actuator/prometheus"
-    stats_path: str | None = None  # the publisher-stats JSON endpoint is off unless configured
-    timeout: timedelta = timedelta(seconds=2)
-    username: str | None = None
-    password: str | None = None
-    token: str | None = None
-    executor: str | None = None  # only this executor's thread pool (Micrometer's `name` label)
-    circuit_breaker: str | None = None  # only this Resilience4j breaker (its `name` label)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.instances or self.health_url or self.metrics_url or self.stats_url)
-
-    def endpoints(self) -> tuple[ServiceInstance, ...]:
-        if not self.instances:
-            if not self.configured:
-                return ()
-            first = self.health_url or self.metrics_url or self.stats_url or ""
-            return (
-                ServiceInstance(_instance_name(first), self.health_url, self.metrics_url, self.stats_url),
-            )
-        return tuple(
-            ServiceInstance(
-                name,
-                _join(base, self.health_path),
-                _join(base, self.metrics_path),
-                _join(base, self.stats_path),
-            )
-            for name, base in self.instances
-        )
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    webhook: str | None = None  # a Slack-compatible incoming webhook (its URL is a secret)
-
-
-@dataclass(frozen=True)
-class StatusSettings:
-    state_dir: Path | None = None  # None: $XDG_STATE_HOME/kafkaops or ~/.local/state/kafkaops
-    timeout: timedelta = timedelta(seconds=5)  # deadline of the database and broker sources
-
-
-@dataclass(frozen=True)
 class Settings:
     """One resolved context, ready for the connection layer."""
 
@@ -159,12 +93,12 @@ class Settings:
     config_path: Path | None
     database: DatabaseSettings
     kafka: Mapping[str, str]
-    app: AppSettings
+    app: Mapping[str, Any]
     retry: RetrySettings
     thresholds: Thresholds
     sources: Mapping[str, str]  # dotted key -> where its value came from
-    alerts: AlertSettings = field(default_factory=AlertSettings)
-    status: StatusSettings = field(default_factory=StatusSettings)
+    alerts: Mapping[str, Any] = field(default_factory=dict)  # typed by kafkaops.status.settings
+    status: Mapping[str, Any] = field(default_factory=dict)
 
     def require_database_url(self) -> str:
         if not self.database.url:
@@ -189,18 +123,9 @@ class Settings:
         secrets = [str(v) for k, v in self.kafka.items() if is_secret_key(k) and v]
         if self.database.url:
             secrets += url_secrets(self.database.url)
-        from kafkaops.http import url_secrets as http_url_secrets
+        from kafkaops.status.settings import secret_values
 
-        secrets += [s for s in (self.app.password, self.app.token) if s]
-        for url in self.app_urls():
-            secrets += http_url_secrets(url)
-        if self.alerts.webhook:
-            secrets += http_url_secrets(self.alerts.webhook, whole_path=True)
-        return secrets
-
-    def app_urls(self) -> list[str]:
-        a = self.app
-        return [u for u in (a.health_url, a.metrics_url, a.stats_url) if u] + [b for _, b in a.instances]
+        return secrets + secret_values(self.app, self.alerts)
 
 
 @dataclass(frozen=True)
@@ -341,10 +266,13 @@ def load_settings(overrides: Overrides | None = None, env: Mapping[str, str] | N
         kafka_raw["bootstrap.servers"] = overrides.bootstrap_servers
         sources["kafka.bootstrap.servers"] = "flag --bootstrap-servers"
 
-    app_raw = _section(raw, "app")
-    alerts_raw = _section(raw, "alerts")
-    status_raw = _section(raw, "status")
-    for section_name, section in (("app", app_raw), ("alerts", alerts_raw), ("status", status_raw)):
+    app = _section(raw, "app")
+    alerts = _section(raw, "alerts")
+    status = _section(raw, "status")
+    from kafkaops.status.settings import check_section_keys
+
+    check_section_keys(app, alerts, status)
+    for section_name, section in (("app", app), ("alerts", alerts), ("status", status)):
         for key in section:
             sources[f"{section_name}.{key}"] = origin
     retry_raw = _section(raw, "retry")
@@ -358,12 +286,12 @@ def load_settings(overrides: Overrides | None = None, env: Mapping[str, str] | N
         config_path=path,
         database=_database(db_raw),
         kafka=kafka_raw,
-        app=_app(app_raw),
+        app=app,
         retry=_retry(retry_raw),
         thresholds=_thresholds(thresholds_raw),
         sources=sources,
-        alerts=_alerts(alerts_raw),
-        status=_status(status_raw, env),
+        alerts=alerts,
+        status=status,
     )
 
 
@@ -507,150 +435,6 @@ def _ratio(raw: Mapping[str, Any], key: str, default: float, section: str) -> fl
     return float(value)
 
 
-# -- the service, alerts and status (kafkaops status) --------------------------------------------
-
-APP_KEYS = (
-    "instances",
-    "health_url",
-    "metrics_url",
-    "stats_url",
-    "health_path",
-    "metrics_path",
-    "stats_path",
-    "timeout",
-    "username",
-    "password",
-    "token",
-    "executor",
-    "circuit_breaker",
-)
-
-
-def _reject_unknown(raw: Mapping[str, Any], section: str, known: tuple[str, ...]) -> None:
-    import difflib
-
-    for key in raw:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(
-                f"unknown key {section}.{key}{hint}", hint=f"known keys in {section}: {', '.join(known)}"
-            )
-
-
-def _http_url(value: Any, key: str) -> str:
-    from kafkaops.http import mask_url as mask_http_url
-    from kafkaops.http import parse_url
-
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key} must be an http:// or https:// URL")
-    try:
-        parse_url(value.strip())
-    except UsageError as exc:
-        raise ConfigError(f"{key}: {exc.message}") from None
-    if mask_http_url(value.strip()) is None:  # pragma: no cover - parse_url already refused it
-        raise ConfigError(f"{key} must be an http:// or https:// URL")
-    return value.strip()
-
-
-def _path(raw: Mapping[str, Any], key: str, default: str | None) -> str | None:
-    if key not in raw:
-        return default
-    value = raw[key]
-    if value is None or value is False or value == "":
-        return None  # switched off
-    if not isinstance(value, str) or not value.startswith("/"):
-        raise ConfigError(f"app.{key} must be a path starting with /, or null to switch it off")
-    return value
-
-
-def _app(raw: Mapping[str, Any]) -> AppSettings:
-    _reject_unknown(raw, "app", APP_KEYS)
-    d = AppSettings()
-    instances: list[tuple[str, str]] = []
-    items = raw.get("instances") or []
-    if not isinstance(items, list):
-        raise ConfigError("app.instances must be a list of base URLs (http://host:8080)")
-    for n, item in enumerate(items):
-        where = f"app.instances[{n}]"
-        if isinstance(item, dict):
-            _reject_unknown(item, where, ("url", "name"))
-            url = _http_url(item.get("url"), f"{where}.url")
-            name = item.get("name") or _instance_name(url)
-            if not isinstance(name, str):
-                raise ConfigError(f"{where}.name must be a string")
-        else:
-            url = _http_url(item, where)
-            name = _instance_name(url)
-        if name in {known for known, _ in instances}:
-            raise ConfigError(f"{where}: instance {name!r} is listed twice (give each a name:)")
-        instances.append((name, url.rstrip("/")))
-    shorthand = {
-        k: _http_url(raw[k], f"app.{k}") for k in ("health_url", "metrics_url", "stats_url") if raw.get(k)
-    }
-    if instances and shorthand:
-        raise ConfigError(
-            f"app.{next(iter(shorthand))} is the one-instance shorthand and cannot be combined with "
-            "app.instances",
-            hint="list every instance under app.instances; app.health_path and app.metrics_path "
-            "say where each one answers",
-        )
-    timeout = _duration(raw, "timeout", d.timeout, "app")
-    if timeout.total_seconds() <= 0:
-        raise ConfigError("app.timeout must be longer than zero")
-    return AppSettings(
-        instances=tuple(instances),
-        health_url=shorthand.get("health_url"),
-        metrics_url=shorthand.get("metrics_url"),
-        stats_url=shorthand.get("stats_url"),
-        health_path=_path(raw, "health_path", d.health_path),
-        metrics_path=_path(raw, "metrics_path", d.metrics_path),
-        stats_path=_path(raw, "stats_path", d.stats_path),
-        timeout=timeout,
-        username=_text(raw, "username", "app", None),
-        password=_text(raw, "password", "app", None),
-        token=_text(raw, "token", "app", None),
-        executor=_text(raw, "executor", "app", None),
-        circuit_breaker=_text(raw, "circuit_breaker", "app", None),
-    )
-
-
-def _alerts(raw: Mapping[str, Any]) -> AlertSettings:
-    _reject_unknown(raw, "alerts", ("webhook",))
-    webhook = raw.get("webhook")
-    return AlertSettings(webhook=_http_url(webhook, "alerts.webhook") if webhook else None)
-
-
-def _status(raw: Mapping[str, Any], env: Mapping[str, str]) -> StatusSettings:
-    _reject_unknown(raw, "status", ("state_dir", "timeout"))
-    d = StatusSettings()
-    state_dir = _text(raw, "state_dir", "status", None)
-    if state_dir:
-        path = Path(state_dir).expanduser()
-    else:
-        base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-        path = Path(base) / "kafkaops"
-    timeout = _duration(raw, "timeout", d.timeout, "status")
-    if timeout.total_seconds() <= 0:
-        raise ConfigError("status.timeout must be longer than zero")
-    return StatusSettings(state_dir=path, timeout=timeout)
-
-
-def _instance_name(url: str) -> str:
-    """`host:port` of a URL, the name an instance goes by unless it is given one."""
-    from kafkaops.http import parse_url
-
-    try:
-        parsed = parse_url(url)
-    except UsageError:
-        return url
-    return f"{parsed.host}:{parsed.port}"
-
-
-def _join(base: str, path: str | None) -> str | None:
-    return None if path is None else base.rstrip("/") + path
-
-
 def describe(settings: Settings) -> list[dict[str, str]]:
     """The resolved values that matter to an operator, masked, each with its origin."""
     rows: list[dict[str, str]] = [
@@ -684,7 +468,21 @@ def describe(settings: Settings) -> list[dict[str, str]]:
             )
     for key in sorted(settings.kafka):
         add(f"kafka.{key}", settings.kafka[key])
-    _describe_app(settings, add)
+    from kafkaops.status.settings import masked
+
+    for section_name, section in (
+        ("app", settings.app),
+        ("alerts", settings.alerts),
+        ("status", settings.status),
+    ):
+        for key in sorted(section):
+            rows.append(
+                {
+                    "key": f"{section_name}.{key}",
+                    "value": _shown(masked(section_name, key, section[key])),
+                    "source": settings.sources.get(f"{section_name}.{key}", "default"),
+                }
+            )
     r = settings.retry
     add("retry.schedule", ", ".join(_fmt(t) for t in r.schedule))
     add("retry.max_retries", r.max_retries)
@@ -710,30 +508,12 @@ def describe(settings: Settings) -> list[dict[str, str]]:
     return rows
 
 
-def _describe_app(settings: Settings, add: Any) -> None:
-    from kafkaops.http import mask_url as mask_http_url
-
-    a = settings.app
-    for n, (name, url) in enumerate(a.instances):
-        add(
-            f"app.instances[{n}]",
-            f"{name} {mask_http_url(url)}",
-            settings.sources.get("app.instances", "default"),
-        )
-    for key in ("health_url", "metrics_url", "stats_url"):
-        value = getattr(a, key)
-        if value:
-            add(f"app.{key}", mask_http_url(value))
-    for key in ("health_path", "metrics_path", "stats_path"):
-        add(f"app.{key}", getattr(a, key) or "(off)")
-    add("app.timeout", _fmt(a.timeout))
-    for key in ("username", "password", "token", "executor", "circuit_breaker"):
-        if getattr(a, key):
-            add(f"app.{key}", getattr(a, key))
-    if settings.alerts.webhook:
-        add("alerts.webhook", mask_http_url(settings.alerts.webhook, whole_path=True))
-    add("status.state_dir", settings.status.state_dir)
-    add("status.timeout", _fmt(settings.status.timeout))
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_shown(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
 
 
 def _fmt(delta: timedelta) -> str:

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import pytest
 from fake_service import FakeService, health_body, metrics_text, stats_body
 
-from kafkaops.config import AppSettings, ServiceInstance
 from kafkaops.http import HttpError, get, mask_url, url_secrets
 from kafkaops.status.service import probe_instance
+from kafkaops.status.settings import AppSettings, ServiceInstance
 
 T = TypeVar("T")
 

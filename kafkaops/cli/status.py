@@ -194,19 +194,22 @@ def _status(
 
 
 def _webhook(app: AppState, flag: str | None) -> str | None:
+    """--alert-webhook (or $KAFKAOPS_ALERT_WEBHOOK), checked now; else alerts.webhook."""
     if flag:
         from kafkaops.http import parse_url
 
         parse_url(flag)  # a malformed URL is a usage error now, not a failed alert later
         return flag
-    return app.settings.alerts.webhook
+    return None
 
 
-def _run(app: AppState, webhook: str | None, now: datetime | None = None) -> StatusResult:
+def _run(app: AppState, webhook: str | None) -> StatusResult:
     from kafkaops.status.gather import run_status
+    from kafkaops.status.settings import status_config
     from kafkaops.timeparse import utcnow
 
-    return run_status(app.settings, app.connections, now=now or utcnow(), webhook=webhook)
+    config = status_config(app.settings)
+    return run_status(app.settings, app.connections, now=utcnow(), config=config, webhook=webhook)
 
 
 def _write(app: AppState, out: Output, fmt: StatusFormat, result: StatusResult) -> None:

@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kafkaops.errors import ConfigError, KafkaopsError
 from kafkaops.status import checks
 from kafkaops.status.checks import Check
 from kafkaops.status.model import DatabaseStatus, DlqTopic, InstanceStatus, KafkaStatus, SourceError
+from kafkaops.status.settings import StatusConfig, status_config
 from kafkaops.status.statefile import StatusState
 from kafkaops.timeparse import isoformat_utc
 
@@ -105,7 +105,7 @@ class _Source(Generic[T]):
         return self._done.wait(max(0.0, self.deadline - time.monotonic()))
 
 
-def gather(settings: Settings, conns: Connections, *, now: datetime) -> Gathered:
+def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now: datetime) -> Gathered:
     """Ask every configured source at once; a source that fails or times out is recorded."""
     from kafkaops.status.broker import read_kafka
     from kafkaops.status.database import read_database
@@ -113,13 +113,13 @@ def gather(settings: Settings, conns: Connections, *, now: datetime) -> Gathered
 
     started = time.monotonic()
     result = Gathered()
-    source_timeout = settings.status.timeout.total_seconds()
-    app_timeout = settings.app.timeout.total_seconds()
+    source_timeout = config.timeout.total_seconds()
+    app_timeout = config.app.timeout.total_seconds()
     db_source = kafka_source = None
     result.configured = {
         "database": bool(settings.database.url),
         "kafka": bool(settings.kafka.get("bootstrap.servers")),
-        "service": settings.app.configured,
+        "service": config.app.configured,
     }
     if not any(result.configured.values()):
         raise ConfigError(
@@ -137,10 +137,10 @@ def gather(settings: Settings, conns: Connections, *, now: datetime) -> Gathered
     instance_sources = [
         _Source(
             instance.name,
-            lambda instance=instance: probe_instance(settings.app, instance),  # type: ignore[misc]
+            lambda instance=instance: probe_instance(config.app, instance),  # type: ignore[misc]
             started + app_timeout + _GRACE,
         )
-        for instance in settings.app.endpoints()
+        for instance in config.app.endpoints()
     ]
     # Last: the engine imports SQLAlchemy here, while the other sources are already waiting on
     # the network.
@@ -157,7 +157,7 @@ def gather(settings: Settings, conns: Connections, *, now: datetime) -> Gathered
     if kafka_source is not None:
         kafka_answer = _collect(kafka_source, "kafka", source_timeout)
         result.kafka, result.kafka_error = kafka_answer
-    for source, instance in zip(instance_sources, settings.app.endpoints(), strict=True):
+    for source, instance in zip(instance_sources, config.app.endpoints(), strict=True):
         if source.wait() and isinstance(source.value, InstanceStatus):
             result.instances.append(source.value)
         else:
@@ -370,17 +370,20 @@ def run_status(
     conns: Connections,
     *,
     now: datetime,
+    config: StatusConfig | None = None,
     webhook: str | None = None,
-    state_dir: Path | None = None,
 ) -> StatusResult:
-    """Load the state, gather, judge, alert, save the state: one run of `kafkaops status`."""
+    """Load the state, gather, judge, alert, save the state: one run of `kafkaops status`.
+
+    `webhook` beats `alerts.webhook` of the config."""
     from kafkaops.status import statefile
     from kafkaops.status.alerts import maybe_alert
 
-    directory = state_dir or settings.status.state_dir
-    path = statefile.state_path(directory, settings.context) if directory else None
-    state, warning = statefile.load(path) if path else (StatusState(), None)
-    gathered = gather(settings, conns, now=now)
+    config = config or status_config(settings)
+    webhook = webhook or config.webhook
+    path = statefile.state_path(config.state_dir, settings.context)
+    state, warning = statefile.load(path)
+    gathered = gather(settings, config, conns, now=now)
     result = judge(gathered, settings, state, now=now)
     if warning:
         result.warnings.append(warning)
@@ -388,8 +391,7 @@ def run_status(
         failure = maybe_alert(result, state, webhook, now=now, context=settings.context)
         if failure:
             result.warnings.append(failure)
-    if path is not None:
-        failure = statefile.save(path, state)
-        if failure:
-            result.warnings.append(failure)
+    failure = statefile.save(path, state)
+    if failure:
+        result.warnings.append(failure)
     return result

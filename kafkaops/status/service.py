@@ -14,9 +14,9 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from kafkaops.config import AppSettings, ServiceInstance
 from kafkaops.http import Auth, HttpError, get, mask_url
 from kafkaops.status.model import InstanceStatus, ThreadPool
+from kafkaops.status.settings import AppSettings, ServiceInstance
 
 EXECUTOR_METRICS = {
     "executor_active_threads": "active",
