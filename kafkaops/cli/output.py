@@ -145,9 +145,9 @@ class Output:
         else:
             self.record(data)
 
-    def text(self, text: str) -> None:
+    def write(self, text: str) -> None:
         """Text already rendered in a format of its own (status' nagios and prometheus)."""
-        self._write(text if text.endswith("\n") else text + "\n")
+        self._write(text)
 
     # -- formats -----------------------------------------------------------------------------
 

@@ -162,7 +162,7 @@ def status(
             # A plugin's state line belongs on stdout, even when status could not judge.
             from kafkaops.status.render import visible
 
-            Output().text(f"KAFKAOPS UNKNOWN - {visible(error.message).replace('|', '/')}")
+            Output().write(f"KAFKAOPS UNKNOWN - {visible(error.message).replace('|', '/')}\n")
         raise
 
 
@@ -218,11 +218,11 @@ def _write(app: AppState, out: Output, fmt: StatusFormat, result: StatusResult) 
     elif fmt is StatusFormat.nagios:
         from kafkaops.status.render import render_nagios
 
-        out.text(render_nagios(result, app.settings.thresholds))
+        out.write(render_nagios(result, app.settings.thresholds) + "\n")
     elif fmt is StatusFormat.prometheus:
         from kafkaops.status.render import render_prometheus
 
-        out.text(render_prometheus(result))
+        out.write(render_prometheus(result))
     else:
         from kafkaops.cli.status_view import build_view, render_text
 
