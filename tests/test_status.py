@@ -741,12 +741,12 @@ def test_a_metrics_file_in_a_missing_folder_is_refused_before_anything_runs(
         (
             ["status"],
             {"app": {"instances": ["http://127.0.0.1:1"], "timout": "1s"}},
-            "unknown key app.timout (did you mean 'timeout'?)",
+            "unknown key 'timout' in app\nHint: did you mean 'timeout'?",
         ),
         (
             ["status"],
             {"alerts": {"webhok": "http://x"}},
-            "unknown key alerts.webhok (did you mean 'webhook'?)",
+            "unknown key 'webhok' in alerts\nHint: did you mean 'webhook'?",
         ),
         (["status"], {"app": {"instances": ["ftp://x"]}}, "app.instances[0]"),
         (

@@ -228,9 +228,9 @@ def _reject_unknown(raw: Mapping[str, Any], section: str, known: tuple[str, ...]
     for key in raw:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            guess = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
-                f"unknown key {section}.{key}{hint}", hint=f"known keys in {section}: {', '.join(known)}"
+                f"unknown key {key!r} in {section}", hint=f"{guess}known keys: {', '.join(known)}"
             )
 
 
