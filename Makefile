@@ -70,6 +70,7 @@ bench: install deps kafka-cache
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/failed_group_by.py
 	$(BIN)/python benchmarks/retry_pass.py
+	$(BIN)/python benchmarks/status.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -8,7 +8,7 @@ never leave part of it in clear.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "****"
@@ -135,6 +135,8 @@ def mask_value(key: str, value: Any) -> Any:
     `name=secret` pairs inside a value (sasl.oauthbearer.config) by their name."""
     if isinstance(value, (list, tuple)):
         return [mask_value(key, v) for v in value]
+    if isinstance(value, Mapping):  # e.g. app.instances entries: {name, url}
+        return {k: mask_value(f"{key}.{k}", v) for k, v in value.items()}
     if value is None or value == "":
         return value
     text = str(value)
@@ -170,6 +172,8 @@ def secrets_of(key: str, value: Any) -> list[str]:
     """Every secret value a config entry holds, so free text can be scrubbed of them."""
     if isinstance(value, (list, tuple)):
         return [s for v in value for s in secrets_of(key, v)]
+    if isinstance(value, Mapping):
+        return [s for k, v in value.items() for s in secrets_of(f"{key}.{k}", v)]
     if value is None or isinstance(value, bool):
         return []
     text = str(value)

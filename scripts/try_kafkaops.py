@@ -95,21 +95,46 @@ def main() -> int:
         "casino.wallet.deposit.v1": 3,
         "casino.loyalty.points-earned.v1": 3,
     }
-    with EmbeddedKafka(topics={**topics, **{f"{t}.dlq": 1 for t in topics}}) as cluster:
+    from fake_service import FakeService, health_body
+
+    with (
+        EmbeddedKafka(topics={**topics, **{f"{t}.dlq": 1 for t in topics}}) as cluster,
+        FakeService().healthy() as service,
+    ):
         # The cluster refuses one topic, as a broker with a missing ACL would.
         cluster.topic_error("casino.wallet.deposit.v1", TOPIC_AUTHORIZATION_FAILED)
+        # The service's actuator (a stand-in on loopback), for `kafkaops status`.
+        service.set_json("/actuator/health/kafka", health_body(pending=38, dlq_failed=2))
+        config = demo / "kafkaops.yaml"
+        config.write_text(
+            json.dumps(
+                {
+                    "contexts": {
+                        "demo": {
+                            "app": {"instances": [{"name": "casino-api", "url": service.url}]},
+                            "status": {"state_dir": str(demo / "state")},
+                        }
+                    }
+                }
+            )
+        )
         env = {
             **os.environ,
+            "KAFKAOPS_CONFIG": str(config),
             "KAFKAOPS_DATABASE_URL": url,
             "KAFKAOPS_BOOTSTRAP_SERVERS": cluster.bootstrap_servers,
         }
         print(f"Embedded Kafka at {cluster.bootstrap_servers}; failed events in {demo / 'events.db'}")
         kafkaops("db", "init", env=env)
         seed(url)
+        kafkaops("status", env=env)
         kafkaops("failed", env=env)
         kafkaops("failed", "--group-by", "topic,error_signature", "--status", "PENDING", env=env)
         kafkaops("retry", "--dry-run", "--limit", "5", env=env)
         kafkaops("-v", "retry", env=env)
+        service.set_json("/actuator/health/kafka", health_body(pending=13, dlq_failed=2))
+        kafkaops("status", env=env)
+        kafkaops("status", "-o", "nagios", env=env)
         kafkaops("failed", "--group-by", "topic,status", env=env)
         kafkaops("failed", "list", "--status", "DLQ_FAILED", env=env)
         kafkaops("failed", "requeue", "--yes", env=env)

@@ -12,6 +12,7 @@ from kafkaops.cli import db as db_cli
 from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import retry as retry_cli
 from kafkaops.cli import sandbox as sandbox_cli
+from kafkaops.cli import status as status_cli
 from kafkaops.cli.common import AppState, KafkaopsGroup, complete_contexts, configure_logging, help_width
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(config_cli.app, name="config")
 app.command("retry")(retry_cli.retry)
 app.command("sandbox")(sandbox_cli.sandbox)
+app.command("status", cls=status_cli.StatusCommand)(status_cli.status)
 
 
 def _version(value: bool) -> None:

@@ -208,6 +208,7 @@ class Output:
         self.writer.document(data)
 
     def write(self, text: str) -> None:
+        """Text already rendered in a format of its own (status' nagios and prometheus)."""
         self.stdout.write(text)
 
 
