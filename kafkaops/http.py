@@ -9,17 +9,15 @@ error ever carries a password, a token or a webhook's secret path.
 from __future__ import annotations
 
 import base64
-import re
 import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from kafkaops.errors import KafkaopsError, UsageError
-from kafkaops.secrets import MASK, is_secret_key
+from kafkaops.secrets import mask_url
 
 MAX_BODY = 16 * 1024 * 1024  # an actuator answer is a few kB; anything this big is not one
-_SECRET_QUERY = re.compile(r"(key|sig|signature|auth)", re.I)
 
 
 class HttpError(KafkaopsError):
@@ -84,52 +82,6 @@ def parse_url(url: str) -> ParsedUrl:
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
     )
-
-
-def mask_url(url: str, *, whole_path: bool = False) -> str:
-    """The URL with everything between `://` and the last `@` masked, and secret query values.
-
-    `whole_path`: mask the path too (a Slack webhook's path is its secret).
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "<unparseable URL>"
-    if "@" in rest:
-        rest = MASK + "@" + rest.rsplit("@", 1)[1]
-    host_end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
-    authority, tail = rest[:host_end], rest[host_end:]
-    if whole_path:
-        return f"{scheme}://{authority}/{MASK}" if tail else f"{scheme}://{authority}"
-    path, qsep, query = tail.partition("?")
-    if qsep:
-        query, hsep, fragment = query.partition("#")
-        pairs = []
-        for item in query.split("&"):
-            key, eq, value = item.partition("=")
-            secret = is_secret_key(key) or _SECRET_QUERY.search(key)
-            pairs.append(f"{key}{eq}{MASK if secret and eq else value}")
-        tail = f"{path}?{'&'.join(pairs)}" + (f"#{fragment}" if hsep else "")
-    return f"{scheme}://{authority}{tail}"
-
-
-def url_secrets(url: str, *, whole_path: bool = False) -> list[str]:
-    """The secret parts of a URL (user info, secret query values, a webhook's path)."""
-    _scheme, sep, rest = url.partition("://")
-    if not sep:
-        return [url]
-    secrets: list[str] = []
-    if "@" in rest:
-        userinfo = rest.rsplit("@", 1)[0]
-        secrets += [userinfo, unquote(userinfo)]
-        if ":" in userinfo:
-            secrets.append(unquote(userinfo.split(":", 1)[1]))
-    parts = urlsplit(url)
-    for key, value in parse_qsl(parts.query):
-        if is_secret_key(key) or _SECRET_QUERY.search(key):
-            secrets.append(value)
-    if whole_path and parts.path.strip("/"):
-        secrets += [parts.path.strip("/"), parts.path.strip("/").rsplit("/", 1)[-1]]
-    return [s for s in secrets if s]
 
 
 def request(

@@ -160,9 +160,9 @@ def status(
     except KafkaopsError as error:
         if fmt is StatusFormat.nagios:
             # A plugin's state line belongs on stdout, even when status could not judge.
-            from kafkaops.status.render import visible
+            from kafkaops.escape import safe_text
 
-            Output().write(f"KAFKAOPS UNKNOWN - {visible(error.message).replace('|', '/')}\n")
+            Output().write(f"KAFKAOPS UNKNOWN - {safe_text(error.message).replace('|', '/')}\n")
         raise
 
 

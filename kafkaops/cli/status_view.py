@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.status.render import visible
+from kafkaops.escape import safe_text
 from kafkaops.timeparse import format_duration, isoformat_utc
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ _TOP_TOPICS = 10
 def _t(value: Any, style: str = "") -> Text:
     from rich.text import Text
 
-    return Text("" if value is None else visible(str(value)), style=style)
+    return Text("" if value is None else safe_text(str(value)), style=style)
 
 
 def _table(*headers: str, right: Sequence[int] = ()) -> Table:
@@ -51,7 +51,7 @@ def build_view(
     head = Text()
     head.append(f"KAFKAOPS {result.status}", style=COLOURS[result.status])
     head.append(
-        f"  context {visible(context or '(none)')}, {isoformat_utc(result.checked_at.replace(microsecond=0))}, "
+        f"  context {safe_text(context or '(none)')}, {isoformat_utc(result.checked_at.replace(microsecond=0))}, "
         f"{result.gathered.elapsed_s:.2f}s"
     )
     parts.append(head)
@@ -73,7 +73,7 @@ def _checks(result: StatusResult) -> Table:
         message = _t(check.message)
         if check.next_step and check.status != "OK":
             message.append("\n→ ", style="dim")
-            message.append(visible(check.next_step), style="cyan")
+            message.append(safe_text(check.next_step), style="cyan")
         table.add_row(_t(check.status, COLOURS[check.status]), _t(check.name), message)
     return table
 

@@ -12,7 +12,8 @@ import socket
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from kafkaops.http import HttpError, mask_url, post_json
+from kafkaops.http import HttpError, post_json
+from kafkaops.secrets import mask_url
 from kafkaops.status import checks
 from kafkaops.status.statefile import Alert, StatusState
 
@@ -77,7 +78,7 @@ def maybe_alert(
         "checked_at": result.as_dict()["checked_at"],
         "checks": [c.as_dict() for c in result.checks if c.status != checks.OK],
     }
-    shown = mask_url(webhook, whole_path=True)
+    shown = mask_url(webhook, hide_path=True)
     try:
         response = post_json(
             webhook, json.dumps(payload, ensure_ascii=False).encode("utf-8"), timeout=TIMEOUT, shown=shown

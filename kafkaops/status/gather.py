@@ -161,7 +161,7 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
         if source.wait() and isinstance(source.value, InstanceStatus):
             result.instances.append(source.value)
         else:
-            from kafkaops.http import mask_url
+            from kafkaops.secrets import mask_url
 
             shown = mask_url(instance.health_url or instance.metrics_url or instance.stats_url or "")
             lost = InstanceStatus(name=instance.name, url=shown)

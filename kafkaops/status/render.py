@@ -7,12 +7,12 @@ collector, built with prometheus_client (label values escaped by it).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.errors import KafkaopsError, UsageError
+from kafkaops.escape import safe_text
 from kafkaops.status import checks
 
 if TYPE_CHECKING:
@@ -20,13 +20,6 @@ if TYPE_CHECKING:
 
     from kafkaops.config import Thresholds
     from kafkaops.status.gather import StatusResult
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def visible(text: str) -> str:
-    """Control characters shown as escapes (`\\x1b`), never emitted."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def render_nagios(result: StatusResult, thresholds: Thresholds) -> str:
@@ -39,7 +32,7 @@ def render_nagios(result: StatusResult, thresholds: Thresholds) -> str:
             summary += f", {pending} PENDING events"
     else:
         summary = "; ".join(c.message for c in worst)
-    text = visible(summary).replace("|", "/")
+    text = safe_text(summary).replace("|", "/")
     perf = " ".join(_perfdata(result, thresholds))
     return f"KAFKAOPS {result.status} - {text}" + (f" | {perf}" if perf else "")
 

@@ -14,7 +14,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from kafkaops.http import Auth, HttpError, get, mask_url
+from kafkaops.http import Auth, HttpError, get
+from kafkaops.secrets import mask_url
 from kafkaops.status.model import InstanceStatus, ThreadPool
 from kafkaops.status.settings import AppSettings, ServiceInstance
 

@@ -1,13 +1,12 @@
 """The `app:`, `alerts:` and `status:` sections of a context, typed for `kafkaops status`.
 
-`Settings` keeps these sections as written (mappings); this module checks their keys (with a
-"did you mean") and turns them into frozen dataclasses when status reads them, so that only a
-command that uses them fails on a bad value.
+`Settings` keeps these sections as written (mappings, their keys checked by `load_settings`);
+this module turns them into frozen dataclasses when status reads them, so that only a command
+that uses them fails on a bad value.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,29 +14,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kafkaops.configfile import check_keys
 from kafkaops.errors import ConfigError, UsageError
 from kafkaops.timeparse import parse_duration
 
 if TYPE_CHECKING:
     from kafkaops.config import Settings
 
-APP_KEYS = (
-    "instances",
-    "health_url",
-    "metrics_url",
-    "stats_url",
-    "health_path",
-    "metrics_path",
-    "stats_path",
-    "timeout",
-    "username",
-    "password",
-    "token",
-    "executor",
-    "circuit_breaker",
-)
-ALERTS_KEYS = ("webhook",)
-STATUS_KEYS = ("state_dir", "timeout")
 INSTANCE_KEYS = ("url", "name")
 
 
@@ -110,7 +93,6 @@ def status_config(settings: Settings, env: Mapping[str, str] | None = None) -> S
     env = os.environ if env is None else env
     alerts = settings.alerts
     status = settings.status
-    check_section_keys(settings.app, alerts, status)
     webhook = alerts.get("webhook")
     d = StatusConfig(app=AppSettings(), webhook=None, state_dir=Path())
     state_dir = _text(status, "state_dir", "status")
@@ -127,21 +109,7 @@ def status_config(settings: Settings, env: Mapping[str, str] | None = None) -> S
     )
 
 
-def check_section_keys(app: Mapping[str, Any], alerts: Mapping[str, Any], status: Mapping[str, Any]) -> None:
-    """Unknown keys are configuration errors, with the closest known key as a hint."""
-    for raw, section, known in (
-        (app, "app", APP_KEYS),
-        (alerts, "alerts", ALERTS_KEYS),
-        (status, "status", STATUS_KEYS),
-    ):
-        _reject_unknown(raw, section, known)
-    for n, item in enumerate(app.get("instances") or [] if isinstance(app.get("instances"), list) else []):
-        if isinstance(item, dict):
-            _reject_unknown(item, f"app.instances[{n}]", INSTANCE_KEYS)
-
-
 def app_settings(raw: Mapping[str, Any]) -> AppSettings:
-    _reject_unknown(raw, "app", APP_KEYS)
     d = AppSettings()
     instances: list[tuple[str, str]] = []
     items = raw.get("instances") or []
@@ -150,7 +118,7 @@ def app_settings(raw: Mapping[str, Any]) -> AppSettings:
     for n, item in enumerate(items):
         where = f"app.instances[{n}]"
         if isinstance(item, dict):
-            _reject_unknown(item, where, INSTANCE_KEYS)
+            check_keys(item, INSTANCE_KEYS, where)
             url = _http_url(item.get("url"), f"{where}.url")
             name = item.get("name") or _instance_name(url)
             if not isinstance(name, str):
@@ -186,52 +154,6 @@ def app_settings(raw: Mapping[str, Any]) -> AppSettings:
         executor=_text(raw, "executor", "app"),
         circuit_breaker=_text(raw, "circuit_breaker", "app"),
     )
-
-
-def secret_values(app: Mapping[str, Any], alerts: Mapping[str, Any]) -> list[str]:
-    """The secrets these sections hold: credentials, tokens, URL user info, a webhook's path."""
-    from kafkaops.http import url_secrets
-
-    found = [str(app[k]) for k in ("password", "token") if app.get(k)]
-    urls = [app.get(k) for k in ("health_url", "metrics_url", "stats_url")]
-    for item in app.get("instances") or [] if isinstance(app.get("instances"), list) else []:
-        urls.append(item.get("url") if isinstance(item, dict) else item)
-    for url in urls:
-        if isinstance(url, str) and url:
-            found += url_secrets(url)
-    webhook = alerts.get("webhook")
-    if isinstance(webhook, str) and webhook:
-        found += url_secrets(webhook, whole_path=True)
-    return found
-
-
-def masked(section: str, key: str, value: Any) -> Any:
-    """A value of these sections as `config show` may print it."""
-    from kafkaops.http import mask_url
-    from kafkaops.secrets import MASK, is_secret_key
-
-    if isinstance(value, list):
-        return [masked(section, key, v) for v in value]
-    if isinstance(value, dict):
-        return {k: masked(section, k, v) for k, v in value.items()}
-    if value is None or value == "":
-        return value
-    text = str(value)
-    if "://" in text:
-        return mask_url(text, whole_path=section == "alerts")
-    return MASK if is_secret_key(key) else value
-
-
-def _reject_unknown(raw: Mapping[str, Any], section: str, known: tuple[str, ...]) -> None:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{section} must be a mapping")
-    for key in raw:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            guess = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
-                f"unknown key {key!r} in {section}", hint=f"{guess}known keys: {', '.join(known)}"
-            )
 
 
 def _text(raw: Mapping[str, Any], key: str, section: str) -> str | None:
