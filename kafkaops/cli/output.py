@@ -9,7 +9,10 @@ human format: `safe_text` does it, for any message that quotes data too.
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,9 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, TextIO, TypeVar
 
+from kafkaops.errors import OutputError
 from kafkaops.timeparse import format_duration, isoformat_utc, utcnow
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Format(str, Enum):
@@ -64,6 +70,67 @@ def _tsv_field(text: str) -> str:
     """TSV: `\\\\`, `\\t`, `\\n`, `\\r` and other control characters as escapes (PostgreSQL COPY's text
     form), so every record is one line and `cut -f` and `awk -F'\\t'` just work."""
     return text.replace("\\", "\\\\").translate(_VISIBLE)
+
+
+# -- the standard streams -----------------------------------------------------------------------
+
+
+class ClosedStream:
+    """Stands for a standard stream that was closed when kafkaops started (`>&-`): writing
+    data to it is an error the user is told about, never a traceback."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, f"{self.name} is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def guard_standard_streams() -> None:
+    """Make file descriptors 0, 1 and 2 safe before anything is opened.
+
+    A descriptor closed by the caller (`2>&-`) would be handed to the next file opened: the
+    SQLite database or a socket to PostgreSQL would become "stderr", and whatever a library
+    writes there would go into it. Each closed one is pointed at /dev/null; closed stdout makes
+    writing data an error (exit 1), closed stderr only loses the messages.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+    if sys.stdout is None:
+        sys.stdout = ClosedStream("standard output")  # type: ignore[assignment]
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+
+
+def _writes_data(method: _F) -> _F:
+    """Turns a failed write to stdout (closed, disk full) into an OutputError. A reader that
+    went away (BrokenPipeError, `| head`) is left to the caller, which stops quietly."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise OutputError(f"cannot write the output: {reason}") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 # -- fields and values -------------------------------------------------------------------------
@@ -165,8 +232,11 @@ class Output:
     # -- messages (stderr): ours, but they may quote data ------------------------------------
 
     def info(self, text: str) -> None:
-        self.stderr.write(safe_text(text, keep_lines=True) + "\n")
-        self.stderr.flush()
+        try:
+            self.stderr.write(safe_text(text, keep_lines=True) + "\n")
+            self.stderr.flush()
+        except OSError:  # stderr full or gone: the message is lost, the exit code still tells
+            pass
 
     def warning(self, text: str) -> None:
         self.info(f"Warning: {text}")
@@ -178,6 +248,7 @@ class Output:
 
     # -- data (stdout) ---------------------------------------------------------------------
 
+    @_writes_data
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field], *, live: bool = False) -> int:
         """Write rows (streamed for the machine formats); returns how many were written.
 
@@ -192,6 +263,7 @@ class Output:
             if close is not None:
                 close()
 
+    @_writes_data
     def record(self, record: Mapping[str, Any], *, blocks: Mapping[str, str] | None = None) -> None:
         """One object: key/value lines in a table, the object itself in machine formats.
 
@@ -199,14 +271,17 @@ class Output:
         """
         self.writer.record(record, blocks=blocks or {})
 
+    @_writes_data
     def separator(self) -> None:
         """A blank line between records of one result (`failed show 1 2`)."""
         self.write("\n")
 
+    @_writes_data
     def document(self, data: Any) -> None:
         """A nested document (a summary, a report) in the machine formats; tables get key/values."""
         self.writer.document(data)
 
+    @_writes_data
     def write(self, text: str) -> None:
         self.stdout.write(text)
 

@@ -1,0 +1,106 @@
+"""Defects found by an adversarial trial of `failed`, config and the output layer, one test each.
+
+Each test drives kafkaops the way the trial did (a real process where streams, signals or exit
+codes matter; CliRunner otherwise) against real PostgreSQL and SQLite, and fails if the defect
+comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import write_config
+from tests.events import event
+
+
+def kafkaops(
+    *args: str,
+    config: Path | None = None,
+    env: dict[str, str] | None = None,
+    close: tuple[int, ...] = (),
+    stdout: Any = subprocess.PIPE,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """kafkaops as a real process; `close` names standard descriptors closed before it starts
+    (as `>&-` and `2>&-` do in a shell)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    if config is not None:
+        full_env["KAFKAOPS_CONFIG"] = str(config)
+    full_env.update(env or {})
+
+    def closing() -> None:
+        for fd in close:
+            os.close(fd)
+
+    return subprocess.run(
+        [sys.executable, "-m", "kafkaops", *args],
+        env=full_env,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        preexec_fn=closing if close else None,
+    )
+
+
+@pytest.fixture
+def sqlite_config(make_database, tmp_path: Path):  # type: ignore[no-untyped-def]
+    db = make_database("sqlite")
+    db.init()
+    db.insert([event(1, status="DLQ_FAILED", last_error="boom"), event(2)])
+    return db, write_config(tmp_path / "kafkaops.yaml", db)
+
+
+# -- closed and full standard streams ----------------------------------------------------------
+
+
+def test_closed_stderr_does_not_fail_a_command_that_worked(sqlite_config) -> None:  # type: ignore[no-untyped-def]
+    _, config = sqlite_config
+    result = kafkaops("failed", "-o", "json", config=config, close=(2,))
+    assert result.returncode == 0
+    assert {g["status"]: g["count"] for g in json.loads(result.stdout)} == {"DLQ_FAILED": 1, "PENDING": 1}
+
+
+def test_closed_stdout_is_one_error_line_and_exit_1(sqlite_config) -> None:  # type: ignore[no-untyped-def]
+    _, config = sqlite_config
+    result = kafkaops("failed", "list", config=config, close=(1,), stdout=None)
+    assert result.returncode == 1
+    assert result.stderr == "Error: cannot write the output: standard output is closed\n"
+
+
+@pytest.mark.parametrize("args", [("failed", "-o", "json"), ("failed", "list"), ("config", "show")])
+def test_a_full_disk_is_one_error_line_and_exit_1(sqlite_config, args: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    _, config = sqlite_config
+    with open("/dev/full", "w") as full:
+        result = kafkaops(*args, config=config, stdout=full)
+    assert result.returncode == 1
+    assert result.stderr == "Error: cannot write the output: No space left on device\n"
+
+
+def test_a_closed_stderr_never_becomes_the_database_file(tmp_path: Path) -> None:
+    """With fd 2 closed, the next file opened (the SQLite database) would get fd 2, and anything
+    a library writes to stderr would land in it. The guard runs before anything is opened."""
+    code = (
+        "import os; from kafkaops.cli.output import guard_standard_streams; guard_standard_streams(); "
+        "print(os.open(os.devnull, os.O_RDONLY))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=30,
+        preexec_fn=lambda: os.close(2),
+    )
+    assert result.returncode == 0
+    assert int(result.stdout) > 2
