@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -104,3 +103,41 @@ def test_a_closed_stderr_never_becomes_the_database_file(tmp_path: Path) -> None
     )
     assert result.returncode == 0
     assert int(result.stdout) > 2
+
+
+# -- a frozen table --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args", [("failed",), ("failed", "purge", "--older-than", "1d", "--yes"), ("db", "check")]
+)
+def test_a_table_locked_by_a_migration_gives_up_with_one_error_instead_of_hanging(
+    pg_database, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """A session holding ACCESS EXCLUSIVE (ALTER TABLE, VACUUM FULL): every command gives up after
+    its lock timeout with one clear line, exit 1, and changes nothing. The subprocess timeout
+    makes a hang a failure, not a stuck suite."""
+    from datetime import timedelta
+
+    from tests.events import NOW
+
+    pg_database.init()
+    pg_database.insert([event(1, status="RESOLVED", updated_at=NOW - timedelta(days=40))])
+    config = write_config(tmp_path / "kafkaops.yaml", pg_database)
+    holder = pg_database.engine.connect()
+    try:
+        holder.execute(sa.text("SET lock_timeout = '5s'"))
+        holder.execute(sa.text(f'LOCK TABLE "{pg_database.schema}".failed_kafka_events IN ACCESS EXCLUSIVE MODE'))
+        started = time.monotonic()
+        result = kafkaops(*args, config=config, timeout=45)
+        waited = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "Error: the table is locked by another session; gave up after waiting 10 s"
+    )
+    assert result.stderr.splitlines()[1].startswith("Hint: a migration, VACUUM FULL")
+    assert waited >= 9  # it did wait for the lock, as long as it says
+    assert pg_database.count() == 1

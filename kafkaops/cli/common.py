@@ -153,6 +153,50 @@ def _report(ctx: Any, message: str, hint: str | None, error: BaseException) -> N
     Output().error(message, hint)
 
 
+class LockBoundGroup(TyperGroup):
+    """A command group whose commands wait a bounded time for a lock on the table
+    (`bounded_connections`); one that gave up is said in the user's words."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from kafkaops.errors import DatabaseError
+
+        try:
+            return super().invoke(ctx)
+        except DatabaseError as error:
+            if _sqlstate(error) != "55P03":  # lock_not_available: our lock_timeout fired
+                raise
+            from kafkaops.failed import LOCK_TIMEOUT_S
+
+            raise DatabaseError(
+                f"the table is locked by another session; gave up after waiting {LOCK_TIMEOUT_S} s",
+                hint="a migration, VACUUM FULL or a long transaction holds it (see pg_stat_activity "
+                "and pg_locks); try again when it is done",
+            ) from error
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of the driver error behind a kafkaops error, if any."""
+    seen: BaseException | None = error
+    while seen is not None:
+        for candidate in (seen, getattr(seen, "orig", None)):
+            code = getattr(candidate, "sqlstate", None)
+            if isinstance(code, str):
+                return code
+        seen = seen.__cause__
+    return None
+
+
+def bounded_connections(ctx: click.Context) -> Connections:
+    """The connections, their sessions bounded in how long they wait for a lock."""
+    conns = state(ctx).connections
+    if not ctx.meta.get("kafkaops.lock_waits_bounded"):
+        from kafkaops.failed import bound_lock_waits
+
+        bound_lock_waits(conns.engine)
+        ctx.meta["kafkaops.lock_waits_bounded"] = True
+    return conns
+
+
 # -- global options after the subcommand, options given twice --------------------------------
 
 

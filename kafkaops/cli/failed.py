@@ -11,12 +11,14 @@ import typer
 from kafkaops.cli.common import (
     DryRunOpt,
     ErrorOpt,
+    LockBoundGroup,
     OutputOpt,
     SinceOpt,
     StatusOpt,
     TopicOpt,
     UntilOpt,
     YesOpt,
+    bounded_connections,
     complete_group_by,
     complete_purgeable,
     confirm,
@@ -32,7 +34,9 @@ if TYPE_CHECKING:
 
     from kafkaops.failed import EventFilter
 
+
 app = typer.Typer(
+    cls=LockBoundGroup,
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -116,7 +120,7 @@ def summary(
     keys = parse_group_by(group_by or ["status"])
     flt = event_filter(status=status, topic=topic, since=since, until=until, error=error)
     out = output(output_format)
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     fields = [Field(k, kind=_kind(k)) for k in keys]
     fields += [
         Field("count", kind="int"),
@@ -169,7 +173,7 @@ def _ids(ctx: typer.Context, raws: list[str] | None) -> tuple[Any, ...]:
         return ()
     from kafkaops.failed import parse_event_ids
 
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     return parse_event_ids(raws, conns.id_type(), conns.dialect)
 
 
@@ -242,7 +246,7 @@ def list_(
         raise UsageError("--all and --limit contradict each other: give one")
     flt = _filter(opts)
     out = output(opts["output_format"])
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     shown = None if all_rows else limit
     with conns.connect() as conn:
         page = page_of_events(conn, conns.table, flt=flt, limit=shown)
@@ -276,7 +280,7 @@ def show(
 
     opts = _inherited(ctx, output_format=output_format)
     out = output(opts["output_format"])
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     ids = _ids(ctx, event_ids)
     with conns.connect() as conn:
         rows = get_events(conn, conns.table, ids)
@@ -409,7 +413,7 @@ def requeue(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
     out = output(opts["output_format"])
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     flt = requeue_filter(_filter(opts, _ids(ctx, event_ids)))
     what = "/".join(flt.statuses)
 
@@ -491,7 +495,7 @@ def purge(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
     out = output(opts["output_format"])
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     flt = purge_filter(_filter(opts, _ids(ctx, event_ids)))
     cutoff = parse_instant(older_than, what="--older-than") if older_than else None
     what = "/".join(flt.statuses)

@@ -111,7 +111,7 @@ def guard_standard_streams() -> None:
     if sys.stdin is None:
         sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
     if sys.stdout is None:
-        sys.stdout = ClosedStream("standard output")  # type: ignore[assignment]
+        sys.stdout = ClosedStream("standard output")
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
 
