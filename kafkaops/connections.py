@@ -211,7 +211,7 @@ def create_engine(url: str) -> Engine:
         kwargs["connect_args"] = {
             "connect_timeout": 5,
             "application_name": "kafkaops",
-            "options": "-c TimeZone=UTC",
+            "options": " ".join(filter(None, (str(parsed.query.get("options") or ""), "-c TimeZone=UTC"))),
         }
         kwargs["pool_size"] = 2
     try:

@@ -127,7 +127,9 @@ def test_a_table_locked_by_a_migration_gives_up_with_one_error_instead_of_hangin
     holder = pg_database.engine.connect()
     try:
         holder.execute(sa.text("SET lock_timeout = '5s'"))
-        holder.execute(sa.text(f'LOCK TABLE "{pg_database.schema}".failed_kafka_events IN ACCESS EXCLUSIVE MODE'))
+        holder.execute(
+            sa.text(f'LOCK TABLE "{pg_database.schema}".failed_kafka_events IN ACCESS EXCLUSIVE MODE')
+        )
         started = time.monotonic()
         result = kafkaops(*args, config=config, timeout=45)
         waited = time.monotonic() - started
@@ -141,3 +143,59 @@ def test_a_table_locked_by_a_migration_gives_up_with_one_error_instead_of_hangin
     assert result.stderr.splitlines()[1].startswith("Hint: a migration, VACUUM FULL")
     assert waited >= 9  # it did wait for the lock, as long as it says
     assert pg_database.count() == 1
+
+
+# -- the database URL and a database that goes away --------------------------------------------
+
+
+def test_options_in_a_postgresql_url_are_kept(pg_database, tmp_path: Path) -> None:
+    """`?options=-csearch_path=...` picks the schema for psql and libpq; kafkaops used to drop
+    it for its own TimeZone option and read (or purge!) the table of another schema."""
+    pg_database.init()
+    pg_database.insert([event(n, status="DLQ_FAILED") for n in range(3)])
+    url = f"{pg_database.url}?options=-csearch_path%3D{pg_database.schema}"
+    result = kafkaops("failed", "-o", "json", env={"KAFKAOPS_DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["count"] == 3
+    shown = kafkaops("failed", "list", "-o", "json", env={"KAFKAOPS_DATABASE_URL": url})
+    assert json.loads(shown.stdout)[0]["created_at"].endswith("Z")  # kafkaops' UTC session still holds
+
+
+def test_a_connection_lost_mid_stream_is_one_error_line_without_traceback(
+    pg_database, tmp_path: Path
+) -> None:
+    pg_database.init()
+    with pg_database.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f'INSERT INTO "{pg_database.schema}".failed_kafka_events '
+                "(topic, payload, status, retry_count, created_at, updated_at, last_error) "
+                "SELECT 't', '{}', 'PENDING', 0, now(), now(), repeat('e', 200) FROM generate_series(1, 200000)"
+            )
+        )
+    config = write_config(tmp_path / "kafkaops.yaml", pg_database)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    env["KAFKAOPS_CONFIG"] = str(config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kafkaops", "failed", "list", "--all", "-o", "jsonl"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith('{"id"')  # streaming has begun
+        with pg_database.engine.begin() as conn:
+            killed = conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kafkaops' AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        assert killed
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1 and err.startswith("Error: "), err

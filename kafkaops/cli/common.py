@@ -272,6 +272,9 @@ def configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, format=fmt, force=True)
+    # The pool logs a connection lost mid-query with a traceback (and the SQL); the command
+    # already says it in one Error line. Shown with -vv.
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL if verbose < 2 else logging.NOTSET)
     from kafkaops.cli.output import safe_log_formatter
 
     for handler in logging.getLogger().handlers:
