@@ -276,9 +276,18 @@ def parse_event_id(raw: str, id_type: str) -> int | uuid.UUID:
     raise UsageError(f"invalid id {raw!r}: this table's ids are whole numbers below 2^63")
 
 
+# Ids are bound one parameter each; PostgreSQL takes at most 65,535 parameters per statement.
+MAX_IDS = 30_000
+
+
 def parse_event_ids(raws: Sequence[str], id_type: str, dialect: str) -> tuple[Any, ...]:
     """Ids as the database compares them (SQLite keeps UUIDs as text); duplicates dropped."""
     parsed: list[Any] = [parse_event_id(raw, id_type) for raw in raws]
+    if len(set(parsed)) > MAX_IDS:
+        raise UsageError(
+            f"{len(set(parsed)):,} ids given; at most {MAX_IDS:,} at once",
+            hint="run it in parts, or choose the rows with filters (--status, --topic, --since, --error)",
+        )
     if dialect == "sqlite":
         parsed = [str(p) if isinstance(p, uuid.UUID) else p for p in parsed]
     return tuple(dict.fromkeys(parsed))
@@ -290,7 +299,8 @@ def get_events(conn: Connection, table: Table, event_ids: Sequence[Any]) -> list
     found = {str(row["id"]): row for row in (_normalise(dict(r._mapping)) for r in conn.execute(query))}
     missing = [str(i) for i in event_ids if str(i) not in found]
     if missing:
-        raise NotFoundError(f"no failed event with id {', '.join(missing)}")
+        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20:,} more" if len(missing) > 20 else "")
+        raise NotFoundError(f"no failed event with id {shown}")
     return [found[str(i)] for i in event_ids]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -199,3 +200,97 @@ def test_a_connection_lost_mid_stream_is_one_error_line_without_traceback(
     assert proc.returncode == 1
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1 and err.startswith("Error: "), err
+
+
+# -- many ids, and Ctrl-C in the middle of a purge --------------------------------------------
+
+
+def test_thousands_of_ids_work_and_warnings_stay_readable(pg_database, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    pg_database.init()
+    pg_database.insert([event(1, status="DLQ_FAILED"), event(2, status="DLQ")])
+    config = write_config(tmp_path / "kafkaops.yaml", pg_database)
+    ids = [str(n) for n in range(1, 25_001)]
+    result = cli("--config", str(config), "failed", "requeue", *ids, "--dry-run", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["matched"] == 2 and len(doc["left_out"]) == 24_998
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert len(warnings) == 21
+    assert warnings[-1] == "Warning: 24,978 more named id(s) left out (-o json lists them all)."
+    missing = cli("--config", str(config), "failed", "show", *ids)
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("Error: no failed event with id 3, 4, 5,")
+    assert missing.stderr.splitlines()[0].endswith(", 22 and 24,978 more")
+
+
+def test_more_ids_than_a_statement_can_bind_is_a_usage_error(pg_database, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """70,000 ids used to end in `database error: ... number of parameters must be between 0 and
+    65535` on PostgreSQL."""
+    pg_database.init()
+    pg_database.insert([event(1, status="DLQ_FAILED")])
+    config = write_config(tmp_path / "kafkaops.yaml", pg_database)
+    ids = [str(n) for n in range(1, 70_001)]
+    result = cli("--config", str(config), "failed", "requeue", *ids, "--yes")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == "Error: 70,000 ids given; at most 30,000 at once"
+    assert pg_database.rows()[0]["status"] == "DLQ_FAILED"
+
+
+PURGE_ONE_BY_ONE = ("--batch-size", "1", "-o", "json")
+
+
+def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_database, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from tests.events import NOW
+
+    pg_database.init()
+    old = NOW - timedelta(days=40)
+    with pg_database.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f'INSERT INTO "{pg_database.schema}".failed_kafka_events '
+                "(topic, payload, status, retry_count, created_at, updated_at) "
+                "SELECT 't', '{}', 'RESOLVED', 0, :old, :old FROM generate_series(1, 20000)"
+            ),
+            {"old": old},
+        )
+    config = write_config(tmp_path / "kafkaops.yaml", pg_database)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    env["KAFKAOPS_CONFIG"] = str(config)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kafkaops",
+            "failed",
+            "purge",
+            "--older-than",
+            "30d",
+            "--yes",
+            *PURGE_ONE_BY_ONE,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        assert "match in context test" in proc.stderr.readline()  # the purge has begun
+        deadline = time.monotonic() + 20
+        while pg_database.count() > 19_900 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    gone = 20_000 - pg_database.count()
+    assert proc.returncode == 130, err
+    assert 0 < gone < 20_000
+    said = json.loads(out)
+    assert said["interrupted"] is True
+    # Batches of one row: the count said is exact, or one short if the interrupt came mid-commit.
+    assert gone - 1 <= said["deleted"] <= gone
+    assert f"Interrupted after deleting {said['deleted']:,} row(s);" in err
+    assert "Traceback" not in err

@@ -45,6 +45,7 @@ app = typer.Typer(
 # limit): a bigger number is a usage error, not `bigint out of range` from the server.
 MAX_ROWS = 10**12
 DRY_RUN_ROWS = 50
+WARNED_IDS = 20  # named ids left out, one warning line each; beyond that, one line says how many
 
 GroupByOpt = Annotated[
     list[str] | None,
@@ -349,9 +350,12 @@ def _bulk_action(
             Field("last_error", "LAST ERROR", kind="long"),
         ]
         out.rows(plan.preview, fields)
-    for item in plan.left_out:
+    for item in plan.left_out[:WARNED_IDS]:
         why = "no such row" if item["status"] is None else f"{_visible(item['status'])}: {verb} takes {takes}"
         out.warning(f"id {item['id']} left out ({why}).")
+    if len(plan.left_out) > WARNED_IDS:
+        more = len(plan.left_out) - WARNED_IDS
+        out.warning(f"{more:,} more named id(s) left out (-o json lists them all).")
     out.info(f"{matched(plan.matched)} match in {target(app_state)}.")
     doc = {
         "matched": plan.matched,
@@ -366,8 +370,25 @@ def _bulk_action(
         _result(out, {**doc, "rows": plan.preview} if dry_run else doc)
         return
     confirm(f"{question(plan.matched)} in {target(app_state)}?", yes=yes)
-    done = act()
+    try:
+        done = act()
+    except Interrupted as stop:
+        # Ctrl-C between batches: what was committed stays committed; say how much, then stop.
+        out.info(
+            f"Interrupted after {stop.what} {stop.done:,} row(s); the batch in progress was rolled back."
+        )
+        _result(out, {**doc, done_key: stop.done, "interrupted": True})
+        raise KeyboardInterrupt from None
     _result(out, {**doc, done_key: done})
+
+
+class Interrupted(Exception):
+    """Ctrl-C in the middle of a batched action, with how many rows it had already committed."""
+
+    def __init__(self, done: int, what: str) -> None:
+        super().__init__(f"interrupted after {done} rows")
+        self.done = done
+        self.what = what
 
 
 def _visible(text: str) -> str:
@@ -503,12 +524,15 @@ def purge(
 
     def act() -> int:
         deleted = 0
-        while True:
-            with conns.begin() as conn:
-                batch = purge_batch(conn, conns.table, flt=flt, older_than=cutoff, batch_size=batch_size)
-            deleted += batch
-            if batch < batch_size:
-                break
+        try:
+            while True:
+                with conns.begin() as conn:
+                    batch = purge_batch(conn, conns.table, flt=flt, older_than=cutoff, batch_size=batch_size)
+                deleted += batch
+                if batch < batch_size:
+                    break
+        except KeyboardInterrupt:
+            raise Interrupted(deleted, "deleting") from None
         out.info(f"Deleted {deleted:,} row(s).")
         return deleted
 
