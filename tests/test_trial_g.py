@@ -294,3 +294,20 @@ def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_data
     assert gone - 1 <= said["deleted"] <= gone
     assert f"Interrupted after deleting {said['deleted']:,} row(s);" in err
     assert "Traceback" not in err
+
+
+# -- --error on text that is not ASCII ---------------------------------------------------------
+
+
+def test_error_filter_ignores_case_beyond_ascii_on_both_databases(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    configured.insert(
+        [
+            event(1, status="DLQ_FAILED", last_error="ÉCHEC de connexion au courtier"),
+            event(2, status="DLQ_FAILED", last_error="Ошибка: брокер недоступен"),
+            event(3, status="DLQ_FAILED", last_error="timeout"),
+        ]
+    )
+    for needle, expected in (("échec", 1), ("ОШИБКА", 2), ("TIMEOUT", 3)):
+        result = cli("failed", "list", "--error", needle, "-o", "json")
+        assert result.exit_code == 0, result.stderr
+        assert [row["id"] for row in json.loads(result.stdout)] == [expected], needle
