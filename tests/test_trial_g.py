@@ -311,3 +311,32 @@ def test_error_filter_ignores_case_beyond_ascii_on_both_databases(configured, cl
         result = cli("failed", "list", "--error", needle, "-o", "json")
         assert result.exit_code == 0, result.stderr
         assert [row["id"] for row in json.loads(result.stdout)] == [expected], needle
+
+
+# -- a table of a million rows -----------------------------------------------------------------
+
+
+def test_a_long_table_is_written_block_by_block_not_held_in_memory() -> None:
+    """`failed list --all` piped as a table held every row (a million rows: 1 GB). Rows are now
+    laid out a block at a time: the first block is out before the rest has been read."""
+    import io
+
+    from kafkaops.cli.output import Field, Format, Output, TableWriter
+
+    screen = io.StringIO()
+    seen_when_reading: list[int] = []
+
+    def rows() -> Any:
+        for n in range(2 * TableWriter.BLOCK + 10):
+            if n == TableWriter.BLOCK + 5:
+                seen_when_reading.append(screen.getvalue().count("\n"))
+            yield {"id": n, "last_error": "e" * (n // TableWriter.BLOCK + 1)}
+
+    written = Output(Format.table, stdout=screen).rows(
+        rows(), [Field("id", "ID"), Field("last_error", "ERR")]
+    )
+    assert written == 2 * TableWriter.BLOCK + 10
+    assert seen_when_reading == [TableWriter.BLOCK + 1]  # header and the first block
+    lines = screen.getvalue().splitlines()
+    assert len(lines) == 2 * TableWriter.BLOCK + 11 and lines[0].split() == ["ID", "ERR"]
+    assert lines[-1].split() == [str(2 * TableWriter.BLOCK + 9), "eee"]

@@ -449,30 +449,58 @@ class TableWriter(Writer):
     never cut, topics and error text cut to fit), plain aligned text when piped (nothing cut:
     the reader decides). Times to the second, control characters shown escaped."""
 
+    # Rows are laid out this many at a time, so memory does not grow with `failed list --all`
+    # (a million rows took 1 GB): columns only widen from one block to the next, as psql's
+    # FETCH_COUNT does. Results of up to this many rows are aligned as one.
+    BLOCK = 1000
+
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field], *, live: bool = False) -> int:
+        count = 0
+        roles: list[str] | None = None
+        widths: list[int] | None = None
+        block: list[Mapping[str, Any]] = []
+        for row in rows:
+            block.append(row)
+            if len(block) >= self.BLOCK or live:
+                roles = roles or self._roles(block, fields)
+                widths = self._render(block, fields, roles, widths)
+                count += len(block)
+                block = []
+        if block:
+            roles = roles or self._roles(block, fields)
+            self._render(block, fields, roles, widths)
+            count += len(block)
+        return count
+
+    @staticmethod
+    def _roles(block: list[Mapping[str, Any]], fields: Sequence[Field]) -> list[str]:
+        """How each column is shown, from its declared kind and, for plain fields, the values of
+        the first block: a plain field holding times or whole numbers is kept whole too."""
+        roles = [f.role for f in fields]
+        for i, field in enumerate(fields):
+            types = {type(row.get(field.name)) for row in block} - {type(None)}
+            if roles[i] == "text" and types:
+                if all(issubclass(t, datetime) for t in types):
+                    roles[i] = "time"
+                elif all(t is int for t in types):
+                    roles[i] = "int"
+        return roles
+
+    def _render(
+        self,
+        block: list[Mapping[str, Any]],
+        fields: Sequence[Field],
+        roles: list[str],
+        widths: list[int] | None,
+    ) -> list[int]:
         from kafkaops.cli.tables import render_plain, render_terminal
 
-        roles = [f.role for f in fields]
-        seen: list[set[type]] = [set() for _ in fields]
-        cells = []
-        for row in rows:
-            cells.append([self._cell(row, field) for field in fields])
-            for i, field in enumerate(fields):
-                seen[i].add(type(row.get(field.name)))
-        if not cells:
-            return 0
-        for i, types in enumerate(seen):
-            # A plain field holding times or whole numbers is kept whole, like its declared kinds.
-            if roles[i] == "text" and types - {type(None)}:
-                if all(issubclass(t, datetime) for t in types - {type(None)}):
-                    roles[i] = "time"
-                elif all(t is int for t in types - {type(None)}):
-                    roles[i] = "int"
+        cells = [[self._cell(row, field) for field in fields] for row in block]
         if self.out.is_terminal:
-            render_terminal(self.out.stdout, fields, cells, roles)
-        else:
-            self.out.write(render_plain(fields, cells, roles))
-        return len(cells)
+            return render_terminal(self.out.stdout, fields, cells, roles, floor=widths)
+        text, used = render_plain(fields, cells, roles, floor=widths)
+        self.out.write(text)
+        return used
 
     def record(self, record: Mapping[str, Any], *, blocks: Mapping[str, str]) -> None:
         from kafkaops.cli.tables import render_record
