@@ -340,3 +340,19 @@ def test_a_long_table_is_written_block_by_block_not_held_in_memory() -> None:
     lines = screen.getvalue().splitlines()
     assert len(lines) == 2 * TableWriter.BLOCK + 11 and lines[0].split() == ["ID", "ERR"]
     assert lines[-1].split() == [str(2 * TableWriter.BLOCK + 9), "eee"]
+
+
+def test_yaml_never_sends_a_bidirectional_override_to_the_terminal(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    hostile = "refund \u202eredro\u202c to é中 \x1b[2J"
+    configured.insert([event(1, status="DLQ_FAILED", last_error=hostile, topic="casino.é")])
+    for args in (("failed", "list", "-o", "yaml"), ("failed", "show", "1", "-o", "yaml")):
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        assert "\u202e" not in result.stdout and "\x1b" not in result.stdout
+        data = yaml.safe_load(result.stdout)
+        row = data[0] if isinstance(data, list) else data
+        assert row["last_error"] == hostile and row["topic"] == "casino.é"  # the data, exact
+    plain = cli("failed", "-g", "topic", "-o", "yaml")
+    assert "casino.é" in plain.stdout  # without an override, non-ASCII text stays readable
