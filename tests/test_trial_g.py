@@ -356,3 +356,36 @@ def test_yaml_never_sends_a_bidirectional_override_to_the_terminal(configured, c
         assert row["last_error"] == hostile and row["topic"] == "casino.é"  # the data, exact
     plain = cli("failed", "-g", "topic", "-o", "yaml")
     assert "casino.é" in plain.stdout  # without an override, non-ASCII text stays readable
+
+
+# -- config: an ambiguous URL, a config path that is no file -----------------------------------
+
+
+def test_a_short_piece_of_a_password_after_an_unencoded_at_sign_is_never_shown() -> None:
+    """The driver reads `x1@127.0.0.1` as the host and names it in its error: the end of the
+    password, too short to be masked as a piece of its own."""
+    url = "postgresql://app:Zq@x1@127.0.0.1:1/casino"
+    result = kafkaops("failed", env={"KAFKAOPS_DATABASE_URL": url, "XDG_CONFIG_HOME": "/nonexistent"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot connect to database postgresql://app@127.0.0.1:1/casino: ")
+    assert "x1" not in result.stderr and "Zq" not in result.stderr
+
+
+def test_an_encoded_at_sign_is_fine(pg_database) -> None:  # type: ignore[no-untyped-def]
+    pg_database.init()
+    url = pg_database.url.replace("postgresql://postgres@", "postgresql://postgres:Zq%40x1@")
+    url += f"?options=-csearch_path%3D{pg_database.schema}"
+    result = kafkaops("failed", "-o", "json", env={"KAFKAOPS_DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("make", "why"), [("dir", "is a directory"), ("fifo", "is not a regular file")])
+def test_a_config_path_that_is_no_regular_file_says_what_it_is(tmp_path: Path, make: str, why: str) -> None:
+    path = tmp_path / "kafkaops.yaml"
+    if make == "dir":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    result = kafkaops("--config", str(path), "failed", timeout=30)  # a FIFO is never opened: no hang
+    assert result.returncode == 2
+    assert result.stderr == f"Error: config file {path} (from --config) {why}\n"
