@@ -389,3 +389,55 @@ def test_a_config_path_that_is_no_regular_file_says_what_it_is(tmp_path: Path, m
     result = kafkaops("--config", str(path), "failed", timeout=30)  # a FIFO is never opened: no hang
     assert result.returncode == 2
     assert result.stderr == f"Error: config file {path} (from --config) {why}\n"
+
+
+# -- empty filters and a cutoff in the future never widen a purge ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--topic", ""),
+        ("--topic", " "),
+        ("--status", ""),
+        ("--status", ","),
+        ("--since", ""),
+        ("--error", ""),
+    ],
+)
+@pytest.mark.parametrize("where", ["after", "before"])
+def test_an_empty_filter_is_refused_not_read_as_no_filter(
+    configured, cli, option: str, value: str, where: str
+) -> None:  # type: ignore[no-untyped-def]
+    """`purge --topic "$TOPIC"` with TOPIC unset used to purge every topic."""
+    from datetime import timedelta
+
+    from tests.events import NOW
+
+    configured.insert([event(1, status="RESOLVED", topic="a", updated_at=NOW - timedelta(days=90))])
+    purge = ("purge", "--older-than", "30d", "--yes")
+    args = ("failed", *purge, option, value) if where == "after" else ("failed", option, value, *purge)
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {option} is empty: give a value, or leave the option out\n"
+    assert configured.count() == 1
+
+
+def test_error_may_search_for_a_space(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    configured.insert([event(1, last_error="no space"), event(2, last_error="nospace")])
+    result = cli("failed", "list", "--error", " ", "-o", "json")
+    assert [row["id"] for row in json.loads(result.stdout)] == [1]
+
+
+def test_a_purge_cutoff_in_the_future_is_refused(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    """A mistyped year (`--older-than 2062-11-01`) matched every purgeable row."""
+    configured.insert([event(1, status="RESOLVED"), event(2, status="DLQ")])
+    result = cli("failed", "purge", "--status", "RESOLVED,DLQ", "--older-than", "2062-11-01", "--yes")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "Error: --older-than '2062-11-01' is in the future: every row would match",
+        "Hint: to delete the rows whatever their age, say so: --older-than 0s",
+    ]
+    assert configured.count() == 2
+    assert cli("failed", "purge", "--status", "RESOLVED,DLQ", "--older-than", "0s", "--yes").exit_code == 0
+    assert configured.count() == 0

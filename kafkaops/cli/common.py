@@ -483,9 +483,18 @@ def event_filter(
     until: str | None,
     error: str | None,
 ) -> EventFilter:
+    from kafkaops.errors import UsageError
     from kafkaops.failed import EventFilter, parse_statuses
     from kafkaops.timeparse import parse_instant
 
+    # An empty value (`--topic "$TOPIC"` with the variable unset) would mean "no filter": for
+    # a purge, every topic. Refused instead of silently widening what a command acts on.
+    given = {"--status": ",".join(status) if status else None, "--topic": topic, "--since": since}
+    given |= {"--until": until, "--error": error}
+    for name, value in given.items():
+        blank = value == "" if name == "--error" else not (value or "").replace(",", "").strip()
+        if value is not None and blank:  # (--error ' ' searches for a space: allowed)
+            raise UsageError(f"{name} is empty: give a value, or leave the option out")
     return EventFilter(
         statuses=parse_statuses(status or []),
         topic=topic or None,

@@ -510,7 +510,7 @@ def purge(
       kafkaops failed purge 4128 --status DLQ
     """
     from kafkaops.failed import purge_batch, purge_conditions, purge_filter
-    from kafkaops.timeparse import isoformat_utc, parse_instant
+    from kafkaops.timeparse import isoformat_utc, parse_instant, utcnow
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
@@ -518,7 +518,14 @@ def purge(
     out = output(opts["output_format"])
     conns = bounded_connections(ctx)
     flt = purge_filter(_filter(opts, _ids(ctx, event_ids)))
-    cutoff = parse_instant(older_than, what="--older-than") if older_than else None
+    cutoff = parse_instant(older_than, what="--older-than") if older_than is not None else None
+    if cutoff is not None and cutoff > utcnow():
+        from kafkaops.errors import UsageError
+
+        raise UsageError(
+            f"--older-than {older_than!r} is in the future: every row would match",
+            hint="to delete the rows whatever their age, say so: --older-than 0s",
+        )
     what = "/".join(flt.statuses)
     age = f" last updated before {cutoff:%Y-%m-%d %H:%M:%S}Z" if cutoff else ""
 
