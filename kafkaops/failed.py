@@ -84,6 +84,20 @@ def bound_lock_waits(engine: Engine, seconds: float = LOCK_TIMEOUT_S) -> None:
     event.listen(engine, "connect", on_connect)
 
 
+def read_text_leniently(engine: Engine) -> None:
+    """SQLite stores whatever bytes it was given: text that is not UTF-8 is read with
+    surrogateescape (each bad byte kept, shown as `\\xff`), so that one such row no longer
+    fails every command, including the `failed list` that would show which row it is."""
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
+
+    event.listen(engine, "connect", on_connect)
+
+
 def parse_statuses(values: Sequence[str]) -> tuple[str, ...]:
     """Upper-cased, validated statuses; `PENDING,DLQ` and repeated options both work."""
     result: list[str] = []

@@ -44,9 +44,15 @@ _NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
 # overrides that make a terminal show text in another order than it is stored.
 _CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
 _BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-_VISIBLE = {c: _NAMED.get(c, f"\\x{c:02x}") for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in _BIDI}
+# Bytes that were not UTF-8, kept by surrogateescape (SQLite): shown as the byte, `\xff`.
+_BAD_BYTES = range(0xDC80, 0xDD00)
+_VISIBLE = (
+    {c: _NAMED.get(c, f"\\x{c:02x}") for c in _CONTROLS}
+    | {c: f"\\u{c:04x}" for c in _BIDI}
+    | {c: f"\\x{c - 0xDC00:02x}" for c in _BAD_BYTES}
+)
 _VISIBLE_KEEP_LINES = {c: v for c, v in _VISIBLE.items() if c not in (0x09, 0x0A)}
-_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI)}
+_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI, *_BAD_BYTES)}
 
 
 def safe_text(value: Any, *, keep_lines: bool = False) -> str:
@@ -114,6 +120,11 @@ def guard_standard_streams() -> None:
         sys.stdout = ClosedStream("standard output")
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    # Bytes that were not UTF-8 in the database (kept by surrogateescape) go out as they were
+    # stored in the formats that write values exact (csv piped), never as an encoding error.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="surrogateescape")
 
 
 def _writes_data(method: _F) -> _F:
@@ -176,6 +187,8 @@ def to_jsonable(value: Any) -> Any:
         return value
     if isinstance(value, datetime):
         return isoformat_utc(value)
+    if isinstance(value, bytes):  # a BLOB where text was expected (SQLite): its bytes, bad ones kept
+        return value.decode("utf-8", "surrogateescape")
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, uuid.UUID):
@@ -387,7 +400,11 @@ def _yaml_dump(data: Any) -> str:
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     value = to_jsonable(data)
-    text = yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    try:
+        text = yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    except UnicodeEncodeError:  # a byte that was not UTF-8: libyaml refuses, Python's emitter escapes it
+        dumper = yaml.SafeDumper
+        text = yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
     if not _BIDI_CHARS.isdisjoint(text):
         text = yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=False, default_flow_style=False)
     return text
