@@ -223,7 +223,7 @@ def create_engine(url: str) -> Engine:
         kwargs["connect_args"] = {
             "connect_timeout": 5,
             "application_name": "kafkaops",
-            "options": "-c TimeZone=UTC",
+            "options": " ".join(filter(None, (str(parsed.query.get("options") or ""), "-c TimeZone=UTC"))),
             # Text as UTF-8 whatever the database's encoding: a SQL_ASCII database would
             # otherwise hand psycopg bytes where every query expects str.
             "client_encoding": "utf8",
@@ -252,6 +252,10 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.execute("PRAGMA busy_timeout = 5000")
     # LIKE (topic globs) is case-sensitive on PostgreSQL; make SQLite agree.
     dbapi_conn.execute("PRAGMA case_sensitive_like = ON")
+    # --error is case-insensitive (lower() LIKE lower()); SQLite's lower() only folds ASCII.
+    dbapi_conn.create_function(
+        "lower", 1, lambda s: s.lower() if isinstance(s, str) else s, deterministic=True
+    )
     # kafkaops emits BEGIN itself (below), as SQLAlchemy's docs recommend for pysqlite: the
     # driver would otherwise begin only at the first write, after a claim's SELECT.
     dbapi_conn.isolation_level = None

@@ -102,6 +102,9 @@ def run() -> None:
     import os
     import sys
 
+    from kafkaops.cli.output import guard_standard_streams
+
+    guard_standard_streams()  # before anything is opened: `2>&-` must not make a database "stderr"
     try:
         app()
         code = 0
@@ -109,10 +112,24 @@ def run() -> None:
         code = _exit_code(exit_.code)
     try:
         sys.stdout.flush()
-        sys.stderr.flush()
     except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
         pass
+    except OSError as error:  # the last buffered bytes did not fit (disk full)
+        _say(f"Error: cannot write the output: {error.strerror or error}\n")
+        code = code or 1
+    _say("")
     os._exit(code)
+
+
+def _say(text: str) -> None:
+    """A last line on stderr, which may itself be full or gone."""
+    import sys
+
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 def _exit_code(code: object) -> int:
