@@ -64,8 +64,15 @@ class RetrySettings:
     max_retries: int = 5
     batch_size: int = 500
     dlq_suffix: str = ".dlq"
+    # Suffixes `dlq` reads as dead-letter topics: Spring Kafka's newer and older defaults too.
+    dlq_suffixes: tuple[str, ...] = (".dlq", "-dlt", ".DLT")
     delivery_timeout: timedelta = timedelta(seconds=30)
     breaker_threshold: int = 3  # consecutive transport-level failures that stop a pass
+
+    @property
+    def read_suffixes(self) -> tuple[str, ...]:
+        """Every suffix that names a DLQ topic: the configured list and the one `retry` writes."""
+        return tuple(dict.fromkeys((*self.dlq_suffixes, self.dlq_suffix)))
 
     def dlq_topic_for(self, topic: str) -> str:
         from kafkaops.dlq_record import dlq_topic_for
@@ -378,11 +385,19 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
         raise ConfigError(
             "retry.dlq_suffix must be a non-empty string (the DLQ must not be the topic itself)"
         )
+    suffixes = raw.get("dlq_suffixes", list(defaults.dlq_suffixes))
+    if (
+        not isinstance(suffixes, list)
+        or not suffixes
+        or not all(isinstance(x, str) and x.strip() for x in suffixes)
+    ):
+        raise ConfigError("retry.dlq_suffixes must be a non-empty list of suffixes (.dlq, -dlt, .DLT)")
     return RetrySettings(
         schedule=schedule,
         max_retries=_int(raw, "max_retries", defaults.max_retries, "retry", 1),
         batch_size=_int(raw, "batch_size", defaults.batch_size, "retry", 1, MAX_BATCH_SIZE),
         dlq_suffix=suffix,
+        dlq_suffixes=tuple(dict.fromkeys(suffixes)),
         delivery_timeout=_duration(raw, "delivery_timeout", defaults.delivery_timeout, "retry"),
         breaker_threshold=_int(raw, "breaker_threshold", defaults.breaker_threshold, "retry", 1),
     )
@@ -454,6 +469,7 @@ def describe(settings: Settings) -> list[dict[str, str]]:
     add("retry.max_retries", r.max_retries)
     add("retry.batch_size", r.batch_size)
     add("retry.dlq_suffix", r.dlq_suffix)
+    add("retry.dlq_suffixes", ", ".join(r.dlq_suffixes))
     add("retry.delivery_timeout", _fmt(r.delivery_timeout))
     add("retry.breaker_threshold", r.breaker_threshold)
     t = settings.thresholds

@@ -528,3 +528,65 @@ def _describe_topic(client: Client, topic: str, timeout: float) -> TopicMetadata
     if error is not None and not found.partitions:
         raise translate_error(error, client, action=f"describe topic {topic!r}")
     return found
+
+
+# ---------------------------------------------------------------------------------------
+# What `dlq` needs: group members, topic creation, and listing topics
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    member_id: str
+    client_id: str
+    host: str
+    instance_id: str | None
+
+
+def group_members(
+    props_or_admin: Mapping[str, Any] | AdminClient, group: str, timeout: float = 10.0
+) -> list[GroupMember]:
+    """The live members of consumer group ``group`` (none when the group is empty or unknown)."""
+    with (
+        _client_for(props_or_admin, admin) as client,
+        kafka_errors(client, f"describe consumer group {group!r}"),
+    ):
+        future = client.describe_consumer_groups([group], request_timeout=timeout)[group]
+        description = future.result(timeout=timeout + 1)
+    return [
+        GroupMember(
+            member_id=m.member_id,
+            client_id=m.client_id,
+            host=m.host,
+            instance_id=m.group_instance_id,
+        )
+        for m in description.members or ()
+    ]
+
+
+def topic_names(props_or_admin: Mapping[str, Any] | Client, timeout: float = 10.0) -> list[str]:
+    """Every topic on the cluster except the internal ones, sorted."""
+    with _client_for(props_or_admin, admin) as client, kafka_errors(client, "list topics"):
+        metadata = client.list_topics(timeout=timeout)
+    return sorted(t for t in metadata.topics if not t.startswith("__"))
+
+
+def create_topics(
+    props_or_admin: Mapping[str, Any] | AdminClient,
+    topics: Mapping[str, tuple[int, int]],
+    timeout: float = 30.0,
+) -> None:
+    """Create ``{name: (partitions, replication_factor)}`` and wait until each exists."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    if not topics:
+        return
+    with _client_for(props_or_admin, admin) as client:
+        new = [NewTopic(name, num_partitions=p, replication_factor=r) for name, (p, r) in topics.items()]
+        with kafka_errors(client, "create topics"):
+            futures = client.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout + 1)
+            except KafkaException as exc:
+                raise translate_error(exc, client, action=f"create topic {name!r}") from exc

@@ -145,6 +145,20 @@ class Output:
         else:
             self.record(data)
 
+    def jsonl(self, objects: Iterable[Mapping[str, Any]]) -> int:
+        """JSON Lines: one compact object per line, flushed as it goes (for `--follow` pipes)."""
+        count = 0
+        for item in objects:
+            self._write(json.dumps(to_jsonable(item), ensure_ascii=False) + "\n")
+            self.stdout.flush()
+            count += 1
+        return count
+
+    def text(self, text: str) -> None:
+        """Pre-formatted text to stdout as it is; the caller made it safe for a terminal."""
+        self._write(text if text.endswith("\n") else text + "\n")
+        self.stdout.flush()
+
     # -- formats -----------------------------------------------------------------------------
 
     def _json_rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field]) -> int:
@@ -211,8 +225,11 @@ class Output:
                 no_wrap=True,
                 width=min(width, max(20, console.width - fixed)) if field.kind == "long" else width,
             )
+        from rich.text import Text
+
         for row in cells:
-            table.add_row(*row)
+            # Text, not str: data is never read as rich markup ("[/bold]" in an error).
+            table.add_row(*(Text(cell) for cell in row))
         console.print(table)
 
     def _cell(self, row: Mapping[str, Any], field: Field) -> str:
