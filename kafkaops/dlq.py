@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from kafkaops import dlq_record, kafka
-from kafkaops.errors import KafkaUnavailableError, UsageError
+from kafkaops.errors import KafkaUnavailableError, NotFoundError, UsageError
 from kafkaops.selection import Selection, record_timestamp_ms
 
 if TYPE_CHECKING:
@@ -325,7 +325,10 @@ def tail(
     """
     from confluent_kafka import TopicPartition
 
-    marks = kafka.watermarks(consumer, request.topic, timeout)
+    try:
+        marks = kafka.watermarks(consumer, request.topic, timeout)
+    except NotFoundError as exc:
+        raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
     wanted = request.selection.partitions
     if wanted is not None:
         unknown = sorted(wanted - set(marks))

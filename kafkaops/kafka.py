@@ -544,14 +544,20 @@ class GroupMember:
 
 def group_members(
     props_or_admin: Mapping[str, Any] | AdminClient, group: str, timeout: float = 10.0
-) -> list[GroupMember]:
-    """The live members of consumer group ``group`` (none when the group is empty or unknown)."""
-    with (
-        _client_for(props_or_admin, admin) as client,
-        kafka_errors(client, f"describe consumer group {group!r}"),
-    ):
+) -> list[GroupMember] | None:
+    """The live members of consumer group ``group`` (none when the group is empty or unknown);
+    None when the cluster cannot describe groups (librdkafka's mock cluster)."""
+    from confluent_kafka import KafkaException
+
+    with _client_for(props_or_admin, admin) as client:
         future = client.describe_consumer_groups([group], request_timeout=timeout)[group]
-        description = future.result(timeout=timeout + 1)
+        try:
+            description = future.result(timeout=timeout + 1)
+        except KafkaException as exc:
+            error = _kafka_error_of(exc)
+            if error is not None and error.name() == "_UNSUPPORTED_FEATURE":
+                return None
+            raise translate_error(exc, client, action=f"describe consumer group {group!r}") from exc
     return [
         GroupMember(
             member_id=m.member_id,

@@ -13,6 +13,7 @@ stop the run.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Message, Producer
 
     from kafkaops.connections import Connections
+
+log = logging.getLogger(__name__)
 
 # Aborted attempts of one batch before the run gives up (each one rewinds and tries again).
 MAX_ABORTS = 3
@@ -201,6 +204,9 @@ def check_no_live_replay(props: Mapping[str, Any], group: str, timeout: float = 
     new run takes over its static membership at once.
     """
     members = kafka.group_members(props, group, timeout)
+    if members is None:
+        log.info("the cluster cannot describe group %r: a concurrent replay is only fenced", group)
+        return
     alive = [m for m in members if not _is_dead_local_replay(m.client_id)]
     if alive:
         who = alive[0]
@@ -578,6 +584,11 @@ class Replayer:
                 ) from None
             self._abort(producer, error.str())
             self._after_abort(error)
+            log.warning(
+                "replay transaction aborted (%s: %s); rewinding to the committed offsets and retrying",
+                error.name(),
+                kafka.translate_error(error, producer).message,
+            )
             return False
         self._delivery_error = None
         self.progress(batch.advanced(self.positions))
