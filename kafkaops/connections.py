@@ -175,8 +175,9 @@ class Connections:
         self._consumers.clear()
         for producer in self._producers:
             # Anything still queued was never acknowledged; callers flush what they mean to send.
-            producer.purge()
-            producer.flush(0)
+            with suppress(Exception):  # a fenced (fatal) producer refuses even this
+                producer.purge()
+                producer.flush(0)
         self._producers.clear()
         if self._engine is not None:
             self._engine.dispose()

@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 # Aborted attempts of one batch before the run gives up (each one rewinds and tries again).
 MAX_ABORTS = 3
 _CLIENT_ID_PREFIX = "kafkaops-replay@"
+_FENCED = ("_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH")
 
 
 class ReplayConflictError(KafkaopsError):
@@ -81,6 +82,7 @@ class ReplayPlan:
 
     source: str
     group: str
+    partitions: tuple[int, ...]  # every partition of the source
     target: str  # --to, the topic the DLQ name points to, or "each record's original topic"
     end: Mapping[int, int]  # high watermarks at start: the run stops there
     committed: Mapping[int, int | None]
@@ -170,11 +172,20 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
             else "each record's original topic"
         )
     marks = kafka.watermarks(props, request.source, timeout)
+    every = tuple(sorted(marks))
+    chosen = request.selection.partitions
+    if chosen is not None:
+        # --partition chooses what is read at all: the other partitions stay as they are.
+        unknown = sorted(chosen - set(marks))
+        if unknown:
+            raise UsageError(f"topic {request.source!r} has no partition {unknown[0]} (it has {len(marks)})")
+        marks = {p: m for p, m in marks.items() if p in chosen}
     end = {p: high for p, (_, high) in marks.items()}
     committed = kafka.committed_offsets(props, request.group_id, request.source, timeout)
     return ReplayPlan(
         source=request.source,
         group=request.group_id,
+        partitions=every,
         target=target,
         end=end,
         committed=committed,
@@ -201,7 +212,7 @@ def check_no_live_replay(props: Mapping[str, Any], group: str, timeout: float = 
     """Refuse up front when the replay group has live members: another replay is running.
 
     A member left by a replay on this host whose process is gone (killed) does not count: the
-    new run takes over its static membership at once.
+    new run joins, and the group drops the dead member when its session times out (10 s).
     """
     members = kafka.group_members(props, group, timeout)
     if members is None:
@@ -268,6 +279,8 @@ class Replayer:
         self._delivery_error: tuple[KafkaError, str] | None = None
         self._produced = 0
         self._started = time.monotonic()
+        # Consumed but not yet handled: a batch may close in the middle of a fetch.
+        self._backlog: deque[Message] = deque()
 
     # -- entry point -----------------------------------------------------------------------
 
@@ -337,7 +350,8 @@ class Replayer:
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
                 "enable.auto.offset.store": False,
-                "group.instance.id": request.transactional_id,
+                # Dynamic membership: a finished run leaves the group at once, so "live
+                # members" means a replay is running (or was killed < 10 s ago).
                 "client.id": _client_id(),
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 1000,
@@ -345,8 +359,11 @@ class Replayer:
                 "queued.max.messages.kbytes": 16_384,
             },
         )
+        log.info("replay of %r: transactions initialised; joining group %r", request.source, request.group_id)
         self._join(consumer)
         self._rewind(consumer)
+        self._started = time.monotonic()  # --rate counts from here, not from the set-up
+        log.info("replay of %r: resuming at %s, ending at %s", request.source, self.positions, self.end)
         aborts = 0
         while not self._finished():
             batch = _Batch()
@@ -372,6 +389,8 @@ class Replayer:
 
     def _join(self, consumer: Consumer) -> None:
         """Subscribe and wait until this run owns every partition of the source."""
+        from confluent_kafka import KafkaError
+
         assigned: list[Any] = []
 
         def on_assign(_consumer: Any, partitions: list[Any]) -> None:
@@ -381,12 +400,18 @@ class Replayer:
             consumer.subscribe([self.request.source], on_assign=on_assign)
             wait = max(30.0, self.request.commit_timeout)
             deadline = time.monotonic() + wait
-            while {tp.partition for tp in assigned} != set(self.end):
+            while {tp.partition for tp in assigned} != set(self.plan.partitions):
                 if self.stop():
                     raise KeyboardInterrupt
+                # A record polled here is not lost: _rewind() seeks to the committed offsets.
                 msg = consumer.poll(0.1)
-                if msg is not None and msg.error() is not None and not self._transient(msg.error()):
-                    self._raise_consumer_error(msg.error(), consumer)
+                error = msg.error() if msg is not None else None
+                if (
+                    error is not None
+                    and error.code() != KafkaError._PARTITION_EOF
+                    and not self._transient(error)
+                ):
+                    self._raise_consumer_error(error, consumer)
                 if time.monotonic() > deadline:
                     if assigned:
                         raise ReplayConflictError(
@@ -410,11 +435,13 @@ class Replayer:
             low = {
                 p: lh[0] for p, lh in kafka.watermarks(consumer, source, self.request.commit_timeout).items()
             }
+        self._backlog.clear()  # the seek below fetches them again
         self.positions = {tp.partition: max(low[tp.partition], tp.offset) for tp in committed}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
         todo = [TopicPartition(source, p, pos) for p, pos in self.positions.items() if p not in self.done]
-        if self.done:
-            consumer.pause([TopicPartition(source, p) for p in self.done])
+        idle = self.done | (set(self.plan.partitions) - set(self.end))
+        if idle:
+            consumer.pause([TopicPartition(source, p) for p in idle])
         if todo:
             consumer.resume(todo)
             for tp in todo:
@@ -424,32 +451,33 @@ class Replayer:
 
     def _fill(self, consumer: Consumer, batch: _Batch, producer: Producer | None) -> None:
         request = self.request
-        opened = time.monotonic()
-        idle_since = opened
-        while len(batch.moved) == 0 or (
-            batch.replayed + batch.filtered + batch.max_replays < request.batch_size
-            and time.monotonic() - opened < request.batch_seconds
-        ):
+        backlog = self._backlog
+        opened = idle_since = time.monotonic()
+        while True:
             if self.stop():
                 self.summary.interrupted = True
                 return
             if self._finished(batch):
                 return
-            messages = consumer.consume(min(500, request.batch_size), timeout=0.1)
-            if messages:
-                idle_since = time.monotonic()
-            elif time.monotonic() - idle_since > max(30.0, request.commit_timeout):
-                raise KafkaUnavailableError(
-                    f"Kafka delivered nothing from {request.source!r} for {time.monotonic() - idle_since:.0f}s"
-                )
-            elif time.monotonic() - opened >= request.batch_seconds and batch.moved:
+            now = time.monotonic()
+            if batch.moved and (
+                batch.replayed + batch.filtered + batch.max_replays >= request.batch_size
+                or now - opened >= request.batch_seconds
+            ):
                 return
-            for msg in messages:
-                self._handle(msg, batch, producer, consumer)
-                if self._finished(batch):
-                    return
-            if producer is not None:
-                producer.poll(0)
+            if not backlog:
+                if producer is not None:
+                    producer.poll(0)
+                messages = consumer.consume(min(500, request.batch_size), timeout=0.1)
+                if messages:
+                    idle_since = time.monotonic()
+                    backlog.extend(messages)
+                elif now - idle_since > max(30.0, request.commit_timeout):
+                    raise KafkaUnavailableError(
+                        f"Kafka delivered nothing from {request.source!r} for {now - idle_since:.0f}s"
+                    )
+                continue
+            self._handle(backlog.popleft(), batch, producer, consumer)
 
     def _handle(self, msg: Message, batch: _Batch, producer: Producer | None, consumer: Consumer) -> None:
         from confluent_kafka import KafkaError, TopicPartition
@@ -483,6 +511,8 @@ class Replayer:
         self._maybe_done(partition, batch, consumer)
 
     def _replay_one(self, msg: Message, batch: _Batch, producer: Producer | None) -> None:
+        from confluent_kafka import KafkaException
+
         request = self.request
         if not request.selection.matches(msg):
             batch.filtered += 1
@@ -514,6 +544,8 @@ class Replayer:
                     break
                 except BufferError:
                     producer.poll(0.05)  # the local queue is full: let deliveries drain it
+                except KafkaException as exc:
+                    raise self._producer_failure(exc.args[0], producer) from None
             self._produced += 1
         batch.targets[target] += 1
         batch.replayed += 1
@@ -576,12 +608,8 @@ class Replayer:
             self._with_retries(producer.commit_transaction)
         except KafkaException as exc:
             error = exc.args[0]
-            if error.fatal() or error.name() in ("_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH"):
-                raise ReplayConflictError(
-                    f"this replay was fenced by another one of {self.request.source!r} "
-                    f"({kafka.translate_error(error, producer).message}); what it committed stays committed",
-                    hint="let the other replay finish, then rerun to see what is left",
-                ) from None
+            if error.fatal() or error.name() in _FENCED:
+                raise self._producer_failure(error, producer) from None
             self._abort(producer, error.str())
             self._after_abort(error)
             log.warning(
@@ -591,10 +619,39 @@ class Replayer:
             )
             return False
         self._delivery_error = None
+        log.info(
+            "replay of %r: committed %d record(s), offsets %s",
+            self.request.source,
+            batch.replayed,
+            batch.moved,
+        )
         self.progress(batch.advanced(self.positions))
         self.positions.update(batch.moved)
         self.summary.add(batch)
         return True
+
+    def _producer_failure(self, error: KafkaError, producer: Producer) -> KafkaopsError:
+        """The error that ends the run when the producer cannot go on."""
+        from confluent_kafka import KafkaException
+
+        if error.name() == "_FATAL":
+            # produce() only says "fatal error"; a transactional call names it (fenced, ...).
+            try:
+                producer.abort_transaction(1)
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    error = exc.args[0]
+        cause = kafka.last_error(producer)
+        fenced = error.name() in _FENCED or (cause is not None and cause.name() in _FENCED)
+        if fenced or error.fatal() or error.name() == "_FATAL":
+            shown = cause if cause is not None and cause.fatal() else error
+            what = "was fenced by another replay" if fenced else "hit a fatal producer error"
+            return ReplayConflictError(
+                f"this replay of {self.request.source!r} {what} "
+                f"({kafka.translate_error(shown, producer).message}); what it committed stays committed",
+                hint="let the other replay finish, then rerun to see what is left",
+            )
+        return kafka.translate_error(error, producer, action="produce a replayed record")
 
     def _with_retries(self, call: Callable[[float], Any]) -> None:
         """Retry what librdkafka says is retriable, within the commit deadline; a call that

@@ -74,7 +74,14 @@ def read_all(
     bootstrap: str, topic: str, *, isolation: str = "read_committed", timeout: float = 30.0
 ) -> list[Message]:
     """Every record of `topic` up to its current end, in partition/offset order."""
-    admin_consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex[:8]}"})
+    # With read_committed, the "high" watermark librdkafka reports is the last stable offset.
+    admin_consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"probe-{uuid.uuid4().hex[:8]}",
+            "isolation.level": isolation,
+        }
+    )
     try:
         meta = admin_consumer.list_topics(topic, timeout=10).topics[topic]
         partitions = sorted(meta.partitions)
@@ -127,7 +134,14 @@ def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> 
 
 
 def high_total(bootstrap: str, topic: str, partitions: int) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex[:8]}"})
+    """The sum of the high watermarks: uncommitted transactional records included."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"probe-{uuid.uuid4().hex[:8]}",
+            "isolation.level": "read_uncommitted",
+        }
+    )
     try:
         return sum(
             consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)
