@@ -129,33 +129,75 @@ class DlqTopic:
 def list_dlq_topics(
     props: Mapping[str, Any], suffixes: Sequence[str], timeout: float = 10.0
 ) -> list[DlqTopic]:
-    """Every topic named like a DLQ, with its size, origin, age and what replay has left."""
-    names = kafka.topic_names(props, timeout)
-    existing = set(names)
-    result = []
+    """Every topic named like a DLQ, with its size, origin, age and what replay has left.
+
+    A constant number of round trips, however many DLQ topics there are: one metadata
+    request, one read of every partition's first record and one of its last ones."""
+    from confluent_kafka import TopicPartition
+
     consumer = read_consumer(props)
     try:
-        for topic in (n for n in names if dlq_record.is_dlq_topic(n, suffixes)):
-            marks = kafka.watermarks(consumer, topic, timeout)
-            oldest, newest, newest_msg = _edge_records(consumer, topic, marks, timeout)
-            original = dlq_record.original_topic_by_name(topic, suffixes)
-            if newest_msg is not None:
-                original = dlq_record.parse_origin(newest_msg.headers(), topic, suffixes).topic or original
-            committed = kafka.committed_offsets(props, replay_group_for(topic), topic, timeout)
-            result.append(
-                DlqTopic(
-                    topic=topic,
-                    messages=sum(high - low for low, high in marks.values()),
-                    original_topic=original,
-                    original_exists=original in existing,
-                    oldest=_dt(oldest),
-                    newest=_dt(newest),
-                    replay_pending=pending_offsets(marks, committed),
-                )
-            )
+        with kafka.kafka_errors(consumer, "list topics"):
+            metadata = consumer.list_topics(timeout=timeout)
+        existing = {t for t in metadata.topics if not t.startswith("__")}
+        layout = {
+            name: sorted(metadata.topics[name].partitions)
+            for name in sorted(existing)
+            if dlq_record.is_dlq_topic(name, suffixes)
+        }
+        marks: dict[str, dict[int, tuple[int, int]]] = {}
+        with kafka.kafka_errors(consumer, "read the offsets of the DLQ topics"):
+            for topic, partitions in layout.items():
+                marks[topic] = {
+                    p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout, cached=False)
+                    for p in partitions
+                }
+        filled = [(t, p, lh) for t, m in marks.items() for p, lh in m.items() if lh[1] > lh[0]]
+        firsts = _read_to_end(
+            consumer, [TopicPartition(t, p, lh[0]) for t, p, lh in filled], timeout, first_only=True
+        )
+        lasts = _read_to_end(
+            consumer,
+            [TopicPartition(t, p, max(lh[0], lh[1] - _NEWEST_WINDOW)) for t, p, lh in filled],
+            timeout,
+            first_only=False,
+        )
     finally:
         consumer.close()
+    result = []
+    for topic, topic_marks in marks.items():
+        stamps_first = [s for m in firsts if m.topic() == topic and (s := record_timestamp_ms(m)) is not None]
+        mine = [m for m in lasts if m.topic() == topic]
+        newest_msg = max(mine, key=lambda m: record_timestamp_ms(m) or -1, default=None)
+        original = dlq_record.original_topic_by_name(topic, suffixes)
+        if newest_msg is not None:
+            original = dlq_record.parse_origin(newest_msg.headers(), topic, suffixes).topic or original
+        committed = _group_offsets(props, replay_group_for(topic), topic, list(topic_marks), timeout)
+        result.append(
+            DlqTopic(
+                topic=topic,
+                messages=sum(high - low for low, high in topic_marks.values()),
+                original_topic=original,
+                original_exists=original in existing,
+                oldest=_dt(min(stamps_first, default=None)),
+                newest=_dt(max((s for m in mine if (s := record_timestamp_ms(m)) is not None), default=None)),
+                replay_pending=pending_offsets(topic_marks, committed),
+            )
+        )
     return result
+
+
+def _group_offsets(
+    props: Mapping[str, Any], group: str, topic: str, partitions: list[int], timeout: float
+) -> dict[int, int | None]:
+    """What `group` committed on `topic`, through the admin API (no consumer per group)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    client = kafka.admin(props)
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+    with kafka.kafka_errors(client, f"read the offsets of group {group!r}"):
+        found = client.list_consumer_group_offsets([request], request_timeout=timeout)[group].result(timeout)
+    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()}
 
 
 def pending_offsets(marks: Mapping[int, tuple[int, int]], committed: Mapping[int, int | None]) -> int:
@@ -168,56 +210,31 @@ def pending_offsets(marks: Mapping[int, tuple[int, int]], committed: Mapping[int
     return total
 
 
-def _edge_records(
-    consumer: Consumer, topic: str, marks: Mapping[int, tuple[int, int]], timeout: float
-) -> tuple[int | None, int | None, Message | None]:
-    """Timestamps of the oldest and newest record of a topic, and the newest record itself."""
-    from confluent_kafka import TopicPartition
-
-    filled = {p: lh for p, lh in marks.items() if lh[1] > lh[0]}
-    if not filled:
-        return None, None, None
-    firsts = _read_to_end(
-        consumer, [TopicPartition(topic, p, low) for p, (low, _) in filled.items()], timeout, first_only=True
-    )
-    lasts = _read_to_end(
-        consumer,
-        [TopicPartition(topic, p, max(low, high - _NEWEST_WINDOW)) for p, (low, high) in filled.items()],
-        timeout,
-        first_only=False,
-    )
-    stamps_first = [s for m in firsts if (s := record_timestamp_ms(m)) is not None]
-    newest_msg = max(lasts, key=lambda m: record_timestamp_ms(m) or -1, default=None)
-    stamps_last = [s for m in lasts if (s := record_timestamp_ms(m)) is not None]
-    return (
-        min(stamps_first, default=None),
-        max(stamps_last, default=None),
-        newest_msg,
-    )
-
-
 def _read_to_end(consumer: Consumer, start: list[Any], timeout: float, *, first_only: bool) -> list[Message]:
     """Records from `start` up to the end of each partition (or the first one of each)."""
+    if not start:
+        return []
     consumer.assign(start)
-    waiting = {tp.partition for tp in start}
+    waiting = {(tp.topic, tp.partition) for tp in start}
     found: list[Message] = []
     deadline = time.monotonic() + timeout
     try:
         while waiting:
             if time.monotonic() > deadline:
                 raise KafkaUnavailableError(
-                    f"Kafka did not deliver the records of {start[0].topic!r} within {timeout:g}s"
+                    f"Kafka did not deliver the records asked for within {timeout:g}s"
                 )
             for msg in consumer.consume(500, timeout=0.2):
+                where = (msg.topic(), msg.partition())
                 if _is_eof(msg):
-                    waiting.discard(msg.partition())
+                    waiting.discard(where)
                     continue
                 _raise_for(msg, consumer)
-                if msg.partition() not in waiting:
+                if where not in waiting:
                     continue
                 found.append(msg)
                 if first_only:
-                    waiting.discard(msg.partition())
+                    waiting.discard(where)
     finally:
         consumer.unassign()
     return found

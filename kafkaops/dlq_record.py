@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 Headers = list[tuple[str, str | bytes | None]]
 # Headers as confluent-kafka hands them over (a list of pairs; a dict when built by hand).
@@ -149,14 +150,12 @@ def header_values(headers: HeaderInput) -> dict[str, bytes | None]:
     return {k: (v.encode() if isinstance(v, str) else v) for k, v in pairs}
 
 
-def replay_count_of(values: Mapping[str, bytes | None]) -> int:
+def replay_count_of(values: Mapping[str, Any]) -> int:
     """How often kafkaops has replayed this record already (0: never)."""
     return decode_int(values.get(REPLAY_COUNT), binary=False) or 0
 
 
-def original_topic_of(
-    values: Mapping[str, bytes | None], dlq_topic: str, suffixes: Sequence[str]
-) -> str | None:
+def original_topic_of(values: Mapping[str, Any], dlq_topic: str, suffixes: Sequence[str]) -> str | None:
     """The topic a DLQ record came from: its headers (Spring, Spring Cloud Stream, Connect, in
     that order), else the DLQ topic's name without its suffix."""
     for name in _TOPIC_HEADERS:
@@ -209,7 +208,7 @@ def replay_headers(
     """The headers of a replayed record: the DLQ record's own, byte for byte and in order,
     then where it was replayed from and how often it has been replayed now (the last
     occurrence counts when it is read back)."""
-    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else headers or ()
     return [
         *pairs,
         (REPLAYED_FROM, f"{source_topic}/{partition}/{offset}".encode()),

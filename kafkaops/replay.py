@@ -20,7 +20,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kafkaops import dlq_record, kafka
 from kafkaops.dlq import READ_ONLY, pending_offsets, replay_group_for
@@ -281,6 +281,11 @@ class Replayer:
         self._started = time.monotonic()
         # Consumed but not yet handled: a batch may close in the middle of a fetch.
         self._backlog: deque[Message] = deque()
+        from confluent_kafka import KafkaError, KafkaException
+
+        self._eof_code = KafkaError._PARTITION_EOF
+        self._kafka_exception = KafkaException
+        self._selecting = request.selection.filters_records
 
     # -- entry point -----------------------------------------------------------------------
 
@@ -339,6 +344,8 @@ class Replayer:
                 "linger.ms": 20,
                 "transaction.timeout.ms": max(60_000, int(request.commit_timeout * 2000)),
                 "message.timeout.ms": max(30_000, int(request.commit_timeout * 1000)),
+                # Memory follows the batch, not the topic (a batch of 5,000 x 1 KB is 5 MB).
+                "queue.buffering.max.kbytes": 65_536,
                 "on_delivery": self._on_delivery,
             },
         )
@@ -356,7 +363,9 @@ class Replayer:
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 1000,
                 # The fetch queue stays small whatever the topic's size.
-                "queued.max.messages.kbytes": 16_384,
+                "queued.max.messages.kbytes": 8192,
+                # ...and refills as soon as there is room (librdkafka waits 1 s by default).
+                "fetch.queue.backoff.ms": 5,
             },
         )
         log.info("replay of %r: transactions initialised; joining group %r", request.source, request.group_id)
@@ -477,15 +486,76 @@ class Replayer:
                         f"Kafka delivered nothing from {request.source!r} for {now - idle_since:.0f}s"
                     )
                 continue
-            self._handle(backlog.popleft(), batch, producer, consumer)
+            fast = producer is not None and not request.rate and request.limit is None
+            if not (fast and producer is not None and self._replay_fast(batch, producer, opened)):
+                self._handle(backlog.popleft(), batch, producer, consumer)
+
+    def _replay_fast(self, batch: _Batch, producer: Producer, opened: float) -> int:
+        """_handle() for a run of plain records, inlined: a replay spends its time here.
+
+        Anything unusual (an error or end-of-partition event, a record before the position or
+        past the end, a selection, the loop guard, a new target) goes through _handle()."""
+        request = self.request
+        backlog, positions, end, done = self._backlog, self.positions, self.end, self.done
+        moved, targets, targets_ok = batch.moved, batch.targets, self._targets_ok
+        to, source, suffixes = request.to, request.source, request.suffixes
+        original_topic_of, replay_count_header = dlq_record.original_topic_of, dlq_record.REPLAY_COUNT
+        replayed_from, replay_count_one = dlq_record.REPLAYED_FROM, (dlq_record.REPLAY_COUNT, b"1")
+        produce, stop, selecting = producer.produce, self.stop, self._selecting
+        room = request.batch_size - (batch.replayed + batch.filtered + batch.max_replays)
+        handled = 0
+        while backlog and handled < room:
+            msg = backlog[0]
+            partition = cast(int, msg.partition())
+            offset = cast(int, msg.offset())
+            headers = msg.headers()
+            if (
+                selecting
+                or msg.error() is not None
+                or partition in done
+                or partition not in positions
+                or offset < moved.get(partition, positions[partition])
+                or offset + 1 >= end[partition]
+            ):
+                break  # _fill hands this one to _handle()
+            values = dict(headers) if headers else {}
+            if replay_count_header in values:
+                break  # the loop guard's business
+            target = to or original_topic_of(values, source, suffixes)
+            if target is None or targets_ok.get(target, False) is not None:
+                break  # not checked yet, or refused
+            backlog.popleft()
+            out = (
+                [*headers, (replayed_from, f"{source}/{partition}/{offset}".encode()), replay_count_one]
+                if headers
+                else [
+                    (replayed_from, f"{source}/{partition}/{offset}".encode()),
+                    replay_count_one,
+                ]
+            )
+            try:
+                produce(target, value=msg.value(), key=msg.key(), headers=out)
+            except BufferError:
+                backlog.appendleft(msg)
+                producer.poll(0.05)
+                continue
+            except self._kafka_exception as exc:
+                raise self._producer_failure(exc.args[0], producer) from None
+            targets[target] += 1
+            moved[partition] = offset + 1
+            handled += 1
+            if handled % 256 == 0 and (stop() or time.monotonic() - opened >= request.batch_seconds):
+                break
+        self._produced += handled
+        batch.replayed += handled
+        return handled
 
     def _handle(self, msg: Message, batch: _Batch, producer: Producer | None, consumer: Consumer) -> None:
-        from confluent_kafka import KafkaError, TopicPartition
-
+        # The hot path: one call per record, so no imports or set-ups in here.
         error = msg.error()
         partition = msg.partition() or 0
         if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
+            if error.code() == self._eof_code:
                 # The end of what is readable: past trailing transaction markers.
                 if partition in self.positions and partition not in self.done:
                     current = batch.moved.get(partition, self.positions[partition])
@@ -501,36 +571,37 @@ class Replayer:
         current = batch.moved.get(partition, self.positions[partition])
         if offset < current:
             return  # fetched before a rewind
-        if offset >= self.end[partition]:
+        end = self.end[partition]
+        if offset >= end:
             # Arrived after the run started: the next run replays it.
-            self.done.add(partition)
-            consumer.pause([TopicPartition(self.request.source, partition)])
+            self._mark_done(partition, consumer)
             return
         self._replay_one(msg, batch, producer)
         batch.moved[partition] = offset + 1
-        self._maybe_done(partition, batch, consumer)
+        if offset + 1 >= end:
+            self._mark_done(partition, consumer)
 
     def _replay_one(self, msg: Message, batch: _Batch, producer: Producer | None) -> None:
-        from confluent_kafka import KafkaException
-
         request = self.request
-        if not request.selection.matches(msg):
+        if self._selecting and not request.selection.matches(msg):
             batch.filtered += 1
             return
         headers = msg.headers()
-        values = dlq_record.header_values(headers)
-        count = dlq_record.replay_count_of(values)
+        values = dict(headers) if isinstance(headers, list) else dlq_record.header_values(headers)
+        count = dlq_record.replay_count_of(values) if dlq_record.REPLAY_COUNT in values else 0
         if count >= request.max_replays:
             batch.max_replays += 1
             batch.examples.append(f"{msg.partition()}/{msg.offset()}")
             return
         target = request.to or dlq_record.original_topic_of(values, request.source, request.suffixes)
-        problem = self._target_problem(target, msg)
-        if problem is not None:
-            raise _StopBefore(problem)
+        if target is None or target not in self._targets_ok or self._targets_ok[target] is not None:
+            problem = self._target_problem(target, msg)
+            if problem is not None:
+                raise _StopBefore(problem)
         assert target is not None
         if producer is not None:
-            self._pace()
+            if request.rate:
+                self._pace()
             out_headers = dlq_record.replay_headers(
                 headers,
                 source_topic=request.source,
@@ -544,7 +615,7 @@ class Replayer:
                     break
                 except BufferError:
                     producer.poll(0.05)  # the local queue is full: let deliveries drain it
-                except KafkaException as exc:
+                except self._kafka_exception as exc:
                     raise self._producer_failure(exc.args[0], producer) from None
             self._produced += 1
         batch.targets[target] += 1
@@ -575,11 +646,14 @@ class Replayer:
             time.sleep(min(wait, 0.1))
 
     def _maybe_done(self, partition: int, batch: _Batch, consumer: Consumer) -> None:
+        if batch.moved.get(partition, self.positions[partition]) >= self.end[partition]:
+            self._mark_done(partition, consumer)
+
+    def _mark_done(self, partition: int, consumer: Consumer) -> None:
         from confluent_kafka import TopicPartition
 
-        if batch.moved.get(partition, self.positions[partition]) >= self.end[partition]:
-            self.done.add(partition)
-            consumer.pause([TopicPartition(self.request.source, partition)])
+        self.done.add(partition)
+        consumer.pause([TopicPartition(self.request.source, partition)])
 
     def _finished(self, batch: _Batch | None = None) -> bool:
         if self.summary.interrupted or self._all_done():
@@ -589,7 +663,7 @@ class Replayer:
         return limit is not None and replayed >= limit
 
     def _all_done(self) -> bool:
-        return set(self.end) <= self.done
+        return len(self.done) >= len(self.end)
 
     # -- committing ------------------------------------------------------------------------
 
