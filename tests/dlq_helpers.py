@@ -126,8 +126,17 @@ def read_all(
 
 def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    deadline = time.monotonic() + 20
     try:
-        found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        while True:
+            try:
+                found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+                break
+            except KafkaException as exc:
+                # A fresh broker is still electing the group coordinator.
+                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     finally:
         consumer.close()
     return sum(max(0, tp.offset) for tp in found)
