@@ -415,4 +415,6 @@ def _start_offsets(
     if request.from_beginning or request.selection.filters_records or request.last is None:
         # A filter may match only old records: read everything, keep the last N matches.
         return {p: low for p, (low, _) in marks.items()}
-    return {p: max(low, high - request.last) for p, (low, high) in marks.items()}
+    # Transaction markers occupy offsets too (a replayed topic ends with one): read a window
+    # that holds N records even if every other offset is a marker; the deque keeps the last N.
+    return {p: max(low, high - 2 * request.last - _NEWEST_WINDOW) for p, (low, high) in marks.items()}

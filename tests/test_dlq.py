@@ -324,3 +324,46 @@ def test_tail_bad_input_is_one_error_line(
     assert result.stderr.startswith(message.format(dlq=dlq)), result.stderr
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr
+
+
+def test_tail_last_n_counts_records_not_transaction_markers(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    from confluent_kafka import Producer
+
+    topic = new_topic(1, name_prefix="txn")
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"tail-{topic}"})
+    producer.init_transactions(30)
+    for n in range(5):  # one record per transaction: every other offset is a commit marker
+        producer.begin_transaction()
+        producer.produce(topic, value=json.dumps({"n": n}).encode())
+        producer.commit_transaction(30)
+    assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, topic, "-n", "2")] == [3, 4]
+    assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, topic, "-n", "1")] == [4]
+
+
+def test_dlq_suffixes_are_configurable_and_checked(
+    cli: Cli,
+    kafka_bootstrap: str,
+    new_topic: NewTopicFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = new_topic(1, name_prefix="suf")
+    dead = create_topic(kafka_bootstrap, source + ".deadletter")
+    config = write_config(
+        tmp_path / "k.yaml",
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        retry={"dlq_suffixes": [".deadletter"]},
+    )
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(config))
+    rows = {r["topic"]: r for r in json.loads(cli("dlq", "list", "-o", "json").stdout)}
+    assert rows[dead]["original_topic"] == source
+    assert not any(t.endswith("-dlt") for t in rows)  # the defaults are replaced, not added to
+    bad = write_config(
+        tmp_path / "bad.yaml", kafka={"bootstrap.servers": kafka_bootstrap}, retry={"dlq_suffixes": ".dlq"}
+    )
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(bad))
+    result = cli("dlq", "list")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: retry.dlq_suffixes must be a non-empty list of suffixes")
