@@ -66,6 +66,9 @@ _UNDERSCORE_KEYS = frozenset(
     {"log_level", "error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on_delivery", "logger"}
 )
 
+# Properties of confluent-kafka itself, not librdkafka: it wants their Python values.
+_PYTHON_CLIENT_KEYS = frozenset({"delivery.report.only.error"})
+
 # Errors after which waiting out the deadline would not help a reachability check: every
 # broker refused, failed to resolve or timed out its connection setup, or the cluster
 # rejected the credentials.
@@ -217,7 +220,9 @@ def _build(
     conf = {"client.id": "kafkaops", **defaults}
     conf.update(props)
     conf.update({_property_name(k): v for k, v in overrides.items()})
-    conf = {k: _property_value(v) for k, v in conf.items() if v is not None}
+    conf = {
+        k: v if k in _PYTHON_CLIENT_KEYS else _property_value(v) for k, v in conf.items() if v is not None
+    }
     state = _ClientState(
         bootstrap=_bootstrap(conf),
         secrets=_secret_values(conf),

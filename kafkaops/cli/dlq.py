@@ -421,7 +421,7 @@ def replay(
     ] = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=100_000, help="Records per transaction at most.")
-    ] = 5000,
+    ] = 20_000,
     commit_timeout: Annotated[
         float,
         typer.Option(
