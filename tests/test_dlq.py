@@ -237,6 +237,24 @@ def test_tail_json_lines_carry_every_field_and_binary_as_base64(
     assert text["key"] == "text-key" and text["value"] == "not json {" and text["headers"] == []
 
 
+def test_tail_json_lines_escape_what_a_terminal_would_obey(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    _, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    hostile = "a\x1b]0;t\x07 \x9b31m \u202egnp"
+    produce(
+        kafka_bootstrap,
+        dlq,
+        [(hostile, json.dumps({"m": hostile}, ensure_ascii=False), [("h", hostile.encode())])],
+    )
+    result = cli("-b", kafka_bootstrap, "dlq", "tail", dlq, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert not any(c in result.stdout for c in ("\x1b", "\x07", "\x9b", "\u202e"))
+    record = json.loads(result.stdout)  # the same strings, once decoded
+    assert record["key"] == hostile and record["value"] == {"m": hostile}
+    assert record["headers"] == [{"key": "h", "value": hostile}]
+
+
 def test_tail_text_never_lets_escape_sequences_or_binary_reach_the_terminal(
     cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
 ) -> None:

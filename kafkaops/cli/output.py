@@ -149,7 +149,8 @@ class Output:
         """JSON Lines: one compact object per line, flushed as it goes (for `--follow` pipes)."""
         count = 0
         for item in objects:
-            self._write(json.dumps(to_jsonable(item), ensure_ascii=False) + "\n")
+            line = json.dumps(to_jsonable(item), ensure_ascii=False).translate(_JSON_TERMINAL_ESCAPES)
+            self._write(line + "\n")
             self.stdout.flush()
             count += 1
         return count
@@ -253,6 +254,14 @@ class Output:
 
     def _write(self, text: str) -> None:
         self.stdout.write(text)
+
+
+# json.dumps escapes C0 controls; these reach a terminal raw unless escaped too (C1 controls
+# such as CSI, bidi overrides). "\u009b" is the same JSON string, made safe to print.
+_JSON_TERMINAL_ESCAPES = {
+    c: f"\\u{c:04x}"
+    for c in [*range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+}
 
 
 def _plain(value: Any) -> str:
