@@ -547,3 +547,24 @@ def test_a_record_the_target_rejects_stops_the_run_without_looping(cli: Cli) -> 
         assert "Error: a record cannot be written to 'orders': INVALID_RECORD" in err
         assert summary["replayed"] == 0
         assert read_all(bootstrap, "orders", isolation="read_uncommitted") == []
+
+
+@pytest.mark.kafka
+def test_since_and_until_select_by_record_time(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(target, 3))
+    time.sleep(1.2)
+    middle = time.time()
+    time.sleep(0.2)
+    produce(kafka_bootstrap, dlq, json_records(target, 2, start=3))
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(middle)) + f".{int(middle % 1 * 1000):03d}Z"
+
+    code, summary, err = replay_json(cli, kafka_bootstrap, dlq, "--dry-run", "--until", stamp)
+    assert code == 0, err
+    assert (summary["replayed"], summary["skipped_filtered"]) == (3, 2)
+    code, summary, err = replay_json(cli, kafka_bootstrap, dlq, "--yes", "--since", stamp)
+    assert code == 0, err
+    assert (summary["replayed"], summary["skipped_filtered"]) == (2, 3)
+    assert sorted(json.loads(m.value())["n"] for m in read_all(kafka_bootstrap, target)) == [3, 4]
