@@ -385,3 +385,24 @@ def test_dlq_suffixes_are_configurable_and_checked(
     result = cli("dlq", "list")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: retry.dlq_suffixes must be a non-empty list of suffixes")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["tail", "x.dlq"],
+        ["replay", "x.dlq", "--yes"],
+        ["ensure", "x"],
+        ["replay", "x.dlq", "--dry-run"],
+    ],
+)
+def test_an_unreachable_cluster_is_one_error_line_and_exit_1(
+    cli: Cli, closed_port: int, args: list[str]
+) -> None:
+    started = time.monotonic()
+    result = cli("-b", f"127.0.0.1:{closed_port}", "dlq", *args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: cannot reach Kafka at 127.0.0.1:{closed_port}")
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 30

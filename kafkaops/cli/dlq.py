@@ -232,6 +232,9 @@ def tail(
         follow=follow,
         selection=selection,
     )
+    from kafkaops.kafka import check_reachable
+
+    check_reachable(settings.require_kafka())  # a cluster that is not there fails in seconds
     consumer = read_consumer(settings.require_kafka())
     suffixes = settings.retry.read_suffixes
     stopped = False
