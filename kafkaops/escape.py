@@ -21,7 +21,8 @@ _VISIBLE = (
     | {c: f"\\x{c - 0xDC00:02x}" for c in _BAD_BYTES}
 )
 _VISIBLE_KEEP_LINES = {c: v for c, v in _VISIBLE.items() if c not in (0x09, 0x0A)}
-_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI, *_BAD_BYTES)}
+# JSON escapes C0 itself; C1, bidi overrides and line/paragraph separators are escaped too.
+_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI, 0x2028, 0x2029, *_BAD_BYTES)}
 
 
 def safe_text(value: Any, *, keep_lines: bool = False) -> str:

@@ -61,7 +61,9 @@ def seed(url: str) -> None:
                 ),
                 "headers": json.dumps({"eventType": topic.split(".")[1]}),
                 "status": "PENDING",
-                "retry_count": n % 3,
+                # A few wallet events are on their last attempt: the refused topic sends them
+                # to its DLQ, for the `dlq` commands below.
+                "retry_count": 4 if topic == "casino.wallet.deposit.v1" and n % 4 == 1 else n % 3,
                 "last_error": error,
                 "error_type": error_type,
                 "created_at": created,
@@ -139,6 +141,19 @@ def main() -> int:
         kafkaops("failed", "list", "--status", "DLQ_FAILED", env=env)
         kafkaops("failed", "requeue", "--yes", env=env)
         kafkaops("failed", env=env)
+        # The DLQ side: what the retry pass sent there, then replay it once the topic is fixed.
+        kafkaops("dlq", "list", env=env)
+        kafkaops("dlq", "tail", "casino.wallet.deposit.v1.dlq", "-n", "2", env=env)
+        print("\n(the wallet topic's ACL is fixed: the embedded cluster stops refusing it)")
+        cluster.topic_error("casino.wallet.deposit.v1", 0)
+        kafkaops("dlq", "replay", "casino.wallet.deposit.v1.dlq", "--dry-run", env=env)
+        kafkaops("dlq", "replay", "casino.wallet.deposit.v1.dlq", "--yes", env=env)
+        kafkaops("dlq", "tail", "casino.wallet.deposit.v1", "-n", "1", env=env)
+        print(
+            "\nNote: the embedded cluster runs replay's transactions but does not store the offsets\n"
+            "committed with them, so `dlq list` would still count these records as pending; on a\n"
+            "real broker a second replay finds nothing left (tests/test_dlq_replay.py)."
+        )
     print("\nDone. Point kafkaops at your own database and brokers: see README.md, Configuration.")
     return 0
 

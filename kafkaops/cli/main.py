@@ -9,6 +9,7 @@ import typer
 from kafkaops import __version__
 from kafkaops.cli import config as config_cli
 from kafkaops.cli import db as db_cli
+from kafkaops.cli import dlq as dlq_cli
 from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import retry as retry_cli
 from kafkaops.cli import sandbox as sandbox_cli
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(failed_cli.app, name="failed")
 app.add_typer(db_cli.app, name="db")
+app.add_typer(dlq_cli.app, name="dlq")
 app.add_typer(config_cli.app, name="config")
 app.command("retry")(retry_cli.retry)
 app.command("sandbox")(sandbox_cli.sandbox)

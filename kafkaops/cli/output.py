@@ -281,6 +281,22 @@ class Output:
         """Text already rendered in a format of its own (status' nagios and prometheus)."""
         self.stdout.write(text)
 
+    @_writes_data
+    def jsonl(self, objects: Iterable[Mapping[str, Any]]) -> int:
+        """JSON Lines: one compact object per line, flushed as it goes (for `--follow` pipes)."""
+        count = 0
+        for item in objects:
+            self.stdout.write(_json_text(item) + "\n")
+            self.stdout.flush()
+            count += 1
+        return count
+
+    @_writes_data
+    def text(self, text: str) -> None:
+        """Pre-formatted text to stdout as it is, flushed; the caller made it safe for a terminal."""
+        self.stdout.write(text if text.endswith("\n") else text + "\n")
+        self.stdout.flush()
+
 
 # -- writers -----------------------------------------------------------------------------------
 
