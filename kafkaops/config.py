@@ -514,7 +514,7 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
         or not suffixes
         or not all(isinstance(s, str) and s.strip() for s in suffixes)
     ):
-        raise ConfigError("retry.dlq_suffixes must be a non-empty list of non-empty strings (.dlq, -dlt)")
+        raise ConfigError("retry.dlq_suffixes must be a non-empty list of suffixes (.dlq, -dlt, .DLT)")
     return RetrySettings(
         schedule=schedule,
         max_retries=_int(raw, "max_retries", defaults.max_retries, "retry", 1),
