@@ -33,7 +33,12 @@ app.command("sandbox")(sandbox_cli.sandbox)
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"kafkaops {__version__}")
+        import confluent_kafka  # only here: --version names the client library it runs on
+
+        typer.echo(
+            f"kafkaops {__version__} (confluent-kafka {confluent_kafka.version()}, "
+            f"librdkafka {confluent_kafka.libversion()[0]})"
+        )
         raise typer.Exit()
 
 
@@ -77,7 +82,7 @@ def main(
         int, typer.Option("--verbose", "-v", count=True, help="More log lines on stderr (-vv for debug).")
     ] = 0,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version (with the confluent-kafka and librdkafka versions) and exit.")
     ] = False,
 ) -> None:
     from kafkaops.config import Overrides
