@@ -82,7 +82,13 @@ def main(
         int, typer.Option("--verbose", "-v", count=True, help="More log lines on stderr (-vv for debug).")
     ] = 0,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version (with the confluent-kafka and librdkafka versions) and exit.")
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version (with the confluent-kafka and librdkafka versions) and exit.",
+        ),
     ] = False,
 ) -> None:
     from kafkaops.config import Overrides
