@@ -9,6 +9,7 @@ import typer
 from kafkaops import __version__
 from kafkaops.cli import config as config_cli
 from kafkaops.cli import db as db_cli
+from kafkaops.cli import demo as demo_cli
 from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import retry as retry_cli
 from kafkaops.cli import sandbox as sandbox_cli
@@ -29,6 +30,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(config_cli.app, name="config")
 app.command("retry")(retry_cli.retry)
 app.command("sandbox")(sandbox_cli.sandbox)
+app.command("demo")(demo_cli.demo)
 
 
 def _version(value: bool) -> None:
@@ -116,7 +118,7 @@ def run() -> None:
     import sys
 
     try:
-        app()
+        app(prog_name="kafkaops")  # also under python -m kafkaops
         code = 0
     except SystemExit as exit_:
         code = _exit_code(exit_.code)

@@ -97,6 +97,11 @@ class Output:
 
     # -- data (stdout) ---------------------------------------------------------------------
 
+    def text(self, text: str) -> None:
+        """Text that is itself the result (a walk-through), written and flushed as it comes."""
+        self.stdout.write(text)
+        self.stdout.flush()
+
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field]) -> int:
         """Write rows (streamed for the machine formats); returns how many were written.
 
