@@ -15,10 +15,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kafkaops.cli.common import output
+from kafkaops.errors import KafkaopsError
 
 if TYPE_CHECKING:
     from kafkaops.cli.output import Output
     from kafkaops.demo import DemoEnvironment
+
+
+class DemoFailed(KafkaopsError):
+    """A step of the demo exited as it should not have: a bug to report, not a user error."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class Step:
     says: str
     argv: tuple[str, ...] = ()
     action: Callable[[DemoEnvironment], None] | None = None  # done to the cluster, not typed
+    exits: tuple[int, ...] = (0,)  # what the command may exit with in this story
 
 
 def steps() -> list[Step]:
@@ -42,7 +48,7 @@ def steps() -> list[Step]:
         env.cluster.create_topic(f"{demo.NO_DLQ_TOPIC}.dlq", 1)
 
     return [
-        Step("Paged at 3 a.m.: one look at the whole pipeline.", ("status",)),
+        Step("Paged at 3 a.m.: one look at the whole pipeline.", ("status",), exits=(2,)),
         Step("What failed, by status (worst first)?", ("failed",)),
         Step(
             "Why? One group per kind of error, numbers and ids folded.",
@@ -71,7 +77,7 @@ def steps() -> list[Step]:
             ("failed", "requeue", "--status", "DLQ_FAILED", "--yes"),
         ),
         Step("", ("retry",)),
-        Step("And one more look.", ("status",)),
+        Step("And one more look.", ("status",), exits=(0, 1)),
     ]
 
 
@@ -108,6 +114,7 @@ def demo(
 
     out = output(None)
     color = not no_color and "NO_COLOR" not in os.environ and out.is_terminal
+    unexpected: list[str] = []
     with demo_environment(keep=keep) as env:
         counts = ", ".join(f"{n:,} {status}" for status, n in sorted(env.seeded.items()))
         _say(
@@ -123,7 +130,9 @@ def demo(
                 continue
             if step and sys.stdin.isatty():
                 input("  (Enter to run it) ")
-            _run(out, env, item.argv, color)
+            code = _run(out, env, item.argv, color)
+            if code not in item.exits:
+                unexpected.append(f"kafkaops {shlex.join(item.argv)} exited {code}")
         where = f"kept in {keep}" if keep is not None else "removed"
         _say(
             out,
@@ -131,13 +140,15 @@ def demo(
             "database and brokers: README.md, Configuration.",
             color,
         )
+    if unexpected:
+        raise DemoFailed("the demo did not go as it should: " + "; ".join(unexpected))
 
 
 def _say(out: Output, text: str, color: bool) -> None:
     out.text(f"\n\x1b[1m# {text}\x1b[0m\n" if color else f"\n# {text}\n")
 
 
-def _run(out: Output, env: DemoEnvironment, argv: tuple[str, ...], color: bool) -> None:
+def _run(out: Output, env: DemoEnvironment, argv: tuple[str, ...], color: bool) -> int:
     line = f"$ kafkaops {shlex.join(argv)}"
     out.text((f"\x1b[36m{line}\x1b[0m" if color else line) + "\n")
     child = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
@@ -150,3 +161,4 @@ def _run(out: Output, env: DemoEnvironment, argv: tuple[str, ...], color: bool) 
     ).returncode
     if code:
         out.text(f"(exit {code})\n")
+    return code
