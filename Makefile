@@ -64,7 +64,7 @@ kafka-broker: install
 	scripts/kafka-broker run $(if $(PORT),--port $(PORT))
 
 run: install
-	$(BIN)/python scripts/try_kafkaops.py
+	$(BIN)/kafkaops demo
 
 bench: install deps kafka-cache
 	$(BIN)/python benchmarks/startup.py
