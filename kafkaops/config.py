@@ -2,7 +2,9 @@
 
 Precedence, lowest to highest: built-in defaults, the context in the file, `KAFKAOPS_*`
 environment variables, command-line flags. Every value remembers where it came from, so that
-`kafkaops config show` can say so; secrets are masked wherever a value is shown.
+`kafkaops config show` can say so; secrets are masked wherever a value is shown. Every key is
+checked. `${VAR}` is expanded per section: a section whose variables are not all set is held
+back, and only a command that reads it fails, naming every missing variable at once.
 """
 
 from __future__ import annotations
@@ -15,9 +17,30 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from kafkaops.configfile import (
+    check_keys,
+    context_names,
+    find_config_file,
+    read_config_file,
+    select_context,
+)
 from kafkaops.errors import ConfigError, UsageError
-from kafkaops.secrets import is_secret_key, mask_url
+from kafkaops.secrets import secrets_of
 from kafkaops.timeparse import parse_duration
+
+__all__ = [
+    "LOGICAL_COLUMNS",
+    "DatabaseSettings",
+    "Overrides",
+    "RetrySettings",
+    "Settings",
+    "Thresholds",
+    "context_names",
+    "find_config_file",
+    "load_settings",
+    "read_config_file",
+    "select_context",
+]
 
 LOGICAL_COLUMNS: tuple[str, ...] = (
     "id",
@@ -42,8 +65,53 @@ CONFIG_HINT = (
 )
 
 DEFAULT_SCHEDULE = ("1m", "5m", "15m", "60m")
+DEFAULT_DLQ_SUFFIXES = (".dlq", "-dlt", ".DLT")
 # A batch's locks and delivery reports are held at once; bigger batches only add risk.
 MAX_BATCH_SIZE = 10_000
+
+# The keys each section accepts (`kafka` is librdkafka's free-form properties).
+SECTIONS = ("database", "kafka", "app", "retry", "thresholds", "alerts", "status")
+SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
+    "database": ("url", "table", "schema", "columns", "id_type"),
+    "kafka": None,
+    "app": (
+        "instances",
+        "health_url",
+        "metrics_url",
+        "health_path",
+        "metrics_path",
+        "stats_path",
+        "timeout",
+        "username",
+        "password",
+        "token",
+    ),
+    "retry": (
+        "schedule",
+        "max_retries",
+        "batch_size",
+        "dlq_suffix",
+        "dlq_suffixes",
+        "delivery_timeout",
+        "breaker_threshold",
+    ),
+    "thresholds": (
+        "pending_events",
+        "oldest_pending_age",
+        "circuit_breaker_open",
+        "dlq_failed_count",
+        "thread_pool_queue",
+    ),
+    "alerts": ("webhook",),
+    "status": ("state_dir",),
+}
+THRESHOLD_LEVELS: dict[str, tuple[str, ...]] = {
+    "pending_events": ("warning", "critical"),
+    "oldest_pending_age": ("warning", "critical"),
+    "circuit_breaker_open": ("critical",),
+    "dlq_failed_count": ("critical",),
+    "thread_pool_queue": ("warning",),
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +134,7 @@ class RetrySettings:
     dlq_suffix: str = ".dlq"
     delivery_timeout: timedelta = timedelta(seconds=30)
     breaker_threshold: int = 3  # consecutive transport-level failures that stop a pass
+    dlq_suffixes: tuple[str, ...] = DEFAULT_DLQ_SUFFIXES  # how DLQ topics are recognised when read
 
     def dlq_topic_for(self, topic: str) -> str:
         from kafkaops.dlq_record import dlq_topic_for
@@ -87,17 +156,87 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """One resolved context, ready for the connection layer."""
+class MissingVariable:
+    """A `${VAR}` the environment does not set, and the config key that uses it."""
 
-    context: str | None
-    config_path: Path | None
-    database: DatabaseSettings
-    kafka: Mapping[str, str]
-    app: Mapping[str, Any]
-    retry: RetrySettings
-    thresholds: Thresholds
-    sources: Mapping[str, str]  # dotted key -> where its value came from
+    key: str  # dotted, e.g. kafka.sasl.username
+    name: str  # e.g. CONFLUENT_API_KEY
+
+
+class Settings:
+    """One resolved context, ready for the connection layer.
+
+    A section whose `${VAR}`s are not all set is held back: reading it raises one ConfigError
+    naming every missing variable of that section; the other sections work as usual.
+    """
+
+    def __init__(
+        self,
+        *,
+        context: str | None,
+        config_path: Path | None,
+        database: DatabaseSettings | None = None,
+        kafka: Mapping[str, str] | None = None,
+        app: Mapping[str, Any] | None = None,
+        retry: RetrySettings | None = None,
+        thresholds: Thresholds | None = None,
+        alerts: Mapping[str, Any] | None = None,
+        status: Mapping[str, Any] | None = None,
+        sources: Mapping[str, str] | None = None,
+        missing: Mapping[str, tuple[MissingVariable, ...]] | None = None,
+        raw: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.context = context
+        self.config_path = config_path
+        self.sources: Mapping[str, str] = dict(sources or {})
+        self.missing: Mapping[str, tuple[MissingVariable, ...]] = {
+            k: tuple(v) for k, v in (missing or {}).items() if v
+        }
+        # Each section as written (overrides applied, variables expanded where set).
+        self.raw: Mapping[str, Mapping[str, Any]] = dict(raw or {})
+        self._sections: dict[str, Any] = {
+            "database": database or DatabaseSettings(),
+            "kafka": dict(kafka or {}),
+            "app": dict(app or {}),
+            "retry": retry or RetrySettings(),
+            "thresholds": thresholds or Thresholds(),
+            "alerts": dict(alerts or {}),
+            "status": dict(status or {}),
+        }
+
+    def _section(self, name: str) -> Any:
+        missing = self.missing.get(name)
+        if missing:
+            raise missing_error(name, missing, self.context)
+        return self._sections[name]
+
+    @property
+    def database(self) -> DatabaseSettings:
+        return self._section("database")
+
+    @property
+    def kafka(self) -> Mapping[str, str]:
+        return self._section("kafka")
+
+    @property
+    def app(self) -> Mapping[str, Any]:
+        return self._section("app")
+
+    @property
+    def retry(self) -> RetrySettings:
+        return self._section("retry")
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self._section("thresholds")
+
+    @property
+    def alerts(self) -> Mapping[str, Any]:
+        return self._section("alerts")
+
+    @property
+    def status(self) -> Mapping[str, Any]:
+        return self._section("status")
 
     def require_database_url(self) -> str:
         if not self.database.url:
@@ -116,13 +255,30 @@ class Settings:
         return self.kafka
 
     def secret_values(self) -> list[str]:
-        """Every secret value in this context, so free text can be scrubbed of them."""
-        from kafkaops.secrets import url_secrets
+        """Every secret value in this context, so free text can be scrubbed of them. Never
+        raises: it serves error reporting, even for sections held back."""
+        found: list[str] = []
+        for section in SECTIONS:
+            for key, value in flatten(self.raw.get(section) or {}, section):
+                found += secrets_of(key, value)
+        for section in ("kafka", "app", "alerts"):  # as parsed too: a Settings built in code has no raw
+            parsed = self._sections[section]
+            if isinstance(parsed, Mapping):
+                for key, value in flatten(parsed, section):
+                    found += secrets_of(key, value)
+        if self._sections["database"].url:
+            found += secrets_of("database.url", self._sections["database"].url)
+        return found
 
-        secrets = [str(v) for k, v in self.kafka.items() if is_secret_key(k) and v]
-        if self.database.url:
-            secrets += url_secrets(self.database.url)
-        return secrets
+
+def missing_error(section: str, missing: tuple[MissingVariable, ...], context: str | None) -> ConfigError:
+    names = ", ".join(f"${{{m.name}}} ({m.key})" for m in missing)
+    where = f" of context {context!r}" if context else ""
+    return ConfigError(
+        f"config section {section}{where} uses environment variable(s) that are not set: {names}",
+        hint="export them, or give those values another way (KAFKAOPS_* variables, flags, "
+        "${VAR:-default} in the file); `kafkaops config show` marks them",
+    )
 
 
 @dataclass(frozen=True)
@@ -135,46 +291,14 @@ class Overrides:
     bootstrap_servers: str | None = None
 
 
-def find_config_file(explicit: str | None, env: Mapping[str, str]) -> Path | None:
-    """`--config`, else `$KAFKAOPS_CONFIG`, else `./kafkaops.yaml`, else the user config dir."""
-    for origin, value in (("--config", explicit), ("$KAFKAOPS_CONFIG", env.get("KAFKAOPS_CONFIG"))):
-        if value:
-            path = Path(value).expanduser()
-            if not path.is_file():
-                raise ConfigError(f"config file {path} (from {origin}) does not exist")
-            return path
-    local = Path("kafkaops.yaml")
-    if local.is_file():
-        return local
-    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    user = Path(base) / "kafkaops" / "config.yaml"
-    return user if user.is_file() else None
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    import yaml
+def expand_env(value: Any, env: Mapping[str, str], *, key: str, missing: list[MissingVariable]) -> Any:
+    """Expand `${VAR}` and `${VAR:-default}` in every string, so secrets stay out of the file.
 
-    try:
-        with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {path} is not valid YAML{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must be a mapping with 'contexts'")
-    return data
-
-
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(value: Any, env: Mapping[str, str], *, key: str) -> Any:
-    """Expand `${VAR}` and `${VAR:-default}` in every string, so secrets stay out of the file."""
+    A variable that is not set is left as written and recorded in `missing`.
+    """
     if isinstance(value, str):
 
         def substitute(match: re.Match[str]) -> str:
@@ -183,43 +307,15 @@ def expand_env(value: Any, env: Mapping[str, str], *, key: str) -> Any:
                 return env[name]
             if default is not None:
                 return default
-            raise ConfigError(f"config key {key} uses ${{{name}}}, which is not set in the environment")
+            missing.append(MissingVariable(key, name))
+            return match.group(0)
 
-        return _VAR.sub(substitute, value)
+        return VARIABLE.sub(substitute, value)
     if isinstance(value, dict):
-        return {k: expand_env(v, env, key=f"{key}.{k}") for k, v in value.items()}
+        return {k: expand_env(v, env, key=f"{key}.{k}", missing=missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_env(v, env, key=key) for v in value]
+        return [expand_env(v, env, key=key, missing=missing) for v in value]
     return value
-
-
-def context_names(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
-    """The file's contexts, checked to be a mapping of name -> settings."""
-    contexts = data.get("contexts") or {}
-    if not isinstance(contexts, dict):
-        raise ConfigError(f"'contexts' in {path} must be a mapping of name -> settings")
-    return contexts
-
-
-def select_context(
-    data: Mapping[str, Any], wanted: str | None, path: Path | None
-) -> tuple[str | None, dict[str, Any]]:
-    contexts = context_names(data, path)
-    name = wanted or data.get("current-context")
-    if name is not None and not isinstance(name, str):
-        raise ConfigError(f"'current-context' in {path} must be a context name")
-    if name is None and len(contexts) == 1:
-        name = next(iter(contexts))
-    if name is None:
-        return None, {}
-    if name not in contexts:
-        known = ", ".join(sorted(contexts)) or "none"
-        where = f" in {path}" if path else ""
-        raise ConfigError(f"no context named {name!r}{where} (known contexts: {known})")
-    context = contexts[name] or {}
-    if not isinstance(context, dict):
-        raise ConfigError(f"context {name!r} must be a mapping")
-    return str(name), context
 
 
 def load_settings(overrides: Overrides | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -231,64 +327,98 @@ def load_settings(overrides: Overrides | None = None, env: Mapping[str, str] | N
     wanted = overrides.context or env.get("KAFKAOPS_CONTEXT")
     if wanted and not path:
         raise ConfigError(f"context {wanted!r} asked for, but no config file was found")
-    name, raw = select_context(data, wanted, path)
-    raw = expand_env(raw, env, key=f"contexts.{name}") if name else {}
+    name, context = select_context(data, wanted, path)
+    check_keys(context, SECTIONS, f"context {name!r}")
     origin = f"file {path} (context {name})" if path else "default"
     sources: dict[str, str] = {}
+    raw: dict[str, dict[str, Any]] = {}
+    missing: list[MissingVariable] = []
+    for section in SECTIONS:
+        value = context.get(section) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"config section '{section}' must be a mapping")
+        check_keys(value, SECTION_KEYS[section], section)
+        raw[section] = expand_env(dict(value), env, key=section, missing=missing)
+        for key in value:
+            sources[f"{section}.{key}"] = origin
+    _check_levels(raw["thresholds"])
+    if not isinstance(raw["database"].get("columns") or {}, dict):
+        raise ConfigError(
+            "database.columns must map logical column names to physical ones (event_key: kafka_key)"
+        )
+    check_keys(raw["database"].get("columns") or {}, LOGICAL_COLUMNS, "database.columns")
+    overridden = _apply_overrides(raw, sources, overrides, env)
+    missing = [m for m in missing if m.key not in overridden]
+    by_section: dict[str, tuple[MissingVariable, ...]] = {}
+    for m in missing:
+        section = m.key.split(".", 1)[0]
+        by_section[section] = (*by_section.get(section, ()), m)
 
-    db_raw = _section(raw, "database")
-    kafka_raw = {str(k): _stringify(v, f"kafka.{k}") for k, v in _section(raw, "kafka").items()}
-    for key in db_raw:
-        sources[f"database.{key}"] = origin
-    for key in kafka_raw:
-        sources[f"kafka.{key}"] = origin
+    def parsed(section: str, parse: Any) -> Any:
+        return None if section in by_section else parse(raw[section])
 
-    # Environment overrides beat the file...
+    return Settings(
+        context=name,
+        config_path=path,
+        database=parsed("database", _database),
+        kafka=parsed("kafka", lambda r: {str(k): _stringify(v, f"kafka.{k}") for k, v in r.items()}),
+        app=parsed("app", dict),
+        retry=parsed("retry", _retry),
+        thresholds=parsed("thresholds", _thresholds),
+        alerts=parsed("alerts", dict),
+        status=parsed("status", dict),
+        sources=sources,
+        missing=by_section,
+        raw=raw,
+    )
+
+
+def _apply_overrides(
+    raw: dict[str, dict[str, Any]], sources: dict[str, str], overrides: Overrides, env: Mapping[str, str]
+) -> set[str]:
+    """Environment beats the file, flags beat both. Returns the dotted keys overridden."""
+    changed: dict[str, tuple[str, str, str]] = {}  # dotted key -> (section, key, value)...
     if env.get("KAFKAOPS_DATABASE_URL"):
-        db_raw["url"] = env["KAFKAOPS_DATABASE_URL"]
+        changed["database.url"] = ("database", "url", env["KAFKAOPS_DATABASE_URL"])
         sources["database.url"] = "env KAFKAOPS_DATABASE_URL"
     if env.get("KAFKAOPS_BOOTSTRAP_SERVERS"):
-        kafka_raw["bootstrap.servers"] = env["KAFKAOPS_BOOTSTRAP_SERVERS"]
+        changed["kafka.bootstrap.servers"] = ("kafka", "bootstrap.servers", env["KAFKAOPS_BOOTSTRAP_SERVERS"])
         sources["kafka.bootstrap.servers"] = "env KAFKAOPS_BOOTSTRAP_SERVERS"
     for var, value in env.items():
         if var.startswith("KAFKAOPS_KAFKA_") and len(var) > len("KAFKAOPS_KAFKA_"):
             prop = var[len("KAFKAOPS_KAFKA_") :].lower().replace("_", ".")
-            kafka_raw[prop] = value
+            changed[f"kafka.{prop}"] = ("kafka", prop, value)
             sources[f"kafka.{prop}"] = f"env {var}"
-    # ...and flags beat both.
     if overrides.database_url:
-        db_raw["url"] = overrides.database_url
+        changed["database.url"] = ("database", "url", overrides.database_url)
         sources["database.url"] = "flag --database-url"
     if overrides.bootstrap_servers:
-        kafka_raw["bootstrap.servers"] = overrides.bootstrap_servers
+        changed["kafka.bootstrap.servers"] = ("kafka", "bootstrap.servers", overrides.bootstrap_servers)
         sources["kafka.bootstrap.servers"] = "flag --bootstrap-servers"
-
-    app = _section(raw, "app")
-    for key in app:
-        sources[f"app.{key}"] = origin
-    retry_raw = _section(raw, "retry")
-    thresholds_raw = _section(raw, "thresholds")
-    for key in retry_raw:
-        sources[f"retry.{key}"] = origin
-    for key in thresholds_raw:
-        sources[f"thresholds.{key}"] = origin
-    return Settings(
-        context=name,
-        config_path=path,
-        database=_database(db_raw),
-        kafka=kafka_raw,
-        app=app,
-        retry=_retry(retry_raw),
-        thresholds=_thresholds(thresholds_raw),
-        sources=sources,
-    )
+    for section, key, value in changed.values():
+        raw[section][key] = value
+    return set(changed)
 
 
-def _section(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
-    value = raw.get(name) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"config section '{name}' must be a mapping")
-    return dict(value)
+def _check_levels(thresholds: Mapping[str, Any]) -> None:
+    for name, levels in THRESHOLD_LEVELS.items():
+        value = thresholds.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"thresholds.{name} must be a mapping with {'/'.join(levels)}")
+        check_keys(value, levels, f"thresholds.{name}")
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in mapping.items():
+        dotted = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            items += flatten(value, dotted)
+        else:
+            items.append((dotted, value))
+    return items
 
 
 def _stringify(value: Any, key: str) -> str:
@@ -312,19 +442,10 @@ def _text(raw: Mapping[str, Any], key: str, section: str, default: str | None) -
 
 
 def _database(raw: Mapping[str, Any]) -> DatabaseSettings:
-    unknown = set(raw) - {"url", "table", "schema", "columns", "id_type"}
-    if unknown:
-        raise ConfigError(f"unknown key(s) in database: {', '.join(sorted(unknown))}")
     columns = raw.get("columns") or {}
-    if not isinstance(columns, dict) or not all(isinstance(v, str) and v for v in columns.values()):
+    if not all(isinstance(v, str) and v for v in columns.values()):
         raise ConfigError(
             "database.columns must map logical column names to physical ones (event_key: kafka_key)"
-        )
-    bad = set(columns) - set(LOGICAL_COLUMNS)
-    if bad:
-        raise ConfigError(
-            f"unknown column(s) in database.columns: {', '.join(sorted(bad))} "
-            f"(logical columns are: {', '.join(LOGICAL_COLUMNS)})"
         )
     id_type = str(raw.get("id_type", "auto")).lower()
     if id_type not in {"auto", "bigint", "uuid"}:
@@ -378,6 +499,13 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
         raise ConfigError(
             "retry.dlq_suffix must be a non-empty string (the DLQ must not be the topic itself)"
         )
+    suffixes = raw.get("dlq_suffixes", list(defaults.dlq_suffixes))
+    if (
+        not isinstance(suffixes, list)
+        or not suffixes
+        or not all(isinstance(s, str) and s.strip() for s in suffixes)
+    ):
+        raise ConfigError("retry.dlq_suffixes must be a non-empty list of non-empty strings (.dlq, -dlt)")
     return RetrySettings(
         schedule=schedule,
         max_retries=_int(raw, "max_retries", defaults.max_retries, "retry", 1),
@@ -385,92 +513,32 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
         dlq_suffix=suffix,
         delivery_timeout=_duration(raw, "delivery_timeout", defaults.delivery_timeout, "retry"),
         breaker_threshold=_int(raw, "breaker_threshold", defaults.breaker_threshold, "retry", 1),
+        dlq_suffixes=tuple(suffixes),
     )
-
-
-def _level(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
-    value = raw.get(name) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"thresholds.{name} must be a mapping with warning/critical")
-    return value
 
 
 def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
     d = Thresholds()
-    pending = _level(raw, "pending_events")
-    age = _level(raw, "oldest_pending_age")
-    breaker = _level(raw, "circuit_breaker_open")
-    dlq_failed = _level(raw, "dlq_failed_count")
-    pool = _level(raw, "thread_pool_queue")
+
+    def level(name: str) -> Mapping[str, Any]:
+        return raw.get(name) or {}
+
+    pending, age = level("pending_events"), level("oldest_pending_age")
     s = "thresholds"
     return Thresholds(
         pending_warning=_int(pending, "warning", d.pending_warning, f"{s}.pending_events"),
         pending_critical=_int(pending, "critical", d.pending_critical, f"{s}.pending_events"),
-        oldest_pending_warning=_duration(age, "warning", d.oldest_pending_warning, s),
-        oldest_pending_critical=_duration(age, "critical", d.oldest_pending_critical, s),
-        breaker_open_critical=_duration(breaker, "critical", d.breaker_open_critical, s),
-        dlq_failed_critical=_int(dlq_failed, "critical", d.dlq_failed_critical, s),
-        thread_pool_queue_warning=_int(pool, "warning", d.thread_pool_queue_warning, s),
+        oldest_pending_warning=_duration(age, "warning", d.oldest_pending_warning, f"{s}.oldest_pending_age"),
+        oldest_pending_critical=_duration(
+            age, "critical", d.oldest_pending_critical, f"{s}.oldest_pending_age"
+        ),
+        breaker_open_critical=_duration(
+            level("circuit_breaker_open"), "critical", d.breaker_open_critical, f"{s}.circuit_breaker_open"
+        ),
+        dlq_failed_critical=_int(
+            level("dlq_failed_count"), "critical", d.dlq_failed_critical, f"{s}.dlq_failed_count"
+        ),
+        thread_pool_queue_warning=_int(
+            level("thread_pool_queue"), "warning", d.thread_pool_queue_warning, f"{s}.thread_pool_queue"
+        ),
     )
-
-
-def describe(settings: Settings) -> list[dict[str, str]]:
-    """The resolved values that matter to an operator, masked, each with its origin."""
-    rows: list[dict[str, str]] = [
-        {"key": "context", "value": settings.context or "(none)", "source": "selection"},
-        {
-            "key": "config_file",
-            "value": str(settings.config_path) if settings.config_path else "(none found)",
-            "source": "lookup",
-        },
-    ]
-    db = settings.database
-
-    def add(key: str, value: Any, default_source: str = "default") -> None:
-        shown = "" if value is None else str(value)
-        if key == "database.url" and value:
-            shown = mask_url(str(value))
-        elif is_secret_key(key) and value:
-            shown = "****"
-        rows.append({"key": key, "value": shown, "source": settings.sources.get(key, default_source)})
-
-    add("database.url", db.url)
-    add("database.table", db.table)
-    add("database.schema", db.schema)
-    add("database.id_type", db.id_type)
-    for logical in LOGICAL_COLUMNS:
-        if db.physical(logical) != logical:
-            add(
-                f"database.columns.{logical}",
-                db.physical(logical),
-                settings.sources.get("database.columns", "default"),
-            )
-    for key in sorted(settings.kafka):
-        add(f"kafka.{key}", settings.kafka[key])
-    for key in sorted(settings.app):
-        add(f"app.{key}", settings.app[key])
-    r = settings.retry
-    add("retry.schedule", ", ".join(_fmt(t) for t in r.schedule))
-    add("retry.max_retries", r.max_retries)
-    add("retry.batch_size", r.batch_size)
-    add("retry.dlq_suffix", r.dlq_suffix)
-    add("retry.delivery_timeout", _fmt(r.delivery_timeout))
-    add("retry.breaker_threshold", r.breaker_threshold)
-    t = settings.thresholds
-    add(
-        "thresholds.pending_events",
-        f"warning > {t.pending_warning}, critical > {t.pending_critical}",
-    )
-    add(
-        "thresholds.oldest_pending_age",
-        f"warning > {_fmt(t.oldest_pending_warning)}, critical > {_fmt(t.oldest_pending_critical)}",
-    )
-    add("thresholds.circuit_breaker_open", f"critical when OPEN > {_fmt(t.breaker_open_critical)}")
-    add("thresholds.dlq_failed_count", f"critical > {t.dlq_failed_critical}")
-    return rows
-
-
-def _fmt(delta: timedelta) -> str:
-    from kafkaops.timeparse import format_duration
-
-    return format_duration(delta)

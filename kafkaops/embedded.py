@@ -23,11 +23,13 @@ broker.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import functools
 import glob
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -119,6 +121,7 @@ _SIGNATURES: tuple[tuple[str, Any, tuple[Any, ...]], ...] = (
 _OPTIONAL_SIGNATURES: tuple[tuple[str, Any, tuple[Any, ...]], ...] = (
     ("rd_kafka_mock_set_controller_id", None, (_VP, ctypes.c_int32)),
     ("rd_kafka_mock_group_initial_rebalance_delay_ms", None, (_VP, ctypes.c_int32)),
+    ("rd_kafka_mock_broker_set_host_port", None, (_VP, ctypes.c_int32, _STR, ctypes.c_int)),
 )
 
 
@@ -194,10 +197,12 @@ class EmbeddedKafka:
         topics: Mapping[str, int] | None = None,
         *,
         group_initial_rebalance_delay_ms: int = 0,
+        port: int | None = None,
     ) -> None:
         if brokers < 1:
             raise EmbeddedKafkaError(f"brokers must be at least 1, not {brokers}")
         self.brokers = brokers
+        self._forwarders: list[_PortForwarder] = []
         self._lib = _librdkafka()
         self._rk = self._new_handle()
         self._cluster: int | None = self._lib.rd_kafka_mock_cluster_new(self._rk, brokers)
@@ -215,11 +220,32 @@ class EmbeddedKafka:
                 self._cluster, group_initial_rebalance_delay_ms
             )
         try:
+            if port is not None:
+                self._listen_on(port)
             for name, partitions in (topics or {}).items():
                 self.create_topic(name, partitions)
         except BaseException:
             self.close()
             raise
+
+    def _listen_on(self, port: int) -> None:
+        """Serve broker N on 127.0.0.1:(port + N - 1). The mock binds ports of its own choosing
+        and cannot be told which, so each chosen port relays to its broker, and the broker
+        advertises the chosen port in metadata: clients only ever use the chosen ports."""
+        if not hasattr(self._lib, "rd_kafka_mock_broker_set_host_port"):
+            raise EmbeddedKafkaError("this librdkafka cannot advertise a chosen port (needs 2.2 or newer)")
+        actual = self.bootstrap_servers.split(",")
+        for broker_id, address in enumerate(actual, start=1):
+            chosen = port + broker_id - 1
+            host, _, real_port = address.rpartition(":")
+            try:
+                forwarder = _PortForwarder(chosen, (host, int(real_port)))
+            except OSError as exc:
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                raise EmbeddedKafkaError(f"cannot listen on 127.0.0.1:{chosen}: {reason}") from None
+            self._forwarders.append(forwarder)
+            self._lib.rd_kafka_mock_broker_set_host_port(self._cluster, broker_id, b"127.0.0.1", chosen)
+        self.bootstrap_servers = ",".join(f"127.0.0.1:{f.port}" for f in self._forwarders)
 
     def _new_handle(self) -> int:
         """The rd_kafka_t the mock cluster needs for bookkeeping; it never talks to Kafka."""
@@ -342,6 +368,9 @@ class EmbeddedKafka:
 
     def close(self) -> None:
         """Stop the brokers (clients see them go away) and free the handle; idempotent."""
+        for forwarder in self._forwarders:
+            forwarder.close()
+        self._forwarders.clear()
         if self._cluster is None:
             return
         cluster, self._cluster = self._cluster, None
@@ -358,12 +387,65 @@ def _topic_spec(text: str) -> tuple[str, int]:
     return name, int(count)
 
 
+class _PortForwarder:
+    """Accepts connections on 127.0.0.1:port and relays each one, both ways, to `target`."""
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self._server = socket.create_server(("127.0.0.1", port))
+        self.port: int = self._server.getsockname()[1]
+        self._target = target
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        threading.Thread(target=self._accept, name=f"embedded-port-{port}", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:  # closed
+                return
+            try:
+                upstream = socket.create_connection(self._target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):  # the other side may have gone first
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._server.close()
+        with self._lock:
+            for sock in self._open:
+                sock.close()
+            self._open.clear()
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m kafkaops.embedded",
         description="Serve a librdkafka mock Kafka cluster on 127.0.0.1 until interrupted.",
     )
     parser.add_argument("--brokers", type=int, default=1, help="number of brokers (default 1)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="listen on this port (broker N on PORT+N-1) instead of ports the system picks",
+    )
     parser.add_argument(
         "--topic",
         dest="topics",
@@ -388,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _on_signal)
     try:
-        cluster = EmbeddedKafka(brokers=args.brokers, topics=dict(args.topics))
+        cluster = EmbeddedKafka(brokers=args.brokers, topics=dict(args.topics), port=args.port)
     except KafkaopsError as exc:
         print(f"Error: {exc.message}", file=sys.stderr)
         return 1

@@ -9,33 +9,21 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, select, types, update
+from sqlalchemy import ColumnElement, Label, Table, case, delete, func, select, types, update
 
 from kafkaops.config import LOGICAL_COLUMNS
 from kafkaops.connections import stream_rows
 from kafkaops.errors import NotFoundError, UsageError
-from kafkaops.schema import STATUSES
+from kafkaops.statuses import GROUP_KEYS, PURGEABLE, REQUEUEABLE, SEVERITY, STATUSES
 from kafkaops.timeparse import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
-
-GROUP_KEYS = (
-    "status",
-    "topic",
-    "last_error",
-    "error_type",
-    "retry_count",
-    "event_key",
-    "error_signature",
-)
-REQUEUEABLE = ("DLQ_FAILED", "DLQ")
-PURGEABLE = ("RESOLVED", "DLQ")
 
 # last_error -> error_signature: each (pattern, flags, placeholder) in order. PostgreSQL's
 # regular expressions use \y for a word boundary; SQLite gets the same function in Python.
@@ -44,6 +32,8 @@ PURGEABLE = ("RESOLVED", "DLQ")
 SIGNATURE_RULES: tuple[tuple[str, str, str], ...] = (
     (r"'[^']*'|\"[^\"]*\"", "g", "<value>"),
     (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "gi", "<uuid>"),
+    # Java's Object.toString(): `ThreadPoolExecutor@1a2b3c` (hex) and `Foo@123` are one identity.
+    (r"([A-Za-z0-9_$])@[0-9a-f]+\y", "gi", r"\1@<id>"),
     (
         r"\y[0-9]+(\.[0-9]+)?[ \t]?(ns|us|ms|s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)\y",
         "gi",
@@ -64,6 +54,10 @@ class EventFilter:
     since: datetime | None = None  # created_at >= since
     until: datetime | None = None  # created_at < until
     error: str | None = None  # substring of last_error, case-insensitive
+    ids: tuple[Any, ...] = ()  # only these rows (ids as the column expects them)
+
+    def with_statuses(self, statuses: tuple[str, ...]) -> EventFilter:
+        return EventFilter(statuses, self.topic, self.since, self.until, self.error, self.ids)
 
 
 def parse_statuses(values: Sequence[str]) -> tuple[str, ...]:
@@ -81,8 +75,10 @@ def parse_statuses(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(result)
 
 
-def parse_group_by(value: str) -> list[str]:
-    names = [n.strip().lower() for n in value.split(",") if n.strip()]
+def parse_group_by(values: str | Sequence[str]) -> list[str]:
+    """Group keys from `-g topic -g status` and `-g topic,status` alike, in the order given."""
+    parts = [values] if isinstance(values, str) else list(values)
+    names = [n.strip().lower() for value in parts for n in value.split(",") if n.strip()]
     if not names:
         raise UsageError(f"--group-by needs at least one of: {', '.join(GROUP_KEYS)}")
     for name in names:
@@ -129,7 +125,19 @@ def conditions(table: Table, flt: EventFilter) -> list[ColumnElement[bool]]:
     if flt.error:
         escaped = re.sub(r"([\\%_])", r"\\\1", flt.error)
         where.append(c.last_error.ilike(f"%{escaped}%", escape="\\"))
+    if flt.ids:
+        where.append(c.id.in_(flt.ids))
     return where
+
+
+def logical(table: Table, names: Iterable[str]) -> list[Label[Any]]:
+    """Columns labelled with their logical names: rows leave the core keyed `event_key`, not
+    by whatever the service called the column (`kafka_key`)."""
+    return [table.c[name].label(name) for name in names]
+
+
+def severity_order(table: Table) -> ColumnElement[Any]:
+    return case({s: i for i, s in enumerate(SEVERITY)}, value=table.c.status, else_=len(SEVERITY))
 
 
 def group_counts(
@@ -140,7 +148,8 @@ def group_counts(
     flt: EventFilter,
     top: int | None = None,
 ) -> Generator[dict[str, Any], None, None]:
-    """Counts per group with the oldest and newest `created_at`, largest groups first."""
+    """Counts per group with the oldest and newest `created_at`, largest groups first; when the
+    first key is the status, statuses come in severity order (DLQ_FAILED first) instead."""
     keys = [
         (error_signature_expr(table) if name == "error_signature" else table.c[name]).label(name)
         for name in group_by
@@ -155,8 +164,9 @@ def group_counts(
         )
         .where(*conditions(table, flt))
         .group_by(*keys)
-        .order_by(count.desc(), *keys)
     )
+    first = [severity_order(table)] if group_by[0] == "status" else []
+    query = query.order_by(*first, count.desc(), *keys)
     if top is not None:
         query = query.limit(top)
     for item in stream_rows(conn, query):
@@ -170,15 +180,63 @@ LIST_COLUMNS = tuple(c for c in LOGICAL_COLUMNS if c not in ("payload", "headers
 _TIMES = ("created_at", "updated_at", "next_retry_at", "resolved_at")
 
 
-def list_events(conn: Connection, table: Table, *, flt: EventFilter, limit: int) -> list[dict[str, Any]]:
-    """Rows without their payloads, newest first."""
+def list_events(
+    conn: Connection,
+    table: Table,
+    *,
+    flt: EventFilter,
+    limit: int | None,
+    where: Sequence[ColumnElement[bool]] | None = None,
+    columns: Sequence[str] = LIST_COLUMNS,
+) -> Generator[dict[str, Any], None, None]:
+    """Rows without their payloads, newest first, streamed (`limit` None: all of them).
+
+    `where` replaces the filter's conditions (purge's own, for its dry run)."""
     query = (
-        select(*(table.c[name] for name in LIST_COLUMNS))
-        .where(*conditions(table, flt))
+        select(*logical(table, columns))
+        .where(*(conditions(table, flt) if where is None else where))
         .order_by(table.c.created_at.desc(), table.c.id.desc())
-        .limit(limit)
     )
-    return [_normalise(dict(row._mapping)) for row in conn.execute(query)]
+    if limit is not None:
+        query = query.limit(limit)
+    for item in stream_rows(conn, query):
+        yield _normalise(item)
+
+
+class Page:
+    """At most `limit` rows of a query asked for `limit + 1`; `cut` says whether more matched.
+
+    The extra row is read (so the stream ends on its own) but not yielded: whether a limit cut
+    the result costs one row, not a count, in the common case.
+    """
+
+    def __init__(self, rows: Generator[dict[str, Any], None, None], limit: int | None) -> None:
+        self._rows = rows
+        self.limit = limit
+        self.cut = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for n, row in enumerate(self._rows):
+            if self.limit is not None and n >= self.limit:
+                self.cut = True
+                continue
+            yield row
+
+    def close(self) -> None:
+        self._rows.close()
+
+
+def page_of_events(
+    conn: Connection,
+    table: Table,
+    *,
+    flt: EventFilter,
+    limit: int | None,
+    where: Sequence[ColumnElement[bool]] | None = None,
+    columns: Sequence[str] = LIST_COLUMNS,
+) -> Page:
+    asked = None if limit is None else limit + 1
+    return Page(list_events(conn, table, flt=flt, limit=asked, where=where, columns=columns), limit)
 
 
 def parse_event_id(raw: str, id_type: str) -> int | uuid.UUID:
@@ -194,13 +252,70 @@ def parse_event_id(raw: str, id_type: str) -> int | uuid.UUID:
     raise UsageError(f"invalid id {raw!r}: this table's ids are whole numbers below 2^63")
 
 
+def parse_event_ids(raws: Sequence[str], id_type: str, dialect: str) -> tuple[Any, ...]:
+    """Ids as the database compares them (SQLite keeps UUIDs as text); duplicates dropped."""
+    parsed: list[Any] = [parse_event_id(raw, id_type) for raw in raws]
+    if dialect == "sqlite":
+        parsed = [str(p) if isinstance(p, uuid.UUID) else p for p in parsed]
+    return tuple(dict.fromkeys(parsed))
+
+
+def get_events(conn: Connection, table: Table, event_ids: Sequence[Any]) -> list[dict[str, Any]]:
+    """Whole rows in the order asked; a NotFoundError names every id that does not exist."""
+    query = select(*logical(table, LOGICAL_COLUMNS)).where(table.c.id.in_(event_ids))
+    found = {str(row["id"]): row for row in (_normalise(dict(r._mapping)) for r in conn.execute(query))}
+    missing = [str(i) for i in event_ids if str(i) not in found]
+    if missing:
+        raise NotFoundError(f"no failed event with id {', '.join(missing)}")
+    return [found[str(i)] for i in event_ids]
+
+
 def get_event(conn: Connection, table: Table, event_id: int | str | uuid.UUID) -> dict[str, Any]:
     if conn.dialect.name == "sqlite" and isinstance(event_id, uuid.UUID):
         event_id = str(event_id)
-    row = conn.execute(select(table).where(table.c.id == event_id)).first()
-    if row is None:
-        raise NotFoundError(f"no failed event with id {event_id}")
-    return _normalise(dict(row._mapping))
+    return get_events(conn, table, [event_id])[0]
+
+
+def ids_left_out(
+    conn: Connection, table: Table, ids: Sequence[Any], where: Sequence[ColumnElement[bool]]
+) -> list[dict[str, Any]]:
+    """Of the ids a user named, those the action's conditions leave out, with their status
+    (None: no such row), so that nothing named is skipped silently."""
+    if not ids:
+        return []
+    query = select(*logical(table, ("id", "status"))).where(table.c.id.in_(ids))
+    statuses = {str(r.id): r.status for r in conn.execute(query)}
+    matched = {str(r.id) for r in conn.execute(select(table.c.id.label("id")).where(*where))}
+    return [{"id": str(i), "status": statuses.get(str(i))} for i in ids if str(i) not in matched]
+
+
+PREVIEW_COLUMNS = ("id", "topic", "status", "last_error")
+
+
+@dataclass
+class ActionPlan:
+    """What a requeue or purge would act on, found before anyone is asked."""
+
+    matched: int
+    left_out: list[dict[str, Any]]  # ids the user named that the action leaves alone
+    preview: list[dict[str, Any]]  # the first rows it would touch (dry runs)
+
+
+def plan_action(
+    conn: Connection,
+    table: Table,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    ids: Sequence[Any],
+    preview: int,
+) -> ActionPlan:
+    matched = int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+    rows: list[dict[str, Any]] = []
+    if preview and matched:
+        rows = list(
+            list_events(conn, table, flt=EventFilter(), limit=preview, where=where, columns=PREVIEW_COLUMNS)
+        )
+    return ActionPlan(matched, ids_left_out(conn, table, ids, where), rows)
 
 
 def decode_payload(payload: str) -> tuple[Any, bool]:
@@ -227,12 +342,13 @@ def count_matching(conn: Connection, table: Table, *, flt: EventFilter) -> int:
 
 
 def requeue_filter(flt: EventFilter) -> EventFilter:
-    """Requeue acts on DLQ_FAILED rows unless told DLQ; anything else is refused."""
-    statuses = flt.statuses or ("DLQ_FAILED",)
+    """Requeue acts on DLQ_FAILED rows unless told DLQ (rows named by id: either); anything
+    else is refused. A PENDING row is never reset: that would throw away its backoff."""
+    statuses = flt.statuses or (REQUEUEABLE if flt.ids else ("DLQ_FAILED",))
     refused = [s for s in statuses if s not in REQUEUEABLE]
     if refused:
         raise UsageError(f"requeue takes rows in DLQ_FAILED or DLQ, not {', '.join(refused)}")
-    return EventFilter(statuses, flt.topic, flt.since, flt.until, flt.error)
+    return flt.with_statuses(statuses)
 
 
 def requeue(conn: Connection, table: Table, *, flt: EventFilter, now: datetime) -> int:
@@ -254,32 +370,38 @@ def requeue(conn: Connection, table: Table, *, flt: EventFilter, now: datetime) 
 
 def purge_filter(flt: EventFilter) -> EventFilter:
     """Purge acts on RESOLVED rows unless told DLQ; undelivered events are refused."""
-    statuses = flt.statuses or ("RESOLVED",)
+    statuses = flt.statuses or (PURGEABLE if flt.ids else ("RESOLVED",))
     refused = [s for s in statuses if s not in PURGEABLE]
     if refused:
         raise UsageError(
             f"purge never deletes {', '.join(refused)} rows: they are events not yet delivered "
             "(purge takes RESOLVED or DLQ)"
         )
-    return EventFilter(statuses, flt.topic, flt.since, flt.until, flt.error)
+    return flt.with_statuses(statuses)
 
 
-def purge_conditions(table: Table, flt: EventFilter, older_than: datetime) -> list[ColumnElement[bool]]:
-    """Rows whose last change (`updated_at`) is before the cutoff, in a purgeable status only."""
+def purge_conditions(
+    table: Table, flt: EventFilter, older_than: datetime | None
+) -> list[ColumnElement[bool]]:
+    """Rows whose last change (`updated_at`) is before the cutoff (None: rows named by id, at
+    any age), in a purgeable status only."""
+    if older_than is None and not flt.ids:
+        raise UsageError("purge needs --older-than, or the ids of the rows to delete")
     where = conditions(table, purge_filter(flt))
     # Belt and braces: whatever the filter says, these two statuses are never deleted.
     where.append(table.c.status.in_(PURGEABLE))
-    where.append(table.c.updated_at < older_than)
+    if older_than is not None:
+        where.append(table.c.updated_at < older_than)
     return where
 
 
-def count_purgeable(conn: Connection, table: Table, *, flt: EventFilter, older_than: datetime) -> int:
+def count_purgeable(conn: Connection, table: Table, *, flt: EventFilter, older_than: datetime | None) -> int:
     query = select(func.count()).select_from(table).where(*purge_conditions(table, flt, older_than))
     return int(conn.execute(query).scalar_one())
 
 
 def purge_batch(
-    conn: Connection, table: Table, *, flt: EventFilter, older_than: datetime, batch_size: int
+    conn: Connection, table: Table, *, flt: EventFilter, older_than: datetime | None, batch_size: int
 ) -> int:
     """Delete at most one batch; the caller commits and repeats until it returns 0."""
     # Locking the rows as they are chosen makes PostgreSQL re-check the conditions on a row

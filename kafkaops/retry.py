@@ -22,7 +22,7 @@ from sqlalchemy import Select, Table, bindparam, select, update
 from kafkaops import dlq_record
 from kafkaops.config import RetrySettings
 from kafkaops.connections import stream_rows
-from kafkaops.failed import glob_condition
+from kafkaops.failed import glob_condition, logical
 from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
 from kafkaops.timeparse import as_utc, utcnow
 
@@ -176,8 +176,8 @@ def claim_due_events(
     """Due rows in claim order, locked for this transaction (rows locked by other passes are
     skipped), returned in `created_at` order for publishing. `skip`: ids this pass already
     tried and left untouched; `stored_after`: the last never-scheduled id this pass claimed."""
-    c = table.c
-    columns = (c.id, c.topic, c.event_key, c.payload, c.headers, c.retry_count, c.created_at, c.next_retry_at)
+    names = ("id", "topic", "event_key", "payload", "headers", "retry_count", "created_at", "next_retry_at")
+    columns = logical(table, names)  # rows keyed by logical names, whatever the mapping
     rows: list[Any] = []
     queries = due_queries(table, now=now, topic=topic, columns=columns, skip=skip, stored_after=stored_after)
     for query in queries:
@@ -209,8 +209,7 @@ def preview_due_events(
     conn: Connection, table: Table, *, now: datetime, options: PassOptions
 ) -> Generator[dict[str, Any], None, None]:
     """What a pass would attempt, in the order it would claim it: no lock, nothing written."""
-    c = table.c
-    columns = (c.id, c.topic, c.event_key, c.retry_count, c.next_retry_at, c.created_at)
+    columns = logical(table, ("id", "topic", "event_key", "retry_count", "next_retry_at", "created_at"))
     remaining = options.limit
     for query in due_queries(table, now=now, topic=options.topic, columns=columns):
         if remaining is not None:

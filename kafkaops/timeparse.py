@@ -17,27 +17,34 @@ _UNITS = {
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?")
+
+DURATION_FORMS = "90s, 30m, 12h, 7d or 1h30m"
+INSTANT_FORMS = "30d, 12h, 90m (that long ago) or an ISO time (2026-11-27T10:00:00Z)"
 
 
-def parse_duration(text: str | int | float, *, what: str = "duration") -> timedelta:
-    """`90s`, `5m`, `2h`, `7d`, `1h30m` or a bare number of seconds, as a timedelta."""
+def parse_duration(
+    text: str | int | float, *, what: str = "duration", forms: str = DURATION_FORMS
+) -> timedelta:
+    """`90s`, `5m`, `2h`, `7d`, `1h30m` as a timedelta. A bare number is refused: `--older-than
+    30` meant 30 days to the person who typed it, and 30 seconds to a parser."""
     value = _normalised(text)
-    if not is_duration(value):
+    if _NUMBER.fullmatch(value):
         raise UsageError(
-            f"invalid {what} {text!r}: expected a number with a unit, like 90s, 5m, 2h, 7d or 1h30m"
+            f"invalid {what} {text!r}: a duration needs a unit; accepted forms: {forms}",
+            hint=f"add a unit: {value}d, {value}h, {value}m or {value}s" if value.isdigit() else None,
         )
+    if not is_duration(value):
+        raise UsageError(f"invalid {what} {text!r}: accepted forms: {forms}")
     try:
-        if _NUMBER.fullmatch(value):
-            return timedelta(seconds=float(value))
         return sum((float(n) * _UNITS[unit] for n, unit in _PART.findall(value)), timedelta())
     except OverflowError:
         raise UsageError(f"{what} {text!r} is out of range") from None
 
 
 def is_duration(text: str | int | float) -> bool:
-    value = _normalised(text)
-    return bool(_NUMBER.fullmatch(value) or _WHOLE.fullmatch(value))
+    """A duration with its unit(s): `90m`, `1h30m`; never a bare number."""
+    return bool(_WHOLE.fullmatch(_normalised(text)))
 
 
 def _normalised(text: str | int | float) -> str:
@@ -49,19 +56,20 @@ def parse_instant(text: str, *, what: str, now: datetime | None = None) -> datet
     now = now or utcnow()
     value = text.strip()
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         pass
     else:
-        # Compared with UTC values (SQLite keeps them as text): convert, not just label.
-        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    if not is_duration(value):
-        raise UsageError(
-            f"invalid {what} {text!r}: expected an ISO time (2026-11-27T10:00:00Z) "
-            "or a duration ago (90m, 2h, 7d)"
-        )
+        try:
+            # Compared with UTC values (SQLite keeps them as text): convert, not just label.
+            if parsed.tzinfo:
+                return parsed.astimezone(timezone.utc)
+            return parsed.replace(tzinfo=timezone.utc)
+        except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the first representable UTC time
+            raise UsageError(f"{what} {text!r} is out of range") from None
+    delta = parse_duration(value, what=what, forms=INSTANT_FORMS)
     try:
-        return now - parse_duration(value, what=what)
+        return now - delta
     except OverflowError:
         raise UsageError(f"{what} {text!r} is out of range") from None
 
@@ -95,9 +103,9 @@ def format_duration(delta: timedelta) -> str:
 
 
 def isoformat_utc(value: datetime | None) -> str | None:
-    """ISO-8601 in UTC with a `Z`, the one time format of kafkaops' machine-readable output."""
+    """`2026-11-27T14:07:40Z`: the one time format of kafkaops' machine-readable output (json,
+    yaml, csv, tsv), to the second, the form jq's `fromdateiso8601` reads."""
     value = as_utc(value)
     if value is None:
         return None
-    text = value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z")

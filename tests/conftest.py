@@ -80,7 +80,9 @@ class TestDatabase:
     def rows(self, *where: Any) -> list[dict[str, Any]]:
         table = self.table
         with self.engine.connect() as conn:
-            result = conn.execute(sa.select(table).where(*where).order_by(table.c.id))
+            # Keyed by logical names, whatever the mapping calls the columns.
+            columns = [c.label(c.key) for c in table.c]
+            result = conn.execute(sa.select(*columns).where(*where).order_by(table.c.id))
             return [dict(r._mapping) for r in result]
 
     def count(self, *where: Any) -> int:

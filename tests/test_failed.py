@@ -27,7 +27,14 @@ def test_counts_per_status_with_oldest_and_newest(configured, cli) -> None:
     result = cli("failed", "-o", "json")
     assert result.exit_code == 0, result.stderr
     groups = json.loads(result.stdout)
+    # Severity order, not size: DLQ_FAILED (the runbook's CRITICAL) first, RESOLVED last.
     assert groups == [
+        {
+            "status": "DLQ_FAILED",
+            "count": 2,
+            "oldest_created_at": "2026-11-27T11:49:00Z",
+            "newest_created_at": "2026-11-27T11:50:00Z",
+        },
         {
             "status": "PENDING",
             "count": 5,
@@ -39,12 +46,6 @@ def test_counts_per_status_with_oldest_and_newest(configured, cli) -> None:
             "count": 3,
             "oldest_created_at": "2026-11-27T11:38:00Z",
             "newest_created_at": "2026-11-27T11:40:00Z",
-        },
-        {
-            "status": "DLQ_FAILED",
-            "count": 2,
-            "oldest_created_at": "2026-11-27T11:49:00Z",
-            "newest_created_at": "2026-11-27T11:50:00Z",
         },
     ]
 
@@ -142,9 +143,9 @@ def test_every_format_carries_the_same_groups(configured, cli, fmt: str) -> None
         assert "\x1b[" not in out  # plain text when not a terminal
         rows = [dict(zip(["status", "count"], line.split()[:2], strict=True)) for line in lines[1:]]
     assert [(r["status"], int(r["count"])) for r in rows] == [
+        ("DLQ_FAILED", 2),
         ("PENDING", 5),
         ("RESOLVED", 3),
-        ("DLQ_FAILED", 2),
     ]
 
 
@@ -207,12 +208,12 @@ def test_list_is_newest_first_with_limit(configured, cli) -> None:
     assert isinstance(rows[0]["retry_count"], int)
 
 
-def test_list_table_cuts_long_errors_to_fit(configured, cli) -> None:
-    configured.insert([event(1, status="DLQ_FAILED", last_error="x" * 500)])
+def test_piped_list_table_cuts_nothing(configured, cli) -> None:
+    configured.insert([event(1, status="DLQ_FAILED", last_error="x" * 500 + ".dlq]")])
     result = cli("failed", "list")
     header, line = result.stdout.splitlines()
     assert header.split() == ["ID", "TOPIC", "STATUS", "RETRIES", "NEXT", "RETRY", "AGE", "LAST", "ERROR"]
-    assert "x" * 59 + "…" in line and "x" * 61 not in line
+    assert line.endswith("x" * 500 + ".dlq]") and "…" not in line
 
 
 def test_show_pretty_prints_json_payload_and_decodes_headers(configured, cli) -> None:
@@ -277,7 +278,7 @@ def test_requeue_sets_dlq_failed_back_to_pending(configured, cli) -> None:
     before = configured.rows(t.c.status == "DLQ_FAILED")
     result = cli("failed", "requeue", "--yes")
     assert result.exit_code == 0, result.stderr
-    assert "2 DLQ_FAILED row(s) match." in result.stderr
+    assert "2 DLQ_FAILED row(s) match in context test" in result.stderr
     assert "Requeued 2 row(s)" in result.stderr
     after = configured.rows(t.c.id.in_([r["id"] for r in before]))
     assert {r["status"] for r in after} == {"PENDING"}
@@ -293,7 +294,7 @@ def test_requeue_dry_run_and_refusals_change_nothing(configured, cli) -> None:
     seed_mix(configured)
     t = configured.table
     result = cli("failed", "requeue", "--dry-run")
-    assert result.exit_code == 0 and "2 DLQ_FAILED row(s) match." in result.stderr
+    assert result.exit_code == 0 and "2 DLQ_FAILED row(s) match in context test" in result.stderr
     result = cli("failed", "requeue")  # no terminal to ask, no --yes
     assert result.exit_code == 2 and "add --yes" in result.stderr
     result = cli("failed", "requeue", "--status", "RESOLVED", "--yes")

@@ -55,7 +55,7 @@ def test_a_killed_purge_deletes_whole_batches_only_and_a_rerun_finishes(pg_datab
     rerun = purge(config, "--batch-size", "1000")
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
-    assert f"Deleted {left} row(s)." in err
+    assert f"Deleted {left:,} row(s)." in err
     assert pg_database.count() == 200
 
 
@@ -70,8 +70,8 @@ def test_concurrent_purges_delete_each_row_once_and_both_finish(pg_database, tmp
     for proc, (_, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
         # A purge that found nothing left to delete says so and deletes nothing.
-        match = re.search(r"Deleted (\d+) row", err)
-        deleted += int(match.group(1)) if match else 0
+        match = re.search(r"Deleted ([\d,]+) row", err)
+        deleted += int(match.group(1).replace(",", "")) if match else 0
         assert match or re.search(r"^0 RESOLVED row", err, re.MULTILINE), err
     assert deleted == 50_000
     assert pg_database.count() == 10

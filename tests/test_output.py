@@ -1,12 +1,24 @@
-"""The output layer on a terminal: rich tables that keep ids, topics and times whole."""
+"""The output layer: one writer per format, safe text for people, exact data for machines."""
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import re
 from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
 
-from kafkaops.cli.output import Field, Format, Output
+import pytest
+import yaml
+
+from kafkaops.cli.output import WRITERS, Field, Format, Output, Writer, register_writer, safe_text
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+HOSTILE = "Topic [casino.loyalty.v1] not present [/bold] [/10.0.4.17:9092] \x1b]0;pwned-title\x07 end"
+SHOWN = r"Topic [casino.loyalty.v1] not present [/bold] [/10.0.4.17:9092] \x1b]0;pwned-title\x07 end"
+WHEN = datetime(2026, 11, 27, 14, 7, 40, 910649, tzinfo=timezone.utc)
 
 
 class Terminal(io.StringIO):
@@ -14,8 +26,36 @@ class Terminal(io.StringIO):
         return True
 
 
+def render(fmt: Format, rows: list[dict[str, Any]], fields: list[Field], *, terminal: bool = False) -> str:
+    screen = Terminal() if terminal else io.StringIO()
+    Output(fmt, stdout=screen).rows(rows, fields)
+    return screen.getvalue()
+
+
+LIST_FIELDS = [
+    Field("id", "ID"),
+    Field("topic", "TOPIC"),
+    Field("status", "STATUS"),
+    Field("retry_count", "RETRIES", kind="int"),
+    Field("next_retry_at", "NEXT RETRY"),
+    Field("last_error", "LAST ERROR", kind="long"),
+]
+
+
+def list_row(**over: Any) -> dict[str, Any]:
+    row = {
+        "id": 123456789012,
+        "topic": "casino.loyalty.points-earned.v1",
+        "status": "DLQ_FAILED",
+        "retry_count": 5,
+        "next_retry_at": WHEN,
+        "last_error": "org.apache.kafka.common.errors.TimeoutException: " + "y" * 200,
+    }
+    row.update(over)
+    return row
+
+
 def test_terminal_table_keeps_short_columns_whole_and_cuts_long_text_to_fit() -> None:
-    screen = Terminal()
     rows = [
         {"id": 123456, "topic": "casino.loyalty.points-earned.v1", "last_error": "x" * 300, "count": 7},
         {"id": 7, "topic": "t", "last_error": "short", "count": 12345},
@@ -26,8 +66,7 @@ def test_terminal_table_keeps_short_columns_whole_and_cuts_long_text_to_fit() ->
         Field("last_error", "LAST ERROR", kind="long"),
         Field("count", "N", kind="int"),
     ]
-    Output(Format.table, stdout=screen).rows(rows, fields)
-    lines = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue()).splitlines()  # the header is bold
+    lines = SGR.sub("", render(Format.table, rows, fields, terminal=True)).splitlines()
     assert all(len(line) <= 80 for line in lines)  # rich's default width for a terminal it cannot measure
     assert (
         "123456" in lines[1]
@@ -38,13 +77,243 @@ def test_terminal_table_keeps_short_columns_whole_and_cuts_long_text_to_fit() ->
     assert lines[2].split()[:3] == ["7", "t", "short"]
 
 
-def test_piped_table_is_plain_text_with_whole_times() -> None:
-    out = io.StringIO()
-    when = datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=timezone.utc)
-    Output(Format.table, stdout=out).rows(
-        [{"id": 1, "created_at": when}], [Field("id", "ID"), Field("created_at", "CREATED")]
+@pytest.mark.parametrize("columns", [50, 60, 80, 100, 120])
+def test_ids_statuses_counts_and_times_are_never_cut_at_any_width(
+    columns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    text = SGR.sub("", render(Format.table, [list_row()], LIST_FIELDS, terminal=True))
+    header, line = text.splitlines()
+    assert line.split()[0] == "123456789012"
+    assert "DLQ_FAILED" in line.split() and "5" in line.split()
+    assert "2026-11-27 14:07:40Z" in line
+    # The error text gave way first, then the topic: never the id.
+    assert "…" in line
+    if columns >= 80:
+        assert len(line) <= columns and len(header) <= columns
+    if columns >= 120:
+        assert "casino.loyalty.points-earned.v1" in line  # the error text gave way, not the topic
+
+
+def test_status_is_coloured_on_a_terminal_and_never_when_piped() -> None:
+    rows = [list_row(id=i, status=s) for i, s in enumerate(["DLQ_FAILED", "PENDING", "DLQ", "RESOLVED"])]
+    shown = render(Format.table, rows, LIST_FIELDS, terminal=True)
+    assert "\x1b[1;31mDLQ_FAILED" in shown
+    assert "\x1b[33mPENDING" in shown
+    assert "\x1b[35mDLQ" in shown
+    assert "\x1b[32mRESOLVED" in shown
+    piped = render(Format.table, rows, LIST_FIELDS)
+    assert "\x1b" not in piped
+    assert [line.split()[2] for line in piped.splitlines()[1:]] == [
+        "DLQ_FAILED",
+        "PENDING",
+        "DLQ",
+        "RESOLVED",
+    ]
+
+
+def test_no_colour_when_the_user_says_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    shown = render(Format.table, [list_row()], LIST_FIELDS, terminal=True)
+    assert "\x1b[1;31m" not in shown and "DLQ_FAILED" in shown
+
+
+def test_piped_table_cuts_nothing_and_shows_whole_times_to_the_second() -> None:
+    error = "e" * 500 + " in casino.wallet.v1.dlq]"
+    text = render(Format.table, [list_row(last_error=error)], LIST_FIELDS)
+    header, line = text.splitlines()
+    assert header.split() == ["ID", "TOPIC", "STATUS", "RETRIES", "NEXT", "RETRY", "LAST", "ERROR"]
+    assert line.endswith(error)
+    assert "2026-11-27 14:07:40Z" in line and ".910649" not in line
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_data_is_never_markup_and_control_characters_are_shown_not_sent(terminal: bool) -> None:
+    fields = [Field("id", "ID"), Field("last_error", "LAST ERROR", kind="long")]
+    screen = Terminal() if terminal else io.StringIO()
+    screen_out = Output(Format.table, stdout=screen)
+    screen_out.rows([{"id": 1, "last_error": HOSTILE}], fields)
+    text = screen.getvalue()
+    assert "\x07" not in text and "\x1b]" not in text
+    if terminal:
+        text = SGR.sub("", text)
+        assert SHOWN[:40] in text  # the terminal is 80 wide: the start of the text, literally
+    else:
+        assert text.splitlines()[1] == f"1   {SHOWN}"
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_record_shows_hostile_values_literally(terminal: bool) -> None:
+    screen = Terminal() if terminal else io.StringIO()
+    Output(Format.table, stdout=screen).record(
+        {"id": 1, "status": "DLQ_FAILED", "last_error": HOSTILE},
+        blocks={"payload (not JSON, shown as stored)": "line one\n\x1b[2Jline two\r\x9b31m"},
     )
-    header, row = out.getvalue().splitlines()
-    assert "\x1b" not in out.getvalue()
-    assert header.split() == ["ID", "CREATED"]
-    assert row.split() == ["1", "2026-11-27", "12:00:00Z"]
+    text = SGR.sub("", screen.getvalue())
+    assert "\x07" not in text and "\x1b]" not in text and "\x1b[2J" not in text and "\x9b" not in text
+    assert f"last_error  {SHOWN}" in text
+    assert "line one\n\\x1b[2Jline two\\r\\x9b31m" in text
+    if terminal:
+        assert "\x1b[1;31mDLQ_FAILED" in screen.getvalue()
+
+
+def test_messages_that_quote_data_are_safe() -> None:
+    err = io.StringIO()
+    Output(stderr=err).error(f"cannot publish: {HOSTILE}", hint="see [bold]x[/bold]")
+    assert err.getvalue() == f"Error: cannot publish: {SHOWN}\nHint: see [bold]x[/bold]\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("\x1b[31mred", "\\x1b[31mred"),
+        ("tab\there\nnew\rcr", "tab\\there\\nnew\\rcr"),
+        ("\x00\x7f\x9b", "\\x00\\x7f\\x9b"),
+        ("abc\u202edef", "abc\\u202edef"),
+        ("[/bold] é 日本", "[/bold] é 日本"),
+    ],
+)
+def test_safe_text(raw: str, shown: str) -> None:
+    assert safe_text(raw) == shown
+
+
+def test_tsv_escapes_tabs_newlines_and_backslashes_one_record_per_line() -> None:
+    rows = [
+        {"id": 1, "last_error": "a\tb\nc\\d\re", "created_at": WHEN},
+        {"id": 2, "last_error": 'quote " and \x1b[31m', "created_at": None},
+    ]
+    fields = [Field("id"), Field("last_error"), Field("created_at")]
+    text = render(Format.tsv, rows, fields)
+    assert text == (
+        "id\tlast_error\tcreated_at\n"
+        "1\ta\\tb\\nc\\\\d\\re\t2026-11-27T14:07:40Z\n"
+        '2\tquote " and \\x1b[31m\t\n'
+    )
+    assert [len(line.split("\t")) for line in text.splitlines()] == [3, 3, 3]
+
+
+def test_csv_is_exact_when_piped() -> None:
+    rows = [{"id": 1, "last_error": "two\nlines, \x1b[31m"}]
+    text = render(Format.csv, rows, [Field("id"), Field("last_error")])
+    assert list(csv.reader(io.StringIO(text))) == [["id", "last_error"], ["1", "two\nlines, \x1b[31m"]]
+    shown = render(Format.csv, rows, [Field("id"), Field("last_error")], terminal=True)
+    assert "\x1b" not in shown and "\\x1b[31m" in shown
+
+
+MACHINE_ROWS = [
+    {"id": 1, "created_at": WHEN, "resolved_at": WHEN.replace(microsecond=0), "status": "DLQ"},
+    {"id": 2, "created_at": WHEN.replace(microsecond=5), "resolved_at": None, "status": "PENDING"},
+]
+MACHINE_FIELDS = [Field("id"), Field("created_at"), Field("resolved_at"), Field("status")]
+
+
+def _machine_times(fmt: Format, text: str) -> list[Any]:
+    if fmt is Format.json:
+        rows = json.loads(text)
+    elif fmt is Format.jsonl:
+        rows = [json.loads(line) for line in text.splitlines()]
+    elif fmt is Format.yaml:
+        rows = yaml.safe_load(text)
+    else:
+        rows = list(csv.DictReader(io.StringIO(text), delimiter="\t" if fmt is Format.tsv else ","))
+    return [(r["created_at"], r["resolved_at"] or None) for r in rows]
+
+
+@pytest.mark.parametrize("fmt", [Format.json, Format.jsonl, Format.yaml, Format.csv, Format.tsv])
+def test_one_time_format_to_the_second_in_every_machine_format(fmt: Format) -> None:
+    text = render(fmt, MACHINE_ROWS, MACHINE_FIELDS)
+    assert _machine_times(fmt, text) == [
+        ("2026-11-27T14:07:40Z", "2026-11-27T14:07:40Z"),
+        ("2026-11-27T14:07:40Z", None),
+    ]
+    # jq's fromdateiso8601 accepts exactly this shape: no fraction, a Z.
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", text)
+
+
+def test_json_lines_is_one_compact_object_per_line_and_json_escapes_c1_and_bidi() -> None:
+    rows = [{"id": 1, "last_error": "\x9b31m \u202e \x1b"}, {"id": 2, "last_error": None}]
+    text = render(Format.jsonl, rows, [Field("id"), Field("last_error")])
+    lines = text.splitlines()
+    assert len(lines) == 2
+    assert [json.loads(line) for line in lines] == rows
+    assert "\x9b" not in text and "\u202e" not in text and "\x1b" not in text
+    json_text = render(Format.json, rows, [Field("id"), Field("last_error")])
+    assert json.loads(json_text) == rows and "\x9b" not in json_text
+
+
+def test_empty_results_in_each_format() -> None:
+    assert render(Format.json, [], MACHINE_FIELDS) == "[]\n"
+    assert render(Format.jsonl, [], MACHINE_FIELDS) == ""
+    assert render(Format.yaml, [], MACHINE_FIELDS) == "[]\n"
+    assert render(Format.tsv, [], MACHINE_FIELDS) == "id\tcreated_at\tresolved_at\tstatus\n"
+    assert render(Format.table, [], MACHINE_FIELDS) == ""
+
+
+def test_every_format_has_a_writer_and_a_new_one_slots_in() -> None:
+    assert {f.value for f in Format} <= set(WRITERS)
+
+    @register_writer("count-only")
+    class CountWriter(Writer):
+        def rows(self, rows, fields, *, live=False):  # type: ignore[no-untyped-def]
+            n = sum(1 for _ in rows)
+            self.out.write(f"{n}\n")
+            return n
+
+    class StatusFormat(str, Enum):  # a command may offer its own formats
+        count_only = "count-only"
+
+    try:
+        screen = io.StringIO()
+        out = Output(StatusFormat.count_only, stdout=screen)
+        assert out.rows(iter([{}, {}, {}]), []) == 3
+        assert screen.getvalue() == "3\n"
+    finally:
+        del WRITERS["count-only"]
+
+
+def test_a_generator_is_closed_whatever_the_writer() -> None:
+    closed = []
+
+    def stream():  # type: ignore[no-untyped-def]
+        try:
+            yield {"id": 1}
+            yield {"id": 2}
+        finally:
+            closed.append(True)
+
+    for fmt in Format:
+        closed.clear()
+        Output(fmt, stdout=io.StringIO()).rows(stream(), [Field("id")])
+        assert closed == [True], fmt
+
+
+def test_log_lines_quoting_data_are_safe() -> None:
+    import logging
+
+    from kafkaops.cli.output import safe_log_formatter
+
+    record = logging.LogRecord("kafkaops.retry", logging.INFO, __file__, 1, "batch for %s", (HOSTILE,), None)
+    assert safe_log_formatter("%(name)s: %(message)s").format(record) == f"kafkaops.retry: batch for {SHOWN}"
+
+
+@pytest.mark.parametrize("fmt", [Format.jsonl, Format.json, Format.csv, Format.tsv, Format.yaml])
+def test_live_rows_reach_the_reader_one_by_one(fmt: Format) -> None:
+    """`dlq tail`-style streams: each row is flushed as it is written, not when the stream ends."""
+
+    class Pipe(io.StringIO):
+        flushed: list[str]
+
+        def flush(self) -> None:
+            self.flushed.append(self.getvalue())
+
+    pipe = Pipe()
+    pipe.flushed = []
+    seen_before_next: list[str] = []
+
+    def rows():  # type: ignore[no-untyped-def]
+        for n in range(3):
+            seen_before_next.append(pipe.flushed[-1] if pipe.flushed else "")
+            yield {"id": n, "last_error": f"e{n}"}
+
+    Output(fmt, stdout=pipe).rows(rows(), [Field("id"), Field("last_error")], live=True)
+    assert "e0" in seen_before_next[1] and "e1" in seen_before_next[2]

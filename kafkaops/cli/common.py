@@ -6,12 +6,14 @@ same everywhere. Heavy libraries are not imported at this level: `kafkaops --hel
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -56,7 +58,7 @@ class AppState:
             self._connections = None
 
 
-def state(ctx: typer.Context) -> AppState:
+def state(ctx: click.Context) -> AppState:
     root = ctx.find_root()
     if not isinstance(root.obj, AppState):
         from kafkaops.config import Overrides
@@ -71,7 +73,21 @@ def output(fmt: Format | None) -> Output:
 
 
 class KafkaopsGroup(TyperGroup):
-    """Maps kafkaops errors to one `Error:` line and their exit code; tracebacks only with --debug."""
+    """Maps kafkaops errors to one `Error:` line and their exit code; tracebacks only with --debug.
+
+    As the root group it also makes every subcommand accept the global options after its name
+    (`kafkaops failed list --context prod`, as kubectl does) and refuse an option given twice.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for command in _walk(self):
+            command.parse_args = _refusing_repeats(command)  # type: ignore[method-assign]
+            if command is not self:
+                _add_global_options(command)
+            if command.help and not command.short_help:
+                # click cuts a summary to fit and adds "..."; the first paragraph is meant whole.
+                command.short_help = " ".join(command.help.strip().split("\n\n")[0].split())
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -113,7 +129,7 @@ def _translate(ctx: Any, error: Exception) -> KafkaopsError | None:
     return None
 
 
-def _scrub(ctx: Any, text: str) -> str:
+def _scrub(ctx: Any, text: str, *, first_line: bool = True) -> str:
     from kafkaops.secrets import redact
 
     app = ctx.find_root().obj
@@ -121,14 +137,237 @@ def _scrub(ctx: Any, text: str) -> str:
         secrets = app.settings.secret_values() if isinstance(app, AppState) and app._settings else []
     except Exception:  # reporting an error must never raise one of its own
         secrets = []
-    return redact(text.splitlines()[0] if text else "", secrets)
+    if first_line:
+        text = text.splitlines()[0] if text else ""
+    return redact(text, secrets)
 
 
 def _report(ctx: Any, message: str, hint: str | None, error: BaseException) -> None:
     app = ctx.find_root().obj
     if isinstance(app, AppState) and app.debug:
-        traceback.print_exception(error, file=sys.stderr)
+        from kafkaops.cli.output import safe_text
+
+        # A traceback quotes exception messages, which may quote secrets and data.
+        trace = _scrub(ctx, "".join(traceback.format_exception(error)), first_line=False)
+        sys.stderr.write(safe_text(trace, keep_lines=True))
     Output().error(message, hint)
+
+
+# -- global options after the subcommand, options given twice --------------------------------
+
+
+def help_width() -> int:
+    """The terminal's width for help text (click stops at 80 columns unless told)."""
+    import shutil
+
+    return max(shutil.get_terminal_size().columns, 50)
+
+
+def _walk(group: click.Group) -> list[click.Command]:
+    found: list[click.Command] = [group]
+    for command in group.commands.values():
+        found += _walk(command) if isinstance(command, click.Group) else [command]
+    return found
+
+
+# (names, attribute, flag/count kind): what the root callback takes, re-declared (hidden) on
+# every subcommand. A value given after the subcommand is stored where the root's would be;
+# settings are only read when a command body runs, after all parsing.
+_GLOBALS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("--context",), "context", "value"),
+    (("--config", "-c"), "config_path", "value"),
+    (("--database-url",), "database_url", "value"),
+    (("--bootstrap-servers", "-b"), "bootstrap_servers", "value"),
+    (("--debug",), "debug", "flag"),
+    (("--verbose", "-v"), "verbose", "count"),
+)
+
+
+def _add_global_options(command: click.Command) -> None:
+    taken = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    for names, attribute, kind in _GLOBALS:
+        free = [n for n in names if n not in taken]
+        if not free or free[0] != names[0]:
+            continue  # the command has an option of that name: its own meaning wins
+        command.params.append(
+            click.Option(
+                free,
+                hidden=True,
+                expose_value=False,
+                is_flag=kind == "flag",
+                count=kind == "count",
+                callback=functools.partial(_store_global, attribute),
+                shell_complete=_complete_context_option if attribute == "context" else None,
+            )
+        )
+
+
+def _store_global(attribute: str, ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if ctx.resilient_parsing or value in (None, False, 0):
+        return
+    from dataclasses import replace
+
+    from kafkaops.errors import UsageError
+
+    app = state(ctx)
+    if attribute == "debug":
+        app.debug = True
+    elif attribute == "verbose":
+        app.verbose += int(value)
+        configure_logging(app.verbose)
+    else:
+        before = getattr(app.overrides, attribute)
+        if before is not None and before != value:
+            raise UsageError(f"{param.opts[0]} given twice, with different values: give it once")
+        app.overrides = replace(app.overrides, **{attribute: value})
+
+
+def configure_logging(verbose: int) -> None:
+    import logging
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, force=True)
+    from kafkaops.cli.output import safe_log_formatter
+
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(safe_log_formatter(fmt))  # log lines quote data from the database and Kafka
+
+
+def _refusing_repeats(command: click.Command) -> Any:
+    parse_args = command.parse_args
+
+    def parse(ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            repeated = repeated_option(command, args)
+            if repeated:
+                raise click.UsageError(f"{repeated} given more than once; give it once", ctx)
+        return parse_args(ctx, args)
+
+    return parse
+
+
+def repeated_option(command: click.Command, args: list[str]) -> str | None:
+    """The first single-valued option that `args` give twice (click would keep the last one
+    silently), or None. A group's own options end at its subcommand's name."""
+    options: dict[str, click.Option] = {}
+    for param in command.params:
+        if isinstance(param, click.Option):
+            for name in param.opts + param.secondary_opts:
+                options[name] = param
+    seen: set[str] = set()
+    index = 0
+    while index < len(args):
+        token = args[index]
+        index += 1
+        if token == "--":
+            break
+        name, attached = token, False
+        if token.startswith("--") and "=" in token:
+            name, attached = token.split("=", 1)[0], True
+        elif token.startswith("-") and not token.startswith("--") and len(token) > 2:
+            name, attached = token[:2], True
+        option = options.get(name)
+        if option is None:
+            if not token.startswith("-") and isinstance(command, click.Group):
+                break  # the subcommand: what follows is its business
+            continue
+        takes_value = not option.is_flag and not option.count
+        if takes_value and not attached:
+            index += 1
+        if option.multiple or option.count or option.is_flag:
+            continue
+        if option.name in seen:
+            return option.opts[0]
+        seen.add(option.name or name)
+    return None
+
+
+# -- completion: values, and context names read without YAML --------------------------------
+
+
+def complete_statuses(ctx: click.Context, incomplete: str) -> list[str]:
+    from kafkaops.statuses import STATUSES
+
+    return _complete_list(STATUSES, incomplete, upper=True)
+
+
+def complete_group_by(ctx: click.Context, incomplete: str) -> list[str]:
+    from kafkaops.statuses import GROUP_KEYS
+
+    return _complete_list(GROUP_KEYS, incomplete)
+
+
+def complete_purgeable(ctx: click.Context, incomplete: str) -> list[str]:
+    from kafkaops.statuses import PURGEABLE
+
+    return _complete_list(PURGEABLE, incomplete, upper=True)
+
+
+def _complete_list(values: tuple[str, ...], incomplete: str, *, upper: bool = False) -> list[str]:
+    """`DLQ,PEN` completes to `DLQ,PENDING`: comma-separated lists complete their last item."""
+    head, _, last = incomplete.rpartition(",")
+    prefix = head + "," if head else ""
+    last = last.upper() if upper else last.lower()
+    done = set(head.upper().split(",") if upper else head.lower().split(","))
+    return [prefix + v for v in values if v.startswith(last) and v not in done]
+
+
+def complete_contexts(ctx: click.Context, incomplete: str) -> list[str]:
+    """Context names from the config file kafkaops would read; nothing when there is none."""
+    try:
+        root = ctx.find_root()
+        explicit = root.params.get("config") or ctx.params.get("config")
+        path = _config_path(explicit)
+        if path is None:
+            return []
+        with open(path, encoding="utf-8") as fh:
+            names = context_names_of(fh.read())
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def _complete_context_option(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    return complete_contexts(ctx, incomplete)
+
+
+def _config_path(explicit: str | None) -> str | None:
+    for value in (explicit, os.environ.get("KAFKAOPS_CONFIG")):
+        if value:
+            path = os.path.expanduser(value)
+            return path if os.path.isfile(path) else None
+    if os.path.isfile("kafkaops.yaml"):
+        return "kafkaops.yaml"
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    user = os.path.join(base, "kafkaops", "config.yaml")
+    return user if os.path.isfile(user) else None
+
+
+def context_names_of(text: str) -> list[str]:
+    """The keys under the top-level `contexts:` of a config file, in block style, found with a
+    line scan: completion runs on every Tab, and importing a YAML parser costs more than this."""
+    import re
+
+    names: list[str] = []
+    inside, indent = False, None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace():
+            inside = line.split("#", 1)[0].rstrip() == "contexts:"
+            indent = None
+            continue
+        if not inside:
+            continue
+        width = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = width
+        if width == indent:
+            match = re.match(r"\s*(\"[^\"]+\"|'[^']+'|[^:#]+?)\s*:(\s|$)", line)
+            if match:
+                names.append(match.group(1).strip("\"'"))
+    return names
 
 
 # -- option aliases ------------------------------------------------------------------------
@@ -138,7 +377,8 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Output format: table (rich on a terminal, plain text when piped), json, yaml, csv, tsv. "
+        help="Output format: table (rich on a terminal, plain text when piped), json, jsonl, yaml, csv, "
+        "tsv. "
         "[default: table]",
         case_sensitive=False,
         show_default=False,
@@ -151,6 +391,7 @@ StatusOpt = Annotated[
         "-s",
         help="Only rows in this status (PENDING, RESOLVED, DLQ, DLQ_FAILED); repeat or comma-separate.",
         show_default=False,
+        autocompletion=complete_statuses,
     ),
 ]
 TopicOpt = Annotated[
@@ -205,6 +446,25 @@ def event_filter(
         until=parse_instant(until, what="--until") if until else None,
         error=error or None,
     )
+
+
+def target(app: AppState) -> str:
+    """Where a command acts, for its confirmation: `context prod (postgresql db:5432/casino)`.
+
+    The context and the database's host and name, never its user or password."""
+    from sqlalchemy.engine import make_url
+
+    from kafkaops.connections import normalise_url
+
+    settings = app.settings
+    url = make_url(normalise_url(settings.require_database_url()))
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        place = url.database or ":memory:"
+    else:
+        place = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+    context = f"context {settings.context}" if settings.context else "no context (environment and flags)"
+    return f"{context} ({backend} {place})"
 
 
 def confirm(question: str, *, yes: bool) -> None:

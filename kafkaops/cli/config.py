@@ -1,6 +1,9 @@
-"""`kafkaops config`: show the resolved configuration (secrets masked) and list contexts."""
+"""`kafkaops config`: show the resolved configuration (secrets masked), list and pick contexts."""
 
 from __future__ import annotations
+
+import os
+from typing import Annotated
 
 import typer
 
@@ -14,15 +17,17 @@ app = typer.Typer(help="Show the resolved configuration and its contexts.", no_a
 def show(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     """Print the resolved configuration, secrets masked, with where each value came from.
 
+    A value that uses an environment variable which is not set shows `<unset: ${VAR}>`.
+
     \b
     Example:
       kafkaops --context prod config show
     """
-    from kafkaops.config import describe
+    from kafkaops.configshow import describe
 
     rows = describe(state(ctx).settings)
     output(output_format).rows(
-        rows, [Field("key", "KEY"), Field("value", "VALUE"), Field("source", "SOURCE")]
+        rows, [Field("key", "KEY"), Field("value", "VALUE", kind="long"), Field("source", "SOURCE")]
     )
 
 
@@ -37,8 +42,6 @@ def contexts(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     from kafkaops.config import context_names, find_config_file, read_config_file
 
     app_state = state(ctx)
-    import os
-
     path = find_config_file(app_state.overrides.config_path, os.environ)
     data = read_config_file(path) if path else {}
     current = app_state.overrides.context or os.environ.get("KAFKAOPS_CONTEXT") or data.get("current-context")
@@ -47,3 +50,36 @@ def contexts(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     if not rows:
         out.info("No contexts: no config file found." if not path else f"No contexts in {path}.")
     out.rows(rows, [Field("name", "NAME"), Field("current", "CURRENT")])
+
+
+@app.command("use-context")
+def use_context(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A context of the config file.")],
+) -> None:
+    """Make NAME the current context: writes current-context in the config file in use.
+
+    Only that line changes; comments and layout are kept (when the file's layout does not
+    allow a one-line edit, it is rewritten from its data and kafkaops says so).
+    $KAFKAOPS_CONTEXT and --context still take precedence over it.
+
+    \b
+    Example:
+      kafkaops config use-context prod
+    """
+    from kafkaops.configfile import find_config_file, set_current_context
+    from kafkaops.errors import ConfigError
+
+    path = find_config_file(state(ctx).overrides.config_path, os.environ)
+    if path is None:
+        raise ConfigError(
+            "no config file to write current-context in",
+            hint="create ./kafkaops.yaml or ~/.config/kafkaops/config.yaml, or name one with --config",
+        )
+    kept = set_current_context(path, name)
+    out = output(None)
+    out.info(f"Switched to context {name!r} in {path}.")
+    if not kept:
+        out.warning(f"{path} was rewritten from its data: its comments and layout were not kept.")
+    if os.environ.get("KAFKAOPS_CONTEXT") and os.environ["KAFKAOPS_CONTEXT"] != name:
+        out.warning(f"$KAFKAOPS_CONTEXT={os.environ['KAFKAOPS_CONTEXT']} still takes precedence.")

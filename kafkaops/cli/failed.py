@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 
 from kafkaops.cli.common import (
@@ -16,37 +17,64 @@ from kafkaops.cli.common import (
     TopicOpt,
     UntilOpt,
     YesOpt,
+    complete_group_by,
+    complete_purgeable,
     confirm,
     event_filter,
     output,
     state,
+    target,
 )
-from kafkaops.cli.output import Field
+from kafkaops.cli.output import Field, Format, Output
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from kafkaops.failed import EventFilter
 
 app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
 )
 
+# A bound well inside what a database integer holds (the list asks for one row more than its
+# limit): a bigger number is a usage error, not `bigint out of range` from the server.
+MAX_ROWS = 10**12
+DRY_RUN_ROWS = 50
+
 GroupByOpt = Annotated[
-    str,
+    list[str] | None,
     typer.Option(
         "--group-by",
         "-g",
-        help="Comma-separated columns to group by: status, topic, last_error, error_type, retry_count, "
-        "event_key, error_signature (last_error with numbers, ids, quoted values and durations folded).",
+        help="Columns to group by, repeated or comma-separated: status, topic, last_error, error_type, "
+        "retry_count, event_key, error_signature (last_error with numbers, ids, quoted values and "
+        "durations folded). [default: status]",
+        show_default=False,
+        autocompletion=complete_group_by,
     ),
 ]
 TopOpt = Annotated[
     int | None,
-    typer.Option("--top", min=1, help="Only the N largest groups. [default: all]", show_default=False),
+    typer.Option(
+        "--top", min=1, max=MAX_ROWS, help="Only the N largest groups. [default: all]", show_default=False
+    ),
 ]
+IdsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[ID]...", help="Only these rows (ids as `failed list` shows them).", show_default=False
+    ),
+]
+
+# The parent's filters, which apply to `list`, `requeue` and `purge` as well.
+_FILTERS = ("status", "topic", "since", "until", "error")
 
 
 @app.callback()
 def summary(
     ctx: typer.Context,
-    group_by: GroupByOpt = "status",
+    group_by: GroupByOpt = None,
     status: StatusOpt = None,
     topic: TopicOpt = None,
     since: SinceOpt = None,
@@ -57,22 +85,39 @@ def summary(
 ) -> None:
     """See what failed and why: counts per group; list, show, requeue or purge events.
 
-    Without a subcommand, counts failed events per group (default: per status), largest first,
-    with the oldest and newest created_at of each group. Grouping and counting run in SQL.
+    Without a subcommand, counts failed events per group (default: per status, most urgent
+    first: DLQ_FAILED, PENDING, DLQ, RESOLVED; other groupings largest first), with the oldest
+    and newest created_at of each group. Grouping and counting run in SQL. Filters and -o given
+    here apply to the subcommand too.
 
     \b
     Example:
-      kafkaops failed --group-by topic,error_signature --status DLQ_FAILED --since 24h
+      kafkaops failed -g topic,error_signature --status DLQ_FAILED --since 24h
     """
     if ctx.invoked_subcommand is not None:
+        from kafkaops.errors import UsageError
+
+        if group_by or top is not None:
+            raise UsageError(
+                f"--group-by and --top shape the counts of `kafkaops failed`; "
+                f"`failed {ctx.invoked_subcommand}` does not take them"
+            )
+        ctx.meta["failed.parent"] = {
+            "status": status,
+            "topic": topic,
+            "since": since,
+            "until": until,
+            "error": error,
+            "output_format": output_format,
+        }
         return
     from kafkaops.failed import group_counts, parse_group_by
 
-    keys = parse_group_by(group_by)
+    keys = parse_group_by(group_by or ["status"])
     flt = event_filter(status=status, topic=topic, since=since, until=until, error=error)
     out = output(output_format)
     conns = state(ctx).connections
-    fields = [Field(k, kind="long" if k in ("last_error", "error_signature") else "text") for k in keys]
+    fields = [Field(k, kind=_kind(k)) for k in keys]
     fields += [
         Field("count", kind="int"),
         Field("oldest_created_at", "OLDEST"),
@@ -84,6 +129,85 @@ def summary(
         out.info("No failed events match.")
 
 
+def _kind(key: str) -> str:
+    return "long" if key in ("last_error", "error_signature") else "status" if key == "status" else "text"
+
+
+def _inherited(ctx: typer.Context, **given: Any) -> dict[str, Any]:
+    """This subcommand's options, with the parent's filters and -o where it gave none.
+
+    Given in both places with different values, a filter is refused rather than one silently
+    winning; the subcommand's own -o wins over the parent's (as the nearer one)."""
+    from kafkaops.errors import UsageError
+
+    parent = ctx.meta.get("failed.parent") or {}
+    merged = dict(given)
+    for name, value in parent.items():
+        if value in (None, []):
+            continue
+        if name not in merged:
+            raise UsageError(f"`failed {ctx.info_name}` takes no --{name.replace('_', '-')}")
+        mine = merged[name]
+        if mine in (None, []):
+            merged[name] = value
+        elif mine != value and name != "output_format":
+            raise UsageError(
+                f"--{name} given both before and after `{ctx.info_name}`, differently: give it once"
+            )
+    return merged
+
+
+def _filter(opts: dict[str, Any], ids: tuple[Any, ...] = ()) -> EventFilter:
+    from dataclasses import replace
+
+    flt = event_filter(**{k: opts[k] for k in _FILTERS})
+    return replace(flt, ids=ids) if ids else flt
+
+
+def _ids(ctx: typer.Context, raws: list[str] | None) -> tuple[Any, ...]:
+    if not raws:
+        return ()
+    from kafkaops.failed import parse_event_ids
+
+    conns = state(ctx).connections
+    return parse_event_ids(raws, conns.id_type(), conns.dialect)
+
+
+def _list_fields(out: Output) -> list[Field]:
+    if out.fmt is Format.table:
+        return [
+            Field("id", "ID"),
+            Field("topic", "TOPIC"),
+            Field("status", "STATUS", kind="status"),
+            Field("retry_count", "RETRIES", kind="int"),
+            Field("next_retry_at", "NEXT RETRY"),
+            Field("age", "AGE", kind="age", source="created_at"),
+            Field("last_error", "LAST ERROR", kind="long"),
+        ]
+    from kafkaops.failed import LIST_COLUMNS
+
+    return [Field(name, kind="status" if name == "status" else "text") for name in LIST_COLUMNS]
+
+
+def _for_people(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """A row no retry pass will touch shows no NEXT RETRY: a stale time there reads as a
+    promise. Only the human table: the machine formats keep what is stored."""
+    from kafkaops.statuses import SETTLED
+
+    for row in rows:
+        if row.get("status") in SETTLED:
+            row = {**row, "next_retry_at": None}
+        yield row
+
+
+def _write_page(out: Output, page: Any, fields: list[Field]) -> int:
+    rows = _for_people(page) if out.fmt is Format.table else page
+    try:
+        return out.rows(rows, fields)
+    finally:
+        page.close()
+
+
 @app.command("list")
 def list_(
     ctx: typer.Context,
@@ -92,63 +216,93 @@ def list_(
     since: SinceOpt = None,
     until: UntilOpt = None,
     error: ErrorOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many rows.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_ROWS, help="At most this many rows.")
+    ] = 50,
+    all_rows: Annotated[bool, typer.Option("--all", help="Every matching row, streamed (no limit).")] = False,
     output_format: OutputOpt = None,
 ) -> None:
-    """List failed events, newest first (payloads left out; see `failed show`).
+    """List failed events, newest first, without payloads.
+
+    Payloads and headers: `failed show ID`. When --limit cuts the list, stderr says how many
+    rows matched.
 
     \b
     Example:
       kafkaops failed list --status DLQ_FAILED --topic 'casino.*' --limit 20
     """
-    from kafkaops.failed import list_events
+    from kafkaops.failed import count_matching, page_of_events
 
-    flt = event_filter(status=status, topic=topic, since=since, until=until, error=error)
-    out = output(output_format)
+    opts = _inherited(
+        ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
+    )
+    if all_rows and ctx.get_parameter_source("limit") is click.core.ParameterSource.COMMANDLINE:
+        from kafkaops.errors import UsageError
+
+        raise UsageError("--all and --limit contradict each other: give one")
+    flt = _filter(opts)
+    out = output(opts["output_format"])
     conns = state(ctx).connections
+    shown = None if all_rows else limit
     with conns.connect() as conn:
-        rows = list_events(conn, conns.table, flt=flt, limit=limit)
-    if out.fmt.value == "table":
-        fields = [
-            Field("id", "ID"),
-            Field("topic", "TOPIC"),
-            Field("status", "STATUS"),
-            Field("retry_count", "RETRIES", kind="int"),
-            Field("next_retry_at", "NEXT RETRY"),
-            Field("age", "AGE", kind="age", source="created_at"),
-            Field("last_error", "LAST ERROR", kind="long"),
-        ]
-    else:
-        from kafkaops.failed import LIST_COLUMNS
-
-        fields = [Field(name) for name in LIST_COLUMNS]
-    if not out.rows(rows, fields) and out.fmt.value == "table":
+        page = page_of_events(conn, conns.table, flt=flt, limit=shown)
+        written = _write_page(out, page, _list_fields(out))
+        total = count_matching(conn, conns.table, flt=flt) if page.cut else written
+    if page.cut:
+        out.info(f"Showing {written:,} of {total:,}; use --limit N or --all.")
+    if not written and out.fmt is Format.table:
         out.info("No failed events match.")
 
 
 @app.command()
 def show(
     ctx: typer.Context,
-    event_id: Annotated[str, typer.Argument(metavar="ID", help="The row's id (a number, or a UUID).")],
+    event_ids: Annotated[
+        list[str],
+        typer.Argument(metavar="ID...", help="The rows' ids (numbers, or UUIDs).", show_default=False),
+    ],
     output_format: OutputOpt = None,
 ) -> None:
-    """Show one failed event whole: payload pretty-printed when it is JSON, headers decoded.
+    """Show events whole: payload (pretty-printed when JSON) and decoded headers.
+
+    One id prints one object (-o json: an object); several print one after the other (-o json:
+    a list of objects, in the order asked).
 
     \b
     Example:
-      kafkaops failed show 4711
+      kafkaops failed show 4711 4712
     """
-    from kafkaops.failed import decode_headers, decode_payload, get_event, parse_event_id
+    from kafkaops.failed import decode_headers, get_events
 
-    out = output(output_format)
+    opts = _inherited(ctx, output_format=output_format)
+    out = output(opts["output_format"])
     conns = state(ctx).connections
-    parsed = parse_event_id(event_id, conns.id_type())
+    ids = _ids(ctx, event_ids)
     with conns.connect() as conn:
-        row = get_event(conn, conns.table, parsed)
-    row["headers"] = decode_headers(row["headers"])
-    if out.fmt.value != "table":
-        out.record(row)
+        rows = get_events(conn, conns.table, ids)
+    for row in rows:
+        row["headers"] = decode_headers(row["headers"])
+    if out.fmt in (Format.csv, Format.tsv):
+        out.rows(rows, [Field(k) for k in rows[0]])
         return
+    if out.fmt is not Format.table:
+        if len(rows) == 1:
+            out.record(rows[0])
+        else:
+            out.document(rows)
+        return
+    for n, row in enumerate(rows):
+        if n:
+            out.separator()
+        _show_one(out, row)
+
+
+def _show_one(out: Output, row: dict[str, Any]) -> None:
+    from kafkaops.failed import decode_payload
+    from kafkaops.statuses import SETTLED
+
+    if row.get("status") in SETTLED:
+        row["next_retry_at"] = None
     stored = row.pop("payload")
     if stored is None:
         out.record(row, blocks={"payload (NULL: nothing stored)": ""})
@@ -159,9 +313,73 @@ def show(
     out.record(row, blocks={title: text})
 
 
+def _bulk_action(
+    ctx: typer.Context,
+    out: Output,
+    *,
+    flt: EventFilter,
+    where: Any,
+    dry_run: bool,
+    yes: bool,
+    verb: str,
+    takes: str,
+    matched: Callable[[int], str],
+    question: Callable[[int], str],
+    act: Callable[[], int],
+    done_key: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """The shape requeue and purge share: count and show what matches (and the named ids left
+    out), then ask, naming where, then act; -o json gets one result object."""
+    from kafkaops.failed import plan_action
+
+    app_state = state(ctx)
+    conns = app_state.connections
+    with conns.connect() as conn:
+        plan = plan_action(conn, conns.table, where, ids=flt.ids, preview=DRY_RUN_ROWS if dry_run else 0)
+    if plan.preview and out.fmt is Format.table:
+        fields = [
+            Field("id", "ID"),
+            Field("topic", "TOPIC"),
+            Field("status", "STATUS", kind="status"),
+            Field("last_error", "LAST ERROR", kind="long"),
+        ]
+        out.rows(plan.preview, fields)
+    for item in plan.left_out:
+        why = "no such row" if item["status"] is None else f"{_visible(item['status'])}: {verb} takes {takes}"
+        out.warning(f"id {item['id']} left out ({why}).")
+    out.info(f"{matched(plan.matched)} match in {target(app_state)}.")
+    doc = {
+        "matched": plan.matched,
+        done_key: 0,
+        **(extra or {}),
+        "dry_run": dry_run,
+        "left_out": plan.left_out,
+    }
+    if dry_run or plan.matched == 0:
+        if plan.matched > len(plan.preview) and dry_run:
+            out.info(f"Showing {len(plan.preview):,} of {plan.matched:,}.")
+        _result(out, {**doc, "rows": plan.preview} if dry_run else doc)
+        return
+    confirm(f"{question(plan.matched)} in {target(app_state)}?", yes=yes)
+    done = act()
+    _result(out, {**doc, done_key: done})
+
+
+def _visible(text: str) -> str:
+    """A database value in a message: control characters shown (\\x1b), never emitted."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
+
+
+def _result(out: Output, doc: dict[str, Any]) -> None:
+    if out.fmt is not Format.table:
+        out.document(doc)
+
+
 @app.command()
 def requeue(
     ctx: typer.Context,
+    event_ids: IdsArg = None,
     status: StatusOpt = None,
     topic: TopicOpt = None,
     since: SinceOpt = None,
@@ -169,81 +387,139 @@ def requeue(
     error: ErrorOpt = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
+    output_format: OutputOpt = None,
 ) -> None:
-    """Set DLQ_FAILED (default) or DLQ rows back to PENDING, retry_count 0, due now.
+    """Requeue DLQ_FAILED (default) or DLQ rows: PENDING, retry_count 0, due now.
 
     The manual intervention the runbook asks for: the next retry pass publishes them again.
+    Ids narrow it to those rows (DLQ_FAILED or DLQ alike unless --status says which); a named
+    row in another status (PENDING, RESOLVED) is left as it is, with a warning. -o json prints
+    {"matched", "requeued", "dry_run", "left_out", "rows"} for scripts.
 
     \b
     Example:
       kafkaops failed requeue --status DLQ_FAILED --topic casino.player.registered.v1
+      kafkaops failed requeue 4128 4129
     """
-    from kafkaops.failed import count_matching, requeue_filter
+    from kafkaops.failed import conditions, requeue_filter
     from kafkaops.failed import requeue as do_requeue
     from kafkaops.timeparse import utcnow
 
-    flt = requeue_filter(event_filter(status=status, topic=topic, since=since, until=until, error=error))
-    out = output(None)
+    opts = _inherited(
+        ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
+    )
+    out = output(opts["output_format"])
     conns = state(ctx).connections
-    with conns.connect() as conn:
-        matching = count_matching(conn, conns.table, flt=flt)
+    flt = requeue_filter(_filter(opts, _ids(ctx, event_ids)))
     what = "/".join(flt.statuses)
-    out.info(f"{matching} {what} row(s) match.")
-    if dry_run or matching == 0:
-        return
-    confirm(f"Requeue {matching} row(s) to PENDING?", yes=yes)
-    with conns.begin() as conn:
-        changed = do_requeue(conn, conns.table, flt=flt, now=utcnow())
-    out.info(f"Requeued {changed} row(s) to PENDING; the next retry pass publishes them.")
+
+    def act() -> int:
+        with conns.begin() as conn:
+            changed = do_requeue(conn, conns.table, flt=flt, now=utcnow())
+        out.info(f"Requeued {changed:,} row(s) to PENDING; the next retry pass publishes them.")
+        return changed
+
+    _bulk_action(
+        ctx,
+        out,
+        flt=flt,
+        where=conditions(conns.table, flt),
+        dry_run=dry_run,
+        yes=yes,
+        verb="requeue",
+        takes="DLQ_FAILED or DLQ",
+        matched=lambda n: f"{n:,} {what} row(s)",
+        question=lambda n: f"Requeue {n:,} {what} row(s) to PENDING",
+        act=act,
+        done_key="requeued",
+    )
 
 
 @app.command()
 def purge(
     ctx: typer.Context,
+    event_ids: IdsArg = None,
     older_than: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--older-than",
-            help="Only rows last updated longer ago than this (30d, 12h) or before an ISO time. Required.",
+            help="Only rows last updated longer ago than this (30d, 12h) or before an ISO time; "
+            "needed unless ids name the rows.",
+            show_default=False,
         ),
-    ],
-    status: StatusOpt = None,
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            "-s",
+            help="RESOLVED or DLQ (repeat or comma-separate); PENDING and DLQ_FAILED are never "
+            "purged. [default: RESOLVED; with ids: both]",
+            show_default=False,
+            autocompletion=complete_purgeable,
+        ),
+    ] = None,
     topic: TopicOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     error: ErrorOpt = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Rows deleted per transaction.")
+        int,
+        typer.Option("--batch-size", min=1, max=MAX_ROWS, help="Rows deleted per transaction."),
     ] = 10_000,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
+    output_format: OutputOpt = None,
 ) -> None:
-    """Delete old RESOLVED (default) or DLQ rows in batches; never PENDING or DLQ_FAILED.
+    """Delete old RESOLVED (default) or DLQ rows; never PENDING or DLQ_FAILED.
+
+    Rows go in batches, each one transaction that locks what it deletes (SKIP LOCKED).
+
+    Ids narrow it to those rows (then --older-than is optional); a named row in a status purge
+    never deletes is kept, with a warning. -o json prints {"matched", "deleted", "dry_run",
+    "left_out", "rows"} for cron.
 
     \b
     Example:
       kafkaops failed purge --status RESOLVED --older-than 30d --yes
+      kafkaops failed purge 4128 --status DLQ
     """
-    from kafkaops.failed import count_purgeable, purge_batch, purge_filter
-    from kafkaops.timeparse import parse_instant
+    from kafkaops.failed import purge_batch, purge_conditions, purge_filter
+    from kafkaops.timeparse import isoformat_utc, parse_instant
 
-    flt = purge_filter(event_filter(status=status, topic=topic, since=since, until=until, error=error))
-    cutoff = parse_instant(older_than, what="--older-than")
-    out = output(None)
-    conns = state(ctx).connections
-    with conns.connect() as conn:
-        matching = count_purgeable(conn, conns.table, flt=flt, older_than=cutoff)
-    out.info(
-        f"{matching} {'/'.join(flt.statuses)} row(s) last updated before {cutoff:%Y-%m-%d %H:%M:%S}Z match."
+    opts = _inherited(
+        ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
-    if dry_run or matching == 0:
-        return
-    confirm(f"Delete {matching} row(s)?", yes=yes)
-    deleted = 0
-    while True:
-        with conns.begin() as conn:
-            batch = purge_batch(conn, conns.table, flt=flt, older_than=cutoff, batch_size=batch_size)
-        deleted += batch
-        if batch < batch_size:
-            break
-    out.info(f"Deleted {deleted} row(s).")
+    out = output(opts["output_format"])
+    conns = state(ctx).connections
+    flt = purge_filter(_filter(opts, _ids(ctx, event_ids)))
+    cutoff = parse_instant(older_than, what="--older-than") if older_than else None
+    what = "/".join(flt.statuses)
+    age = f" last updated before {cutoff:%Y-%m-%d %H:%M:%S}Z" if cutoff else ""
+
+    def act() -> int:
+        deleted = 0
+        while True:
+            with conns.begin() as conn:
+                batch = purge_batch(conn, conns.table, flt=flt, older_than=cutoff, batch_size=batch_size)
+            deleted += batch
+            if batch < batch_size:
+                break
+        out.info(f"Deleted {deleted:,} row(s).")
+        return deleted
+
+    _bulk_action(
+        ctx,
+        out,
+        flt=flt,
+        where=purge_conditions(conns.table, flt, cutoff),
+        dry_run=dry_run,
+        yes=yes,
+        verb="purge",
+        takes="RESOLVED or DLQ" + (" last updated before the cutoff" if cutoff else ""),
+        matched=lambda n: f"{n:,} {what} row(s){age}",
+        question=lambda n: f"Delete {n:,} {what} row(s)",
+        act=act,
+        done_key="deleted",
+        extra={"older_than": isoformat_utc(cutoff) if cutoff else None},
+    )

@@ -13,17 +13,19 @@ from kafkaops.cli import demo as demo_cli
 from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import retry as retry_cli
 from kafkaops.cli import sandbox as sandbox_cli
-from kafkaops.cli.common import AppState, KafkaopsGroup
+from kafkaops.cli.common import AppState, KafkaopsGroup, complete_contexts, configure_logging, help_width
 
 app = typer.Typer(
     name="kafkaops",
     cls=KafkaopsGroup,
     help="The operator's tool for a resilient Kafka publishing pipeline: failed events, retries, DLQs.",
     epilog="Configuration: --config, else $KAFKAOPS_CONFIG, else ./kafkaops.yaml, else "
-    "~/.config/kafkaops/config.yaml. Environment (KAFKAOPS_*) beats the file; flags beat both.",
+    "~/.config/kafkaops/config.yaml. Environment (KAFKAOPS_*) beats the file; flags beat both. "
+    "The options above may also follow the subcommand: kafkaops failed list --context prod.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Help uses the terminal's width (click would stop at 80 columns); subcommands inherit it.
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": help_width()},
 )
 app.add_typer(failed_cli.app, name="failed")
 app.add_typer(db_cli.app, name="db")
@@ -59,6 +61,7 @@ def main(
             "--context",
             help="Context in the config file; takes precedence over $KAFKAOPS_CONTEXT.",
             show_default=False,
+            autocompletion=complete_contexts,
         ),
     ] = None,
     database_url: Annotated[
@@ -100,14 +103,7 @@ def main(
     )
     ctx.obj = AppState(overrides, debug=debug, verbose=verbose)
     ctx.call_on_close(ctx.obj.close)
-    _configure_logging(verbose)
-
-
-def _configure_logging(verbose: int) -> None:
-    import logging
-
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    configure_logging(verbose)
 
 
 def run() -> None:

@@ -1,0 +1,131 @@
+"""How a table looks to a person: rich on a terminal, plain aligned text when piped.
+
+Cells arrive as safe text (control characters already escaped) and are handed to rich as
+`Text`, never as markup, so `[/bold]` or `[casino.loyalty.v1]` in data shows as written. On a
+narrow terminal, error text and then topics give way (ellipsis); ids, statuses, counts and
+times are never cut: when even they do not fit, the table is wider than the terminal.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from kafkaops.cli.output import STATUS_STYLES, Field
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+GAP = 2  # between columns
+# Which columns give way, in order, and how far: error text first, then topics and other text.
+SHRINK_STEPS = (("long", 20), ("text", 16), ("long", 10), ("text", 8))
+
+
+def cell_width(text: str) -> int:
+    """Terminal cells: wide (CJK) characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text
+    )
+
+
+def fit_widths(widths: Sequence[int], roles: Sequence[str], available: int) -> list[int]:
+    """Column widths within `available` cells, shrinking only `long` and `text` columns."""
+    fitted = list(widths)
+    excess = sum(fitted) + GAP * (len(fitted) - 1) - available
+    for role, floor in SHRINK_STEPS:
+        for i, col_role in enumerate(roles):
+            if excess <= 0:
+                return fitted
+            if col_role == role and fitted[i] > floor:
+                cut = min(fitted[i] - floor, excess)
+                fitted[i] -= cut
+                excess -= cut
+    return fitted
+
+
+def render_terminal(
+    stdout: TextIO, fields: Sequence[Field], cells: list[list[str]], roles: Sequence[str]
+) -> None:
+    """Columns fitted to the terminal, cut with an ellipsis where they give way, the header bold
+    and statuses in colour. Built as one rich `Text` (never markup): rich decides whether and
+    how the terminal takes colour (`NO_COLOR`, `TERM=dumb`)."""
+    from rich.text import Text
+
+    widths = [max(cell_width(f.title), *(cell_width(row[i]) for row in cells)) for i, f in enumerate(fields)]
+    available = _console(stdout).width
+    fitted = fit_widths(widths, roles, available)
+    needed = sum(fitted) + GAP * (len(fitted) - 1)
+    console = _console(stdout, width=max(available, needed))
+    screen = Text()
+    gap = " " * GAP
+    for n, row in enumerate([[f.title for f in fields], *cells]):
+        for i, (cell, width, role) in enumerate(zip(row, fitted, roles, strict=True)):
+            last = i == len(row) - 1
+            style = "bold" if n == 0 else STATUS_STYLES.get(cell) if role == "status" else None
+            screen.append(_fit(cell, width, right=role == "int", pad=not last), style)
+            if not last:
+                screen.append(gap, "bold" if n == 0 else None)
+        screen.append("\n")
+    console.print(screen, soft_wrap=True, end="")
+
+
+def _fit(text: str, width: int, *, right: bool, pad: bool) -> str:
+    """`text` in exactly `width` cells: cut with an ellipsis, or padded (unless last)."""
+    used = cell_width(text)
+    if used > width:
+        kept, used = [], 0
+        for char in text:
+            char_width = cell_width(char)
+            if used + char_width > width - 1:
+                break
+            kept.append(char)
+            used += char_width
+        text = "".join(kept) + "…"
+        used += 1
+    fill = " " * (width - used)
+    if right:
+        return fill + text
+    return text + fill if pad else text
+
+
+def render_plain(fields: Sequence[Field], cells: list[list[str]], roles: Sequence[str]) -> str:
+    """Aligned columns, nothing cut, no colour, the last column not padded."""
+    headers = [f.title for f in fields]
+    widths = [max(cell_width(h), *(cell_width(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = []
+    for row in [headers, *cells]:
+        parts = []
+        for i, text in enumerate(row):
+            pad = " " * (widths[i] - cell_width(text))
+            if roles[i] == "int":
+                parts.append(pad + text)
+            else:
+                parts.append(text if i == len(row) - 1 else text + pad)
+        line = (" " * GAP).join(parts)
+        lines.append(line.rstrip(" ") if row[-1] == "" else line)
+    return "\n".join(lines) + "\n"
+
+
+def render_record(stdout: TextIO, pairs: Sequence[tuple[str, str]], *, terminal: bool) -> None:
+    """Key/value lines; on a terminal the status is coloured, long values wrap instead of being cut."""
+    width = max((cell_width(k) for k, _ in pairs), default=0)
+    if not terminal:
+        stdout.write("".join(f"{k}{' ' * (width - cell_width(k))}  {v}\n" for k, v in pairs))
+        return
+    from rich.text import Text
+
+    console = _console(stdout)
+    for key, value in pairs:
+        line = Text()
+        line.append(f"{key}{' ' * (width - cell_width(key))}  ", style="bold")
+        line.append(value, style=STATUS_STYLES.get(value, "") if key == "status" else "")
+        console.print(line, soft_wrap=True)
+
+
+def _console(stdout: TextIO, width: int | None = None) -> Console:
+    from rich.console import Console
+
+    return Console(file=stdout, width=width, soft_wrap=False, markup=False, highlight=False, emoji=False)

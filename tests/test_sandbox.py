@@ -1,0 +1,91 @@
+"""`kafkaops sandbox --port`: the embedded cluster on a port the user chose, as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+
+def free_port_pair() -> int:
+    """A port P with P and P+1 free on 127.0.0.1 (for two brokers), found by trying."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port >= 65535:
+            continue
+        try:
+            with socket.socket() as second:
+                second.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    pytest.skip("no two adjacent free ports on 127.0.0.1")
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "kafkaops", "sandbox", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_sandbox_serves_every_broker_on_the_chosen_ports() -> None:
+    from confluent_kafka import Consumer, Producer
+
+    port = free_port_pair()
+    proc = start("--port", str(port), "--brokers", "2", "--topic", "orders:2")
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line == f"bootstrap.servers=127.0.0.1:{port},127.0.0.1:{port + 1}", proc.stderr
+        producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}"})
+        metadata = producer.list_topics(timeout=10)
+        assert sorted((b.host, b.port) for b in metadata.brokers.values()) == [
+            ("127.0.0.1", port),
+            ("127.0.0.1", port + 1),
+        ]
+        for n in range(4):
+            producer.produce("orders", key=str(n).encode(), value=f"v{n}".encode())
+        assert producer.flush(10) == 0
+        consumer = Consumer(
+            {"bootstrap.servers": f"127.0.0.1:{port}", "group.id": "g", "auto.offset.reset": "earliest"}
+        )
+        consumer.subscribe(["orders"])
+        seen: list[bytes] = []
+        for _ in range(100):
+            msg = consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                seen.append(msg.value())
+            if len(seen) == 4:
+                break
+        consumer.close()
+        assert sorted(seen) == [b"v0", b"v1", b"v2", b"v3"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_sandbox_on_a_port_in_use_says_so() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = start("--port", str(port))
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert err.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
+    proc = start("--port", "65535", "--brokers", "2")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "leaves no room for 2 brokers" in err

@@ -1,0 +1,177 @@
+"""No secret in output, errors or `config show`, whatever shape the URL or setting has."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kafkaops.secrets import mask_url, mask_value, redact, url_secrets, url_without_password
+
+# (url, what `config show` prints, what an error message names)
+HOSTILE_URLS = [
+    (
+        "postgresql://secretuser:p@ssw0rdSECRET@127.0.0.1:1/db",
+        "postgresql://secretuser:****@127.0.0.1:1/db",
+        "postgresql://secretuser@127.0.0.1:1/db",
+    ),
+    (
+        "postgresql://app:s3cr#etSECRET@127.0.0.1:1/db",
+        "postgresql://app:****@127.0.0.1:1/db",
+        "postgresql://app@127.0.0.1:1/db",
+    ),
+    (
+        "postgresql://app:s3cr?etSECRET@127.0.0.1:1/db",
+        "postgresql://app:****@127.0.0.1:1/db",
+        "postgresql://app@127.0.0.1:1/db",
+    ),
+    (
+        "postgresql://app:a/b:c@SECRET@127.0.0.1:1/db",
+        "postgresql://app:****@127.0.0.1:1/db",
+        "postgresql://app@127.0.0.1:1/db",
+    ),
+    (
+        "postgresql+psycopg://app:@SECRET@@127.0.0.1:1/db",
+        "postgresql+psycopg://app:****@127.0.0.1:1/db",
+        "postgresql://app@127.0.0.1:1/db",
+    ),
+    (
+        "postgresql://app@127.0.0.1:1/db?sslmode=disable&password=SECRET",
+        "postgresql://app@127.0.0.1:1/db?sslmode=disable&password=****",
+        "postgresql://app@127.0.0.1:1/db?sslmode=disable",
+    ),
+    (
+        "postgresql://:SECRET@127.0.0.1:1/db",
+        "postgresql://****@127.0.0.1:1/db",
+        "postgresql://127.0.0.1:1/db",
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "shown", "named"), HOSTILE_URLS)
+def test_everything_between_the_scheme_and_the_last_at_is_masked(url: str, shown: str, named: str) -> None:
+    assert mask_url(url) == shown
+    assert url_without_password(url) == named
+    assert "SECRET" not in mask_url(url) + url_without_password(url)
+
+
+@pytest.mark.parametrize(("url", "shown", "named"), HOSTILE_URLS)
+def test_hostile_database_urls_never_show_their_password(cli, url: str, shown: str, named: str) -> None:
+    env = {"KAFKAOPS_DATABASE_URL": url}
+    show = cli("config", "show", "-o", "json", env=env)
+    assert show.exit_code == 0, show.stderr
+    assert {r["key"]: r["value"] for r in json.loads(show.stdout)}["database.url"] == shown
+    failed = cli("failed", "list", env=env)
+    assert failed.exit_code in (1, 2)
+    assert failed.stderr.startswith("Error: ")
+    assert named in failed.stderr.splitlines()[0]
+    for text in (show.stdout, show.stderr, failed.stdout, failed.stderr):
+        assert "SECRET" not in text
+
+
+def test_the_pieces_of_a_password_are_secrets_too() -> None:
+    # A parser splitting at the first @ sees "ssw0rdSECRET@127.0.0.1" as the host: a driver may quote it.
+    secrets = url_secrets("postgresql://u:p@ssw0rdSECRET@127.0.0.1/db")
+    assert redact('could not translate host name "ssw0rdSECRET@127.0.0.1"', secrets) == (
+        'could not translate host name "****@127.0.0.1"'
+    )
+    assert redact("failed: postgresql://u:pw@h/db and https://TOKEN@api", []) == (
+        "failed: postgresql://****@h/db and https://****@api"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        (
+            "app.health_url",
+            "http://admin:AppSECRET@10.0.0.5:8080/actuator/health/kafka",
+            "http://admin:****@10.0.0.5:8080/actuator/health/kafka",
+        ),
+        ("app.metrics_url", "https://svc:9000/prom?token=SECRET&x=1", "https://svc:9000/prom?token=****&x=1"),
+        ("app.health_url", "https://svc/h?password=SECRET", "https://svc/h?password=****"),
+        ("app.health_url", "https://ghp_SECRET@svc/h", "https://****@svc/h"),
+        (
+            "app.instances",
+            ["http://a:SECRET@h1:8080", "http://h2:8080"],
+            ["http://a:****@h1:8080", "http://h2:8080"],
+        ),
+        ("app.token", "SECRET-bearer", "****"),
+        ("app.password", "SECRET", "****"),
+        ("app.username", "admin", "admin"),
+        ("kafka.api_key", "SECRET", "****"),
+        ("kafka.apikey", "SECRET", "****"),
+        ("kafka.schema.registry.api.key", "SECRET", "****"),
+        ("kafka.sasl.oauthbearer.client.secret", "SECRET", "****"),
+        (
+            "kafka.sasl.oauthbearer.config",
+            "clientId=kafkaops clientSecret=SECRET scope=kafka",
+            "clientId=kafkaops clientSecret=**** scope=kafka",
+        ),
+        ("kafka.sasl.jaas.config", 'org.Plain required username="u" password="SECRET";', "****"),
+        ("kafka.ssl.key.pem", "-----BEGIN PRIVATE KEY----- SECRET", "****"),
+        (
+            "kafka.sasl.oauthbearer.token.endpoint.url",
+            "https://idp/token?client_secret=SECRET",
+            "https://idp/token?client_secret=****",
+        ),
+        ("alerts.webhook", "https://hooks.slack.com/services/T0/B0/SECRET", "https://hooks.slack.com/****"),
+        ("kafka.basic.auth.user.info", "SRKEY:SECRET", "****"),
+        ("kafka.bootstrap.servers", "b1:9092,b2:9092", "b1:9092,b2:9092"),
+        ("kafka.ssl.key.location", "/etc/kafka/key.pem", "/etc/kafka/key.pem"),
+    ],
+)
+def test_setting_values_are_masked_by_key_and_by_content(key: str, value: object, shown: object) -> None:
+    assert mask_value(key, value) == shown
+
+
+def test_config_show_masks_every_kind_of_secret(cli, tmp_path: Path) -> None:
+    config = tmp_path / "k.yaml"
+    config.write_text(
+        """
+contexts:
+  prod:
+    database: {url: "postgresql://secretuser:p@ssw0rdSECRET@db.internal:5432/casino"}
+    kafka:
+      bootstrap.servers: pkc-1:9092
+      sasl.oauthbearer.config: clientId=kafkaops clientSecret=SECRET1 scope=kafka
+      schema.registry.api_key: SECRET2
+      apikey: SECRET3
+    app:
+      health_url: http://admin:AppSECRET@10.0.0.5:8080/actuator/health/kafka
+      metrics_url: http://10.0.0.5:8080/actuator/prometheus?token=SECRET4
+      instances: ["http://u:SECRET5@a:8080"]
+      token: SECRET6
+    alerts: {webhook: "https://hooks.slack.com/services/T0/B0/SECRET7"}
+"""
+    )
+    for fmt in ("json", "table", "yaml", "csv", "tsv"):
+        result = cli("--config", str(config), "config", "show", "-o", fmt)
+        assert result.exit_code == 0, result.stderr
+        assert "SECRET" not in result.stdout + result.stderr, fmt
+        assert "ssw0rd" not in result.stdout
+    values = {
+        r["key"]: r["value"]
+        for r in json.loads(cli("--config", str(config), "config", "show", "-o", "json").stdout)
+    }
+    assert values["app.health_url"] == "http://admin:****@10.0.0.5:8080/actuator/health/kafka"
+    assert values["kafka.sasl.oauthbearer.config"] == "clientId=kafkaops clientSecret=**** scope=kafka"
+    assert values["alerts.webhook"] == "https://hooks.slack.com/****"
+
+
+def test_an_unexpected_error_quoting_a_url_is_scrubbed(cli, tmp_path: Path) -> None:
+    # A driver error that quotes the URL it was given: kafkaops' scrubber removes the password.
+    url = "postgresql://app:pa55SECRET@127.0.0.1:1/casino"
+    result = cli("failed", env={"KAFKAOPS_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "SECRET" not in result.stderr and "pa55" not in result.stderr
+
+
+def test_debug_tracebacks_are_scrubbed_too(cli) -> None:
+    # The driver quotes the host it was given: with an unencoded @, part of the password.
+    url = "postgresql://secretuser:p@ssw0rdSECRET@127.0.0.1:1/db"
+    result = cli("--debug", "failed", env={"KAFKAOPS_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "SECRET" not in result.stderr
