@@ -67,7 +67,13 @@ class DemoEnvironment:
 
 @contextmanager
 def demo_environment(
-    *, keep: Path | None = None, port: int | None = None, seed: int = 7, now: datetime | None = None
+    *,
+    keep: Path | None = None,
+    port: int | None = None,
+    brokers: int = 1,
+    extra_topics: dict[str, int] | None = None,
+    seed: int = 7,
+    now: datetime | None = None,
 ) -> Iterator[DemoEnvironment]:
     """Start the embedded cluster, create the table in a fresh folder and store the history.
 
@@ -79,13 +85,13 @@ def demo_environment(
         keep.mkdir(parents=True, exist_ok=True)
         folder = keep
     else:
-        folder = Path(tempfile.mkdtemp(prefix="kafkaops-demo-"))
+        folder = Path(tempfile.mkdtemp(prefix="kafkaops-"))
     try:
         url = f"sqlite:///{folder / 'failed_kafka_events.db'}"
         topics = dict(TOPICS)
         topics.update({f"{t}.dlq": 1 for t in TOPICS if t != NO_DLQ_TOPIC})
-        options: dict[str, Any] = {"port": port} if port is not None else {}
-        with EmbeddedKafka(topics=topics, **options) as cluster:
+        topics.update(extra_topics or {})
+        with EmbeddedKafka(brokers=brokers, topics=topics, port=port) as cluster:
             # The broker refuses one topic, as it would with a missing ACL.
             cluster.topic_error(REFUSED_TOPIC, TOPIC_AUTHORIZATION_FAILED)
             seeded = seed_history(url, now=now or datetime.now(timezone.utc), rng=random.Random(seed))
