@@ -7,6 +7,7 @@ that screen as SVG. Nothing is drawn by hand: rerun it after a change to the out
 
 from __future__ import annotations
 
+import io
 import os
 import pty
 import select
@@ -73,7 +74,7 @@ def save_svg(title: str, command: str, raw: str, path: Path) -> None:
         default=0,
     )
     console = Console(
-        record=True, width=COLUMNS, force_terminal=True, color_system="truecolor", file=open(os.devnull, "w")
+        record=True, width=COLUMNS, force_terminal=True, color_system="truecolor", file=io.StringIO()
     )
     for y in range(last + 1):
         line = Text()
