@@ -71,6 +71,7 @@ bench: install deps kafka-cache
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/failed_group_by.py
 	$(BIN)/python benchmarks/retry_pass.py
+	$(BIN)/python benchmarks/status.py
 
 pictures: install
 	$(BIN)/pip install -q -e ".[docs]"

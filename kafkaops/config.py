@@ -81,6 +81,9 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
         "health_path",
         "metrics_path",
         "stats_path",
+        "stats_url",
+        "executor",
+        "circuit_breaker",
         "timeout",
         "username",
         "password",
@@ -103,14 +106,14 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
         "thread_pool_queue",
     ),
     "alerts": ("webhook",),
-    "status": ("state_dir",),
+    "status": ("state_dir", "timeout"),
 }
 THRESHOLD_LEVELS: dict[str, tuple[str, ...]] = {
     "pending_events": ("warning", "critical"),
     "oldest_pending_age": ("warning", "critical"),
     "circuit_breaker_open": ("critical",),
     "dlq_failed_count": ("critical",),
-    "thread_pool_queue": ("warning",),
+    "thread_pool_queue": ("warning", "warning_ratio"),
 }
 
 
@@ -153,6 +156,7 @@ class Thresholds:
     breaker_open_critical: timedelta = timedelta(minutes=5)
     dlq_failed_critical: int = 0  # any DLQ_FAILED row is critical at once
     thread_pool_queue_warning: int = 9000
+    thread_pool_queue_warning_ratio: float = 0.9  # or above this share of the queue's capacity
 
 
 @dataclass(frozen=True)
@@ -517,6 +521,13 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
     )
 
 
+def _ratio(raw: Mapping[str, Any], key: str, default: float, section: str) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ConfigError(f"{section}.{key} must be a number above 0 and at most 1, not {value!r}")
+    return float(value)
+
+
 def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
     d = Thresholds()
 
@@ -540,5 +551,11 @@ def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
         ),
         thread_pool_queue_warning=_int(
             level("thread_pool_queue"), "warning", d.thread_pool_queue_warning, f"{s}.thread_pool_queue"
+        ),
+        thread_pool_queue_warning_ratio=_ratio(
+            level("thread_pool_queue"),
+            "warning_ratio",
+            d.thread_pool_queue_warning_ratio,
+            f"{s}.thread_pool_queue",
         ),
     )

@@ -114,7 +114,7 @@ def _describe_section(settings: Settings, section: str, add: Any) -> None:
         )
         add(
             "thresholds.thread_pool_queue",
-            f"warning > {t.thread_pool_queue_warning}",
+            f"warning > {t.thread_pool_queue_warning} or > {t.thread_pool_queue_warning_ratio:.0%} of capacity",
             src("thresholds.thread_pool_queue"),
         )
     else:  # app, alerts, status: shown as written, masked

@@ -59,10 +59,16 @@ class Connections:
         """The mapped table. With `id_type: auto` the id column takes whatever the database
         has (bigint or UUID): ids read from it go back to it as they came."""
         if self._table is None:
-            from kafkaops.schema import build_table
+            from kafkaops.schema import build_table, live_stored_kinds
 
             db = self.settings.database
-            self._table = build_table(db, id_type="any" if db.id_type == "auto" else db.id_type)
+            kinds: dict[str, str] = {}
+            if self.dialect == "postgresql":  # json/jsonb/bytea payloads are read as text
+                with self.connect() as conn:
+                    kinds = live_stored_kinds(conn, db)
+            self._table = build_table(
+                db, id_type="any" if db.id_type == "auto" else db.id_type, stored_kinds=kinds
+            )
         return self._table
 
     def id_type(self) -> str:
@@ -106,18 +112,24 @@ class Connections:
             raise ConfigError(f"invalid database URL: {self._shown_url()}: {error}", hint=URL_HINT) from None
 
     def translate_db_error(self, error: Any) -> KafkaopsError:
-        from sqlalchemy import exc
-
+        """One kafkaops error for a driver error, sorted by its code (SQLSTATE, SQLite's
+        error code), never by its text: servers speak other languages."""
         reason = redact(_first_line(error.orig) if error.orig else str(error), self._secrets())
-        if error.connection_invalidated or (
-            isinstance(error, exc.OperationalError) and _is_connect_error(reason)
-        ):
+        kind = classify_db_error(error)
+        if kind == "connect":
             return DatabaseError(f"cannot connect to database {self._shown_url()}: {_short_reason(reason)}")
-        if isinstance(error, exc.ProgrammingError | exc.OperationalError) and _is_schema_error(reason):
+        if kind == "schema":
             return SchemaError(
                 f"the table does not match the configured mapping: {reason}",
                 hint="run 'kafkaops db check' to see which columns differ",
             )
+        if kind == "timeout":
+            return DatabaseError(
+                f"the database did not answer in time: {reason}",
+                hint="another session may hold a lock on the table (see pg_stat_activity / pg_locks)",
+            )
+        if kind == "lost":
+            return DatabaseError(f"the database ended the session: {reason}")
         return DatabaseError(f"database error: {reason}")
 
     def _shown_url(self) -> str:
@@ -212,6 +224,9 @@ def create_engine(url: str) -> Engine:
             "connect_timeout": 5,
             "application_name": "kafkaops",
             "options": "-c TimeZone=UTC",
+            # Text as UTF-8 whatever the database's encoding: a SQL_ASCII database would
+            # otherwise hand psycopg bytes where every query expects str.
+            "client_encoding": "utf8",
         }
         kwargs["pool_size"] = 2
     try:
@@ -240,6 +255,14 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # kafkaops emits BEGIN itself (below), as SQLAlchemy's docs recommend for pysqlite: the
     # driver would otherwise begin only at the first write, after a claim's SELECT.
     dbapi_conn.isolation_level = None
+    # SQLite stores whatever bytes it is given: one event_key that is not UTF-8 must not make
+    # every query fail. People see such bytes escaped (\\xff); `retry` reads the exact stored
+    # bytes with CAST(... AS BLOB).
+    dbapi_conn.text_factory = _decode_text
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _sqlite_on_begin(conn: Any) -> None:
@@ -265,34 +288,67 @@ def _first_line(orig: BaseException) -> str:
     return text.splitlines()[0].strip() if text else type(orig).__name__
 
 
-_CONNECT_MARKERS = (
-    "connection refused",
-    "could not connect",
-    "connection failed",
-    "could not translate host name",
-    "timeout expired",
-    "password authentication failed",
-    "no password supplied",
-    "does not exist",
-    "server closed the connection",
-    "unable to open database file",
-    "name or service not known",
-    "no route to host",
-)
+# SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html) by what they mean
+# to an operator. Class 08 (connection exceptions) is connect as a whole.
+_PG_CONNECT = frozenset({"28P01", "28000", "3D000", "57P03", "53300"})
+_PG_LOST = frozenset({"57P01", "57P02", "25P03", "25P04"})  # shut down, idle-session timeouts
+_PG_TIMEOUT = frozenset({"57014", "55P03"})  # statement timeout / cancel, lock timeout
+_PG_SCHEMA = frozenset({"42P01", "42703", "3F000", "42804", "42883", "22P02"})
+# SQLite's primary result codes (sqlite3 exposes them from Python 3.11).
+_SQLITE_CANTOPEN, _SQLITE_NOTADB, _SQLITE_AUTH = 14, 26, 23
+_SQLITE_ERROR, _SQLITE_BUSY, _SQLITE_LOCKED = 1, 5, 6
 
 
-def _is_connect_error(reason: str) -> bool:
-    lowered = reason.lower()
-    if "column" in lowered or "relation" in lowered:
-        return False
-    return any(marker in lowered for marker in _CONNECT_MARKERS)
+def sqlstate(orig: BaseException | None) -> str | None:
+    """The SQLSTATE of a psycopg error, None when the error is the client's own."""
+    code = getattr(orig, "sqlstate", None)
+    if code is None:
+        code = getattr(getattr(orig, "diag", None), "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+def classify_db_error(error: Any) -> str:
+    """connect | lost | timeout | schema | other, from the error's code.
+
+    A psycopg error without a SQLSTATE comes from the client itself (no server to answer, a
+    refused or dropped connection); SQLAlchemy wraps errors raised while connecting with no
+    statement. kafkaops' SQL is fixed, so SQLite's generic SQLITE_ERROR can only mean the
+    table does not match the mapping (no such table or column).
+    """
+    from sqlalchemy import exc
+
+    orig = getattr(error, "orig", None)
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        primary = sqlite_code & 0xFF
+        if primary in (_SQLITE_CANTOPEN, _SQLITE_NOTADB, _SQLITE_AUTH):
+            return "connect"
+        if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return "timeout"
+        if primary == _SQLITE_ERROR:
+            return "schema"
+        return "other"
+    code = sqlstate(orig)
+    if code is None:
+        if getattr(error, "connection_invalidated", False) and getattr(error, "statement", None):
+            return "lost"
+        if isinstance(error, exc.OperationalError | exc.InterfaceError):
+            return "connect" if not getattr(error, "statement", None) else "lost"
+        return "other"
+    if code.startswith("08") or code in _PG_CONNECT:
+        return "connect"
+    if code in _PG_LOST:
+        return "lost"
+    if code in _PG_TIMEOUT:
+        return "timeout"
+    if code in _PG_SCHEMA:
+        return "schema"
+    return "other"
 
 
 def _short_reason(reason: str) -> str:
-    lowered = reason.lower()
-    for marker in ("connection refused", "timeout expired", "no route to host"):
-        if marker in lowered:
-            return marker
+    """The part of a connection error worth a line (presentation only: the error is already
+    classified by its code); any text the patterns do not know is shown whole."""
     match = re.search(r'(password authentication failed for user "[^"]*")', reason)
     if match:
         return match.group(1)
@@ -300,12 +356,6 @@ def _short_reason(reason: str) -> str:
     if match:
         return match.group(1)
     # psycopg prefixes: 'connection failed: connection to server at "h" (ip), port p failed: why'
-    return reason.rsplit("failed: ", 1)[-1].strip() or reason
-
-
-def _is_schema_error(reason: str) -> bool:
-    lowered = reason.lower()
-    return any(
-        marker in lowered
-        for marker in ("no such column", "no such table", "does not exist", "undefinedcolumn")
-    )
+    short = reason.rsplit("failed: ", 1)[-1].strip() or reason
+    short = short.split("FATAL:", 1)[-1].strip() or short
+    return short[:1].lower() + short[1:]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kafkaops.demo_service import FakeService
     from kafkaops.embedded import EmbeddedKafka
 
 # The service's topics, with their partition counts.
@@ -49,6 +50,7 @@ class DemoEnvironment:
     database_url: str
     bootstrap_servers: str
     cluster: EmbeddedKafka
+    service: FakeService  # the service's actuator endpoints, a stand-in on loopback
     seeded: dict[str, int]  # rows per status
 
     @property
@@ -79,6 +81,7 @@ def demo_environment(
 
     The folder is removed at the end unless `keep` names it; the cluster always stops.
     """
+    from kafkaops.demo_service import FakeService, health_body
     from kafkaops.embedded import EmbeddedKafka
 
     if keep is not None:
@@ -91,11 +94,16 @@ def demo_environment(
         topics = dict(TOPICS)
         topics.update({f"{t}.dlq": 1 for t in TOPICS if t != NO_DLQ_TOPIC})
         topics.update(extra_topics or {})
-        with EmbeddedKafka(brokers=brokers, topics=topics, port=port) as cluster:
+        with (
+            EmbeddedKafka(brokers=brokers, topics=topics, port=port) as cluster,
+            FakeService().healthy() as service,
+        ):
             # The broker refuses one topic, as it would with a missing ACL.
             cluster.topic_error(REFUSED_TOPIC, TOPIC_AUTHORIZATION_FAILED)
             seeded = seed_history(url, now=now or datetime.now(timezone.utc), rng=random.Random(seed))
-            environment = DemoEnvironment(folder, url, cluster.bootstrap_servers, cluster, seeded)
+            pending, dlq_failed = seeded.get("PENDING", 0), seeded.get("DLQ_FAILED", 0)
+            service.set_json("/actuator/health/kafka", health_body(pending=pending, dlq_failed=dlq_failed))
+            environment = DemoEnvironment(folder, url, cluster.bootstrap_servers, cluster, service, seeded)
             _write_config(environment)
             yield environment
     finally:
@@ -109,6 +117,8 @@ def _write_config(environment: DemoEnvironment) -> None:
     context = {
         "database": {"url": environment.database_url},
         "kafka": {"bootstrap.servers": environment.bootstrap_servers},
+        "app": {"instances": [{"name": "casino-api", "url": environment.service.url}]},
+        "status": {"state_dir": str(environment.folder / "state")},
     }
     document = {"current-context": "demo", "contexts": {"demo": context}}
     environment.config_file.write_text(

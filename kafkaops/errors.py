@@ -13,6 +13,7 @@ class ExitStatus(IntEnum):
     OK = 0
     FAILURE = 1  # runtime failure: unreachable database or broker, partial failure
     USAGE = 2  # bad input or configuration
+    UNKNOWN = 3  # `kafkaops status` only (Monitoring Plugins): could not judge, or bad usage there
 
 
 class KafkaopsError(Exception):

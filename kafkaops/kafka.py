@@ -39,6 +39,7 @@ __all__ = [
     "TopicInfo",
     "admin",
     "check_reachable",
+    "cluster_metadata",
     "committed_offsets",
     "consumer",
     "kafka_errors",
@@ -373,6 +374,15 @@ def check_reachable(props: Mapping[str, Any], timeout: float = 5.0) -> ClusterIn
     bootstrap broker has refused or the deadline has passed, and KafkaClientError when the
     cluster answers but rejects the client (e.g. bad credentials).
     """
+    info, _metadata, _client = cluster_metadata(props, timeout)
+    return info
+
+
+def cluster_metadata(
+    props: Mapping[str, Any], timeout: float = 5.0
+) -> tuple[ClusterInfo, ClusterMetadata, AdminClient]:
+    """As check_reachable, plus the metadata of every topic (one request) and the admin client
+    that asked, for follow-up requests to the same cluster."""
     deadline = time.monotonic() + timeout
     client = admin(props, **{"socket.connection.setup.timeout.ms": _setup_timeout_ms(props, timeout)})
     metadata = _metadata_before(client, deadline, timeout)
@@ -381,13 +391,14 @@ def check_reachable(props: Mapping[str, Any], timeout: float = 5.0) -> ClusterIn
         for b in sorted(metadata.brokers.values(), key=lambda b: b.id)
     )
     controller = metadata.controller_id
-    return ClusterInfo(
+    info = ClusterInfo(
         bootstrap_servers=_state(client).bootstrap,
         cluster_id=metadata.cluster_id or None,
         controller_id=controller if controller is not None and controller >= 0 else None,
         brokers=brokers,
         topic_count=len(metadata.topics),
     )
+    return info, metadata, client
 
 
 def _setup_timeout_ms(props: Mapping[str, Any], timeout: float) -> int:

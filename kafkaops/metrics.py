@@ -34,8 +34,11 @@ def build_registry(
 ) -> CollectorRegistry:
     """The pass's metrics; `previous` counter values ((name, topic) -> value) are added, so the
     counters of a textfile keep counting across passes as Prometheus expects."""
-    from prometheus_client import CollectorRegistry, Counter, Gauge
+    from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 
+    # A fresh `*_created` beside counters carried over from the last file would read as a
+    # counter reset to any server that honours created timestamps.
+    disable_created_metrics()
     registry = CollectorRegistry()
     attempts = Counter("kafka_retry_attempts", "Retry attempts by topic", ["topic"], registry=registry)
     success = Counter("kafka_retry_success", "Successful retries by topic", ["topic"], registry=registry)
@@ -97,17 +100,53 @@ def previous_values(path: Path) -> tuple[float | None, dict[tuple[str, str], flo
     return last_success, counters
 
 
-def write_textfile(path: str, summary: PassSummary) -> None:
-    """Atomically replace `path` (write a temp file beside it, then rename)."""
-    from prometheus_client import write_to_textfile
+def check_textfile(path: str) -> None:
+    """Before the pass publishes anything: the folder exists and can take the file."""
+    import os
 
     target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--metrics-file {path} is a folder, not a file")
     if not target.parent.is_dir():
         raise UsageError(f"--metrics-file {path}: folder {target.parent} does not exist")
-    previous_success, previous = previous_values(target)
-    last = time.time() if summary.completed else previous_success
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--metrics-file {path}: folder {target.parent} is not writable")
+
+
+def check_pushgateway(url: str) -> None:
+    """Before the pass publishes anything: a URL prometheus_client can push to."""
+    from urllib.parse import urlsplit
+
+    from kafkaops.secrets import url_without_password
+
     try:
-        write_to_textfile(str(target), build_registry(summary, last_success=last, previous=previous))
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"--pushgateway {url_without_password(url)!r} is not an http(s) URL",
+            hint="for example --pushgateway http://pushgateway:9091",
+        )
+
+
+def write_textfile(path: str, summary: PassSummary) -> None:
+    """Atomically replace `path` (write a temp file beside it, then rename), under an exclusive
+    lock on `.NAME.lock` beside it (node_exporter reads only `*.prom`), so concurrent passes
+    add to each other's counters: none is lost, none goes backwards."""
+    import fcntl
+
+    from prometheus_client import write_to_textfile
+
+    check_textfile(path)
+    target = Path(path)
+    try:
+        with open(target.parent / f".{target.name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            previous_success, previous = previous_values(target)
+            last = time.time() if summary.completed else previous_success
+            write_to_textfile(str(target), build_registry(summary, last_success=last, previous=previous))
     except OSError as exc:
         raise KafkaopsError(f"cannot write metrics to {path}: {exc.strerror}") from None
 

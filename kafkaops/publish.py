@@ -32,8 +32,9 @@ class Failure:
         return java_exception(self.code)
 
 
-def record_headers(stored: str | None) -> Headers:
-    """The stored JSON object of header name -> value, as Kafka headers in their stored order."""
+def record_headers(stored: str | bytes | None) -> Headers:
+    """The stored JSON object of header name -> value, as Kafka headers in their stored order
+    (bytes: a bytea column, JSON in UTF-8)."""
     if not stored:
         return []
     try:
@@ -80,6 +81,9 @@ def publish(producer: Producer, records: Sequence[Record], *, timeout: float) ->
                 producer.poll(0.1)  # local queue full: let deliveries drain, then go on
             except KafkaException as exc:
                 results[index] = failure_of(exc.args[0])
+                break
+            except (TypeError, ValueError) as exc:  # the client refused the record's own values
+                results[index] = Failure("INVALID_RECORD", str(exc), counts_as_attempt=True)
                 break
         producer.poll(0)
     producer.flush(timeout)

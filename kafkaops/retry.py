@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, Table, bindparam, select, update
+from sqlalchemy import LargeBinary, Select, Table, cast, select, type_coerce
 
 from kafkaops import dlq_record
 from kafkaops.config import RetrySettings
 from kafkaops.connections import stream_rows
+from kafkaops.errors import KafkaopsError, SchemaError
 from kafkaops.failed import glob_condition, logical
 from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
+from kafkaops.schema import BytesAsText, TableShape, inspect_table
+from kafkaops.settle import Settlement, SettleResult, as_written, limit_session, settle_or_isolate
 from kafkaops.timeparse import as_utc, utcnow
 
 if TYPE_CHECKING:
@@ -48,13 +51,16 @@ class RetrySchedule:
 @dataclass
 class FailedEvent:
     id: Any
-    topic: str
-    event_key: str | None
-    payload: str | None  # NOT NULL in `db init`'s table, but the service's may allow it
-    headers: str | None
+    topic: str | None  # NOT NULL in `db init`'s table, but the service's may allow it
+    event_key: str | bytes | None  # bytes: exactly as stored (SQLite)
+    payload: str | bytes | None  # str: text, UTF-8 on Kafka; bytes: exactly as stored
+    headers: str | bytes | None
     retry_count: int
     created_at: datetime | None
     next_retry_at: datetime | None = None  # None: never scheduled, due since it was stored
+
+
+DEFAULT_DEADLINE = timedelta(minutes=10)
 
 
 @dataclass
@@ -63,6 +69,13 @@ class PassOptions:
     limit: int | None = None
     topic: str | None = None
     reachability_timeout: float = 5.0
+    # No new batch starts after it; each statement's timeout ends at it (at least
+    # SETTLE_TIMEOUT for a settle, which must not be cut short after publishing).
+    deadline: timedelta = DEFAULT_DEADLINE
+
+
+class PassStopped(KafkaopsError):
+    """The pass stopped on a database failure; what it did so far is in `summary`."""
 
 
 @dataclass
@@ -75,7 +88,10 @@ class PassSummary:
     aborted: int = 0  # claimed, then left untouched because delivery could not be settled
     circuit_breaker: str = "CLOSED"
     duration_s: float = 0.0
+    deadline_reached: bool = False
     dlq_failed_ids: list[Any] = field(default_factory=list)
+    too_large_for_dlq_ids: list[Any] = field(default_factory=list)  # requeueing cannot help them
+    isolated: list[tuple[Any, str]] = field(default_factory=list)  # (id, status) settled alone
     attempts_by_topic: Counter[str] = field(default_factory=Counter)
     resolved_by_topic: Counter[str] = field(default_factory=Counter)
     dlq_by_topic: Counter[str] = field(default_factory=Counter)
@@ -83,7 +99,12 @@ class PassSummary:
 
     @property
     def completed(self) -> bool:
-        return self.aborted == 0 and self.circuit_breaker == "CLOSED"
+        return (
+            self.aborted == 0
+            and self.circuit_breaker == "CLOSED"
+            and not self.deadline_reached
+            and not self.isolated
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -176,8 +197,16 @@ def claim_due_events(
     """Due rows in claim order, locked for this transaction (rows locked by other passes are
     skipped), returned in `created_at` order for publishing. `skip`: ids this pass already
     tried and left untouched; `stored_after`: the last never-scheduled id this pass claimed."""
-    names = ("id", "topic", "event_key", "payload", "headers", "retry_count", "created_at", "next_retry_at")
-    columns = logical(table, names)  # rows keyed by logical names, whatever the mapping
+    c = table.c
+    sqlite = conn.dialect.name == "sqlite"
+    # Rows keyed by logical names, whatever the mapping; stored text read as its exact bytes.
+    columns = (
+        *logical(table, ("id", "topic")),
+        _exact(c.event_key, sqlite).label("event_key"),
+        _exact(c.payload, sqlite).label("payload"),
+        _exact(c.headers, sqlite).label("headers"),
+        *logical(table, ("retry_count", "created_at", "next_retry_at")),
+    )
     rows: list[Any] = []
     queries = due_queries(table, now=now, topic=topic, columns=columns, skip=skip, stored_after=stored_after)
     for query in queries:
@@ -194,7 +223,7 @@ def claim_due_events(
             r.event_key,
             r.payload,
             r.headers,
-            r.retry_count,
+            r.retry_count or 0,  # NULL in a service's table that allows it: never attempted
             as_utc(r.created_at),
             r.next_retry_at,
         )
@@ -203,6 +232,17 @@ def claim_due_events(
     # Rows of one key go out in the order they were first stored.
     events.sort(key=lambda e: (e.created_at is None, e.created_at))
     return events
+
+
+def _exact(column: Any, sqlite: bool) -> Any:
+    """The column as the bytes to publish: text as text (UTF-8 on Kafka), json/jsonb as the
+    database's text (JsonAsText casts it), bytea raw, and on SQLite the exact stored bytes
+    (a value that is not UTF-8 goes out as stored)."""
+    if sqlite:
+        return cast(column, LargeBinary)
+    if isinstance(column.type, BytesAsText):
+        return type_coerce(column, LargeBinary)
+    return column
 
 
 def preview_due_events(
@@ -217,7 +257,7 @@ def preview_due_events(
                 return
             query = query.limit(remaining)
         for item in stream_rows(conn, query):
-            item["attempt"] = item["retry_count"] + 1
+            item["attempt"] = (item["retry_count"] or 0) + 1
             if remaining is not None:
                 remaining -= 1
             yield item
@@ -233,60 +273,12 @@ def dlq_headers(event: FailedEvent, failure: Failure, retry_count: int) -> Heade
         own = []
     return dlq_record.dlq_headers(
         own,
-        original_topic=event.topic,
+        original_topic=event.topic or "",
         exception_message=failure.message,
         exception_fqcn=failure.error_type,
         failed_event_id=event.id,
         retry_count=retry_count,
     )
-
-
-# -- settling ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Settlement:
-    resolved: list[Any] = field(default_factory=list)
-    rescheduled: list[dict[str, Any]] = field(default_factory=list)
-    dlq: list[dict[str, Any]] = field(default_factory=list)
-    dlq_failed: list[dict[str, Any]] = field(default_factory=list)
-    untouched: list[Any] = field(default_factory=list)  # ids left exactly as they were
-
-
-def settle_batch(
-    conn: Connection, table: Table, settlement: Settlement, *, now: datetime, schedule: RetrySchedule
-) -> None:
-    """Write a batch's outcomes with one statement per outcome (executemany where rows differ).
-
-    `now` is the settling time: it becomes `updated_at` (and `resolved_at`), and a rescheduled
-    row is due `schedule` later, so `next_retry_at - updated_at` is exactly the configured delay.
-    """
-    c = table.c
-    if settlement.resolved:
-        conn.execute(
-            update(table)
-            .where(c.id.in_(settlement.resolved))
-            .values(status="RESOLVED", resolved_at=now, updated_at=now)
-        )
-    for row in settlement.rescheduled:
-        row["b_next_retry_at"] = schedule.next_retry_at(now, row["b_retry_count"])
-    for status, rows in (
-        ("PENDING", settlement.rescheduled),
-        ("DLQ", settlement.dlq),
-        ("DLQ_FAILED", settlement.dlq_failed),
-    ):
-        if not rows:
-            continue
-        values: dict[str, Any] = {
-            "status": status,
-            "retry_count": bindparam("b_retry_count"),
-            "last_error": bindparam("b_last_error"),
-            "error_type": bindparam("b_error_type"),
-            "updated_at": now,
-        }
-        if status == "PENDING":
-            values["next_retry_at"] = bindparam("b_next_retry_at")
-        conn.execute(update(table).where(c.id == bindparam("b_id")).values(**values), rows)
 
 
 def _row(event: FailedEvent, retry_count: int, error: str, error_type: str) -> dict[str, Any]:
@@ -296,27 +288,75 @@ def _row(event: FailedEvent, retry_count: int, error: str, error_type: str) -> d
 # -- the pass ------------------------------------------------------------------------------------
 
 
+# A settle runs after publishing: cutting it short would republish the batch, so its statements
+# get at least this long, whatever is left of the pass's deadline.
+SETTLE_TIMEOUT = timedelta(seconds=30)
+
+
+def preflight(conns: Connections) -> TableShape:
+    """Before anything is published: the table must take every value a pass writes."""
+    with conns.begin() as conn:
+        limit_session(conn, statement=timedelta(seconds=30), idle=timedelta(seconds=60))
+        shape = inspect_table(conn, conns.settings.database)
+    if shape.problems:
+        listed = "; ".join(f"{p.physical}: {p.problem}" for p in shape.problems[:5])
+        more = f" and {len(shape.problems) - 5} more" if len(shape.problems) > 5 else ""
+        raise SchemaError(
+            f"the table does not match the configured mapping ({listed}{more}): nothing was published",
+            hint="run 'kafkaops db check' to see which columns differ",
+        )
+    return shape
+
+
+def batch_worst_case(settings: RetrySettings) -> timedelta:
+    """The longest a batch may sit between statements: its publish, then its DLQ sends."""
+    return 2 * (settings.delivery_timeout + timedelta(seconds=5)) + timedelta(seconds=60)
+
+
 def run_pass(
     conns: Connections,
     options: PassOptions,
     *,
     on_batch: Callable[[BatchReport], None] | None = None,
+    summary: PassSummary | None = None,
 ) -> PassSummary:
     """Claim, publish and settle due rows batch by batch until none is due, --limit is reached,
-    or the circuit breaker opens. Raises KafkaUnavailableError before touching a row when the
-    cluster cannot be reached."""
+    the circuit breaker opens or the deadline passes. Raises KafkaUnavailableError before
+    touching a row when the cluster cannot be reached, SchemaError before publishing when the
+    table cannot take what the pass writes, and PassStopped when a settle fails: `summary`
+    (when given) then holds what was done."""
     from kafkaops import kafka
 
     settings = conns.settings.retry
     started = time.monotonic()
-    props = conns.kafka_props
-    kafka.check_reachable(props, timeout=options.reachability_timeout)
+    ends = started + options.deadline.total_seconds()
+    summary = summary if summary is not None else PassSummary()
+    try:
+        props = conns.kafka_props  # a configuration error is reported before anything is touched
+        shape = preflight(conns)
+        kafka.check_reachable(props, timeout=options.reachability_timeout)
+        _run_batches(conns, options, settings, shape, ends, summary, on_batch)
+    finally:
+        summary.duration_s = time.monotonic() - started
+    return summary
+
+
+def _run_batches(
+    conns: Connections,
+    options: PassOptions,
+    settings: RetrySettings,
+    shape: TableShape,
+    ends: float,
+    summary: PassSummary,
+    on_batch: Callable[[BatchReport], None] | None,
+) -> None:
     table = conns.table
     lock = conns.dialect == "postgresql"
     producer = conns.producer(**producer_overrides(settings))
     schedule = RetrySchedule(settings.schedule)
     breaker = CircuitBreaker(settings.breaker_threshold)
-    summary = PassSummary()
+    room = {name: shape.max_length(name) for name in ("last_error", "error_type")}
+    idle = batch_worst_case(settings)
     untouched_ids: list[Any] = []  # tried this pass and left as they were: not claimed again
     stored_after = None  # the last never-scheduled id claimed: the next batch starts after it
     batch_number = 0
@@ -328,26 +368,48 @@ def run_pass(
         )
         if want <= 0:
             break
+        if time.monotonic() >= ends:
+            summary.deadline_reached = True
+            break
         batch_number += 1
         batch_started = time.monotonic()
-        # immediate: SQLite has no row locks; its write lock, taken up front, makes a second
-        # pass wait for this batch instead of claiming the same rows.
-        with conns.begin(immediate=True) as conn:
-            events = claim_due_events(
-                conn,
-                table,
-                now=utcnow(),
-                limit=want,
-                topic=options.topic,
-                lock=lock,
-                skip=untouched_ids,
-                stored_after=stored_after,
-            )
-            if not events:
-                break
-            stored_after = max((e.id for e in events if e.next_retry_at is None), default=stored_after)
-            settlement = _attempt(producer, events, settings, breaker, summary)
-            settle_batch(conn, table, settlement, now=utcnow(), schedule=schedule)
+        published = claimed = 0
+        try:
+            # immediate: SQLite has no row locks; its write lock, taken up front, makes a second
+            # pass wait for this batch instead of claiming the same rows.
+            with conns.begin(immediate=True) as conn:
+                limit_session(conn, statement=timedelta(seconds=ends - time.monotonic()), idle=idle)
+                events = claim_due_events(
+                    conn,
+                    table,
+                    now=utcnow(),
+                    limit=want,
+                    topic=options.topic,
+                    lock=lock,
+                    skip=untouched_ids,
+                    stored_after=stored_after,
+                )
+                if not events:
+                    break
+                claimed = len(events)
+                stored_after = max((e.id for e in events if e.next_retry_at is None), default=stored_after)
+                settlement = _attempt(producer, events, settings, breaker, summary)
+                published = len(settlement.resolved) + len(settlement.dlq)
+                remaining = timedelta(seconds=ends - time.monotonic())
+                limit_session(conn, statement=max(remaining, SETTLE_TIMEOUT), idle=idle)
+                result = settle_or_isolate(
+                    conn, table, settlement, now=utcnow(), schedule=schedule, room=room
+                )
+        except KafkaopsError as error:
+            summary.claimed += claimed
+            if not published:
+                raise
+            raise PassStopped(
+                f"{error.message}: pass stopped; {published} row(s) of batch {batch_number} were "
+                "published but not settled (the next pass publishes them again: at least once)",
+                hint=error.hint,
+            ) from error
+        settlement = as_written(settlement, result)
         untouched = len(settlement.untouched)
         untouched_ids += settlement.untouched
         report = BatchReport(
@@ -374,11 +436,27 @@ def run_pass(
         )
         if on_batch is not None:
             on_batch(report)
+        if result.isolated or result.unsettled:
+            _stop_on_isolated(summary, result, batch_number, published)
         if len(events) < want:
             break
     summary.circuit_breaker = "OPEN" if breaker.open else "CLOSED"
-    summary.duration_s = time.monotonic() - started
-    return summary
+
+
+def _stop_on_isolated(summary: PassSummary, result: SettleResult, batch: int, published: int) -> None:
+    """The database refused a batch's settle: the rows it took one by one are settled, the
+    others are isolated with a status alone, and the pass stops (something is wrong with the
+    table or its data that the preflight could not see)."""
+    summary.isolated += result.isolated
+    isolated = ", ".join(f"{row_id} -> {status}" for row_id, status in result.isolated[:20])
+    unsettled = len(result.unsettled)
+    raise PassStopped(
+        f"the database refused to settle batch {batch} ({result.error}): pass stopped; "
+        f"{len(result.isolated)} row(s) settled with their status alone ({isolated or 'none'}), "
+        f"{unsettled} row(s) not settled at all"
+        + (f" ({published} published in this batch)" if unsettled else ""),
+        hint="see the row(s) with: kafkaops failed show ID; fix the table (kafkaops db check), then requeue",
+    )
 
 
 def _max_untouched(options: PassOptions) -> int:
@@ -410,23 +488,21 @@ def _attempt(
     publishable: list[FailedEvent] = []
     exhausted: list[tuple[FailedEvent, Failure, int]] = []
     for event in events:
+        summary.attempts_by_topic[topic_label(event.topic)] += 1
         try:
-            headers = record_headers(event.headers)
-            if event.payload is None:
-                raise ValueError("the payload is NULL: there is nothing to publish")
+            record = to_record(event)
         except ValueError as exc:
+            # The row's own fault, found before anything is sent: an attempt like any other.
             _failed_attempt(event, Failure("INVALID_RECORD", str(exc), True), settings, settlement, exhausted)
-            summary.attempts_by_topic[event.topic] += 1
             continue
-        records.append((event.topic, event.payload.encode("utf-8"), _key(event), headers))
+        records.append(record)
         publishable.append(event)
     results = publish(producer, records, timeout=timeout)
     for event, result in zip(publishable, results, strict=True):
-        summary.attempts_by_topic[event.topic] += 1
         if result is None:
             breaker.record(False)
             settlement.resolved.append(event.id)
-            summary.resolved_by_topic[event.topic] += 1
+            summary.resolved_by_topic[topic_label(event.topic)] += 1
         elif result.counts_as_attempt:
             breaker.record(False)
             _failed_attempt(event, result, settings, settlement, exhausted)
@@ -437,8 +513,31 @@ def _attempt(
     return settlement
 
 
+def topic_label(topic: str | None) -> str:
+    return topic if topic is not None else "(null)"
+
+
+def to_record(event: FailedEvent) -> tuple[str, bytes, bytes | None, Headers]:
+    """The Kafka record of a row, or ValueError saying why this row cannot be one."""
+    if event.topic is None or event.topic == "":
+        raise ValueError("the topic is NULL or empty: there is nowhere to publish")
+    if event.payload is None:
+        raise ValueError("the payload is NULL: there is nothing to publish")
+    headers = record_headers(event.headers)
+    return event.topic, as_bytes(event.payload, "payload"), _key(event), headers
+
+
+def as_bytes(value: str | bytes, what: str) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"the {what} cannot be encoded as UTF-8") from None
+
+
 def _key(event: FailedEvent) -> bytes | None:
-    return event.event_key.encode("utf-8") if event.event_key is not None else None
+    return as_bytes(event.event_key, "event_key") if event.event_key is not None else None
 
 
 def _leave_untouched(
@@ -468,6 +567,10 @@ def _failed_attempt(
         settlement.rescheduled.append(_row(event, retry_count, failure.message, failure.error_type))
 
 
+# A DLQ send refused for these can only be refused again: requeueing does not help.
+TOO_LARGE = frozenset({"MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"})
+
+
 def _send_to_dlq(
     producer: Producer,
     exhausted: list[tuple[FailedEvent, Failure, int]],
@@ -477,26 +580,36 @@ def _send_to_dlq(
     summary: PassSummary,
     timeout: float,
 ) -> None:
-    records = [
-        (
-            settings.dlq_topic_for(event.topic),
-            event.payload.encode("utf-8") if event.payload is not None else None,
-            _key(event),
-            dlq_headers(event, failure, retry_count),
+    sendable = []
+    records = []
+    for event, failure, retry_count in exhausted:
+        if event.topic is None or event.topic == "":
+            # No topic, so no dead-letter topic either: an operator must look at it.
+            message = f"{failure.message}; no DLQ topic for a row without a topic"
+            settlement.dlq_failed.append(_row(event, retry_count, message, failure.error_type))
+            continue
+        try:
+            value = as_bytes(event.payload, "payload") if event.payload is not None else None
+            key = _key(event)
+        except ValueError:
+            value, key = None, None  # the DLQ record still says which row and why
+        sendable.append((event, failure, retry_count))
+        records.append(
+            (settings.dlq_topic_for(event.topic), value, key, dlq_headers(event, failure, retry_count))
         )
-        for event, failure, retry_count in exhausted
-    ]
     for (event, failure, retry_count), result in zip(
-        exhausted, publish(producer, records, timeout=timeout), strict=True
+        sendable, publish(producer, records, timeout=timeout), strict=True
     ):
         if result is None:
             breaker.record(False)
             settlement.dlq.append(_row(event, retry_count, failure.message, failure.error_type))
-            summary.dlq_by_topic[event.topic] += 1
+            summary.dlq_by_topic[topic_label(event.topic)] += 1
         elif result.counts_as_attempt:
             breaker.record(False)
-            message = f"{failure.message}; DLQ send to {settings.dlq_topic_for(event.topic)} failed: {result.message}"
+            message = f"{failure.message}; DLQ send to {settings.dlq_topic_for(event.topic or '')} failed: {result.message}"
             settlement.dlq_failed.append(_row(event, retry_count, message, failure.error_type))
+            if result.code in TOO_LARGE:
+                summary.too_large_for_dlq_ids.append(event.id)
         else:
             # The DLQ could not be reached at all: leave the row as it was rather than call it
             # lost; the next pass repeats the attempt and the DLQ send.

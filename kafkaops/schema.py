@@ -16,11 +16,13 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     Uuid,
+    cast,
     inspect,
     text,
     types,
@@ -52,12 +54,43 @@ _KINDS: dict[str, str] = {
 }
 
 
-def build_table(db: DatabaseSettings, *, id_type: str = "bigint") -> Table:
+class JsonAsText(types.TypeDecorator[str]):
+    """A json/jsonb column read as the database's own text form (what `retry` publishes)."""
+
+    impl = Text
+    cache_ok = True
+
+    def column_expression(self, column: Any) -> Any:
+        return cast(column, Text)
+
+
+class BytesAsText(types.TypeDecorator[str]):
+    """A bytea column read as text for people (UTF-8, undecodable bytes as \\xNN escapes);
+    `retry` reads the raw bytes through its own expression."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else bytes(value).decode("utf-8", "backslashreplace")
+
+
+def stored_type(kind: str) -> types.TypeEngine[Any]:
+    """How kafkaops reads a payload or headers column of this live kind."""
+    return JsonAsText() if kind == "json" else BytesAsText() if kind == "bytes" else Text()
+
+
+def build_table(
+    db: DatabaseSettings, *, id_type: str = "bigint", stored_kinds: dict[str, str] | None = None
+) -> Table:
     """The SQLAlchemy table for this mapping.
 
     `id_type` is `bigint` or `uuid` to create the table; `any` (for queries on a table whose id
     type was not configured) declares no type, so bound ids are typed by their Python value.
+    `stored_kinds`: the live kind (`json`, `bytes`) of the payload and headers columns when
+    they are not text, so every reader gets text (see `live_stored_kinds`).
     """
+    kinds = stored_kinds or {}
     ts = DateTime(timezone=True)
     id_column: types.TypeEngine[Any]
     if id_type == "uuid":
@@ -76,8 +109,8 @@ def build_table(db: DatabaseSettings, *, id_type: str = "bigint") -> Table:
         Column(col("event_id"), String(100), key="event_id"),
         Column(col("topic"), String(255), key="topic", nullable=False),
         Column(col("event_key"), String(255), key="event_key"),
-        Column(col("payload"), Text, key="payload", nullable=False),
-        Column(col("headers"), Text, key="headers"),
+        Column(col("payload"), stored_type(kinds.get("payload", "text")), key="payload", nullable=False),
+        Column(col("headers"), stored_type(kinds.get("headers", "text")), key="headers"),
         Column(col("status"), String(20), key="status", nullable=False),
         Column(col("retry_count"), Integer, key="retry_count", nullable=False, server_default="0"),
         Column(col("last_error"), Text, key="last_error"),
@@ -107,14 +140,51 @@ class ColumnProblem:
     problem: str
 
 
-def check_table(conn: Connection, db: DatabaseSettings) -> list[ColumnProblem]:
-    """Compare the live table with the mapping; an empty list means it is fit for use."""
+@dataclass(frozen=True)
+class LiveColumn:
+    """One mapped column as the live table has it: its kind and, for text, its room."""
+
+    physical: str
+    kind: str  # id kinds, text, integer, timestamp, json, bytes, or the type's own name
+    type_name: str
+    max_length: int | None = None  # characters a text column takes; None: unbounded
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """The live table under the mapping: what `db check` reports and `retry` checks first."""
+
+    columns: dict[str, LiveColumn]  # logical name -> live column; missing ones absent
+    problems: list[ColumnProblem]
+
+    def max_length(self, logical: str) -> int | None:
+        found = self.columns.get(logical)
+        return found.max_length if found is not None else None
+
+    def kind(self, logical: str) -> str:
+        found = self.columns.get(logical)
+        return found.kind if found is not None else _KINDS[logical]
+
+
+# Payloads and headers may be stored as JSON or bytes (a Spring/JPA service often uses jsonb).
+_ALSO_ACCEPTED = {"payload": {"json", "bytes"}, "headers": {"json", "bytes"}}
+# The longest value kafkaops writes to a column of a fixed size it does not cut.
+_MUST_HOLD = {"status": max(len(s) for s in STATUSES)}
+
+
+def inspect_table(conn: Connection, db: DatabaseSettings) -> TableShape:
+    """The live table compared with the mapping: every mapped column, its kind and its room.
+
+    One checker for `db check` and for the retry pass's preflight: an empty `problems` means
+    every query kafkaops makes, and every value it writes (cut to fit), will be accepted.
+    """
     inspector = inspect(conn)
     if not inspector.has_table(db.table, schema=db.schema):
         where = f"{db.schema}.{db.table}" if db.schema else db.table
-        return [ColumnProblem("*", where, "table does not exist (run: kafkaops db init)")]
+        return TableShape({}, [ColumnProblem("*", where, "table does not exist (run: kafkaops db init)")])
     live = {c["name"].lower(): c for c in inspector.get_columns(db.table, schema=db.schema)}
     problems: list[ColumnProblem] = []
+    columns: dict[str, LiveColumn] = {}
     for logical in LOGICAL_COLUMNS:
         physical = db.physical(logical)
         found = live.get(physical.lower())
@@ -122,16 +192,28 @@ def check_table(conn: Connection, db: DatabaseSettings) -> list[ColumnProblem]:
             # Every query selects through the full mapping, so any missing column breaks them.
             problems.append(ColumnProblem(logical, physical, "missing"))
             continue
+        sql_type = found["type"]
+        actual = kind_of(sql_type)
+        length = getattr(sql_type, "length", None) if actual == "text" else None
+        columns[logical] = LiveColumn(found["name"], actual, str(sql_type), length)
         expected = _KINDS[logical]
-        actual = kind_of(found["type"])
         if expected == "id":
             if actual not in {"integer", "uuid", "text"}:
-                problem = f"type {found['type']} is not an integer or UUID"
+                problem = f"type {sql_type} is not an integer or UUID"
                 problems.append(ColumnProblem(logical, physical, problem))
-        elif actual != expected:
-            problem = f"type {found['type']} where {expected} is expected"
+        elif actual != expected and actual not in _ALSO_ACCEPTED.get(logical, ()):
+            accepted = " or ".join([expected, *sorted(_ALSO_ACCEPTED.get(logical, ()))])
+            problem = f"type {sql_type} where {accepted} is expected"
             problems.append(ColumnProblem(logical, physical, problem))
-    return problems
+        elif logical in _MUST_HOLD and length is not None and length < _MUST_HOLD[logical]:
+            problem = f"type {sql_type} cannot hold {_MUST_HOLD[logical]} characters (DLQ_FAILED)"
+            problems.append(ColumnProblem(logical, physical, problem))
+    return TableShape(columns, problems)
+
+
+def check_table(conn: Connection, db: DatabaseSettings) -> list[ColumnProblem]:
+    """Compare the live table with the mapping; an empty list means it is fit for use."""
+    return inspect_table(conn, db).problems
 
 
 def kind_of(sql_type: Any) -> str:
@@ -141,12 +223,30 @@ def kind_of(sql_type: Any) -> str:
         return "integer"
     if isinstance(sql_type, (types.DateTime, types.TIMESTAMP)):
         return "timestamp"
+    if isinstance(sql_type, types.JSON):
+        return "json"
+    if isinstance(sql_type, types._Binary):
+        return "bytes"
     if isinstance(sql_type, (types.String, types.Text)):
         return "text"
     name = str(sql_type).lower()
     if "uuid" in name:
         return "uuid"
+    if name in ("json", "jsonb"):
+        return "json"
     return name
+
+
+TRUNCATION_MARKER = "…[truncated]"
+
+
+def fit(value: str | None, max_length: int | None) -> str | None:
+    """`value` cut to `max_length` characters, ending with a marker, when it is longer."""
+    if value is None or max_length is None or len(value) <= max_length:
+        return value
+    if max_length <= len(TRUNCATION_MARKER):
+        return value[:max_length]
+    return value[: max_length - len(TRUNCATION_MARKER)] + TRUNCATION_MARKER
 
 
 def detect_id_type(conn: Connection, db: DatabaseSettings) -> str:
@@ -167,6 +267,27 @@ def detect_id_type(conn: Connection, db: DatabaseSettings) -> str:
         return "bigint"
     # SQLite keeps UUIDs as text; any non-integer id is treated as a UUID.
     return "bigint" if any(word in found.lower() for word in ("int", "serial")) else "uuid"
+
+
+def live_stored_kinds(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
+    """`json` or `bytes` for a payload/headers column stored that way on PostgreSQL (one
+    catalog query). SQLite types values, not columns: text and blobs are read as they come."""
+    if conn.dialect.name != "postgresql":
+        return {}
+    name = f"{db.schema}.{db.table}" if db.schema else db.table
+    query = text(
+        "SELECT lower(attname), format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped"
+    )
+    found: dict[str, str] = {str(k): str(v) for k, v in conn.execute(query, {"name": _quoted(name)})}
+    kinds: dict[str, str] = {}
+    for logical in ("payload", "headers"):
+        type_name = found.get(db.physical(logical).lower(), "")
+        if type_name in ("json", "jsonb"):
+            kinds[logical] = "json"
+        elif type_name == "bytea":
+            kinds[logical] = "bytes"
+    return kinds
 
 
 def _quoted(name: str) -> str:

@@ -8,7 +8,7 @@ never leave part of it in clear.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "****"
@@ -20,6 +20,9 @@ _SECRET_KEY = re.compile(
     re.I,
 )
 # Keys whose value is a URL: masked as a URL (credentials, secret query values), not wholesale.
+# Query parameters that carry credentials though their names say less: a SAS `sig`, an `auth`
+# string, a bare `key` (API keys), `code`-less OAuth `access_token` is covered by token above.
+_SECRET_QUERY = re.compile(r"^(sig|auth|key|apikey|k)$", re.I)
 _URL_KEY = re.compile(r"(url|uri|endpoint|instances)$", re.I)
 # Keys whose whole URL is a secret beyond its host: a Slack webhook's path is its token.
 _WEBHOOK_KEY = re.compile(r"webhook", re.I)
@@ -33,6 +36,10 @@ _DATABASE_SCHEMES = ("postgres", "postgresql", "sqlite", "mysql", "mariadb", "or
 def is_secret_key(key: str) -> bool:
     """True when a config key (e.g. `sasl.password`, `app.token`, `api_key`) holds a secret."""
     return bool(_SECRET_KEY.search(key))
+
+
+def _is_secret_query(key: str) -> bool:
+    return is_secret_key(key) or bool(_SECRET_QUERY.match(key))
 
 
 def is_url(value: str) -> bool:
@@ -67,7 +74,7 @@ class _SplitURL:
         values = []
         for part in query.split("&"):
             key, sep, value = part.partition("=")
-            if sep and value and is_secret_key(key):
+            if sep and value and _is_secret_query(key):
                 values.append(value)
         return values
 
@@ -79,7 +86,7 @@ class _SplitURL:
         kept = []
         for part in query.split("&"):
             key, eq, _value = part.partition("=")
-            if eq and is_secret_key(key):
+            if eq and _is_secret_query(key):
                 if not drop_secret_query:
                     kept.append(f"{key}={MASK}")
             else:
@@ -135,6 +142,8 @@ def mask_value(key: str, value: Any) -> Any:
     `name=secret` pairs inside a value (sasl.oauthbearer.config) by their name."""
     if isinstance(value, (list, tuple)):
         return [mask_value(key, v) for v in value]
+    if isinstance(value, Mapping):  # e.g. app.instances entries: {name, url}
+        return {k: mask_value(f"{key}.{k}", v) for k, v in value.items()}
     if value is None or value == "":
         return value
     text = str(value)
@@ -170,6 +179,8 @@ def secrets_of(key: str, value: Any) -> list[str]:
     """Every secret value a config entry holds, so free text can be scrubbed of them."""
     if isinstance(value, (list, tuple)):
         return [s for v in value for s in secrets_of(key, v)]
+    if isinstance(value, Mapping):
+        return [s for k, v in value.items() for s in secrets_of(f"{key}.{k}", v)]
     if value is None or isinstance(value, bool):
         return []
     text = str(value)

@@ -444,7 +444,7 @@ def test_completion_offers_values_and_context_names(tmp_path: Path) -> None:
     assert _complete("kafkaops failed --group-by er", {}, tmp_path) == ["error_type", "error_signature"]
     assert _complete("kafkaops failed list --status DLQ,P", {}, tmp_path) == ["DLQ,PENDING"]
     assert _complete("kafkaops failed purge --status ", {}, tmp_path) == ["RESOLVED", "DLQ"]
-    assert _complete("kafkaops failed show 1 -o j", {}, tmp_path) == ["json"]
+    assert _complete("kafkaops failed show 1 -o j", {}, tmp_path) == ["json", "jsonl"]
     assert _complete("kafkaops --context ", {}, tmp_path) == ["local", "prod-eu"]
     assert _complete("kafkaops failed list --context p", {}, tmp_path) == ["prod-eu"]
     empty = tmp_path / "empty"
@@ -457,7 +457,7 @@ def test_completion_offers_values_and_context_names(tmp_path: Path) -> None:
     ["kafkaops retry -o ", "kafkaops db check --output ", "kafkaops config show -o ", "kafkaops failed -o "],
 )
 def test_every_output_option_completes_its_formats(words: str, tmp_path: Path) -> None:
-    assert _complete(words, {}, tmp_path) == ["table", "json", "yaml", "csv", "tsv"]
+    assert _complete(words, {}, tmp_path) == ["table", "json", "jsonl", "yaml", "csv", "tsv"]
 
 
 def test_context_completion_imports_no_heavy_module(tmp_path: Path) -> None:

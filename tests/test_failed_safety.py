@@ -86,6 +86,7 @@ def test_requeue_does_not_wait_for_or_disturb_a_running_retry_pass(
     fill(pg_database, 5, "DLQ_FAILED")
     t = pg_database.table
     with pg_database.engine.connect() as pass_in_flight:
+        pass_in_flight.execute(sa.text("SET lock_timeout = '5s'"))  # fails, never hangs
         # What a retry pass holds while it waits for acknowledgements.
         pass_in_flight.execute(
             sa.select(t.c.id).where(t.c.status == "PENDING").with_for_update(skip_locked=True)
@@ -99,13 +100,14 @@ def test_requeue_does_not_wait_for_or_disturb_a_running_retry_pass(
     assert pg_database.count(t.c.retry_count != 0) == 0
 
 
-def test_a_row_requeued_while_purge_runs_is_not_deleted(pg_database, cli, tmp_path, monkeypatch) -> None:
+def test_a_row_being_requeued_while_purge_runs_is_skipped(pg_database, cli, tmp_path, monkeypatch) -> None:
     pg_database.init()
     monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", pg_database)))
     fill(pg_database, 3, "DLQ")
     t = pg_database.table
     first = pg_database.rows()[0]["id"]
     with pg_database.engine.connect() as operator:
+        operator.execute(sa.text("SET lock_timeout = '5s'"))
         # An operator's requeue of one DLQ row, not yet committed when the purge starts.
         operator.execute(sa.update(t).where(t.c.id == first).values(status="PENDING"))
         result = cli("failed", "purge", "--status", "DLQ", "--older-than", "30d", "--yes")
@@ -113,3 +115,70 @@ def test_a_row_requeued_while_purge_runs_is_not_deleted(pg_database, cli, tmp_pa
     assert result.exit_code == 0, result.stderr
     assert "Deleted 2 row(s)." in result.stderr
     assert [(r["id"], r["status"]) for r in pg_database.rows()] == [(first, "PENDING")]
+
+
+# Row-level security with a policy that pauses the purge's DELETE on the first row it reads:
+# the requeue of the second row commits after the DELETE took its snapshot (it still sees the
+# row as DLQ) and before it locks that row, so only the purge's re-check on the locked row
+# keeps it. Superusers bypass row-level security: the purge runs as a role of its own.
+PAUSE_ON_FIRST_ROW = """
+CREATE FUNCTION "{schema}".pause_on(row_id bigint) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF row_id = {first} AND current_query() ILIKE 'DELETE%%' THEN PERFORM pg_sleep(3); END IF;
+    RETURN true;
+END $$;
+ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
+CREATE POLICY pause ON {table} USING ("{schema}".pause_on(id));
+CREATE ROLE {role} LOGIN;
+GRANT USAGE ON SCHEMA "{schema}" TO {role};
+GRANT ALL ON ALL TABLES IN SCHEMA "{schema}" TO {role};
+GRANT EXECUTE ON FUNCTION "{schema}".pause_on(bigint) TO {role};
+"""
+
+
+def test_a_row_requeued_while_purge_runs_is_not_deleted(pg_database, tmp_path) -> None:
+    import uuid
+
+    pg_database.init()
+    fill(pg_database, 3, "DLQ")
+    t = pg_database.table
+    first, second, third = (r["id"] for r in pg_database.rows())
+    role = f"purger_{uuid.uuid4().hex[:8]}"
+    table = f'"{pg_database.schema}".failed_kafka_events'
+    with pg_database.engine.begin() as conn:
+        conn.exec_driver_sql(
+            PAUSE_ON_FIRST_ROW.format(schema=pg_database.schema, table=table, first=first, role=role)
+        )
+    try:
+        purger = write_config(tmp_path / "k.yaml", pg_database)
+        purger.write_text(
+            purger.read_text().replace(
+                pg_database.url, str(sa.engine.make_url(pg_database.url).set(username=role))
+            )
+        )
+        proc = purge(purger, "--status", "DLQ")
+        paused = (
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kafkaops' "
+            "AND wait_event = 'PgSleep' AND query ILIKE 'DELETE%'"
+        )
+        deadline = time.monotonic() + 60
+        with pg_database.engine.connect() as conn:
+            while conn.execute(sa.text(paused)).scalar_one() == 0:
+                conn.rollback()
+                assert time.monotonic() < deadline and proc.poll() is None, (
+                    "the purge never reached its DELETE"
+                )
+                time.sleep(0.05)
+            conn.rollback()
+            conn.execute(sa.text("SET lock_timeout = '5s'"))
+            # The operator's requeue commits while the DELETE is under way.
+            conn.execute(sa.update(t).where(t.c.id == second).values(status="PENDING"))
+            conn.commit()
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "Deleted 2 row(s)." in err
+        assert [(r["id"], r["status"]) for r in pg_database.rows()] == [(second, "PENDING")]
+        assert third not in {r["id"] for r in pg_database.rows()}
+    finally:
+        with pg_database.engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP POLICY pause ON {table}; DROP OWNED BY {role}; DROP ROLE {role}")

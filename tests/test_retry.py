@@ -233,9 +233,12 @@ def test_a_row_locked_by_another_session_is_skipped_without_waiting(
     t = pg_database.table
     locked_ids = [r["id"] for r in pg_database.rows()][:3]
     with pg_database.engine.connect() as other:
+        other.execute(sa.text("SET lock_timeout = '5s'"))  # the holder never waits for ever either
         other.execute(sa.select(t.c.id).where(t.c.id.in_(locked_ids)).with_for_update())
         started = time.monotonic()
-        result = cli("retry", "-o", "json")
+        # A claim that waited for the locked rows would end at the pass's deadline: a red test
+        # in seconds, not a hung suite.
+        result = cli("retry", "--deadline", "15s", "-o", "json")
         elapsed = time.monotonic() - started
         other.rollback()
     assert result.exit_code == 0, result.stderr

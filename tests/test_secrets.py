@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkaops.secrets import mask_url, mask_value, redact, url_secrets, url_without_password
+from kafkaops.secrets import mask_url, mask_value, redact, secrets_of, url_secrets, url_without_password
 
 # (url, what `config show` prints, what an error message names)
 HOSTILE_URLS = [
@@ -97,6 +97,11 @@ def test_the_pieces_of_a_password_are_secrets_too() -> None:
             ["http://a:SECRET@h1:8080", "http://h2:8080"],
             ["http://a:****@h1:8080", "http://h2:8080"],
         ),
+        (
+            "app.instances",
+            [{"name": "eu-1", "url": "http://a:SECRET@h1:8080"}, {"name": "eu-2", "token": "SECRET"}],
+            [{"name": "eu-1", "url": "http://a:****@h1:8080"}, {"name": "eu-2", "token": "****"}],
+        ),
         ("app.token", "SECRET-bearer", "****"),
         ("app.password", "SECRET", "****"),
         ("app.username", "admin", "admin"),
@@ -124,6 +129,10 @@ def test_the_pieces_of_a_password_are_secrets_too() -> None:
 )
 def test_setting_values_are_masked_by_key_and_by_content(key: str, value: object, shown: object) -> None:
     assert mask_value(key, value) == shown
+    assert "SECRET" not in str(shown)
+    hidden = secrets_of(key, value)
+    if "SECRET" in str(value):  # every secret a value holds can be scrubbed from free text too
+        assert "SECRET" not in redact(str(value), hidden)
 
 
 def test_config_show_masks_every_kind_of_secret(cli, tmp_path: Path) -> None:

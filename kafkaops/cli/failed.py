@@ -26,6 +26,7 @@ from kafkaops.cli.common import (
     target,
 )
 from kafkaops.cli.output import Field, Format, Output
+from kafkaops.escape import safe_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -346,7 +347,9 @@ def _bulk_action(
         ]
         out.rows(plan.preview, fields)
     for item in plan.left_out:
-        why = "no such row" if item["status"] is None else f"{_visible(item['status'])}: {verb} takes {takes}"
+        why = (
+            "no such row" if item["status"] is None else f"{safe_text(item['status'])}: {verb} takes {takes}"
+        )
         out.warning(f"id {item['id']} left out ({why}).")
     out.info(f"{matched(plan.matched)} match in {target(app_state)}.")
     doc = {
@@ -364,11 +367,6 @@ def _bulk_action(
     confirm(f"{question(plan.matched)} in {target(app_state)}?", yes=yes)
     done = act()
     _result(out, {**doc, done_key: done})
-
-
-def _visible(text: str) -> str:
-    """A database value in a message: control characters shown (\\x1b), never emitted."""
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
 
 
 def _result(out: Output, doc: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from kafkaops.cli import demo as demo_cli
 from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import retry as retry_cli
 from kafkaops.cli import sandbox as sandbox_cli
+from kafkaops.cli import status as status_cli
 from kafkaops.cli.common import AppState, KafkaopsGroup, complete_contexts, configure_logging, help_width
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(config_cli.app, name="config")
 app.command("retry")(retry_cli.retry)
 app.command("sandbox")(sandbox_cli.sandbox)
+app.command("status", cls=status_cli.StatusCommand)(status_cli.status)
 app.command("demo")(demo_cli.demo)
 
 

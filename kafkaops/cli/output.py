@@ -19,6 +19,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar, TextIO
 
+from kafkaops.escape import _JSON_UNSAFE, _VISIBLE, safe_text
 from kafkaops.timeparse import format_duration, isoformat_utc, utcnow
 
 
@@ -31,22 +32,7 @@ class Format(str, Enum):
     tsv = "tsv"
 
 
-# -- terminal safety ---------------------------------------------------------------------------
-
-_NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
-# C0 controls, DEL, C1 controls (U+009B is a CSI on some terminals), and the bidirectional
-# overrides that make a terminal show text in another order than it is stored.
-_CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
-_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-_VISIBLE = {c: _NAMED.get(c, f"\\x{c:02x}") for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in _BIDI}
-_VISIBLE_KEEP_LINES = {c: v for c, v in _VISIBLE.items() if c not in (0x09, 0x0A)}
-_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI)}
-
-
-def safe_text(value: Any, *, keep_lines: bool = False) -> str:
-    """`value` as text a terminal shows and never obeys: control characters as `\\x1b`, `\\n`,
-    `\\t`, `\\u202e`. `keep_lines` leaves newlines and tabs (a payload, a multi-line message)."""
-    return str(value).translate(_VISIBLE_KEEP_LINES if keep_lines else _VISIBLE)
+# -- terminal safety: one definition, in the core (status and messages use it too) ------------
 
 
 def safe_log_formatter(fmt: str) -> Any:
@@ -213,6 +199,7 @@ class Output:
         self.writer.document(data)
 
     def write(self, text: str) -> None:
+        """Text already rendered in a format of its own (status' nagios and prometheus)."""
         self.stdout.write(text)
 
 

@@ -33,6 +33,7 @@ def retry(
             "--limit",
             "-n",
             min=1,
+            max=2**63 - 1,  # a bigint: the database refuses anything larger
             help="At most this many rows in this pass. [default: no limit]",
             show_default=False,
         ),
@@ -55,6 +56,16 @@ def retry(
             "--pushgateway", help="Push Prometheus metrics to this Pushgateway URL.", show_default=False
         ),
     ] = None,
+    deadline: Annotated[
+        str,
+        typer.Option(
+            "--deadline",
+            help="Start no batch after this long (a duration: 90s, 10m, 1h); every database "
+            "statement of the pass times out by then too, so a frozen database cannot hold "
+            "row locks. A batch already published still gets 30 s to settle. [default: 10m]",
+            show_default=False,
+        ),
+    ] = "10m",
     output_format: OutputOpt = None,
 ) -> None:
     """Run one retry pass: publish due PENDING events, then exit (for cron: * * * * * kafkaops retry).
@@ -65,29 +76,72 @@ def retry(
     attempt and reschedules it (retry.schedule), and after retry.max_retries it goes to
     <topic>.dlq (DLQ), or DLQ_FAILED if that send fails. An unreachable cluster, or a circuit
     breaker opened by consecutive transport failures, stops the pass without counting attempts.
+    The table is checked first, as db check does: nothing is published into a table that
+    cannot take the outcome.
 
-    Exit 0 when the pass completed, 1 when it stopped early or made DLQ_FAILED rows, 2 on usage
-    or configuration errors. Quiet when nothing is due; -v logs one line per batch.
+    Exit 0 when the pass completed, 1 when it stopped early (breaker, deadline, database) or
+    made DLQ_FAILED rows, 2 on usage or configuration errors. Quiet when nothing is due; -v
+    logs one line per batch; -o json always prints the summary, with an "error" key when the
+    pass failed.
 
     \b
     Example:
       kafkaops retry --topic 'casino.*' --metrics-file /var/lib/node_exporter/kafkaops.prom
     """
+    from kafkaops.errors import UsageError
     from kafkaops.retry import PassOptions
+    from kafkaops.timeparse import parse_duration
 
     app = state(ctx)
+    pass_deadline = parse_duration(deadline, what="--deadline")
+    if pass_deadline.total_seconds() <= 0:
+        raise UsageError(f"--deadline {deadline!r} must be longer than 0s")
+    # Found before anything is published, not after.
+    if metrics_file:
+        from kafkaops.metrics import check_textfile
+
+        check_textfile(metrics_file)
+    if pushgateway:
+        from kafkaops.metrics import check_pushgateway
+
+        check_pushgateway(pushgateway)
     settings = app.settings
     options = PassOptions(
-        batch_size=batch_size or settings.retry.batch_size, limit=limit, topic=topic or None
+        batch_size=batch_size or settings.retry.batch_size,
+        limit=limit,
+        topic=topic or None,
+        deadline=pass_deadline,
     )
     out = output(output_format)
     if dry_run:
         _dry_run(ctx, options, out)
         return
-    from kafkaops.retry import run_pass
+    from kafkaops.retry import PassSummary, run_pass
 
-    summary = run_pass(app.connections, options)
-    metrics_error: KafkaopsError | None = None
+    summary = PassSummary()
+    failure: KafkaopsError | None = None
+    try:
+        run_pass(app.connections, options, summary=summary)
+    except KafkaopsError as error:
+        failure = error
+    metrics_error = _write_metrics(summary, metrics_file=metrics_file, pushgateway=pushgateway)
+    _report(
+        out, summary, breaker_threshold=settings.retry.breaker_threshold, failure=failure, deadline=deadline
+    )
+    if failure is not None:
+        if metrics_error is not None:
+            out.error(metrics_error.message)
+        raise failure
+    if metrics_error is not None:
+        out.error(metrics_error.message)
+    if not summary.completed or summary.dlq_failed or metrics_error is not None:
+        raise typer.Exit(int(ExitStatus.FAILURE))
+
+
+def _write_metrics(
+    summary: PassSummary, *, metrics_file: str | None, pushgateway: str | None
+) -> KafkaopsError | None:
+    """What the pass did, even when it failed midway (last_success then stays where it was)."""
     try:
         if metrics_file:
             from kafkaops.metrics import write_textfile
@@ -98,28 +152,48 @@ def retry(
 
             push(pushgateway, summary)
     except KafkaopsError as error:
-        metrics_error = error
-    _report(out, summary, breaker_threshold=settings.retry.breaker_threshold)
-    if metrics_error is not None:
-        out.error(metrics_error.message)
-    if not summary.completed or summary.dlq_failed or metrics_error is not None:
-        raise typer.Exit(int(ExitStatus.FAILURE))
+        return error
+    return None
 
 
-def _report(out: Output, summary: PassSummary, *, breaker_threshold: int) -> None:
+# The human table's headers: `circuit_breaker` is kafkaops' own breaker, not the service's.
+SUMMARY_HEADERS = {"circuit_breaker": "PASS BREAKER", "duration_s": "SECONDS"}
+
+
+def _report(
+    out: Output,
+    summary: PassSummary,
+    *,
+    breaker_threshold: int,
+    failure: KafkaopsError | None = None,
+    deadline: str = "",
+) -> None:
     """The summary (quiet in a table when nothing happened: cron mails any output), then the
     lines an operator must not miss on stderr."""
     from kafkaops.retry import describe_failed_ids
 
+    document = summary.as_dict()
     if out.fmt.value != "table":
-        out.document(summary.as_dict())
-    elif summary.claimed or not summary.completed:
-        out.rows([summary.as_dict()], [Field(k) for k in summary.as_dict()])
-    if summary.dlq_failed_ids:
+        if failure is not None:
+            document["error"] = failure.message
+        out.document(document)
+    elif summary.claimed or (not summary.completed and failure is None):
+        out.rows([document], [Field(k, SUMMARY_HEADERS.get(k, k.upper())) for k in document])
+    too_large = set(summary.too_large_for_dlq_ids)
+    retryable = [i for i in summary.dlq_failed_ids if i not in too_large]
+    if retryable:
         out.info(
-            f"CRITICAL: {len(summary.dlq_failed_ids)} event(s) could not be sent to the DLQ and are now "
-            f"DLQ_FAILED: id {describe_failed_ids(summary.dlq_failed_ids)} "
+            f"CRITICAL: {len(retryable)} event(s) could not be sent to the DLQ and are now "
+            f"DLQ_FAILED: id {describe_failed_ids(retryable)} "
             "(see: kafkaops failed list --status DLQ_FAILED; requeue when the DLQ is writable)"
+        )
+    if too_large:
+        ids = [i for i in summary.dlq_failed_ids if i in too_large]
+        out.info(
+            f"CRITICAL: {len(ids)} event(s) are too large for their DLQ topic and are now DLQ_FAILED: "
+            f"id {describe_failed_ids(ids)} (a requeue would only fail again: raise the DLQ topic's "
+            "max.message.bytes and the producer's message.max.bytes, or take the payload out with "
+            "kafkaops failed show ID and deal with it by hand)"
         )
     if summary.circuit_breaker == "OPEN":
         out.error(
@@ -130,6 +204,10 @@ def _report(out: Output, summary: PassSummary, *, breaker_threshold: int) -> Non
         reasons = ", ".join(f"{n}x {code}" for code, n in summary.transport_errors.most_common())
         out.error(
             f"{summary.aborted} claimed row(s) left PENDING, no attempt counted: transport errors ({reasons})"
+        )
+    if summary.deadline_reached:
+        out.error(
+            f"the pass reached its --deadline ({deadline}) and stopped; the rows left due wait for the next pass"
         )
 
 

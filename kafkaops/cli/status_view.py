@@ -1,0 +1,185 @@
+"""The human view of `kafkaops status`: a line per check (worst first, state in colour, next
+step under it), then the tables: statuses, instances, DLQ topics, pending per topic.
+
+Every value that came from the database, Kafka or the service goes into a rich `Text` (never
+parsed as markup) with its control characters made visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from kafkaops.escape import safe_text
+from kafkaops.timeparse import format_duration, isoformat_utc
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+    from rich.text import Text
+
+    from kafkaops.status.gather import StatusResult
+
+COLOURS = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
+_SPARKS = "▁▂▃▄▅▆▇█"
+_TOP_TOPICS = 10
+
+
+def _t(value: Any, style: str = "") -> Text:
+    from rich.text import Text
+
+    return Text("" if value is None else safe_text(str(value)), style=style)
+
+
+def _table(*headers: str, right: Sequence[int] = ()) -> Table:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
+    for n, header in enumerate(headers):
+        table.add_column(header, justify="right" if n in right else "left", no_wrap=n == 0)
+    return table
+
+
+def build_view(
+    result: StatusResult, *, context: str | None, trend: Sequence[tuple[datetime, int]] = ()
+) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
+    parts: list[Any] = []
+    head = Text()
+    head.append(f"KAFKAOPS {result.status}", style=COLOURS[result.status])
+    head.append(
+        f"  context {safe_text(context or '(none)')}, {isoformat_utc(result.checked_at.replace(microsecond=0))}, "
+        f"{result.gathered.elapsed_s:.2f}s"
+    )
+    parts.append(head)
+    if trend:
+        parts.append(_trend(trend))
+    parts.append(Text())
+    parts.append(_checks(result))
+    for title, table in _tables(result):
+        parts += [Text(), Text(title, style="bold underline"), table]
+    return Group(*parts)
+
+
+def _checks(result: StatusResult) -> Table:
+    from kafkaops.status.checks import worst_first
+
+    table = _table("STATE", "CHECK", "")
+    table.show_header = False
+    for check in worst_first(result.checks):
+        message = _t(check.message)
+        if check.next_step and check.status != "OK":
+            message.append("\n→ ", style="dim")
+            message.append(safe_text(check.next_step), style="cyan")
+        table.add_row(_t(check.status, COLOURS[check.status]), _t(check.name), message)
+    return table
+
+
+def _tables(result: StatusResult) -> list[tuple[str, Table]]:
+    out: list[tuple[str, Table]] = []
+    g = result.gathered
+    db = g.database
+    if db is not None:
+        table = _table("STATUS", "COUNT", "", right=(1,))
+        for status in ("DLQ_FAILED", "PENDING", "DLQ", "RESOLVED"):
+            note = ""
+            if status == "PENDING" and db.oldest_pending_at is not None:
+                age = db.oldest_pending_age(result.checked_at)
+                note = f"oldest {format_duration(age) if age is not None else '?'} ago, {db.due_now} due now"
+            elif status == "RESOLVED" and db.newest_resolved_at is not None:
+                note = f"newest {format_duration(result.checked_at - db.newest_resolved_at)} ago"
+            style = (
+                {"DLQ_FAILED": "bold red", "PENDING": "yellow"}.get(status, "")
+                if db.counts.get(status)
+                else ""
+            )
+            table.add_row(_t(status, style), _t(db.counts.get(status, 0)), _t(note))
+        for status, n in sorted(db.counts.items()):
+            if status not in ("DLQ_FAILED", "PENDING", "DLQ", "RESOLVED"):
+                table.add_row(_t(status), _t(n), _t("unknown status"))
+        out.append(("Failed events", table))
+    if g.instances:
+        table = _table("INSTANCE", "HEALTH", "BREAKER", "THREADS", "QUEUE", "LATENCY", "NOTE", right=(3, 4))
+        for i in g.instances:
+            pool = next(iter(i.pools), None)
+            threads = f"{_n(pool.active)}/{_n(pool.max_pool)}" if pool else ""
+            queue = (
+                f"{_n(pool.queued)}" + (f"/{pool.queue_capacity}" if pool.queue_capacity else "")
+                if pool
+                else ""
+            )
+            latency = f"{i.latency_kind} {i.latency_s * 1000:.0f} ms" if i.latency_s is not None else ""
+            note = "; ".join(i.endpoint_errors.values()) or (
+                f"not exposed: {', '.join(i.missing)}" if i.missing else ""
+            )
+            breaker_style = {"OPEN": "bold red", "FORCED_OPEN": "bold red", "HALF_OPEN": "yellow"}.get(
+                i.breaker or "", "green" if i.breaker == "CLOSED" else ""
+            )
+            table.add_row(
+                _t(i.name),
+                _t(i.health or ("unreachable" if not i.reachable else "")),
+                _t(i.breaker, breaker_style),
+                _t(threads),
+                _t(queue),
+                _t(latency),
+                _t(note, "dim"),
+            )
+        out.append(("Service instances", table))
+    if result.dlq:
+        table = _table("DLQ TOPIC", "FOR TOPIC", "EXISTS", "MESSAGES", right=(3,))
+        for d in result.dlq:
+            table.add_row(
+                _t(d.dlq_topic),
+                _t(d.topic),
+                _t("yes" if d.exists else "MISSING", "" if d.exists else "yellow"),
+                _t("" if d.messages is None else d.messages),
+            )
+        out.append(("DLQ topics", table))
+    if db is not None and db.pending_by_topic:
+        table = _table("TOPIC", "PENDING", right=(1,))
+        ranked = sorted(db.pending_by_topic.items(), key=lambda kv: (-kv[1], kv[0]))
+        for topic, n in ranked[:_TOP_TOPICS]:
+            table.add_row(_t(topic), _t(n))
+        title = "Pending by topic" + (
+            f" (top {_TOP_TOPICS} of {len(ranked)})" if len(ranked) > _TOP_TOPICS else ""
+        )
+        out.append((title, table))
+    return out
+
+
+def _n(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _trend(trend: Sequence[tuple[datetime, int]]) -> Text:
+    from rich.text import Text
+
+    first_at, first = trend[0]
+    last = trend[-1][1]
+    values = [v for _, v in trend][-40:]
+    low, high = min(values), max(values)
+    span = (high - low) or 1
+    spark = "".join(_SPARKS[int((v - low) / span * (len(_SPARKS) - 1))] for v in values)
+    delta = last - first
+    text = Text("pending since the watch began ")
+    text.append(f"({isoformat_utc(first_at.replace(microsecond=0))}): {first} → {last} ")
+    text.append(f"({delta:+d}) ", style="red" if delta > 0 else "green" if delta < 0 else "")
+    text.append(spark, style="cyan")
+    return text
+
+
+def render_text(renderable: RenderableType, stdout: Any) -> None:
+    """Colour on a terminal; plain aligned text (no escape codes) when piped."""
+    import io
+
+    from rich.console import Console
+
+    if getattr(stdout, "isatty", lambda: False)():
+        Console(file=stdout, highlight=False, emoji=False).print(renderable)
+        return
+    buffer = io.StringIO()
+    Console(file=buffer, highlight=False, emoji=False, width=200, no_color=True).print(renderable)
+    stdout.write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))

@@ -1,0 +1,24 @@
+"""Text from the database or Kafka made safe for a terminal: shown, never obeyed.
+
+One definition for every place that prints data (the output layer, status, messages): control
+characters as `\\x1b`, `\\n`, `\\t`, bidirectional overrides as `\\u202e`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+# C0 controls, DEL, C1 controls (U+009B is a CSI on some terminals), and the bidirectional
+# overrides that make a terminal show text in another order than it is stored.
+_CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
+_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_VISIBLE = {c: _NAMED.get(c, f"\\x{c:02x}") for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in _BIDI}
+_VISIBLE_KEEP_LINES = {c: v for c, v in _VISIBLE.items() if c not in (0x09, 0x0A)}
+_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI)}
+
+
+def safe_text(value: Any, *, keep_lines: bool = False) -> str:
+    """`value` as text a terminal shows and never obeys: control characters as `\\x1b`, `\\n`,
+    `\\t`, `\\u202e`. `keep_lines` leaves newlines and tabs (a payload, a multi-line message)."""
+    return str(value).translate(_VISIBLE_KEEP_LINES if keep_lines else _VISIBLE)

@@ -1,0 +1,227 @@
+"""Judging what was gathered against the runbook's thresholds: pure functions, one per check.
+
+Each check has a name, a status (OK, WARNING, CRITICAL, UNKNOWN), the value it judged, a
+message, and, when it is not OK, the runbook's next step as a command a person can paste.
+Thresholds are exclusive, as the runbook writes them: pending "> 1000" warns at 1001.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from kafkaops.config import Thresholds
+from kafkaops.status.model import DlqTopic, ThreadPool
+from kafkaops.timeparse import format_duration
+
+OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
+# Monitoring Plugins exit codes.
+EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3}
+# A problem known beats a problem not known: UNKNOWN only wins over OK.
+_RANK = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}
+
+OPEN_STATES = ("OPEN", "FORCED_OPEN")
+# Resilience4j's states; CLOSED, DISABLED and METRICS_ONLY let every call through.
+KNOWN_STATES = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED", "METRICS_ONLY")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    value: Any
+    message: str
+    next_step: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "value": self.value,
+            "message": self.message,
+            "next_step": self.next_step,
+        }
+
+
+def overall(checks: Iterable[Check]) -> str:
+    worst = OK
+    for check in checks:
+        if _RANK[check.status] > _RANK[worst]:
+            worst = check.status
+    return worst
+
+
+def worst_first(checks: Sequence[Check]) -> list[Check]:
+    return sorted(checks, key=lambda c: -_RANK[c.status])
+
+
+def pending_events(
+    count: int, t: Thresholds, *, breaker_open: bool = False, change: tuple[int, timedelta] | None = None
+) -> Check:
+    """`change`: how the count moved since the previous run, and how long ago that was."""
+    trend = ""
+    if change is not None:
+        delta, ago = change
+        trend = f", {delta:+d} since {format_duration(ago)} ago"
+    if count > t.pending_critical:
+        status, limit = CRITICAL, t.pending_critical
+    elif count > t.pending_warning:
+        status, limit = WARNING, t.pending_warning
+    else:
+        return Check("pending_events", OK, count, f"{count} PENDING events{trend}")
+    growing = change is not None and change[0] > 0
+    if breaker_open:
+        step = (
+            f"{'pending growing while ' if growing else ''}the service's circuit breaker is OPEN: Kafka "
+            "is down for it; look at the kafka check, then: "
+            "kafkaops failed --status PENDING --group-by topic,error_signature"
+        )
+    else:
+        step = "kafkaops failed --status PENDING --group-by topic,error_signature"
+    return Check("pending_events", status, count, f"{count} PENDING events (> {limit}){trend}", step)
+
+
+def oldest_pending_age(age: timedelta | None, t: Thresholds) -> Check:
+    if age is None:
+        return Check("oldest_pending_age", OK, None, "no PENDING events")
+    seconds = int(age.total_seconds())
+    shown = format_duration(age)
+    if age > t.oldest_pending_critical:
+        status, limit = CRITICAL, t.oldest_pending_critical
+    elif age > t.oldest_pending_warning:
+        status, limit = WARNING, t.oldest_pending_warning
+    else:
+        return Check("oldest_pending_age", OK, seconds, f"oldest PENDING event is {shown} old")
+    return Check(
+        "oldest_pending_age",
+        status,
+        seconds,
+        f"oldest PENDING event is {shown} old (> {format_duration(limit)})",
+        "kafkaops retry --dry-run --limit 20  (what is due; is the retry job running?), then "
+        "kafkaops failed list --status PENDING",
+    )
+
+
+def dlq_failed(count: int, t: Thresholds) -> Check:
+    if count > t.dlq_failed_critical:
+        return Check(
+            "dlq_failed",
+            CRITICAL,
+            count,
+            f"{count} DLQ_FAILED events require manual intervention",
+            "kafkaops failed list --status DLQ_FAILED, then kafkaops failed requeue",
+        )
+    return Check("dlq_failed", OK, count, f"{count} DLQ_FAILED events")
+
+
+def circuit_breaker(
+    instance: str, state: str | None, open_since: datetime | None, now: datetime, t: Thresholds
+) -> Check | None:
+    """OPEN is WARNING until it has been seen open for longer than the threshold, then CRITICAL.
+
+    None when the instance reports no breaker state (its service check says so)."""
+    name = f"circuit_breaker {instance}"
+    if state is None:
+        return None
+    if state in OPEN_STATES:
+        since = open_since or now
+        open_for = max(timedelta(0), now - since)
+        step = (
+            "Kafka is down or unreachable for the service: look at the kafka check; "
+            "pending events wait in the table: kafkaops failed --status PENDING --group-by topic"
+        )
+        if open_for > t.breaker_open_critical:
+            return Check(
+                name,
+                CRITICAL,
+                state,
+                f"circuit breaker {state} for {format_duration(open_for)} "
+                f"(> {format_duration(t.breaker_open_critical)})",
+                step,
+            )
+        return Check(
+            name,
+            WARNING,
+            state,
+            f"circuit breaker {state} for {format_duration(open_for)} "
+            f"(critical after {format_duration(t.breaker_open_critical)})",
+            step,
+        )
+    if state == "HALF_OPEN":
+        return Check(
+            name,
+            WARNING,
+            state,
+            "circuit breaker HALF_OPEN: the service is testing whether Kafka is back",
+            "kafkaops status --watch  (it should close within minutes; if it reopens, look at the kafka check)",
+        )
+    if state not in KNOWN_STATES:
+        return Check(name, UNKNOWN, state, f"unrecognised circuit breaker state {state!r}")
+    return Check(name, OK, state, f"circuit breaker {state}")
+
+
+def thread_pool(instance: str, pools: Sequence[ThreadPool], t: Thresholds) -> Check | None:
+    """WARNING when a queue is above its limit (or its share of capacity) or every thread is busy.
+
+    The publisher-stats pool, when the service gives one, is the publisher's: only it is judged.
+    """
+    name = f"thread_pool {instance}"
+    judged = [p for p in pools if p.executor == "publisher"] or list(pools)
+    if not judged:
+        return None
+    problems: list[str] = []
+    for pool in judged:
+        label = pool.executor
+        if pool.queued is not None and pool.queued > t.thread_pool_queue_warning:
+            problems.append(f"{label}: queue {pool.queued} (> {t.thread_pool_queue_warning})")
+        elif (
+            pool.queued is not None
+            and pool.queue_capacity
+            and pool.queued > t.thread_pool_queue_warning_ratio * pool.queue_capacity
+        ):
+            problems.append(
+                f"{label}: queue {pool.queued} of {pool.queue_capacity} "
+                f"(> {t.thread_pool_queue_warning_ratio:.0%})"
+            )
+        if pool.active is not None and pool.max_pool and pool.active >= pool.max_pool:
+            problems.append(f"{label}: all {pool.max_pool} threads busy")
+    value = max((p.queued or 0 for p in judged), default=0)
+    if problems:
+        return Check(
+            name,
+            WARNING,
+            value,
+            "backpressure: " + "; ".join(problems),
+            "publishing is slower than events arrive: look at the kafka check (metadata time) and "
+            "the service's publish latency; kafkaops failed --status PENDING --group-by error_signature",
+        )
+    summary = ", ".join(
+        f"{p.executor}: {p.active if p.active is not None else '?'}/{p.max_pool if p.max_pool is not None else '?'}"
+        f" threads, queue {p.queued if p.queued is not None else '?'}"
+        for p in judged
+    )
+    return Check(name, OK, value, summary)
+
+
+def dlq_topics(missing: Sequence[DlqTopic]) -> Check:
+    if not missing:
+        return Check("dlq_topics", OK, 0, "every topic with failed events has its DLQ topic")
+    names = ", ".join(m.dlq_topic for m in missing)
+    steps = "; ".join(f"kafkaops dlq ensure {m.topic}" for m in missing)
+    return Check(
+        "dlq_topics",
+        WARNING,
+        len(missing),
+        f"missing DLQ topic(s): {names}: the next DLQ send for them fails",
+        steps,
+    )
+
+
+def source_unreachable(source: str, message: str, hint: str | None = None) -> Check:
+    return Check(source, UNKNOWN, None, message, hint)
+
+
+def source_ok(source: str, message: str) -> Check:
+    return Check(source, OK, None, message)

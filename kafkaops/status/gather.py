@@ -1,0 +1,397 @@
+"""Gathering every source at once under deadlines, then judging: one `StatusResult`.
+
+Each source runs in its own daemon thread. The command waits for each only until its deadline
+(`status.timeout` for the database and the broker, `app.timeout` per service request), then
+reports the source as unanswered and moves on: a thread stuck in a driver is left behind, and
+never waited for on exit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from kafkaops.errors import ConfigError, KafkaopsError
+from kafkaops.status import checks
+from kafkaops.status.checks import Check
+from kafkaops.status.model import DatabaseStatus, DlqTopic, InstanceStatus, KafkaStatus, SourceError
+from kafkaops.status.settings import StatusConfig, status_config
+from kafkaops.status.statefile import StatusState
+from kafkaops.timeparse import isoformat_utc
+
+if TYPE_CHECKING:
+    from kafkaops.config import Settings
+    from kafkaops.connections import Connections
+
+T = TypeVar("T")
+_GRACE = 0.5  # beyond a source's own deadline, for its thread to hand the answer over
+
+
+@dataclass
+class Gathered:
+    database: DatabaseStatus | None = None
+    database_error: SourceError | None = None
+    kafka: KafkaStatus | None = None
+    kafka_error: SourceError | None = None
+    instances: list[InstanceStatus] = field(default_factory=list)
+    configured: dict[str, bool] = field(default_factory=dict)  # database, kafka, service
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class StatusResult:
+    status: str
+    checks: list[Check]
+    gathered: Gathered
+    dlq: list[DlqTopic]
+    checked_at: datetime
+    warnings: list[str] = field(default_factory=list)  # for stderr: state file, webhook
+
+    @property
+    def exit_code(self) -> int:
+        return checks.EXIT_CODES[self.status]
+
+    @property
+    def pending(self) -> int | None:
+        """The PENDING count: the table's, else what the service reports."""
+        g = self.gathered
+        if g.database is not None:
+            return g.database.pending
+        reported = [i.pending for i in g.instances if i.pending is not None]
+        return max(reported) if reported else None
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        g = self.gathered
+        return {
+            "status": self.status,
+            "checked_at": isoformat_utc(self.checked_at),
+            "duration_s": round(g.elapsed_s, 3),
+            "checks": [c.as_dict() for c in self.checks],
+            "database": _database_dict(g, self.checked_at),
+            "kafka": _kafka_dict(g),
+            "instances": [_instance_dict(i) for i in g.instances],
+            "dlq_topics": [_dlq_dict(d) for d in self.dlq],
+        }
+
+
+class _Source(Generic[T]):
+    """One source in a daemon thread, with its deadline."""
+
+    def __init__(self, name: str, work: Callable[[], T], deadline: float) -> None:
+        self.name = name
+        self.deadline = deadline
+        self.value: T | None = None
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(work,), name=f"status-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], T]) -> None:
+        try:
+            self.value = work()
+        except BaseException as error:
+            self.error = error
+        finally:
+            self._done.set()
+
+    def wait(self) -> bool:
+        return self._done.wait(max(0.0, self.deadline - time.monotonic()))
+
+
+def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now: datetime) -> Gathered:
+    """Ask every configured source at once; a source that fails or times out is recorded."""
+    from kafkaops.status.broker import read_kafka
+    from kafkaops.status.database import read_database
+    from kafkaops.status.service import probe_instance
+
+    started = time.monotonic()
+    result = Gathered()
+    source_timeout = config.timeout.total_seconds()
+    app_timeout = config.app.timeout.total_seconds()
+    db_source = kafka_source = None
+    result.configured = {
+        "database": bool(settings.database.url),
+        "kafka": bool(settings.kafka.get("bootstrap.servers")),
+        "service": config.app.configured,
+    }
+    if not any(result.configured.values()):
+        raise ConfigError(
+            "nothing to check: no database, Kafka cluster or service instance is configured",
+            hint="set database.url, kafka.bootstrap.servers or app.instances in the config file "
+            "(see config.example.yaml)",
+        )
+    if result.configured["kafka"]:
+        props = settings.require_kafka()
+        kafka_source = _Source(
+            "kafka",
+            lambda: read_kafka(props, dlq_suffix=settings.retry.dlq_suffix, timeout=source_timeout),
+            started + source_timeout + _GRACE,
+        )
+    instance_sources = [
+        _Source(
+            instance.name,
+            lambda instance=instance: probe_instance(config.app, instance),  # type: ignore[misc]
+            started + app_timeout + _GRACE,
+        )
+        for instance in config.app.endpoints()
+    ]
+    # Last: the engine imports SQLAlchemy here, while the other sources are already waiting on
+    # the network.
+    if result.configured["database"]:
+        conns.engine  # noqa: B018 - a bad URL is a configuration error, raised here, not a source failure
+        db_source = _Source(
+            "database",
+            lambda: read_database(conns, now=now, timeout=source_timeout),
+            time.monotonic() + source_timeout + _GRACE,
+        )
+    if db_source is not None:
+        db_answer = _collect(db_source, "database", source_timeout)
+        result.database, result.database_error = db_answer
+    if kafka_source is not None:
+        kafka_answer = _collect(kafka_source, "kafka", source_timeout)
+        result.kafka, result.kafka_error = kafka_answer
+    for source, instance in zip(instance_sources, config.app.endpoints(), strict=True):
+        if source.wait() and isinstance(source.value, InstanceStatus):
+            result.instances.append(source.value)
+        else:
+            from kafkaops.secrets import mask_url
+
+            shown = mask_url(instance.health_url or instance.metrics_url or instance.stats_url or "")
+            lost = InstanceStatus(name=instance.name, url=shown)
+            lost.endpoint_errors["instance"] = (
+                f"no answer within {app_timeout:g}s"
+                if source.error is None
+                else f"unexpected {type(source.error).__name__}"
+            )
+            result.instances.append(lost)
+    result.elapsed_s = time.monotonic() - started
+    return result
+
+
+def _collect(source: _Source[T], name: str, timeout: float) -> tuple[T | None, SourceError | None]:
+    if not source.wait():
+        return None, SourceError(name, f"{name}: no answer within {timeout:g}s")
+    if source.error is not None:
+        error = source.error
+        if isinstance(error, KafkaopsError):
+            return None, SourceError(name, error.message, error.hint)
+        return None, SourceError(name, f"{name}: unexpected {type(error).__name__}")
+    return source.value, None
+
+
+def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: datetime) -> StatusResult:
+    """The checks, from what was gathered; `state` remembers when each breaker was first seen OPEN."""
+    t = settings.thresholds
+    out: list[Check] = []
+    db = gathered.database
+    breaker_open = any(i.breaker in checks.OPEN_STATES for i in gathered.instances)
+
+    # The table's figures; the service's own count stands in when the table cannot be read.
+    reported = [i for i in gathered.instances if i.pending is not None or i.dlq_failed is not None]
+    if db is not None:
+        out.append(checks.dlq_failed(db.dlq_failed, t))
+        change = None
+        if state.last_pending is not None and state.last_pending[0] < now:
+            at, count = state.last_pending
+            change = (db.pending - count, now - at)
+        state.last_pending = (now, db.pending)
+        out.append(checks.pending_events(db.pending, t, breaker_open=breaker_open, change=change))
+        out.append(checks.oldest_pending_age(db.oldest_pending_age(now), t))
+    elif reported:
+        failed = [i.dlq_failed for i in reported if i.dlq_failed is not None]
+        pending = [i.pending for i in reported if i.pending is not None]
+        if failed:
+            out.append(_as_reported(checks.dlq_failed(max(failed), t)))
+        if pending:
+            out.append(_as_reported(checks.pending_events(max(pending), t, breaker_open=breaker_open)))
+
+    for instance in gathered.instances:
+        if instance.reachable and instance.breaker is not None:
+            if instance.breaker in checks.OPEN_STATES:
+                state.breakers_open_since.setdefault(instance.name, now)
+            else:
+                state.breakers_open_since.pop(instance.name, None)
+        breaker = checks.circuit_breaker(
+            instance.name, instance.breaker, state.breakers_open_since.get(instance.name), now, t
+        )
+        if breaker is not None and instance.reachable:
+            out.append(breaker)
+        pool = checks.thread_pool(instance.name, instance.pools, t)
+        if pool is not None:
+            out.append(pool)
+
+    dlq = _dlq_topics(gathered, settings)
+    if db is not None and gathered.kafka is not None:
+        failed_topics = set(db.failed_topics)
+        out.append(checks.dlq_topics([d for d in dlq if not d.exists and d.topic in failed_topics]))
+
+    out += _source_checks(gathered)
+    return StatusResult(status=checks.overall(out), checks=out, gathered=gathered, dlq=dlq, checked_at=now)
+
+
+def _as_reported(check: Check) -> Check:
+    return Check(
+        check.name, check.status, check.value, check.message + " (as the service reports)", check.next_step
+    )
+
+
+def _dlq_topics(gathered: Gathered, settings: Settings) -> list[DlqTopic]:
+    """The DLQ topic of every topic with failed rows, then any other DLQ topic the cluster has."""
+    kafka = gathered.kafka
+    if kafka is None:
+        return []
+    found: dict[str, DlqTopic] = dict(kafka.dlq_topics)
+    result: list[DlqTopic] = []
+    for topic in gathered.database.failed_topics if gathered.database else []:
+        name = settings.retry.dlq_topic_for(topic)
+        known = found.pop(name, None)
+        if known is not None:
+            result.append(DlqTopic(topic, name, True, known.messages, known.partitions, known.error))
+        else:
+            result.append(DlqTopic(topic, name, name in kafka.topics))
+    return result + [found[name] for name in sorted(found)]
+
+
+def _source_checks(gathered: Gathered) -> list[Check]:
+    out: list[Check] = []
+    if gathered.database_error is not None:
+        e = gathered.database_error
+        out.append(checks.source_unreachable("database", e.message, e.hint))
+    elif gathered.database is not None:
+        out.append(checks.source_ok("database", f"answered in {gathered.database.elapsed_s * 1000:.0f} ms"))
+    if gathered.kafka_error is not None:
+        e = gathered.kafka_error
+        out.append(checks.source_unreachable("kafka", e.message, e.hint))
+    elif gathered.kafka is not None:
+        k = gathered.kafka
+        controller = f"controller {k.controller_id}" if k.controller_id is not None else "no controller"
+        message = f"{len(k.brokers)} broker(s), {controller}, metadata in {k.metadata_s * 1000:.0f} ms"
+        if k.offsets_error:
+            message += f"; DLQ counts unavailable: {k.offsets_error}"
+        out.append(checks.source_ok("kafka", message))
+    for instance in gathered.instances:
+        name = f"service {instance.name}"
+        if instance.endpoint_errors:
+            reasons = "; ".join(f"{kind}: {why}" for kind, why in instance.endpoint_errors.items())
+            out.append(checks.source_unreachable(name, reasons))
+            continue
+        message = f"health {instance.health}" if instance.health else "answered"
+        if instance.missing:
+            message += f"; not exposed: {', '.join(instance.missing)}"
+        out.append(checks.source_ok(name, message))
+    return out
+
+
+# -- JSON shapes ------------------------------------------------------------------------------------
+
+
+def _database_dict(g: Gathered, now: datetime) -> dict[str, Any] | None:
+    if not g.configured.get("database"):
+        return None
+    if g.database is None:
+        return {"reachable": False, "error": g.database_error.message if g.database_error else None}
+    db = g.database
+    age = db.oldest_pending_age(now)
+    return {
+        "reachable": True,
+        "counts": dict(sorted(db.counts.items())),
+        "pending": db.pending,
+        "dlq_failed": db.dlq_failed,
+        "oldest_pending_created_at": isoformat_utc(db.oldest_pending_at),
+        "oldest_pending_age_s": int(age.total_seconds()) if age is not None else None,
+        "due_now": db.due_now,
+        "newest_resolved_at": isoformat_utc(db.newest_resolved_at),
+        "pending_by_topic": dict(sorted(db.pending_by_topic.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "duration_s": round(db.elapsed_s, 3),
+    }
+
+
+def _kafka_dict(g: Gathered) -> dict[str, Any] | None:
+    if not g.configured.get("kafka"):
+        return None
+    if g.kafka is None:
+        return {"reachable": False, "error": g.kafka_error.message if g.kafka_error else None}
+    k = g.kafka
+    return {
+        "reachable": True,
+        "bootstrap_servers": k.bootstrap_servers,
+        "cluster_id": k.cluster_id,
+        "controller_id": k.controller_id,
+        "brokers": k.brokers,
+        "metadata_s": round(k.metadata_s, 3),
+        "topic_count": len(k.topics),
+        "offsets_error": k.offsets_error,
+    }
+
+
+def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
+    return {
+        "name": i.name,
+        "url": i.url,
+        "reachable": i.reachable,
+        "health": i.health,
+        "circuit_breaker": i.breaker,
+        "circuit_breaker_source": i.breaker_source,
+        "pending_events": i.pending,
+        "dlq_failed_events": i.dlq_failed,
+        "oldest_pending_age": i.oldest_pending_age,
+        "thread_pools": [vars(p) for p in i.pools],
+        "published": i.published,
+        "errors": i.errors,
+        "circuit_breaker_opened": i.breaker_opens,
+        "stored_for_retry": i.stored_for_retry,
+        "publish_latency_s": i.latency_s,
+        "publish_latency_kind": i.latency_kind,
+        "endpoint_errors": i.endpoint_errors,
+        "missing_metrics": i.missing,
+        "duration_s": round(i.elapsed_s, 3),
+    }
+
+
+def _dlq_dict(d: DlqTopic) -> dict[str, Any]:
+    return {
+        "topic": d.topic,
+        "dlq_topic": d.dlq_topic,
+        "exists": d.exists,
+        "messages": d.messages,
+        "partitions": d.partitions,
+    }
+
+
+def run_status(
+    settings: Settings,
+    conns: Connections,
+    *,
+    now: datetime,
+    config: StatusConfig | None = None,
+    webhook: str | None = None,
+) -> StatusResult:
+    """Load the state, gather, judge, alert, save the state: one run of `kafkaops status`.
+
+    `webhook` beats `alerts.webhook` of the config."""
+    from kafkaops.status import statefile
+    from kafkaops.status.alerts import maybe_alert
+
+    config = config or status_config(settings)
+    webhook = webhook or config.webhook
+    path = statefile.state_path(config.state_dir, settings.context)
+    state, warning = statefile.load(path)
+    gathered = gather(settings, config, conns, now=now)
+    result = judge(gathered, settings, state, now=now)
+    if warning:
+        result.warnings.append(warning)
+    if webhook:
+        failure = maybe_alert(result, state, webhook, now=now, context=settings.context)
+        if failure:
+            result.warnings.append(failure)
+    failure = statefile.save(path, state)
+    if failure:
+        result.warnings.append(failure)
+    return result

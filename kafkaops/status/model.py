@@ -1,0 +1,98 @@
+"""What `kafkaops status` gathered from each source: plain data, no judgement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+@dataclass
+class DatabaseStatus:
+    counts: dict[str, int] = field(default_factory=dict)  # status -> rows
+    oldest_pending_at: datetime | None = None
+    due_now: int = 0
+    newest_resolved_at: datetime | None = None
+    pending_by_topic: dict[str, int] = field(default_factory=dict)
+    failed_topics: list[str] = field(default_factory=list)  # topics with rows not RESOLVED
+    elapsed_s: float = 0.0
+
+    @property
+    def pending(self) -> int:
+        return self.counts.get("PENDING", 0)
+
+    @property
+    def dlq_failed(self) -> int:
+        return self.counts.get("DLQ_FAILED", 0)
+
+    def oldest_pending_age(self, now: datetime) -> timedelta | None:
+        if self.oldest_pending_at is None:
+            return None
+        return max(timedelta(0), now - self.oldest_pending_at)
+
+
+@dataclass
+class DlqTopic:
+    topic: str  # the original topic
+    dlq_topic: str
+    exists: bool
+    messages: int | None = None  # high - low watermarks, summed over partitions
+    partitions: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class KafkaStatus:
+    bootstrap_servers: str
+    cluster_id: str | None
+    controller_id: int | None
+    brokers: list[str]  # "id host:port"
+    metadata_s: float
+    topics: set[str] = field(default_factory=set)
+    dlq_topics: dict[str, DlqTopic] = field(default_factory=dict)  # dlq topic -> what we know
+    offsets_error: str | None = None
+
+
+@dataclass
+class ThreadPool:
+    executor: str
+    active: int | None = None
+    pool_size: int | None = None
+    max_pool: int | None = None
+    queued: int | None = None
+    queue_capacity: int | None = None  # the queue's total size, when known
+
+
+@dataclass
+class InstanceStatus:
+    name: str
+    url: str  # masked
+    health: str | None = None  # UP, DEGRADED, DOWN, ...
+    breaker: str | None = None  # CLOSED, OPEN, HALF_OPEN, ...
+    breaker_source: str | None = None  # stats | health | metrics
+    pending: int | None = None  # as the service reports them
+    dlq_failed: int | None = None
+    oldest_pending_age: str | None = None
+    pools: list[ThreadPool] = field(default_factory=list)
+    published: dict[str, float] = field(default_factory=dict)  # status -> events
+    errors: dict[str, float] = field(default_factory=dict)  # error_type -> events
+    breaker_opens: float | None = None
+    stored_for_retry: float | None = None
+    latency_s: float | None = None
+    latency_kind: str | None = None  # p99 | mean
+    endpoint_errors: dict[str, str] = field(default_factory=dict)  # health|metrics|stats -> why
+    missing: list[str] = field(default_factory=list)  # metrics the endpoint did not expose
+    answered: list[str] = field(default_factory=list)  # endpoints that gave a usable answer
+    elapsed_s: float = 0.0
+
+    @property
+    def reachable(self) -> bool:
+        return bool(self.answered)
+
+
+@dataclass
+class SourceError:
+    """A source that was configured but gave no answer (or an unusable one)."""
+
+    source: str  # database | kafka
+    message: str
+    hint: str | None = None

@@ -1,0 +1,234 @@
+"""The machine formats of `kafkaops status`: the Nagios plugin line and Prometheus text.
+
+Nagios: `KAFKAOPS CRITICAL - 3 DLQ_FAILED events | pending=1500;1000;5000 ...`, one line, the
+text free of `|` and control characters. Prometheus: gauges for the node_exporter textfile
+collector, built with prometheus_client (label values escaped by it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kafkaops.errors import KafkaopsError, UsageError
+from kafkaops.escape import safe_text
+from kafkaops.status import checks
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from kafkaops.config import Thresholds
+    from kafkaops.status.gather import StatusResult
+
+
+def render_nagios(result: StatusResult, thresholds: Thresholds) -> str:
+    """One plugin line: state, what is wrong (worst first), then the performance data."""
+    worst = [c for c in checks.worst_first(result.checks) if c.status == result.status]
+    if result.status == checks.OK:
+        summary = "all checks OK"
+        pending = result.pending
+        if pending is not None:
+            summary += f", {pending} PENDING events"
+    else:
+        summary = "; ".join(c.message for c in worst)
+    text = safe_text(summary).replace("|", "/")
+    perf = " ".join(_perfdata(result, thresholds))
+    return f"KAFKAOPS {result.status} - {text}" + (f" | {perf}" if perf else "")
+
+
+def _perfdata(result: StatusResult, t: Thresholds) -> Iterator[str]:
+    db = result.gathered.database
+    pending = result.pending
+    if pending is not None:
+        yield f"pending={pending};{t.pending_warning};{t.pending_critical};0"
+    if db is not None:
+        age = db.oldest_pending_age(result.checked_at)
+        seconds = int(age.total_seconds()) if age is not None else 0
+        warn, crit = (
+            int(t.oldest_pending_warning.total_seconds()),
+            int(t.oldest_pending_critical.total_seconds()),
+        )
+        yield f"oldest_pending_s={seconds};{warn};{crit};0"
+        yield f"dlq_failed={db.dlq_failed};{t.dlq_failed_critical};{t.dlq_failed_critical};0"
+        yield f"dlq={db.counts.get('DLQ', 0)};;;0"
+        yield f"due_now={db.due_now};;;0"
+    elif (check := result.check("dlq_failed")) is not None:
+        yield f"dlq_failed={check.value};{t.dlq_failed_critical};{t.dlq_failed_critical};0"
+    if result.gathered.kafka is not None:
+        yield f"kafka_metadata_s={result.gathered.kafka.metadata_s:.3f}s;;;0"
+    missing = result.check("dlq_topics")
+    if missing is not None:
+        yield f"missing_dlq_topics={missing.value};0;;0"
+
+
+def build_registry(result: StatusResult) -> CollectorRegistry:
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(result))
+    return registry
+
+
+def render_prometheus(result: StatusResult) -> str:
+    from prometheus_client import generate_latest
+
+    return generate_latest(build_registry(result)).decode("utf-8")
+
+
+def write_metrics_file(path: str, result: StatusResult) -> None:
+    """Atomically replace `path` (temp file beside it, then rename)."""
+    from prometheus_client import write_to_textfile
+
+    try:
+        write_to_textfile(path, build_registry(result))
+    except OSError as exc:
+        raise KafkaopsError(f"cannot write metrics to {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def check_metrics_path(path: str) -> None:
+    """Before gathering: a folder that does not exist is a usage error, not a late surprise."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise UsageError(f"--metrics-file {path}: folder {target.parent} does not exist")
+
+
+class _Collector:
+    def __init__(self, result: StatusResult) -> None:
+        self.result = result
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        r = self.result
+        g = r.gathered
+
+        def gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, doc, labels=labels)
+
+        overall = gauge("kafkaops_status", "Overall status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+        overall.add_metric([], checks.EXIT_CODES[r.status])
+        yield overall
+        per_check = gauge(
+            "kafkaops_status_check", "Each check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN", ["check"]
+        )
+        for check in r.checks:
+            per_check.add_metric([check.name], checks.EXIT_CODES[check.status])
+        yield per_check
+        when = gauge("kafkaops_status_timestamp_seconds", "When the status was checked")
+        when.add_metric([], r.checked_at.timestamp())
+        yield when
+        up = gauge("kafkaops_status_source_up", "1 when a configured source answered", ["source"])
+        if g.configured.get("database"):
+            up.add_metric(["database"], 1 if g.database is not None else 0)
+        if g.configured.get("kafka"):
+            up.add_metric(["kafka"], 1 if g.kafka is not None else 0)
+        for instance in g.instances:
+            up.add_metric([f"service {instance.name}"], 0 if instance.endpoint_errors else 1)
+        yield up
+        yield from self._database()
+        yield from self._kafka()
+        yield from self._instances()
+
+    def _database(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        db = self.result.gathered.database
+        if db is None:
+            return
+        counts = GaugeMetricFamily(
+            "kafkaops_failed_events", "Rows of failed_kafka_events by status", labels=["status"]
+        )
+        for status in ("PENDING", "RESOLVED", "DLQ", "DLQ_FAILED"):
+            counts.add_metric([status], db.counts.get(status, 0))
+        for status, n in sorted(db.counts.items()):
+            if status not in ("PENDING", "RESOLVED", "DLQ", "DLQ_FAILED"):
+                counts.add_metric([status], n)
+        yield counts
+        age = db.oldest_pending_age(self.result.checked_at)
+        oldest = GaugeMetricFamily(
+            "kafkaops_failed_events_oldest_pending_age_seconds", "Age of the oldest PENDING row (0 when none)"
+        )
+        oldest.add_metric([], age.total_seconds() if age is not None else 0)
+        yield oldest
+        due = GaugeMetricFamily("kafkaops_failed_events_due", "PENDING rows due for a retry now")
+        due.add_metric([], db.due_now)
+        yield due
+        if db.newest_resolved_at is not None:
+            resolved = GaugeMetricFamily(
+                "kafkaops_failed_events_last_resolved_timestamp_seconds", "Newest RESOLVED row's time"
+            )
+            resolved.add_metric([], db.newest_resolved_at.timestamp())
+            yield resolved
+        by_topic = GaugeMetricFamily(
+            "kafkaops_failed_events_pending", "PENDING rows by topic", labels=["topic"]
+        )
+        for topic, n in sorted(db.pending_by_topic.items()):
+            by_topic.add_metric([topic], n)
+        yield by_topic
+
+    def _kafka(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        k = self.result.gathered.kafka
+        if k is None:
+            return
+        brokers = GaugeMetricFamily("kafkaops_kafka_brokers", "Brokers in the cluster's metadata")
+        brokers.add_metric([], len(k.brokers))
+        yield brokers
+        took = GaugeMetricFamily("kafkaops_kafka_metadata_seconds", "How long the metadata request took")
+        took.add_metric([], k.metadata_s)
+        yield took
+        exists = GaugeMetricFamily(
+            "kafkaops_dlq_topic_exists", "1 when the topic's DLQ topic exists", labels=["topic", "dlq_topic"]
+        )
+        messages = GaugeMetricFamily(
+            "kafkaops_dlq_topic_messages",
+            "Messages in a DLQ topic (high - low watermarks)",
+            labels=["dlq_topic"],
+        )
+        for d in self.result.dlq:
+            exists.add_metric([d.topic, d.dlq_topic], 1 if d.exists else 0)
+            if d.messages is not None:
+                messages.add_metric([d.dlq_topic], d.messages)
+        yield exists
+        yield messages
+
+    def _instances(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        instances = self.result.gathered.instances
+        if not instances:
+            return
+        breaker = GaugeMetricFamily(
+            "kafkaops_service_circuit_breaker_state",
+            "1 for the state the service's circuit breaker is in",
+            labels=["instance", "state"],
+        )
+        active = GaugeMetricFamily(
+            "kafkaops_service_thread_pool_active_threads",
+            "Busy publisher threads",
+            labels=["instance", "executor"],
+        )
+        queued = GaugeMetricFamily(
+            "kafkaops_service_thread_pool_queued_tasks",
+            "Tasks waiting in the queue",
+            labels=["instance", "executor"],
+        )
+        for i in instances:
+            if i.breaker is not None:
+                for state in ("CLOSED", "OPEN", "HALF_OPEN"):
+                    breaker.add_metric([i.name, state], 1 if i.breaker == state else 0)
+                if i.breaker not in ("CLOSED", "OPEN", "HALF_OPEN"):
+                    breaker.add_metric([i.name, i.breaker], 1)
+            for pool in i.pools:
+                if pool.active is not None:
+                    active.add_metric([i.name, pool.executor], pool.active)
+                if pool.queued is not None:
+                    queued.add_metric([i.name, pool.executor], pool.queued)
+        yield breaker
+        yield active
+        yield queued

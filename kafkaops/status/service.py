@@ -1,0 +1,288 @@
+"""The service's own view: its health endpoint, its Prometheus metrics, its publisher stats.
+
+Each instance's endpoints are asked concurrently, each request under `app.timeout`. The health
+JSON and the stats JSON are the runbook's; the metrics are those Spring Boot exposes through
+Micrometer and Resilience4j, parsed with prometheus_client's parser.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from kafkaops.http import Auth, HttpError, get
+from kafkaops.secrets import mask_url
+from kafkaops.status.model import InstanceStatus, ThreadPool
+from kafkaops.status.settings import AppSettings, ServiceInstance
+
+EXECUTOR_METRICS = {
+    "executor_active_threads": "active",
+    "executor_pool_size_threads": "pool_size",
+    "executor_pool_max_threads": "max_pool",
+    "executor_queued_tasks": "queued",
+}
+QUEUE_REMAINING = "executor_queue_remaining_tasks"
+BREAKER_METRIC = "resilience4j_circuitbreaker_state"
+LATENCY = "kafka_publish_latency_seconds"
+_MAX_TEXT = 200  # longest service-supplied string kept (a state, an age)
+
+
+def probe_instance(app: AppSettings, instance: ServiceInstance) -> InstanceStatus:
+    """Ask one instance's endpoints at once; each failure is recorded, never raised."""
+    shown = instance.health_url or instance.metrics_url or instance.stats_url or ""
+    status = InstanceStatus(name=instance.name, url=mask_url(shown))
+    auth = Auth(app.username, app.password, app.token) if (app.username or app.token) else None
+    timeout = app.timeout.total_seconds()
+    started = time.monotonic()
+    answers: dict[str, Any] = {}
+
+    def fetch(kind: str, url: str) -> None:
+        try:
+            answers[kind] = get(url, timeout=timeout, auth=auth)
+        except HttpError as error:
+            answers[kind] = error
+        except Exception as error:  # a bug must not take the other sources down
+            answers[kind] = HttpError(f"{mask_url(url)}: {type(error).__name__}", kind="protocol")
+
+    wanted = [
+        (kind, url)
+        for kind, url in (
+            ("health", instance.health_url),
+            ("metrics", instance.metrics_url),
+            ("stats", instance.stats_url),
+        )
+        if url
+    ]
+    threads = [threading.Thread(target=fetch, args=w, daemon=True) for w in wanted]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout + 1)
+    for kind, url in wanted:
+        answer = answers.get(kind)
+        if answer is None:
+            status.endpoint_errors[kind] = f"{mask_url(url)}: no answer within {timeout:g}s"
+        elif isinstance(answer, HttpError):
+            status.endpoint_errors[kind] = answer.message
+        else:
+            _read(status, kind, answer, mask_url(url), app)
+    status.elapsed_s = time.monotonic() - started
+    return status
+
+
+def _read(status: InstanceStatus, kind: str, response: Any, shown: str, app: AppSettings) -> None:
+    body: bytes = response.body
+    # Spring answers 503 with its JSON when the health is DOWN: that is an answer, not a failure.
+    usable = 200 <= response.status < 300 or (kind == "health" and response.status == 503)
+    if not usable:
+        status.endpoint_errors[kind] = f"{shown}: HTTP {response.status}"
+        return
+    try:
+        if kind == "health":
+            read_health(status, _json(body))
+        elif kind == "stats":
+            read_stats(status, _json(body))
+        else:
+            read_metrics(status, body.decode("utf-8", errors="replace"), app)
+    except ValueError as error:
+        status.endpoint_errors[kind] = f"{shown}: {error}"
+        return
+    status.answered.append(kind)
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ValueError("invalid JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("unexpected JSON (not an object)")
+    return data
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)[:_MAX_TEXT]
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value))
+        except (ValueError, OverflowError):
+            return None
+    return None
+
+
+def _breaker_name(value: Any) -> str | None:
+    text = _text(value)
+    return text.strip().upper().replace("-", "_") if text else None
+
+
+def read_health(status: InstanceStatus, data: dict[str, Any]) -> None:
+    """`{"status": "UP", "details": {"circuitBreakerState": ..., "pendingEvents": ...}}`."""
+    status.health = _text(data.get("status"))
+    details = data.get("details")
+    if not isinstance(details, dict):
+        details = {}
+    breaker = _breaker_name(details.get("circuitBreakerState"))
+    if breaker and status.breaker_source != "stats":
+        status.breaker, status.breaker_source = breaker, "health"
+    status.pending = _int(details.get("pendingEvents"))
+    status.dlq_failed = _int(details.get("dlqFailedEvents"))
+    status.oldest_pending_age = _text(details.get("oldestPendingAge"))
+
+
+def read_stats(status: InstanceStatus, data: dict[str, Any]) -> None:
+    """The runbook's getPublisherStats(): the breaker and the publisher's own thread pool."""
+    breaker = _breaker_name(data.get("circuitBreakerState"))
+    if breaker:
+        status.breaker, status.breaker_source = breaker, "stats"
+    pool = data.get("threadPool")
+    if isinstance(pool, dict):
+        queued = _int(pool.get("queueSize"))
+        capacity = _int(pool.get("queueCapacity"))
+        status.pools = [p for p in status.pools if p.executor != "publisher"]
+        status.pools.insert(
+            0,
+            ThreadPool(
+                executor="publisher",
+                active=_int(pool.get("activeCount")),
+                pool_size=_int(pool.get("poolSize")),
+                max_pool=_int(pool.get("maxPoolSize")),
+                queued=queued,
+                queue_capacity=capacity,
+            ),
+        )
+
+
+def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
+    """Thread pools, the breaker, the publisher's counters and latency from Prometheus text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    pools: dict[str, dict[str, float]] = defaultdict(dict)
+    breakers: dict[str, str] = {}
+    published: dict[str, float] = defaultdict(float)
+    errors: dict[str, float] = defaultdict(float)
+    opens: float | None = None
+    stored: float | None = None
+    buckets: dict[float, float] = defaultdict(float)
+    quantiles: list[float] = []
+    latency_sum = latency_count = 0.0
+    seen_latency = False
+    try:
+        samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    except Exception:  # the parser raises ValueError, and worse on garbage
+        raise ValueError("invalid Prometheus text") from None
+    for sample in samples:
+        name, labels, value = sample.name, sample.labels, float(sample.value)
+        if not math.isfinite(value):
+            continue  # NaN or ±Inf: no figure to show or judge (and JSON has no NaN)
+        if name in EXECUTOR_METRICS or name == QUEUE_REMAINING:
+            executor = labels.get("name", "")
+            if app.executor is None or executor == app.executor:
+                pools[executor][name] = value
+        elif name == BREAKER_METRIC:
+            breaker = labels.get("name", "")
+            if value >= 1 and (app.circuit_breaker is None or breaker == app.circuit_breaker):
+                breakers[breaker] = labels.get("state", "").upper()
+        elif name == "kafka_events_published_total":
+            published[labels.get("status", "")] += value
+        elif name == "kafka_events_errors_total":
+            errors[labels.get("error_type", "")] += value
+        elif name == "kafka_circuit_breaker_open_total":
+            opens = (opens or 0.0) + value
+        elif name == "kafka_events_stored_for_retry_total":
+            stored = (stored or 0.0) + value
+        elif name == f"{LATENCY}_bucket":
+            seen_latency = True
+            buckets[_le(labels.get("le", "+Inf"))] += value
+        elif name == LATENCY and labels.get("quantile") == "0.99":
+            seen_latency = True
+            quantiles.append(value)
+        elif name == f"{LATENCY}_sum":
+            seen_latency, latency_sum = True, latency_sum + value
+        elif name == f"{LATENCY}_count":
+            seen_latency, latency_count = True, latency_count + value
+    metric_pools = [_pool(executor, values) for executor, values in sorted(pools.items())]
+    status.pools = [p for p in status.pools if p.executor == "publisher"] + metric_pools
+    if breakers and status.breaker_source not in ("stats", "health"):
+        status.breaker, status.breaker_source = worst_breaker(breakers.values()), "metrics"
+    status.published = {k: v for k, v in published.items()}
+    status.errors = {k: v for k, v in errors.items()}
+    status.breaker_opens, status.stored_for_retry = opens, stored
+    p99 = _bucket_quantile(buckets, 0.99) if buckets else None
+    if p99 is not None:
+        status.latency_s, status.latency_kind = p99, "p99"
+    elif quantiles:
+        status.latency_s, status.latency_kind = max(quantiles), "p99"
+    elif latency_count > 0:
+        status.latency_s, status.latency_kind = latency_sum / latency_count, "mean"
+    missing = []
+    if not pools:
+        missing.append("executor_* (thread pool)")
+    if not breakers:
+        missing.append(BREAKER_METRIC)
+    if not published:
+        missing.append("kafka_events_published_total")
+    if not seen_latency:
+        missing.append(LATENCY)
+    status.missing = missing
+
+
+_BREAKER_ORDER = ("FORCED_OPEN", "OPEN", "HALF_OPEN", "METRICS_ONLY", "DISABLED", "CLOSED")
+
+
+def worst_breaker(states: Any) -> str:
+    ranked = sorted(states, key=lambda s: _BREAKER_ORDER.index(s) if s in _BREAKER_ORDER else 0)
+    return str(ranked[0])
+
+
+def _pool(executor: str, values: dict[str, float]) -> ThreadPool:
+    def value(name: str) -> int | None:
+        return int(values[name]) if name in values and math.isfinite(values[name]) else None
+
+    queued, remaining = value("executor_queued_tasks"), value(QUEUE_REMAINING)
+    return ThreadPool(
+        executor=executor or "(unnamed)",
+        active=value("executor_active_threads"),
+        pool_size=value("executor_pool_size_threads"),
+        max_pool=value("executor_pool_max_threads"),
+        queued=queued,
+        queue_capacity=queued + remaining if queued is not None and remaining is not None else None,
+    )
+
+
+def _le(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.inf
+
+
+def _bucket_quantile(buckets: dict[float, float], q: float) -> float | None:
+    """Prometheus' histogram_quantile over cumulative buckets summed across series."""
+    ordered = sorted(buckets.items())
+    total = ordered[-1][1] if ordered else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in ordered:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound  # in the +Inf bucket: the highest finite bound is all we know
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return None

@@ -1,0 +1,109 @@
+"""The small file `kafkaops status` keeps between runs: when it first saw each instance's breaker
+OPEN (so cron runs a minute apart can tell "open for 5 minutes"), and the last alert it sent.
+
+One JSON file per context in the state dir, replaced atomically. A file that is missing,
+corrupt or unreadable never stops status: it is reported, and status starts afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kafkaops.timeparse import as_utc, isoformat_utc
+
+VERSION = 1
+
+
+@dataclass
+class Alert:
+    fingerprint: str  # which checks were critical: the same set is not alerted twice
+    sent_at: datetime
+    summary: str
+
+
+@dataclass
+class StatusState:
+    breakers_open_since: dict[str, datetime] = field(default_factory=dict)  # instance -> first seen
+    alert: Alert | None = None
+    last_pending: tuple[datetime, int] | None = None  # the previous run's PENDING count, for the trend
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "version": VERSION,
+            "breakers_open_since": {k: isoformat_utc(v) for k, v in sorted(self.breakers_open_since.items())},
+        }
+        if self.last_pending is not None:
+            data["last_pending"] = {"at": isoformat_utc(self.last_pending[0]), "count": self.last_pending[1]}
+        if self.alert is not None:
+            data["alert"] = {
+                "fingerprint": self.alert.fingerprint,
+                "sent_at": isoformat_utc(self.alert.sent_at),
+                "summary": self.alert.summary,
+            }
+        return data
+
+
+def state_path(state_dir: Path, context: str | None) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", context or "default")
+    return state_dir / f"status-{safe}.json"
+
+
+def load(path: Path) -> tuple[StatusState, str | None]:
+    """The state, and a warning when the file existed but could not be used."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return StatusState(), None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        return StatusState(), f"cannot read state file {path} ({reason}): starting afresh"
+    try:
+        return _parse(json.loads(text)), None
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return StatusState(), f"state file {path} is not a kafkaops state file: starting afresh"
+
+
+def _parse(data: Any) -> StatusState:
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise ValueError("not a state file")
+    breakers = {str(k): _time(v) for k, v in (data.get("breakers_open_since") or {}).items()}
+    alert = None
+    raw = data.get("alert")
+    if raw:
+        alert = Alert(
+            fingerprint=str(raw["fingerprint"]), sent_at=_time(raw["sent_at"]), summary=str(raw["summary"])
+        )
+    last = data.get("last_pending")
+    last_pending = (_time(last["at"]), int(last["count"])) if last else None
+    return StatusState(breakers_open_since=breakers, alert=alert, last_pending=last_pending)
+
+
+def _time(value: Any) -> datetime:
+    parsed = as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+    assert parsed is not None
+    return parsed
+
+
+def save(path: Path, state: StatusState) -> str | None:
+    """Replace the file atomically; a warning when it could not be written (never raises)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(state.as_json(), fh, indent=2)
+                fh.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        return f"cannot write state file {path} ({exc.strerror or type(exc).__name__}): the breaker's open time and alerts are not remembered"
+    return None

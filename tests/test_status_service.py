@@ -1,0 +1,294 @@
+"""The service's endpoints as `kafkaops status` reads them, against real HTTP servers on loopback.
+
+A slow instance, a 500, invalid JSON, a missing metric, a server that accepts and never
+answers; credentials sent and never shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import pytest
+
+from kafkaops.demo_service import FakeService, health_body, metrics_text, stats_body
+from kafkaops.http import HttpError, get
+from kafkaops.secrets import mask_url, redact, secrets_of
+from kafkaops.status.service import probe_instance
+from kafkaops.status.settings import AppSettings, ServiceInstance
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def service() -> Iterator[FakeService]:
+    with FakeService().healthy() as running:
+        yield running
+
+
+def app_for(*urls: str, timeout: float = 2.0, **kwargs: object) -> AppSettings:
+    return AppSettings(
+        instances=tuple((u.split("//")[1], u) for u in urls),
+        timeout=timedelta(seconds=timeout),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def probe(app: AppSettings) -> list:  # type: ignore[type-arg]
+    return [probe_instance(app, instance) for instance in app.endpoints()]
+
+
+def within(seconds: float, work: Callable[[], T]) -> T:
+    """Run `work` in a thread and fail (not hang) if it outlives `seconds`: these tests guard
+    deadlines, so a broken one must be a red test."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as error:
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still running after {seconds}s: the deadline under test did not hold"
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+def test_a_healthy_instance_gives_health_breaker_pool_counters_and_latency(service: FakeService) -> None:
+    [status] = probe(app_for(service.url))
+    assert status.endpoint_errors == {}
+    assert status.health == "UP"
+    assert (status.breaker, status.breaker_source) == ("CLOSED", "health")
+    assert status.pending == 0 and status.dlq_failed == 0
+    [pool] = status.pools
+    assert (pool.executor, pool.active, pool.pool_size, pool.max_pool, pool.queued, pool.queue_capacity) == (
+        "kafkaPublisherExecutor",
+        3,
+        10,
+        50,
+        0,
+        10000,
+    )
+    assert status.published == {"success": 1200.0, "error": 4.0}
+    assert status.errors == {"TimeoutException": 4.0}
+    assert status.breaker_opens == 1.0 and status.stored_for_retry == 4.0
+    # 1,200 observations: the 1,188th lies in the (0.01, 0.05] bucket, 38/40 of the way up.
+    assert status.latency_kind == "p99"
+    assert status.latency_s == pytest.approx(0.01 + 0.04 * 38 / 40)
+    assert status.missing == []
+
+
+def test_the_stats_endpoint_gives_the_publishers_own_pool_and_breaker(service: FakeService) -> None:
+    service.set_json("/publisher/stats", stats_body(breaker="HALF_OPEN", active=50, max_pool=50, queued=9500))
+    [status] = probe(app_for(service.url, stats_path="/publisher/stats"))
+    assert (status.breaker, status.breaker_source) == ("HALF_OPEN", "stats")
+    assert status.pools[0].executor == "publisher"
+    assert (status.pools[0].active, status.pools[0].queued, status.pools[0].queue_capacity) == (
+        50,
+        9500,
+        10000,
+    )
+
+
+def test_breaker_state_from_resilience4j_metric_when_health_has_none(service: FakeService) -> None:
+    service.set_json("/actuator/health/kafka", {"status": "UP"})
+    service.set_text("/actuator/prometheus", metrics_text(breaker="open"))
+    [status] = probe(app_for(service.url))
+    assert (status.breaker, status.breaker_source) == ("OPEN", "metrics")
+
+
+def test_a_slow_instance_is_reported_within_its_timeout(service: FakeService) -> None:
+    service.set_json("/actuator/health/kafka", health_body(), delay=5)
+    service.set_text("/actuator/prometheus", metrics_text(), delay=5)
+    started = time.monotonic()
+    [status] = within(10, lambda: probe(app_for(service.url, timeout=0.5)))
+    took = time.monotonic() - started
+    assert took < 2.5, f"a 0.5 s timeout took {took:.1f} s"
+    assert status.endpoint_errors["health"].endswith("no answer within 0.5s")
+    assert status.endpoint_errors["metrics"].endswith("no answer within 0.5s")
+    assert not status.reachable
+
+
+def test_a_server_that_accepts_and_never_answers_times_out() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # connections complete in the backlog; nobody ever reads them
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/actuator/health/kafka"
+        started = time.monotonic()
+        with pytest.raises(HttpError) as caught:
+            within(10, lambda: get(url, timeout=0.5))
+        assert time.monotonic() - started < 2.5
+        assert caught.value.kind == "timeout"
+
+
+def test_500_invalid_json_and_missing_metrics_are_each_named(service: FakeService) -> None:
+    service.set_text("/actuator/health/kafka", "Internal Server Error", status=500)
+    service.set_text("/publisher/stats", '{"circuitBreakerState": "CLOS', content_type="application/json")
+    service.set_text(
+        "/actuator/prometheus", metrics_text(omit=("executor_", "resilience4j_", "kafka_publish_latency"))
+    )
+    [status] = probe(app_for(service.url, stats_path="/publisher/stats"))
+    assert status.endpoint_errors["health"] == f"{service.url}/actuator/health/kafka: HTTP 500"
+    assert status.endpoint_errors["stats"] == f"{service.url}/publisher/stats: invalid JSON"
+    assert "metrics" not in status.endpoint_errors
+    assert status.missing == [
+        "executor_* (thread pool)",
+        "resilience4j_circuitbreaker_state",
+        "kafka_publish_latency_seconds",
+    ]
+    assert status.pools == []
+    assert status.breaker is None
+
+
+def test_garbage_instead_of_prometheus_text_is_an_endpoint_error(service: FakeService) -> None:
+    service.set_text("/actuator/prometheus", "this is { not prometheus")
+    [status] = probe(app_for(service.url))
+    assert status.endpoint_errors["metrics"].endswith("invalid Prometheus text")
+
+
+def test_a_503_health_with_its_json_is_an_answer_not_a_failure(service: FakeService) -> None:
+    service.set_json(
+        "/actuator/health/kafka", health_body(status="DOWN", breaker="OPEN", pending=1500), status=503
+    )
+    [status] = probe(app_for(service.url))
+    assert "health" not in status.endpoint_errors
+    assert (status.health, status.breaker, status.pending) == ("DOWN", "OPEN", 1500)
+
+
+def test_mean_latency_when_there_are_no_buckets(service: FakeService) -> None:
+    text = metrics_text(omit=("kafka_publish_latency",)) + (
+        "# TYPE kafka_publish_latency_seconds summary\n"
+        'kafka_publish_latency_seconds_count{topic="a"} 4\n'
+        'kafka_publish_latency_seconds_sum{topic="a"} 0.2\n'
+    )
+    service.set_text("/actuator/prometheus", text)
+    [status] = probe(app_for(service.url))
+    assert (status.latency_kind, status.latency_s) == ("mean", pytest.approx(0.05))
+
+
+@pytest.mark.parametrize(
+    ("app_kwargs", "expected"),
+    [
+        (
+            {"username": "ops", "password": "AppSECRET"},
+            "Basic " + base64.b64encode(b"ops:AppSECRET").decode(),
+        ),
+        ({"token": "TokenSECRET"}, "Bearer TokenSECRET"),
+    ],
+)
+def test_credentials_are_sent_and_never_shown(service: FakeService, app_kwargs: dict, expected: str) -> None:  # type: ignore[type-arg]
+    service.set_text("/actuator/prometheus", "nope", status=500)
+    [status] = probe(app_for(service.url, **app_kwargs))
+    sent = [headers.get("Authorization") for method, path, headers in service.requests]
+    assert sent and all(value == expected for value in sent)
+    assert "SECRET" not in repr(status)
+
+
+def test_user_info_in_the_url_is_basic_auth_and_masked(service: FakeService) -> None:
+    base = service.url.replace("http://", "http://admin:p%40ssSECRET@")
+    service.set_text("/actuator/prometheus", "nope", status=500)
+    app = AppSettings(instances=(("pod", base),))
+    [status] = probe(app)
+    [auth] = {headers.get("Authorization") for _, _, headers in service.requests}
+    assert auth == "Basic " + base64.b64encode(b"admin:p@ssSECRET").decode()
+    assert "SECRET" not in repr(status)
+    assert "****@127.0.0.1" in status.endpoint_errors["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://admin:p@ssw0rdSECRET@10.0.0.1:8080/x", "http://admin:****@10.0.0.1:8080/x"),
+        ("http://h/x?sig=SECRET&auth=SECRET&key=SECRET", "http://h/x?sig=****&auth=****&key=****"),
+        ("https://h:8443/x?token=SECRET&view=1", "https://h:8443/x?token=****&view=1"),
+        ("http://h/x?api_key=SECRET", "http://h/x?api_key=****"),
+        ("https://hooks.slack.com/services/T0/B0/SECRET", "https://hooks.slack.com/services/T0/B0/SECRET"),
+    ],
+)
+def test_mask_url(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+def test_a_webhook_url_is_masked_whole() -> None:
+    url = "https://hooks.slack.com/services/T0/B0/SECRET"
+    assert mask_url(url, hide_path=True) == "https://hooks.slack.com/****"
+    assert "SECRET" not in redact(f"POST {url} failed", secrets_of("alerts.webhook", url))
+
+
+def test_instances_are_probed_concurrently_across_endpoints(service: FakeService) -> None:
+    # Three endpoints each 0.6 s slow: asked at once, the instance answers in about 0.6 s, not 1.8 s.
+    for path in ("/actuator/health/kafka", "/actuator/prometheus", "/publisher/stats"):
+        endpoint = service.endpoints[path]
+        endpoint.delay = 0.6
+    app = app_for(service.url, timeout=5, stats_path="/publisher/stats")
+    started = time.monotonic()
+    [status] = probe(app)
+    assert status.endpoint_errors == {}
+    assert time.monotonic() - started < 1.7
+
+
+def test_endpoints_follow_the_configured_paths() -> None:
+    app = AppSettings(
+        instances=(("a", "http://a:8080"),), health_path="/h", metrics_path=None, stats_path="/s"
+    )
+    assert app.endpoints() == (ServiceInstance("a", "http://a:8080/h", None, "http://a:8080/s"),)
+    shorthand = AppSettings(health_url="http://b:9090/health")
+    assert shorthand.endpoints() == (ServiceInstance("b:9090", "http://b:9090/health", None, None),)
+
+
+def test_fetching_never_leaves_a_request_thread_behind(service: FakeService) -> None:
+    before = threading.active_count()
+    probe(app_for(service.url))
+    time.sleep(0.05)
+    assert threading.active_count() <= before + 1  # the server's own handler thread may linger
+
+
+def test_a_server_that_trickles_its_answer_cannot_outlast_the_deadline() -> None:
+    stop = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+
+        def trickle() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+                    if stop.is_set():
+                        return
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        return
+                    time.sleep(0.2)  # each byte well within the socket timeout
+
+        threading.Thread(target=trickle, daemon=True).start()
+        started = time.monotonic()
+        with pytest.raises(HttpError) as caught:
+            within(10, lambda: get(f"http://127.0.0.1:{listener.getsockname()[1]}/", timeout=1.0))
+        took = time.monotonic() - started
+        stop.set()
+    assert caught.value.kind == "timeout"
+    assert took < 2.0, f"a 1 s deadline took {took:.1f} s"
+
+
+def test_nan_and_infinite_samples_are_ignored(service: FakeService) -> None:
+    text = metrics_text(omit=("kafka_events_published",)) + (
+        "# TYPE kafka_events_published_total counter\n"
+        'kafka_events_published_total{topic="a",status="success"} NaN\n'
+        'kafka_events_published_total{topic="a",status="error"} +Inf\n'
+        'kafka_events_published_total{topic="b",status="success"} 5\n'
+    )
+    service.set_text("/actuator/prometheus", text)
+    [status] = probe(app_for(service.url))
+    assert status.published == {"success": 5.0}

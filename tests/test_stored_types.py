@@ -1,0 +1,173 @@
+"""Payloads and headers as the service stores them: json, jsonb and bytea columns (a Spring/JPA
+service often uses them), text that is not UTF-8 in SQLite, a SQL_ASCII PostgreSQL database.
+
+`retry` publishes text as its UTF-8 bytes, bytea as the raw bytes, json/jsonb as the
+database's own text form; the bytes are checked on a real topic.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import write_config
+from tests.events import event
+from tests.kafka_helpers import consume
+from tests.test_retry import configure, statuses
+
+PAYLOAD = '{"eventId": "evt-1",  "payload": {"z": 1, "a": "é 🎰"}}'
+HEADERS = '{"z-last": "1", "eventType": "PlayerRegistered", "n": 3}'
+
+
+def column_types(db, payload: str, headers: str) -> None:  # type: ignore[no-untyped-def]
+    table = f'"{db.schema}".failed_kafka_events'
+    using = {"jsonb": "{c}::jsonb", "json": "{c}::json", "bytea": "convert_to({c}, 'UTF8')"}
+    with db.engine.begin() as conn:
+        for column, kind in (("payload", payload), ("headers", headers)):
+            conn.execute(
+                sa.text(
+                    f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {kind} "
+                    f"USING {using[kind].format(c=column)}"
+                )
+            )
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("kind", ["json", "jsonb", "bytea"])
+def test_json_jsonb_and_bytea_columns_publish_their_bytes(
+    pg_database, kafka_bootstrap, new_topic, cli, tmp_path, monkeypatch, kind: str
+) -> None:
+    topic = new_topic()
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, kafka_bootstrap)
+    pg_database.insert([event(1, topic=topic, payload=PAYLOAD, headers=HEADERS)])
+    column_types(pg_database, kind, kind)
+    table = f'"{pg_database.schema}".failed_kafka_events'
+    with pg_database.engine.connect() as conn:
+        if kind == "bytea":  # raw bytes, not all of them UTF-8
+            conn.execute(sa.text(f"UPDATE {table} SET payload = payload || '\\x00ff'::bytea"))
+            conn.commit()
+        as_text = "" if kind == "bytea" else "::text"  # the database's own text of the JSON
+        stored = conn.execute(sa.text(f"SELECT payload{as_text} FROM {table}")).one()
+    expected = bytes(stored[0]) if kind == "bytea" else stored[0].encode()
+    if kind == "jsonb":
+        assert expected.decode() != PAYLOAD  # jsonb keeps its own canonical text, not the input's
+    check = cli("db", "check")
+    assert check.exit_code == 0, check.stdout + check.stderr
+    [listed] = json.loads(cli("failed", "list", "-o", "json").stdout)
+    shown = cli("failed", "show", str(listed["id"]), "-o", "json")
+    assert shown.exit_code == 0, shown.stderr
+    result = cli("retry", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["resolved"] == 1
+    [record] = consume(kafka_bootstrap, topic, expect=1, idle=1.0)
+    assert record.value == expected
+    assert dict(record.headers) == {"z-last": b"1", "eventType": b"PlayerRegistered", "n": b"3"}
+    assert statuses(pg_database) == {"RESOLVED": 1}
+
+
+def test_db_check_refuses_a_payload_of_another_type(pg_database, cli, tmp_path, monkeypatch) -> None:
+    pg_database.init()
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", pg_database)))
+    with pg_database.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f'ALTER TABLE "{pg_database.schema}".failed_kafka_events '
+                "ALTER COLUMN payload TYPE integer USING 0"
+            )
+        )
+    result = cli("db", "check", "-o", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == [
+        {
+            "column": "payload",
+            "physical": "payload",
+            "problem": "type INTEGER where text or bytes or json is expected",
+        }
+    ]
+
+
+def test_sqlite_text_that_is_not_utf8_is_listed_and_published_as_stored(
+    make_database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    db = make_database("sqlite")
+    db.init()
+    configure(db, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    db.insert([event(1), event(2)])
+    path = db.url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as raw:  # what another writer may leave: bytes that are not UTF-8
+        raw.execute(
+            "UPDATE failed_kafka_events SET event_key = CAST(X'ff6b6579' AS TEXT), "
+            "payload = CAST(X'7b2262223a22fe227d' AS TEXT) WHERE event_id = 'evt-1'"
+        )
+    listed = cli("failed", "list", "-o", "json")
+    assert listed.exit_code == 0, listed.stderr
+    assert {r["event_key"] for r in json.loads(listed.stdout)} == {"\\xffkey", "player-2"}
+    assert cli("failed", "-g", "event_key", "-o", "json").exit_code == 0
+    result = cli("retry", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    records = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=2, idle=0.5)
+    assert {(r.key, r.value) for r in records if r.key != b"player-2"} == {(b"\xffkey", b'{"b":"\xfe"}')}
+    assert statuses(db) == {"RESOLVED": 2}
+
+
+@pytest.fixture
+def sql_ascii_url(pg_url: str):  # type: ignore[no-untyped-def]
+    from kafkaops.connections import create_engine
+
+    name = f"ascii_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_url)
+    with admin.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+            sa.text(
+                f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+            )
+        )
+    yield sa.engine.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+            sa.text(f"DROP DATABASE {name} WITH (FORCE)")
+        )
+    admin.dispose()
+
+
+def test_a_sql_ascii_database_works(sql_ascii_url, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
+    config = tmp_path / "k.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "current-context": "t",
+                "contexts": {
+                    "t": {
+                        "database": {"url": sql_ascii_url},
+                        "kafka": {"bootstrap.servers": embedded_kafka.bootstrap_servers},
+                        "retry": {"delivery_timeout": "3s"},
+                    }
+                },
+            }
+        )
+    )
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(config))
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    assert cli("db", "init").exit_code == 0
+    payload = json.dumps({"eventId": "evt-1", "name": "Zoë 🎰"}, ensure_ascii=False)
+    from kafkaops.config import DatabaseSettings
+    from kafkaops.connections import create_engine
+    from kafkaops.schema import build_table
+
+    engine = create_engine(sql_ascii_url)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(build_table(DatabaseSettings())), [event(1, payload=payload, event_key="clé")])
+    engine.dispose()
+    listed = cli("failed", "list", "-o", "json")
+    assert listed.exit_code == 0, listed.stderr
+    assert json.loads(listed.stdout)[0]["event_key"] == "clé"
+    result = cli("retry", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    [record] = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=1, idle=0.5)
+    assert (record.key, record.value) == ("clé".encode(), payload.encode())
