@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install deps test lint format completions bench run clean kafka-cache kafka-broker pictures
+.PHONY: help install deps test lint format completions bench run clean kafka-cache kafka-broker kcat pictures
 
 help:
 	@echo "make run          set up, then run kafkaops against an embedded Kafka and a SQLite file"
@@ -67,11 +67,20 @@ kafka-broker: install
 run: install
 	$(BIN)/kafkaops demo
 
-bench: install deps kafka-cache
+# kcat for benchmarks/dlq_replay.py's comparison pipe, from Debian's package (kcat, once kafkacat).
+kcat:
+	@if ! command -v kcat >/dev/null && ! command -v kafkacat >/dev/null; then \
+		echo "installing kcat (Debian package)"; \
+		apt-get update -qq && (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null \
+			|| DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kafkacat >/dev/null); \
+	fi
+
+bench: install deps kafka-cache kcat
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/failed_group_by.py
 	$(BIN)/python benchmarks/retry_pass.py
 	$(BIN)/python benchmarks/status.py
+	$(BIN)/python benchmarks/dlq_replay.py
 
 pictures: install
 	$(BIN)/pip install -q -e ".[docs]"

@@ -139,6 +139,11 @@ class RetrySettings:
     breaker_threshold: int = 3  # consecutive transport-level failures that stop a pass
     dlq_suffixes: tuple[str, ...] = DEFAULT_DLQ_SUFFIXES  # how DLQ topics are recognised when read
 
+    @property
+    def read_suffixes(self) -> tuple[str, ...]:
+        """Every suffix that names a DLQ topic: the configured list and the one `retry` writes."""
+        return tuple(dict.fromkeys((*self.dlq_suffixes, self.dlq_suffix)))
+
     def dlq_topic_for(self, topic: str) -> str:
         from kafkaops.dlq_record import dlq_topic_for
 
@@ -517,7 +522,7 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
         dlq_suffix=suffix,
         delivery_timeout=_duration(raw, "delivery_timeout", defaults.delivery_timeout, "retry"),
         breaker_threshold=_int(raw, "breaker_threshold", defaults.breaker_threshold, "retry", 1),
-        dlq_suffixes=tuple(suffixes),
+        dlq_suffixes=tuple(dict.fromkeys(suffixes)),
     )
 
 

@@ -28,7 +28,14 @@ def find_config_file(explicit: str | None, env: Mapping[str, str]) -> Path | Non
         if value:
             path = Path(value).expanduser()
             if not path.is_file():
-                raise ConfigError(f"config file {path} (from {origin}) does not exist")
+                why = (
+                    "is a directory"
+                    if path.is_dir()
+                    else "is not a regular file"
+                    if path.exists()
+                    else "does not exist"
+                )
+                raise ConfigError(f"config file {path} (from {origin}) {why}")
             return path
     local = Path("kafkaops.yaml")
     if local.is_file():

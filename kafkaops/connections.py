@@ -41,6 +41,8 @@ class Connections:
         self._engine: Engine | None = None
         self._table: Table | None = None
         self._producers: list[Producer] = []
+        self._consumers: list[Consumer] = []
+        self._transactional: list[Producer] = []
 
     # -- database ---------------------------------------------------------------------------
 
@@ -150,7 +152,16 @@ class Connections:
     def consumer(self, *, group_id: str | None = None, **overrides: Any) -> Consumer:
         from kafkaops import kafka
 
-        return kafka.consumer(self.settings.require_kafka(), group_id=group_id, **overrides)
+        consumer = kafka.consumer(self.settings.require_kafka(), group_id=group_id, **overrides)
+        self._consumers.append(consumer)
+        return consumer
+
+    def transactional_producer(self, transactional_id: str, **overrides: Any) -> Producer:
+        """A producer with ``transactional.id`` set (init_transactions is the caller's);
+        close() aborts a transaction it left open."""
+        producer = self.producer(**{"transactional.id": transactional_id, **overrides})
+        self._transactional.append(producer)
+        return producer
 
     def admin(self, **overrides: Any) -> AdminClient:
         from kafkaops import kafka
@@ -162,10 +173,23 @@ class Connections:
         return dict(self.settings.require_kafka())
 
     def close(self) -> None:
+        from contextlib import suppress
+
+        for producer in self._transactional:
+            # An open transaction left behind would hold back read_committed consumers of
+            # its partitions until the broker's transaction timeout; none open is a no-op.
+            with suppress(Exception):
+                producer.abort_transaction(5)
+        self._transactional.clear()
+        for consumer in self._consumers:
+            with suppress(Exception):  # already closed, or the cluster went away
+                consumer.close()
+        self._consumers.clear()
         for producer in self._producers:
             # Anything still queued was never acknowledged; callers flush what they mean to send.
-            producer.purge()
-            producer.flush(0)
+            with suppress(Exception):  # a fenced (fatal) producer refuses even this
+                producer.purge()
+                producer.flush(0)
         self._producers.clear()
         if self._engine is not None:
             self._engine.dispose()
@@ -223,7 +247,7 @@ def create_engine(url: str) -> Engine:
         kwargs["connect_args"] = {
             "connect_timeout": 5,
             "application_name": "kafkaops",
-            "options": "-c TimeZone=UTC",
+            "options": " ".join(filter(None, (str(parsed.query.get("options") or ""), "-c TimeZone=UTC"))),
             # Text as UTF-8 whatever the database's encoding: a SQL_ASCII database would
             # otherwise hand psycopg bytes where every query expects str.
             "client_encoding": "utf8",
@@ -252,6 +276,10 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.execute("PRAGMA busy_timeout = 5000")
     # LIKE (topic globs) is case-sensitive on PostgreSQL; make SQLite agree.
     dbapi_conn.execute("PRAGMA case_sensitive_like = ON")
+    # --error is case-insensitive (lower() LIKE lower()); SQLite's lower() only folds ASCII.
+    dbapi_conn.create_function(
+        "lower", 1, lambda s: s.lower() if isinstance(s, str) else s, deterministic=True
+    )
     # kafkaops emits BEGIN itself (below), as SQLAlchemy's docs recommend for pysqlite: the
     # driver would otherwise begin only at the first write, after a claim's SELECT.
     dbapi_conn.isolation_level = None

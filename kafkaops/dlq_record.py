@@ -8,9 +8,13 @@ Stream and Kafka Connect dead-letter records.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 Headers = list[tuple[str, str | bytes | None]]
+# Headers as confluent-kafka hands them over (a list of pairs; a dict when built by hand).
+HeaderInput = Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None
 
 # Spring Kafka's DeadLetterPublishingRecoverer names.
 ORIGINAL_TOPIC = "kafka_dlt-original-topic"
@@ -49,4 +53,164 @@ def dlq_headers(
         (EXCEPTION_FQCN, exception_fqcn.encode()),
         (FAILED_EVENT_ID, str(failed_event_id).encode()),
         (RETRY_COUNT, str(retry_count).encode()),
+    ]
+
+
+# Spring Cloud Stream's Kafka binder.
+X_ORIGINAL_TOPIC = "x-original-topic"
+X_ORIGINAL_PARTITION = "x-original-partition"
+X_ORIGINAL_OFFSET = "x-original-offset"
+X_ORIGINAL_TIMESTAMP = "x-original-timestamp"
+X_EXCEPTION_MESSAGE = "x-exception-message"
+X_EXCEPTION_FQCN = "x-exception-fqcn"
+# Kafka Connect's dead letter queue (errors.deadletterqueue.context.headers.enable).
+CONNECT_TOPIC = "__connect.errors.topic"
+CONNECT_PARTITION = "__connect.errors.partition"
+CONNECT_OFFSET = "__connect.errors.offset"
+CONNECT_EXCEPTION_MESSAGE = "__connect.errors.exception.message"
+CONNECT_EXCEPTION_CLASS = "__connect.errors.exception.class.name"
+
+DEFAULT_DLQ_SUFFIXES = (".dlq", "-dlt", ".DLT")
+
+# Where each fact is read from, most specific origin first. `binary` says the origin writes
+# numbers as big-endian integers (Spring) rather than decimal text (Connect).
+_TOPIC_HEADERS = (ORIGINAL_TOPIC, X_ORIGINAL_TOPIC, CONNECT_TOPIC)
+_PARTITION_HEADERS = ((ORIGINAL_PARTITION, True), (X_ORIGINAL_PARTITION, True), (CONNECT_PARTITION, False))
+_OFFSET_HEADERS = ((ORIGINAL_OFFSET, True), (X_ORIGINAL_OFFSET, True), (CONNECT_OFFSET, False))
+_TIMESTAMP_HEADERS = ((ORIGINAL_TIMESTAMP, True), (X_ORIGINAL_TIMESTAMP, True))
+_ERROR_HEADERS = (
+    (EXCEPTION_MESSAGE, EXCEPTION_FQCN),
+    (X_EXCEPTION_MESSAGE, X_EXCEPTION_FQCN),
+    (CONNECT_EXCEPTION_MESSAGE, CONNECT_EXCEPTION_CLASS),
+)
+
+
+@dataclass(frozen=True)
+class DlqOrigin:
+    """What a DLQ record's headers say about where it came from and why it failed."""
+
+    topic: str | None  # the original topic (headers, else the DLQ name without its suffix)
+    partition: int | None
+    offset: int | None
+    timestamp: int | None  # milliseconds since the epoch
+    error_message: str | None
+    error_class: str | None
+    failed_event_id: str | None
+    retry_count: int | None
+    replay_count: int  # how often kafkaops has replayed it already (0: never)
+    replayed_from: str | None
+
+
+def is_dlq_topic(topic: str, suffixes: Sequence[str]) -> bool:
+    """True when `topic` is named like a dead-letter topic (and is not only the suffix)."""
+    return any(topic.endswith(s) and len(topic) > len(s) for s in suffixes)
+
+
+def original_topic_by_name(topic: str, suffixes: Sequence[str]) -> str | None:
+    """The topic a DLQ topic belongs to by its name; the longest matching suffix wins."""
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if topic.endswith(suffix) and len(topic) > len(suffix):
+            return topic[: -len(suffix)]
+    return None
+
+
+def decode_int(value: bytes | None, *, binary: bool) -> int | None:
+    """A number from a header: Spring writes big-endian 4/8-byte integers, Connect decimal
+    text. The origin's own form is tried first, then the other; None when neither fits."""
+    if value is None:
+        return None
+    forms = (_binary_int, _decimal_int) if binary else (_decimal_int, _binary_int)
+    for form in forms:
+        number = form(value)
+        if number is not None:
+            return number
+    return None
+
+
+def _binary_int(value: bytes) -> int | None:
+    if len(value) in (4, 8):
+        return int.from_bytes(value, "big", signed=True)
+    return None
+
+
+def _decimal_int(value: bytes) -> int | None:
+    text = value.decode("ascii", "replace").strip()
+    if text.lstrip("-").isdigit() and len(text) <= 20:
+        return int(text)
+    return None
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8", "replace")
+
+
+def header_values(headers: HeaderInput) -> dict[str, bytes | None]:
+    """Header name -> value, the last occurrence winning (Spring appends repeated headers)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    return {k: (v.encode() if isinstance(v, str) else v) for k, v in pairs}
+
+
+def replay_count_of(values: Mapping[str, Any]) -> int:
+    """How often kafkaops has replayed this record already (0: never)."""
+    return decode_int(values.get(REPLAY_COUNT), binary=False) or 0
+
+
+def original_topic_of(values: Mapping[str, Any], dlq_topic: str, suffixes: Sequence[str]) -> str | None:
+    """The topic a DLQ record came from: its headers (Spring, Spring Cloud Stream, Connect, in
+    that order), else the DLQ topic's name without its suffix."""
+    for name in _TOPIC_HEADERS:
+        text = _text(values.get(name))
+        if text:
+            return text
+    return original_topic_by_name(dlq_topic, suffixes)
+
+
+def parse_origin(headers: HeaderInput, dlq_topic: str, suffixes: Sequence[str]) -> DlqOrigin:
+    """Read the origin of a DLQ record written by kafkaops, the service, Spring Kafka, the
+    Spring Cloud Stream binder or Kafka Connect."""
+    values = header_values(headers)
+
+    def number(candidates: Sequence[tuple[str, bool]]) -> int | None:
+        for name, binary in candidates:
+            found = decode_int(values.get(name), binary=binary)
+            if found is not None:
+                return found
+        return None
+
+    message = error_class = None
+    for message_header, class_header in _ERROR_HEADERS:
+        message = _text(values.get(message_header))
+        error_class = _text(values.get(class_header))
+        if message is not None or error_class is not None:
+            break
+    return DlqOrigin(
+        topic=original_topic_of(values, dlq_topic, suffixes),
+        partition=number(_PARTITION_HEADERS),
+        offset=number(_OFFSET_HEADERS),
+        timestamp=number(_TIMESTAMP_HEADERS),
+        error_message=message,
+        error_class=error_class,
+        failed_event_id=_text(values.get(FAILED_EVENT_ID)),
+        retry_count=decode_int(values.get(RETRY_COUNT), binary=False),
+        replay_count=replay_count_of(values),
+        replayed_from=_text(values.get(REPLAYED_FROM)),
+    )
+
+
+def replay_headers(
+    headers: HeaderInput,
+    *,
+    source_topic: str,
+    partition: int | None,
+    offset: int | None,
+    replay_count: int,
+) -> Headers:
+    """The headers of a replayed record: the DLQ record's own, byte for byte and in order,
+    then where it was replayed from and how often it has been replayed now (the last
+    occurrence counts when it is read back)."""
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else headers or ()
+    return [
+        *pairs,
+        (REPLAYED_FROM, f"{source_topic}/{partition}/{offset}".encode()),
+        (REPLAY_COUNT, str(replay_count + 1).encode()),
     ]

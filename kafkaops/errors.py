@@ -59,3 +59,7 @@ class KafkaUnavailableError(KafkaopsError):
 
 class KafkaClientError(KafkaopsError):
     """Kafka answered with an error that is not about reachability."""
+
+
+class OutputError(KafkaopsError):
+    """The output could not be written (standard output closed, disk full)."""

@@ -13,9 +13,16 @@ _NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
 # overrides that make a terminal show text in another order than it is stored.
 _CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
 _BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-_VISIBLE = {c: _NAMED.get(c, f"\\x{c:02x}") for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in _BIDI}
+# Bytes that were not UTF-8, kept by surrogateescape (SQLite): shown as the byte, `\xff`.
+_BAD_BYTES = range(0xDC80, 0xDD00)
+_VISIBLE = (
+    {c: _NAMED.get(c, f"\\x{c:02x}") for c in _CONTROLS}
+    | {c: f"\\u{c:04x}" for c in _BIDI}
+    | {c: f"\\x{c - 0xDC00:02x}" for c in _BAD_BYTES}
+)
 _VISIBLE_KEEP_LINES = {c: v for c, v in _VISIBLE.items() if c not in (0x09, 0x0A)}
-_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI)}
+# JSON escapes C0 itself; C1, bidi overrides and line/paragraph separators are escaped too.
+_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), *_BIDI, 0x2028, 0x2029, *_BAD_BYTES)}
 
 
 def safe_text(value: Any, *, keep_lines: bool = False) -> str:

@@ -23,7 +23,7 @@ from kafkaops.statuses import GROUP_KEYS, PURGEABLE, REQUEUEABLE, SEVERITY, STAT
 from kafkaops.timeparse import as_utc
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
 # last_error -> error_signature: each (pattern, flags, placeholder) in order. PostgreSQL's
 # regular expressions use \y for a word boundary; SQLite gets the same function in Python.
@@ -58,6 +58,44 @@ class EventFilter:
 
     def with_statuses(self, statuses: tuple[str, ...]) -> EventFilter:
         return EventFilter(statuses, self.topic, self.since, self.until, self.error, self.ids)
+
+
+# How long a `failed` command waits for a lock on the table (PostgreSQL) before giving up: a
+# migration or VACUUM FULL holding ACCESS EXCLUSIVE must not hang an on-call engineer for ever.
+LOCK_TIMEOUT_S = 10
+
+
+def bound_lock_waits(engine: Engine, seconds: float = LOCK_TIMEOUT_S) -> None:
+    """Every session of `engine` gives up waiting for a lock after `seconds` (SQLSTATE 55P03).
+
+    Registered before the engine's first connection; SQLite has its busy timeout already."""
+    if engine.dialect.name != "postgresql":
+        return
+    from sqlalchemy import event
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True  # a session setting, not one a rollback would undo
+        try:
+            dbapi_conn.execute(f"SET lock_timeout = {int(seconds * 1000)}")
+        finally:
+            dbapi_conn.autocommit = autocommit
+
+    event.listen(engine, "connect", on_connect)
+
+
+def read_text_leniently(engine: Engine) -> None:
+    """SQLite stores whatever bytes it was given: text that is not UTF-8 is read with
+    surrogateescape (each bad byte kept, shown as `\\xff`), so that one such row no longer
+    fails every command, including the `failed list` that would show which row it is."""
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
+
+    event.listen(engine, "connect", on_connect)
 
 
 def parse_statuses(values: Sequence[str]) -> tuple[str, ...]:
@@ -252,9 +290,18 @@ def parse_event_id(raw: str, id_type: str) -> int | uuid.UUID:
     raise UsageError(f"invalid id {raw!r}: this table's ids are whole numbers below 2^63")
 
 
+# Ids are bound one parameter each; PostgreSQL takes at most 65,535 parameters per statement.
+MAX_IDS = 30_000
+
+
 def parse_event_ids(raws: Sequence[str], id_type: str, dialect: str) -> tuple[Any, ...]:
     """Ids as the database compares them (SQLite keeps UUIDs as text); duplicates dropped."""
     parsed: list[Any] = [parse_event_id(raw, id_type) for raw in raws]
+    if len(set(parsed)) > MAX_IDS:
+        raise UsageError(
+            f"{len(set(parsed)):,} ids given; at most {MAX_IDS:,} at once",
+            hint="run it in parts, or choose the rows with filters (--status, --topic, --since, --error)",
+        )
     if dialect == "sqlite":
         parsed = [str(p) if isinstance(p, uuid.UUID) else p for p in parsed]
     return tuple(dict.fromkeys(parsed))
@@ -266,7 +313,8 @@ def get_events(conn: Connection, table: Table, event_ids: Sequence[Any]) -> list
     found = {str(row["id"]): row for row in (_normalise(dict(r._mapping)) for r in conn.execute(query))}
     missing = [str(i) for i in event_ids if str(i) not in found]
     if missing:
-        raise NotFoundError(f"no failed event with id {', '.join(missing)}")
+        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20:,} more" if len(missing) > 20 else "")
+        raise NotFoundError(f"no failed event with id {shown}")
     return [found[str(i)] for i in event_ids]
 
 

@@ -67,6 +67,9 @@ _UNDERSCORE_KEYS = frozenset(
     {"log_level", "error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on_delivery", "logger"}
 )
 
+# Properties of confluent-kafka itself, not librdkafka: it wants their Python values.
+_PYTHON_CLIENT_KEYS = frozenset({"delivery.report.only.error"})
+
 # Errors after which waiting out the deadline would not help a reachability check: every
 # broker refused, failed to resolve or timed out its connection setup, or the cluster
 # rejected the credentials.
@@ -218,7 +221,9 @@ def _build(
     conf = {"client.id": "kafkaops", **defaults}
     conf.update(props)
     conf.update({_property_name(k): v for k, v in overrides.items()})
-    conf = {k: _property_value(v) for k, v in conf.items() if v is not None}
+    conf = {
+        k: v if k in _PYTHON_CLIENT_KEYS else _property_value(v) for k, v in conf.items() if v is not None
+    }
     state = _ClientState(
         bootstrap=_bootstrap(conf),
         secrets=_secret_values(conf),
@@ -539,3 +544,71 @@ def _describe_topic(client: Client, topic: str, timeout: float) -> TopicMetadata
     if error is not None and not found.partitions:
         raise translate_error(error, client, action=f"describe topic {topic!r}")
     return found
+
+
+# ---------------------------------------------------------------------------------------
+# What `dlq` needs: group members, topic creation, and listing topics
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    member_id: str
+    client_id: str
+    host: str
+    instance_id: str | None
+
+
+def group_members(
+    props_or_admin: Mapping[str, Any] | AdminClient, group: str, timeout: float = 10.0
+) -> list[GroupMember] | None:
+    """The live members of consumer group ``group`` (none when the group is empty or unknown);
+    None when the cluster cannot describe groups (librdkafka's mock cluster)."""
+    from confluent_kafka import KafkaException
+
+    with _client_for(props_or_admin, admin) as client:
+        future = client.describe_consumer_groups([group], request_timeout=timeout)[group]
+        try:
+            description = future.result(timeout=timeout + 1)
+        except KafkaException as exc:
+            error = _kafka_error_of(exc)
+            if error is not None and error.name() == "_UNSUPPORTED_FEATURE":
+                return None
+            raise translate_error(exc, client, action=f"describe consumer group {group!r}") from exc
+    return [
+        GroupMember(
+            member_id=m.member_id,
+            client_id=m.client_id,
+            host=m.host,
+            instance_id=m.group_instance_id,
+        )
+        for m in description.members or ()
+    ]
+
+
+def topic_names(props_or_admin: Mapping[str, Any] | Client, timeout: float = 10.0) -> list[str]:
+    """Every topic on the cluster except the internal ones, sorted."""
+    with _client_for(props_or_admin, admin) as client, kafka_errors(client, "list topics"):
+        metadata = client.list_topics(timeout=timeout)
+    return sorted(t for t in metadata.topics if not t.startswith("__"))
+
+
+def create_topics(
+    props_or_admin: Mapping[str, Any] | AdminClient,
+    topics: Mapping[str, tuple[int, int]],
+    timeout: float = 30.0,
+) -> None:
+    """Create ``{name: (partitions, replication_factor)}`` and wait until each exists."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    if not topics:
+        return
+    with _client_for(props_or_admin, admin) as client:
+        new = [NewTopic(name, num_partitions=p, replication_factor=r) for name, (p, r) in topics.items()]
+        with kafka_errors(client, "create topics"):
+            futures = client.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout + 1)
+            except KafkaException as exc:
+                raise translate_error(exc, client, action=f"create topic {name!r}") from exc

@@ -134,6 +134,9 @@ def url_secrets(url: str) -> list[str]:
     if parts.password:
         values.append(parts.password)
         values += [p for p in re.split(r"[@:/?#]", parts.password) if len(p) >= 4]
+        # With an unencoded `@`, a driver takes the rest of the password for the host and names
+        # it (`host 'x1@127.0.0.1'`): that rest, with its `@`, is a secret however short.
+        values += [parts.password[i + 1 :] + "@" for i, ch in enumerate(parts.password) if ch == "@"]
     return values
 
 
@@ -197,5 +200,5 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     credentials of any URL in it."""
     for secret in sorted(set(secrets), key=len, reverse=True):
         if secret and len(secret) >= 3:
-            text = text.replace(secret, MASK)
+            text = text.replace(secret, MASK + "@" if secret.endswith("@") else MASK)
     return _URL_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}@", text)

@@ -153,6 +153,52 @@ def _report(ctx: Any, message: str, hint: str | None, error: BaseException) -> N
     Output().error(message, hint)
 
 
+class LockBoundGroup(TyperGroup):
+    """A command group whose commands wait a bounded time for a lock on the table
+    (`bounded_connections`); one that gave up is said in the user's words."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from kafkaops.errors import DatabaseError
+
+        try:
+            return super().invoke(ctx)
+        except DatabaseError as error:
+            if _sqlstate(error) != "55P03":  # lock_not_available: our lock_timeout fired
+                raise
+            from kafkaops.failed import LOCK_TIMEOUT_S
+
+            raise DatabaseError(
+                f"the table is locked by another session; gave up after waiting {LOCK_TIMEOUT_S} s",
+                hint="a migration, VACUUM FULL or a long transaction holds it (see pg_stat_activity "
+                "and pg_locks); try again when it is done",
+            ) from error
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of the driver error behind a kafkaops error, if any."""
+    seen: BaseException | None = error
+    while seen is not None:
+        for candidate in (seen, getattr(seen, "orig", None)):
+            code = getattr(candidate, "sqlstate", None)
+            if isinstance(code, str):
+                return code
+        seen = seen.__cause__
+    return None
+
+
+def bounded_connections(ctx: click.Context) -> Connections:
+    """The connections, their sessions bounded in how long they wait for a lock (and, on
+    SQLite, reading text that is not UTF-8 instead of failing on it)."""
+    conns = state(ctx).connections
+    if not ctx.meta.get("kafkaops.lock_waits_bounded"):
+        from kafkaops.failed import bound_lock_waits, read_text_leniently
+
+        bound_lock_waits(conns.engine)
+        read_text_leniently(conns.engine)
+        ctx.meta["kafkaops.lock_waits_bounded"] = True
+    return conns
+
+
 # -- global options after the subcommand, options given twice --------------------------------
 
 
@@ -228,6 +274,9 @@ def configure_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, format=fmt, force=True)
+    # The pool logs a connection lost mid-query with a traceback (and the SQL); the command
+    # already says it in one Error line. Shown with -vv.
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL if verbose < 2 else logging.NOTSET)
     from kafkaops.cli.output import safe_log_formatter
 
     for handler in logging.getLogger().handlers:
@@ -436,9 +485,18 @@ def event_filter(
     until: str | None,
     error: str | None,
 ) -> EventFilter:
+    from kafkaops.errors import UsageError
     from kafkaops.failed import EventFilter, parse_statuses
     from kafkaops.timeparse import parse_instant
 
+    # An empty value (`--topic "$TOPIC"` with the variable unset) would mean "no filter": for
+    # a purge, every topic. Refused instead of silently widening what a command acts on.
+    given = {"--status": ",".join(status) if status else None, "--topic": topic, "--since": since}
+    given |= {"--until": until, "--error": error}
+    for name, value in given.items():
+        blank = value == "" if name == "--error" else not (value or "").replace(",", "").strip()
+        if value is not None and blank:  # (--error ' ' searches for a space: allowed)
+            raise UsageError(f"{name} is empty: give a value, or leave the option out")
     return EventFilter(
         statuses=parse_statuses(status or []),
         topic=topic or None,

@@ -6,11 +6,13 @@ from typing import Annotated
 
 import typer
 
-from kafkaops.cli.common import OutputOpt, output, state
+from kafkaops.cli.common import LockBoundGroup, OutputOpt, bounded_connections, output
 from kafkaops.cli.output import Field
 from kafkaops.errors import SchemaError
 
-app = typer.Typer(help="Create or check the failed_kafka_events table.", no_args_is_help=True)
+app = typer.Typer(
+    cls=LockBoundGroup, help="Create or check the failed_kafka_events table.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -34,7 +36,7 @@ def init(
 
     if id_type not in ("bigint", "uuid"):
         raise UsageError(f"--id-type must be bigint or uuid, not {id_type!r}")
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     db = conns.settings.database
     with conns.db_errors():
         created = init_table(conns.engine, db, id_type=id_type)
@@ -52,7 +54,7 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     """
     from kafkaops.schema import check_table
 
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     db = conns.settings.database
     out = output(output_format)
     with conns.connect() as conn:

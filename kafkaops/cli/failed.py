@@ -11,12 +11,14 @@ import typer
 from kafkaops.cli.common import (
     DryRunOpt,
     ErrorOpt,
+    LockBoundGroup,
     OutputOpt,
     SinceOpt,
     StatusOpt,
     TopicOpt,
     UntilOpt,
     YesOpt,
+    bounded_connections,
     complete_group_by,
     complete_purgeable,
     confirm,
@@ -33,7 +35,9 @@ if TYPE_CHECKING:
 
     from kafkaops.failed import EventFilter
 
+
 app = typer.Typer(
+    cls=LockBoundGroup,
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -42,6 +46,7 @@ app = typer.Typer(
 # limit): a bigger number is a usage error, not `bigint out of range` from the server.
 MAX_ROWS = 10**12
 DRY_RUN_ROWS = 50
+WARNED_IDS = 20  # named ids left out, one warning line each; beyond that, one line says how many
 
 GroupByOpt = Annotated[
     list[str] | None,
@@ -117,7 +122,7 @@ def summary(
     keys = parse_group_by(group_by or ["status"])
     flt = event_filter(status=status, topic=topic, since=since, until=until, error=error)
     out = output(output_format)
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     fields = [Field(k, kind=_kind(k)) for k in keys]
     fields += [
         Field("count", kind="int"),
@@ -170,7 +175,7 @@ def _ids(ctx: typer.Context, raws: list[str] | None) -> tuple[Any, ...]:
         return ()
     from kafkaops.failed import parse_event_ids
 
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     return parse_event_ids(raws, conns.id_type(), conns.dialect)
 
 
@@ -243,7 +248,7 @@ def list_(
         raise UsageError("--all and --limit contradict each other: give one")
     flt = _filter(opts)
     out = output(opts["output_format"])
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     shown = None if all_rows else limit
     with conns.connect() as conn:
         page = page_of_events(conn, conns.table, flt=flt, limit=shown)
@@ -277,7 +282,7 @@ def show(
 
     opts = _inherited(ctx, output_format=output_format)
     out = output(opts["output_format"])
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     ids = _ids(ctx, event_ids)
     with conns.connect() as conn:
         rows = get_events(conn, conns.table, ids)
@@ -346,11 +351,14 @@ def _bulk_action(
             Field("last_error", "LAST ERROR", kind="long"),
         ]
         out.rows(plan.preview, fields)
-    for item in plan.left_out:
+    for item in plan.left_out[:WARNED_IDS]:
         why = (
             "no such row" if item["status"] is None else f"{safe_text(item['status'])}: {verb} takes {takes}"
         )
         out.warning(f"id {item['id']} left out ({why}).")
+    if len(plan.left_out) > WARNED_IDS:
+        more = len(plan.left_out) - WARNED_IDS
+        out.warning(f"{more:,} more named id(s) left out (-o json lists them all).")
     out.info(f"{matched(plan.matched)} match in {target(app_state)}.")
     doc = {
         "matched": plan.matched,
@@ -365,8 +373,25 @@ def _bulk_action(
         _result(out, {**doc, "rows": plan.preview} if dry_run else doc)
         return
     confirm(f"{question(plan.matched)} in {target(app_state)}?", yes=yes)
-    done = act()
+    try:
+        done = act()
+    except Interrupted as stop:
+        # Ctrl-C between batches: what was committed stays committed; say how much, then stop.
+        out.info(
+            f"Interrupted after {stop.what} {stop.done:,} row(s); the batch in progress was rolled back."
+        )
+        _result(out, {**doc, done_key: stop.done, "interrupted": True})
+        raise KeyboardInterrupt from None
     _result(out, {**doc, done_key: done})
+
+
+class Interrupted(Exception):
+    """Ctrl-C in the middle of a batched action, with how many rows it had already committed."""
+
+    def __init__(self, done: int, what: str) -> None:
+        super().__init__(f"interrupted after {done} rows")
+        self.done = done
+        self.what = what
 
 
 def _result(out: Output, doc: dict[str, Any]) -> None:
@@ -407,7 +432,7 @@ def requeue(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
     out = output(opts["output_format"])
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     flt = requeue_filter(_filter(opts, _ids(ctx, event_ids)))
     what = "/".join(flt.statuses)
 
@@ -483,26 +508,36 @@ def purge(
       kafkaops failed purge 4128 --status DLQ
     """
     from kafkaops.failed import purge_batch, purge_conditions, purge_filter
-    from kafkaops.timeparse import isoformat_utc, parse_instant
+    from kafkaops.timeparse import isoformat_utc, parse_instant, utcnow
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
     out = output(opts["output_format"])
-    conns = state(ctx).connections
+    conns = bounded_connections(ctx)
     flt = purge_filter(_filter(opts, _ids(ctx, event_ids)))
-    cutoff = parse_instant(older_than, what="--older-than") if older_than else None
+    cutoff = parse_instant(older_than, what="--older-than") if older_than is not None else None
+    if cutoff is not None and cutoff > utcnow():
+        from kafkaops.errors import UsageError
+
+        raise UsageError(
+            f"--older-than {older_than!r} is in the future: every row would match",
+            hint="to delete the rows whatever their age, say so: --older-than 0s",
+        )
     what = "/".join(flt.statuses)
     age = f" last updated before {cutoff:%Y-%m-%d %H:%M:%S}Z" if cutoff else ""
 
     def act() -> int:
         deleted = 0
-        while True:
-            with conns.begin() as conn:
-                batch = purge_batch(conn, conns.table, flt=flt, older_than=cutoff, batch_size=batch_size)
-            deleted += batch
-            if batch < batch_size:
-                break
+        try:
+            while True:
+                with conns.begin() as conn:
+                    batch = purge_batch(conn, conns.table, flt=flt, older_than=cutoff, batch_size=batch_size)
+                deleted += batch
+                if batch < batch_size:
+                    break
+        except KeyboardInterrupt:
+            raise Interrupted(deleted, "deleting") from None
         out.info(f"Deleted {deleted:,} row(s).")
         return deleted
 

@@ -10,6 +10,7 @@ from kafkaops import __version__
 from kafkaops.cli import config as config_cli
 from kafkaops.cli import db as db_cli
 from kafkaops.cli import demo as demo_cli
+from kafkaops.cli import dlq as dlq_cli
 from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import retry as retry_cli
 from kafkaops.cli import sandbox as sandbox_cli
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(failed_cli.app, name="failed")
 app.add_typer(db_cli.app, name="db")
+app.add_typer(dlq_cli.app, name="dlq")
 app.add_typer(config_cli.app, name="config")
 app.command("retry")(retry_cli.retry)
 app.command("sandbox")(sandbox_cli.sandbox)
@@ -115,6 +117,9 @@ def run() -> None:
     import os
     import sys
 
+    from kafkaops.cli.output import guard_standard_streams
+
+    guard_standard_streams()  # before anything is opened: `2>&-` must not make a database "stderr"
     try:
         app(prog_name="kafkaops")  # also under python -m kafkaops
         code = 0
@@ -122,10 +127,24 @@ def run() -> None:
         code = _exit_code(exit_.code)
     try:
         sys.stdout.flush()
-        sys.stderr.flush()
     except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
         pass
+    except OSError as error:  # the last buffered bytes did not fit (disk full)
+        _say(f"Error: cannot write the output: {error.strerror or error}\n")
+        code = code or 1
+    _say("")
     os._exit(code)
+
+
+def _say(text: str) -> None:
+    """A last line on stderr, which may itself be full or gone."""
+    import sys
+
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 def _exit_code(code: object) -> int:

@@ -9,7 +9,10 @@ human format: `safe_text` does it, for any message that quotes data too.
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,10 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, TextIO, TypeVar
 
-from kafkaops.escape import _JSON_UNSAFE, _VISIBLE, safe_text
+from kafkaops.errors import OutputError
+from kafkaops.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text
 from kafkaops.timeparse import format_duration, isoformat_utc, utcnow
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Format(str, Enum):
@@ -50,6 +56,72 @@ def _tsv_field(text: str) -> str:
     """TSV: `\\\\`, `\\t`, `\\n`, `\\r` and other control characters as escapes (PostgreSQL COPY's text
     form), so every record is one line and `cut -f` and `awk -F'\\t'` just work."""
     return text.replace("\\", "\\\\").translate(_VISIBLE)
+
+
+# -- the standard streams -----------------------------------------------------------------------
+
+
+class ClosedStream:
+    """Stands for a standard stream that was closed when kafkaops started (`>&-`): writing
+    data to it is an error the user is told about, never a traceback."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, f"{self.name} is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def guard_standard_streams() -> None:
+    """Make file descriptors 0, 1 and 2 safe before anything is opened.
+
+    A descriptor closed by the caller (`2>&-`) would be handed to the next file opened: the
+    SQLite database or a socket to PostgreSQL would become "stderr", and whatever a library
+    writes there would go into it. Each closed one is pointed at /dev/null; closed stdout makes
+    writing data an error (exit 1), closed stderr only loses the messages.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+    if sys.stdout is None:
+        sys.stdout = ClosedStream("standard output")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    # Bytes that were not UTF-8 in the database (kept by surrogateescape) go out as they were
+    # stored in the formats that write values exact (csv piped), never as an encoding error.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="surrogateescape")
+
+
+def _writes_data(method: _F) -> _F:
+    """Turns a failed write to stdout (closed, disk full) into an OutputError. A reader that
+    went away (BrokenPipeError, `| head`) is left to the caller, which stops quietly."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise OutputError(f"cannot write the output: {reason}") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 # -- fields and values -------------------------------------------------------------------------
@@ -91,8 +163,12 @@ STATUS_STYLES = {"DLQ_FAILED": "bold red", "PENDING": "yellow", "DLQ": "magenta"
 
 
 def to_jsonable(value: Any) -> Any:
+    if value is None or type(value) in (str, int, float, bool):  # most values: no checks to make
+        return value
     if isinstance(value, datetime):
         return isoformat_utc(value)
+    if isinstance(value, bytes):  # a BLOB where text was expected (SQLite): its bytes, bad ones kept
+        return value.decode("utf-8", "surrogateescape")
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, uuid.UUID):
@@ -151,8 +227,11 @@ class Output:
     # -- messages (stderr): ours, but they may quote data ------------------------------------
 
     def info(self, text: str) -> None:
-        self.stderr.write(safe_text(text, keep_lines=True) + "\n")
-        self.stderr.flush()
+        try:
+            self.stderr.write(safe_text(text, keep_lines=True) + "\n")
+            self.stderr.flush()
+        except OSError:  # stderr full or gone: the message is lost, the exit code still tells
+            pass
 
     def warning(self, text: str) -> None:
         self.info(f"Warning: {text}")
@@ -164,11 +243,7 @@ class Output:
 
     # -- data (stdout) ---------------------------------------------------------------------
 
-    def text(self, text: str) -> None:
-        """Text that is itself the result (a walk-through), written and flushed as it comes."""
-        self.stdout.write(text)
-        self.stdout.flush()
-
+    @_writes_data
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field], *, live: bool = False) -> int:
         """Write rows (streamed for the machine formats); returns how many were written.
 
@@ -183,6 +258,7 @@ class Output:
             if close is not None:
                 close()
 
+    @_writes_data
     def record(self, record: Mapping[str, Any], *, blocks: Mapping[str, str] | None = None) -> None:
         """One object: key/value lines in a table, the object itself in machine formats.
 
@@ -190,17 +266,36 @@ class Output:
         """
         self.writer.record(record, blocks=blocks or {})
 
+    @_writes_data
     def separator(self) -> None:
         """A blank line between records of one result (`failed show 1 2`)."""
         self.write("\n")
 
+    @_writes_data
     def document(self, data: Any) -> None:
         """A nested document (a summary, a report) in the machine formats; tables get key/values."""
         self.writer.document(data)
 
+    @_writes_data
     def write(self, text: str) -> None:
         """Text already rendered in a format of its own (status' nagios and prometheus)."""
         self.stdout.write(text)
+
+    @_writes_data
+    def jsonl(self, objects: Iterable[Mapping[str, Any]]) -> int:
+        """JSON Lines: one compact object per line, flushed as it goes (for `--follow` pipes)."""
+        count = 0
+        for item in objects:
+            self.stdout.write(_json_text(item) + "\n")
+            self.stdout.flush()
+            count += 1
+        return count
+
+    @_writes_data
+    def text(self, text: str) -> None:
+        """Pre-formatted text to stdout as it is, flushed; the caller made it safe for a terminal."""
+        self.stdout.write(text if text.endswith("\n") else text + "\n")
+        self.stdout.flush()
 
 
 # -- writers -----------------------------------------------------------------------------------
@@ -291,10 +386,25 @@ class JsonLinesWriter(Writer):
         self.out.write(_json_text(data) + "\n")
 
 
+_BIDI_CHARS = frozenset(chr(c) for c in _BIDI)
+
+
 def _yaml_dump(data: Any) -> str:
+    """YAML through libyaml when it is there (a million rows: 460 s in pure Python). The emitter
+    escapes control characters but writes bidirectional overrides raw; a document holding one
+    is written with every non-ASCII character escaped instead, so a terminal never obeys it."""
     import yaml
 
-    return yaml.safe_dump(to_jsonable(data), sort_keys=False, allow_unicode=True, default_flow_style=False)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    value = to_jsonable(data)
+    try:
+        text = yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    except UnicodeEncodeError:  # a byte that was not UTF-8: libyaml refuses, Python's emitter escapes it
+        dumper = yaml.SafeDumper
+        text = yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    if not _BIDI_CHARS.isdisjoint(text):
+        text = yaml.dump(value, Dumper=dumper, sort_keys=False, allow_unicode=False, default_flow_style=False)
+    return text
 
 
 @register_writer("yaml")
@@ -366,30 +476,58 @@ class TableWriter(Writer):
     never cut, topics and error text cut to fit), plain aligned text when piped (nothing cut:
     the reader decides). Times to the second, control characters shown escaped."""
 
+    # Rows are laid out this many at a time, so memory does not grow with `failed list --all`
+    # (a million rows took 1 GB): columns only widen from one block to the next, as psql's
+    # FETCH_COUNT does. Results of up to this many rows are aligned as one.
+    BLOCK = 1000
+
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field], *, live: bool = False) -> int:
+        count = 0
+        roles: list[str] | None = None
+        widths: list[int] | None = None
+        block: list[Mapping[str, Any]] = []
+        for row in rows:
+            block.append(row)
+            if len(block) >= self.BLOCK or live:
+                roles = roles or self._roles(block, fields)
+                widths = self._render(block, fields, roles, widths)
+                count += len(block)
+                block = []
+        if block:
+            roles = roles or self._roles(block, fields)
+            self._render(block, fields, roles, widths)
+            count += len(block)
+        return count
+
+    @staticmethod
+    def _roles(block: list[Mapping[str, Any]], fields: Sequence[Field]) -> list[str]:
+        """How each column is shown, from its declared kind and, for plain fields, the values of
+        the first block: a plain field holding times or whole numbers is kept whole too."""
+        roles = [f.role for f in fields]
+        for i, field in enumerate(fields):
+            types = {type(row.get(field.name)) for row in block} - {type(None)}
+            if roles[i] == "text" and types:
+                if all(issubclass(t, datetime) for t in types):
+                    roles[i] = "time"
+                elif all(t is int for t in types):
+                    roles[i] = "int"
+        return roles
+
+    def _render(
+        self,
+        block: list[Mapping[str, Any]],
+        fields: Sequence[Field],
+        roles: list[str],
+        widths: list[int] | None,
+    ) -> list[int]:
         from kafkaops.cli.tables import render_plain, render_terminal
 
-        roles = [f.role for f in fields]
-        seen: list[set[type]] = [set() for _ in fields]
-        cells = []
-        for row in rows:
-            cells.append([self._cell(row, field) for field in fields])
-            for i, field in enumerate(fields):
-                seen[i].add(type(row.get(field.name)))
-        if not cells:
-            return 0
-        for i, types in enumerate(seen):
-            # A plain field holding times or whole numbers is kept whole, like its declared kinds.
-            if roles[i] == "text" and types - {type(None)}:
-                if all(issubclass(t, datetime) for t in types - {type(None)}):
-                    roles[i] = "time"
-                elif all(t is int for t in types - {type(None)}):
-                    roles[i] = "int"
+        cells = [[self._cell(row, field) for field in fields] for row in block]
         if self.out.is_terminal:
-            render_terminal(self.out.stdout, fields, cells, roles)
-        else:
-            self.out.write(render_plain(fields, cells, roles))
-        return len(cells)
+            return render_terminal(self.out.stdout, fields, cells, roles, floor=widths)
+        text, used = render_plain(fields, cells, roles, floor=widths)
+        self.out.write(text)
+        return used
 
     def record(self, record: Mapping[str, Any], *, blocks: Mapping[str, str]) -> None:
         from kafkaops.cli.tables import render_record

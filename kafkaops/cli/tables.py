@@ -46,30 +46,48 @@ def fit_widths(widths: Sequence[int], roles: Sequence[str], available: int) -> l
     return fitted
 
 
+def _widths(fields: Sequence[Field], cells: list[list[str]], floor: Sequence[int] | None) -> list[int]:
+    """Each column's natural width: its title, its cells, and no less than `floor` (the widths
+    of the blocks already shown)."""
+    widths = [max(cell_width(f.title), *(cell_width(row[i]) for row in cells)) for i, f in enumerate(fields)]
+    return [max(w, f) for w, f in zip(widths, floor, strict=True)] if floor else widths
+
+
 def render_terminal(
-    stdout: TextIO, fields: Sequence[Field], cells: list[list[str]], roles: Sequence[str]
-) -> None:
+    stdout: TextIO,
+    fields: Sequence[Field],
+    cells: list[list[str]],
+    roles: Sequence[str],
+    *,
+    floor: Sequence[int] | None = None,
+) -> list[int]:
     """Columns fitted to the terminal, cut with an ellipsis where they give way, the header bold
     and statuses in colour. Built as one rich `Text` (never markup): rich decides whether and
-    how the terminal takes colour (`NO_COLOR`, `TERM=dumb`)."""
+    how the terminal takes colour (`NO_COLOR`, `TERM=dumb`).
+
+    `floor`: the natural widths of the blocks of rows already shown; the header is only shown
+    with the first block. Returns the natural widths, for the next block."""
     from rich.text import Text
 
-    widths = [max(cell_width(f.title), *(cell_width(row[i]) for row in cells)) for i, f in enumerate(fields)]
+    widths = _widths(fields, cells, floor)
     available = _console(stdout).width
     fitted = fit_widths(widths, roles, available)
     needed = sum(fitted) + GAP * (len(fitted) - 1)
     console = _console(stdout, width=max(available, needed))
     screen = Text()
     gap = " " * GAP
-    for n, row in enumerate([[f.title for f in fields], *cells]):
+    header = [] if floor else [[f.title for f in fields]]
+    for n, row in enumerate([*header, *cells]):
+        title = n == 0 and bool(header)
         for i, (cell, width, role) in enumerate(zip(row, fitted, roles, strict=True)):
             last = i == len(row) - 1
-            style = "bold" if n == 0 else STATUS_STYLES.get(cell) if role == "status" else None
+            style = "bold" if title else STATUS_STYLES.get(cell) if role == "status" else None
             screen.append(_fit(cell, width, right=role == "int", pad=not last), style)
             if not last:
-                screen.append(gap, "bold" if n == 0 else None)
+                screen.append(gap, "bold" if title else None)
         screen.append("\n")
     console.print(screen, soft_wrap=True, end="")
+    return widths
 
 
 def _fit(text: str, width: int, *, right: bool, pad: bool) -> str:
@@ -91,12 +109,18 @@ def _fit(text: str, width: int, *, right: bool, pad: bool) -> str:
     return text + fill if pad else text
 
 
-def render_plain(fields: Sequence[Field], cells: list[list[str]], roles: Sequence[str]) -> str:
-    """Aligned columns, nothing cut, no colour, the last column not padded."""
-    headers = [f.title for f in fields]
-    widths = [max(cell_width(h), *(cell_width(r[i]) for r in cells)) for i, h in enumerate(headers)]
+def render_plain(
+    fields: Sequence[Field],
+    cells: list[list[str]],
+    roles: Sequence[str],
+    *,
+    floor: Sequence[int] | None = None,
+) -> tuple[str, list[int]]:
+    """Aligned columns, nothing cut, no colour, the last column not padded; the header only with
+    the first block (`floor` None). Returns the text and the widths, for the next block."""
+    widths = _widths(fields, cells, floor)
     lines = []
-    for row in [headers, *cells]:
+    for row in [[f.title for f in fields], *cells] if not floor else cells:
         parts = []
         for i, text in enumerate(row):
             pad = " " * (widths[i] - cell_width(text))
@@ -106,7 +130,7 @@ def render_plain(fields: Sequence[Field], cells: list[list[str]], roles: Sequenc
                 parts.append(text if i == len(row) - 1 else text + pad)
         line = (" " * GAP).join(parts)
         lines.append(line.rstrip(" ") if row[-1] == "" else line)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", widths
 
 
 def render_record(stdout: TextIO, pairs: Sequence[tuple[str, str]], *, terminal: bool) -> None:

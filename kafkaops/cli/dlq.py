@@ -1,0 +1,594 @@
+"""`kafkaops dlq`: list, tail, ensure and replay dead-letter topics."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import unicodedata
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kafkaops.cli.common import DryRunOpt, OutputOpt, YesOpt, confirm, output, state
+from kafkaops.cli.output import Field, Format, Output
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message
+
+    from kafkaops.selection import Selection
+
+app = typer.Typer(no_args_is_help=True, help="Dead-letter topics: list, tail, ensure, replay.")
+
+PartitionOpt = Annotated[
+    list[int] | None,
+    typer.Option(
+        "--partition",
+        "-p",
+        help="Only this partition; repeat for several. [default: all]",
+        show_default=False,
+    ),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option("--key", "-k", help="Only records with exactly this key (UTF-8).", show_default=False),
+]
+GrepOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--grep",
+        help="Only records whose value or key contains this text (case-sensitive).",
+        show_default=False,
+    ),
+]
+RecordSinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Only records with a timestamp at or after this time: ISO-8601 (UTC if no offset) or a "
+        "duration ago (90m, 2h, 7d).",
+        show_default=False,
+    ),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# list
+
+
+@app.command("list")
+def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
+    """List the dead-letter topics: size, original topic, record times, replay backlog.
+
+    A topic is a DLQ when its name ends in one of retry.dlq_suffixes (default .dlq, -dlt, .DLT).
+    Topics that have rows in the failed-events table but no DLQ topic get a warning: their
+    next DLQ send would fail and leave DLQ_FAILED rows (`kafkaops dlq ensure` creates them).
+
+    \b
+    Example:
+      kafkaops dlq list -o json
+    """
+    from kafkaops.dlq import list_dlq_topics
+
+    app_state = state(ctx)
+    settings = app_state.settings
+    out = output(output_format)
+    props = settings.require_kafka()
+    topics = list_dlq_topics(props, settings.retry.read_suffixes)
+    rows = [_visible_row(t.as_dict()) for t in topics]
+    fields = [
+        Field("topic", "TOPIC"),
+        Field("messages", "MESSAGES", kind="int"),
+        Field("original_topic", "ORIGINAL TOPIC"),
+        Field("original_exists", "EXISTS"),
+        Field("oldest", "OLDEST"),
+        Field("newest", "NEWEST"),
+        Field("replay_pending", "REPLAY PENDING", kind="int"),
+    ]
+    if not out.rows(rows, fields) and out.fmt is Format.table:
+        out.info("No DLQ topics (names ending in " + ", ".join(settings.retry.read_suffixes) + ").")
+    for topic in _topics_without_dlq(app_state, out):
+        out.warning(
+            f"topic {_visible(topic)} has failed events but no DLQ topic "
+            f"{_visible(settings.retry.dlq_topic_for(topic))}: its next DLQ send fails and leaves "
+            "DLQ_FAILED rows (run `kafkaops dlq ensure`)"
+        )
+
+
+def _topics_without_dlq(app_state: Any, out: Output) -> list[str]:
+    from kafkaops import kafka
+    from kafkaops.dlq import failed_topics
+
+    settings = app_state.settings
+    if not settings.database.url:
+        out.info("No database configured: topics with failed events were not checked for a DLQ.")
+        return []
+    conns = app_state.connections
+    with conns.connect() as conn:
+        sources = failed_topics(conn, conns.table)
+    existing = set(kafka.topic_names(settings.require_kafka()))
+    return [t for t in sources if settings.retry.dlq_topic_for(t) not in existing]
+
+
+# ---------------------------------------------------------------------------------------
+# ensure
+
+
+@app.command()
+def ensure(
+    ctx: typer.Context,
+    topics: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[TOPIC]...",
+            help="Source topics. [default: every topic with rows in the failed-events table]",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Create the missing DLQ topics: <topic><retry.dlq_suffix> for each source topic.
+
+    Each gets its source's partition count and replication factor (at most the number of
+    brokers). Without TOPIC, every topic that has rows in the failed-events table.
+
+    \b
+    Example:
+      kafkaops dlq ensure casino.loyalty.points-earned.v1 --dry-run
+    """
+    from kafkaops.dlq import create_missing, failed_topics, plan_ensure
+
+    app_state = state(ctx)
+    settings = app_state.settings
+    props = settings.require_kafka()
+    out = output(None)
+    if topics:
+        sources, strict = list(topics), True
+    else:
+        conns = app_state.connections
+        with conns.connect() as conn:
+            sources, strict = failed_topics(conn, conns.table), False
+        if not sources:
+            out.info("No failed events in the table: no DLQ topic to create.")
+            return
+    plans = plan_ensure(props, sources, settings.retry.dlq_suffix, strict=strict)
+    for p in plans:
+        if p.action == "exists":
+            out.info(f"exists      {_visible(p.dlq)}")
+        elif p.action == "no-source":
+            out.warning(
+                f"topic {_visible(p.source)} does not exist on the cluster: {_visible(p.dlq)} not created"
+            )
+    todo = [p for p in plans if p.action == "create"]
+    verb = "would create" if dry_run else "create"
+    for p in todo:
+        out.info(f"{verb:<11} {p.dlq} ({p.partitions} partitions, replication factor {p.replication_factor})")
+    if dry_run or not todo:
+        out.info(
+            f"{len(todo)} DLQ topic(s) {'would be created' if dry_run else 'to create'}; nothing changed."
+        )
+        return
+    created = create_missing(props, todo)
+    out.info(f"Created {len(created)} DLQ topic(s).")
+
+
+# ---------------------------------------------------------------------------------------
+# tail
+
+
+@app.command()
+def tail(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="The DLQ topic.")],
+    last: Annotated[
+        int | None,
+        typer.Option(
+            "-n",
+            "--last",
+            min=1,
+            help="The last N records of each partition, merged by time. With --from-beginning or "
+            "--since: at most N per partition from there. [default: 20, or all from a start point]",
+            show_default=False,
+        ),
+    ] = None,
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="Start at the oldest record.")
+    ] = False,
+    since: RecordSinceOpt = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new records until Ctrl-C.")
+    ] = False,
+    partition: PartitionOpt = None,
+    key: KeyOpt = None,
+    grep: GrepOpt = None,
+    output_format: OutputOpt = None,
+) -> None:
+    """Print DLQ records: partition, offset, time, key, original topic, error and value.
+
+    Read-only: partitions are assigned directly, no consumer group is joined or committed.
+    `-o json` prints JSON Lines, one object per record (bytes that are not UTF-8 as base64).
+
+    \b
+    Example:
+      kafkaops dlq tail casino.player.registered.v1.dlq -n 5 --grep brandId
+    """
+    from kafkaops.dlq import TailRequest, read_consumer
+    from kafkaops.dlq import tail as read_tail
+
+    settings = state(ctx).settings
+    out = output(output_format)
+    if out.fmt not in (Format.table, Format.json):
+        from kafkaops.errors import UsageError
+
+        raise UsageError("dlq tail prints records as table or json (JSON Lines)")
+    selection = _selection(partition=partition, key=key, grep=grep, since=None, until=None, match=None)
+    since_ms = _since_ms(since)
+    request = TailRequest(
+        topic=topic,
+        last=last if last is not None else (None if from_beginning or since_ms is not None else 20),
+        from_beginning=from_beginning,
+        since_ms=since_ms,
+        follow=follow,
+        selection=selection,
+    )
+    from kafkaops.kafka import check_reachable
+
+    check_reachable(settings.require_kafka())  # a cluster that is not there fails in seconds
+    consumer = read_consumer(settings.require_kafka())
+    suffixes = settings.retry.read_suffixes
+    stopped = False
+
+    def stop() -> bool:
+        return stopped
+
+    records: Iterator[Message] = read_tail(consumer, request, stop=stop)
+    try:
+        if out.fmt is Format.json:
+            from kafkaops.dlq import record_view
+
+            out.jsonl(record_view(m, suffixes) for m in records)
+        else:
+            count = 0
+            for msg in records:
+                out.text(_record_text(msg, suffixes))
+                count += 1
+            if not count and not follow:
+                out.info("No records match.")
+    except KeyboardInterrupt:
+        stopped = True  # Ctrl-C ends --follow: a normal way to stop, exit 0
+    finally:
+        consumer.close()
+
+
+def _record_text(msg: Message, suffixes: tuple[str, ...]) -> str:
+    from kafkaops import dlq_record
+    from kafkaops.dlq import _iso
+    from kafkaops.selection import record_timestamp_ms
+
+    origin = dlq_record.parse_origin(msg.headers(), msg.topic() or "", suffixes)
+    lines = [
+        f"--- {_visible(msg.topic() or '')}  partition {msg.partition()}  offset {msg.offset()}  "
+        f"{_iso(record_timestamp_ms(msg)) or '(no time)'}",
+        f"key:      {_shown_bytes(msg.key())}",
+    ]
+    original = _visible(origin.topic or "(unknown)")
+    where = [f"partition {origin.partition}" if origin.partition is not None else ""]
+    where.append(f"offset {origin.offset}" if origin.offset is not None else "")
+    where.append(_iso(origin.timestamp) or "" if origin.timestamp is not None else "")
+    detail = ", ".join(w for w in where if w)
+    lines.append(f"original: {original}" + (f" ({detail})" if detail else ""))
+    if origin.error_message or origin.error_class:
+        error = ": ".join(_visible(x) for x in (origin.error_class, origin.error_message) if x)
+        lines.append(f"error:    {error}")
+    if origin.replay_count:
+        lines.append(f"replayed: {origin.replay_count} time(s)")
+    lines.append("value:")
+    lines.append(_shown_value(msg.value()))
+    return "\n".join(lines) + "\n"
+
+
+def _shown_bytes(value: bytes | None) -> str:
+    if value is None:
+        return "(null)"
+    try:
+        return _visible(value.decode("utf-8"))
+    except UnicodeDecodeError:
+        return f"(binary, {len(value)} bytes) " + _visible(value[:64].decode("latin-1"), hex_all=True)
+
+
+def _shown_value(value: bytes | None) -> str:
+    if value is None:
+        return "(null)"
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"(binary, {len(value)} bytes) " + _visible(value[:512].decode("latin-1"), hex_all=True)
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return _visible(text, keep_newlines=True)
+    return _visible(json.dumps(parsed, indent=2, ensure_ascii=False), keep_newlines=True)
+
+
+def _visible(text: str, *, keep_newlines: bool = False, hex_all: bool = False) -> str:
+    """Text safe for a terminal: control and format characters (escape sequences, bidi
+    overrides) are shown as \\xNN / \\uNNNN, never emitted. `hex_all` also shows every
+    non-ASCII character that way (for binary read as latin-1)."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if keep_newlines and char in "\n\t":
+            out.append(char)
+        elif char == "\\":
+            out.append("\\\\" if hex_all else char)
+        elif unicodedata.category(char)[0] == "C" or (hex_all and code > 0x7E):
+            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _visible_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _visible(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
+def _since_ms(since: str | None) -> int | None:
+    if since is None:
+        return None
+    from kafkaops.timeparse import parse_instant
+
+    return int(parse_instant(since, what="--since").timestamp() * 1000)
+
+
+def _selection(
+    *,
+    partition: list[int] | None,
+    key: str | None,
+    grep: str | None,
+    since: str | None,
+    until: str | None,
+    match: list[str] | None,
+) -> Selection:
+    from kafkaops.selection import build_selection
+    from kafkaops.timeparse import parse_instant
+
+    return build_selection(
+        partitions=partition,
+        key=key,
+        grep=grep,
+        since=parse_instant(since, what="--since") if since else None,
+        until=parse_instant(until, what="--until") if until else None,
+        match=match,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# replay
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="The DLQ topic to replay.")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Target topic for every record. [default: each record's original topic]",
+            show_default=False,
+        ),
+    ] = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group",
+            help="Consumer group that keeps the progress. [default: kafkaops-replay.<topic>]",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Replay at most N records. [default: all]", show_default=False),
+    ] = None,
+    since: RecordSinceOpt = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Only records with a timestamp before this time; same forms as --since.",
+            show_default=False,
+        ),
+    ] = None,
+    partition: PartitionOpt = None,
+    key: KeyOpt = None,
+    grep: GrepOpt = None,
+    match: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--match",
+            help="Only records whose JSON value has this top-level FIELD=VALUE (brandId=casino-7); "
+            "repeat: all must match.",
+            show_default=False,
+        ),
+    ] = None,
+    max_replays: Annotated[
+        int,
+        typer.Option("--max-replays", min=1, help="Skip (and report) records already replayed this often."),
+    ] = 3,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate", min=0.001, help="At most N records per second. [default: no cap]", show_default=False
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=100_000, help="Records per transaction at most.")
+    ] = 20_000,
+    commit_timeout: Annotated[
+        float,
+        typer.Option(
+            "--commit-timeout", min=1, help="Seconds a transaction's offset send or commit may take."
+        ),
+    ] = 30.0,
+    yes: YesOpt = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Read and count what would go where; commit and produce nothing."),
+    ] = False,
+    output_format: OutputOpt = None,
+) -> None:
+    """Re-publish DLQ records to their original topic, exactly once and resumably.
+
+    Each batch is produced and its offsets committed in one Kafka transaction under the group
+    kafkaops-replay.<topic>: a run stopped at any moment (Ctrl-C, kill, broker failure) and
+    run again delivers every record once to read_committed consumers. The run ends at the end
+    offsets seen when it started. Bytes and headers go out unchanged, plus
+    kafkaops-replayed-from and kafkaops-replay-count. Records outside the selection are passed
+    over: the group does not offer them again.
+
+    \b
+    Example:
+      kafkaops dlq replay casino.player.registered.v1.dlq --match brandId=casino-7 --rate 500
+    """
+    from kafkaops import replay as core
+    from kafkaops.errors import KafkaopsError
+
+    app_state = state(ctx)
+    settings = app_state.settings
+    conns = app_state.connections
+    out = output(output_format)
+    request = core.ReplayRequest(
+        source=topic,
+        group=group,
+        to=to,
+        selection=_selection(partition=partition, key=key, grep=grep, since=since, until=until, match=match),
+        limit=limit,
+        max_replays=max_replays,
+        rate=rate,
+        dry_run=dry_run,
+        batch_size=batch_size,
+        commit_timeout=commit_timeout,
+        suffixes=settings.retry.read_suffixes,
+    )
+    plan = core.plan(conns, request)
+    cluster = settings.require_kafka().get("bootstrap.servers", "?")
+    context = settings.context or "(no context)"
+    out.info(f"Source:    {plan.source} (group {plan.group}, {plan.pending} offset(s) pending)")
+    out.info(f"Target:    {_visible(plan.target)}")
+    out.info(f"Selection: {_visible(plan.selection)}" + (f", at most {limit} record(s)" if limit else ""))
+    if request.selection.filters_records:
+        out.info(
+            "           records outside the selection are passed over: this group will not offer them again"
+        )
+    if plan.pending == 0:
+        out.info("Nothing to replay.")
+        _print_summary(
+            out,
+            core.ReplaySummary(source=plan.source, group=plan.group, dry_run=dry_run, complete=True),
+            failed=False,
+        )
+        return
+    if not dry_run:
+        confirm(
+            f"Replay {plan.pending} pending offset(s) of {plan.source} in context {context} on {cluster}?",
+            yes=yes,
+        )
+    signals = _StopOnSignal()
+    with _progress(out, plan.pending) as advance:
+        replayer = core.Replayer(conns, request, plan, stop=signals.stop_requested, progress=advance)
+        try:
+            with signals:
+                summary = replayer.run()
+        except KafkaopsError:
+            _print_summary(out, replayer.summary, failed=True)
+            raise
+    _print_summary(out, summary, failed=False)
+    if summary.interrupted:
+        raise typer.Exit(128 + (signals.signum or signal.SIGINT))
+
+
+def _print_summary(out: Output, summary: Any, *, failed: bool) -> None:
+    if out.fmt is not Format.table:
+        out.document(summary.as_dict())
+        return
+    verb = "Would replay" if summary.dry_run else "Replayed"
+    targets = ", ".join(f"{_visible(t)}: {n}" for t, n in sorted(summary.targets.items())) or "none"
+    note = " before the failure (committed; a rerun resumes)" if failed else ""
+    if summary.interrupted:
+        note = " before the interruption (committed; a rerun resumes)"
+    out.info(f"{verb} {summary.replayed} record(s){note} ({targets}) in {summary.duration_s:.1f}s.")
+    if summary.skipped_filtered:
+        out.info(f"Passed over {summary.skipped_filtered} record(s) outside the selection.")
+    if summary.skipped_max_replays:
+        shown = ", ".join(summary.skipped_examples)
+        out.warning(
+            f"skipped {summary.skipped_max_replays} record(s) already replayed --max-replays times "
+            f"(partition/offset: {shown}{', ...' if summary.skipped_max_replays > len(summary.skipped_examples) else ''})"
+        )
+
+
+class _StopOnSignal:
+    """SIGINT/SIGTERM ask the replay to finish its open transaction and stop; a second one
+    stops at once (the open transaction is then aborted on close)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def stop_requested(self) -> bool:
+        return self.signum is not None
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        sys.stderr.write("Stopping after the open transaction (again to abort it)...\n")
+
+    def __enter__(self) -> _StopOnSignal:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
+class _progress:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+
+    def __init__(self, out: Output, total: int) -> None:
+        self.total = total
+        self.enabled = bool(getattr(out.stderr, "isatty", lambda: False)()) and total > 0
+        self.out = out
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda advanced: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TimeRemainingColumn
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                return Text(f"{task.speed:,.0f} rec/s" if task.speed else "")
+
+        self._bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=self.out.stderr),
+            transient=True,
+        )
+        self._bar.__enter__()
+        self._task = self._bar.add_task("replay", total=self.total)
+        return lambda advanced: self._bar.advance(self._task, advanced)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)

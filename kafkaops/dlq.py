@@ -1,0 +1,420 @@
+"""Dead-letter topics: find and describe them (`dlq list`), create the missing ones
+(`dlq ensure`) and read their records (`dlq tail`).
+
+Reading never joins or commits a consumer group: partitions are assigned directly. Replay,
+which does commit, lives in `kafkaops.replay`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from kafkaops import dlq_record, kafka
+from kafkaops.errors import KafkaUnavailableError, NotFoundError, UsageError
+from kafkaops.selection import Selection, record_timestamp_ms
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, Message
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+
+REPLAY_GROUP_PREFIX = "kafkaops-replay."
+# How many offsets before the high watermark `list` reads to find the newest record: the
+# last offsets may be transaction markers, which hold no record.
+_NEWEST_WINDOW = 16
+
+
+def replay_group_for(topic: str) -> str:
+    """The consumer group `dlq replay` commits its progress under, unless told otherwise."""
+    return f"{REPLAY_GROUP_PREFIX}{topic}"
+
+
+# A consumer that only looks: committed records only, never commits (kafka.consumer's
+# default), and says when it reached the end of a partition.
+READ_ONLY: dict[str, Any] = {
+    "isolation.level": "read_committed",
+    "enable.partition.eof": True,
+    "enable.auto.offset.store": False,
+}
+
+
+def read_consumer(props: Mapping[str, Any], **overrides: Any) -> Consumer:
+    """A read-only consumer (READ_ONLY) on a throwaway group it never joins."""
+    return kafka.consumer(props, **{**READ_ONLY, **overrides})
+
+
+# ---------------------------------------------------------------------------------------
+# One record as the user sees it
+
+
+def record_view(msg: Message, suffixes: Sequence[str]) -> dict[str, Any]:
+    """The JSON shape of one DLQ record (`dlq tail -o json`)."""
+    raw = msg.headers() or []
+    headers = list(raw.items()) if isinstance(raw, dict) else raw
+    origin = dlq_record.parse_origin(headers, msg.topic() or "", suffixes)
+    view: dict[str, Any] = {
+        "topic": msg.topic(),
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+        "timestamp": _iso(record_timestamp_ms(msg)),
+    }
+    view.update(_bytes_field("key", msg.key()))
+    view["headers"] = [{"key": k, **_bytes_field("value", v)} for k, v in headers]
+    view["original"] = {
+        "topic": origin.topic,
+        "partition": origin.partition,
+        "offset": origin.offset,
+        "timestamp": origin.timestamp,
+    }
+    view["error"] = {"message": origin.error_message, "class": origin.error_class}
+    view.update(_value_field(msg.value()))
+    return view
+
+
+def _bytes_field(name: str, value: bytes | str | None) -> dict[str, Any]:
+    if value is None:
+        return {name: None}
+    raw = value.encode() if isinstance(value, str) else value
+    try:
+        return {name: raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {f"{name}_base64": base64.b64encode(raw).decode("ascii")}
+
+
+def _value_field(value: bytes | None) -> dict[str, Any]:
+    if value is None:
+        return {"value": None}
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"value_base64": base64.b64encode(value).decode("ascii")}
+    try:
+        return {"value": json.loads(text)}
+    except ValueError:
+        return {"value": text}
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------------------------------
+# dlq list
+
+
+@dataclass
+class DlqTopic:
+    topic: str
+    messages: int
+    original_topic: str | None
+    original_exists: bool
+    oldest: datetime | None
+    newest: datetime | None
+    replay_pending: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def list_dlq_topics(
+    props: Mapping[str, Any], suffixes: Sequence[str], timeout: float = 10.0
+) -> list[DlqTopic]:
+    """Every topic named like a DLQ, with its size, origin, age and what replay has left.
+
+    A constant number of round trips, however many DLQ topics there are: one metadata
+    request, one read of every partition's first record and one of its last ones."""
+    from confluent_kafka import TopicPartition
+
+    consumer = read_consumer(props)
+    try:
+        with kafka.kafka_errors(consumer, "list topics"):
+            metadata = consumer.list_topics(timeout=timeout)
+        existing = {t for t in metadata.topics if not t.startswith("__")}
+        layout = {
+            name: sorted(metadata.topics[name].partitions)
+            for name in sorted(existing)
+            if dlq_record.is_dlq_topic(name, suffixes)
+        }
+        marks: dict[str, dict[int, tuple[int, int]]] = {}
+        with kafka.kafka_errors(consumer, "read the offsets of the DLQ topics"):
+            for topic, partitions in layout.items():
+                marks[topic] = {
+                    p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout, cached=False)
+                    for p in partitions
+                }
+        filled = [(t, p, lh) for t, m in marks.items() for p, lh in m.items() if lh[1] > lh[0]]
+        firsts = _read_to_end(
+            consumer, [TopicPartition(t, p, lh[0]) for t, p, lh in filled], timeout, first_only=True
+        )
+        lasts = _read_to_end(
+            consumer,
+            [TopicPartition(t, p, max(lh[0], lh[1] - _NEWEST_WINDOW)) for t, p, lh in filled],
+            timeout,
+            first_only=False,
+        )
+    finally:
+        consumer.close()
+    result = []
+    for topic, topic_marks in marks.items():
+        stamps_first = [s for m in firsts if m.topic() == topic and (s := record_timestamp_ms(m)) is not None]
+        mine = [m for m in lasts if m.topic() == topic]
+        newest_msg = max(mine, key=lambda m: record_timestamp_ms(m) or -1, default=None)
+        original = dlq_record.original_topic_by_name(topic, suffixes)
+        if newest_msg is not None:
+            original = dlq_record.parse_origin(newest_msg.headers(), topic, suffixes).topic or original
+        committed = _group_offsets(props, replay_group_for(topic), topic, list(topic_marks), timeout)
+        result.append(
+            DlqTopic(
+                topic=topic,
+                messages=sum(high - low for low, high in topic_marks.values()),
+                original_topic=original,
+                original_exists=original in existing,
+                oldest=_dt(min(stamps_first, default=None)),
+                newest=_dt(max((s for m in mine if (s := record_timestamp_ms(m)) is not None), default=None)),
+                replay_pending=pending_offsets(topic_marks, committed),
+            )
+        )
+    return result
+
+
+def _group_offsets(
+    props: Mapping[str, Any], group: str, topic: str, partitions: list[int], timeout: float
+) -> dict[int, int | None]:
+    """What `group` committed on `topic`, through the admin API (no consumer per group)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    client = kafka.admin(props)
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+    with kafka.kafka_errors(client, f"read the offsets of group {group!r}"):
+        found = client.list_consumer_group_offsets([request], request_timeout=timeout)[group].result(timeout)
+    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()}
+
+
+def pending_offsets(marks: Mapping[int, tuple[int, int]], committed: Mapping[int, int | None]) -> int:
+    """Offsets between the group's position and the end of each partition (transaction
+    markers included: an estimate of the records left, never an undercount of zero)."""
+    total = 0
+    for partition, (low, high) in marks.items():
+        start = max(low, committed.get(partition) or low)
+        total += max(0, high - start)
+    return total
+
+
+def _read_to_end(consumer: Consumer, start: list[Any], timeout: float, *, first_only: bool) -> list[Message]:
+    """Records from `start` up to the end of each partition (or the first one of each)."""
+    if not start:
+        return []
+    consumer.assign(start)
+    waiting = {(tp.topic, tp.partition) for tp in start}
+    found: list[Message] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while waiting:
+            if time.monotonic() > deadline:
+                raise KafkaUnavailableError(
+                    f"Kafka did not deliver the records asked for within {timeout:g}s"
+                )
+            for msg in consumer.consume(500, timeout=0.2):
+                where = (msg.topic(), msg.partition())
+                if _is_eof(msg):
+                    waiting.discard(where)
+                    continue
+                _raise_for(msg, consumer)
+                if where not in waiting:
+                    continue
+                found.append(msg)
+                if first_only:
+                    waiting.discard(where)
+    finally:
+        consumer.unassign()
+    return found
+
+
+def _is_eof(msg: Message) -> bool:
+    from confluent_kafka import KafkaError
+
+    error = msg.error()
+    return error is not None and error.code() == KafkaError._PARTITION_EOF
+
+
+def _raise_for(msg: Message, consumer: Consumer) -> None:
+    error = msg.error()
+    if error is not None:
+        raise kafka.translate_error(error, consumer, action=f"read {msg.topic()!r}")
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def failed_topics(conn: Connection, table: Table) -> list[str]:
+    """Topics that have rows in the failed-events table."""
+    from sqlalchemy import select
+
+    column = table.c.topic
+    rows = conn.execute(select(column).where(column.is_not(None)).distinct().order_by(column))
+    return [r[0] for r in rows]
+
+
+# ---------------------------------------------------------------------------------------
+# dlq ensure
+
+
+@dataclass(frozen=True)
+class EnsurePlan:
+    source: str
+    dlq: str
+    partitions: int | None
+    replication_factor: int | None
+    action: str  # create | exists | no-source
+
+
+def plan_ensure(
+    props: Mapping[str, Any], sources: Sequence[str], suffix: str, *, strict: bool, timeout: float = 10.0
+) -> list[EnsurePlan]:
+    """What `ensure` would do for each source topic. `strict`: a source the user named that
+    does not exist is a usage error (exit 2); one taken from the table is only reported."""
+    info = kafka.check_reachable(props, timeout)
+    existing = set(kafka.topic_names(props, timeout))
+    plans = []
+    for source in dict.fromkeys(sources):
+        dlq = dlq_record.dlq_topic_for(source, suffix)
+        if dlq in existing:
+            plans.append(EnsurePlan(source, dlq, None, None, "exists"))
+            continue
+        if source not in existing:
+            if strict:
+                raise UsageError(
+                    f"topic {source!r} does not exist on Kafka at {info.bootstrap_servers}",
+                    hint="name an existing topic: its DLQ copies its partition count",
+                )
+            plans.append(EnsurePlan(source, dlq, None, None, "no-source"))
+            continue
+        layout = kafka.topic_metadata(props, source, timeout)
+        replicas = max((len(p.replicas) for p in layout.partitions), default=1)
+        factor = max(1, min(replicas, info.broker_count or 1))
+        plans.append(EnsurePlan(source, dlq, layout.partition_count, factor, "create"))
+    return plans
+
+
+def create_missing(props: Mapping[str, Any], plans: Sequence[EnsurePlan], timeout: float = 30.0) -> list[str]:
+    todo = {p.dlq: (p.partitions or 1, p.replication_factor or 1) for p in plans if p.action == "create"}
+    kafka.create_topics(props, todo, timeout)
+    return list(todo)
+
+
+# ---------------------------------------------------------------------------------------
+# dlq tail
+
+
+@dataclass(frozen=True)
+class TailRequest:
+    topic: str
+    last: int | None  # per partition; None: everything from the start point
+    from_beginning: bool = False
+    since_ms: int | None = None
+    follow: bool = False
+    selection: Selection = field(default_factory=Selection)
+
+
+def tail(
+    consumer: Consumer,
+    request: TailRequest,
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    timeout: float = 30.0,
+) -> Iterator[Message]:
+    """Records of a DLQ topic, read-only (partitions assigned, nothing committed).
+
+    Without a start point, the last `last` matching records of each partition merged by time;
+    with one, every matching record from there (at most `last` per partition) in the order
+    read. With `follow`, new records are yielded as they arrive until `stop()` says so.
+    """
+    from confluent_kafka import TopicPartition
+
+    try:
+        marks = kafka.watermarks(consumer, request.topic, timeout)
+    except NotFoundError as exc:
+        raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
+    wanted = request.selection.partitions
+    if wanted is not None:
+        unknown = sorted(wanted - set(marks))
+        if unknown:
+            raise UsageError(f"topic {request.topic!r} has no partition {unknown[0]} (it has {len(marks)})")
+        marks = {p: m for p, m in marks.items() if p in wanted}
+    starts = _start_offsets(consumer, request, marks, timeout)
+    windowed = request.last is not None and not request.from_beginning and request.since_ms is None
+    kept: dict[int, deque[Message]] = {p: deque(maxlen=request.last if windowed else None) for p in marks}
+    counts = dict.fromkeys(marks, 0)
+    consumer.assign([TopicPartition(request.topic, p, off) for p, off in starts.items()])
+    waiting = {p for p, off in starts.items() if off < marks[p][1]}
+    late: list[Message] = []
+    deadline = time.monotonic() + timeout
+    while waiting and not stop():
+        batch = consumer.consume(500, timeout=0.2)
+        if batch:
+            deadline = time.monotonic() + timeout
+        elif time.monotonic() > deadline:
+            raise KafkaUnavailableError(f"Kafka delivered nothing from {request.topic!r} for {timeout:g}s")
+        for msg in batch:
+            if _is_eof(msg):
+                waiting.discard(msg.partition())
+                continue
+            _raise_for(msg, consumer)
+            partition = msg.partition() or 0
+            if partition not in waiting:
+                if request.follow and request.selection.matches(msg):
+                    late.append(msg)  # arrived after the start: --follow shows it next
+                continue
+            if (msg.offset() or 0) >= marks[partition][1] - 1:
+                waiting.discard(partition)
+            if not request.selection.matches(msg):
+                continue
+            if windowed:
+                kept[partition].append(msg)
+            elif request.last is None or counts[partition] < request.last:
+                counts[partition] += 1
+                yield msg
+    if windowed:
+        merged = [m for q in kept.values() for m in q]
+        merged.sort(key=lambda m: (record_timestamp_ms(m) or 0, m.partition(), m.offset()))
+        yield from merged
+    if not request.follow:
+        return
+    yield from late
+    while not stop():
+        for msg in consumer.consume(500, timeout=0.5):
+            if _is_eof(msg):
+                continue
+            _raise_for(msg, consumer)
+            if request.selection.matches(msg):
+                yield msg
+
+
+def _start_offsets(
+    consumer: Consumer, request: TailRequest, marks: Mapping[int, tuple[int, int]], timeout: float
+) -> dict[int, int]:
+    from confluent_kafka import TopicPartition
+
+    if request.since_ms is not None:
+        asked = [TopicPartition(request.topic, p, request.since_ms) for p in marks]
+        with kafka.kafka_errors(consumer, f"find offsets by time in {request.topic!r}"):
+            found = consumer.offsets_for_times(asked, timeout=timeout)
+        # -1: no record at or after that time: start at the end.
+        return {tp.partition: tp.offset if tp.offset >= 0 else marks[tp.partition][1] for tp in found}
+    if request.from_beginning or request.selection.filters_records or request.last is None:
+        # A filter may match only old records: read everything, keep the last N matches.
+        return {p: low for p, (low, _) in marks.items()}
+    # Transaction markers occupy offsets too (a replayed topic ends with one): read a window
+    # that holds N records even if every other offset is a marker; the deque keeps the last N.
+    return {p: max(low, high - 2 * request.last - _NEWEST_WINDOW) for p, (low, high) in marks.items()}

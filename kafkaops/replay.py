@@ -1,0 +1,793 @@
+"""`dlq replay`: re-publish DLQ records to their original topic, exactly once, resumably.
+
+One transactional producer writes each batch and commits the consumed offsets in the same
+transaction (`send_offsets_to_transaction`) under the replay group, so a run cut at any
+moment leaves either the whole batch and its offsets or neither; the next run resumes from
+the committed offsets. The run ends at the high watermarks seen when it started (positions
+are compared, never records counted: transaction markers occupy offsets).
+
+Errors follow librdkafka's transactional model: retriable ones are retried, abortable ones
+abort the transaction and rewind the consumer to the committed offsets, fatal ones (fenced)
+stop the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from kafkaops import dlq_record, kafka
+from kafkaops.dlq import READ_ONLY, pending_offsets, replay_group_for
+from kafkaops.errors import (
+    KafkaClientError,
+    KafkaopsError,
+    KafkaUnavailableError,
+    NotFoundError,
+    UsageError,
+)
+from kafkaops.faults import is_event_fault, is_unreachable
+from kafkaops.selection import Selection
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, KafkaError, Message, Producer
+
+    from kafkaops.connections import Connections
+
+log = logging.getLogger(__name__)
+
+# Aborted attempts of one batch before the run gives up (each one rewinds and tries again).
+MAX_ABORTS = 3
+_CLIENT_ID_PREFIX = "kafkaops-replay@"
+_FENCED = ("_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH")
+
+
+class ReplayConflictError(KafkaopsError):
+    """Another consumer (a replay still running) is active in the replay group, or fenced us."""
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    source: str
+    group: str | None = None
+    to: str | None = None
+    selection: Selection = field(default_factory=Selection)
+    limit: int | None = None
+    max_replays: int = 3
+    rate: float | None = None  # records per second
+    dry_run: bool = False
+    batch_size: int = 20_000
+    batch_seconds: float = 2.0  # how long one transaction collects records at most
+    commit_timeout: float = 30.0  # deadline of send_offsets_to_transaction / commit / abort
+    suffixes: tuple[str, ...] = dlq_record.DEFAULT_DLQ_SUFFIXES
+
+    @property
+    def group_id(self) -> str:
+        return self.group or replay_group_for(self.source)
+
+    @property
+    def transactional_id(self) -> str:
+        # Derived from source and group only: two replays of one topic fence each other.
+        return f"kafkaops-replay:{self.group_id}:{self.source}"
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What a replay is about to do, printed before the user confirms."""
+
+    source: str
+    group: str
+    partitions: tuple[int, ...]  # every partition of the source
+    target: str  # --to, the topic the DLQ name points to, or "each record's original topic"
+    end: Mapping[int, int]  # high watermarks at start: the run stops there
+    committed: Mapping[int, int | None]
+    pending: int
+    selection: str
+
+
+@dataclass
+class ReplaySummary:
+    source: str
+    group: str
+    dry_run: bool
+    targets: Counter[str] = field(default_factory=Counter)
+    replayed: int = 0
+    skipped_filtered: int = 0
+    skipped_max_replays: int = 0
+    skipped_examples: list[str] = field(default_factory=list)  # partition/offset of loop-guarded ones
+    duration_s: float = 0.0
+    complete: bool = False
+    interrupted: bool = False
+
+    def add(self, batch: _Batch) -> None:
+        self.targets.update(batch.targets)
+        self.replayed += batch.replayed
+        self.skipped_filtered += batch.filtered
+        self.skipped_max_replays += batch.max_replays
+        room = 20 - len(self.skipped_examples)
+        self.skipped_examples += batch.examples[: max(0, room)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "group": self.group,
+            "targets": dict(sorted(self.targets.items())),
+            "replayed": self.replayed,
+            "skipped_filtered": self.skipped_filtered,
+            "skipped_max_replays": self.skipped_max_replays,
+            "dry_run": self.dry_run,
+            "duration_s": round(self.duration_s, 3),
+            "complete": self.complete,
+            "interrupted": self.interrupted,
+        }
+
+
+@dataclass
+class _Batch:
+    """What one transaction holds until it commits."""
+
+    targets: Counter[str] = field(default_factory=Counter)
+    replayed: int = 0
+    filtered: int = 0
+    max_replays: int = 0
+    examples: list[str] = field(default_factory=list)
+    moved: dict[int, int] = field(default_factory=dict)  # partition -> next offset
+
+    def advanced(self, positions: Mapping[int, int]) -> int:
+        return sum(self.moved[p] - positions[p] for p in self.moved)
+
+
+class _StopBefore(Exception):
+    """A record that must not be replayed (bad target): commit what came before, then stop."""
+
+    def __init__(self, error: KafkaopsError) -> None:
+        self.error = error
+
+
+# ---------------------------------------------------------------------------------------
+# Before acting
+
+
+def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> ReplayPlan:
+    """Check the source and target and read where the group stands; act on nothing."""
+    props = conns.settings.require_kafka()
+    suffixes = request.suffixes
+    try:
+        kafka.topic_metadata(props, request.source, timeout)
+    except NotFoundError as exc:
+        raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
+    if request.to is not None:
+        _check_target(props, request.source, request.to, suffixes, timeout)
+        target = request.to
+    else:
+        by_name = dlq_record.original_topic_by_name(request.source, suffixes)
+        target = (
+            f"each record's original topic (by name: {by_name})"
+            if by_name
+            else "each record's original topic"
+        )
+    marks = kafka.watermarks(props, request.source, timeout)
+    every = tuple(sorted(marks))
+    chosen = request.selection.partitions
+    if chosen is not None:
+        # --partition chooses what is read at all: the other partitions stay as they are.
+        unknown = sorted(chosen - set(marks))
+        if unknown:
+            raise UsageError(f"topic {request.source!r} has no partition {unknown[0]} (it has {len(marks)})")
+        marks = {p: m for p, m in marks.items() if p in chosen}
+    end = {p: high for p, (_, high) in marks.items()}
+    committed = kafka.committed_offsets(props, request.group_id, request.source, timeout)
+    return ReplayPlan(
+        source=request.source,
+        group=request.group_id,
+        partitions=every,
+        target=target,
+        end=end,
+        committed=committed,
+        pending=pending_offsets(marks, committed),
+        selection=request.selection.describe(),
+    )
+
+
+def _check_target(
+    props: Mapping[str, Any], source: str, target: str, suffixes: tuple[str, ...], timeout: float
+) -> None:
+    if dlq_record.is_dlq_topic(target, suffixes) or target == source:
+        raise UsageError(
+            f"refusing to replay into {target!r}: it is a dead-letter topic",
+            hint="replay into the original topic (the default) or name one with --to",
+        )
+    try:
+        kafka.topic_metadata(props, target, timeout)
+    except NotFoundError as exc:
+        raise UsageError(exc.message, hint="create it first, or name another with --to") from None
+
+
+def check_no_live_replay(props: Mapping[str, Any], group: str, timeout: float = 10.0) -> None:
+    """Refuse up front when the replay group has live members: another replay is running.
+
+    A member left by a replay on this host whose process is gone (killed) does not count: the
+    new run joins, and the group drops the dead member when its session times out (10 s).
+    """
+    members = kafka.group_members(props, group, timeout)
+    if members is None:
+        log.info("the cluster cannot describe group %r: a concurrent replay is only fenced", group)
+        return
+    alive = [m for m in members if not _is_dead_local_replay(m.client_id)]
+    if alive:
+        who = alive[0]
+        raise ReplayConflictError(
+            f"consumer group {group!r} has {len(alive)} live member(s) "
+            f"(client {who.client_id!r} on {who.host.lstrip('/')}): a replay of this topic is running",
+            hint="wait for it to finish (a killed replay's membership expires within 10s), "
+            "or replay under another --group",
+        )
+
+
+def _client_id() -> str:
+    return f"{_CLIENT_ID_PREFIX}{socket.gethostname()}/{os.getpid()}"
+
+
+def _is_dead_local_replay(client_id: str) -> bool:
+    if not client_id.startswith(_CLIENT_ID_PREFIX):
+        return False
+    host, _, pid = client_id[len(_CLIENT_ID_PREFIX) :].rpartition("/")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+# ---------------------------------------------------------------------------------------
+# The run
+
+
+class Replayer:
+    """One replay run. `stop()` is polled between records: when it turns true the open
+    transaction is committed (or aborted) and run() returns what was committed."""
+
+    def __init__(
+        self,
+        conns: Connections,
+        request: ReplayRequest,
+        plan: ReplayPlan,
+        *,
+        stop: Callable[[], bool] = lambda: False,
+        progress: Callable[[int], None] = lambda advanced: None,
+    ) -> None:
+        self.conns = conns
+        self.props = conns.settings.require_kafka()
+        self.request = request
+        self.plan = plan
+        self.stop = stop
+        self.progress = progress
+        self.summary = ReplaySummary(source=request.source, group=request.group_id, dry_run=request.dry_run)
+        self.end = dict(plan.end)
+        self.positions: dict[int, int] = {}
+        self.done: set[int] = set()
+        self._targets_ok: dict[str, KafkaopsError | None] = {}
+        self._delivery_error: tuple[KafkaError, str] | None = None
+        self._produced = 0
+        self._started = time.monotonic()
+        # Consumed but not yet handled: a batch may close in the middle of a fetch.
+        self._backlog: deque[Message] = deque()
+        from confluent_kafka import KafkaError, KafkaException
+
+        self._eof_code = KafkaError._PARTITION_EOF
+        self._kafka_exception = KafkaException
+        self._selecting = request.selection.filters_records
+
+    # -- entry point -----------------------------------------------------------------------
+
+    def run(self) -> ReplaySummary:
+        self._started = time.monotonic()
+        try:
+            if self.request.dry_run:
+                self._dry_run()
+            else:
+                self._replay()
+        finally:
+            self.summary.duration_s = time.monotonic() - self._started
+        return self.summary
+
+    # -- dry run: read and count, commit and produce nothing -------------------------------
+
+    def _dry_run(self) -> None:
+        from confluent_kafka import TopicPartition
+
+        consumer = self.conns.consumer(group_id=self.request.group_id, **READ_ONLY)
+        low = {p: lh[0] for p, lh in kafka.watermarks(consumer, self.request.source).items()}
+        self.positions = {p: max(low[p], self.plan.committed.get(p) or low[p]) for p in self.end}
+        self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
+        consumer.assign(
+            [
+                TopicPartition(self.request.source, p, pos)
+                for p, pos in self.positions.items()
+                if p not in self.done
+            ]
+        )
+        while not self._finished():
+            batch = _Batch()
+            try:
+                self._fill(consumer, batch, producer=None)
+            except _StopBefore as stop:
+                self._settle_dry(batch)
+                raise stop.error from None
+            self._settle_dry(batch)
+        self.summary.complete = not self.summary.interrupted and self._all_done()
+
+    def _settle_dry(self, batch: _Batch) -> None:
+        self.progress(batch.advanced(self.positions))
+        self.positions.update(batch.moved)
+        self.summary.add(batch)
+
+    # -- the real thing --------------------------------------------------------------------
+
+    def _replay(self) -> None:
+        request = self.request
+        check_no_live_replay(self.props, request.group_id)
+        producer = self.conns.transactional_producer(
+            request.transactional_id,
+            **{
+                # Java's partitioner: a replayed key lands where the service would put it.
+                "partitioner": "murmur2_random",
+                "linger.ms": 50,
+                "transaction.timeout.ms": max(60_000, int(request.commit_timeout * 2000)),
+                "message.timeout.ms": max(30_000, int(request.commit_timeout * 1000)),
+                # Memory follows the batch, not the topic (a batch of 5,000 x 1 KB is 5 MB).
+                "queue.buffering.max.kbytes": 65_536,
+                "on_delivery": self._on_delivery,
+                # Only failures call back into Python: a report per record costs a third of
+                # the replay's time.
+                "delivery.report.only.error": True,
+                # The broker answers CONCURRENT_TRANSACTIONS while it writes the last commit's
+                # markers; retry after 20 ms rather than librdkafka's 100.
+                "retry.backoff.ms": 20,
+            },
+        )
+        with kafka.kafka_errors(producer, "start a transaction (init_transactions)"):
+            producer.init_transactions(request.commit_timeout)
+        consumer = self.conns.consumer(
+            group_id=request.group_id,
+            **{
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+                "enable.auto.offset.store": False,
+                # Dynamic membership: a finished run leaves the group at once, so "live
+                # members" means a replay is running (or was killed < 10 s ago).
+                "client.id": _client_id(),
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1000,
+                # The fetch queue stays small whatever the topic's size.
+                "queued.max.messages.kbytes": 8192,
+                # ...and refills as soon as there is room (librdkafka waits 1 s by default).
+                "fetch.queue.backoff.ms": 5,
+            },
+        )
+        log.info("replay of %r: transactions initialised; joining group %r", request.source, request.group_id)
+        self._join(consumer)
+        self._rewind(consumer)
+        self._started = time.monotonic()  # --rate counts from here, not from the set-up
+        log.info("replay of %r: resuming at %s, ending at %s", request.source, self.positions, self.end)
+        aborts = 0
+        while not self._finished():
+            batch = _Batch()
+            producer.begin_transaction()
+            stop_error: KafkaopsError | None = None
+            try:
+                self._fill(consumer, batch, producer)
+            except _StopBefore as stop:
+                stop_error = stop.error
+            if self._commit(producer, consumer, batch):
+                aborts = 0
+            else:
+                aborts += 1
+                if aborts >= MAX_ABORTS:
+                    raise KafkaClientError(
+                        f"replay of {request.source!r} stopped: the same batch was aborted {aborts} times "
+                        "(what committed before stays committed; a rerun resumes)"
+                    )
+                self._rewind(consumer)
+            if stop_error is not None:
+                raise stop_error
+        self.summary.complete = not self.summary.interrupted and self._all_done()
+
+    def _join(self, consumer: Consumer) -> None:
+        """Subscribe and wait until this run owns every partition of the source."""
+        from confluent_kafka import KafkaError
+
+        assigned: list[Any] = []
+
+        def on_assign(_consumer: Any, partitions: list[Any]) -> None:
+            assigned[:] = partitions
+
+        with kafka.kafka_errors(consumer, f"join group {self.request.group_id!r}"):
+            consumer.subscribe([self.request.source], on_assign=on_assign)
+            wait = max(30.0, self.request.commit_timeout)
+            deadline = time.monotonic() + wait
+            while {tp.partition for tp in assigned} != set(self.plan.partitions):
+                if self.stop():
+                    raise KeyboardInterrupt
+                # A record polled here is not lost: _rewind() seeks to the committed offsets.
+                msg = consumer.poll(0.1)
+                error = msg.error() if msg is not None else None
+                if (
+                    error is not None
+                    and error.code() != KafkaError._PARTITION_EOF
+                    and not self._transient(error)
+                ):
+                    self._raise_consumer_error(error, consumer)
+                if time.monotonic() > deadline:
+                    if assigned:
+                        raise ReplayConflictError(
+                            f"another consumer shares group {self.request.group_id!r}: "
+                            "a replay of this topic is running"
+                        )
+                    raise KafkaUnavailableError(
+                        f"no partitions of {self.request.source!r} were assigned to group "
+                        f"{self.request.group_id!r} within {wait:g}s"
+                    )
+
+    def _rewind(self, consumer: Consumer) -> None:
+        """Go back to the committed offsets: after the start, and after every abort."""
+        from confluent_kafka import TopicPartition
+
+        source = self.request.source
+        with kafka.kafka_errors(consumer, f"read group {self.request.group_id!r} offsets"):
+            committed = consumer.committed(
+                [TopicPartition(source, p) for p in self.end], timeout=self.request.commit_timeout
+            )
+            low = {
+                p: lh[0] for p, lh in kafka.watermarks(consumer, source, self.request.commit_timeout).items()
+            }
+        self._backlog.clear()  # the seek below fetches them again
+        self.positions = {tp.partition: max(low[tp.partition], tp.offset) for tp in committed}
+        self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
+        todo = [TopicPartition(source, p, pos) for p, pos in self.positions.items() if p not in self.done]
+        idle = self.done | (set(self.plan.partitions) - set(self.end))
+        if idle:
+            consumer.pause([TopicPartition(source, p) for p in idle])
+        if todo:
+            consumer.resume(todo)
+            for tp in todo:
+                consumer.seek(tp)
+
+    # -- filling one batch -----------------------------------------------------------------
+
+    def _fill(self, consumer: Consumer, batch: _Batch, producer: Producer | None) -> None:
+        request = self.request
+        backlog = self._backlog
+        opened = idle_since = time.monotonic()
+        while True:
+            if self.stop():
+                self.summary.interrupted = True
+                return
+            if self._finished(batch):
+                return
+            now = time.monotonic()
+            if batch.moved and (
+                batch.replayed + batch.filtered + batch.max_replays >= request.batch_size
+                or now - opened >= request.batch_seconds
+            ):
+                return
+            if not backlog:
+                if producer is not None:
+                    producer.poll(0)
+                messages = consumer.consume(min(500, request.batch_size), timeout=0.1)
+                if messages:
+                    idle_since = time.monotonic()
+                    backlog.extend(messages)
+                elif now - idle_since > max(30.0, request.commit_timeout):
+                    raise KafkaUnavailableError(
+                        f"Kafka delivered nothing from {request.source!r} for {now - idle_since:.0f}s"
+                    )
+                continue
+            fast = producer is not None and not request.rate and request.limit is None
+            if not (fast and producer is not None and self._replay_fast(batch, producer, opened)):
+                self._handle(backlog.popleft(), batch, producer, consumer)
+
+    def _replay_fast(self, batch: _Batch, producer: Producer, opened: float) -> int:
+        """_handle() for a run of plain records, inlined: a replay spends its time here.
+
+        Anything unusual (an error or end-of-partition event, a record before the position or
+        past the end, a selection, the loop guard, a new target) goes through _handle()."""
+        request = self.request
+        backlog, positions, end, done = self._backlog, self.positions, self.end, self.done
+        moved, targets, targets_ok = batch.moved, batch.targets, self._targets_ok
+        to, source, suffixes = request.to, request.source, request.suffixes
+        original_topic_of, replay_count_header = dlq_record.original_topic_of, dlq_record.REPLAY_COUNT
+        replayed_from, replay_count_one = dlq_record.REPLAYED_FROM, (dlq_record.REPLAY_COUNT, b"1")
+        produce, stop = producer.produce, self.stop
+        if self._selecting:
+            return 0
+        prefix = source.encode() + b"/"
+        room = request.batch_size - (batch.replayed + batch.filtered + batch.max_replays)
+        handled = 0
+        while backlog and handled < room:
+            msg = backlog[0]
+            partition = cast(int, msg.partition())
+            offset = cast(int, msg.offset())
+            headers = msg.headers()
+            if (
+                msg.error() is not None
+                or partition in done
+                or partition not in positions
+                or offset < moved.get(partition, positions[partition])
+                or offset + 1 >= end[partition]
+            ):
+                break  # _fill hands this one to _handle()
+            values = dict(headers) if headers else {}
+            if replay_count_header in values:
+                break  # the loop guard's business
+            target = to or original_topic_of(values, source, suffixes)
+            if target is None or targets_ok.get(target, False) is not None:
+                break  # not checked yet, or refused
+            backlog.popleft()
+            where = (replayed_from, b"%s%d/%d" % (prefix, partition, offset))
+            out = [*headers, where, replay_count_one] if headers else [where, replay_count_one]
+            try:
+                produce(target, value=msg.value(), key=msg.key(), headers=out)
+            except BufferError:
+                backlog.appendleft(msg)
+                producer.poll(0.05)
+                continue
+            except self._kafka_exception as exc:
+                raise self._producer_failure(exc.args[0], producer) from None
+            targets[target] += 1
+            moved[partition] = offset + 1
+            handled += 1
+            if handled % 256 == 0 and (stop() or time.monotonic() - opened >= request.batch_seconds):
+                break
+        self._produced += handled
+        batch.replayed += handled
+        return handled
+
+    def _handle(self, msg: Message, batch: _Batch, producer: Producer | None, consumer: Consumer) -> None:
+        # The hot path: one call per record, so no imports or set-ups in here.
+        error = msg.error()
+        partition = msg.partition() or 0
+        if error is not None:
+            if error.code() == self._eof_code:
+                # The end of what is readable: past trailing transaction markers.
+                if partition in self.positions and partition not in self.done:
+                    current = batch.moved.get(partition, self.positions[partition])
+                    batch.moved[partition] = min(max(current, msg.offset() or 0), self.end[partition])
+                    self._maybe_done(partition, batch, consumer)
+                return
+            if self._transient(error):
+                return
+            self._raise_consumer_error(error, consumer)
+        offset = msg.offset() or 0
+        if partition in self.done or partition not in self.positions:
+            return
+        current = batch.moved.get(partition, self.positions[partition])
+        if offset < current:
+            return  # fetched before a rewind
+        end = self.end[partition]
+        if offset >= end:
+            # Arrived after the run started: the next run replays it.
+            self._mark_done(partition, consumer)
+            return
+        self._replay_one(msg, batch, producer)
+        batch.moved[partition] = offset + 1
+        if offset + 1 >= end:
+            self._mark_done(partition, consumer)
+
+    def _replay_one(self, msg: Message, batch: _Batch, producer: Producer | None) -> None:
+        request = self.request
+        if self._selecting and not request.selection.matches(msg):
+            batch.filtered += 1
+            return
+        headers = msg.headers()
+        values = dict(headers) if isinstance(headers, list) else dlq_record.header_values(headers)
+        count = dlq_record.replay_count_of(values) if dlq_record.REPLAY_COUNT in values else 0
+        if count >= request.max_replays:
+            batch.max_replays += 1
+            batch.examples.append(f"{msg.partition()}/{msg.offset()}")
+            return
+        target = request.to or dlq_record.original_topic_of(values, request.source, request.suffixes)
+        if target is None or target not in self._targets_ok or self._targets_ok[target] is not None:
+            problem = self._target_problem(target, msg)
+            if problem is not None:
+                raise _StopBefore(problem)
+        assert target is not None
+        if producer is not None:
+            if request.rate:
+                self._pace()
+            out_headers = dlq_record.replay_headers(
+                headers,
+                source_topic=request.source,
+                partition=msg.partition(),
+                offset=msg.offset(),
+                replay_count=count,
+            )
+            while True:
+                try:
+                    producer.produce(target, value=msg.value(), key=msg.key(), headers=out_headers)
+                    break
+                except BufferError:
+                    producer.poll(0.05)  # the local queue is full: let deliveries drain it
+                except self._kafka_exception as exc:
+                    raise self._producer_failure(exc.args[0], producer) from None
+            self._produced += 1
+        batch.targets[target] += 1
+        batch.replayed += 1
+
+    def _target_problem(self, target: str | None, msg: Message) -> KafkaopsError | None:
+        where = f"record {msg.partition()}/{msg.offset()} of {self.request.source!r}"
+        if target is None:
+            return UsageError(
+                f"{where} names no original topic (no kafka_dlt-original-topic, x-original-topic "
+                "or __connect.errors.topic header) and the DLQ name has no known suffix",
+                hint="name the target with --to",
+            )
+        if target not in self._targets_ok:
+            try:
+                _check_target(self.props, self.request.source, target, self.request.suffixes, 10.0)
+                self._targets_ok[target] = None
+            except UsageError as exc:
+                self._targets_ok[target] = UsageError(f"{where}: {exc.message}", hint=exc.hint)
+        return self._targets_ok[target]
+
+    def _pace(self) -> None:
+        rate = self.request.rate
+        if not rate:
+            return
+        due = self._started + self._produced / rate
+        while (wait := due - time.monotonic()) > 0 and not self.stop():
+            time.sleep(min(wait, 0.1))
+
+    def _maybe_done(self, partition: int, batch: _Batch, consumer: Consumer) -> None:
+        if batch.moved.get(partition, self.positions[partition]) >= self.end[partition]:
+            self._mark_done(partition, consumer)
+
+    def _mark_done(self, partition: int, consumer: Consumer) -> None:
+        from confluent_kafka import TopicPartition
+
+        self.done.add(partition)
+        consumer.pause([TopicPartition(self.request.source, partition)])
+
+    def _finished(self, batch: _Batch | None = None) -> bool:
+        if self.summary.interrupted or self._all_done():
+            return True
+        limit = self.request.limit
+        replayed = self.summary.replayed + (batch.replayed if batch else 0)
+        return limit is not None and replayed >= limit
+
+    def _all_done(self) -> bool:
+        return len(self.done) >= len(self.end)
+
+    # -- committing ------------------------------------------------------------------------
+
+    def _commit(self, producer: Producer, consumer: Consumer, batch: _Batch) -> bool:
+        """Commit the batch with its offsets; False when it was aborted (the caller rewinds)."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        if not batch.moved:
+            self._abort(producer, "nothing to commit")
+            return True
+        offsets = [TopicPartition(self.request.source, p, off) for p, off in sorted(batch.moved.items())]
+        try:
+            self._with_retries(
+                lambda t: producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), t)
+            )
+            self._with_retries(producer.commit_transaction)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.fatal() or error.name() in _FENCED:
+                raise self._producer_failure(error, producer) from None
+            self._abort(producer, error.str())
+            self._after_abort(error)
+            log.warning(
+                "replay transaction aborted (%s: %s); rewinding to the committed offsets and retrying",
+                error.name(),
+                kafka.translate_error(error, producer).message,
+            )
+            return False
+        self._delivery_error = None
+        log.info(
+            "replay of %r: committed %d record(s), offsets %s",
+            self.request.source,
+            batch.replayed,
+            batch.moved,
+        )
+        self.progress(batch.advanced(self.positions))
+        self.positions.update(batch.moved)
+        self.summary.add(batch)
+        return True
+
+    def _producer_failure(self, error: KafkaError, producer: Producer) -> KafkaopsError:
+        """The error that ends the run when the producer cannot go on."""
+        from confluent_kafka import KafkaException
+
+        if error.name() == "_FATAL":
+            # produce() only says "fatal error"; a transactional call names it (fenced, ...).
+            try:
+                producer.abort_transaction(1)
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    error = exc.args[0]
+        cause = kafka.last_error(producer)
+        fenced = error.name() in _FENCED or (cause is not None and cause.name() in _FENCED)
+        if fenced or error.fatal() or error.name() == "_FATAL":
+            shown = cause if cause is not None and cause.fatal() else error
+            what = "was fenced by another replay" if fenced else "hit a fatal producer error"
+            return ReplayConflictError(
+                f"this replay of {self.request.source!r} {what} "
+                f"({kafka.translate_error(shown, producer).message}); what it committed stays committed",
+                hint="let the other replay finish, then rerun to see what is left",
+            )
+        return kafka.translate_error(error, producer, action="produce a replayed record")
+
+    def _with_retries(self, call: Callable[[float], Any]) -> None:
+        """Retry what librdkafka says is retriable, within the commit deadline; a call that
+        hangs past the deadline counts as failed (raised as an abortable timeout)."""
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + self.request.commit_timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                call(max(0.5, left))
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.retriable() and time.monotonic() < deadline and not error.txn_requires_abort():
+                    time.sleep(0.1)
+                    continue
+                raise
+
+    def _abort(self, producer: Producer, why: str) -> None:
+        from confluent_kafka import KafkaException
+
+        try:
+            producer.abort_transaction(self.request.commit_timeout)
+        except KafkaException as exc:
+            error = exc.args[0]
+            raise kafka.translate_error(
+                error, producer, action=f"abort the replay transaction ({why}); nothing of it is visible"
+            ) from None
+
+    def _after_abort(self, error: KafkaError) -> None:
+        """After an abort: stop at once when retrying the same bytes cannot help."""
+        delivery = self._delivery_error
+        self._delivery_error = None
+        if delivery is not None and is_event_fault(delivery[0].name()):
+            raise KafkaClientError(
+                f"a record cannot be written to {delivery[1]!r}: {delivery[0].name()} "
+                f"({delivery[0].str()}); the transaction was aborted and nothing of it is visible",
+                hint="the record itself is at fault (e.g. too large for the target topic); "
+                "skip it with a selection (--until, --partition) or fix the target's settings",
+            )
+        if is_unreachable(error.name()) and error.name() != "_TIMED_OUT":
+            raise kafka.translate_error(error, self.props, action="commit the replay transaction")
+
+    def _on_delivery(self, error: KafkaError | None, msg: Message) -> None:
+        if error is not None and self._delivery_error is None:
+            self._delivery_error = (error, msg.topic() or "?")
+
+    # -- consumer errors -------------------------------------------------------------------
+
+    @staticmethod
+    def _transient(error: KafkaError | None) -> bool:
+        return error is not None and (bool(error.retriable()) or is_unreachable(error.name()))
+
+    def _raise_consumer_error(self, error: KafkaError | None, consumer: Consumer) -> None:
+        if error is None:
+            return
+        if error.name() == "FENCED_INSTANCE_ID":
+            raise ReplayConflictError(
+                f"another replay of {self.request.source!r} took over group {self.request.group_id!r}; "
+                "what this one committed stays committed"
+            )
+        raise kafka.translate_error(error, consumer, action=f"read {self.request.source!r}")

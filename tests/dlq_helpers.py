@@ -1,0 +1,196 @@
+"""Helpers of the `kafkaops dlq` tests: write DLQ records, read a topic back whole, run the
+CLI as a real subprocess. Plain confluent_kafka, so a kafkaops bug cannot hide in them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+Header = tuple[str, bytes | None]
+
+
+def spring_headers(original: str, offset: int, *, partition: int = 0, message: str = "boom") -> list[Header]:
+    return [
+        ("kafka_dlt-original-topic", original.encode()),
+        ("kafka_dlt-original-partition", partition.to_bytes(4, "big")),
+        ("kafka_dlt-original-offset", offset.to_bytes(8, "big")),
+        ("kafka_dlt-exception-fqcn", b"java.lang.IllegalStateException"),
+        ("kafka_dlt-exception-message", message.encode()),
+    ]
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[bytes | str | None, bytes | str | None, list[Header] | None]],
+    *,
+    partition: int | None = None,
+) -> None:
+    """Write (key, value, headers) records, in order, and wait for every acknowledgement."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    failures: list[Any] = []
+    for key, value, headers in records:
+        kwargs: dict[str, Any] = {"key": key, "value": value, "headers": headers or None}
+        if partition is not None:
+            kwargs["partition"] = partition
+        producer.produce(topic, on_delivery=lambda err, _m: err and failures.append(err), **kwargs)
+    assert producer.flush(30) == 0
+    assert not failures, failures
+
+
+def json_records(
+    original: str, count: int, *, start: int = 0, brands: int = 3
+) -> list[tuple[str, str, list[Header]]]:
+    """`count` JSON DLQ records written as Spring's recoverer would, numbered from `start`."""
+    return [
+        (
+            f"player-{n % 7}",
+            json.dumps({"n": n, "brandId": f"casino-{n % brands}", "pad": "x" * 40}),
+            spring_headers(original, n),
+        )
+        for n in range(start, start + count)
+    ]
+
+
+def read_all(
+    bootstrap: str, topic: str, *, isolation: str = "read_committed", timeout: float = 30.0
+) -> list[Message]:
+    """Every record of `topic` up to its current end, in partition/offset order."""
+    # With read_committed, the "high" watermark librdkafka reports is the last stable offset.
+    admin_consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"probe-{uuid.uuid4().hex[:8]}",
+            "isolation.level": isolation,
+        }
+    )
+    try:
+        meta = admin_consumer.list_topics(topic, timeout=10).topics[topic]
+        partitions = sorted(meta.partitions)
+        ends = {
+            p: admin_consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        }
+    finally:
+        admin_consumer.close()
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "isolation.level": isolation,
+            "enable.partition.eof": True,
+        }
+    )
+    messages: list[Message] = []
+    waiting = {p for p in partitions if ends[p] > 0}
+    deadline = time.monotonic() + timeout
+    try:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        while waiting:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"reading {topic} timed out; still waiting for partitions {waiting}")
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    if msg.offset() >= ends[msg.partition()]:
+                        waiting.discard(msg.partition())
+                    continue
+                raise KafkaException(error)
+            messages.append(msg)
+    finally:
+        consumer.close()
+    return sorted(messages, key=lambda m: (m.partition(), m.offset()))
+
+
+def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            try:
+                found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+                break
+            except KafkaException as exc:
+                # A fresh broker is still electing the group coordinator.
+                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        consumer.close()
+    return sum(max(0, tp.offset) for tp in found)
+
+
+def high_total(bootstrap: str, topic: str, partitions: int) -> int:
+    """The sum of the high watermarks: uncommitted transactional records included."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"probe-{uuid.uuid4().hex[:8]}",
+            "isolation.level": "read_uncommitted",
+        }
+    )
+    try:
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)
+        )
+    finally:
+        consumer.close()
+
+
+def kafkaops_process(*args: str, bootstrap: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`python -m kafkaops -b BOOTSTRAP ARGS...` as its own process (signals, exit codes)."""
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_") or k.startswith("KAFKAOPS_TEST")
+    }
+    full_env.update(env or {})
+    full_env["PYTHONPATH"] = str(ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kafkaops", "-b", bootstrap, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=str(ROOT),
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 90.0) -> tuple[int, str, str]:
+    """Wait (bounded) for a kafkaops process; kill it and fail if it hangs."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        raise AssertionError(f"kafkaops did not finish within {timeout}s; stderr: {err[-2000:]}") from None
+    return process.returncode, out, err
+
+
+def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)

@@ -1,0 +1,408 @@
+"""`kafkaops dlq list | ensure | tail` on the real Apache Kafka broker.
+
+What the user sees is asserted: counts, topics created (and only those), every tail option,
+and binary or hostile bytes that never reach the terminal raw.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from tests.conftest import Cli, write_config
+from tests.dlq_helpers import finish, json_records, kafkaops_process, produce, spring_headers
+from tests.events import event
+from tests.kafka_fixtures import NewTopicFactory
+
+pytestmark = pytest.mark.kafka
+
+
+def dlq_pair(bootstrap: str, new_topic: NewTopicFactory, partitions: int = 1) -> tuple[str, str]:
+    """A source topic and its `.dlq` topic, both created."""
+    source = new_topic(partitions, name_prefix="src")
+    return source, create_topic(bootstrap, source + ".dlq", partitions)
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1) -> str:
+    from confluent_kafka.admin import NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=-1)])[name].result(
+        timeout=30
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        topic = admin.list_topics(name, timeout=5).topics.get(name)
+        if (
+            topic is not None
+            and topic.error is None
+            and all(p.leader >= 0 for p in topic.partitions.values())
+        ):
+            return name
+        time.sleep(0.05)
+    raise AssertionError(f"topic {name} never got leaders")
+
+
+def topics_on(bootstrap: str) -> set[str]:
+    return set(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics)
+
+
+# ---------------------------------------------------------------------------------------
+# list
+
+
+def test_list_shows_size_origin_times_and_replay_backlog(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic, partitions=2)
+    produce(kafka_bootstrap, dlq, json_records(source, 7))
+    result = cli("-b", kafka_bootstrap, "dlq", "list", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = {r["topic"]: r for r in json.loads(result.stdout)}
+    row = rows[dlq]
+    assert row["messages"] == 7
+    assert row["original_topic"] == source
+    assert row["original_exists"] is True
+    assert row["replay_pending"] == 7
+    assert row["oldest"] is not None and row["newest"] is not None
+    assert row["oldest"] <= row["newest"]
+    assert source not in rows  # not a DLQ by name
+
+
+def test_list_names_the_original_from_headers_and_says_when_it_is_gone(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    dlq = create_topic(kafka_bootstrap, new_topic(1, name_prefix="legacy") + "-dlt")
+    produce(kafka_bootstrap, dlq, [(b"k", b"v", [("x-original-topic", b"casino.gone.v1")])])
+    rows = {r["topic"]: r for r in json.loads(cli("-b", kafka_bootstrap, "dlq", "list", "-o", "json").stdout)}
+    assert rows[dlq]["original_topic"] == "casino.gone.v1"
+    assert rows[dlq]["original_exists"] is False
+
+
+def test_list_warns_for_topics_with_failed_events_but_no_dlq(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, make_database, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    covered, _ = dlq_pair(kafka_bootstrap, new_topic)
+    uncovered = new_topic(1, name_prefix="nodlq")
+    db = make_database("sqlite")
+    db.init()
+    db.insert([event(1, topic=covered), event(2, topic=uncovered, status="DLQ_FAILED")])
+    monkeypatch.setenv(
+        "KAFKAOPS_CONFIG",
+        str(write_config(tmp_path / "k.yaml", db, kafka={"bootstrap.servers": kafka_bootstrap})),
+    )
+    result = cli("dlq", "list")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+    assert len(warnings) == 1
+    assert f"topic {uncovered} has failed events but no DLQ topic {uncovered}.dlq" in warnings[0]
+
+
+# ---------------------------------------------------------------------------------------
+# ensure
+
+
+def test_ensure_creates_exactly_the_missing_dlq_topics_with_the_source_layout(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, make_database, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    have, have_dlq = dlq_pair(kafka_bootstrap, new_topic)
+    missing_a = new_topic(3, name_prefix="miss")
+    missing_b = new_topic(2, name_prefix="miss")
+    db = make_database("sqlite")
+    db.init()
+    db.insert(
+        [
+            event(1, topic=have),
+            event(2, topic=missing_a),
+            event(3, topic=missing_b),
+            event(4, topic=missing_a),
+        ]
+    )
+    monkeypatch.setenv(
+        "KAFKAOPS_CONFIG",
+        str(write_config(tmp_path / "k.yaml", db, kafka={"bootstrap.servers": kafka_bootstrap})),
+    )
+    before = topics_on(kafka_bootstrap)
+
+    dry = cli("dlq", "ensure", "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert f"would create {missing_a}.dlq (3 partitions, replication factor 1)" in dry.stderr
+    assert topics_on(kafka_bootstrap) == before
+
+    result = cli("dlq", "ensure")
+    assert result.exit_code == 0, result.stderr
+    assert "Created 2 DLQ topic(s)." in result.stderr
+    assert topics_on(kafka_bootstrap) - before == {f"{missing_a}.dlq", f"{missing_b}.dlq"}
+    meta = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics
+    assert len(meta[f"{missing_a}.dlq"].partitions) == 3
+    assert len(meta[f"{missing_b}.dlq"].partitions) == 2
+    assert have_dlq in before
+
+    again = cli("dlq", "ensure")
+    assert again.exit_code == 0
+    assert "0 DLQ topic(s) to create" in again.stderr
+
+
+def test_ensure_named_topic_that_does_not_exist_is_a_usage_error(cli: Cli, kafka_bootstrap: str) -> None:
+    before = topics_on(kafka_bootstrap)
+    result = cli("-b", kafka_bootstrap, "dlq", "ensure", "no.such.topic.v1")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: topic 'no.such.topic.v1' does not exist")
+    assert topics_on(kafka_bootstrap) == before
+
+
+# ---------------------------------------------------------------------------------------
+# tail
+
+
+def tail_json(cli: Cli, bootstrap: str, *args: str) -> list[dict]:  # type: ignore[type-arg]
+    result = cli("-b", bootstrap, "dlq", "tail", *args, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_tail_last_n_per_partition_merged_by_time(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic, partitions=2)
+    for n in range(6):  # alternate partitions, so time order interleaves them
+        produce(kafka_bootstrap, dlq, json_records(source, 1, start=n), partition=n % 2)
+        time.sleep(0.01)
+    records = tail_json(cli, kafka_bootstrap, dlq, "-n", "2")
+    assert [r["value"]["n"] for r in records] == [2, 3, 4, 5]
+    stamps = [r["timestamp"] for r in records]
+    assert stamps == sorted(stamps)
+    assert tail_json(cli, kafka_bootstrap, dlq, "--from-beginning", "-p", "1") == [
+        r for r in tail_json(cli, kafka_bootstrap, dlq, "--from-beginning") if r["partition"] == 1
+    ]
+    assert len(tail_json(cli, kafka_bootstrap, dlq, "--from-beginning")) == 6
+    assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, dlq, "-n", "20")] == list(range(6))
+
+
+def test_tail_filters_key_grep_and_since(cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(source, 30))
+    by_key = tail_json(cli, kafka_bootstrap, dlq, "--key", "player-3", "-n", "2")
+    # The last two matches, even though the last 2 records of the partition are other keys.
+    assert [r["value"]["n"] for r in by_key] == [17, 24]
+    assert all(r["key"] == "player-3" for r in by_key)
+    grep = tail_json(cli, kafka_bootstrap, dlq, "--from-beginning", "--grep", '"brandId": "casino-2"')
+    assert [r["value"]["n"] for r in grep] == [n for n in range(30) if n % 3 == 2]
+    time.sleep(1.1)
+    later = time.time()
+    produce(kafka_bootstrap, dlq, json_records(source, 2, start=100))
+    since = tail_json(cli, kafka_bootstrap, dlq, "--since", _iso(later - 0.5))
+    assert [r["value"]["n"] for r in since] == [100, 101]
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
+
+
+def test_tail_json_lines_carry_every_field_and_binary_as_base64(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    _, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    headers = [
+        *spring_headers("casino.orders.v1", 42, partition=3, message="Timeout [/bold]"),
+        ("kafka_dlt-original-timestamp", (1_795_000_000_123).to_bytes(8, "big")),
+        ("bin", b"\xff\x00\xfe"),
+    ]
+    produce(
+        kafka_bootstrap,
+        dlq,
+        [(b"\xfe\xffkey", b"\x00\x01\x9b\xff", headers), ("text-key", "not json {", None)],
+    )
+    binary, text = tail_json(cli, kafka_bootstrap, dlq, "--from-beginning")
+    assert binary["topic"] == dlq and binary["partition"] == 0 and binary["offset"] == 0
+    assert binary["timestamp"].endswith("Z")
+    assert base64.b64decode(binary["key_base64"]) == b"\xfe\xffkey" and "key" not in binary
+    assert base64.b64decode(binary["value_base64"]) == b"\x00\x01\x9b\xff" and "value" not in binary
+    assert binary["original"] == {
+        "topic": "casino.orders.v1",
+        "partition": 3,
+        "offset": 42,
+        "timestamp": 1_795_000_000_123,
+    }
+    assert binary["error"] == {"message": "Timeout [/bold]", "class": "java.lang.IllegalStateException"}
+    assert [h["key"] for h in binary["headers"]] == [k for k, _ in headers]
+    assert binary["headers"][-1] == {"key": "bin", "value_base64": base64.b64encode(b"\xff\x00\xfe").decode()}
+    assert binary["headers"][0] == {"key": "kafka_dlt-original-topic", "value": "casino.orders.v1"}
+    assert text["key"] == "text-key" and text["value"] == "not json {" and text["headers"] == []
+
+
+def test_tail_json_lines_escape_what_a_terminal_would_obey(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    _, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    hostile = "a\x1b]0;t\x07 \x9b31m \u202egnp"
+    produce(
+        kafka_bootstrap,
+        dlq,
+        [(hostile, json.dumps({"m": hostile}, ensure_ascii=False), [("h", hostile.encode())])],
+    )
+    result = cli("-b", kafka_bootstrap, "dlq", "tail", dlq, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert not any(c in result.stdout for c in ("\x1b", "\x07", "\x9b", "\u202e"))
+    record = json.loads(result.stdout)  # the same strings, once decoded
+    assert record["key"] == hostile and record["value"] == {"m": hostile}
+    assert record["headers"] == [{"key": "h", "value": hostile}]
+
+
+def test_tail_text_never_lets_escape_sequences_or_binary_reach_the_terminal(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    _, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    hostile = "\x1b]0;pwned-title\x07 [/bold] \u202egnp.exe"
+    produce(
+        kafka_bootstrap,
+        dlq,
+        [
+            (
+                "k\x1b[2J",
+                json.dumps({"msg": hostile}),
+                spring_headers("casino.orders.v1", 1, message=hostile),
+            ),
+            (b"\xff", b"\x1b[31m\xff\x00binary", None),
+            ("plain", "line1\nline2 \x1b[5m", None),
+        ],
+    )
+    result = cli("-b", kafka_bootstrap, "dlq", "tail", dlq, "--from-beginning")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "\x1b" not in out and "\x07" not in out and "\x00" not in out and "\u202e" not in out
+    assert "\\x1b]0;pwned-title\\x07 [/bold] \\u202egnp.exe" in out  # the error, shown visibly
+    assert "key:      k\\x1b[2J" in out
+    assert '"msg": "\\u001b]0;pwned-title\\u0007 [/bold] \\u202egnp.exe"' in out  # pretty JSON value
+    assert "(binary, 13 bytes) \\x1b[31m\\xff\\x00binary" in out
+    assert "line1\nline2 \\x1b[5m" in out
+    assert "original: casino.orders.v1 (partition 0, offset 1)" in out
+
+
+def test_tail_never_joins_or_commits_a_group(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(source, 3))
+    before = {
+        g.group_id
+        for g in AdminClient({"bootstrap.servers": kafka_bootstrap}).list_consumer_groups().result(10).valid
+    }
+    assert len(tail_json(cli, kafka_bootstrap, dlq, "--from-beginning")) == 3
+    after = {
+        g.group_id
+        for g in AdminClient({"bootstrap.servers": kafka_bootstrap}).list_consumer_groups().result(10).valid
+    }
+    assert after == before
+
+
+def test_tail_follow_prints_new_records_and_exits_0_on_ctrl_c(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(source, 1))
+    process = kafkaops_process("dlq", "tail", dlq, "--follow", "-o", "json", bootstrap=kafka_bootstrap)
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        assert first["value"]["n"] == 0
+        produce(kafka_bootstrap, dlq, json_records(source, 1, start=1))
+        second = json.loads(process.stdout.readline())
+        assert second["value"]["n"] == 1
+        process.send_signal(signal.SIGINT)
+        code, _, err = finish(process, timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no.such.topic.dlq"], "Error: topic 'no.such.topic.dlq' does not exist"),
+        (["{dlq}", "-p", "7"], "Error: topic '{dlq}' has no partition 7"),
+        (["{dlq}", "--since", "yesterday-ish"], "Error: invalid --since 'yesterday-ish'"),
+        (["{dlq}", "-o", "csv"], "Error: dlq tail prints records as table or json"),
+    ],
+)
+def test_tail_bad_input_is_one_error_line(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, args: list[str], message: str
+) -> None:
+    _, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    result = cli("-b", kafka_bootstrap, "dlq", "tail", *[a.format(dlq=dlq) for a in args])
+    assert result.stderr.startswith(message.format(dlq=dlq)), result.stderr
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_tail_last_n_counts_records_not_transaction_markers(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    from confluent_kafka import Producer
+
+    topic = new_topic(1, name_prefix="txn")
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"tail-{topic}"})
+    producer.init_transactions(30)
+    for n in range(5):  # one record per transaction: every other offset is a commit marker
+        producer.begin_transaction()
+        producer.produce(topic, value=json.dumps({"n": n}).encode())
+        producer.commit_transaction(30)
+    assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, topic, "-n", "2")] == [3, 4]
+    assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, topic, "-n", "1")] == [4]
+
+
+def test_dlq_suffixes_are_configurable_and_checked(
+    cli: Cli,
+    kafka_bootstrap: str,
+    new_topic: NewTopicFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = new_topic(1, name_prefix="suf")
+    dead = create_topic(kafka_bootstrap, source + ".deadletter")
+    config = write_config(
+        tmp_path / "k.yaml",
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        retry={"dlq_suffixes": [".deadletter"]},
+    )
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(config))
+    rows = {r["topic"]: r for r in json.loads(cli("dlq", "list", "-o", "json").stdout)}
+    assert rows[dead]["original_topic"] == source
+    assert not any(t.endswith("-dlt") for t in rows)  # the defaults are replaced, not added to
+    bad = write_config(
+        tmp_path / "bad.yaml", kafka={"bootstrap.servers": kafka_bootstrap}, retry={"dlq_suffixes": ".dlq"}
+    )
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(bad))
+    result = cli("dlq", "list")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: retry.dlq_suffixes must be a non-empty list of suffixes")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["tail", "x.dlq"],
+        ["replay", "x.dlq", "--yes"],
+        ["ensure", "x"],
+        ["replay", "x.dlq", "--dry-run"],
+    ],
+)
+def test_an_unreachable_cluster_is_one_error_line_and_exit_1(
+    cli: Cli, closed_port: int, args: list[str]
+) -> None:
+    started = time.monotonic()
+    result = cli("-b", f"127.0.0.1:{closed_port}", "dlq", *args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: cannot reach Kafka at 127.0.0.1:{closed_port}")
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 30

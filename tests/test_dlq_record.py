@@ -1,0 +1,168 @@
+"""The DLQ record's parsing side: every origin's headers, Spring's binary numbers, Connect's
+decimal text, repeated headers, and the headers a replay adds (pure functions, no broker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kafkaops import dlq_record
+from kafkaops.dlq_record import DEFAULT_DLQ_SUFFIXES as SUFFIXES
+from kafkaops.dlq_record import parse_origin
+
+
+def be(value: int, size: int) -> bytes:
+    return value.to_bytes(size, "big", signed=True)
+
+
+SPRING = [
+    ("kafka_dlt-original-topic", b"casino.wallet.deposit.v1"),
+    ("kafka_dlt-original-partition", be(5, 4)),
+    ("kafka_dlt-original-offset", be(123_456_789_012, 8)),
+    ("kafka_dlt-original-timestamp", be(1_795_000_000_123, 8)),
+    ("kafka_dlt-exception-fqcn", b"org.springframework.kafka.listener.ListenerExecutionFailedException"),
+    ("kafka_dlt-exception-message", b"Listener failed; nested exception is java.lang.IllegalStateException"),
+]
+CLOUD_STREAM = [
+    ("x-original-topic", b"casino.player.registered.v1"),
+    ("x-original-partition", be(2, 4)),
+    ("x-original-offset", be(77, 8)),
+    ("x-original-timestamp", be(1_795_000_000_000, 8)),
+    ("x-exception-message", b"Dispatcher has no subscribers"),
+    ("x-exception-fqcn", b"org.springframework.messaging.MessageDeliveryException"),
+]
+CONNECT = [
+    ("__connect.errors.topic", b"casino.loyalty.points-earned.v1"),
+    ("__connect.errors.partition", b"3"),
+    ("__connect.errors.offset", b"12345678"),  # 8 bytes of decimal text, not a binary integer
+    ("__connect.errors.exception.class.name", b"org.apache.kafka.connect.errors.DataException"),
+    ("__connect.errors.exception.message", b"Converting byte[] to Kafka Connect data failed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (
+            SPRING,
+            (
+                "casino.wallet.deposit.v1",
+                5,
+                123_456_789_012,
+                1_795_000_000_123,
+                "Listener failed; nested exception is java.lang.IllegalStateException",
+                "org.springframework.kafka.listener.ListenerExecutionFailedException",
+            ),
+        ),
+        (
+            CLOUD_STREAM,
+            (
+                "casino.player.registered.v1",
+                2,
+                77,
+                1_795_000_000_000,
+                "Dispatcher has no subscribers",
+                "org.springframework.messaging.MessageDeliveryException",
+            ),
+        ),
+        (
+            CONNECT,
+            (
+                "casino.loyalty.points-earned.v1",
+                3,
+                12_345_678,
+                None,
+                "Converting byte[] to Kafka Connect data failed",
+                "org.apache.kafka.connect.errors.DataException",
+            ),
+        ),
+    ],
+    ids=["spring-kafka", "spring-cloud-stream", "kafka-connect"],
+)
+def test_each_origin_resolves_topic_numbers_and_error(headers: list, expected: tuple) -> None:
+    origin = parse_origin(headers, "whatever.dlq", SUFFIXES)
+    got = (
+        origin.topic,
+        origin.partition,
+        origin.offset,
+        origin.timestamp,
+        origin.error_message,
+        origin.error_class,
+    )
+    assert got == expected
+
+
+def test_spring_headers_win_over_cloud_stream_and_connect() -> None:
+    origin = parse_origin([*CONNECT, *CLOUD_STREAM, *SPRING], "x.dlq", SUFFIXES)
+    assert origin.topic == "casino.wallet.deposit.v1"
+    assert origin.partition == 5
+    assert origin.error_class == "org.springframework.kafka.listener.ListenerExecutionFailedException"
+
+
+def test_a_repeated_header_counts_by_its_last_occurrence() -> None:
+    headers = [
+        ("kafka_dlt-original-topic", b"first"),
+        ("kafka_dlt-original-offset", be(1, 8)),
+        ("kafka_dlt-original-topic", b"second"),
+        ("kafka_dlt-original-offset", be(2, 8)),
+        ("kafkaops-replay-count", b"1"),
+        ("kafkaops-replay-count", b"2"),
+    ]
+    origin = parse_origin(headers, "x.dlq", SUFFIXES)
+    assert (origin.topic, origin.offset, origin.replay_count) == ("second", 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("dlq", "original"),
+    [
+        ("casino.orders.v1.dlq", "casino.orders.v1"),
+        ("casino.orders.v1-dlt", "casino.orders.v1"),
+        ("casino.orders.v1.DLT", "casino.orders.v1"),
+        ("casino.orders.v1", None),
+        (".dlq", None),
+    ],
+)
+def test_without_headers_the_original_topic_is_the_name_without_its_suffix(
+    dlq: str, original: str | None
+) -> None:
+    assert parse_origin([], dlq, SUFFIXES).topic == original
+    assert dlq_record.is_dlq_topic(dlq, SUFFIXES) is (original is not None)
+
+
+def test_kafkaops_retry_headers_are_read_back() -> None:
+    headers = dlq_record.dlq_headers(
+        [("traceparent", b"00-abc")],
+        original_topic="casino.orders.v1",
+        exception_message="Broker: Message size too large",
+        exception_fqcn="org.apache.kafka.common.errors.RecordTooLargeException",
+        failed_event_id=4711,
+        retry_count=5,
+    )
+    origin = parse_origin(headers, "casino.orders.v1.dlq", SUFFIXES)
+    assert origin.topic == "casino.orders.v1"
+    assert origin.error_message == "Broker: Message size too large"
+    assert origin.failed_event_id == "4711"
+    assert origin.retry_count == 5
+    assert origin.replay_count == 0
+
+
+def test_numbers_that_fit_neither_form_are_none_not_garbage() -> None:
+    headers = [("kafka_dlt-original-partition", b"\x01\x02"), ("__connect.errors.offset", b"12a")]
+    origin = parse_origin(headers, "x.dlq", SUFFIXES)
+    assert origin.partition is None
+    assert origin.offset is None
+
+
+def test_replay_headers_keep_every_original_byte_and_add_two() -> None:
+    original = [
+        ("bin", b"\x00\xff\xfe"),
+        ("dup", b"a"),
+        ("dup", b"b"),
+        ("null", None),
+        ("kafkaops-replay-count", b"1"),
+    ]
+    out = dlq_record.replay_headers(
+        original, source_topic="orders.dlq", partition=2, offset=41, replay_count=1
+    )
+    assert out[:5] == original
+    assert out[5:] == [("kafkaops-replayed-from", b"orders.dlq/2/41"), ("kafkaops-replay-count", b"2")]
+    assert dlq_record.parse_origin(out, "orders.dlq", SUFFIXES).replay_count == 2
