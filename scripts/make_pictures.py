@@ -22,8 +22,9 @@ COLUMNS, ROWS = 118, 40
 PYTE_COLORS = {"brown": "yellow", "default": None}
 
 
-def run_in_terminal(argv: list[str], env: dict[str, str]) -> str:
-    """The raw bytes kafkaops wrote to a terminal of COLUMNS x ROWS, as text."""
+def run_in_terminal(argv: list[str], env: dict[str, str], *, until: float | None = None) -> str:
+    """The raw bytes kafkaops wrote to a terminal of COLUMNS x ROWS, as text; with `until`, only
+    what it had written that many seconds after it started (a progress bar, mid-run)."""
     leader, follower = pty.openpty()
     import fcntl
     import struct
@@ -41,6 +42,9 @@ def run_in_terminal(argv: list[str], env: dict[str, str]) -> str:
         close_fds=True,
     )
     os.close(follower)
+    import time
+
+    started = time.monotonic()
     chunks: list[bytes] = []
     while True:
         ready, _, _ = select.select([leader], [], [], 60)
@@ -53,7 +57,8 @@ def run_in_terminal(argv: list[str], env: dict[str, str]) -> str:
             break
         if not data:
             break
-        chunks.append(data)
+        if until is None or time.monotonic() - started < until:
+            chunks.append(data)
     proc.wait(timeout=60)
     os.close(leader)
     return b"".join(chunks).decode("utf-8", "replace")
@@ -108,16 +113,18 @@ def main() -> int:
             ),
             ("kafkaops retry", ["retry"], None),
             ("kafkaops dlq list", ["dlq", "list"], "dlq-list.svg"),
+            # Paced, so that the picture catches the progress bar on its way.
             (
-                f"kafkaops dlq replay {refused_dlq} --yes",
-                ["dlq", "replay", refused_dlq, "--yes"],
+                f"kafkaops dlq replay {refused_dlq} --yes --rate 60",
+                ["dlq", "replay", refused_dlq, "--yes", "--rate", "60"],
                 "dlq-replay.svg",
             ),
         ]
         for command, argv, name in shots:
-            if argv[0] == "dlq" and argv[1] == "replay":
+            replay = argv[:2] == ["dlq", "replay"]
+            if replay:
                 environment.cluster.topic_error(demo.REFUSED_TOPIC, 0)  # the ACL is fixed
-            raw = run_in_terminal(argv, env)
+            raw = run_in_terminal(argv, env, until=3.0 if replay else None)
             if name is not None:
                 save_svg(command, command, raw, DOCS / name)
                 print(f"docs/{name}")
