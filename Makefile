@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install deps test lint format completions bench run clean kafka-cache kafka-broker kcat
+.PHONY: help install deps test lint format completions bench run clean kafka-cache kafka-broker kcat pictures
 
 help:
 	@echo "make run          set up, then run kafkaops against an embedded Kafka and a SQLite file"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint         ruff (lint + format check) and mypy"
 	@echo "make bench        the benchmarks in benchmarks/"
 	@echo "make completions  regenerate completions/ for bash, zsh and fish"
+	@echo "make pictures     regenerate the SVGs in docs/ from real runs of the demo"
 	@echo "make kafka-cache  fetch the Apache Kafka broker jars once (make test does it)"
 	@echo "make kafka-broker a local Apache Kafka broker in the foreground (PORT=9092 to pick its port)"
 
@@ -64,7 +65,7 @@ kafka-broker: install
 	scripts/kafka-broker run $(if $(PORT),--port $(PORT))
 
 run: install
-	$(BIN)/python scripts/try_kafkaops.py
+	$(BIN)/kafkaops demo
 
 # kcat for benchmarks/dlq_replay.py's comparison pipe, from Debian's package (kcat, once kafkacat).
 kcat:
@@ -80,6 +81,10 @@ bench: install deps kafka-cache kcat
 	$(BIN)/python benchmarks/retry_pass.py
 	$(BIN)/python benchmarks/status.py
 	$(BIN)/python benchmarks/dlq_replay.py
+
+pictures: install
+	$(BIN)/pip install -q -e ".[docs]"
+	$(BIN)/python scripts/make_pictures.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -94,9 +94,9 @@ def test_sandbox_serves_kafka_until_terminated() -> None:
         text=True,
     )
     try:
-        line = proc.stdout.readline().strip()  # type: ignore[union-attr]
-        assert line.startswith("bootstrap.servers=127.0.0.1:")
-        producer = Producer({"bootstrap.servers": line.split("=", 1)[1]})
+        lines = [proc.stdout.readline().strip() for _ in range(3)]  # type: ignore[union-attr]
+        servers = next(line for line in lines if line.startswith("export KAFKAOPS_BOOTSTRAP_SERVERS="))
+        producer = Producer({"bootstrap.servers": servers.split("=", 1)[1]})
         delivered: list[object] = []
         producer.produce("orders", b"x", on_delivery=lambda err, msg: delivered.append(err))
         producer.flush(10)

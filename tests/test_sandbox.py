@@ -39,15 +39,28 @@ def start(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def read_exports(proc: subprocess.Popen[str]) -> dict[str, str]:
+    """The `export NAME=VALUE` lines the sandbox prints first, as a dict."""
+    import shlex
+
+    assert proc.stdout is not None
+    exports: dict[str, str] = {}
+    while len(exports) < 3:
+        line = proc.stdout.readline()
+        assert line.startswith("export "), (line, proc.stderr.read() if proc.stderr else "")
+        name, _, value = line.removeprefix("export ").strip().partition("=")
+        exports[name] = shlex.split(value)[0]
+    return exports
+
+
 def test_sandbox_serves_every_broker_on_the_chosen_ports() -> None:
     from confluent_kafka import Consumer, Producer
 
     port = free_port_pair()
     proc = start("--port", str(port), "--brokers", "2", "--topic", "orders:2")
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line == f"bootstrap.servers=127.0.0.1:{port},127.0.0.1:{port + 1}", proc.stderr
+        exports = read_exports(proc)
+        assert exports["KAFKAOPS_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{port},127.0.0.1:{port + 1}"
         producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}"})
         metadata = producer.list_topics(timeout=10)
         assert sorted((b.host, b.port) for b in metadata.brokers.values()) == [
@@ -89,3 +102,41 @@ def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "leaves no room for 2 brokers" in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_sandbox_serves_kafkaops_from_another_process_and_stops_cleanly(signum: int) -> None:
+    """The export lines point another process's kafkaops at the sandbox; a signal stops it and
+    leaves no process and no folder behind."""
+    from pathlib import Path
+
+    proc = start("--topic", "orders:2")
+    try:
+        exports = read_exports(proc)
+        folder = Path(exports["KAFKAOPS_CONFIG"]).parent
+        assert folder.is_dir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")} | exports
+        seen = subprocess.run(
+            [sys.executable, "-m", "kafkaops", "failed", "-o", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert seen.returncode == 0, seen.stderr
+        import json
+
+        counts = {row["status"]: row["count"] for row in json.loads(seen.stdout)}
+        assert set(counts) == {"PENDING", "RESOLVED", "DLQ", "DLQ_FAILED"}
+        from confluent_kafka.admin import AdminClient
+
+        topics = AdminClient({"bootstrap.servers": exports["KAFKAOPS_BOOTSTRAP_SERVERS"]}).list_topics(
+            timeout=10
+        )
+        assert topics.topics["orders"].partitions.keys() == {0, 1}
+    finally:
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert not folder.exists()

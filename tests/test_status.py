@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
-from fake_service import FakeService, health_body, metrics_text, stats_body
 
 from kafkaops.config import Overrides, load_settings
 from kafkaops.connections import Connections
+from kafkaops.demo_service import FakeService, health_body, metrics_text, stats_body
 from kafkaops.embedded import EmbeddedKafka
 from kafkaops.status.gather import run_status
 from kafkaops.status.statefile import state_path

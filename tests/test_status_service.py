@@ -15,8 +15,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
-from fake_service import FakeService, health_body, metrics_text, stats_body
 
+from kafkaops.demo_service import FakeService, health_body, metrics_text, stats_body
 from kafkaops.http import HttpError, get
 from kafkaops.secrets import mask_url, redact, secrets_of
 from kafkaops.status.service import probe_instance

@@ -9,6 +9,7 @@ import typer
 from kafkaops import __version__
 from kafkaops.cli import config as config_cli
 from kafkaops.cli import db as db_cli
+from kafkaops.cli import demo as demo_cli
 from kafkaops.cli import dlq as dlq_cli
 from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import retry as retry_cli
@@ -35,11 +36,17 @@ app.add_typer(config_cli.app, name="config")
 app.command("retry")(retry_cli.retry)
 app.command("sandbox")(sandbox_cli.sandbox)
 app.command("status", cls=status_cli.StatusCommand)(status_cli.status)
+app.command("demo")(demo_cli.demo)
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"kafkaops {__version__}")
+        import confluent_kafka  # only here: --version names the client library it runs on
+
+        typer.echo(
+            f"kafkaops {__version__} (confluent-kafka {confluent_kafka.version()}, "
+            f"librdkafka {confluent_kafka.libversion()[0]})"
+        )
         raise typer.Exit()
 
 
@@ -84,7 +91,13 @@ def main(
         int, typer.Option("--verbose", "-v", count=True, help="More log lines on stderr (-vv for debug).")
     ] = 0,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version (with the confluent-kafka and librdkafka versions) and exit.",
+        ),
     ] = False,
 ) -> None:
     from kafkaops.config import Overrides
@@ -108,7 +121,7 @@ def run() -> None:
 
     guard_standard_streams()  # before anything is opened: `2>&-` must not make a database "stderr"
     try:
-        app()
+        app(prog_name="kafkaops")  # also under python -m kafkaops
         code = 0
     except SystemExit as exit_:
         code = _exit_code(exit_.code)

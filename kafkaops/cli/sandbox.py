@@ -1,14 +1,20 @@
-"""`kafkaops sandbox`: an embedded Kafka cluster in the foreground, for trying kafkaops out."""
+"""`kafkaops sandbox`: the demo's environment (an embedded Kafka cluster and a SQLite table of
+failed events) kept running in the foreground, for trying every command by hand."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from kafkaops.cli.common import output
+
 
 def sandbox(
-    brokers: Annotated[int, typer.Option("--brokers", min=1, max=9, help="Number of brokers.")] = 1,
+    brokers: Annotated[
+        int, typer.Option("--brokers", min=1, max=9, help="Number of brokers. [default: 1]")
+    ] = 1,
     port: Annotated[
         int | None,
         typer.Option(
@@ -22,30 +28,66 @@ def sandbox(
     topics: Annotated[
         list[str] | None,
         typer.Option(
-            "--topic", help="Create a topic up front, NAME[:PARTITIONS]; repeatable.", show_default=False
+            "--topic",
+            help="Create another topic up front, NAME[:PARTITIONS] (default 1 partition); repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep",
+            help="Keep the SQLite file and config in this folder. [default: a temporary folder, removed at exit]",
+            show_default=False,
+            file_okay=False,
         ),
     ] = None,
 ) -> None:
-    """Run an embedded Kafka cluster (librdkafka's mock) on 127.0.0.1 until Ctrl-C.
+    """Run the demo's environment until Ctrl-C: an embedded Kafka and a table of failed events.
 
-    Prints bootstrap.servers=127.0.0.1:PORT on stdout (--port chooses it); point kafkaops at it with
-    KAFKAOPS_BOOTSTRAP_SERVERS. Nothing to install, nothing kept: fit for trying kafkaops and
-    for demos, not for data you care about (see kafkaops.embedded for what it lacks).
+    Starts librdkafka's mock cluster on 127.0.0.1 with the service's topics (one refused by the
+    broker, one without its DLQ) and a SQLite file holding a week of failed events in every
+    status, then prints the `export KAFKAOPS_...` lines that point kafkaops at them: paste them
+    into another terminal and try any command. Ctrl-C (or SIGTERM) stops the cluster and removes
+    the folder. Fit for trying kafkaops, not for data you care about.
 
     \b
     Example:
-      kafkaops sandbox --topic casino.player.registered.v1:3 --port 19092
+      kafkaops sandbox --port 19092
     """
-    from kafkaops.embedded import main
+    import shlex
+    import signal
+    import threading
+
+    from kafkaops.demo import demo_environment
     from kafkaops.errors import UsageError
 
     if port is not None and port + brokers - 1 > 65535:
         raise UsageError(
             f"--port {port} leaves no room for {brokers} brokers (the last port would be above 65535)"
         )
-    argv = ["--brokers", str(brokers)]
-    if port is not None:
-        argv += ["--port", str(port)]
-    for topic in topics or []:
-        argv += ["--topic", topic]
-    raise typer.Exit(main(argv))
+    extra = dict(_topic(spec) for spec in topics or [])
+    stop = threading.Event()
+    # Installed before anything starts, so a signal that arrives early still ends cleanly.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    out = output(None)
+    with demo_environment(keep=keep, port=port, brokers=brokers, extra_topics=extra) as env:
+        out.text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.env().items()))
+        counts = ", ".join(f"{n:,} {status}" for status, n in sorted(env.seeded.items()))
+        out.info(
+            f"Sandbox ready: Kafka at {env.bootstrap_servers}, {counts} failed events in {env.folder}. "
+            "Paste the export lines into another terminal; Ctrl-C stops it."
+        )
+        while not stop.wait(0.5):
+            pass
+    out.info("Sandbox stopped" + ("." if keep is not None else "; its folder is removed."))
+
+
+def _topic(spec: str) -> tuple[str, int]:
+    from kafkaops.errors import UsageError
+
+    name, _, count = spec.partition(":")
+    if not name or (count and not count.isdigit()) or (count and int(count) < 1):
+        raise UsageError(f"--topic {spec!r} is not NAME or NAME:PARTITIONS (a whole number >= 1)")
+    return name, int(count) if count else 1

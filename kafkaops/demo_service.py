@@ -3,7 +3,7 @@
 A real HTTP server (the standard library's, in a thread) serving the runbook's health JSON,
 Micrometer/Resilience4j Prometheus text and the publisher-stats JSON, each changeable while it
 runs: a slow answer, a 500, invalid JSON, a missing metric. Used by the tests, the status
-benchmark and `make run`.
+benchmark and `kafkaops demo` / `kafkaops sandbox`.
 """
 
 from __future__ import annotations
