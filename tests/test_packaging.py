@@ -50,6 +50,9 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(dist: Path, tmp_pa
     helped = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0, helped.stderr
     assert "failed" in helped.stdout and "retry" in helped.stdout
+    demo = subprocess.run([exe, "demo", "--help"], capture_output=True, text=True, timeout=60)
+    assert demo.returncode == 0, demo.stderr
+    assert "Walk through the runbook" in demo.stdout
     # The installed tool runs from the environment, not from this checkout.
     where = subprocess.run(
         [str(env / "bin" / "python"), "-c", "import kafkaops; print(kafkaops.__file__)"],
