@@ -1,0 +1,245 @@
+"""Trial H: `kafkaops status` and `kafkaops retry` run as an adversary would, against the real
+database, the embedded broker and loopback HTTP servers. One test per defect found, each failing
+before its fix.
+
+Tests that guard a deadline run kafkaops as a subprocess with a timeout of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_service import FakeService, health_body, metrics_text
+
+from kafkaops.config import Overrides, load_settings
+from kafkaops.connections import Connections
+from kafkaops.status.gather import run_status
+from kafkaops.status.statefile import state_path
+from tests.events import event
+from tests.kafka_helpers import consume
+from tests.test_retry import configure as configure_retry
+from tests.test_retry import statuses
+from tests.test_status import configure
+
+KAFKAOPS = str(Path(sys.executable).parent / "kafkaops")
+
+
+@pytest.fixture
+def service() -> Iterator[FakeService]:
+    with FakeService().healthy() as running:
+        yield running
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (in the backlog) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield listener.getsockname()[1]
+
+
+def run_cli(args: list[str], config: Path, *, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
+    env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
+    started = time.monotonic()
+    done = subprocess.run([KAFKAOPS, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return done, time.monotonic() - started
+
+
+# -- the webhook ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["exa..mple", "a" * 70 + ".example"])
+def test_a_webhook_with_an_invalid_host_name_is_a_warning_and_keeps_the_exit_code(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, host: str
+) -> None:
+    """It was `unexpected UnicodeError`, exit 3, and no plugin line: a CRITICAL read as UNKNOWN."""
+    service.set_json("/actuator/health/kafka", health_body(dlq_failed=3))
+    configure(
+        tmp_path, monkeypatch, instances=[service.url], alerts={"webhook": f"http://{host}/hooks/SECRETPATH"}
+    )
+    result = cli("status", "-o", "nagios")
+    assert result.exit_code == 2
+    assert result.stdout.startswith("KAFKAOPS CRITICAL - 3 DLQ_FAILED events")
+    assert f"Warning: alert webhook failed: http://{host}/****: invalid host name" in result.stderr
+    assert "unexpected" not in result.stderr and "SECRETPATH" not in result.stderr
+
+
+def test_an_instance_with_an_invalid_host_name_says_so(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": "http://exa..mple:8080"}])
+    result = cli("status", "-o", "json")
+    assert result.exit_code == 3
+    [instance] = json.loads(result.stdout)["instances"]
+    assert instance["endpoint_errors"]["health"] == (
+        "http://exa..mple:8080/actuator/health/kafka: invalid host name"
+    )
+
+
+@pytest.mark.parametrize(
+    ("app", "expected"),
+    [
+        ({"token": "abc\nX-Injected: 1"}, "cannot send the request: a credential or header holds a line break"),
+        ({"health_path": "/actuator/héalth"}, "cannot send the request: the URL or a header holds characters"),
+    ],
+    ids=["token-with-newline", "non-ascii-path"],
+)
+def test_a_request_http_cannot_carry_is_named_not_unexpected(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, app: dict, expected: str  # type: ignore[type-arg]
+) -> None:
+    """They read `health: ...: ValueError`; the token must not be repeated."""
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}], app=app)
+    result = cli("status", "-o", "json")
+    assert result.exit_code == 3
+    errors = json.loads(result.stdout)["instances"][0]["endpoint_errors"]
+    assert expected in errors["health"]
+    assert "X-Injected" not in result.stdout + result.stderr
+    assert not [r for r in service.requests if "X-Injected" in r[2]]
+
+
+def test_a_hanging_webhook_cannot_hold_status_past_its_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, silent_port: int
+) -> None:
+    """The webhook had 5 s of its own after gathering: status took 5.2 s with timeouts of 1 s."""
+    service.set_json("/actuator/health/kafka", health_body(dlq_failed=3))
+    config = configure(
+        tmp_path,
+        monkeypatch,
+        instances=[service.url],
+        app={"timeout": "1s"},
+        status={"timeout": "1s"},
+        alerts={"webhook": f"http://127.0.0.1:{silent_port}/hook"},
+    )
+    done, took = run_cli(["status", "-o", "nagios"], config, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.startswith("KAFKAOPS CRITICAL")
+    assert "Warning: alert webhook failed:" in done.stderr and "no answer within" in done.stderr
+    # timeout (1 s) + 1 s, with room for a loaded machine; the defect took more than 5 s.
+    assert took < 4.5, f"status took {took:.1f}s with a hanging webhook"
+
+
+# -- data from the service -------------------------------------------------------------------------
+
+
+def test_control_characters_in_service_labels_never_reach_prometheus_text_raw(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """prometheus_client escapes backslash, quote and newline only: ESC reached the terminal."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    service.set_text(
+        "/actuator/prometheus",
+        metrics_text(executor="pool\x1b]0;pwned\x07\x9b31m"),
+    )
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    result = cli("status", "-o", "prometheus")
+    assert result.exit_code == 0
+    for raw in ("\x1b", "\x07", "\x9b"):
+        assert raw not in result.stdout
+    executors = {
+        s.labels["executor"]
+        for family in text_string_to_metric_families(result.stdout)
+        for s in family.samples
+        if "executor" in s.labels
+    }
+    assert executors == {"pool\\x1b]0;pwned\\x07\\x9b31m"}
+
+
+@pytest.mark.parametrize(
+    "bogus",
+    [-3, "lots", 1e300, True, 12.5, "NaN", [], {"n": 1}],
+    ids=["negative", "text", "huge", "bool", "fraction", "nan", "list", "object"],
+)
+def test_a_count_that_is_not_a_count_is_named_not_judged(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, bogus: Any
+) -> None:
+    """1e300 pending events was CRITICAL with a 300-digit figure; -3 DLQ_FAILED events was OK;
+    "lots" vanished without a word."""
+    service.set_json(
+        "/actuator/health/kafka",
+        {"status": "UP", "details": {"pendingEvents": bogus, "dlqFailedEvents": bogus}},
+    )
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    result = cli("status", "-o", "json")
+    doc = json.loads(result.stdout)
+    names = {c["name"]: c for c in doc["checks"]}
+    assert "pending_events" not in names and "dlq_failed" not in names
+    [instance] = doc["instances"]
+    assert instance["pending_events"] is None and instance["dlq_failed_events"] is None
+    service_check = names["service pod-a"]
+    assert service_check["status"] == "WARNING"
+    assert "pendingEvents is not a count" in service_check["message"]
+    assert "dlqFailedEvents is not a count" in service_check["message"]
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(("given", "expected"), [(0, 0), (1500, 1500), (1500.0, 1500), ("1500", 1500)])
+def test_counts_in_any_honest_form_are_read(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, given: Any, expected: int
+) -> None:
+    service.set_json("/actuator/health/kafka", health_body(pending=given))
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    doc = json.loads(cli("status", "-o", "json").stdout)
+    assert doc["instances"][0]["pending_events"] == expected
+    assert {c["name"]: c for c in doc["checks"]}["service pod-a"]["status"] == "OK"
+
+
+# -- the state file ----------------------------------------------------------------------------------
+
+
+def test_a_breaker_first_seen_in_the_future_is_seen_again_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """After the clock went back (NTP step, a VM restored), the stored first-seen time lay in the
+    future: the breaker stayed WARNING until the clock caught up, an hour past its 5 minutes."""
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    service.set_json("/actuator/health/kafka", health_body(breaker="OPEN"))
+    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    state_file = state_path(tmp_path / "state-home" / "kafkaops", "test")
+    state_file.parent.mkdir(parents=True)
+    ahead = (t0 + timedelta(hours=1)).isoformat()
+    state_file.write_text(json.dumps({"version": 1, "breakers_open_since": {"pod-a": ahead}}))
+
+    def run_at(at: datetime) -> tuple[str, str]:
+        settings = load_settings(Overrides())
+        conns = Connections(settings)
+        try:
+            check = run_status(settings, conns, now=at).check("circuit_breaker pod-a")
+        finally:
+            conns.close()
+        assert check is not None
+        return check.status, check.message
+
+    assert run_at(t0) == ("WARNING", "circuit breaker OPEN for 0s (critical after 5m)")
+    assert json.loads(state_file.read_text())["breakers_open_since"] == {"pod-a": "2026-11-27T12:00:00Z"}
+    assert run_at(t0 + timedelta(minutes=6)) == ("CRITICAL", "circuit breaker OPEN for 6m (> 5m)")
+
+
+# -- retry -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("deadline", ["25d", "30d", "999999999d"])
+def test_a_long_retry_deadline_still_publishes_on_postgresql(
+    pg_database: Any, embedded_kafka: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deadline: str
+) -> None:
+    """statement_timeout takes at most 2^31-1 ms (24.8 days): a longer --deadline failed every pass."""
+    pg_database.init()
+    configure_retry(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("t")
+    pg_database.insert([event(i, topic="t") for i in range(5)])
+    result = cli("retry", "--deadline", deadline, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["resolved"] == 5
+    assert statuses(pg_database) == {"RESOLVED": 5}
+    assert len(consume(embedded_kafka.bootstrap_servers, "t", expect=5, idle=0.5)) == 5
