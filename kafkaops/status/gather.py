@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kafkaops.connections import Connections
 
 T = TypeVar("T")
+WEBHOOK_FLOOR = 0.5  # seconds a webhook gets even when gathering used the whole deadline
 _GRACE = 0.5  # beyond a source's own deadline, for its thread to hand the answer over
 
 
@@ -379,8 +380,12 @@ def run_status(
     from kafkaops.status import statefile
     from kafkaops.status.alerts import maybe_alert
 
+    started = time.monotonic()
     config = config or status_config(settings)
     webhook = webhook or config.webhook
+    # The run's deadline: its longest source timeout plus 1 s. A hanging webhook had 5 s of its
+    # own on top of it; it now gets what is left, and at least WEBHOOK_FLOOR.
+    ends = started + max(config.timeout, config.app.timeout).total_seconds() + 1.0
     path = statefile.state_path(config.state_dir, settings.context)
     state, warning = statefile.load(path)
     gathered = gather(settings, config, conns, now=now)
@@ -388,7 +393,10 @@ def run_status(
     if warning:
         result.warnings.append(warning)
     if webhook:
-        failure = maybe_alert(result, state, webhook, now=now, context=settings.context)
+        from kafkaops.status.alerts import TIMEOUT
+
+        left = min(TIMEOUT, max(WEBHOOK_FLOOR, ends - time.monotonic()))
+        failure = maybe_alert(result, state, webhook, now=now, context=settings.context, timeout=left)
         if failure:
             result.warnings.append(failure)
     failure = statefile.save(path, state)
