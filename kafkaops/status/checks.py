@@ -225,3 +225,14 @@ def source_unreachable(source: str, message: str, hint: str | None = None) -> Ch
 
 def source_ok(source: str, message: str) -> Check:
     return Check(source, OK, None, message)
+
+
+def source_doubtful(source: str, message: str, url: str) -> Check:
+    """A source that answered with figures that are no counts: nothing of them is judged."""
+    return Check(
+        source,
+        WARNING,
+        None,
+        message + ": not judged",
+        f"look at what the service answers: curl -s {url}",
+    )

@@ -286,6 +286,9 @@ def _source_checks(gathered: Gathered) -> list[Check]:
         message = f"health {instance.health}" if instance.health else "answered"
         if instance.missing:
             message += f"; not exposed: {', '.join(instance.missing)}"
+        if instance.invalid:
+            out.append(checks.source_doubtful(name, f"{message}; {'; '.join(instance.invalid)}", instance.url))
+            continue
         out.append(checks.source_ok(name, message))
     return out
 
@@ -352,6 +355,7 @@ def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
         "publish_latency_kind": i.latency_kind,
         "endpoint_errors": i.endpoint_errors,
         "missing_metrics": i.missing,
+        "invalid_figures": i.invalid,
         "duration_s": round(i.elapsed_s, 3),
     }
 
