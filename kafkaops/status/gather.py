@@ -216,7 +216,12 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
     for instance in gathered.instances:
         if instance.reachable and instance.breaker is not None:
             if instance.breaker in checks.OPEN_STATES:
-                state.breakers_open_since.setdefault(instance.name, now)
+                since = state.breakers_open_since.get(instance.name)
+                if since is None or since > now:
+                    # Not seen open before, or seen "in the future": the clock went back (an NTP
+                    # step, a restored VM), and counting from that time would keep the breaker
+                    # WARNING until the clock caught up. Count from now.
+                    state.breakers_open_since[instance.name] = now
             else:
                 state.breakers_open_since.pop(instance.name, None)
         breaker = checks.circuit_breaker(
