@@ -63,6 +63,18 @@ class FailedEvent:
 DEFAULT_DEADLINE = timedelta(minutes=10)
 
 
+class StopRequest:
+    """A request to stop the pass before its next batch (set from a signal handler: a plain
+    attribute write is all a handler may safely do while a batch is being published)."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None  # what asked, e.g. "SIGTERM"
+
+    def request(self, reason: str) -> None:
+        if self.requested is None:
+            self.requested = reason
+
+
 @dataclass
 class PassOptions:
     batch_size: int = 500
@@ -72,6 +84,9 @@ class PassOptions:
     # No new batch starts after it; each statement's timeout ends at it (at least
     # SETTLE_TIMEOUT for a settle, which must not be cut short after publishing).
     deadline: timedelta = DEFAULT_DEADLINE
+    # Set (by a signal handler) to stop before the next batch: the batch in flight is published
+    # and settled first, so what the broker acknowledged is never left to be sent again.
+    stop: StopRequest | None = None
 
 
 class PassStopped(KafkaopsError):
@@ -89,6 +104,7 @@ class PassSummary:
     circuit_breaker: str = "CLOSED"
     duration_s: float = 0.0
     deadline_reached: bool = False
+    stopped_by: str | None = None  # the signal that stopped the pass between batches (SIGTERM)
     dlq_failed_ids: list[Any] = field(default_factory=list)
     too_large_for_dlq_ids: list[Any] = field(default_factory=list)  # requeueing cannot help them
     isolated: list[tuple[Any, str]] = field(default_factory=list)  # (id, status) settled alone
@@ -103,6 +119,7 @@ class PassSummary:
             self.aborted == 0
             and self.circuit_breaker == "CLOSED"
             and not self.deadline_reached
+            and self.stopped_by is None
             and not self.isolated
         )
 
@@ -367,6 +384,9 @@ def _run_batches(
             else min(options.batch_size, options.limit - summary.claimed)
         )
         if want <= 0:
+            break
+        if options.stop is not None and options.stop.requested is not None:
+            summary.stopped_by = options.stop.requested
             break
         if time.monotonic() >= ends:
             summary.deadline_reached = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -243,3 +244,50 @@ def test_a_long_retry_deadline_still_publishes_on_postgresql(
     assert json.loads(result.stdout)["resolved"] == 5
     assert statuses(pg_database) == {"RESOLVED": 5}
     assert len(consume(embedded_kafka.bootstrap_servers, "t", expect=5, idle=0.5)) == 5
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_pass_after_settling_what_was_published(
+    pg_database: Any, embedded_kafka: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    """SIGTERM (timeout(1), systemd, Kubernetes) killed the pass at once: a batch the broker had
+    acknowledged was never settled and went out again next pass, no summary, no metrics, exit -15."""
+    pg_database.init()
+    config = configure_retry(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("slow")
+    pg_database.insert([event(i, topic="slow") for i in range(60)])
+    embedded_kafka.set_rtt(-1, 300)  # every produce request waits: a batch takes a while
+    metrics = tmp_path / "retry.prom"
+    env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
+    proc = subprocess.Popen(
+        [KAFKAOPS, "retry", "--batch-size", "5", "-o", "json", "--metrics-file", str(metrics)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while statuses(pg_database).get("RESOLVED", 0) == 0:  # the first batch is settled
+            assert proc.poll() is None and time.monotonic() < deadline, "the pass never settled a batch"
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    embedded_kafka.set_rtt(-1, 0)
+    assert proc.returncode == 128 + signum, err
+    name = signal.Signals(signum).name
+    assert f"Error: stopped by {name}: every batch begun was published and settled" in err
+    summary = json.loads(out)
+    assert summary["stopped_by"] == name
+    resolved = statuses(pg_database).get("RESOLVED", 0)
+    assert summary["resolved"] == resolved and 0 < resolved < 60
+    assert statuses(pg_database) == {"RESOLVED": resolved, "PENDING": 60 - resolved}
+    # Everything on the topic was settled: nothing acknowledged is left to be sent again.
+    on_topic = consume(embedded_kafka.bootstrap_servers, "slow", idle=1.0)
+    assert len(on_topic) == resolved
+    # The metrics of what was done are written; a stopped pass is no success.
+    text = metrics.read_text()
+    assert f'kafka_retry_success_total{{topic="slow"}} {float(resolved)}' in text
+    assert "kafkaops_retry_last_success_timestamp_seconds" not in text
