@@ -227,6 +227,36 @@ def test_a_breaker_first_seen_in_the_future_is_seen_again_now(
     assert run_at(t0 + timedelta(minutes=6)) == ("CRITICAL", "circuit breaker OPEN for 6m (> 5m)")
 
 
+def test_two_status_runs_at_once_send_one_alert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """Two runs from cron (Nagios and the textfile job) each read the state before the other
+    saved it, and both sent the alert: the state file's read-modify-write is now locked."""
+    service.set_json("/actuator/health/kafka", health_body(dlq_failed=3), delay=0.5)
+    with FakeService() as hook:
+        config = configure(
+            tmp_path,
+            monkeypatch,
+            instances=[{"name": "pod-a", "url": service.url}],
+            alerts={"webhook": f"{hook.url}/hook"},
+        )
+        env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
+        procs = [
+            subprocess.Popen([KAFKAOPS, "status", "-o", "nagios"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        try:
+            results = [p.communicate(timeout=30) for p in procs]
+        finally:
+            for p in procs:
+                p.kill()
+        assert [p.returncode for p in procs] == [2, 2, 2], results
+        assert all(out.startswith("KAFKAOPS CRITICAL") for out, _ in results)
+        assert len(hook.posts) == 1, [text for _, text in hook.posts]
+    saved = json.loads(state_path(tmp_path / "state-home" / "kafkaops", "test").read_text())
+    assert saved["alert"]["fingerprint"] == "dlq_failed"
+
+
 # -- retry -----------------------------------------------------------------------------------------------
 
 

@@ -383,7 +383,7 @@ def run_status(
     config: StatusConfig | None = None,
     webhook: str | None = None,
 ) -> StatusResult:
-    """Load the state, gather, judge, alert, save the state: one run of `kafkaops status`.
+    """Gather, then load the state, judge, alert and save it: one run of `kafkaops status`.
 
     `webhook` beats `alerts.webhook` of the config."""
     from kafkaops.status import statefile
@@ -396,19 +396,21 @@ def run_status(
     # own on top of it; it now gets what is left, and at least WEBHOOK_FLOOR.
     ends = started + max(config.timeout, config.app.timeout).total_seconds() + 1.0
     path = statefile.state_path(config.state_dir, settings.context)
-    state, warning = statefile.load(path)
     gathered = gather(settings, config, conns, now=now)
-    result = judge(gathered, settings, state, now=now)
-    if warning:
-        result.warnings.append(warning)
-    if webhook:
-        from kafkaops.status.alerts import TIMEOUT
+    # The state's read-modify-write (judge, alert, save) under its lock, after gathering, so a
+    # second run waits for the first one's alert, not for its sources.
+    with statefile.locked(path, max(WEBHOOK_FLOOR, ends - time.monotonic())) as busy:
+        state, warning = statefile.load(path)
+        result = judge(gathered, settings, state, now=now)
+        result.warnings += [w for w in (busy, warning) if w]
+        if webhook:
+            from kafkaops.status.alerts import TIMEOUT
 
-        left = min(TIMEOUT, max(WEBHOOK_FLOOR, ends - time.monotonic()))
-        failure = maybe_alert(result, state, webhook, now=now, context=settings.context, timeout=left)
+            left = min(TIMEOUT, max(WEBHOOK_FLOOR, ends - time.monotonic()))
+            failure = maybe_alert(result, state, webhook, now=now, context=settings.context, timeout=left)
+            if failure:
+                result.warnings.append(failure)
+        failure = statefile.save(path, state)
         if failure:
             result.warnings.append(failure)
-    failure = statefile.save(path, state)
-    if failure:
-        result.warnings.append(failure)
     return result
