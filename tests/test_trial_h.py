@@ -321,3 +321,26 @@ def test_a_signal_stops_the_pass_after_settling_what_was_published(
     text = metrics.read_text()
     assert f'kafka_retry_success_total{{topic="slow"}} {float(resolved)}' in text
     assert "kafkaops_retry_last_success_timestamp_seconds" not in text
+
+
+@pytest.mark.kafka
+def test_a_topic_name_kafka_refuses_is_not_advised_a_requeue(
+    pg_database: Any, kafka_bootstrap: str, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row whose topic has a space (or no topic at all) ended DLQ_FAILED with "requeue when the
+    DLQ is writable": its DLQ topic's name is refused as well, so a requeue can only fail again."""
+    pg_database.init()
+    configure_retry(pg_database, tmp_path, monkeypatch, kafka_bootstrap, max_retries=1)
+    pg_database.insert([event(1, topic="casino player registered"), event(2, topic="")])
+    result = cli("retry")
+    assert result.exit_code == 1
+    assert statuses(pg_database) == {"DLQ_FAILED": 2}
+    assert "requeue when the DLQ is writable" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("CRITICAL:")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        "CRITICAL: 2 event(s) have no topic, or one Kafka refuses as a name (and their DLQ topic with it), "
+        "and are now DLQ_FAILED: id "
+    )
+    assert "a requeue would only fail again" in lines[0]
+    assert sorted(lines[0].split("id ")[1].split(" (")[0].split(", ")) == ["1", "2"]

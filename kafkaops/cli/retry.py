@@ -214,7 +214,8 @@ def _report(
     elif summary.claimed or (not summary.completed and failure is None):
         out.rows([document], [Field(k, SUMMARY_HEADERS.get(k, k.upper())) for k in document])
     too_large = set(summary.too_large_for_dlq_ids)
-    retryable = [i for i in summary.dlq_failed_ids if i not in too_large]
+    bad_topic = set(summary.bad_topic_ids)
+    retryable = [i for i in summary.dlq_failed_ids if i not in too_large and i not in bad_topic]
     if retryable:
         out.info(
             f"CRITICAL: {len(retryable)} event(s) could not be sent to the DLQ and are now "
@@ -228,6 +229,14 @@ def _report(
             f"id {describe_failed_ids(ids)} (a requeue would only fail again: raise the DLQ topic's "
             "max.message.bytes and the producer's message.max.bytes, or take the payload out with "
             "kafkaops failed show ID and deal with it by hand)"
+        )
+    if bad_topic:
+        ids = [i for i in summary.dlq_failed_ids if i in bad_topic]
+        out.info(
+            f"CRITICAL: {len(ids)} event(s) have no topic, or one Kafka refuses as a name (and their "
+            f"DLQ topic with it), and are now DLQ_FAILED: id {describe_failed_ids(ids)} (a requeue "
+            "would only fail again: see the topic with kafkaops failed show ID, then correct it in "
+            "the table or publish the payload by hand)"
         )
     if summary.circuit_breaker == "OPEN":
         out.error(
