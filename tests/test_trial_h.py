@@ -196,6 +196,32 @@ def test_counts_in_any_honest_form_are_read(
     assert {c["name"]: c for c in doc["checks"]}["service pod-a"]["status"] == "OK"
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-o", "nagios", "--bogus"], "KAFKAOPS UNKNOWN - No such option: --bogus"),
+        (["--watch", "abc", "-onagios"], "KAFKAOPS UNKNOWN - Invalid value for '--watch' / '-w': 'abc'"),
+        (["--output=NAGIOS", "--metrics-file"], "KAFKAOPS UNKNOWN - Option '--metrics-file' requires an argument"),
+    ],
+)
+def test_a_usage_error_still_gives_nagios_its_plugin_line(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, args: list[str], expected: str
+) -> None:
+    """Nagios shows stdout: a mistyped option gave it nothing ("(No output on stdout)")."""
+    configure(tmp_path, monkeypatch, instances=[service.url])
+    result = cli("status", *args)
+    assert result.exit_code == 3
+    assert result.stdout.startswith(expected) and result.stdout.count("\n") == 1, result.stdout
+
+
+def test_a_usage_error_without_nagios_prints_nothing_on_stdout(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    configure(tmp_path, monkeypatch, instances=[service.url])
+    result = cli("status", "-o", "json", "--bogus")
+    assert result.exit_code == 3 and result.stdout == ""
+
+
 # -- the state file ----------------------------------------------------------------------------------
 
 
