@@ -370,3 +370,27 @@ def test_a_topic_name_kafka_refuses_is_not_advised_a_requeue(
     )
     assert "a requeue would only fail again" in lines[0]
     assert sorted(lines[0].split("id ")[1].split(" (")[0].split(", ")) == ["1", "2"]
+
+
+def test_thousands_of_missing_dlq_topics_make_a_line_of_ten_and_a_count(
+    database: Any, embedded_kafka: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table with 3,000 topics without a DLQ topic made a nagios line of 3,000 names and a
+    next step of 3,000 commands."""
+    database.init()
+    database.insert([event(i, topic=f"casino.t{i:04d}.v1", status="DLQ") for i in range(3000)])
+    configure(tmp_path, monkeypatch, database, kafka=embedded_kafka.bootstrap_servers)
+    result = cli("status", "-o", "nagios")
+    assert result.exit_code == 1
+    line = result.stdout.strip()
+    assert line.startswith(
+        "KAFKAOPS WARNING - missing DLQ topic(s): casino.t0000.v1.dlq, casino.t0001.v1.dlq, "
+    )
+    assert "casino.t0009.v1.dlq and 2,990 more: the next DLQ send for them fails" in line
+    assert "casino.t0010.v1.dlq" not in line and len(line) < 1000
+    assert "missing_dlq_topics=3000;0;;0" in line
+    doc = json.loads(cli("status", "-o", "json").stdout)
+    check = {c["name"]: c for c in doc["checks"]}["dlq_topics"]
+    assert check["value"] == 3000
+    assert check["next_step"].count("kafkaops dlq ensure") == 10
+    assert sum(1 for d in doc["dlq_topics"] if not d["exists"]) == 3000  # the whole list is in the JSON
