@@ -394,3 +394,6 @@ def test_thousands_of_missing_dlq_topics_make_a_line_of_ten_and_a_count(
     assert check["value"] == 3000
     assert check["next_step"].count("kafkaops dlq ensure") == 10
     assert sum(1 for d in doc["dlq_topics"] if not d["exists"]) == 3000  # the whole list is in the JSON
+    table = cli("status").stdout
+    assert "DLQ topics (20 of 3,000, missing first; all: -o json)" in table
+    assert sum(1 for line in table.splitlines() if "MISSING" in line) == 20
