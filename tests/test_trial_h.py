@@ -397,3 +397,31 @@ def test_thousands_of_missing_dlq_topics_make_a_line_of_ten_and_a_count(
     table = cli("status").stdout
     assert "DLQ topics (20 of 3,000, missing first; all: -o json)" in table
     assert sum(1 for line in table.splitlines() if "MISSING" in line) == 20
+
+
+@pytest.mark.parametrize(
+    ("pattern", "published"),
+    [("a_*", ["a_b"]), ("a%*", ["a%b", "a%xb"]), ("a?b", ["a%b", "a_b", "axb"]), ("a\\*", [])],
+)
+def test_retry_topic_globs_take_sql_wildcards_literally(
+    database: Any, embedded_kafka: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pattern: str, published: list[str]
+) -> None:
+    """`_` and `%` are LIKE wildcards: unescaped, --topic 'a_*' would also publish axb's rows."""
+    database.init()
+    configure_retry(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    topics = ["a_b", "axb", "a%b", "a%xb"]
+    for topic in topics:
+        embedded_kafka.create_topic(topic)
+    database.insert([event(i, topic=topic) for i, topic in enumerate(topics)])
+    result = cli("retry", "--topic", pattern, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["resolved"] == len(published)
+    t = database.table
+    import sqlalchemy as sa
+
+    with database.engine.connect() as conn:
+        resolved = conn.execute(sa.select(t.c.topic).where(t.c.status == "RESOLVED")).scalars().all()
+    assert sorted(resolved) == published
+    for topic in topics:
+        expected = 1 if topic in published else 0
+        assert len(consume(embedded_kafka.bootstrap_servers, topic, idle=0.3, timeout=3)) == expected
