@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fake_service import FakeService, health_body, metrics_text
 
 from kafkaops.config import Overrides, load_settings
@@ -50,7 +51,9 @@ def silent_port() -> Iterator[int]:
         yield listener.getsockname()[1]
 
 
-def run_cli(args: list[str], config: Path, *, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_cli(
+    args: list[str], config: Path, *, timeout: float = 60
+) -> tuple[subprocess.CompletedProcess[str], float]:
     env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
     started = time.monotonic()
     done = subprocess.run([KAFKAOPS, *args], env=env, capture_output=True, text=True, timeout=timeout)
@@ -91,13 +94,24 @@ def test_an_instance_with_an_invalid_host_name_says_so(
 @pytest.mark.parametrize(
     ("app", "expected"),
     [
-        ({"token": "abc\nX-Injected: 1"}, "cannot send the request: a credential or header holds a line break"),
-        ({"health_path": "/actuator/héalth"}, "cannot send the request: the URL or a header holds characters"),
+        (
+            {"token": "abc\nX-Injected: 1"},
+            "cannot send the request: a credential or header holds a line break",
+        ),
+        (
+            {"health_path": "/actuator/héalth"},
+            "cannot send the request: the URL or a header holds characters",
+        ),
     ],
     ids=["token-with-newline", "non-ascii-path"],
 )
 def test_a_request_http_cannot_carry_is_named_not_unexpected(
-    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, app: dict, expected: str  # type: ignore[type-arg]
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    service: FakeService,
+    app: dict,
+    expected: str,  # type: ignore[type-arg]
 ) -> None:
     """They read `health: ...: ValueError`; the token must not be repeated."""
     configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}], app=app)
@@ -201,11 +215,19 @@ def test_counts_in_any_honest_form_are_read(
     [
         (["-o", "nagios", "--bogus"], "KAFKAOPS UNKNOWN - No such option: --bogus"),
         (["--watch", "abc", "-onagios"], "KAFKAOPS UNKNOWN - Invalid value for '--watch' / '-w': 'abc'"),
-        (["--output=NAGIOS", "--metrics-file"], "KAFKAOPS UNKNOWN - Option '--metrics-file' requires an argument"),
+        (
+            ["--output=NAGIOS", "--metrics-file"],
+            "KAFKAOPS UNKNOWN - Option '--metrics-file' requires an argument",
+        ),
     ],
 )
 def test_a_usage_error_still_gives_nagios_its_plugin_line(
-    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, args: list[str], expected: str
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    service: FakeService,
+    args: list[str],
+    expected: str,
 ) -> None:
     """Nagios shows stdout: a mistyped option gave it nothing ("(No output on stdout)")."""
     configure(tmp_path, monkeypatch, instances=[service.url])
@@ -268,7 +290,13 @@ def test_two_status_runs_at_once_send_one_alert(
         )
         env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
         procs = [
-            subprocess.Popen([KAFKAOPS, "status", "-o", "nagios"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [KAFKAOPS, "status", "-o", "nagios"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for _ in range(3)
         ]
         try:
@@ -288,7 +316,12 @@ def test_two_status_runs_at_once_send_one_alert(
 
 @pytest.mark.parametrize("deadline", ["25d", "30d", "999999999d"])
 def test_a_long_retry_deadline_still_publishes_on_postgresql(
-    pg_database: Any, embedded_kafka: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, deadline: str
+    pg_database: Any,
+    embedded_kafka: Any,
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    deadline: str,
 ) -> None:
     """statement_timeout takes at most 2^31-1 ms (24.8 days): a longer --deadline failed every pass."""
     pg_database.init()
@@ -404,7 +437,13 @@ def test_thousands_of_missing_dlq_topics_make_a_line_of_ten_and_a_count(
     [("a_*", ["a_b"]), ("a%*", ["a%b", "a%xb"]), ("a?b", ["a%b", "a_b", "axb"]), ("a\\*", [])],
 )
 def test_retry_topic_globs_take_sql_wildcards_literally(
-    database: Any, embedded_kafka: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pattern: str, published: list[str]
+    database: Any,
+    embedded_kafka: Any,
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pattern: str,
+    published: list[str],
 ) -> None:
     """`_` and `%` are LIKE wildcards: unescaped, --topic 'a_*' would also publish axb's rows."""
     database.init()
@@ -417,8 +456,6 @@ def test_retry_topic_globs_take_sql_wildcards_literally(
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["resolved"] == len(published)
     t = database.table
-    import sqlalchemy as sa
-
     with database.engine.connect() as conn:
         resolved = conn.execute(sa.select(t.c.topic).where(t.c.status == "RESOLVED")).scalars().all()
     assert sorted(resolved) == published

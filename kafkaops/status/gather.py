@@ -292,7 +292,9 @@ def _source_checks(gathered: Gathered) -> list[Check]:
         if instance.missing:
             message += f"; not exposed: {', '.join(instance.missing)}"
         if instance.invalid:
-            out.append(checks.source_doubtful(name, f"{message}; {'; '.join(instance.invalid)}", instance.url))
+            out.append(
+                checks.source_doubtful(name, f"{message}; {'; '.join(instance.invalid)}", instance.url)
+            )
             continue
         out.append(checks.source_ok(name, message))
     return out
