@@ -199,6 +199,24 @@ def test_a_count_that_is_not_a_count_is_named_not_judged(
     assert result.exit_code == 1
 
 
+def test_a_negative_thread_count_is_named_not_judged(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """executor_pool_max_threads -1 with 3 active threads read as "all -1 threads busy"."""
+    service.set_text("/actuator/prometheus", metrics_text(max_pool=-1, remaining=-50))
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    result = cli("status", "-o", "json")
+    doc = json.loads(result.stdout)
+    names = {c["name"]: c for c in doc["checks"]}
+    assert names["thread_pool pod-a"]["status"] == "OK", names["thread_pool pod-a"]
+    assert names["service pod-a"]["status"] == "WARNING"
+    assert doc["instances"][0]["invalid_figures"] == [
+        "kafkaPublisherExecutor: executor_queue_remaining_tasks is not a count (-50.0)",
+        "kafkaPublisherExecutor: executor_pool_max_threads is not a count (-1.0)",
+    ]
+    assert result.exit_code == 1
+
+
 @pytest.mark.parametrize(("given", "expected"), [(0, 0), (1500, 1500), (1500.0, 1500), ("1500", 1500)])
 def test_counts_in_any_honest_form_are_read(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, given: Any, expected: int

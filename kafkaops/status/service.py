@@ -232,7 +232,7 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
             seen_latency, latency_sum = True, latency_sum + value
         elif name == f"{LATENCY}_count":
             seen_latency, latency_count = True, latency_count + value
-    metric_pools = [_pool(executor, values) for executor, values in sorted(pools.items())]
+    metric_pools = [_pool(status, executor, values) for executor, values in sorted(pools.items())]
     status.pools = [p for p in status.pools if p.executor == "publisher"] + metric_pools
     if breakers and status.breaker_source not in ("stats", "health"):
         status.breaker, status.breaker_source = worst_breaker(breakers.values()), "metrics"
@@ -266,9 +266,10 @@ def worst_breaker(states: Any) -> str:
     return str(ranked[0])
 
 
-def _pool(executor: str, values: dict[str, float]) -> ThreadPool:
+def _pool(status: InstanceStatus, executor: str, values: dict[str, float]) -> ThreadPool:
     def value(name: str) -> int | None:
-        return int(values[name]) if name in values and math.isfinite(values[name]) else None
+        # A negative thread or task count is no count ("all -1 threads busy"): named, not judged.
+        return _count(status, values, name, f"{executor or '(unnamed)'}: ") if name in values else None
 
     queued, remaining = value("executor_queued_tasks"), value(QUEUE_REMAINING)
     return ThreadPool(
