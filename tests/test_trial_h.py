@@ -480,3 +480,41 @@ def test_retry_topic_globs_take_sql_wildcards_literally(
     for topic in topics:
         expected = 1 if topic in published else 0
         assert len(consume(embedded_kafka.bootstrap_servers, topic, idle=0.3, timeout=3)) == expected
+
+
+def test_watch_on_a_dumb_terminal_shows_each_refresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """With TERM=dumb (Emacs' shell) rich's Live drew nothing: --watch showed a blank screen."""
+    import pty
+    import select
+
+    service.set_json("/actuator/health/kafka", health_body(pending=7, status="UP\x1b[2J"))
+    config = configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")}
+    env.update({"KAFKAOPS_CONFIG": str(config), "TERM": "dumb"})
+    proc = subprocess.Popen(
+        [KAFKAOPS, "status", "--watch", "0.5"], stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=env
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while seen.count(b"refreshing every 0.5s") < 2:
+            assert time.monotonic() < deadline, f"no refresh shown within 30 s: {seen!r}"
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                seen += os.read(master, 65536)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0  # Ctrl-C ends the watch with exit 0
+    finally:
+        proc.kill()
+        os.close(master)
+        if proc.stderr:
+            proc.stderr.close()
+    text = seen.decode("utf-8", "replace")
+    assert text.count("KAFKAOPS OK") >= 2
+    assert "7 PENDING events" in text
+    assert "\x1b" not in text  # no escape codes for a dumb terminal, and none from the data
+    assert "UP\\x1b[2J" in text

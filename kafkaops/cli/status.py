@@ -274,6 +274,11 @@ def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: st
 
     console = Console(highlight=False, emoji=False)
     trend: list[tuple[datetime, int]] = []
+    if console.is_dumb_terminal:
+        # TERM=dumb (Emacs' shell, some CI consoles): rich's Live draws nothing there, and the
+        # watch showed a blank screen. Print each refresh below the last one instead.
+        _watch_plainly(app, interval, webhook, metrics_file, trend)
+        return
     try:
         with Live(
             Text("kafkaops status: gathering…"), console=console, screen=True, auto_refresh=False
@@ -293,6 +298,36 @@ def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: st
 
                 live.update(Group(view, footer), refresh=True)
                 time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    raise typer.Exit(0)
+
+
+def _watch_plainly(
+    app: AppState,
+    interval: float,
+    webhook: str | None,
+    metrics_file: str | None,
+    trend: list[tuple[datetime, int]],
+) -> None:
+    """`--watch` on a terminal that cannot redraw: one full view per refresh, one after the other."""
+    from kafkaops.cli.status_view import build_view, render_text
+
+    out = Output()
+    try:
+        while True:
+            result = _run(app, webhook)
+            if result.pending is not None:
+                trend.append((result.checked_at, result.pending))
+                del trend[:-500]
+            if metrics_file:
+                _write_metrics(metrics_file, result)
+            render_text(build_view(result, context=app.settings.context, trend=trend), out.stdout)
+            for warning in result.warnings:
+                out.warning(warning)
+            out.write(f"-- refreshing every {interval:g}s; Ctrl-C to quit --\n")
+            sys.stdout.flush()
+            time.sleep(interval)
     except KeyboardInterrupt:
         pass
     raise typer.Exit(0)
