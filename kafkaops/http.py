@@ -158,6 +158,9 @@ def _request(
             raise HttpError(f"{name}: no connection within {timeout:g}s", kind="timeout") from None
         except OSError as exc:
             raise HttpError(f"{name}: cannot connect: {_os_reason(exc)}", kind="connect") from None
+        except UnicodeError:
+            # The IDNA codec refuses an empty label (exa..mple) or one over 63 characters.
+            raise HttpError(f"{name}: invalid host name", kind="connect") from None
         try:
             _set_timeout(conn, deadline, timeout, name)
             conn.request(method, parsed.target, body=body, headers=send)
@@ -184,6 +187,19 @@ def _request(
             ) from None
         except OSError as exc:
             raise HttpError(f"{name}: connection failed: {_os_reason(exc)}", kind="connect") from None
+        except UnicodeError:
+            raise HttpError(
+                f"{name}: cannot send the request: the URL or a header holds characters HTTP cannot "
+                "carry (percent-encode the path)",
+                kind="protocol",
+            ) from None
+        except ValueError:
+            # http.client refuses a header value with a line break (a token pasted with its
+            # newline); the value itself is a secret and is not repeated.
+            raise HttpError(
+                f"{name}: cannot send the request: a credential or header holds a line break",
+                kind="protocol",
+            ) from None
         content_type = response.getheader("Content-Type", "") or ""
         return Response(status=response.status, content_type=content_type, body=b"".join(chunks))
     finally:

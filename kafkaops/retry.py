@@ -63,6 +63,18 @@ class FailedEvent:
 DEFAULT_DEADLINE = timedelta(minutes=10)
 
 
+class StopRequest:
+    """A request to stop the pass before its next batch (set from a signal handler: a plain
+    attribute write is all a handler may safely do while a batch is being published)."""
+
+    def __init__(self) -> None:
+        self.requested: str | None = None  # what asked, e.g. "SIGTERM"
+
+    def request(self, reason: str) -> None:
+        if self.requested is None:
+            self.requested = reason
+
+
 @dataclass
 class PassOptions:
     batch_size: int = 500
@@ -72,6 +84,9 @@ class PassOptions:
     # No new batch starts after it; each statement's timeout ends at it (at least
     # SETTLE_TIMEOUT for a settle, which must not be cut short after publishing).
     deadline: timedelta = DEFAULT_DEADLINE
+    # Set (by a signal handler) to stop before the next batch: the batch in flight is published
+    # and settled first, so what the broker acknowledged is never left to be sent again.
+    stop: StopRequest | None = None
 
 
 class PassStopped(KafkaopsError):
@@ -89,8 +104,10 @@ class PassSummary:
     circuit_breaker: str = "CLOSED"
     duration_s: float = 0.0
     deadline_reached: bool = False
+    stopped_by: str | None = None  # the signal that stopped the pass between batches (SIGTERM)
     dlq_failed_ids: list[Any] = field(default_factory=list)
     too_large_for_dlq_ids: list[Any] = field(default_factory=list)  # requeueing cannot help them
+    bad_topic_ids: list[Any] = field(default_factory=list)  # no topic, or one Kafka refuses: neither can
     isolated: list[tuple[Any, str]] = field(default_factory=list)  # (id, status) settled alone
     attempts_by_topic: Counter[str] = field(default_factory=Counter)
     resolved_by_topic: Counter[str] = field(default_factory=Counter)
@@ -103,6 +120,7 @@ class PassSummary:
             self.aborted == 0
             and self.circuit_breaker == "CLOSED"
             and not self.deadline_reached
+            and self.stopped_by is None
             and not self.isolated
         )
 
@@ -368,6 +386,9 @@ def _run_batches(
         )
         if want <= 0:
             break
+        if options.stop is not None and options.stop.requested is not None:
+            summary.stopped_by = options.stop.requested
+            break
         if time.monotonic() >= ends:
             summary.deadline_reached = True
             break
@@ -569,6 +590,9 @@ def _failed_attempt(
 
 # A DLQ send refused for these can only be refused again: requeueing does not help.
 TOO_LARGE = frozenset({"MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"})
+# The DLQ topic's name is refused (the row's topic has a space, a character beyond [A-Za-z0-9._-],
+# or more than 249 characters with the suffix): a requeue is refused the same way.
+INVALID_TOPIC = frozenset({"TOPIC_EXCEPTION", "INVALID_TOPIC_EXCEPTION"})
 
 
 def _send_to_dlq(
@@ -587,6 +611,7 @@ def _send_to_dlq(
             # No topic, so no dead-letter topic either: an operator must look at it.
             message = f"{failure.message}; no DLQ topic for a row without a topic"
             settlement.dlq_failed.append(_row(event, retry_count, message, failure.error_type))
+            summary.bad_topic_ids.append(event.id)
             continue
         try:
             value = as_bytes(event.payload, "payload") if event.payload is not None else None
@@ -610,6 +635,8 @@ def _send_to_dlq(
             settlement.dlq_failed.append(_row(event, retry_count, message, failure.error_type))
             if result.code in TOO_LARGE:
                 summary.too_large_for_dlq_ids.append(event.id)
+            elif result.code in INVALID_TOPIC:
+                summary.bad_topic_ids.append(event.id)
         else:
             # The DLQ could not be reached at all: leave the row as it was rather than call it
             # lost; the next pass repeats the attempt and the DLQ send.

@@ -199,7 +199,7 @@ def limit_session(conn: Connection, *, statement: timedelta, idle: timedelta) ->
     than a batch's publish, cannot kill the session that holds the batch's locks."""
     if conn.dialect.name != "postgresql":
         return
-    ms = max(int(statement.total_seconds() * 1000), 1)
+    ms = _ms(statement)
     # One round trip; set_config(..., true) is SET LOCAL. lock_timeout a little shorter, so
     # that a wait on a lock says so rather than "statement timeout".
     conn.execute(
@@ -211,6 +211,15 @@ def limit_session(conn: Connection, *, statement: timedelta, idle: timedelta) ->
         {
             "statement": str(ms),
             "lock": str(max(ms - min(ms // 10, 1000), 1)),
-            "idle": str(max(int(idle.total_seconds() * 1000), 1)),
+            "idle": str(_ms(idle)),
         },
     )
+
+
+# PostgreSQL's timeouts are int4 milliseconds: a longer --deadline (25 days and up) was refused
+# by SET and failed every pass, so a longer one is held to the longest the server takes.
+PG_MAX_TIMEOUT_MS = 2**31 - 1
+
+
+def _ms(duration: timedelta) -> int:
+    return min(max(int(duration.total_seconds() * 1000), 1), PG_MAX_TIMEOUT_MS)

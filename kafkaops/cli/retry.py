@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,6 +15,8 @@ from kafkaops.config import MAX_BATCH_SIZE
 from kafkaops.errors import ExitStatus, KafkaopsError
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from kafkaops.retry import PassOptions, PassSummary
 
 
@@ -80,9 +85,10 @@ def retry(
     cannot take the outcome.
 
     Exit 0 when the pass completed, 1 when it stopped early (breaker, deadline, database) or
-    made DLQ_FAILED rows, 2 on usage or configuration errors. Quiet when nothing is due; -v
-    logs one line per batch; -o json always prints the summary, with an "error" key when the
-    pass failed.
+    made DLQ_FAILED rows, 2 on usage or configuration errors. SIGTERM or Ctrl-C stops the pass
+    once the batch in flight is published and settled (exit 143 or 130; a second signal stops
+    at once). Quiet when nothing is due; -v logs one line per batch; -o json always prints the
+    summary, with an "error" key when the pass failed and "stopped_by" when a signal stopped it.
 
     \b
     Example:
@@ -120,10 +126,11 @@ def retry(
 
     summary = PassSummary()
     failure: KafkaopsError | None = None
-    try:
-        run_pass(app.connections, options, summary=summary)
-    except KafkaopsError as error:
-        failure = error
+    with _stop_on_signals(options, out):
+        try:
+            run_pass(app.connections, options, summary=summary)
+        except KafkaopsError as error:
+            failure = error
     metrics_error = _write_metrics(summary, metrics_file=metrics_file, pushgateway=pushgateway)
     _report(
         out, summary, breaker_threshold=settings.retry.breaker_threshold, failure=failure, deadline=deadline
@@ -134,8 +141,33 @@ def retry(
         raise failure
     if metrics_error is not None:
         out.error(metrics_error.message)
+    if summary.stopped_by is not None:
+        raise typer.Exit(128 + int(getattr(signal, summary.stopped_by, signal.SIGTERM)))
     if not summary.completed or summary.dlq_failed or metrics_error is not None:
         raise typer.Exit(int(ExitStatus.FAILURE))
+
+
+@contextmanager
+def _stop_on_signals(options: PassOptions, out: Output) -> Iterator[None]:
+    """SIGTERM (cron's timeout, systemd, Kubernetes) and Ctrl-C stop the pass between batches:
+    the batch in flight is published and settled first, instead of dying between the broker's
+    acknowledgement and the commit (which sends that batch again next pass). A second signal
+    stops at once."""
+    from kafkaops.retry import StopRequest
+
+    stop = options.stop = StopRequest()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.requested is not None:
+            raise KeyboardInterrupt
+        stop.request(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _write_metrics(
@@ -176,11 +208,14 @@ def _report(
     if out.fmt.value != "table":
         if failure is not None:
             document["error"] = failure.message
+        if summary.stopped_by is not None:
+            document["stopped_by"] = summary.stopped_by
         out.document(document)
     elif summary.claimed or (not summary.completed and failure is None):
         out.rows([document], [Field(k, SUMMARY_HEADERS.get(k, k.upper())) for k in document])
     too_large = set(summary.too_large_for_dlq_ids)
-    retryable = [i for i in summary.dlq_failed_ids if i not in too_large]
+    bad_topic = set(summary.bad_topic_ids)
+    retryable = [i for i in summary.dlq_failed_ids if i not in too_large and i not in bad_topic]
     if retryable:
         out.info(
             f"CRITICAL: {len(retryable)} event(s) could not be sent to the DLQ and are now "
@@ -195,6 +230,14 @@ def _report(
             "max.message.bytes and the producer's message.max.bytes, or take the payload out with "
             "kafkaops failed show ID and deal with it by hand)"
         )
+    if bad_topic:
+        ids = [i for i in summary.dlq_failed_ids if i in bad_topic]
+        out.info(
+            f"CRITICAL: {len(ids)} event(s) have no topic, or one Kafka refuses as a name (and their "
+            f"DLQ topic with it), and are now DLQ_FAILED: id {describe_failed_ids(ids)} (a requeue "
+            "would only fail again: see the topic with kafkaops failed show ID, then correct it in "
+            "the table or publish the payload by hand)"
+        )
     if summary.circuit_breaker == "OPEN":
         out.error(
             f"circuit breaker opened after {breaker_threshold} consecutive transport failures: "
@@ -204,6 +247,11 @@ def _report(
         reasons = ", ".join(f"{n}x {code}" for code, n in summary.transport_errors.most_common())
         out.error(
             f"{summary.aborted} claimed row(s) left PENDING, no attempt counted: transport errors ({reasons})"
+        )
+    if summary.stopped_by is not None:
+        out.error(
+            f"stopped by {summary.stopped_by}: every batch begun was published and settled; "
+            "the rows left due wait for the next pass"
         )
     if summary.deadline_reached:
         out.error(

@@ -48,10 +48,14 @@ class StatusCommand(TyperCommand):
                 param.flag_value = DEFAULT_WATCH
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        argv = list(args[1] if len(args) > 1 else kwargs.get("args", []))
         try:
             return super().make_context(*args, **kwargs)
         except click.ClickException as error:
             error.exit_code = int(ExitStatus.UNKNOWN)
+            if _asks_for_nagios(argv):
+                # Nagios shows stdout: a usage error must still give it the plugin's line.
+                _nagios_unknown(error.format_message())
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -75,6 +79,29 @@ class StatusCommand(TyperCommand):
             )
             wrapped.exit_status = ExitStatus.UNKNOWN
             raise wrapped from error
+
+
+def _asks_for_nagios(argv: list[str]) -> bool:
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        value = None
+        if arg in ("-o", "--output") and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--output="):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-o") and not arg.startswith("--"):
+            value = arg[2:]
+        if value is not None and value.lower() == "nagios":
+            return True
+    return False
+
+
+def _nagios_unknown(message: str) -> None:
+    from kafkaops.escape import safe_text
+
+    first = message.splitlines()[0] if message else "unknown error"
+    Output().write(f"KAFKAOPS UNKNOWN - {safe_text(first).replace('|', '/')}\n")
 
 
 def _scrub(ctx: click.Context, text: str) -> str:
@@ -160,9 +187,7 @@ def status(
     except KafkaopsError as error:
         if fmt is StatusFormat.nagios:
             # A plugin's state line belongs on stdout, even when status could not judge.
-            from kafkaops.escape import safe_text
-
-            Output().write(f"KAFKAOPS UNKNOWN - {safe_text(error.message).replace('|', '/')}\n")
+            _nagios_unknown(error.message)
         raise
 
 
@@ -249,6 +274,11 @@ def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: st
 
     console = Console(highlight=False, emoji=False)
     trend: list[tuple[datetime, int]] = []
+    if console.is_dumb_terminal:
+        # TERM=dumb (Emacs' shell, some CI consoles): rich's Live draws nothing there, and the
+        # watch showed a blank screen. Print each refresh below the last one instead.
+        _watch_plainly(app, interval, webhook, metrics_file, trend)
+        return
     try:
         with Live(
             Text("kafkaops status: gathering…"), console=console, screen=True, auto_refresh=False
@@ -268,6 +298,36 @@ def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: st
 
                 live.update(Group(view, footer), refresh=True)
                 time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    raise typer.Exit(0)
+
+
+def _watch_plainly(
+    app: AppState,
+    interval: float,
+    webhook: str | None,
+    metrics_file: str | None,
+    trend: list[tuple[datetime, int]],
+) -> None:
+    """`--watch` on a terminal that cannot redraw: one full view per refresh, one after the other."""
+    from kafkaops.cli.status_view import build_view, render_text
+
+    out = Output()
+    try:
+        while True:
+            result = _run(app, webhook)
+            if result.pending is not None:
+                trend.append((result.checked_at, result.pending))
+                del trend[:-500]
+            if metrics_file:
+                _write_metrics(metrics_file, result)
+            render_text(build_view(result, context=app.settings.context, trend=trend), out.stdout)
+            for warning in result.warnings:
+                out.warning(warning)
+            out.write(f"-- refreshing every {interval:g}s; Ctrl-C to quit --\n")
+            sys.stdout.flush()
+            time.sleep(interval)
     except KeyboardInterrupt:
         pass
     raise typer.Exit(0)

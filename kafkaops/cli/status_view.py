@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 COLOURS = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
 _SPARKS = "▁▂▃▄▅▆▇█"
 _TOP_TOPICS = 10
+_TOP_DLQ = 20
 
 
 def _t(value: Any, style: str = "") -> Text:
@@ -130,14 +131,20 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
         out.append(("Service instances", table))
     if result.dlq:
         table = _table("DLQ TOPIC", "FOR TOPIC", "EXISTS", "MESSAGES", right=(3,))
-        for d in result.dlq:
+        shown = list(result.dlq)
+        title = "DLQ topics"
+        if len(shown) > _TOP_DLQ:
+            # Thousands of topics made thousands of lines: the missing ones first, then the fullest.
+            shown = sorted(shown, key=lambda d: (d.exists, -(d.messages or 0), d.dlq_topic))[:_TOP_DLQ]
+            title += f" ({_TOP_DLQ} of {len(result.dlq):,}, missing first; all: -o json)"
+        for d in shown:
             table.add_row(
                 _t(d.dlq_topic),
                 _t(d.topic),
                 _t("yes" if d.exists else "MISSING", "" if d.exists else "yellow"),
                 _t("" if d.messages is None else d.messages),
             )
-        out.append(("DLQ topics", table))
+        out.append((title, table))
     if db is not None and db.pending_by_topic:
         table = _table("TOPIC", "PENDING", right=(1,))
         ranked = sorted(db.pending_by_topic.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -20,7 +20,7 @@ from kafkaops.status.statefile import Alert, StatusState
 if TYPE_CHECKING:
     from kafkaops.status.gather import StatusResult
 
-TIMEOUT = 5.0
+TIMEOUT = 5.0  # the longest a webhook gets; run_status gives it what is left of the run's deadline
 
 
 def fingerprint(result: StatusResult) -> str:
@@ -51,7 +51,13 @@ def recovery_text(result: StatusResult, previous: Alert, context: str | None) ->
 
 
 def maybe_alert(
-    result: StatusResult, state: StatusState, webhook: str, *, now: datetime, context: str | None
+    result: StatusResult,
+    state: StatusState,
+    webhook: str,
+    *,
+    now: datetime,
+    context: str | None,
+    timeout: float = TIMEOUT,
 ) -> str | None:
     """Send what the result calls for; returns a warning for stderr when the webhook failed.
 
@@ -81,7 +87,7 @@ def maybe_alert(
     shown = mask_url(webhook, hide_path=True)
     try:
         response = post_json(
-            webhook, json.dumps(payload, ensure_ascii=False).encode("utf-8"), timeout=TIMEOUT, shown=shown
+            webhook, json.dumps(payload, ensure_ascii=False).encode("utf-8"), timeout=timeout, shown=shown
         )
     except HttpError as error:
         return f"alert webhook failed: {error.message}"

@@ -23,6 +23,7 @@ EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3}
 _RANK = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}
 
 OPEN_STATES = ("OPEN", "FORCED_OPEN")
+MAX_LISTED = 10  # names a message lists before "and N more"
 # Resilience4j's states; CLOSED, DISABLED and METRICS_ONLY let every call through.
 KNOWN_STATES = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED", "METRICS_ONLY")
 
@@ -208,8 +209,12 @@ def thread_pool(instance: str, pools: Sequence[ThreadPool], t: Thresholds) -> Ch
 def dlq_topics(missing: Sequence[DlqTopic]) -> Check:
     if not missing:
         return Check("dlq_topics", OK, 0, "every topic with failed events has its DLQ topic")
-    names = ", ".join(m.dlq_topic for m in missing)
-    steps = "; ".join(f"kafkaops dlq ensure {m.topic}" for m in missing)
+    # A table with thousands of topics made a line of thousands of names (Nagios keeps 4 kB).
+    more = f" and {len(missing) - MAX_LISTED:,} more" if len(missing) > MAX_LISTED else ""
+    names = ", ".join(m.dlq_topic for m in missing[:MAX_LISTED]) + more
+    steps = "; ".join(f"kafkaops dlq ensure {m.topic}" for m in missing[:MAX_LISTED])
+    if more:
+        steps += f"; the other {len(missing) - MAX_LISTED:,}: kafkaops status -o json | jq '.dlq_topics[] | select(.exists | not)'"
     return Check(
         "dlq_topics",
         WARNING,
@@ -225,3 +230,14 @@ def source_unreachable(source: str, message: str, hint: str | None = None) -> Ch
 
 def source_ok(source: str, message: str) -> Check:
     return Check(source, OK, None, message)
+
+
+def source_doubtful(source: str, message: str, url: str) -> Check:
+    """A source that answered with figures that are no counts: nothing of them is judged."""
+    return Check(
+        source,
+        WARNING,
+        None,
+        message + ": not judged",
+        f"look at what the service answers: curl -s {url}",
+    )

@@ -48,7 +48,7 @@ def read_database(conns: Connections, *, now: datetime, timeout: float) -> Datab
             # What is left of the deadline once connected, in whole milliseconds (SET cannot
             # take a bound parameter).
             left_ms = int((timeout - (time.monotonic() - started)) * 1000)
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, left_ms)}")
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {min(max(1, left_ms), 2**31 - 1)}")
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         try:
             _read(conn, query, result)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kafkaops.connections import Connections
 
 T = TypeVar("T")
+WEBHOOK_FLOOR = 0.5  # seconds a webhook gets even when gathering used the whole deadline
 _GRACE = 0.5  # beyond a source's own deadline, for its thread to hand the answer over
 
 
@@ -215,7 +216,12 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
     for instance in gathered.instances:
         if instance.reachable and instance.breaker is not None:
             if instance.breaker in checks.OPEN_STATES:
-                state.breakers_open_since.setdefault(instance.name, now)
+                since = state.breakers_open_since.get(instance.name)
+                if since is None or since > now:
+                    # Not seen open before, or seen "in the future": the clock went back (an NTP
+                    # step, a restored VM), and counting from that time would keep the breaker
+                    # WARNING until the clock caught up. Count from now.
+                    state.breakers_open_since[instance.name] = now
             else:
                 state.breakers_open_since.pop(instance.name, None)
         breaker = checks.circuit_breaker(
@@ -285,6 +291,11 @@ def _source_checks(gathered: Gathered) -> list[Check]:
         message = f"health {instance.health}" if instance.health else "answered"
         if instance.missing:
             message += f"; not exposed: {', '.join(instance.missing)}"
+        if instance.invalid:
+            out.append(
+                checks.source_doubtful(name, f"{message}; {'; '.join(instance.invalid)}", instance.url)
+            )
+            continue
         out.append(checks.source_ok(name, message))
     return out
 
@@ -351,6 +362,7 @@ def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
         "publish_latency_kind": i.latency_kind,
         "endpoint_errors": i.endpoint_errors,
         "missing_metrics": i.missing,
+        "invalid_figures": i.invalid,
         "duration_s": round(i.elapsed_s, 3),
     }
 
@@ -373,25 +385,34 @@ def run_status(
     config: StatusConfig | None = None,
     webhook: str | None = None,
 ) -> StatusResult:
-    """Load the state, gather, judge, alert, save the state: one run of `kafkaops status`.
+    """Gather, then load the state, judge, alert and save it: one run of `kafkaops status`.
 
     `webhook` beats `alerts.webhook` of the config."""
     from kafkaops.status import statefile
     from kafkaops.status.alerts import maybe_alert
 
+    started = time.monotonic()
     config = config or status_config(settings)
     webhook = webhook or config.webhook
+    # The run's deadline: its longest source timeout plus 1 s. A hanging webhook had 5 s of its
+    # own on top of it; it now gets what is left, and at least WEBHOOK_FLOOR.
+    ends = started + max(config.timeout, config.app.timeout).total_seconds() + 1.0
     path = statefile.state_path(config.state_dir, settings.context)
-    state, warning = statefile.load(path)
     gathered = gather(settings, config, conns, now=now)
-    result = judge(gathered, settings, state, now=now)
-    if warning:
-        result.warnings.append(warning)
-    if webhook:
-        failure = maybe_alert(result, state, webhook, now=now, context=settings.context)
+    # The state's read-modify-write (judge, alert, save) under its lock, after gathering, so a
+    # second run waits for the first one's alert, not for its sources.
+    with statefile.locked(path, max(WEBHOOK_FLOOR, ends - time.monotonic())) as busy:
+        state, warning = statefile.load(path)
+        result = judge(gathered, settings, state, now=now)
+        result.warnings += [w for w in (busy, warning) if w]
+        if webhook:
+            from kafkaops.status.alerts import TIMEOUT
+
+            left = min(TIMEOUT, max(WEBHOOK_FLOOR, ends - time.monotonic()))
+            failure = maybe_alert(result, state, webhook, now=now, context=settings.context, timeout=left)
+            if failure:
+                result.warnings.append(failure)
+        failure = statefile.save(path, state)
         if failure:
             result.warnings.append(failure)
-    failure = statefile.save(path, state)
-    if failure:
-        result.warnings.append(failure)
     return result

@@ -81,6 +81,7 @@ class InstanceStatus:
     latency_kind: str | None = None  # p99 | mean
     endpoint_errors: dict[str, str] = field(default_factory=dict)  # health|metrics|stats -> why
     missing: list[str] = field(default_factory=list)  # metrics the endpoint did not expose
+    invalid: list[str] = field(default_factory=list)  # figures given that are no count ("lots", -3)
     answered: list[str] = field(default_factory=list)  # endpoints that gave a usable answer
     elapsed_s: float = 0.0
 

@@ -101,6 +101,16 @@ class _Collector:
         return []
 
     def collect(self) -> Iterator[Any]:
+        """Label values come from the service, the table and the cluster: prometheus_client
+        escapes only backslash, quote and newline, so control characters (ESC, BEL, bidi
+        overrides) are made visible here, before `cat` or a terminal sees the text."""
+        for family in self._families():
+            family.samples = [
+                s._replace(labels={k: safe_text(v) for k, v in s.labels.items()}) for s in family.samples
+            ]
+            yield family
+
+    def _families(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
         r = self.result

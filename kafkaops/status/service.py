@@ -110,17 +110,36 @@ def _text(value: Any) -> str | None:
     return str(value)[:_MAX_TEXT]
 
 
+MAX_COUNT = 2**53  # beyond what a JSON number holds exactly: no service counts that many events
+
+
 def _int(value: Any) -> int | None:
+    """A count: a non-negative whole number (1500, 1500.0 or "1500"), else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return int(value)
     if isinstance(value, str):
         try:
-            return int(float(value))
-        except (ValueError, OverflowError):
+            value = float(value.strip())
+        except ValueError:
             return None
+    if isinstance(value, int):
+        return value if 0 <= value <= MAX_COUNT else None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and 0 <= value <= MAX_COUNT:
+        return int(value)
     return None
+
+
+def _count(status: InstanceStatus, data: dict[str, Any], key: str, where: str = "") -> int | None:
+    """`data[key]` as a count; a value that is there but is no count is named in `status.invalid`
+    (-3, "lots", 1e300, 12.5, true), never judged and never silently dropped."""
+    value = data.get(key)
+    count = _int(value)
+    if count is None and value is not None:
+        shown = json.dumps(value, default=str)
+        if len(shown) > 40:
+            shown = shown[:39] + "…"
+        status.invalid.append(f"{where}{key} is not a count ({shown})")
+    return count
 
 
 def _breaker_name(value: Any) -> str | None:
@@ -137,8 +156,8 @@ def read_health(status: InstanceStatus, data: dict[str, Any]) -> None:
     breaker = _breaker_name(details.get("circuitBreakerState"))
     if breaker and status.breaker_source != "stats":
         status.breaker, status.breaker_source = breaker, "health"
-    status.pending = _int(details.get("pendingEvents"))
-    status.dlq_failed = _int(details.get("dlqFailedEvents"))
+    status.pending = _count(status, details, "pendingEvents")
+    status.dlq_failed = _count(status, details, "dlqFailedEvents")
     status.oldest_pending_age = _text(details.get("oldestPendingAge"))
 
 
@@ -149,16 +168,16 @@ def read_stats(status: InstanceStatus, data: dict[str, Any]) -> None:
         status.breaker, status.breaker_source = breaker, "stats"
     pool = data.get("threadPool")
     if isinstance(pool, dict):
-        queued = _int(pool.get("queueSize"))
-        capacity = _int(pool.get("queueCapacity"))
+        queued = _count(status, pool, "queueSize", "threadPool.")
+        capacity = _count(status, pool, "queueCapacity", "threadPool.")
         status.pools = [p for p in status.pools if p.executor != "publisher"]
         status.pools.insert(
             0,
             ThreadPool(
                 executor="publisher",
-                active=_int(pool.get("activeCount")),
-                pool_size=_int(pool.get("poolSize")),
-                max_pool=_int(pool.get("maxPoolSize")),
+                active=_count(status, pool, "activeCount", "threadPool."),
+                pool_size=_count(status, pool, "poolSize", "threadPool."),
+                max_pool=_count(status, pool, "maxPoolSize", "threadPool."),
                 queued=queued,
                 queue_capacity=capacity,
             ),
@@ -213,7 +232,7 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
             seen_latency, latency_sum = True, latency_sum + value
         elif name == f"{LATENCY}_count":
             seen_latency, latency_count = True, latency_count + value
-    metric_pools = [_pool(executor, values) for executor, values in sorted(pools.items())]
+    metric_pools = [_pool(status, executor, values) for executor, values in sorted(pools.items())]
     status.pools = [p for p in status.pools if p.executor == "publisher"] + metric_pools
     if breakers and status.breaker_source not in ("stats", "health"):
         status.breaker, status.breaker_source = worst_breaker(breakers.values()), "metrics"
@@ -247,9 +266,10 @@ def worst_breaker(states: Any) -> str:
     return str(ranked[0])
 
 
-def _pool(executor: str, values: dict[str, float]) -> ThreadPool:
+def _pool(status: InstanceStatus, executor: str, values: dict[str, float]) -> ThreadPool:
     def value(name: str) -> int | None:
-        return int(values[name]) if name in values and math.isfinite(values[name]) else None
+        # A negative thread or task count is no count ("all -1 threads busy"): named, not judged.
+        return _count(status, values, name, f"{executor or '(unnamed)'}: ") if name in values else None
 
     queued, remaining = value("executor_queued_tasks"), value(QUEUE_REMAINING)
     return ThreadPool(

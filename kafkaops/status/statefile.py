@@ -11,6 +11,9 @@ import json
 import os
 import re
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -107,3 +110,40 @@ def save(path: Path, state: StatusState) -> str | None:
     except OSError as exc:
         return f"cannot write state file {path} ({exc.strerror or type(exc).__name__}): the breaker's open time and alerts are not remembered"
     return None
+
+
+@contextmanager
+def locked(path: Path, timeout: float) -> Iterator[str | None]:
+    """Hold `path`'s lock file (beside it) for a read-modify-write of the state: two runs at once
+    (Nagios and a cron job) each read the state before the other saved it, and both sent the
+    same alert. Yields None when held, else a warning: waiting longer than `timeout`, or a
+    lock that cannot be taken, never stops status (it then goes on unlocked)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, as before
+        yield None
+        return
+    lock = path.with_name(path.name + ".lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield None  # an unwritable state dir: save() says so
+        return
+    try:
+        ends = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= ends:
+                    yield f"state file {path} is held by another kafkaops status: going on without the lock"
+                    return
+                time.sleep(0.02)
+            except OSError:
+                yield None
+                return
+        yield None
+    finally:
+        os.close(fd)  # closing releases the lock
