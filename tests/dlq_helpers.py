@@ -124,6 +124,11 @@ def read_all(
     return sorted(messages, key=lambda m: (m.partition(), m.offset()))
 
 
+_COORDINATOR_MOVING = frozenset(
+    {"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS", "_WAIT_COORD"}
+)
+
+
 def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     deadline = time.monotonic() + 20
@@ -133,8 +138,10 @@ def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> 
                 found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
                 break
             except KafkaException as exc:
-                # A fresh broker is still electing the group coordinator.
-                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                # A fresh broker is still electing (or loading) the group coordinator.
+                error = exc.args[0]
+                coordinator = error.name() in _COORDINATOR_MOVING
+                if not (error.retriable() or coordinator) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
     finally:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from fake_service import FakeService, health_body, metrics_text
+from kafkaops.demo_service import FakeService, health_body, metrics_text
 
 from kafkaops.config import Overrides, load_settings
 from kafkaops.connections import Connections
