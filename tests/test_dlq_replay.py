@@ -108,6 +108,53 @@ def test_records_of_every_origin_go_to_their_original_topic_unchanged(
 
 
 @pytest.mark.kafka
+def test_interleaved_origins_each_reach_their_own_topic_in_order(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    """Hundreds of records whose origins alternate record by record: the replay resolves a
+    header value once and reuses the answer, so a wrong reuse would send records astray."""
+    by_name, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    first, second, cloud = (new_topic(1, name_prefix=p) for p in ("first", "second", "cloud"))
+    records: list[tuple[bytes, bytes, list[tuple[str, bytes]] | None]] = []
+    expected: dict[str, list[int]] = {first: [], second: [], cloud: [], by_name: []}
+    for n in range(400):
+        kind = n % 5
+        if kind == 0:
+            headers: list[tuple[str, bytes]] | None = spring_headers(first, n)
+            target = first
+        elif kind == 1:  # Spring appended a second origin: the last one counts
+            headers = [*spring_headers(first, n), *spring_headers(second, n)]
+            target = second
+        elif kind == 2:
+            headers = [("x-trace", str(n).encode()), *spring_headers(second, n)]
+            target = second
+        elif kind == 3:  # an empty Spring header defers to the binder's
+            headers = [("kafka_dlt-original-topic", b""), ("x-original-topic", cloud.encode())]
+            target = cloud
+        else:
+            headers = None
+            target = by_name
+        records.append((f"k{n}".encode(), f"v{n}".encode(), headers))
+        expected[target].append(n)
+    produce(kafka_bootstrap, dlq, records)
+
+    code, summary, err = replay_json(cli, kafka_bootstrap, dlq, "--yes")
+
+    assert code == 0, err
+    assert summary["targets"] == {t: len(ns) for t, ns in expected.items()}
+    for target, numbers in expected.items():
+        got = read_all(kafka_bootstrap, target)
+        assert [m.value() for m in got] == [f"v{n}".encode() for n in numbers], target
+        for msg, n in zip(got, numbers, strict=True):
+            assert msg.key() == f"k{n}".encode()
+            assert msg.headers() == [
+                *(records[n][2] or []),
+                ("kafkaops-replayed-from", f"{dlq}/0/{n}".encode()),
+                ("kafkaops-replay-count", b"1"),
+            ]
+
+
+@pytest.mark.kafka
 def test_same_key_lands_on_the_partition_the_java_client_would_pick(
     cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
 ) -> None:

@@ -423,8 +423,14 @@ def replay(
         ),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=100_000, help="Records per transaction at most.")
-    ] = 20_000,
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=100_000,
+            help="Records per transaction at most (and at most 2 s of them).",
+        ),
+    ] = 50_000,
     commit_timeout: Annotated[
         float,
         typer.Option(
