@@ -318,12 +318,6 @@ def get_events(conn: Connection, table: Table, event_ids: Sequence[Any]) -> list
     return [found[str(i)] for i in event_ids]
 
 
-def get_event(conn: Connection, table: Table, event_id: int | str | uuid.UUID) -> dict[str, Any]:
-    if conn.dialect.name == "sqlite" and isinstance(event_id, uuid.UUID):
-        event_id = str(event_id)
-    return get_events(conn, table, [event_id])[0]
-
-
 def ids_left_out(
     conn: Connection, table: Table, ids: Sequence[Any], where: Sequence[ColumnElement[bool]]
 ) -> list[dict[str, Any]]:
@@ -441,11 +435,6 @@ def purge_conditions(
     if older_than is not None:
         where.append(table.c.updated_at < older_than)
     return where
-
-
-def count_purgeable(conn: Connection, table: Table, *, flt: EventFilter, older_than: datetime | None) -> int:
-    query = select(func.count()).select_from(table).where(*purge_conditions(table, flt, older_than))
-    return int(conn.execute(query).scalar_one())
 
 
 def purge_batch(
