@@ -218,7 +218,11 @@ def _build(
     defaults: Mapping[str, Any],
     overrides: Mapping[str, Any],
 ) -> Any:
-    conf = {"client.id": "kafkaops", **defaults}
+    # librdkafka holds a request that finds no broker up yet for max(reconnect.backoff.ms / 2,
+    # 10) ms: at its default of 100 every client's first request waited ~50 ms on loopback.
+    # A command-line tool starts clients often; reconnects still back off exponentially to
+    # reconnect.backoff.max.ms (10 s). The configuration may set its own.
+    conf = {"client.id": "kafkaops", "reconnect.backoff.ms": 20, **defaults}
     conf.update(props)
     conf.update({_property_name(k): v for k, v in overrides.items()})
     conf = {

@@ -346,6 +346,9 @@ class Replayer:
         self.positions: dict[int, int] = {}
         self.done: set[int] = set()
         self._targets_ok: dict[str, KafkaopsError | None] = {}
+        # The run's consumer, once it exists: asked about targets over its open connection (a
+        # client of its own would cost a bootstrap on the first record's path).
+        self._asker: Consumer | None = None
         self._delivery_error: tuple[KafkaError, str] | None = None
         self._produced = 0
         self._started = time.monotonic()
@@ -378,7 +381,7 @@ class Replayer:
     def _dry_run(self) -> None:
         from confluent_kafka import TopicPartition
 
-        consumer = self.conns.consumer(group_id=self.request.group_id, **READ_ONLY)
+        consumer = self._asker = self.conns.consumer(group_id=self.request.group_id, **READ_ONLY)
         low = {p: lh[0] for p, lh in kafka.watermarks(consumer, self.request.source).items()}
         self.positions = {p: max(low[p], self.plan.committed.get(p) or low[p]) for p in self.end}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
@@ -421,8 +424,9 @@ class Replayer:
                 "linger.ms": 50,
                 "transaction.timeout.ms": max(60_000, int(request.commit_timeout * 2000)),
                 "message.timeout.ms": max(30_000, int(request.commit_timeout * 1000)),
-                # Memory follows the batch, not the topic (a batch of 5,000 x 1 KB is 5 MB).
-                "queue.buffering.max.kbytes": 65_536,
+                # Memory is bounded by what awaits the broker's acknowledgement, never by the
+                # topic or the transaction: 16 MB is ~0.2 s of replay, the broker acks faster.
+                "queue.buffering.max.kbytes": 16_384,
                 "on_delivery": self._on_delivery,
                 # Only failures call back into Python: a report per record costs a third of
                 # the replay's time.
@@ -449,6 +453,7 @@ class Replayer:
                 "fetch.queue.backoff.ms": 5,
             },
         )
+        self._asker = consumer
         check_no_live_replay(admin, request.group_id)
         del admin
         # init_transactions (which finishes or aborts what a killed run left open) and the
@@ -744,7 +749,8 @@ class Replayer:
             )
         if target not in self._targets_ok:
             try:
-                _check_target(self.props, self.request.source, target, self.request.suffixes, 10.0)
+                asker = self._asker if self._asker is not None else self.props
+                _check_target(asker, self.request.source, target, self.request.suffixes, 10.0)
                 self._targets_ok[target] = None
             except UsageError as exc:
                 self._targets_ok[target] = UsageError(f"{where}: {exc.message}", hint=exc.hint)
