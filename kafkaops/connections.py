@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaops.errors import ConfigError, DatabaseError, KafkaopsError, SchemaError
 from kafkaops.secrets import redact, url_without_password
+from kafkaops.timeparse import stored_epoch
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Producer
@@ -64,10 +65,9 @@ class Connections:
             from kafkaops.schema import build_table, live_stored_kinds
 
             db = self.settings.database
-            kinds: dict[str, str] = {}
-            if self.dialect == "postgresql":  # json/jsonb/bytea payloads are read as text
-                with self.connect() as conn:
-                    kinds = live_stored_kinds(conn, db)
+            # json/jsonb/bytea payloads are read as text; SQLite's times in their stored form.
+            with self.connect() as conn:
+                kinds = live_stored_kinds(conn, db)
             self._table = build_table(
                 db, id_type="any" if db.id_type == "auto" else db.id_type, stored_kinds=kinds
             )
@@ -273,6 +273,8 @@ def create_engine(url: str) -> Engine:
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # PostgreSQL has regexp_replace; give SQLite the same function so one query serves both.
     dbapi_conn.create_function("regexp_replace", 4, _regexp_replace, deterministic=True)
+    # Times as the service stored them (epoch ms, ISO text...) compared as instants.
+    dbapi_conn.create_function("kafkaops_time", 1, stored_epoch, deterministic=True)
     dbapi_conn.execute("PRAGMA busy_timeout = 5000")
     # LIKE (topic globs) is case-sensitive on PostgreSQL; make SQLite agree.
     dbapi_conn.execute("PRAGMA case_sensitive_like = ON")

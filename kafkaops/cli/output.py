@@ -540,7 +540,9 @@ class TableWriter(Writer):
     def _cell(self, row: Mapping[str, Any], field: Field) -> str:
         if field.kind == "age":
             value = row.get(field.source or "created_at")
-            return format_duration(utcnow() - value) if isinstance(value, datetime) else ""
+            if isinstance(value, datetime):
+                return format_duration(utcnow() - value)
+            return "" if value is None else safe_text(value)  # a stored value that is no time
         return self._text(row.get(field.name))
 
     @staticmethod
