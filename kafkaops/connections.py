@@ -279,9 +279,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # LIKE (topic globs) is case-sensitive on PostgreSQL; make SQLite agree.
     dbapi_conn.execute("PRAGMA case_sensitive_like = ON")
     # --error is case-insensitive (lower() LIKE lower()); SQLite's lower() only folds ASCII.
-    dbapi_conn.create_function(
-        "lower", 1, lambda s: s.lower() if isinstance(s, str) else s, deterministic=True
-    )
+    dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
     # kafkaops emits BEGIN itself (below), as SQLAlchemy's docs recommend for pysqlite: the
     # driver would otherwise begin only at the first write, after a claim's SELECT.
     dbapi_conn.isolation_level = None
@@ -295,6 +293,13 @@ def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+def _lower(value: Any) -> Any:
+    # Text handed over as its stored bytes (StoredText): bytes that are not UTF-8 as \\xff.
+    if isinstance(value, bytes):
+        value = _decode_text(value)
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_on_begin(conn: Any) -> None:
     immediate = conn.get_execution_options().get("kafkaops_immediate", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -303,9 +308,11 @@ def _sqlite_on_begin(conn: Any) -> None:
 _PG_FLAGS = {"i": re.IGNORECASE}
 
 
-def _regexp_replace(value: str | None, pattern: str, replacement: str, flags: str) -> str | None:
+def _regexp_replace(value: str | bytes | None, pattern: str, replacement: str, flags: str) -> str | None:
     if value is None:
         return None
+    if isinstance(value, bytes):  # the stored bytes (StoredText): bad ones as \\xff, one signature
+        value = _decode_text(value)
     re_flags = re.ASCII  # as PostgreSQL's classes and case folding are
     for flag in flags:
         re_flags |= _PG_FLAGS.get(flag, 0)

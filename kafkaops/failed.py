@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Label, Table, case, delete, func, select, 
 from kafkaops.config import LOGICAL_COLUMNS
 from kafkaops.connections import stream_rows
 from kafkaops.errors import NotFoundError, UsageError
-from kafkaops.schema import instant
+from kafkaops.schema import StoredText, instant
 from kafkaops.statuses import GROUP_KEYS, PURGEABLE, REQUEUEABLE, SEVERITY, STATUSES
 from kafkaops.timeparse import as_utc
 
@@ -127,7 +127,7 @@ def parse_group_by(values: str | Sequence[str]) -> list[str]:
 
 
 def error_signature_expr(table: Table) -> ColumnElement[Any]:
-    expr: ColumnElement[Any] = table.c.last_error
+    expr: ColumnElement[Any] = StoredText(table.c.last_error)
     for pattern, flags, placeholder in SIGNATURE_RULES:
         expr = func.regexp_replace(expr, pattern, placeholder, flags, type_=types.Text)
     return expr
@@ -163,7 +163,7 @@ def conditions(table: Table, flt: EventFilter) -> list[ColumnElement[bool]]:
         where.append(c.created_at < flt.until)
     if flt.error:
         escaped = re.sub(r"([\\%_])", r"\\\1", flt.error)
-        where.append(c.last_error.ilike(f"%{escaped}%", escape="\\"))
+        where.append(StoredText(c.last_error).ilike(f"%{escaped}%", escape="\\"))
     if flt.ids:
         where.append(c.id.in_(flt.ids))
     return where

@@ -148,6 +148,10 @@ class ComparableTime(ColumnElement[Any]):
     def __init__(self, value: ColumnElement[Any]) -> None:
         self.value = value
 
+    @property
+    def _from_objects(self) -> Any:
+        return self.value._from_objects
+
 
 def instant(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """A time column to sort or aggregate (min, max) by instant, read back as a time: on
@@ -164,6 +168,33 @@ def _compile_time(element: ComparableTime, compiler: Any, **kw: Any) -> str:
 def _compile_time_sqlite(element: ComparableTime, compiler: Any, **kw: Any) -> str:
     # As a blob: the function then gets the stored bytes even when they are not UTF-8.
     return f"kafkaops_time(CAST({compiler.process(element.value, **kw)} AS BLOB))"
+
+
+class StoredText(ColumnElement[str]):
+    """A text column as SQL functions take it: itself on PostgreSQL; on SQLite its stored
+    bytes, since sqlite3 hands a Python function only text that is valid UTF-8 and fails the
+    query otherwise. kafkaops' functions (regexp_replace, lower) decode it leniently."""
+
+    inherit_cache = True
+    type = Text()
+    _traverse_internals = [("value", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+
+    def __init__(self, value: ColumnElement[Any]) -> None:
+        self.value = value
+
+    @property
+    def _from_objects(self) -> Any:
+        return self.value._from_objects
+
+
+@compiles(StoredText)
+def _compile_text(element: StoredText, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.value, **kw))
+
+
+@compiles(StoredText, "sqlite")
+def _compile_text_sqlite(element: StoredText, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.value, **kw)} AS BLOB)"
 
 
 def stored_type(kind: str) -> types.TypeEngine[Any]:
