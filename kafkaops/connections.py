@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.errors import ConfigError, DatabaseError, KafkaopsError, SchemaError
+from kafkaops.errors import ConfigError, ConnectionLostError, DatabaseError, KafkaopsError, SchemaError
 from kafkaops.secrets import redact, url_without_password
 from kafkaops.timeparse import stored_epoch
 
@@ -32,6 +33,14 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+@dataclass
+class Session:
+    """How far one connection got, for telling a lost connection from a refused one."""
+
+    connected: bool = False
+    committing: bool = False  # the work is done and COMMIT was sent
 
 
 class Connections:
@@ -86,7 +95,9 @@ class Connections:
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection in autocommit-free mode; the caller commits what it changes."""
-        with self.db_errors(), self.engine.connect() as conn:
+        session = Session()
+        with self.db_errors(session), self.engine.connect() as conn:
+            session.connected = True
             yield conn
 
     @contextmanager
@@ -96,28 +107,41 @@ class Connections:
         `immediate`: on SQLite, take the database's write lock when the transaction begins
         (BEGIN IMMEDIATE), so that a concurrent writer waits instead of reading the same rows.
         """
-        with self.db_errors(), self.engine.connect() as conn:
+        session = Session()
+        with self.db_errors(session), self.engine.connect() as conn:
+            session.connected = True
             if immediate:
                 conn.execution_options(kafkaops_immediate=True)
             with conn.begin():
                 yield conn
+                session.committing = True
 
     @contextmanager
-    def db_errors(self) -> Iterator[None]:
+    def db_errors(self, session: Session | None = None) -> Iterator[None]:
         from sqlalchemy import exc
 
         try:
             yield
         except exc.DBAPIError as error:
-            raise self.translate_db_error(error) from error
+            raise self.translate_db_error(error, session) from error
         except exc.ArgumentError as error:
             raise ConfigError(f"invalid database URL: {self._shown_url()}: {error}", hint=URL_HINT) from None
 
-    def translate_db_error(self, error: Any) -> KafkaopsError:
+    def translate_db_error(self, error: Any, session: Session | None = None) -> KafkaopsError:
         """One kafkaops error for a driver error, sorted by its code (SQLSTATE, SQLite's
-        error code), never by its text: servers speak other languages."""
+        error code), never by its text: servers speak other languages. `session`: how far the
+        connection got, so that one that breaks after it was made is not "cannot connect"."""
         reason = redact(_first_line(error.orig) if error.orig else str(error), self._secrets())
         kind = classify_db_error(error)
+        if kind == "connect" and session is not None and session.connected:
+            kind = "lost"  # SQLSTATE class 08, or no SQLSTATE at all: the link broke mid-way
+        if kind == "lost":
+            committing = session is not None and session.committing
+            when = "while committing" if committing else "during the command"
+            return ConnectionLostError(
+                f"lost the connection to the database {when}: {reason}",
+                during_commit=committing,
+            )
         if kind == "connect":
             return DatabaseError(f"cannot connect to database {self._shown_url()}: {_short_reason(reason)}")
         if kind == "schema":
@@ -130,8 +154,6 @@ class Connections:
                 f"the database did not answer in time: {reason}",
                 hint="another session may hold a lock on the table (see pg_stat_activity / pg_locks)",
             )
-        if kind == "lost":
-            return DatabaseError(f"the database ended the session: {reason}")
         return DatabaseError(f"database error: {reason}")
 
     def _shown_url(self) -> str:
