@@ -103,6 +103,14 @@ def format_duration(delta: timedelta) -> str:
     return f"{sign}{secs}s"
 
 
+def format_age(delta: timedelta) -> str:
+    """How old something is, for people: `3h12m`; a time ahead of now (a service whose clock
+    runs fast, a value written by hand) reads `in the future (3h12m)`, never `-3h12m`."""
+    if delta < timedelta(0):
+        return f"in the future ({format_duration(-delta)})"
+    return format_duration(delta)
+
+
 def isoformat_utc(value: datetime | None) -> str | None:
     """`2026-11-27T14:07:40Z`: the one time format of kafkaops' machine-readable output (json,
     yaml, csv, tsv), to the second, the form jq's `fromdateiso8601` reads."""
