@@ -346,12 +346,7 @@ def tail(
         marks = kafka.watermarks(consumer, request.topic, timeout)
     except NotFoundError as exc:
         raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
-    wanted = request.selection.partitions
-    if wanted is not None:
-        unknown = sorted(wanted - set(marks))
-        if unknown:
-            raise UsageError(f"topic {request.topic!r} has no partition {unknown[0]} (it has {len(marks)})")
-        marks = {p: m for p, m in marks.items() if p in wanted}
+    marks = request.selection.chosen_partitions(request.topic, marks)
     starts = _start_offsets(consumer, request, marks, timeout)
     windowed = request.last is not None and not request.from_beginning and request.since_ms is None
     kept: dict[int, deque[Message]] = {p: deque(maxlen=request.last if windowed else None) for p in marks}

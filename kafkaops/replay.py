@@ -223,15 +223,8 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
             )
         marks = kafka.watermarks(consumer, request.source, timeout)
         every = tuple(sorted(marks))
-        chosen = request.selection.partitions
-        if chosen is not None:
-            # --partition chooses what is read at all: the other partitions stay as they are.
-            unknown = sorted(chosen - set(marks))
-            if unknown:
-                raise UsageError(
-                    f"topic {request.source!r} has no partition {unknown[0]} (it has {len(marks)})"
-                )
-            marks = {p: m for p, m in marks.items() if p in chosen}
+        # --partition chooses what is read at all: the other partitions stay as they are.
+        marks = request.selection.chosen_partitions(request.source, marks)
         end = {p: high for p, (_, high) in marks.items()}
         committed = _committed(consumer, request.group_id, request.source, every, timeout)
     finally:
