@@ -162,3 +162,26 @@ def test_db_check_counts_times_it_cannot_read(make_database, cli, tmp_path, monk
     result = cli("db", "check")
     assert result.exit_code == 0, result.stderr
     assert "1 time value(s) cannot be read as times" in result.stderr
+
+
+def test_a_retry_pass_settles_epoch_ms_rows_in_epoch_ms(
+    make_database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    from tests.test_retry import configure
+
+    due, later = stored(NOW - timedelta(minutes=5), "epoch_ms"), stored(NOW + timedelta(hours=1), "epoch_ms")
+    db = setup(make_database, tmp_path, monkeypatch, [(1, "PENDING", due, due), (2, "PENDING", due, due)])
+    with sqlite3.connect(db.url.removeprefix("sqlite:///")) as raw:
+        raw.execute("UPDATE failed_kafka_events SET next_retry_at = ? WHERE id = 1", (due,))
+        raw.execute("UPDATE failed_kafka_events SET next_retry_at = ? WHERE id = 2", (later,))
+    configure(db, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    status = cli("status", "-o", "json")
+    database = json.loads(status.stdout)["database"]
+    assert database["oldest_pending_created_at"] == iso(NOW - timedelta(minutes=5)), status.stdout
+    result = cli("retry", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["resolved"] == 1  # row 2 is due in an hour, not "before any text"
+    resolved = raw_times(db, "resolved_at")
+    assert resolved[2] is None and isinstance(resolved[1], int)
+    assert abs(resolved[1] / 1000 - datetime.now(timezone.utc).timestamp()) < 60
