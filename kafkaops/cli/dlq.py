@@ -458,13 +458,14 @@ def replay(
       kafkaops dlq replay casino.player.registered.v1.dlq --match brandId=casino-7 --rate 500
     """
     from kafkaops import replay as core
+    from kafkaops import replay_plan
     from kafkaops.errors import KafkaopsError
 
     app_state = state(ctx)
     settings = app_state.settings
     conns = app_state.connections
     out = output(output_format)
-    request = core.ReplayRequest(
+    request = replay_plan.ReplayRequest(
         source=topic,
         group=group,
         to=to,
@@ -477,7 +478,7 @@ def replay(
         commit_timeout=commit_timeout,
         suffixes=settings.retry.read_suffixes,
     )
-    plan = core.plan(conns, request)
+    plan = replay_plan.plan(conns, request)
     cluster = settings.require_kafka().get("bootstrap.servers", "?")
     context = settings.context or "(no context)"
     out.info(f"Source:    {plan.source} (group {plan.group}, {plan.pending} offset(s) pending)")
