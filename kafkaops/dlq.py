@@ -139,7 +139,7 @@ def list_dlq_topics(
     try:
         with kafka.kafka_errors(consumer, "list topics"):
             metadata = consumer.list_topics(timeout=timeout)
-        existing = {t for t in metadata.topics if not t.startswith("__")}
+        existing = {t for t in metadata.topics if not kafka.is_internal_topic(t)}
         layout = {
             name: sorted(metadata.topics[name].partitions)
             for name in sorted(existing)

@@ -332,6 +332,8 @@ def test_tail_follow_prints_new_records_and_exits_0_on_ctrl_c(
         (["{dlq}", "-p", "7"], "Error: topic '{dlq}' has no partition 7"),
         (["{dlq}", "--since", "yesterday-ish"], "Error: invalid --since 'yesterday-ish'"),
         (["{dlq}", "-o", "csv"], "Error: dlq tail prints records as table or json"),
+        (["bad name!"], "Error: 'bad name!' is not a valid Kafka topic name"),
+        (["{dlq}\x1b[2J"], "Error: '{dlq}\\x1b[2J' is not a valid Kafka topic name"),
     ],
 )
 def test_tail_bad_input_is_one_error_line(

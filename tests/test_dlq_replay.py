@@ -426,6 +426,12 @@ def test_replay_into_a_dlq_is_refused(cli: Cli, kafka_bootstrap: str, new_topic:
         (["{dlq}", "--match", "brandId"], "Error: --match 'brandId' is not FIELD=VALUE"),
         (["{dlq}", "--since", "2h", "--until", "3h"], "Error: --until must be later than --since"),
         (["{dlq}", "--until", "not a time"], "Error: invalid --until 'not a time'"),
+        (["{dlq}", "--to", "bad name!"], "Error: 'bad name!' is not a valid Kafka topic name"),
+        (["{dlq}", "--to", "a" * 250], f"Error: {'a' * 250!r} is not a valid Kafka topic name"),
+        (
+            ["{dlq}", "--to", "__consumer_offsets"],
+            "Error: refusing to replay into '__consumer_offsets': it is an internal topic",
+        ),
     ],
 )
 def test_bad_replay_input_is_a_usage_error_and_changes_nothing(
@@ -437,6 +443,29 @@ def test_bad_replay_input_is_a_usage_error_and_changes_nothing(
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith(message), result.stderr
     assert high_total(kafka_bootstrap, target, 1) == 0
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize(
+    ("original", "message"),
+    [
+        ("bad topic name!", "'bad topic name!' is not a valid Kafka topic name"),
+        ("..", "'..' is not a valid Kafka topic name"),
+        ("__consumer_offsets", "refusing to replay into '__consumer_offsets': it is an internal topic"),
+    ],
+)
+def test_a_record_naming_an_invalid_or_internal_topic_stops_the_run_as_a_usage_error(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, original: str, message: str
+) -> None:
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(target, 2))
+    produce(kafka_bootstrap, dlq, [(b"bad", b"x", [("kafka_dlt-original-topic", original.encode())])])
+    code, summary, err = replay_json(cli, kafka_bootstrap, dlq, "--yes")
+    assert code == 2, err
+    assert f"Error: record 0/2 of {dlq!r}: {message}" in err
+    assert "aborted" not in err  # refused before anything was produced for it, not retried
+    assert summary["replayed"] == 2
+    assert committed_total(kafka_bootstrap, f"kafkaops-replay.{dlq}", dlq, 1) == 2
 
 
 @pytest.mark.kafka
