@@ -85,6 +85,22 @@ def test_list_names_the_original_from_headers_and_says_when_it_is_gone(
     assert rows[dlq]["original_exists"] is False
 
 
+def test_list_json_carries_a_hostile_original_topic_as_stored_and_the_table_shows_it_safely(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    dlq = create_topic(kafka_bootstrap, new_topic(1, name_prefix="hostile") + ".dlq")
+    hostile = "casino.\x1b[31mgone\u202e\\x"
+    produce(kafka_bootstrap, dlq, [(b"k", b"v", [("kafka_dlt-original-topic", hostile.encode())])])
+    result = cli("-b", kafka_bootstrap, "dlq", "list", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    rows = {r["topic"]: r for r in json.loads(result.stdout)}
+    assert rows[dlq]["original_topic"] == hostile  # data, not a picture of it
+    table = cli("-b", kafka_bootstrap, "dlq", "list").stdout
+    assert "casino.\\x1b[31mgone\\u202e\\x" in table
+    assert "\x1b" not in table and "\u202e" not in table
+
+
 def test_list_warns_for_topics_with_failed_events_but_no_dlq(
     cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, make_database, tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]

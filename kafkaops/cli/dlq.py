@@ -76,7 +76,7 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     out = output(output_format)
     props = settings.require_kafka()
     topics = list_dlq_topics(props, settings.retry.read_suffixes)
-    rows = [_visible_row(t.as_dict()) for t in topics]
+    rows = [t.as_dict() for t in topics]  # the output layer shows their text safely
     fields = [
         Field("topic", "TOPIC"),
         Field("messages", "MESSAGES", kind="int"),
@@ -327,10 +327,6 @@ def _visible(text: str, *, keep_newlines: bool = False, hex_all: bool = False) -
         else:
             out.append(char)
     return "".join(out)
-
-
-def _visible_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: _visible(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def _since_ms(since: str | None) -> int | None:
