@@ -276,19 +276,34 @@ class EnsurePlan:
     dlq: str
     partitions: int | None
     replication_factor: int | None
-    action: str  # create | exists | no-source
+    action: str  # create | exists | no-source | is-dlq
 
 
 def plan_ensure(
-    props: Mapping[str, Any], sources: Sequence[str], suffix: str, *, strict: bool, timeout: float = 10.0
+    props: Mapping[str, Any],
+    sources: Sequence[str],
+    suffix: str,
+    *,
+    dlq_suffixes: Sequence[str],
+    strict: bool,
+    timeout: float = 10.0,
 ) -> list[EnsurePlan]:
     """What `ensure` would do for each source topic. `strict`: a source the user named that
-    does not exist is a usage error (exit 2); one taken from the table is only reported."""
+    does not exist, or is itself a DLQ (by `dlq_suffixes`), is a usage error (exit 2); one
+    taken from the table is only reported."""
     info = kafka.check_reachable(props, timeout)
     existing = set(kafka.topic_names(props, timeout))
     plans = []
     for source in dict.fromkeys(sources):
         dlq = dlq_record.dlq_topic_for(source, suffix)
+        if dlq_record.is_dlq_topic(source, dlq_suffixes):
+            if strict:
+                raise UsageError(
+                    f"topic {source!r} is itself a dead-letter topic: it gets no DLQ of its own",
+                    hint=f"name its source topic ({dlq_record.original_topic_by_name(source, dlq_suffixes)})",
+                )
+            plans.append(EnsurePlan(source, dlq, None, None, "is-dlq"))
+            continue
         if dlq in existing:
             plans.append(EnsurePlan(source, dlq, None, None, "exists"))
             continue

@@ -173,6 +173,42 @@ def test_ensure_named_topic_that_does_not_exist_is_a_usage_error(cli: Cli, kafka
     assert topics_on(kafka_bootstrap) == before
 
 
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_ensure_of_a_dlq_topic_is_a_usage_error_not_a_dlq_of_the_dlq(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, dry_run: list[str]
+) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    spring = create_topic(kafka_bootstrap, source + "-dlt")
+    before = topics_on(kafka_bootstrap)
+    for named in (dlq, spring):
+        result = cli("-b", kafka_bootstrap, "dlq", "ensure", named, *dry_run)
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith(f"Error: topic {named!r} is itself a dead-letter topic"), (
+            result.stderr
+        )
+        assert f"Hint: name its source topic ({source})" in result.stderr
+    assert topics_on(kafka_bootstrap) == before
+
+
+def test_ensure_from_the_table_warns_about_a_dlq_topic_and_creates_the_rest(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, make_database, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    _, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    missing = new_topic(1, name_prefix="miss")
+    db = make_database("sqlite")
+    db.init()
+    db.insert([event(1, topic=dlq), event(2, topic=missing)])
+    monkeypatch.setenv(
+        "KAFKAOPS_CONFIG",
+        str(write_config(tmp_path / "k.yaml", db, kafka={"bootstrap.servers": kafka_bootstrap})),
+    )
+    before = topics_on(kafka_bootstrap)
+    result = cli("dlq", "ensure")
+    assert result.exit_code == 0, result.stderr
+    assert f"Warning: topic {dlq} is itself a dead-letter topic: no DLQ created for it" in result.stderr
+    assert topics_on(kafka_bootstrap) - before == {f"{missing}.dlq"}
+
+
 # ---------------------------------------------------------------------------------------
 # tail
 

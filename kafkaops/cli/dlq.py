@@ -152,10 +152,14 @@ def ensure(
         if not sources:
             out.info("No failed events in the table: no DLQ topic to create.")
             return
-    plans = plan_ensure(props, sources, settings.retry.dlq_suffix, strict=strict)
+    plans = plan_ensure(
+        props, sources, settings.retry.dlq_suffix, dlq_suffixes=settings.retry.read_suffixes, strict=strict
+    )
     for p in plans:
         if p.action == "exists":
             out.info(f"exists      {_visible(p.dlq)}")
+        elif p.action == "is-dlq":
+            out.warning(f"topic {_visible(p.source)} is itself a dead-letter topic: no DLQ created for it")
         elif p.action == "no-source":
             out.warning(
                 f"topic {_visible(p.source)} does not exist on the cluster: {_visible(p.dlq)} not created"
