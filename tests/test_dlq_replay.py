@@ -37,6 +37,7 @@ from tests.kafka_fixtures import NewTopicFactory, kafka_broker
 from tests.test_dlq import create_topic, dlq_pair
 
 GROUP_AUTHORIZATION_FAILED = 30
+TOPIC_AUTHORIZATION_FAILED = 29
 
 
 def replay_json(cli: Cli, bootstrap: str, *args: str) -> tuple[int, dict, str]:  # type: ignore[type-arg]
@@ -622,6 +623,24 @@ def test_a_record_the_target_rejects_stops_the_run_without_looping(cli: Cli) -> 
         assert code == 1
         assert "Error: a record cannot be written to 'orders': INVALID_RECORD" in err
         assert summary["replayed"] == 0
+        assert read_all(bootstrap, "orders", isolation="read_uncommitted") == []
+
+
+@pytest.mark.timeout(60)
+def test_a_target_that_refuses_the_transaction_stops_at_once_with_the_reason(cli: Cli) -> None:
+    # TOPIC_AUTHORIZATION_FAILED on AddPartitionsToTxn: no retry can change the answer, so the
+    # run stops after one abort and says why (not "the same batch was aborted 3 times").
+    with EmbeddedKafka(topics={"orders": 1, "orders.dlq": 1}) as cluster:
+        bootstrap = cluster.bootstrap_servers
+        produce(bootstrap, "orders.dlq", [(b"k", b"v", None)])
+        cluster.push_request_errors(ApiKey.AddPartitionsToTxn, *[TOPIC_AUTHORIZATION_FAILED] * 10)
+        code, summary, err = replay_json(cli, bootstrap, "orders.dlq", "--yes", "--commit-timeout", "5")
+        cluster.clear_request_errors(ApiKey.AddPartitionsToTxn)
+        assert code == 1, err
+        assert err.count("replay transaction aborted") <= 1, err
+        assert "TOPIC_AUTHORIZATION_FAILED" in err.splitlines()[-2] + err.splitlines()[-1], err
+        assert "aborted 3 times" not in err
+        assert summary["replayed"] == 0 and summary["complete"] is False
         assert read_all(bootstrap, "orders", isolation="read_uncommitted") == []
 
 
