@@ -318,6 +318,23 @@ def test_dry_run_counts_but_produces_and_commits_nothing(
 
 
 @pytest.mark.kafka
+def test_a_dry_run_that_meets_a_bad_record_never_claims_to_have_committed(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(target, 2))
+    produce(kafka_bootstrap, dlq, [(b"k", b"v", [("kafka_dlt-original-topic", b"casino.gone.v1")])])
+    result = cli("-b", kafka_bootstrap, "dlq", "replay", dlq, "--dry-run")
+    assert result.exit_code == 2, result.stderr
+    assert "Would replay 2 record(s) before the failure (a dry run: nothing produced or committed)" in (
+        result.stderr
+    )
+    assert "committed; a rerun resumes" not in result.stderr
+    assert "Error: record 0/2 of" in result.stderr
+    assert committed_total(kafka_bootstrap, f"kafkaops-replay.{dlq}", dlq, 1) == 0
+
+
+@pytest.mark.kafka
 @pytest.mark.parametrize(
     ("args", "expected_ns"),
     [

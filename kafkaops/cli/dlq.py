@@ -520,9 +520,9 @@ def _print_summary(out: Output, summary: Any, *, failed: bool) -> None:
         return
     verb = "Would replay" if summary.dry_run else "Replayed"
     targets = ", ".join(f"{_visible(t)}: {n}" for t, n in sorted(summary.targets.items())) or "none"
-    note = " before the failure (committed; a rerun resumes)" if failed else ""
-    if summary.interrupted:
-        note = " before the interruption (committed; a rerun resumes)"
+    stopped = " before the interruption" if summary.interrupted else " before the failure" if failed else ""
+    kept = "a dry run: nothing produced or committed" if summary.dry_run else "committed; a rerun resumes"
+    note = f"{stopped} ({kept})" if stopped else ""
     out.info(f"{verb} {summary.replayed} record(s){note} ({targets}) in {summary.duration_s:.1f}s.")
     if summary.skipped_filtered:
         out.info(f"Passed over {summary.skipped_filtered} record(s) outside the selection.")
