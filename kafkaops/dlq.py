@@ -369,7 +369,11 @@ def tail(
         marks = {p: m for p, m in marks.items() if p in wanted}
     starts = _start_offsets(consumer, request, marks, timeout)
     windowed = request.last is not None and not request.from_beginning and request.since_ms is None
-    kept: dict[int, deque[Message]] = {p: deque(maxlen=request.last if windowed else None) for p in marks}
+    # A partition never holds more records than offsets: `-n` beyond that means all of them.
+    kept: dict[int, deque[Message]] = {
+        p: deque(maxlen=min(request.last, high - low) if windowed and request.last is not None else None)
+        for p, (low, high) in marks.items()
+    }
     counts = dict.fromkeys(marks, 0)
     consumer.assign([TopicPartition(request.topic, p, off) for p, off in starts.items()])
     waiting = {p for p, off in starts.items() if off < marks[p][1]}

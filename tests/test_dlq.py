@@ -235,6 +235,9 @@ def test_tail_last_n_per_partition_merged_by_time(
     ]
     assert len(tail_json(cli, kafka_bootstrap, dlq, "--from-beginning")) == 6
     assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, dlq, "-n", "20")] == list(range(6))
+    everything = "99999999999999999999"  # more than a C long: "all of them", not an OverflowError
+    assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, dlq, "-n", everything)] == list(range(6))
+    assert len(tail_json(cli, kafka_bootstrap, dlq, "-n", everything, "--key", "player-1")) == 1
 
 
 def test_tail_filters_key_grep_and_since(cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
