@@ -445,6 +445,10 @@ def test_replay_into_a_dlq_is_refused(cli: Cli, kafka_bootstrap: str, new_topic:
         (["{dlq}", "--since", "2h", "--until", "3h"], "Error: --until must be later than --since"),
         (["{dlq}", "--until", "not a time"], "Error: invalid --until 'not a time'"),
         (["{dlq}", "--to", "bad name!"], "Error: 'bad name!' is not a valid Kafka topic name"),
+        # The transaction timeout is twice this: beyond 450 s the brokers' default
+        # transaction.max.timeout.ms (15 min) refuses it, beyond ~1e6 s it overflowed.
+        (["{dlq}", "--commit-timeout", "1e308"], "Usage: kafkaops dlq replay"),
+        (["{dlq}", "--commit-timeout", "451"], "Usage: kafkaops dlq replay"),
         (["{dlq}", "--to", "a" * 250], f"Error: {'a' * 250!r} is not a valid Kafka topic name"),
         (
             ["{dlq}", "--to", "__consumer_offsets"],

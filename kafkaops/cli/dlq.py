@@ -434,7 +434,12 @@ def replay(
     commit_timeout: Annotated[
         float,
         typer.Option(
-            "--commit-timeout", min=1, help="Seconds a transaction's offset send or commit may take."
+            "--commit-timeout",
+            min=1,
+            # The transaction timeout is twice this, and brokers refuse more than their
+            # transaction.max.timeout.ms (default 15 min).
+            max=450,
+            help="Seconds a transaction's offset send or commit may take.",
         ),
     ] = 30.0,
     yes: YesOpt = False,
