@@ -723,6 +723,14 @@ class Replayer:
                 hint="the record itself is at fault (e.g. too large for the target topic); "
                 "skip it with a selection (--until, --partition) or fix the target's settings",
             )
+        if is_event_fault(error.name()):
+            # The transaction itself was refused for the target's sake (not authorised, no such
+            # topic): the same batch would be refused again.
+            reason = kafka.translate_error(error, self.props, action="commit the replay transaction")
+            raise KafkaClientError(
+                f"{reason.message} ({error.name()}); the transaction was aborted and nothing of it is visible",
+                hint="check the target topics and this client's rights on them (ACLs), then rerun",
+            )
         if is_unreachable(error.name()) and error.name() != "_TIMED_OUT":
             raise kafka.translate_error(error, self.props, action="commit the replay transaction")
 

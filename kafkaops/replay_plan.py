@@ -144,6 +144,11 @@ def check_target(
             f"refusing to replay into {target!r}: it is a dead-letter topic",
             hint="replay into the original topic (the default) or name one with --to",
         )
+    if kafka.is_internal_topic(target):
+        raise UsageError(
+            f"refusing to replay into {target!r}: it is an internal topic",
+            hint="replay into the original topic (the default) or name one with --to",
+        )
     try:
         kafka.topic_metadata(client, target, timeout)
     except NotFoundError as exc:

@@ -76,7 +76,7 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     out = output(output_format)
     props = settings.require_kafka()
     topics = list_dlq_topics(props, settings.retry.read_suffixes)
-    rows = [_visible_row(t.as_dict()) for t in topics]
+    rows = [t.as_dict() for t in topics]  # the output layer shows their text safely
     fields = [
         Field("topic", "TOPIC"),
         Field("messages", "MESSAGES", kind="int"),
@@ -152,10 +152,14 @@ def ensure(
         if not sources:
             out.info("No failed events in the table: no DLQ topic to create.")
             return
-    plans = plan_ensure(props, sources, settings.retry.dlq_suffix, strict=strict)
+    plans = plan_ensure(
+        props, sources, settings.retry.dlq_suffix, dlq_suffixes=settings.retry.read_suffixes, strict=strict
+    )
     for p in plans:
         if p.action == "exists":
             out.info(f"exists      {_visible(p.dlq)}")
+        elif p.action == "is-dlq":
+            out.warning(f"topic {_visible(p.source)} is itself a dead-letter topic: no DLQ created for it")
         elif p.action == "no-source":
             out.warning(
                 f"topic {_visible(p.source)} does not exist on the cluster: {_visible(p.dlq)} not created"
@@ -329,10 +333,6 @@ def _visible(text: str, *, keep_newlines: bool = False, hex_all: bool = False) -
     return "".join(out)
 
 
-def _visible_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: _visible(v) if isinstance(v, str) else v for k, v in row.items()}
-
-
 def _since_ms(since: str | None) -> int | None:
     if since is None:
         return None
@@ -434,7 +434,12 @@ def replay(
     commit_timeout: Annotated[
         float,
         typer.Option(
-            "--commit-timeout", min=1, help="Seconds a transaction's offset send or commit may take."
+            "--commit-timeout",
+            min=1,
+            # The transaction timeout is twice this, and brokers refuse more than their
+            # transaction.max.timeout.ms (default 15 min).
+            max=450,
+            help="Seconds a transaction's offset send or commit may take.",
         ),
     ] = 30.0,
     yes: YesOpt = False,
@@ -521,9 +526,9 @@ def _print_summary(out: Output, summary: Any, *, failed: bool) -> None:
         return
     verb = "Would replay" if summary.dry_run else "Replayed"
     targets = ", ".join(f"{_visible(t)}: {n}" for t, n in sorted(summary.targets.items())) or "none"
-    note = " before the failure (committed; a rerun resumes)" if failed else ""
-    if summary.interrupted:
-        note = " before the interruption (committed; a rerun resumes)"
+    stopped = " before the interruption" if summary.interrupted else " before the failure" if failed else ""
+    kept = "a dry run: nothing produced or committed" if summary.dry_run else "committed; a rerun resumes"
+    note = f"{stopped} ({kept})" if stopped else ""
     out.info(f"{verb} {summary.replayed} record(s){note} ({targets}) in {summary.duration_s:.1f}s.")
     if summary.skipped_filtered:
         out.info(f"Passed over {summary.skipped_filtered} record(s) outside the selection.")
