@@ -19,6 +19,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kafkaops.errors import UsageError
+from kafkaops.escape import safe_text
+
 if TYPE_CHECKING:
     from kafkaops.demo_service import FakeService
     from kafkaops.embedded import EmbeddedKafka
@@ -81,16 +84,27 @@ def demo_environment(
 
     The folder is removed at the end unless `keep` names it; the cluster always stops.
     """
+    from sqlalchemy.engine import URL
+
     from kafkaops.demo_service import FakeService, health_body
     from kafkaops.embedded import EmbeddedKafka
 
     if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
+        try:
+            keep.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(
+                f"cannot keep the demo in {safe_text(str(keep))}: {error.strerror or error}",
+                hint="name a folder you can write to, or leave --keep out",
+            ) from None
         folder = keep
     else:
         folder = Path(tempfile.mkdtemp(prefix="kafkaops-"))
     try:
-        url = f"sqlite:///{folder / 'failed_kafka_events.db'}"
+        # Quoted as a URL: a folder named "a?b#c" keeps its file inside it.
+        url = URL.create("sqlite", database=str(folder / "failed_kafka_events.db")).render_as_string(
+            hide_password=False
+        )
         topics = dict(TOPICS)
         topics.update({f"{t}.dlq": 1 for t in TOPICS if t != NO_DLQ_TOPIC})
         topics.update(extra_topics or {})

@@ -139,7 +139,7 @@ def list_dlq_topics(
     try:
         with kafka.kafka_errors(consumer, "list topics"):
             metadata = consumer.list_topics(timeout=timeout)
-        existing = {t for t in metadata.topics if not t.startswith("__")}
+        existing = {t for t in metadata.topics if not kafka.is_internal_topic(t)}
         layout = {
             name: sorted(metadata.topics[name].partitions)
             for name in sorted(existing)
@@ -276,19 +276,34 @@ class EnsurePlan:
     dlq: str
     partitions: int | None
     replication_factor: int | None
-    action: str  # create | exists | no-source
+    action: str  # create | exists | no-source | is-dlq
 
 
 def plan_ensure(
-    props: Mapping[str, Any], sources: Sequence[str], suffix: str, *, strict: bool, timeout: float = 10.0
+    props: Mapping[str, Any],
+    sources: Sequence[str],
+    suffix: str,
+    *,
+    dlq_suffixes: Sequence[str],
+    strict: bool,
+    timeout: float = 10.0,
 ) -> list[EnsurePlan]:
     """What `ensure` would do for each source topic. `strict`: a source the user named that
-    does not exist is a usage error (exit 2); one taken from the table is only reported."""
+    does not exist, or is itself a DLQ (by `dlq_suffixes`), is a usage error (exit 2); one
+    taken from the table is only reported."""
     info = kafka.check_reachable(props, timeout)
     existing = set(kafka.topic_names(props, timeout))
     plans = []
     for source in dict.fromkeys(sources):
         dlq = dlq_record.dlq_topic_for(source, suffix)
+        if dlq_record.is_dlq_topic(source, dlq_suffixes):
+            if strict:
+                raise UsageError(
+                    f"topic {source!r} is itself a dead-letter topic: it gets no DLQ of its own",
+                    hint=f"name its source topic ({dlq_record.original_topic_by_name(source, dlq_suffixes)})",
+                )
+            plans.append(EnsurePlan(source, dlq, None, None, "is-dlq"))
+            continue
         if dlq in existing:
             plans.append(EnsurePlan(source, dlq, None, None, "exists"))
             continue
@@ -349,7 +364,11 @@ def tail(
     marks = request.selection.chosen_partitions(request.topic, marks)
     starts = _start_offsets(consumer, request, marks, timeout)
     windowed = request.last is not None and not request.from_beginning and request.since_ms is None
-    kept: dict[int, deque[Message]] = {p: deque(maxlen=request.last if windowed else None) for p in marks}
+    # A partition never holds more records than offsets: `-n` beyond that means all of them.
+    kept: dict[int, deque[Message]] = {
+        p: deque(maxlen=min(request.last, high - low) if windowed and request.last is not None else None)
+        for p, (low, high) in marks.items()
+    }
     counts = dict.fromkeys(marks, 0)
     consumer.assign([TopicPartition(request.topic, p, off) for p, off in starts.items()])
     waiting = {p for p, off in starts.items() if off < marks[p][1]}

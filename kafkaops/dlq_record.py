@@ -72,12 +72,13 @@ CONNECT_EXCEPTION_CLASS = "__connect.errors.exception.class.name"
 
 DEFAULT_DLQ_SUFFIXES = (".dlq", "-dlt", ".DLT")
 
-# Where each fact is read from, most specific origin first. `binary` says the origin writes
-# numbers as big-endian integers (Spring) rather than decimal text (Connect).
+# Where each fact is read from, most specific origin first, with the width in bytes of the
+# big-endian integer the origin writes (Spring: 4 for a partition, 8 for an offset or a
+# timestamp), or None when it writes decimal text (Connect).
 _TOPIC_HEADERS = (ORIGINAL_TOPIC, X_ORIGINAL_TOPIC, CONNECT_TOPIC)
-_PARTITION_HEADERS = ((ORIGINAL_PARTITION, True), (X_ORIGINAL_PARTITION, True), (CONNECT_PARTITION, False))
-_OFFSET_HEADERS = ((ORIGINAL_OFFSET, True), (X_ORIGINAL_OFFSET, True), (CONNECT_OFFSET, False))
-_TIMESTAMP_HEADERS = ((ORIGINAL_TIMESTAMP, True), (X_ORIGINAL_TIMESTAMP, True))
+_PARTITION_HEADERS = ((ORIGINAL_PARTITION, 4), (X_ORIGINAL_PARTITION, 4), (CONNECT_PARTITION, None))
+_OFFSET_HEADERS = ((ORIGINAL_OFFSET, 8), (X_ORIGINAL_OFFSET, 8), (CONNECT_OFFSET, None))
+_TIMESTAMP_HEADERS = ((ORIGINAL_TIMESTAMP, 8), (X_ORIGINAL_TIMESTAMP, 8))
 _ERROR_HEADERS = (
     (EXCEPTION_MESSAGE, EXCEPTION_FQCN),
     (X_EXCEPTION_MESSAGE, X_EXCEPTION_FQCN),
@@ -114,21 +115,22 @@ def original_topic_by_name(topic: str, suffixes: Sequence[str]) -> str | None:
     return None
 
 
-def decode_int(value: bytes | None, *, binary: bool) -> int | None:
-    """A number from a header: Spring writes big-endian 4/8-byte integers, Connect decimal
-    text. The origin's own form is tried first, then the other; None when neither fits."""
+def decode_int(value: bytes | None, *, width: int | None) -> int | None:
+    """A number from a header: Spring writes big-endian integers of `width` bytes (None: the
+    origin writes decimal text, as Connect does). The origin's own form is tried first, then
+    the other; None when neither fits. Every number these headers carry is 0 or more (-1 is
+    Kafka's "none"), so a negative one is None too."""
     if value is None:
         return None
-    forms = (_binary_int, _decimal_int) if binary else (_decimal_int, _binary_int)
-    for form in forms:
-        number = form(value)
-        if number is not None:
-            return number
-    return None
+    binary = _binary_int(value, (width,) if width else (4, 8))
+    decimal = _decimal_int(value)
+    first, second = (binary, decimal) if width else (decimal, binary)
+    number = first if first is not None else second
+    return number if number is not None and number >= 0 else None
 
 
-def _binary_int(value: bytes) -> int | None:
-    if len(value) in (4, 8):
+def _binary_int(value: bytes, widths: tuple[int, ...]) -> int | None:
+    if len(value) in widths:
         return int.from_bytes(value, "big", signed=True)
     return None
 
@@ -152,7 +154,7 @@ def header_values(headers: HeaderInput) -> dict[str, bytes | None]:
 
 def replay_count_of(values: Mapping[str, Any]) -> int:
     """How often kafkaops has replayed this record already (0: never)."""
-    return decode_int(values.get(REPLAY_COUNT), binary=False) or 0
+    return decode_int(values.get(REPLAY_COUNT), width=None) or 0
 
 
 def original_topic_of(values: Mapping[str, Any], dlq_topic: str, suffixes: Sequence[str]) -> str | None:
@@ -170,9 +172,9 @@ def parse_origin(headers: HeaderInput, dlq_topic: str, suffixes: Sequence[str]) 
     Spring Cloud Stream binder or Kafka Connect."""
     values = header_values(headers)
 
-    def number(candidates: Sequence[tuple[str, bool]]) -> int | None:
-        for name, binary in candidates:
-            found = decode_int(values.get(name), binary=binary)
+    def number(candidates: Sequence[tuple[str, int | None]]) -> int | None:
+        for name, width in candidates:
+            found = decode_int(values.get(name), width=width)
             if found is not None:
                 return found
         return None
@@ -191,7 +193,7 @@ def parse_origin(headers: HeaderInput, dlq_topic: str, suffixes: Sequence[str]) 
         error_message=message,
         error_class=error_class,
         failed_event_id=_text(values.get(FAILED_EVENT_ID)),
-        retry_count=decode_int(values.get(RETRY_COUNT), binary=False),
+        retry_count=decode_int(values.get(RETRY_COUNT), width=None),
         replay_count=replay_count_of(values),
         replayed_from=_text(values.get(REPLAYED_FROM)),
     )

@@ -22,6 +22,7 @@ from kafkaops.errors import (
     KafkaopsError,
     KafkaUnavailableError,
     NotFoundError,
+    UsageError,
 )
 from kafkaops.faults import is_unreachable
 from kafkaops.secrets import is_secret_key, redact
@@ -39,9 +40,11 @@ __all__ = [
     "TopicInfo",
     "admin",
     "check_reachable",
+    "check_topic_name",
     "cluster_metadata",
     "committed_offsets",
     "consumer",
+    "is_internal_topic",
     "kafka_errors",
     "last_error",
     "producer",
@@ -87,6 +90,8 @@ _MIN_SETUP_MS = 1000
 _THREAD_PREFIX = re.compile(r"^\[thrd:[^\]]*\]: ")
 # librdkafka prefixes broker errors with the broker's name, which repeats the bootstrap.
 _BROKER_PREFIX = re.compile(r"^\S+/(?:bootstrap|-?\d+): ")
+# What Kafka accepts as a topic name (org.apache.kafka.common.internals.Topic.validate).
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 
 @dataclass(frozen=True)
@@ -538,7 +543,18 @@ def _close(client: Any) -> None:
         close()
 
 
+def check_topic_name(topic: str) -> None:
+    """UsageError when Kafka could never have a topic of this name (asked before the cluster
+    is, whose answer would only be "Invalid topic")."""
+    if not _TOPIC_NAME.fullmatch(topic) or topic in (".", ".."):
+        raise UsageError(
+            f"{topic!r} is not a valid Kafka topic name",
+            hint="a topic name is 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-' (and not '.' or '..')",
+        )
+
+
 def _describe_topic(client: Client, topic: str, timeout: float) -> TopicMetadata:
+    check_topic_name(topic)
     with kafka_errors(client, f"describe topic {topic!r}"):
         metadata = client.list_topics(topic=topic, timeout=timeout)
     found = metadata.topics.get(topic)
@@ -589,11 +605,16 @@ def group_members(
     ]
 
 
+def is_internal_topic(topic: str) -> bool:
+    """True for Kafka's own topics (__consumer_offsets, __transaction_state, ...)."""
+    return topic.startswith("__")
+
+
 def topic_names(props_or_admin: Mapping[str, Any] | Client, timeout: float = 10.0) -> list[str]:
     """Every topic on the cluster except the internal ones, sorted."""
     with _client_for(props_or_admin, admin) as client, kafka_errors(client, "list topics"):
         metadata = client.list_topics(timeout=timeout)
-    return sorted(t for t in metadata.topics if not t.startswith("__"))
+    return sorted(t for t in metadata.topics if not is_internal_topic(t))
 
 
 def create_topics(

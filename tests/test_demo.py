@@ -24,7 +24,7 @@ def summary_after(output: str, command: str, occurrence: int = 0) -> dict[str, s
 
 @pytest.mark.timeout(300)
 def test_the_demo_runs_to_the_end_with_real_figures(tmp_path: Path) -> None:
-    keep = tmp_path / "demo"
+    keep = tmp_path / "de mo?x=1#y"  # a URL's separators in the folder name: the file stays inside
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
     env["NO_COLOR"] = "1"
     done = subprocess.run(
@@ -45,7 +45,7 @@ def test_the_demo_runs_to_the_end_with_real_figures(tmp_path: Path) -> None:
     assert typed[-1] == "status"
     assert {"dlq list", f"dlq replay {demo.REFUSED_TOPIC}.dlq --yes"} <= set(typed)
 
-    engine = sa.create_engine(f"sqlite:///{keep / 'failed_kafka_events.db'}")
+    engine = sa.create_engine(sa.engine.URL.create("sqlite", database=str(keep / "failed_kafka_events.db")))
     with engine.connect() as conn:
         counts = dict(
             conn.execute(sa.text("SELECT status, count(*) FROM failed_kafka_events GROUP BY status")).all()
@@ -64,7 +64,7 @@ def test_the_demo_runs_to_the_end_with_real_figures(tmp_path: Path) -> None:
     assert counts["DLQ"] == 140 + refused_in_dlq
     assert "DLQ_FAILED" not in counts
     # Nothing was left in the working folder or outside the kept one.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [keep.name]
 
 
 def test_without_keep_the_demo_folder_is_removed(tmp_path: Path) -> None:
@@ -75,3 +75,23 @@ def test_without_keep_the_demo_folder_is_removed(tmp_path: Path) -> None:
         assert sum(env.seeded.values()) > 3000
         assert set(env.seeded) == {"PENDING", "RESOLVED", "DLQ", "DLQ_FAILED"}
     assert not folder.exists()
+
+
+def test_a_keep_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "kafkaops", "demo", "--keep", str(tmp_path / "a-file" / "demo")],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.startswith(
+        f"Error: cannot keep the demo in {tmp_path / 'a-file' / 'demo'}: Not a directory"
+    )
+    assert "Traceback" not in done.stderr and "unexpected" not in done.stderr
+    assert (tmp_path / "a-file").read_text() == "not a folder"

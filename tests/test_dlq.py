@@ -85,6 +85,22 @@ def test_list_names_the_original_from_headers_and_says_when_it_is_gone(
     assert rows[dlq]["original_exists"] is False
 
 
+def test_list_json_carries_a_hostile_original_topic_as_stored_and_the_table_shows_it_safely(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    dlq = create_topic(kafka_bootstrap, new_topic(1, name_prefix="hostile") + ".dlq")
+    hostile = "casino.\x1b[31mgone\u202e\\x"
+    produce(kafka_bootstrap, dlq, [(b"k", b"v", [("kafka_dlt-original-topic", hostile.encode())])])
+    result = cli("-b", kafka_bootstrap, "dlq", "list", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    rows = {r["topic"]: r for r in json.loads(result.stdout)}
+    assert rows[dlq]["original_topic"] == hostile  # data, not a picture of it
+    table = cli("-b", kafka_bootstrap, "dlq", "list").stdout
+    assert "casino.\\x1b[31mgone\\u202e\\x" in table
+    assert "\x1b" not in table and "\u202e" not in table
+
+
 def test_list_warns_for_topics_with_failed_events_but_no_dlq(
     cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, make_database, tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
@@ -157,6 +173,42 @@ def test_ensure_named_topic_that_does_not_exist_is_a_usage_error(cli: Cli, kafka
     assert topics_on(kafka_bootstrap) == before
 
 
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_ensure_of_a_dlq_topic_is_a_usage_error_not_a_dlq_of_the_dlq(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, dry_run: list[str]
+) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    spring = create_topic(kafka_bootstrap, source + "-dlt")
+    before = topics_on(kafka_bootstrap)
+    for named in (dlq, spring):
+        result = cli("-b", kafka_bootstrap, "dlq", "ensure", named, *dry_run)
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith(f"Error: topic {named!r} is itself a dead-letter topic"), (
+            result.stderr
+        )
+        assert f"Hint: name its source topic ({source})" in result.stderr
+    assert topics_on(kafka_bootstrap) == before
+
+
+def test_ensure_from_the_table_warns_about_a_dlq_topic_and_creates_the_rest(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, make_database, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    _, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    missing = new_topic(1, name_prefix="miss")
+    db = make_database("sqlite")
+    db.init()
+    db.insert([event(1, topic=dlq), event(2, topic=missing)])
+    monkeypatch.setenv(
+        "KAFKAOPS_CONFIG",
+        str(write_config(tmp_path / "k.yaml", db, kafka={"bootstrap.servers": kafka_bootstrap})),
+    )
+    before = topics_on(kafka_bootstrap)
+    result = cli("dlq", "ensure")
+    assert result.exit_code == 0, result.stderr
+    assert f"Warning: topic {dlq} is itself a dead-letter topic: no DLQ created for it" in result.stderr
+    assert topics_on(kafka_bootstrap) - before == {f"{missing}.dlq"}
+
+
 # ---------------------------------------------------------------------------------------
 # tail
 
@@ -183,6 +235,9 @@ def test_tail_last_n_per_partition_merged_by_time(
     ]
     assert len(tail_json(cli, kafka_bootstrap, dlq, "--from-beginning")) == 6
     assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, dlq, "-n", "20")] == list(range(6))
+    everything = "99999999999999999999"  # more than a C long: "all of them", not an OverflowError
+    assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, dlq, "-n", everything)] == list(range(6))
+    assert len(tail_json(cli, kafka_bootstrap, dlq, "-n", everything, "--key", "player-1")) == 1
 
 
 def test_tail_filters_key_grep_and_since(cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
@@ -332,6 +387,8 @@ def test_tail_follow_prints_new_records_and_exits_0_on_ctrl_c(
         (["{dlq}", "-p", "7"], "Error: topic '{dlq}' has no partition 7"),
         (["{dlq}", "--since", "yesterday-ish"], "Error: invalid --since 'yesterday-ish'"),
         (["{dlq}", "-o", "csv"], "Error: dlq tail prints records as table or json"),
+        (["bad name!"], "Error: 'bad name!' is not a valid Kafka topic name"),
+        (["{dlq}\x1b[2J"], "Error: '{dlq}\\x1b[2J' is not a valid Kafka topic name"),
     ],
 )
 def test_tail_bad_input_is_one_error_line(

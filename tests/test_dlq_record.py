@@ -166,3 +166,34 @@ def test_replay_headers_keep_every_original_byte_and_add_two() -> None:
     assert out[:5] == original
     assert out[5:] == [("kafkaops-replayed-from", b"orders.dlq/2/41"), ("kafkaops-replay-count", b"2")]
     assert dlq_record.parse_origin(out, "orders.dlq", SUFFIXES).replay_count == 2
+
+
+@pytest.mark.parametrize(
+    ("header", "raw", "field", "expected"),
+    [
+        # Spring writes the partition in 4 bytes and offsets/timestamps in 8: another width
+        # is not Spring's binary form, so it is read as decimal text or not at all.
+        ("kafka_dlt-original-offset", b"1234", "offset", 1234),
+        ("kafka_dlt-original-offset", b"\x00\x00\x00\x07", "offset", None),
+        ("kafka_dlt-original-partition", be(7, 8), "partition", None),
+        ("kafka_dlt-original-partition", b"\x00\x00\x01", "partition", None),
+        ("kafka_dlt-original-offset", b"\x00" * 9, "offset", None),
+        # Kafka's "no timestamp" (-1) and negative numbers are no position at all.
+        ("kafka_dlt-original-timestamp", be(-1, 8), "timestamp", None),
+        ("__connect.errors.partition", b"-5", "partition", None),
+        ("__connect.errors.offset", b"12abc", "offset", None),
+        ("__connect.errors.offset", b"", "offset", None),
+    ],
+)
+def test_header_numbers_of_the_wrong_width_or_sign_are_unknown(
+    header: str, raw: bytes, field: str, expected: int | None
+) -> None:
+    origin = parse_origin([(header, raw)], "x.dlq", SUFFIXES)
+    assert getattr(origin, field) == expected
+
+
+@pytest.mark.parametrize(("raw", "count"), [(b"-5", 0), (b"x", 0), (b"2", 2), (b"\x00\x00\x00\x02", 2)])
+def test_a_garbled_or_negative_replay_count_reads_as_never_replayed(raw: bytes, count: int) -> None:
+    # A negative count would let a record loop between its topic and the DLQ far beyond
+    # --max-replays; a garbled one is rewritten as a clean "1" by the next replay.
+    assert parse_origin([("kafkaops-replay-count", raw)], "x.dlq", SUFFIXES).replay_count == count

@@ -37,6 +37,7 @@ from tests.kafka_fixtures import NewTopicFactory, kafka_broker
 from tests.test_dlq import create_topic, dlq_pair
 
 GROUP_AUTHORIZATION_FAILED = 30
+TOPIC_AUTHORIZATION_FAILED = 29
 
 
 def replay_json(cli: Cli, bootstrap: str, *args: str) -> tuple[int, dict, str]:  # type: ignore[type-arg]
@@ -317,6 +318,23 @@ def test_dry_run_counts_but_produces_and_commits_nothing(
 
 
 @pytest.mark.kafka
+def test_a_dry_run_that_meets_a_bad_record_never_claims_to_have_committed(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(target, 2))
+    produce(kafka_bootstrap, dlq, [(b"k", b"v", [("kafka_dlt-original-topic", b"casino.gone.v1")])])
+    result = cli("-b", kafka_bootstrap, "dlq", "replay", dlq, "--dry-run")
+    assert result.exit_code == 2, result.stderr
+    assert "Would replay 2 record(s) before the failure (a dry run: nothing produced or committed)" in (
+        result.stderr
+    )
+    assert "committed; a rerun resumes" not in result.stderr
+    assert "Error: record 0/2 of" in result.stderr
+    assert committed_total(kafka_bootstrap, f"kafkaops-replay.{dlq}", dlq, 1) == 0
+
+
+@pytest.mark.kafka
 @pytest.mark.parametrize(
     ("args", "expected_ns"),
     [
@@ -426,6 +444,16 @@ def test_replay_into_a_dlq_is_refused(cli: Cli, kafka_bootstrap: str, new_topic:
         (["{dlq}", "--match", "brandId"], "Error: --match 'brandId' is not FIELD=VALUE"),
         (["{dlq}", "--since", "2h", "--until", "3h"], "Error: --until must be later than --since"),
         (["{dlq}", "--until", "not a time"], "Error: invalid --until 'not a time'"),
+        (["{dlq}", "--to", "bad name!"], "Error: 'bad name!' is not a valid Kafka topic name"),
+        # The transaction timeout is twice this: beyond 450 s the brokers' default
+        # transaction.max.timeout.ms (15 min) refuses it, beyond ~1e6 s it overflowed.
+        (["{dlq}", "--commit-timeout", "1e308"], "Usage: kafkaops dlq replay"),
+        (["{dlq}", "--commit-timeout", "451"], "Usage: kafkaops dlq replay"),
+        (["{dlq}", "--to", "a" * 250], f"Error: {'a' * 250!r} is not a valid Kafka topic name"),
+        (
+            ["{dlq}", "--to", "__consumer_offsets"],
+            "Error: refusing to replay into '__consumer_offsets': it is an internal topic",
+        ),
     ],
 )
 def test_bad_replay_input_is_a_usage_error_and_changes_nothing(
@@ -437,6 +465,29 @@ def test_bad_replay_input_is_a_usage_error_and_changes_nothing(
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith(message), result.stderr
     assert high_total(kafka_bootstrap, target, 1) == 0
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize(
+    ("original", "message"),
+    [
+        ("bad topic name!", "'bad topic name!' is not a valid Kafka topic name"),
+        ("..", "'..' is not a valid Kafka topic name"),
+        ("__consumer_offsets", "refusing to replay into '__consumer_offsets': it is an internal topic"),
+    ],
+)
+def test_a_record_naming_an_invalid_or_internal_topic_stops_the_run_as_a_usage_error(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, original: str, message: str
+) -> None:
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(target, 2))
+    produce(kafka_bootstrap, dlq, [(b"bad", b"x", [("kafka_dlt-original-topic", original.encode())])])
+    code, summary, err = replay_json(cli, kafka_bootstrap, dlq, "--yes")
+    assert code == 2, err
+    assert f"Error: record 0/2 of {dlq!r}: {message}" in err
+    assert "aborted" not in err  # refused before anything was produced for it, not retried
+    assert summary["replayed"] == 2
+    assert committed_total(kafka_bootstrap, f"kafkaops-replay.{dlq}", dlq, 1) == 2
 
 
 @pytest.mark.kafka
@@ -593,6 +644,24 @@ def test_a_record_the_target_rejects_stops_the_run_without_looping(cli: Cli) -> 
         assert code == 1
         assert "Error: a record cannot be written to 'orders': INVALID_RECORD" in err
         assert summary["replayed"] == 0
+        assert read_all(bootstrap, "orders", isolation="read_uncommitted") == []
+
+
+@pytest.mark.timeout(60)
+def test_a_target_that_refuses_the_transaction_stops_at_once_with_the_reason(cli: Cli) -> None:
+    # TOPIC_AUTHORIZATION_FAILED on AddPartitionsToTxn: no retry can change the answer, so the
+    # run stops after one abort and says why (not "the same batch was aborted 3 times").
+    with EmbeddedKafka(topics={"orders": 1, "orders.dlq": 1}) as cluster:
+        bootstrap = cluster.bootstrap_servers
+        produce(bootstrap, "orders.dlq", [(b"k", b"v", None)])
+        cluster.push_request_errors(ApiKey.AddPartitionsToTxn, *[TOPIC_AUTHORIZATION_FAILED] * 10)
+        code, summary, err = replay_json(cli, bootstrap, "orders.dlq", "--yes", "--commit-timeout", "5")
+        cluster.clear_request_errors(ApiKey.AddPartitionsToTxn)
+        assert code == 1, err
+        assert err.count("replay transaction aborted") <= 1, err
+        assert "TOPIC_AUTHORIZATION_FAILED" in err.splitlines()[-2] + err.splitlines()[-1], err
+        assert "aborted 3 times" not in err
+        assert summary["replayed"] == 0 and summary["complete"] is False
         assert read_all(bootstrap, "orders", isolation="read_uncommitted") == []
 
 

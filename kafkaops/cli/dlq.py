@@ -152,10 +152,14 @@ def ensure(
         if not sources:
             out.info("No failed events in the table: no DLQ topic to create.")
             return
-    plans = plan_ensure(props, sources, settings.retry.dlq_suffix, strict=strict)
+    plans = plan_ensure(
+        props, sources, settings.retry.dlq_suffix, dlq_suffixes=settings.retry.read_suffixes, strict=strict
+    )
     for p in plans:
         if p.action == "exists":
             out.info(f"exists      {safe_text(p.dlq)}")
+        elif p.action == "is-dlq":
+            out.warning(f"topic {safe_text(p.source)} is itself a dead-letter topic: no DLQ created for it")
         elif p.action == "no-source":
             out.warning(
                 f"topic {safe_text(p.source)} does not exist on the cluster: {safe_text(p.dlq)} not created"
@@ -412,7 +416,12 @@ def replay(
     commit_timeout: Annotated[
         float,
         typer.Option(
-            "--commit-timeout", min=1, help="Seconds a transaction's offset send or commit may take."
+            "--commit-timeout",
+            min=1,
+            # The transaction timeout is twice this, and brokers refuse more than their
+            # transaction.max.timeout.ms (default 15 min).
+            max=450,
+            help="Seconds a transaction's offset send or commit may take.",
         ),
     ] = 30.0,
     yes: YesOpt = False,
@@ -436,13 +445,14 @@ def replay(
       kafkaops dlq replay casino.player.registered.v1.dlq --match brandId=casino-7 --rate 500
     """
     from kafkaops import replay as core
+    from kafkaops import replay_plan
     from kafkaops.errors import KafkaopsError
 
     app_state = state(ctx)
     settings = app_state.settings
     conns = app_state.connections
     out = output(output_format)
-    request = core.ReplayRequest(
+    request = replay_plan.ReplayRequest(
         source=topic,
         group=group,
         to=to,
@@ -455,7 +465,7 @@ def replay(
         commit_timeout=commit_timeout,
         suffixes=settings.retry.read_suffixes,
     )
-    plan = core.plan(conns, request)
+    plan = replay_plan.plan(conns, request)
     cluster = settings.require_kafka().get("bootstrap.servers", "?")
     context = settings.context or "(no context)"
     out.info(f"Source:    {plan.source} (group {plan.group}, {plan.pending} offset(s) pending)")
@@ -498,9 +508,9 @@ def _print_summary(out: Output, summary: Any, *, failed: bool) -> None:
         return
     verb = "Would replay" if summary.dry_run else "Replayed"
     targets = ", ".join(f"{safe_text(t)}: {n}" for t, n in sorted(summary.targets.items())) or "none"
-    note = " before the failure (committed; a rerun resumes)" if failed else ""
-    if summary.interrupted:
-        note = " before the interruption (committed; a rerun resumes)"
+    stopped = " before the interruption" if summary.interrupted else " before the failure" if failed else ""
+    kept = "a dry run: nothing produced or committed" if summary.dry_run else "committed; a rerun resumes"
+    note = f"{stopped} ({kept})" if stopped else ""
     out.info(f"{verb} {summary.replayed} record(s){note} ({targets}) in {summary.duration_s:.1f}s.")
     if summary.skipped_filtered:
         out.info(f"Passed over {summary.skipped_filtered} record(s) outside the selection.")
