@@ -136,13 +136,12 @@ class StoredTime(types.TypeDecorator[datetime]):
             return super().operate(op, *other, **kwargs)
 
 
-class ComparableTime(ColumnElement[Any]):
-    """A time as SQL compares it: the value itself on PostgreSQL; on SQLite its epoch seconds
-    (`kafkaops_time`, the same reading as the result rows'), NULL when it is no time, so that
-    an unreadable value never passes a cutoff."""
+class _WrappedOnSQLite(ColumnElement[Any]):
+    """A column expression other databases take as it is and SQLite takes wrapped in
+    `sqlite_template`: one query for both."""
 
     inherit_cache = True
-    type = types.NullType()
+    sqlite_template = "{}"
     _traverse_internals = [("value", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
 
     def __init__(self, value: ColumnElement[Any]) -> None:
@@ -153,48 +152,41 @@ class ComparableTime(ColumnElement[Any]):
         return self.value._from_objects
 
 
-def instant(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A time column to sort or aggregate (min, max) by instant, read back as a time: on
-    SQLite, epoch numbers and ISO text of any zone then order as the times they are."""
-    return type_coerce(ComparableTime(column), column.type)
-
-
-@compiles(ComparableTime)
-def _compile_time(element: ComparableTime, compiler: Any, **kw: Any) -> str:
+@compiles(_WrappedOnSQLite)
+def _compile_as_is(element: _WrappedOnSQLite, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.value, **kw))
 
 
-@compiles(ComparableTime, "sqlite")
-def _compile_time_sqlite(element: ComparableTime, compiler: Any, **kw: Any) -> str:
-    # As a blob: the function then gets the stored bytes even when they are not UTF-8.
-    return f"kafkaops_time(CAST({compiler.process(element.value, **kw)} AS BLOB))"
+@compiles(_WrappedOnSQLite, "sqlite")
+def _compile_wrapped(element: _WrappedOnSQLite, compiler: Any, **kw: Any) -> str:
+    return element.sqlite_template.format(compiler.process(element.value, **kw))
 
 
-class StoredText(ColumnElement[str]):
+class ComparableTime(_WrappedOnSQLite):
+    """A time as SQL compares it: the value itself on PostgreSQL; on SQLite its epoch seconds
+    (`kafkaops_time`, the same reading as the result rows'), NULL when it is no time, so that
+    an unreadable value never passes a cutoff. As a blob: the function then gets the stored
+    bytes even when they are not UTF-8."""
+
+    inherit_cache = True
+    type = types.NullType()
+    sqlite_template = "kafkaops_time(CAST({} AS BLOB))"
+
+
+class StoredText(_WrappedOnSQLite):
     """A text column as SQL functions take it: itself on PostgreSQL; on SQLite its stored
     bytes, since sqlite3 hands a Python function only text that is valid UTF-8 and fails the
     query otherwise. kafkaops' functions (regexp_replace, lower) decode it leniently."""
 
     inherit_cache = True
     type = Text()
-    _traverse_internals = [("value", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
-
-    def __init__(self, value: ColumnElement[Any]) -> None:
-        self.value = value
-
-    @property
-    def _from_objects(self) -> Any:
-        return self.value._from_objects
+    sqlite_template = "CAST({} AS BLOB)"
 
 
-@compiles(StoredText)
-def _compile_text(element: StoredText, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(element.value, **kw))
-
-
-@compiles(StoredText, "sqlite")
-def _compile_text_sqlite(element: StoredText, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.value, **kw)} AS BLOB)"
+def instant(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A time column to sort or aggregate (min, max) by instant, read back as a time: on
+    SQLite, epoch numbers and ISO text of any zone then order as the times they are."""
+    return type_coerce(ComparableTime(column), column.type)
 
 
 def stored_type(kind: str) -> types.TypeEngine[Any]:
