@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 REPLAY_GROUP_PREFIX = "kafkaops-replay."
-# How many offsets before the high watermark `list` reads to find the newest record: the
-# last offsets may be transaction markers, which hold no record.
+# Offsets read beyond N to find a partition's last N records at the first try: the last
+# offsets may be transaction markers, which hold no record.
 _NEWEST_WINDOW = 16
 
 
@@ -156,18 +156,13 @@ def list_dlq_topics(
         firsts = _read_to_end(
             consumer, [TopicPartition(t, p, lh[0]) for t, p, lh in filled], timeout, first_only=True
         )
-        lasts = _read_to_end(
-            consumer,
-            [TopicPartition(t, p, max(lh[0], lh[1] - _NEWEST_WINDOW)) for t, p, lh in filled],
-            timeout,
-            first_only=False,
-        )
+        lasts = _last_records(consumer, {(t, p): lh for t, p, lh in filled}, 1, timeout)
     finally:
         consumer.close()
     result = []
     for topic, topic_marks in marks.items():
         stamps_first = [s for m in firsts if m.topic() == topic and (s := record_timestamp_ms(m)) is not None]
-        mine = [m for m in lasts if m.topic() == topic]
+        mine = [m for (t, _), found in lasts.items() if t == topic for m in found]
         newest_msg = max(mine, key=lambda m: record_timestamp_ms(m) or -1, default=None)
         original = dlq_record.original_topic_by_name(topic, suffixes)
         if newest_msg is not None:
@@ -238,6 +233,71 @@ def _read_to_end(consumer: Consumer, start: list[Any], timeout: float, *, first_
     finally:
         consumer.unassign()
     return found
+
+
+def _last_records(
+    consumer: Consumer,
+    ranges: Mapping[tuple[str, int], tuple[int, int]],
+    n: int,
+    timeout: float,
+    keep: Callable[[Message], bool] = lambda msg: True,
+) -> dict[tuple[str, int], deque[Message]]:
+    """The last `n` records that `keep` accepts of each (topic, partition) in [low, high).
+
+    A window before `high` is read first, and widened where it came up short until it
+    reaches `low`: transaction markers, aborted transactions and compaction leave offsets
+    that hold no record, so no fixed window is sure to hold N records."""
+    found: dict[tuple[str, int], deque[Message]] = {}
+    span = dict.fromkeys(ranges, 2 * n + _NEWEST_WINDOW)
+    todo = [where for where, (low, high) in ranges.items() if high > low]
+    while todo:
+        starts = {where: max(ranges[where][0], ranges[where][1] - span[where]) for where in todo}
+        found.update(_read_ranges(consumer, {w: (starts[w], ranges[w][1]) for w in todo}, n, timeout, keep))
+        todo = [w for w in todo if len(found[w]) < n and starts[w] > ranges[w][0]]
+        for where in todo:
+            span[where] *= 4
+    return found
+
+
+def _read_ranges(
+    consumer: Consumer,
+    ranges: Mapping[tuple[str, int], tuple[int, int]],
+    n: int,
+    timeout: float,
+    keep: Callable[[Message], bool],
+) -> dict[tuple[str, int], deque[Message]]:
+    """The last `n` records `keep` accepts of each partition's offsets [start, end)."""
+    from confluent_kafka import TopicPartition
+
+    kept: dict[tuple[str, int], deque[Message]] = {
+        where: deque(maxlen=min(n, end - start)) for where, (start, end) in ranges.items()
+    }
+    waiting = set(ranges)
+    consumer.assign([TopicPartition(t, p, ranges[t, p][0]) for t, p in ranges])
+    deadline = time.monotonic() + timeout
+    try:
+        while waiting:
+            batch = consumer.consume(500, timeout=0.2)
+            if batch:
+                deadline = time.monotonic() + timeout
+            elif time.monotonic() > deadline:
+                raise KafkaUnavailableError(f"Kafka delivered nothing for {timeout:g}s")
+            for msg in batch:
+                where = (msg.topic() or "", msg.partition() or 0)
+                if _is_eof(msg):
+                    waiting.discard(where)
+                    continue
+                _raise_for(msg, consumer)
+                if where not in waiting:
+                    continue
+                offset, end = msg.offset() or 0, ranges[where][1]
+                if offset >= end - 1:
+                    waiting.discard(where)
+                if offset < end and keep(msg):  # later ones were written after the start
+                    kept[where].append(msg)
+    finally:
+        consumer.unassign()
+    return kept
 
 
 def _is_eof(msg: Message) -> bool:
@@ -367,13 +427,17 @@ def tail(
         if unknown:
             raise UsageError(f"topic {request.topic!r} has no partition {unknown[0]} (it has {len(marks)})")
         marks = {p: m for p, m in marks.items() if p in wanted}
+    if request.last is not None and not request.from_beginning and request.since_ms is None:
+        ranges = {(request.topic, p): mark for p, mark in marks.items()}
+        found = _last_records(consumer, ranges, request.last, timeout, request.selection.matches)
+        merged = [m for q in found.values() for m in q]
+        merged.sort(key=lambda m: (record_timestamp_ms(m) or 0, m.partition(), m.offset()))
+        yield from merged
+        if request.follow:
+            consumer.assign([TopicPartition(request.topic, p, high) for p, (_, high) in marks.items()])
+            yield from _follow(consumer, request, stop)
+        return
     starts = _start_offsets(consumer, request, marks, timeout)
-    windowed = request.last is not None and not request.from_beginning and request.since_ms is None
-    # A partition never holds more records than offsets: `-n` beyond that means all of them.
-    kept: dict[int, deque[Message]] = {
-        p: deque(maxlen=min(request.last, high - low) if windowed and request.last is not None else None)
-        for p, (low, high) in marks.items()
-    }
     counts = dict.fromkeys(marks, 0)
     consumer.assign([TopicPartition(request.topic, p, off) for p, off in starts.items()])
     waiting = {p for p, off in starts.items() if off < marks[p][1]}
@@ -397,20 +461,16 @@ def tail(
                 continue
             if (msg.offset() or 0) >= marks[partition][1] - 1:
                 waiting.discard(partition)
-            if not request.selection.matches(msg):
-                continue
-            if windowed:
-                kept[partition].append(msg)
-            elif request.last is None or counts[partition] < request.last:
+            if request.selection.matches(msg) and (request.last is None or counts[partition] < request.last):
                 counts[partition] += 1
                 yield msg
-    if windowed:
-        merged = [m for q in kept.values() for m in q]
-        merged.sort(key=lambda m: (record_timestamp_ms(m) or 0, m.partition(), m.offset()))
-        yield from merged
-    if not request.follow:
-        return
-    yield from late
+    if request.follow:
+        yield from late
+        yield from _follow(consumer, request, stop)
+
+
+def _follow(consumer: Consumer, request: TailRequest, stop: Callable[[], bool]) -> Iterator[Message]:
+    """New matching records from the consumer's positions, until `stop()` says so."""
     while not stop():
         for msg in consumer.consume(500, timeout=0.5):
             if _is_eof(msg):
@@ -431,9 +491,4 @@ def _start_offsets(
             found = consumer.offsets_for_times(asked, timeout=timeout)
         # -1: no record at or after that time: start at the end.
         return {tp.partition: tp.offset if tp.offset >= 0 else marks[tp.partition][1] for tp in found}
-    if request.from_beginning or request.selection.filters_records or request.last is None:
-        # A filter may match only old records: read everything, keep the last N matches.
-        return {p: low for p, (low, _) in marks.items()}
-    # Transaction markers occupy offsets too (a replayed topic ends with one): read a window
-    # that holds N records even if every other offset is a marker; the deque keeps the last N.
-    return {p: max(low, high - 2 * request.last - _NEWEST_WINDOW) for p, (low, high) in marks.items()}
+    return {p: low for p, (low, _) in marks.items()}

@@ -417,6 +417,32 @@ def test_tail_last_n_counts_records_not_transaction_markers(
     assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, topic, "-n", "1")] == [4]
 
 
+def test_tail_and_list_find_the_last_records_before_an_aborted_transaction(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    # A transactional DLQ writer (Spring in a Kafka transaction) that aborts leaves offsets
+    # no read_committed reader sees: the last records are further back than any fixed window.
+    from confluent_kafka import Producer
+
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(source, 5))
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"abort-{dlq}"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for n in range(300):
+        producer.produce(dlq, value=json.dumps({"aborted": n}).encode())
+    producer.flush(30)
+    producer.abort_transaction(30)
+    assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, dlq)] == list(range(5))
+    assert [r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, dlq, "-n", "2")] == [3, 4]
+    assert [
+        r["value"]["n"] for r in tail_json(cli, kafka_bootstrap, dlq, "-n", "1", "--key", "player-1")
+    ] == [1]
+    rows = {r["topic"]: r for r in json.loads(cli("-b", kafka_bootstrap, "dlq", "list", "-o", "json").stdout)}
+    assert rows[dlq]["newest"] is not None
+    assert rows[dlq]["newest"] >= rows[dlq]["oldest"]
+
+
 def test_dlq_suffixes_are_configurable_and_checked(
     cli: Cli,
     kafka_bootstrap: str,
