@@ -120,6 +120,22 @@ def test_list_warns_for_topics_with_failed_events_but_no_dlq(
     assert f"topic {uncovered} has failed events but no DLQ topic {uncovered}.dlq" in warnings[0]
 
 
+@pytest.mark.timeout(60)
+def test_list_with_the_database_down_prints_the_kafka_side_then_fails(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, closed_port: int
+) -> None:
+    # Decided: the DLQ topics are still worth seeing; the warnings that need the table are
+    # not given, and the run says so with the database error and exit 1 (partial failure).
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(source, 2))
+    url = f"postgresql://kafkaops:s3cret-pw@127.0.0.1:{closed_port}/kafkaops"
+    result = cli("-b", kafka_bootstrap, "--database-url", url, "dlq", "list", "-o", "json")
+    assert result.exit_code == 1
+    assert {r["topic"]: r["messages"] for r in json.loads(result.stdout)}[dlq] == 2
+    assert result.stderr.startswith("Error: cannot connect to database"), result.stderr
+    assert "s3cret-pw" not in result.stderr + result.stdout
+
+
 # ---------------------------------------------------------------------------------------
 # ensure
 
