@@ -56,8 +56,7 @@ def read_consumer(props: Mapping[str, Any], **overrides: Any) -> Consumer:
 
 def record_view(msg: Message, suffixes: Sequence[str]) -> dict[str, Any]:
     """The JSON shape of one DLQ record (`dlq tail -o json`)."""
-    raw = msg.headers() or []
-    headers = list(raw.items()) if isinstance(raw, dict) else raw
+    headers = dlq_record.readable_headers(msg)
     origin = dlq_record.parse_origin(headers, msg.topic() or "", suffixes)
     view: dict[str, Any] = {
         "topic": msg.topic(),
@@ -66,7 +65,10 @@ def record_view(msg: Message, suffixes: Sequence[str]) -> dict[str, Any]:
         "timestamp": _iso(record_timestamp_ms(msg)),
     }
     view.update(_bytes_field("key", msg.key()))
-    view["headers"] = [{"key": k, **_bytes_field("value", v)} for k, v in headers]
+    # None: the client could not read them (a header name that is not UTF-8).
+    view["headers"] = (
+        None if headers is None else [{"key": k, **_bytes_field("value", v)} for k, v in headers]
+    )
     view["original"] = {
         "topic": origin.topic,
         "partition": origin.partition,
@@ -166,7 +168,8 @@ def list_dlq_topics(
         newest_msg = max(mine, key=lambda m: record_timestamp_ms(m) or -1, default=None)
         original = dlq_record.original_topic_by_name(topic, suffixes)
         if newest_msg is not None:
-            original = dlq_record.parse_origin(newest_msg.headers(), topic, suffixes).topic or original
+            headers = dlq_record.readable_headers(newest_msg)
+            original = dlq_record.parse_origin(headers, topic, suffixes).topic or original
         committed = _group_offsets(props, replay_group_for(topic), topic, list(topic_marks), timeout)
         result.append(
             DlqTopic(

@@ -16,7 +16,14 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.conftest import Cli, write_config
-from tests.dlq_helpers import finish, json_records, kafkaops_process, produce, spring_headers
+from tests.dlq_helpers import (
+    finish,
+    json_records,
+    kafkaops_process,
+    produce,
+    produce_raw_header,
+    spring_headers,
+)
 from tests.events import event
 from tests.kafka_fixtures import NewTopicFactory
 
@@ -354,6 +361,27 @@ def test_tail_text_never_lets_escape_sequences_or_binary_reach_the_terminal(
     assert "(binary, 13 bytes) \\x1b[31m\\xff\\x00binary" in out
     assert "line1\nline2 \\x1b[5m" in out
     assert "original: casino.orders.v1 (partition 0, offset 1)" in out
+
+
+def test_a_header_name_that_is_not_utf8_does_not_stop_tail_or_list(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    # confluent-kafka cannot read such headers at all (headers() fails): the record is still
+    # shown, with its headers said to be unreadable, and the records around it too.
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(source, 1))
+    produce_raw_header(kafka_bootstrap, dlq, b"odd", b"payload", b"bad\xffname", b"v")
+    produce(kafka_bootstrap, dlq, json_records(source, 1, start=1))
+    records = tail_json(cli, kafka_bootstrap, dlq)
+    assert [r["key"] for r in records] == ["player-0", "odd", "player-1"]
+    assert records[1]["headers"] is None and records[1]["value"] == "payload"
+    assert records[1]["original"]["topic"] == source  # by the DLQ's name
+    text = cli("-b", kafka_bootstrap, "dlq", "tail", dlq)
+    assert text.exit_code == 0, text.stderr
+    assert "headers:  (unreadable: a header name is not UTF-8)" in text.stdout
+    listed = cli("-b", kafka_bootstrap, "dlq", "list", "-o", "json")
+    assert listed.exit_code == 0, listed.stderr
+    assert {r["topic"]: r["messages"] for r in json.loads(listed.stdout)}[dlq] == 3
 
 
 def test_tail_never_joins_or_commits_a_group(

@@ -29,6 +29,7 @@ from tests.dlq_helpers import (
     json_records,
     kafkaops_process,
     produce,
+    produce_raw_header,
     read_all,
     spring_headers,
     wait_until,
@@ -488,6 +489,27 @@ def test_a_record_naming_an_invalid_or_internal_topic_stops_the_run_as_a_usage_e
     assert "aborted" not in err  # refused before anything was produced for it, not retried
     assert summary["replayed"] == 2
     assert committed_total(kafka_bootstrap, f"kafkaops-replay.{dlq}", dlq, 1) == 2
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_a_record_whose_headers_cannot_be_read_stops_the_run_after_what_came_before(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, dry_run: list[str]
+) -> None:
+    # Its headers cannot be copied byte for byte (the client cannot read them), and dropping
+    # them would change the event: stop before it, with what came before committed.
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(target, 2))
+    produce_raw_header(kafka_bootstrap, dlq, b"odd", b"payload", b"bad\xffname", b"v")
+    produce(kafka_bootstrap, dlq, json_records(target, 1, start=2))
+    code, summary, err = replay_json(cli, kafka_bootstrap, dlq, "--yes", *dry_run)
+    assert code == 1, err
+    assert f"Error: record 0/2 of {dlq!r} has a header name that is not UTF-8" in err
+    assert "unexpected" not in err
+    assert summary["replayed"] == 2
+    committed = committed_total(kafka_bootstrap, f"kafkaops-replay.{dlq}", dlq, 1)
+    assert committed == (0 if dry_run else 2)
+    assert len(read_all(kafka_bootstrap, target)) == (0 if dry_run else 2)
 
 
 @pytest.mark.kafka

@@ -270,12 +270,15 @@ def _record_text(msg: Message, suffixes: tuple[str, ...]) -> str:
     from kafkaops.dlq import _iso
     from kafkaops.selection import record_timestamp_ms
 
-    origin = dlq_record.parse_origin(msg.headers(), msg.topic() or "", suffixes)
+    headers = dlq_record.readable_headers(msg)
+    origin = dlq_record.parse_origin(headers, msg.topic() or "", suffixes)
     lines = [
         f"--- {_visible(msg.topic() or '')}  partition {msg.partition()}  offset {msg.offset()}  "
         f"{_iso(record_timestamp_ms(msg)) or '(no time)'}",
         f"key:      {_shown_bytes(msg.key())}",
     ]
+    if headers is None:
+        lines.append("headers:  (unreadable: a header name is not UTF-8)")
     original = _visible(origin.topic or "(unknown)")
     where = [f"partition {origin.partition}" if origin.partition is not None else ""]
     where.append(f"offset {origin.offset}" if origin.offset is not None else "")
