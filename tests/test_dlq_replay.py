@@ -446,6 +446,7 @@ def test_replay_into_a_dlq_is_refused(cli: Cli, kafka_bootstrap: str, new_topic:
         (["{dlq}", "--since", "2h", "--until", "3h"], "Error: --until must be later than --since"),
         (["{dlq}", "--until", "not a time"], "Error: invalid --until 'not a time'"),
         (["{dlq}", "--to", "bad name!"], "Error: 'bad name!' is not a valid Kafka topic name"),
+        (["{target}", "--to", "{target}"], "Error: refusing to replay {target!r} into itself"),
         # The transaction timeout is twice this: beyond 450 s the brokers' default
         # transaction.max.timeout.ms (15 min) refuses it, beyond ~1e6 s it overflowed.
         (["{dlq}", "--commit-timeout", "1e308"], "Usage: kafkaops dlq replay"),
@@ -462,9 +463,11 @@ def test_bad_replay_input_is_a_usage_error_and_changes_nothing(
 ) -> None:
     target, dlq = dlq_pair(kafka_bootstrap, new_topic)
     produce(kafka_bootstrap, dlq, json_records(target, 2))
-    result = cli("-b", kafka_bootstrap, "dlq", "replay", *[a.format(dlq=dlq) for a in args], "--yes")
+    result = cli(
+        "-b", kafka_bootstrap, "dlq", "replay", *[a.format(dlq=dlq, target=target) for a in args], "--yes"
+    )
     assert result.exit_code == 2, result.stderr
-    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.startswith(message.format(target=target)), result.stderr
     assert high_total(kafka_bootstrap, target, 1) == 0
 
 
