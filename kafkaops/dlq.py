@@ -161,6 +161,7 @@ def list_dlq_topics(
         lasts = _last_records(consumer, {(t, p): lh for t, p, lh in filled}, 1, timeout)
     finally:
         consumer.close()
+    group_offsets = _replay_group_offsets(props, {t: list(m) for t, m in marks.items()}, timeout)
     result = []
     for topic, topic_marks in marks.items():
         stamps_first = [s for m in firsts if m.topic() == topic and (s := record_timestamp_ms(m)) is not None]
@@ -170,7 +171,7 @@ def list_dlq_topics(
         if newest_msg is not None:
             headers = dlq_record.readable_headers(newest_msg)
             original = dlq_record.parse_origin(headers, topic, suffixes).topic or original
-        committed = _group_offsets(props, replay_group_for(topic), topic, list(topic_marks), timeout)
+        committed = group_offsets[topic]
         result.append(
             DlqTopic(
                 topic=topic,
@@ -185,17 +186,28 @@ def list_dlq_topics(
     return result
 
 
-def _group_offsets(
-    props: Mapping[str, Any], group: str, topic: str, partitions: list[int], timeout: float
-) -> dict[int, int | None]:
-    """What `group` committed on `topic`, through the admin API (no consumer per group)."""
+def _replay_group_offsets(
+    props: Mapping[str, Any], layout: Mapping[str, list[int]], timeout: float
+) -> dict[str, dict[int, int | None]]:
+    """What each topic's replay group committed on it, through one admin client: every
+    request is sent before any answer is awaited (one round trip, not one per topic)."""
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
     client = kafka.admin(props)
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
-    with kafka.kafka_errors(client, f"read the offsets of group {group!r}"):
-        found = client.list_consumer_group_offsets([request], request_timeout=timeout)[group].result(timeout)
-    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()}
+    futures = {}
+    for topic, partitions in layout.items():
+        group = replay_group_for(topic)
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+        with kafka.kafka_errors(client, f"read the offsets of group {group!r}"):
+            futures[topic] = client.list_consumer_group_offsets([request], request_timeout=timeout)[group]
+    result = {}
+    for topic, future in futures.items():
+        with kafka.kafka_errors(client, f"read the offsets of group {replay_group_for(topic)!r}"):
+            found = future.result(timeout)
+        result[topic] = {
+            tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()
+        }
+    return result
 
 
 def pending_offsets(marks: Mapping[int, tuple[int, int]], committed: Mapping[int, int | None]) -> int:
