@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kafkaops import dlq_record, kafka
 from kafkaops.errors import KafkaUnavailableError, NotFoundError, UsageError
 from kafkaops.selection import Selection, record_timestamp_ms
+from kafkaops.timeparse import isoformat_utc
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
@@ -62,7 +63,7 @@ def record_view(msg: Message, suffixes: Sequence[str]) -> dict[str, Any]:
         "topic": msg.topic(),
         "partition": msg.partition(),
         "offset": msg.offset(),
-        "timestamp": _iso(record_timestamp_ms(msg)),
+        "timestamp": isoformat_utc(_dt(record_timestamp_ms(msg))),
     }
     view.update(_bytes_field("key", msg.key()))
     # None: the client could not read them (a header name that is not UTF-8).
