@@ -385,6 +385,23 @@ def test_a_header_name_that_is_not_utf8_does_not_stop_tail_or_list(
     assert {r["topic"]: r["messages"] for r in json.loads(listed.stdout)}[dlq] == 3
 
 
+def test_tail_text_shows_a_huge_value_cut_and_json_keeps_it_whole(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    _, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    huge = "\x1b" * 300_000  # 1.2 MB once shown as \x1b: not for a terminal at 3 a.m.
+    produce(
+        kafka_bootstrap, dlq, [(b"k", huge.encode(), None), (b"k2", json.dumps({"pad": "y" * 300_000}), None)]
+    )
+    text = cli("-b", kafka_bootstrap, "dlq", "tail", dlq)
+    assert text.exit_code == 0, text.stderr
+    assert len(text.stdout) < 200_000
+    assert "\n... (1,134,464 more characters; -o json prints the whole value)\n" in text.stdout
+    assert text.stdout.count("more characters; -o json prints the whole value") == 2
+    records = tail_json(cli, kafka_bootstrap, dlq)
+    assert records[0]["value"] == huge and records[1]["value"] == {"pad": "y" * 300_000}
+
+
 def test_tail_never_joins_or_commits_a_group(
     cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
 ) -> None:

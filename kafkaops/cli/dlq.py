@@ -304,6 +304,10 @@ def _shown_bytes(value: bytes | None) -> str:
         return f"(binary, {len(value)} bytes) " + _visible(value[:64].decode("latin-1"), hex_all=True)
 
 
+# How much of a value a terminal gets (a DLQ record may hold megabytes); -o json has it all.
+_SHOWN_CHARACTERS = 65_536
+
+
 def _shown_value(value: bytes | None) -> str:
     if value is None:
         return "(null)"
@@ -314,8 +318,15 @@ def _shown_value(value: bytes | None) -> str:
     try:
         parsed = json.loads(text)
     except ValueError:
-        return _visible(text, keep_newlines=True)
-    return _visible(json.dumps(parsed, indent=2, ensure_ascii=False), keep_newlines=True)
+        return _cut(_visible(text, keep_newlines=True))
+    return _cut(_visible(json.dumps(parsed, indent=2, ensure_ascii=False), keep_newlines=True))
+
+
+def _cut(shown: str) -> str:
+    if len(shown) <= _SHOWN_CHARACTERS:
+        return shown
+    more = len(shown) - _SHOWN_CHARACTERS
+    return f"{shown[:_SHOWN_CHARACTERS]}\n... ({more:,} more characters; -o json prints the whole value)"
 
 
 def _visible(text: str, *, keep_newlines: bool = False, hex_all: bool = False) -> str:
