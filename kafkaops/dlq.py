@@ -152,7 +152,8 @@ def list_dlq_topics(
         with kafka.kafka_errors(consumer, "read the offsets of the DLQ topics"):
             for topic, partitions in layout.items():
                 marks[topic] = {
-                    p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout, cached=False)
+                    # Each partition has the whole timeout: thousands of them are read one by one.
+                    p: kafka.watermark_offsets(consumer, TopicPartition(topic, p), time.monotonic() + timeout)
                     for p in partitions
                 }
         filled = [(t, p, lh) for t, m in marks.items() for p, lh in m.items() if lh[1] > lh[0]]

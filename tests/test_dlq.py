@@ -232,6 +232,29 @@ def test_ensure_from_the_table_warns_about_a_dlq_topic_and_creates_the_rest(
     assert topics_on(kafka_bootstrap) - before == {f"{missing}.dlq"}
 
 
+@pytest.mark.timeout(120)
+def test_list_and_tail_right_after_ensure_wait_for_the_new_partitions_leaders(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    # "Adding New Event Types": ensure, then look. A partition created a moment ago answers
+    # NOT_LEADER_FOR_PARTITION for a while; that is not a failure of the command.
+    from confluent_kafka.admin import NewTopic
+
+    prefix = new_topic(1, name_prefix="fresh")
+    sources = [f"{prefix}-{n}" for n in range(100)]
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for future in admin.create_topics([NewTopic(t, 1, 1) for t in sources], operation_timeout=30).values():
+        future.result(60)
+    created = cli("-b", kafka_bootstrap, "dlq", "ensure", *sources)
+    assert created.exit_code == 0, created.stderr
+    listed = cli("-b", kafka_bootstrap, "dlq", "list", "-o", "json")
+    assert listed.exit_code == 0, listed.stderr
+    rows = {r["topic"]: r for r in json.loads(listed.stdout)}
+    assert all(rows[f"{t}.dlq"]["messages"] == 0 for t in sources)
+    tailed = cli("-b", kafka_bootstrap, "dlq", "tail", f"{sources[-1]}.dlq")
+    assert tailed.exit_code == 0, tailed.stderr
+
+
 # ---------------------------------------------------------------------------------------
 # tail
 
