@@ -21,6 +21,7 @@ from kafkaops.configfile import (
     check_keys,
     context_names,
     find_config_file,
+    known_contexts,
     read_config_file,
     select_context,
 )
@@ -333,6 +334,10 @@ def load_settings(overrides: Overrides | None = None, env: Mapping[str, str] | N
     env = os.environ if env is None else env
     path = find_config_file(overrides.config_path, env)
     data = read_config_file(path) if path else {}
+    if overrides.context is not None and not overrides.context.strip():
+        # `--context "$CTX"` with CTX unset must not quietly mean the current context.
+        known = known_contexts(context_names(data, path))
+        raise ConfigError(f"--context is empty: name a context (known contexts: {known})")
     wanted = overrides.context or env.get("KAFKAOPS_CONTEXT")
     if wanted and not path:
         raise ConfigError(f"context {wanted!r} asked for, but no config file was found")

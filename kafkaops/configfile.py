@@ -178,6 +178,11 @@ def context_names(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
     return contexts
 
 
+def known_contexts(contexts: Mapping[str, Any]) -> str:
+    """The names to offer in an error: those a command can select (not a blank one)."""
+    return ", ".join(sorted(name for name in contexts if name.strip())) or "none"
+
+
 def select_context(
     data: Mapping[str, Any], wanted: str | None, path: Path | None
 ) -> tuple[str | None, dict[str, Any]]:
@@ -190,9 +195,8 @@ def select_context(
     if name is None:
         return None, {}
     if name not in contexts:
-        known = ", ".join(sorted(contexts)) or "none"
         where = f" in {path}" if path else ""
-        raise ConfigError(f"no context named {name!r}{where} (known contexts: {known})")
+        raise ConfigError(f"no context named {name!r}{where} (known contexts: {known_contexts(contexts)})")
     context = contexts[name] or {}
     if not isinstance(context, dict):
         raise ConfigError(f"context {name!r} must be a mapping")
@@ -221,9 +225,10 @@ def set_current_context(path: Path, name: str) -> bool:
     text = read_text(path)
     data = read_config_file(path)
     contexts = context_names(data, path)
+    if not name.strip():  # a context no command could select: "" reads as no current-context
+        raise ConfigError(f"a context name cannot be empty (known contexts: {known_contexts(contexts)})")
     if name not in contexts:
-        known = ", ".join(sorted(contexts)) or "none"
-        raise ConfigError(f"no context named {name!r} in {path} (known contexts: {known})")
+        raise ConfigError(f"no context named {name!r} in {path} (known contexts: {known_contexts(contexts)})")
     wanted = {**data, "current-context": name}
     scalar = name if re.fullmatch(_PLAIN_NAME, name) and name.lower() not in _YAML_WORDS else _quoted(name)
     edited = _edit_line(text, scalar)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.errors import ConfigError, DatabaseError, KafkaopsError, SchemaError
+from kafkaops.errors import ConfigError, ConnectionLostError, DatabaseError, KafkaopsError, SchemaError
 from kafkaops.secrets import redact, url_without_password
+from kafkaops.timeparse import stored_epoch
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Producer
@@ -31,6 +33,14 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+@dataclass
+class Session:
+    """How far one connection got, for telling a lost connection from a refused one."""
+
+    connected: bool = False
+    committing: bool = False  # the work is done and COMMIT was sent
 
 
 class Connections:
@@ -64,10 +74,9 @@ class Connections:
             from kafkaops.schema import build_table, live_stored_kinds
 
             db = self.settings.database
-            kinds: dict[str, str] = {}
-            if self.dialect == "postgresql":  # json/jsonb/bytea payloads are read as text
-                with self.connect() as conn:
-                    kinds = live_stored_kinds(conn, db)
+            # json/jsonb/bytea payloads are read as text; SQLite's times in their stored form.
+            with self.connect() as conn:
+                kinds = live_stored_kinds(conn, db)
             self._table = build_table(
                 db, id_type="any" if db.id_type == "auto" else db.id_type, stored_kinds=kinds
             )
@@ -86,7 +95,9 @@ class Connections:
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection in autocommit-free mode; the caller commits what it changes."""
-        with self.db_errors(), self.engine.connect() as conn:
+        session = Session()
+        with self.db_errors(session), self.engine.connect() as conn:
+            session.connected = True
             yield conn
 
     @contextmanager
@@ -96,28 +107,41 @@ class Connections:
         `immediate`: on SQLite, take the database's write lock when the transaction begins
         (BEGIN IMMEDIATE), so that a concurrent writer waits instead of reading the same rows.
         """
-        with self.db_errors(), self.engine.connect() as conn:
+        session = Session()
+        with self.db_errors(session), self.engine.connect() as conn:
+            session.connected = True
             if immediate:
                 conn.execution_options(kafkaops_immediate=True)
             with conn.begin():
                 yield conn
+                session.committing = True
 
     @contextmanager
-    def db_errors(self) -> Iterator[None]:
+    def db_errors(self, session: Session | None = None) -> Iterator[None]:
         from sqlalchemy import exc
 
         try:
             yield
         except exc.DBAPIError as error:
-            raise self.translate_db_error(error) from error
+            raise self.translate_db_error(error, session) from error
         except exc.ArgumentError as error:
             raise ConfigError(f"invalid database URL: {self._shown_url()}: {error}", hint=URL_HINT) from None
 
-    def translate_db_error(self, error: Any) -> KafkaopsError:
+    def translate_db_error(self, error: Any, session: Session | None = None) -> KafkaopsError:
         """One kafkaops error for a driver error, sorted by its code (SQLSTATE, SQLite's
-        error code), never by its text: servers speak other languages."""
+        error code), never by its text: servers speak other languages. `session`: how far the
+        connection got, so that one that breaks after it was made is not "cannot connect"."""
         reason = redact(_first_line(error.orig) if error.orig else str(error), self._secrets())
         kind = classify_db_error(error)
+        if kind == "connect" and session is not None and session.connected:
+            kind = "lost"  # SQLSTATE class 08, or no SQLSTATE at all: the link broke mid-way
+        if kind == "lost":
+            committing = session is not None and session.committing
+            when = "while committing" if committing else "during the command"
+            return ConnectionLostError(
+                f"lost the connection to the database {when}: {reason}",
+                during_commit=committing,
+            )
         if kind == "connect":
             return DatabaseError(f"cannot connect to database {self._shown_url()}: {_short_reason(reason)}")
         if kind == "schema":
@@ -130,8 +154,6 @@ class Connections:
                 f"the database did not answer in time: {reason}",
                 hint="another session may hold a lock on the table (see pg_stat_activity / pg_locks)",
             )
-        if kind == "lost":
-            return DatabaseError(f"the database ended the session: {reason}")
         return DatabaseError(f"database error: {reason}")
 
     def _shown_url(self) -> str:
@@ -273,13 +295,13 @@ def create_engine(url: str) -> Engine:
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # PostgreSQL has regexp_replace; give SQLite the same function so one query serves both.
     dbapi_conn.create_function("regexp_replace", 4, _regexp_replace, deterministic=True)
+    # Times as the service stored them (epoch ms, ISO text...) compared as instants.
+    dbapi_conn.create_function("kafkaops_time", 1, stored_epoch, deterministic=True)
     dbapi_conn.execute("PRAGMA busy_timeout = 5000")
     # LIKE (topic globs) is case-sensitive on PostgreSQL; make SQLite agree.
     dbapi_conn.execute("PRAGMA case_sensitive_like = ON")
     # --error is case-insensitive (lower() LIKE lower()); SQLite's lower() only folds ASCII.
-    dbapi_conn.create_function(
-        "lower", 1, lambda s: s.lower() if isinstance(s, str) else s, deterministic=True
-    )
+    dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
     # kafkaops emits BEGIN itself (below), as SQLAlchemy's docs recommend for pysqlite: the
     # driver would otherwise begin only at the first write, after a claim's SELECT.
     dbapi_conn.isolation_level = None
@@ -293,6 +315,13 @@ def _decode_text(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+def _lower(value: Any) -> Any:
+    # Text handed over as its stored bytes (StoredText): bytes that are not UTF-8 as \\xff.
+    if isinstance(value, bytes):
+        value = _decode_text(value)
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_on_begin(conn: Any) -> None:
     immediate = conn.get_execution_options().get("kafkaops_immediate", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -301,9 +330,11 @@ def _sqlite_on_begin(conn: Any) -> None:
 _PG_FLAGS = {"i": re.IGNORECASE}
 
 
-def _regexp_replace(value: str | None, pattern: str, replacement: str, flags: str) -> str | None:
+def _regexp_replace(value: str | bytes | None, pattern: str, replacement: str, flags: str) -> str | None:
     if value is None:
         return None
+    if isinstance(value, bytes):  # the stored bytes (StoredText): bad ones as \\xff, one signature
+        value = _decode_text(value)
     re_flags = re.ASCII  # as PostgreSQL's classes and case folding are
     for flag in flags:
         re_flags |= _PG_FLAGS.get(flag, 0)

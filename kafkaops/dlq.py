@@ -438,12 +438,7 @@ def tail(
         marks = kafka.watermarks(consumer, request.topic, timeout)
     except NotFoundError as exc:
         raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
-    wanted = request.selection.partitions
-    if wanted is not None:
-        unknown = sorted(wanted - set(marks))
-        if unknown:
-            raise UsageError(f"topic {request.topic!r} has no partition {unknown[0]} (it has {len(marks)})")
-        marks = {p: m for p, m in marks.items() if p in wanted}
+    marks = request.selection.chosen_partitions(request.topic, marks)
     if request.last is not None and not request.from_beginning and request.since_ms is None:
         ranges = {(request.topic, p): mark for p, mark in marks.items()}
         found = _last_records(consumer, ranges, request.last, timeout, request.selection.matches)

@@ -49,6 +49,23 @@ class DatabaseError(KafkaopsError):
     """The database could not be reached or refused a statement."""
 
 
+class ConnectionLostError(DatabaseError):
+    """The connection broke after it was made (server stopped, backend terminated, network).
+
+    `during_commit`: it broke while committing, so whether that transaction took effect is
+    unknown; otherwise the transaction in flight was rolled back by the server."""
+
+    def __init__(self, message: str, *, during_commit: bool = False, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.during_commit = during_commit
+
+    def telling(self, known: str) -> ConnectionLostError:
+        """The same error with what the command knows of its own writes (`; nothing was ...`)."""
+        return ConnectionLostError(
+            f"{self.message}; {known}", during_commit=self.during_commit, hint=self.hint
+        )
+
+
 class SchemaError(KafkaopsError):
     """The live table does not match the configured column mapping."""
 

@@ -1,7 +1,8 @@
 """Text from the database or Kafka made safe for a terminal: shown, never obeyed.
 
-One definition for every place that prints data (the output layer, status, messages): control
-characters as `\\x1b`, `\\n`, `\\t`, bidirectional overrides as `\\u202e`.
+One definition for every place that prints data (the output layer, status, messages, DLQ
+records): control characters as `\\x1b`, `\\n`, `\\t`, bidirectional overrides as `\\u202e`;
+bytes that are no text as `\\xNN`.
 """
 
 from __future__ import annotations
@@ -29,3 +30,13 @@ def safe_text(value: Any, *, keep_lines: bool = False) -> str:
     """`value` as text a terminal shows and never obeys: control characters as `\\x1b`, `\\n`,
     `\\t`, `\\u202e`. `keep_lines` leaves newlines and tabs (a payload, a multi-line message)."""
     return str(value).translate(_VISIBLE_KEEP_LINES if keep_lines else _VISIBLE)
+
+
+# Bytes that are no text: printable ASCII as it is, a backslash doubled (so `\\xff` in the data
+# cannot pass for an escape), every other byte as `\xNN`.
+_BINARY = {b: chr(b) for b in range(0x20, 0x7F)} | {0x5C: "\\\\"}
+
+
+def safe_binary(data: bytes) -> str:
+    """Bytes that are not UTF-8 (a binary DLQ record) shown byte for byte: `\\x1b[31m\\xff`."""
+    return "".join(_BINARY.get(b) or f"\\x{b:02x}" for b in data)

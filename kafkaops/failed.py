@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Label, Table, case, delete, func, select, 
 from kafkaops.config import LOGICAL_COLUMNS
 from kafkaops.connections import stream_rows
 from kafkaops.errors import NotFoundError, UsageError
+from kafkaops.schema import StoredText, instant
 from kafkaops.statuses import GROUP_KEYS, PURGEABLE, REQUEUEABLE, SEVERITY, STATUSES
 from kafkaops.timeparse import as_utc
 
@@ -126,7 +127,7 @@ def parse_group_by(values: str | Sequence[str]) -> list[str]:
 
 
 def error_signature_expr(table: Table) -> ColumnElement[Any]:
-    expr: ColumnElement[Any] = table.c.last_error
+    expr: ColumnElement[Any] = StoredText(table.c.last_error)
     for pattern, flags, placeholder in SIGNATURE_RULES:
         expr = func.regexp_replace(expr, pattern, placeholder, flags, type_=types.Text)
     return expr
@@ -162,7 +163,7 @@ def conditions(table: Table, flt: EventFilter) -> list[ColumnElement[bool]]:
         where.append(c.created_at < flt.until)
     if flt.error:
         escaped = re.sub(r"([\\%_])", r"\\\1", flt.error)
-        where.append(c.last_error.ilike(f"%{escaped}%", escape="\\"))
+        where.append(StoredText(c.last_error).ilike(f"%{escaped}%", escape="\\"))
     if flt.ids:
         where.append(c.id.in_(flt.ids))
     return where
@@ -197,8 +198,8 @@ def group_counts(
         select(
             *keys,
             count,
-            func.min(table.c.created_at).label("oldest_created_at"),
-            func.max(table.c.created_at).label("newest_created_at"),
+            func.min(instant(table.c.created_at)).label("oldest_created_at"),
+            func.max(instant(table.c.created_at)).label("newest_created_at"),
         )
         .where(*conditions(table, flt))
         .group_by(*keys)
@@ -208,9 +209,7 @@ def group_counts(
     if top is not None:
         query = query.limit(top)
     for item in stream_rows(conn, query):
-        item["oldest_created_at"] = as_utc(item["oldest_created_at"])
-        item["newest_created_at"] = as_utc(item["newest_created_at"])
-        yield item
+        yield _normalise(item, ("oldest_created_at", "newest_created_at"))
 
 
 # Everything but the bulky columns; `failed show` prints those.
@@ -233,7 +232,7 @@ def list_events(
     query = (
         select(*logical(table, columns))
         .where(*(conditions(table, flt) if where is None else where))
-        .order_by(table.c.created_at.desc(), table.c.id.desc())
+        .order_by(instant(table.c.created_at).desc(), table.c.id.desc())
     )
     if limit is not None:
         query = query.limit(limit)
@@ -454,9 +453,9 @@ def purge_batch(
     return int(conn.execute(statement).rowcount)
 
 
-def _normalise(row: dict[str, Any]) -> dict[str, Any]:
-    for key in _TIMES:
-        if key in row:
+def _normalise(row: dict[str, Any], times: Sequence[str] = _TIMES) -> dict[str, Any]:
+    for key in times:
+        if isinstance(row.get(key), datetime):  # not a time (SQLite): shown as stored
             row[key] = as_utc(row[key])
     if isinstance(row.get("id"), uuid.UUID):
         row["id"] = str(row["id"])

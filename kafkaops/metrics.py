@@ -131,19 +131,31 @@ def check_pushgateway(url: str) -> None:
         )
 
 
-def write_textfile(path: str, summary: PassSummary) -> None:
+# How long a pass waits for another pass's hold on the metrics file's lock: a write takes
+# milliseconds, so a lock held longer belongs to a hung process, and cron's next pass must not
+# queue behind it.
+TEXTFILE_LOCK_TIMEOUT_S = 5.0
+
+
+def write_textfile(path: str, summary: PassSummary, *, lock_timeout: float = TEXTFILE_LOCK_TIMEOUT_S) -> None:
     """Atomically replace `path` (write a temp file beside it, then rename), under an exclusive
     lock on `.NAME.lock` beside it (node_exporter reads only `*.prom`), so concurrent passes
-    add to each other's counters: none is lost, none goes backwards."""
-    import fcntl
-
+    add to each other's counters: none is lost, none goes backwards. A lock still held after
+    `lock_timeout` seconds is an error; the file is then left as it was."""
     from prometheus_client import write_to_textfile
+
+    from kafkaops.filelock import flock_within
 
     check_textfile(path)
     target = Path(path)
+    lock_path = target.parent / f".{target.name}.lock"
     try:
-        with open(target.parent / f".{target.name}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(lock_path, "a") as lock:
+            if not flock_within(lock.fileno(), lock_timeout):
+                raise KafkaopsError(
+                    f"cannot write metrics to {path}: its lock {lock_path} is held by another process "
+                    f"after {lock_timeout:g}s; this pass's counts are not in the file (the rows were settled)"
+                )
             previous_success, previous = previous_values(target)
             last = time.time() if summary.completed else previous_success
             write_to_textfile(str(target), build_registry(summary, last_success=last, previous=previous))

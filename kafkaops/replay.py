@@ -8,37 +8,40 @@ are compared, never records counted: transaction markers occupy offsets).
 
 Errors follow librdkafka's transactional model: retriable ones are retried, abortable ones
 abort the transaction and rewind the consumer to the committed offsets, fatal ones (fenced)
-stop the run.
+stop the run. What a replay checks and reads before it acts is in `kafkaops.replay_plan`.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
-import socket
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kafkaops import dlq_record, kafka
-from kafkaops.dlq import READ_ONLY, pending_offsets, replay_group_for
+from kafkaops.dlq import READ_ONLY
 from kafkaops.errors import (
     KafkaClientError,
     KafkaopsError,
     KafkaUnavailableError,
-    NotFoundError,
     UsageError,
 )
 from kafkaops.faults import is_event_fault, is_unreachable
-from kafkaops.selection import Selection
+from kafkaops.replay_plan import (
+    ReplayConflictError,
+    ReplayPlan,
+    ReplayRequest,
+    check_no_live_replay,
+    check_target,
+    client_id,
+)
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Message, Producer
-    from confluent_kafka.admin import AdminClient
 
     from kafkaops.connections import Connections
 
@@ -46,51 +49,7 @@ log = logging.getLogger(__name__)
 
 # Aborted attempts of one batch before the run gives up (each one rewinds and tries again).
 MAX_ABORTS = 3
-_CLIENT_ID_PREFIX = "kafkaops-replay@"
 _FENCED = ("_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH")
-
-
-class ReplayConflictError(KafkaopsError):
-    """Another consumer (a replay still running) is active in the replay group, or fenced us."""
-
-
-@dataclass(frozen=True)
-class ReplayRequest:
-    source: str
-    group: str | None = None
-    to: str | None = None
-    selection: Selection = field(default_factory=Selection)
-    limit: int | None = None
-    max_replays: int = 3
-    rate: float | None = None  # records per second
-    dry_run: bool = False
-    batch_size: int = 50_000
-    batch_seconds: float = 2.0  # how long one transaction collects records at most
-    commit_timeout: float = 30.0  # deadline of send_offsets_to_transaction / commit / abort
-    suffixes: tuple[str, ...] = dlq_record.DEFAULT_DLQ_SUFFIXES
-
-    @property
-    def group_id(self) -> str:
-        return self.group or replay_group_for(self.source)
-
-    @property
-    def transactional_id(self) -> str:
-        # Derived from source and group only: two replays of one topic fence each other.
-        return f"kafkaops-replay:{self.group_id}:{self.source}"
-
-
-@dataclass(frozen=True)
-class ReplayPlan:
-    """What a replay is about to do, printed before the user confirms."""
-
-    source: str
-    group: str
-    partitions: tuple[int, ...]  # every partition of the source
-    target: str  # --to, the topic the DLQ name points to, or "each record's original topic"
-    end: Mapping[int, int]  # high watermarks at start: the run stops there
-    committed: Mapping[int, int | None]
-    pending: int
-    selection: str
 
 
 @dataclass
@@ -193,139 +152,6 @@ class _StopBefore(Exception):
 
     def __init__(self, error: KafkaopsError) -> None:
         self.error = error
-
-
-# ---------------------------------------------------------------------------------------
-# Before acting
-
-
-def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> ReplayPlan:
-    """Check the source and target and read where the group stands; act on nothing.
-
-    One consumer that never joins the group asks everything (topics, watermarks, committed
-    offsets) over one connection: each client of its own would cost a bootstrap."""
-    suffixes = request.suffixes
-    consumer = conns.consumer(group_id=request.group_id, **READ_ONLY)
-    try:
-        try:
-            kafka.topic_metadata(consumer, request.source, timeout)
-        except NotFoundError as exc:
-            raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
-        if request.to is not None:
-            _check_target(consumer, request.source, request.to, suffixes, timeout)
-            target = request.to
-        else:
-            by_name = dlq_record.original_topic_by_name(request.source, suffixes)
-            target = (
-                f"each record's original topic (by name: {by_name})"
-                if by_name
-                else "each record's original topic"
-            )
-        marks = kafka.watermarks(consumer, request.source, timeout)
-        every = tuple(sorted(marks))
-        chosen = request.selection.partitions
-        if chosen is not None:
-            # --partition chooses what is read at all: the other partitions stay as they are.
-            unknown = sorted(chosen - set(marks))
-            if unknown:
-                raise UsageError(
-                    f"topic {request.source!r} has no partition {unknown[0]} (it has {len(marks)})"
-                )
-            marks = {p: m for p, m in marks.items() if p in chosen}
-        end = {p: high for p, (_, high) in marks.items()}
-        committed = _committed(consumer, request.group_id, request.source, every, timeout)
-    finally:
-        consumer.close()
-    return ReplayPlan(
-        source=request.source,
-        group=request.group_id,
-        partitions=every,
-        target=target,
-        end=end,
-        committed=committed,
-        pending=pending_offsets(marks, committed),
-        selection=request.selection.describe(),
-    )
-
-
-def _committed(
-    consumer: Consumer, group: str, topic: str, partitions: Iterable[int], timeout: float
-) -> dict[int, int | None]:
-    """``{partition: offset}`` the group committed on ``topic``; None where it has none."""
-    from confluent_kafka import TopicPartition
-
-    with kafka.kafka_errors(consumer, f"read the offsets group {group!r} committed"):
-        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
-    for tp in found:
-        if tp.error is not None:
-            raise kafka.translate_error(tp.error, consumer, action=f"read group {group!r} offsets")
-    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found}
-
-
-def _check_target(
-    client: Mapping[str, Any] | Consumer, source: str, target: str, suffixes: tuple[str, ...], timeout: float
-) -> None:
-    if target == source:
-        raise UsageError(
-            f"refusing to replay {source!r} into itself",
-            hint="replay into the original topic (the default) or name one with --to",
-        )
-    if dlq_record.is_dlq_topic(target, suffixes):
-        raise UsageError(
-            f"refusing to replay into {target!r}: it is a dead-letter topic",
-            hint="replay into the original topic (the default) or name one with --to",
-        )
-    if kafka.is_internal_topic(target):
-        raise UsageError(
-            f"refusing to replay into {target!r}: it is an internal topic",
-            hint="replay into the original topic (the default) or name one with --to",
-        )
-    try:
-        kafka.topic_metadata(client, target, timeout)
-    except NotFoundError as exc:
-        raise UsageError(exc.message, hint="create it first, or name another with --to") from None
-
-
-def check_no_live_replay(
-    props_or_admin: Mapping[str, Any] | AdminClient, group: str, timeout: float = 10.0
-) -> None:
-    """Refuse up front when the replay group has live members: another replay is running.
-
-    A member left by a replay on this host whose process is gone (killed) does not count: the
-    new run joins, and the group drops the dead member when its session times out (10 s).
-    """
-    members = kafka.group_members(props_or_admin, group, timeout)
-    if members is None:
-        log.info("the cluster cannot describe group %r: a concurrent replay is only fenced", group)
-        return
-    alive = [m for m in members if not _is_dead_local_replay(m.client_id)]
-    if alive:
-        who = alive[0]
-        raise ReplayConflictError(
-            f"consumer group {group!r} has {len(alive)} live member(s) "
-            f"(client {who.client_id!r} on {who.host.lstrip('/')}): a replay of this topic is running",
-            hint="wait for it to finish (a killed replay's membership expires within 10s), "
-            "or replay under another --group",
-        )
-
-
-def _client_id() -> str:
-    return f"{_CLIENT_ID_PREFIX}{socket.gethostname()}/{os.getpid()}"
-
-
-def _is_dead_local_replay(client_id: str) -> bool:
-    if not client_id.startswith(_CLIENT_ID_PREFIX):
-        return False
-    host, _, pid = client_id[len(_CLIENT_ID_PREFIX) :].rpartition("/")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 # ---------------------------------------------------------------------------------------
@@ -456,7 +282,7 @@ class Replayer:
                 "enable.auto.offset.store": False,
                 # Dynamic membership: a finished run leaves the group at once, so "live
                 # members" means a replay is running (or was killed < 10 s ago).
-                "client.id": _client_id(),
+                "client.id": client_id(),
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 1000,
                 # The fetch queue stays small whatever the topic's size.
@@ -788,7 +614,7 @@ class Replayer:
         if target not in self._targets_ok:
             try:
                 asker = self._asker if self._asker is not None else self.props
-                _check_target(asker, self.request.source, target, self.request.suffixes, 10.0)
+                check_target(asker, self.request.source, target, self.request.suffixes, 10.0)
                 self._targets_ok[target] = None
             except UsageError as exc:
                 self._targets_ok[target] = UsageError(f"{where}: {exc.message}", hint=exc.hint)

@@ -27,7 +27,7 @@ from kafkaops.failed import glob_condition, logical
 from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
 from kafkaops.schema import BytesAsText, TableShape, inspect_table
 from kafkaops.settle import Settlement, SettleResult, as_written, limit_session, settle_or_isolate
-from kafkaops.timeparse import as_utc, utcnow
+from kafkaops.timeparse import time_or_none, utcnow
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer
@@ -242,7 +242,7 @@ def claim_due_events(
             r.payload,
             r.headers,
             r.retry_count or 0,  # NULL in a service's table that allows it: never attempted
-            as_utc(r.created_at),
+            time_or_none(r.created_at),
             r.next_retry_at,
         )
         for r in rows

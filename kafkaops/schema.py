@@ -7,7 +7,9 @@ live here too, since both are about the table's shape.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -22,13 +24,19 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    bindparam,
     cast,
     inspect,
     text,
+    type_coerce,
     types,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from kafkaops.config import LOGICAL_COLUMNS, DatabaseSettings
+from kafkaops.timeparse import read_stored_time
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -75,6 +83,112 @@ class BytesAsText(types.TypeDecorator[str]):
         return None if value is None else bytes(value).decode("utf-8", "backslashreplace")
 
 
+TIME_COLUMNS = ("created_at", "updated_at", "next_retry_at", "resolved_at")
+# How SQLite tables hold times (SQLite types values, not columns): what `db check` reports.
+TIME_FORMS = {"epoch_ms": "epoch milliseconds", "epoch_s": "epoch seconds", "text": "ISO-8601 text"}
+_ORDERING = (operator.lt, operator.le, operator.gt, operator.ge)
+
+
+class StoredTime(types.TypeDecorator[datetime]):
+    """A time column. PostgreSQL's timestamps pass as they are. SQLite holds whatever the
+    service wrote (epoch milliseconds from sqlite-jdbc, epoch seconds, ISO text with or
+    without `T` and zone): read as UTC datetimes (a value that is no time: its raw text),
+    written in the table's own `stored` form, and compared as instants, never as text."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def __init__(self, stored: str = "text") -> None:
+        super().__init__()
+        self.stored = stored  # epoch_ms, epoch_s or text: what kafkaops writes on SQLite
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        return read_stored_time
+
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        stored = self.stored
+
+        def write(value: datetime | None) -> Any:
+            if value is None:
+                return None
+            if value.tzinfo is not None:
+                value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            seconds = value.replace(tzinfo=timezone.utc).timestamp()
+            if stored == "epoch_ms":
+                return round(seconds * 1000)
+            if stored == "epoch_s":
+                return int(seconds)
+            return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's own form
+
+        return write
+
+    class comparator_factory(types.TypeDecorator.Comparator[datetime]):
+        def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+            if op in _ORDERING:
+                value = other[0]
+                if not isinstance(value, ColumnElement):
+                    value = bindparam(None, value, type_=self.type, unique=True)
+                return op(ComparableTime(self.expr), ComparableTime(value))
+            return super().operate(op, *other, **kwargs)
+
+
+class _WrappedOnSQLite(ColumnElement[Any]):
+    """A column expression other databases take as it is and SQLite takes wrapped in
+    `sqlite_template`: one query for both."""
+
+    inherit_cache = True
+    sqlite_template = "{}"
+    _traverse_internals = [("value", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+
+    def __init__(self, value: ColumnElement[Any]) -> None:
+        self.value = value
+
+    @property
+    def _from_objects(self) -> Any:
+        return self.value._from_objects
+
+
+@compiles(_WrappedOnSQLite)
+def _compile_as_is(element: _WrappedOnSQLite, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.value, **kw))
+
+
+@compiles(_WrappedOnSQLite, "sqlite")
+def _compile_wrapped(element: _WrappedOnSQLite, compiler: Any, **kw: Any) -> str:
+    return element.sqlite_template.format(compiler.process(element.value, **kw))
+
+
+class ComparableTime(_WrappedOnSQLite):
+    """A time as SQL compares it: the value itself on PostgreSQL; on SQLite its epoch seconds
+    (`kafkaops_time`, the same reading as the result rows'), NULL when it is no time, so that
+    an unreadable value never passes a cutoff. As a blob: the function then gets the stored
+    bytes even when they are not UTF-8."""
+
+    inherit_cache = True
+    type = types.NullType()
+    sqlite_template = "kafkaops_time(CAST({} AS BLOB))"
+
+
+class StoredText(_WrappedOnSQLite):
+    """A text column as SQL functions take it: itself on PostgreSQL; on SQLite its stored
+    bytes, since sqlite3 hands a Python function only text that is valid UTF-8 and fails the
+    query otherwise. kafkaops' functions (regexp_replace, lower) decode it leniently."""
+
+    inherit_cache = True
+    type = Text()
+    sqlite_template = "CAST({} AS BLOB)"
+
+
+def instant(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A time column to sort or aggregate (min, max) by instant, read back as a time: on
+    SQLite, epoch numbers and ISO text of any zone then order as the times they are."""
+    return type_coerce(ComparableTime(column), column.type)
+
+
 def stored_type(kind: str) -> types.TypeEngine[Any]:
     """How kafkaops reads a payload or headers column of this live kind."""
     return JsonAsText() if kind == "json" else BytesAsText() if kind == "bytes" else Text()
@@ -88,10 +202,11 @@ def build_table(
     `id_type` is `bigint` or `uuid` to create the table; `any` (for queries on a table whose id
     type was not configured) declares no type, so bound ids are typed by their Python value.
     `stored_kinds`: the live kind (`json`, `bytes`) of the payload and headers columns when
-    they are not text, so every reader gets text (see `live_stored_kinds`).
+    they are not text, so every reader gets text, and under `times` the form SQLite holds
+    times in (see `live_stored_kinds`).
     """
     kinds = stored_kinds or {}
-    ts = DateTime(timezone=True)
+    ts = StoredTime(kinds.get("times", "text"))
     id_column: types.TypeEngine[Any]
     if id_type == "uuid":
         # SQLite has no UUID type: text, as the service would store it.
@@ -271,7 +386,10 @@ def detect_id_type(conn: Connection, db: DatabaseSettings) -> str:
 
 def live_stored_kinds(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
     """`json` or `bytes` for a payload/headers column stored that way on PostgreSQL (one
-    catalog query). SQLite types values, not columns: text and blobs are read as they come."""
+    catalog query). SQLite types values, not columns: text and blobs are read as they come,
+    and `times` is the form of the newest row's created_at, the form kafkaops then writes."""
+    if conn.dialect.name == "sqlite":
+        return {"times": _newest_time_form(conn, db)}
     if conn.dialect.name != "postgresql":
         return {}
     name = f"{db.schema}.{db.table}" if db.schema else db.table
@@ -292,3 +410,58 @@ def live_stored_kinds(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
 
 def _quoted(name: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+def _time_form_sql(column: str) -> str:
+    """SQL naming the form of one SQLite time value: epoch_ms, epoch_s, text or unreadable."""
+    return (
+        f"CASE WHEN typeof({column}) IN ('integer', 'real') "
+        f"THEN CASE WHEN abs({column}) >= 1e11 THEN 'epoch_ms' ELSE 'epoch_s' END "
+        f"WHEN kafkaops_time(CAST({column} AS BLOB)) IS NULL THEN 'unreadable' ELSE 'text' END"
+    )
+
+
+def _sqlite_name(db: DatabaseSettings, logical: str) -> str:
+    return '"' + db.physical(logical).replace('"', '""') + '"'
+
+
+def _newest_time_form(conn: Connection, db: DatabaseSettings) -> str:
+    if not inspect(conn).has_table(db.table):
+        return "text"  # SQLAlchemy's own form, as `db init` leaves an empty table
+    created, key = _sqlite_name(db, "created_at"), _sqlite_name(db, "id")
+    query = text(
+        f"SELECT {_time_form_sql(created)} FROM {_quoted(db.table)} "
+        f"WHERE {created} IS NOT NULL ORDER BY {key} DESC LIMIT 1"
+    )
+    form = conn.execute(query).scalar()
+    return form if form in TIME_FORMS else "text"
+
+
+@dataclass(frozen=True)
+class TimeStorage:
+    """How the live table holds its times, for `db check`."""
+
+    forms: list[str]  # in words, most used first: "epoch milliseconds", "timestamp with time zone"
+    unreadable: int = 0  # SQLite values that are no time (shown as stored, never past a cutoff)
+
+
+def time_storage(conn: Connection, db: DatabaseSettings, shape: TableShape) -> TimeStorage:
+    """PostgreSQL types its columns: their type. SQLite types values: each form found."""
+    if conn.dialect.name != "sqlite":
+        found = shape.columns.get("created_at")
+        return TimeStorage([found.type_name.lower()] if found else [])
+    counts = _time_forms(conn, db)
+    unreadable = counts.pop("unreadable", 0)
+    forms = sorted(counts, key=lambda form: -counts[form])
+    return TimeStorage([TIME_FORMS[form] for form in forms], unreadable)
+
+
+def _time_forms(conn: Connection, db: DatabaseSettings) -> dict[str, int]:
+    """How many time values (all four columns) the SQLite table holds in each form."""
+    parts = " UNION ALL ".join(
+        f"SELECT {_time_form_sql(_sqlite_name(db, c))} AS form FROM {_quoted(db.table)} "
+        f"WHERE {_sqlite_name(db, c)} IS NOT NULL"
+        for c in TIME_COLUMNS
+    )
+    query = text(f"SELECT form, count(*) FROM ({parts}) GROUP BY form")
+    return {str(form): int(n) for form, n in conn.execute(query)}

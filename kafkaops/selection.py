@@ -7,15 +7,17 @@ works on the record's bytes: nothing is decoded that does not have to be.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kafkaops.errors import UsageError
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,16 @@ class Selection:
         return any(v is not None for v in (self.key, self.grep, self.since_ms, self.until_ms)) or bool(
             self.match
         )
+
+    def chosen_partitions(self, topic: str, marks: Mapping[int, T]) -> dict[int, T]:
+        """`marks` (per partition of `topic`) narrowed to the chosen partitions; one the topic
+        does not have is a usage error, never an empty result."""
+        if self.partitions is None:
+            return dict(marks)
+        unknown = sorted(self.partitions - set(marks))
+        if unknown:
+            raise UsageError(f"topic {topic!r} has no partition {unknown[0]} (it has {len(marks)})")
+        return {p: m for p, m in marks.items() if p in self.partitions}
 
     def matches(self, msg: Message) -> bool:
         if self.partitions is not None and msg.partition() not in self.partitions:

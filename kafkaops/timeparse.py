@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from kafkaops.errors import UsageError
 
@@ -102,6 +103,14 @@ def format_duration(delta: timedelta) -> str:
     return f"{sign}{secs}s"
 
 
+def format_age(delta: timedelta) -> str:
+    """How old something is, for people: `3h12m`; a time ahead of now (a service whose clock
+    runs fast, a value written by hand) reads `in the future (3h12m)`, never `-3h12m`."""
+    if delta < timedelta(0):
+        return f"in the future ({format_duration(-delta)})"
+    return format_duration(delta)
+
+
 def isoformat_utc(value: datetime | None) -> str | None:
     """`2026-11-27T14:07:40Z`: the one time format of kafkaops' machine-readable output (json,
     yaml, csv, tsv), to the second, the form jq's `fromdateiso8601` reads."""
@@ -109,3 +118,44 @@ def isoformat_utc(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# Epoch numbers at or above this are milliseconds: 1e11 seconds is the year 5138, 1e11
+# milliseconds March 1973. sqlite-jdbc stores a Java service's timestamps as milliseconds.
+_EPOCH_MS_FROM = 10**11
+
+
+def read_stored_time(value: Any) -> datetime | str | None:
+    """A time as a database stored it, as a UTC datetime: a datetime, epoch seconds or
+    milliseconds (numbers or digits), or ISO-8601 text with `T` or a space, with or without
+    a zone (none: UTC). A value that is no time comes back as its text, to be shown as it is."""
+    if value is None or isinstance(value, datetime):
+        return as_utc(value)
+    text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+    seconds = _epoch_seconds(value if isinstance(value, int | float) else text.strip())
+    try:
+        if seconds is not None:
+            return datetime.fromtimestamp(seconds, timezone.utc)
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        return as_utc(parsed)
+    except (ValueError, OverflowError, OSError):
+        return text
+
+
+def stored_epoch(value: Any) -> float | None:
+    """Epoch seconds of a stored time, None when it is no time: what SQL compares on SQLite."""
+    read = read_stored_time(value)
+    return read.timestamp() if isinstance(read, datetime) else None
+
+
+def _epoch_seconds(value: str | int | float) -> float | None:
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value):
+            return None
+        value = float(value)
+    return value / 1000 if abs(value) >= _EPOCH_MS_FROM else float(value)
+
+
+def time_or_none(value: Any) -> datetime | None:
+    """A time read from the database for computing with: None when it could not be read."""
+    return as_utc(value) if isinstance(value, datetime) else None

@@ -373,6 +373,32 @@ def test_use_context_of_an_unknown_context_changes_nothing(cli, tmp_path: Path) 
     assert path.read_text() == WITH_COMMENTS
 
 
+@pytest.mark.parametrize("name", ["", " "])
+@pytest.mark.parametrize(
+    ("text", "known"),
+    [(WITH_COMMENTS, "local, prod"), ("current-context: a\ncontexts:\n  a: {}\n  '': {}\n", "a")],
+    ids=["no-empty-context", "an-empty-named-context"],
+)
+def test_use_context_of_an_empty_name_is_refused(
+    cli, tmp_path: Path, text: str, known: str, name: str
+) -> None:
+    path = write(tmp_path, text)
+    result = cli("--config", str(path), "config", "use-context", name)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == f"Error: a context name cannot be empty (known contexts: {known})"
+    assert path.read_text() == text
+
+
+def test_an_empty_context_option_is_refused_not_ignored(cli, tmp_path: Path) -> None:
+    path = write(tmp_path, WITH_COMMENTS)
+    result = cli("--config", str(path), "--context", "", "config", "show")
+    assert result.exit_code == 2
+    assert (
+        result.stderr.splitlines()[0]
+        == "Error: --context is empty: name a context (known contexts: local, prod)"
+    )
+
+
 def test_use_context_without_a_config_file(cli) -> None:
     result = cli("config", "use-context", "prod")
     assert result.exit_code == 2

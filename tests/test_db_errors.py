@@ -7,6 +7,8 @@ the same codes, so the same kinds.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -121,3 +123,189 @@ def test_a_mapping_error_on_sqlite_is_a_schema_error(make_database, cli, tmp_pat
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: the table does not match the configured mapping:")
     assert "Hint: run 'kafkaops db check'" in result.stderr
+
+
+def _kafkaops_waiting_on_a_lock(
+    pg_database, args: list[str], env: dict[str, str], mode: str
+) -> tuple[int, str, int]:  # type: ignore[no-untyped-def]
+    """Runs kafkaops while another session holds the table (`mode`: ACCESS EXCLUSIVE stops
+    reads, SHARE only writes), terminates kafkaops' backend as it waits (what `pg_terminate_backend` or a failover does mid-command): exit code, stderr, the
+    number of rows left in each status as a checksum."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    table = f'"{pg_database.schema}".failed_kafka_events'
+    holder = pg_database.engine.connect()
+    holder.execute(sa.text(f"LOCK TABLE {table} IN {mode} MODE"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kafkaops", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+    try:
+        with pg_database.engine.connect() as conn:
+            for _ in range(100):
+                killed = conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = 'kafkaops' AND wait_event_type = 'Lock'"
+                    )
+                ).all()
+                conn.rollback()  # pg_stat_activity is a snapshot per transaction
+                if killed:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("kafkaops never waited on the lock")
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        holder.rollback()
+        holder.close()
+    return proc.returncode, err, pg_database.count()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("args", "mode", "says"),
+    [
+        (["failed", "list"], "ACCESS EXCLUSIVE", ""),
+        (["failed", "-g", "status"], "ACCESS EXCLUSIVE", ""),
+        (["failed", "requeue", "--yes"], "SHARE", "; nothing was requeued (the transaction was rolled back)"),
+        (
+            ["failed", "purge", "--older-than", "1d", "--yes", "--batch-size", "1"],
+            "SHARE",
+            "; nothing was deleted (the transaction was rolled back)",
+        ),
+    ],
+    ids=["list", "group", "requeue", "purge"],
+)
+def test_a_connection_lost_mid_command_says_so_and_what_was_written(
+    pg_database, tmp_path, args: list[str], mode: str, says: str
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from tests.conftest import write_config
+    from tests.events import NOW, event
+
+    pg_database.init()
+    old = NOW - timedelta(days=30)
+    pg_database.insert(
+        [event(1, status="DLQ_FAILED"), event(2, status="RESOLVED", created_at=old, updated_at=old)]
+    )
+    config = write_config(tmp_path / "k.yaml", pg_database)
+    code, err, left = _kafkaops_waiting_on_a_lock(pg_database, args, {"KAFKAOPS_CONFIG": str(config)}, mode)
+    assert code == 1, err
+    lines = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert lines == [
+        "Error: lost the connection to the database during the command: "
+        f"terminating connection due to administrator command{says}"
+    ], err
+    assert left == 2
+    assert {r["status"] for r in pg_database.rows()} == {"DLQ_FAILED", "RESOLVED"}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("committing", [False, True], ids=["mid-statement", "at-commit"])
+def test_a_connection_that_breaks_after_it_was_made_is_lost_not_cannot_connect(
+    pg_url: str, committing: bool
+) -> None:
+    """The backend is gone before kafkaops' next statement (or its COMMIT): libpq then reports
+    no SQLSTATE, as for a server that never answered; having connected is what tells them apart."""
+    from kafkaops.errors import ConnectionLostError
+
+    conns = Connections(load_settings(Overrides(database_url=pg_url)))
+    killer = create_engine(pg_url)
+    try:
+        with pytest.raises(ConnectionLostError) as lost, conns.begin() as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            with killer.connect() as other:
+                other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                other.commit()
+            time.sleep(0.2)
+            if not committing:
+                conn.execute(sa.text("SELECT 1"))
+    finally:
+        killer.dispose()
+        conns.close()
+    assert lost.value.message.startswith(
+        "lost the connection to the database while committing: "
+        if committing
+        else "lost the connection to the database during the command: "
+    ), lost.value.message
+    assert lost.value.during_commit is committing
+
+
+class CuttableLink:
+    """A TCP relay on loopback between kafkaops and PostgreSQL whose connections the test can
+    cut, as a network drop or a server killed outright does: the client sees EOF, no error."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        import socket
+
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("committing", [False, True], ids=["mid-statement", "at-commit"])
+def test_a_link_cut_after_connecting_is_lost_not_cannot_connect(pg_url: str, committing: bool) -> None:
+    from kafkaops.errors import ConnectionLostError
+
+    url = sa.engine.make_url(pg_url)
+    link = CuttableLink((url.host or "127.0.0.1", url.port or 5432))
+    relayed = url.set(host="127.0.0.1", port=link.port).render_as_string(hide_password=False)
+    conns = Connections(load_settings(Overrides(database_url=relayed)))
+    try:
+        with pytest.raises(ConnectionLostError) as lost, conns.begin() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            link.cut()
+            if not committing:
+                conn.execute(sa.text("SELECT 1"))
+    finally:
+        link.close()
+        conns.close()
+    when = "while committing" if committing else "during the command"
+    assert lost.value.message.startswith(f"lost the connection to the database {when}: "), lost.value.message

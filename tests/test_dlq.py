@@ -486,6 +486,16 @@ def test_tail_bad_input_is_one_error_line(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["tail", "replay"])
+def test_tail_and_replay_refuse_a_partition_the_topic_does_not_have_alike(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, command: str
+) -> None:
+    _, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    result = cli("-b", kafka_bootstrap, "dlq", command, dlq, "-p", "0", "-p", "7", "-p", "9")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == f"Error: topic {dlq!r} has no partition 7 (it has 1)"
+
+
 def test_tail_last_n_counts_records_not_transaction_markers(
     cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
 ) -> None:

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -138,6 +139,24 @@ def test_rows_no_retry_will_touch_show_no_next_retry(configured, cli) -> None:
     assert json.loads(cli("failed", "show", str(ids["evt-3"]), "-o", "json").stdout)["next_retry_at"] == (
         "2026-11-27T12:00:00Z"
     )
+
+
+def test_a_row_created_in_the_future_says_so_instead_of_a_negative_age(configured, cli) -> None:
+    from kafkaops.timeparse import utcnow
+
+    ahead = (utcnow() + timedelta(hours=3, minutes=5)).replace(microsecond=0)
+    configured.insert([event(1, created_at=ahead, updated_at=ahead), event(2)])
+    # Scripts get the stored value, intact.
+    listed = {r["event_id"]: r for r in json.loads(cli("failed", "list", "-o", "json").stdout)}
+    assert listed["evt-1"]["created_at"] == ahead.strftime("%Y-%m-%dT%H:%M:%SZ")
+    table = cli("failed", "list").stdout
+    row_of = {line.split()[0]: line for line in table.splitlines()[1:]}
+    assert (
+        "in the future (3h5m)" in row_of[str(listed["evt-1"]["id"])]
+        or "in the future (3h4m)" in row_of[str(listed["evt-1"]["id"])]
+    ), table
+    assert "in the future" not in row_of[str(listed["evt-2"]["id"])]
+    assert not re.search(r"\s-[0-9]", table), table
 
 
 # -- limits are said, --all streams -------------------------------------------------------------

@@ -177,6 +177,20 @@ def test_safe_text(raw: str, shown: str) -> None:
     assert safe_text(raw) == shown
 
 
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (b"\x1b[31m\xff\x00binary", "\\x1b[31m\\xff\\x00binary"),
+        (b"a\\xffb", "a\\\\xffb"),  # a backslash in the data cannot pass for an escape
+        (b"\xc3\xa9\x7f\n", "\\xc3\\xa9\\x7f\\x0a"),
+    ],
+)
+def test_safe_binary_shows_each_byte_that_is_not_printable_ascii(raw: bytes, shown: str) -> None:
+    from kafkaops.escape import safe_binary
+
+    assert safe_binary(raw) == shown
+
+
 def test_tsv_escapes_tabs_newlines_and_backslashes_one_record_per_line() -> None:
     rows = [
         {"id": 1, "last_error": "a\tb\nc\\d\re", "created_at": WHEN},

@@ -389,7 +389,7 @@ def test_a_session_lost_after_publishing_stops_the_pass_and_says_what_was_not_se
     killer.join()
     assert killed, "the pass never held a batch"
     assert result.exit_code == 1
-    assert "Error: the database ended the session:" in result.stderr
+    assert "Error: lost the connection to the database during the command: " in result.stderr
     assert "pass stopped; 10 row(s) of batch 1 were published but not settled" in result.stderr
     summary = json.loads(result.stdout)
     assert (summary["claimed"], summary["resolved"]) == (10, 0)

@@ -66,6 +66,38 @@ def test_a_pass_that_fails_midway_writes_what_it_did_and_keeps_last_success(
     assert after[("kafkaops_retry_last_success_timestamp_seconds", ())] == last_success
 
 
+@pytest.mark.timeout(60)
+def test_a_metrics_file_lock_held_elsewhere_is_waited_for_a_few_seconds_not_for_ever(
+    make_database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    import fcntl
+
+    from kafkaops.metrics import TEXTFILE_LOCK_TIMEOUT_S
+    from tests.test_retry import statuses
+
+    db = make_database("sqlite")
+    db.init()
+    configure(db, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    db.insert([event(i) for i in range(3)])
+    path = tmp_path / "kafkaops.prom"
+    with open(tmp_path / ".kafkaops.prom.lock", "a") as held:  # a pass hung while holding it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        result = cli("retry", "--metrics-file", str(path), "-o", "json")
+        waited = time.monotonic() - started
+    assert TEXTFILE_LOCK_TIMEOUT_S <= waited < TEXTFILE_LOCK_TIMEOUT_S + 15
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: cannot write metrics to {path}: its lock {tmp_path}/.kafkaops.prom.lock is held by "
+        f"another process after {TEXTFILE_LOCK_TIMEOUT_S:g}s; this pass's counts are not in the file "
+        "(the rows were settled)"
+    )
+    assert json.loads(result.stdout)["resolved"] == 3  # the pass's own result, as it was
+    assert statuses(db) == {"RESOLVED": 3}
+    assert not path.exists()
+
+
 def _write(path: str, n: int) -> None:
     from kafkaops.metrics import write_textfile
 

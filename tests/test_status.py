@@ -939,3 +939,40 @@ def test_watch_needs_a_terminal(
     result = cli("status", "--watch")
     assert result.exit_code == 3
     assert "Error: --watch needs a terminal" in result.stderr
+
+
+# -- an inconsistent metrics endpoint ------------------------------------------------------------
+
+PUBLISHED_OK = 'kafka_events_published_total{topic="casino.player.registered.v1",status="success",} '
+
+
+def test_duplicate_metric_samples_with_different_values_are_named_and_not_judged(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """Two registries exposing one meter (the same name and labels twice): which value is
+    right cannot be known, so neither is summed, picked or judged; the line says why."""
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    service.set_text("/actuator/prometheus", metrics_text() + PUBLISHED_OK + "1300\n")
+    code, doc, _ = status_json(cli)
+    assert code == 1, doc
+    check = checks_by_name(doc)["service pod-a"]
+    assert check["status"] == "WARNING"
+    assert (
+        'kafka_events_published_total{status="success",topic="casino.player.registered.v1"} given '
+        "twice with different values (1200, 1300): the metrics endpoint is inconsistent"
+    ) in check["message"]
+    assert "not exposed" not in check["message"]
+    [instance] = doc["instances"]
+    assert instance["published"] == {}  # no error ratio from half a counter
+
+
+def test_a_sample_given_twice_with_the_same_value_counts_once(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    service.set_text("/actuator/prometheus", metrics_text() + PUBLISHED_OK + "1200\n")
+    code, doc, _ = status_json(cli)
+    assert code == 0, doc
+    assert checks_by_name(doc)["service pod-a"]["status"] == "OK"
+    [instance] = doc["instances"]
+    assert instance["published"] == {"success": 1200.0, "error": 4.0}  # not 2,400

@@ -61,6 +61,11 @@ def test_oldest_pending_age_edges(age: timedelta | None, expected: str) -> None:
     assert checks.oldest_pending_age(age, T).status == expected
 
 
+def test_an_oldest_pending_event_dated_in_the_future_says_so() -> None:
+    check = checks.oldest_pending_age(-timedelta(hours=2, minutes=30), T)
+    assert (check.status, check.message) == (OK, "oldest PENDING event is dated 2h30m in the future")
+
+
 @pytest.mark.parametrize(("count", "expected"), [(0, OK), (1, CRITICAL), (3, CRITICAL)])
 def test_any_dlq_failed_row_is_critical_at_once(count: int, expected: str) -> None:
     check = checks.dlq_failed(count, T)

@@ -172,3 +172,26 @@ def test_a_sql_ascii_database_works(sql_ascii_url, embedded_kafka, cli, tmp_path
     assert result.exit_code == 0, result.stderr
     [record] = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=1, idle=0.5)
     assert (record.key, record.value) == ("clé".encode(), payload.encode())
+
+
+def test_sqlite_last_error_that_is_not_utf8_is_grouped_and_filtered(
+    make_database, cli, tmp_path, monkeypatch
+) -> None:
+    db = make_database("sqlite")
+    db.init()
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", db)))
+    db.insert([event(n, last_error=f"Timeout after {n}000 ms") for n in (1, 2, 3)])
+    with sqlite3.connect(db.url.removeprefix("sqlite:///")) as raw:  # "Bad \xff byte 42\x1b[2J"
+        raw.execute(
+            "UPDATE failed_kafka_events SET last_error = CAST(X'42616420ff20627974652034321b5b324a' AS TEXT) "
+            "WHERE event_id IN ('evt-1', 'evt-2')"
+        )
+    found = cli("failed", "list", "--error", "BYTE", "-o", "json")
+    assert found.exit_code == 0, found.stderr
+    assert sorted(r["event_id"] for r in json.loads(found.stdout)) == ["evt-1", "evt-2"]
+    grouped = cli("failed", "-g", "error_signature", "-o", "json")
+    assert grouped.exit_code == 0, grouped.stderr
+    counts = {g["error_signature"]: g["count"] for g in json.loads(grouped.stdout)}
+    assert counts == {"Bad \\xff byte <n>\x1b[2J": 2, "Timeout after <duration>": 1}
+    table = cli("failed", "-g", "error_signature")
+    assert "Bad \\xff byte <n>\\x1b[2J" in table.stdout and "\x1b" not in table.stdout

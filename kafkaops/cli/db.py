@@ -52,13 +52,15 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops db check
     """
-    from kafkaops.schema import check_table
+    from kafkaops.schema import inspect_table, time_storage
 
     conns = bounded_connections(ctx)
     db = conns.settings.database
     out = output(output_format)
     with conns.connect() as conn:
-        problems = check_table(conn, db)
+        shape = inspect_table(conn, db)
+        problems = shape.problems
+        times = time_storage(conn, db, shape) if not problems else None
     rows = [{"column": p.column, "physical": p.physical, "problem": p.problem} for p in problems]
     if out.fmt.value != "table":
         out.rows(rows, [Field("column"), Field("physical"), Field("problem")])
@@ -70,3 +72,10 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     if problems:
         raise SchemaError(f"table {name} does not match the mapping: {len(problems)} problem(s)")
     out.info(f"Table {name} matches the mapping.")
+    if times and times.forms:
+        out.info(f"Times are stored as {' and '.join(times.forms)}.")
+    if times and times.unreadable:
+        out.warning(
+            f"{times.unreadable:,} time value(s) cannot be read as times: shown as stored, "
+            "never matched by --since, --until or --older-than"
+        )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import unicodedata
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +12,7 @@ import typer
 
 from kafkaops.cli.common import DryRunOpt, OutputOpt, YesOpt, confirm, output, state
 from kafkaops.cli.output import Field, Format, Output
+from kafkaops.escape import safe_binary, safe_text
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
@@ -76,7 +76,7 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     out = output(output_format)
     props = settings.require_kafka()
     topics = list_dlq_topics(props, settings.retry.read_suffixes)
-    rows = [t.as_dict() for t in topics]  # the output layer shows their text safely
+    rows = [t.as_dict() for t in topics]  # escaped by the output layer
     fields = [
         Field("topic", "TOPIC"),
         Field("messages", "MESSAGES", kind="int"),
@@ -90,8 +90,8 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
         out.info("No DLQ topics (names ending in " + ", ".join(settings.retry.read_suffixes) + ").")
     for topic in _topics_without_dlq(app_state, out):
         out.warning(
-            f"topic {_visible(topic)} has failed events but no DLQ topic "
-            f"{_visible(settings.retry.dlq_topic_for(topic))}: its next DLQ send fails and leaves "
+            f"topic {safe_text(topic)} has failed events but no DLQ topic "
+            f"{safe_text(settings.retry.dlq_topic_for(topic))}: its next DLQ send fails and leaves "
             "DLQ_FAILED rows (run `kafkaops dlq ensure`)"
         )
 
@@ -157,12 +157,12 @@ def ensure(
     )
     for p in plans:
         if p.action == "exists":
-            out.info(f"exists      {_visible(p.dlq)}")
+            out.info(f"exists      {safe_text(p.dlq)}")
         elif p.action == "is-dlq":
-            out.warning(f"topic {_visible(p.source)} is itself a dead-letter topic: no DLQ created for it")
+            out.warning(f"topic {safe_text(p.source)} is itself a dead-letter topic: no DLQ created for it")
         elif p.action == "no-source":
             out.warning(
-                f"topic {_visible(p.source)} does not exist on the cluster: {_visible(p.dlq)} not created"
+                f"topic {safe_text(p.source)} does not exist on the cluster: {safe_text(p.dlq)} not created"
             )
     todo = [p for p in plans if p.action == "create"]
     verb = "would create" if dry_run else "create"
@@ -273,20 +273,20 @@ def _record_text(msg: Message, suffixes: tuple[str, ...]) -> str:
     headers = dlq_record.readable_headers(msg)
     origin = dlq_record.parse_origin(headers, msg.topic() or "", suffixes)
     lines = [
-        f"--- {_visible(msg.topic() or '')}  partition {msg.partition()}  offset {msg.offset()}  "
+        f"--- {safe_text(msg.topic() or '')}  partition {msg.partition()}  offset {msg.offset()}  "
         f"{_iso(record_timestamp_ms(msg)) or '(no time)'}",
         f"key:      {_shown_bytes(msg.key())}",
     ]
     if headers is None:
         lines.append("headers:  (unreadable: a header name is not UTF-8)")
-    original = _visible(origin.topic or "(unknown)")
+    original = safe_text(origin.topic or "(unknown)")
     where = [f"partition {origin.partition}" if origin.partition is not None else ""]
     where.append(f"offset {origin.offset}" if origin.offset is not None else "")
     where.append(_iso(origin.timestamp) or "" if origin.timestamp is not None else "")
     detail = ", ".join(w for w in where if w)
     lines.append(f"original: {original}" + (f" ({detail})" if detail else ""))
     if origin.error_message or origin.error_class:
-        error = ": ".join(_visible(x) for x in (origin.error_class, origin.error_message) if x)
+        error = ": ".join(safe_text(x) for x in (origin.error_class, origin.error_message) if x)
         lines.append(f"error:    {error}")
     if origin.replay_count:
         lines.append(f"replayed: {origin.replay_count} time(s)")
@@ -299,9 +299,9 @@ def _shown_bytes(value: bytes | None) -> str:
     if value is None:
         return "(null)"
     try:
-        return _visible(value.decode("utf-8"))
+        return safe_text(value.decode("utf-8"))
     except UnicodeDecodeError:
-        return f"(binary, {len(value)} bytes) " + _visible(value[:64].decode("latin-1"), hex_all=True)
+        return f"(binary, {len(value)} bytes) " + safe_binary(value[:64])
 
 
 # How much of a value a terminal gets (a DLQ record may hold megabytes); -o json has it all.
@@ -314,12 +314,12 @@ def _shown_value(value: bytes | None) -> str:
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
-        return f"(binary, {len(value)} bytes) " + _visible(value[:512].decode("latin-1"), hex_all=True)
+        return f"(binary, {len(value)} bytes) " + safe_binary(value[:512])
     try:
         parsed = json.loads(text)
     except ValueError:
-        return _cut(_visible(text, keep_newlines=True))
-    return _cut(_visible(json.dumps(parsed, indent=2, ensure_ascii=False), keep_newlines=True))
+        return _cut(safe_text(text, keep_lines=True))
+    return _cut(safe_text(json.dumps(parsed, indent=2, ensure_ascii=False), keep_lines=True))
 
 
 def _cut(shown: str) -> str:
@@ -327,24 +327,6 @@ def _cut(shown: str) -> str:
         return shown
     more = len(shown) - _SHOWN_CHARACTERS
     return f"{shown[:_SHOWN_CHARACTERS]}\n... ({more:,} more characters; -o json prints the whole value)"
-
-
-def _visible(text: str, *, keep_newlines: bool = False, hex_all: bool = False) -> str:
-    """Text safe for a terminal: control and format characters (escape sequences, bidi
-    overrides) are shown as \\xNN / \\uNNNN, never emitted. `hex_all` also shows every
-    non-ASCII character that way (for binary read as latin-1)."""
-    out = []
-    for char in text:
-        code = ord(char)
-        if keep_newlines and char in "\n\t":
-            out.append(char)
-        elif char == "\\":
-            out.append("\\\\" if hex_all else char)
-        elif unicodedata.category(char)[0] == "C" or (hex_all and code > 0x7E):
-            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
-        else:
-            out.append(char)
-    return "".join(out)
 
 
 def _since_ms(since: str | None) -> int | None:
@@ -477,13 +459,14 @@ def replay(
       kafkaops dlq replay casino.player.registered.v1.dlq --match brandId=casino-7 --rate 500
     """
     from kafkaops import replay as core
+    from kafkaops import replay_plan
     from kafkaops.errors import KafkaopsError
 
     app_state = state(ctx)
     settings = app_state.settings
     conns = app_state.connections
     out = output(output_format)
-    request = core.ReplayRequest(
+    request = replay_plan.ReplayRequest(
         source=topic,
         group=group,
         to=to,
@@ -496,12 +479,12 @@ def replay(
         commit_timeout=commit_timeout,
         suffixes=settings.retry.read_suffixes,
     )
-    plan = core.plan(conns, request)
+    plan = replay_plan.plan(conns, request)
     cluster = settings.require_kafka().get("bootstrap.servers", "?")
     context = settings.context or "(no context)"
     out.info(f"Source:    {plan.source} (group {plan.group}, {plan.pending} offset(s) pending)")
-    out.info(f"Target:    {_visible(plan.target)}")
-    out.info(f"Selection: {_visible(plan.selection)}" + (f", at most {limit} record(s)" if limit else ""))
+    out.info(f"Target:    {safe_text(plan.target)}")
+    out.info(f"Selection: {safe_text(plan.selection)}" + (f", at most {limit} record(s)" if limit else ""))
     if request.selection.filters_records:
         out.info(
             "           records outside the selection are passed over: this group will not offer them again"
@@ -538,7 +521,7 @@ def _print_summary(out: Output, summary: Any, *, failed: bool) -> None:
         out.document(summary.as_dict())
         return
     verb = "Would replay" if summary.dry_run else "Replayed"
-    targets = ", ".join(f"{_visible(t)}: {n}" for t, n in sorted(summary.targets.items())) or "none"
+    targets = ", ".join(f"{safe_text(t)}: {n}" for t, n in sorted(summary.targets.items())) or "none"
     stopped = " before the interruption" if summary.interrupted else " before the failure" if failed else ""
     kept = "a dry run: nothing produced or committed" if summary.dry_run else "committed; a rerun resumes"
     note = f"{stopped} ({kept})" if stopped else ""

@@ -28,6 +28,7 @@ from kafkaops.cli.common import (
     target,
 )
 from kafkaops.cli.output import Field, Format, Output
+from kafkaops.errors import ConnectionLostError
 from kafkaops.escape import safe_text
 
 if TYPE_CHECKING:
@@ -437,8 +438,15 @@ def requeue(
     what = "/".join(flt.statuses)
 
     def act() -> int:
-        with conns.begin() as conn:
-            changed = do_requeue(conn, conns.table, flt=flt, now=utcnow())
+        try:
+            with conns.begin() as conn:
+                changed = do_requeue(conn, conns.table, flt=flt, now=utcnow())
+        except ConnectionLostError as lost:
+            raise lost.telling(
+                "whether the rows were requeued is unknown (see: kafkaops failed list --status PENDING)"
+                if lost.during_commit
+                else "nothing was requeued (the transaction was rolled back)"
+            ) from lost
         out.info(f"Requeued {changed:,} row(s) to PENDING; the next retry pass publishes them.")
         return changed
 
@@ -538,6 +546,15 @@ def purge(
                     break
         except KeyboardInterrupt:
             raise Interrupted(deleted, "deleting") from None
+        except ConnectionLostError as lost:
+            if not deleted and not lost.during_commit:
+                raise lost.telling("nothing was deleted (the transaction was rolled back)") from lost
+            last = (
+                "whether the last batch was deleted is unknown"
+                if lost.during_commit
+                else "the batch in flight was not"
+            )
+            raise lost.telling(f"{deleted:,} row(s) deleted in committed batches; {last}") from lost
         out.info(f"Deleted {deleted:,} row(s).")
         return deleted
 

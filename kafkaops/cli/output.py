@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TextIO, TypeVar
 
 from kafkaops.errors import OutputError
 from kafkaops.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text
-from kafkaops.timeparse import format_duration, isoformat_utc, utcnow
+from kafkaops.timeparse import format_age, isoformat_utc, utcnow
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -540,7 +540,9 @@ class TableWriter(Writer):
     def _cell(self, row: Mapping[str, Any], field: Field) -> str:
         if field.kind == "age":
             value = row.get(field.source or "created_at")
-            return format_duration(utcnow() - value) if isinstance(value, datetime) else ""
+            if isinstance(value, datetime):
+                return format_age(utcnow() - value)
+            return "" if value is None else safe_text(value)  # a stored value that is no time
         return self._text(row.get(field.name))
 
     @staticmethod

@@ -8,7 +8,7 @@ parsed as markup) with its control characters made visible.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.escape import safe_text
@@ -89,7 +89,14 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
             note = ""
             if status == "PENDING" and db.oldest_pending_at is not None:
                 age = db.oldest_pending_age(result.checked_at)
-                note = f"oldest {format_duration(age) if age is not None else '?'} ago, {db.due_now} due now"
+                when = (
+                    "?"
+                    if age is None
+                    else "in the future"
+                    if age < timedelta(0)
+                    else f"{format_duration(age)} ago"
+                )
+                note = f"oldest {when}, {db.due_now} due now"
             elif status == "RESOLVED" and db.newest_resolved_at is not None:
                 note = f"newest {format_duration(result.checked_at - db.newest_resolved_at)} ago"
             style = (

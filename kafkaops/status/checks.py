@@ -89,6 +89,13 @@ def oldest_pending_age(age: timedelta | None, t: Thresholds) -> Check:
         return Check("oldest_pending_age", OK, None, "no PENDING events")
     seconds = int(age.total_seconds())
     shown = format_duration(age)
+    if age < timedelta(0):  # judged by its age, it is new: say what is odd about it
+        return Check(
+            "oldest_pending_age",
+            OK,
+            seconds,
+            f"oldest PENDING event is dated {format_duration(-age)} in the future",
+        )
     if age > t.oldest_pending_critical:
         status, limit = CRITICAL, t.oldest_pending_critical
     elif age > t.oldest_pending_warning:

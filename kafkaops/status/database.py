@@ -14,8 +14,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.errors import DatabaseError
+from kafkaops.schema import instant
 from kafkaops.status.model import DatabaseStatus
-from kafkaops.timeparse import as_utc
+from kafkaops.timeparse import time_or_none
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -38,8 +39,8 @@ def read_database(conns: Connections, *, now: datetime, timeout: float) -> Datab
         c.status,
         c.topic,
         sa.func.count().label("n"),
-        sa.func.min(c.created_at).label("oldest"),
-        sa.func.max(sa.func.coalesce(c.resolved_at, c.updated_at)).label("newest_resolved"),
+        sa.func.min(instant(c.created_at)).label("oldest"),
+        sa.func.max(instant(sa.func.coalesce(c.resolved_at, c.updated_at))).label("newest_resolved"),
         sa.func.sum(sa.case((due, 1), else_=0)).label("due"),
     ).group_by(c.status, c.topic)
     result = DatabaseStatus()
@@ -70,12 +71,12 @@ def _read(conn: Connection, query: Any, result: DatabaseStatus) -> None:
         status, n = str(row.status), int(row.n)
         result.counts[status] = result.counts.get(status, 0) + n
         if status == "PENDING":
-            oldest = as_utc(row.oldest)
+            oldest = time_or_none(row.oldest)
             if oldest is not None and (result.oldest_pending_at is None or oldest < result.oldest_pending_at):
                 result.oldest_pending_at = oldest
             result.due_now += int(row.due or 0)
         elif status == "RESOLVED":
-            newest = as_utc(row.newest_resolved)
+            newest = time_or_none(row.newest_resolved)
             if newest is not None and (
                 result.newest_resolved_at is None or newest > result.newest_resolved_at
             ):

@@ -202,6 +202,7 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
         samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
     except Exception:  # the parser raises ValueError, and worse on garbage
         raise ValueError("invalid Prometheus text") from None
+    samples, inconsistent = _unique_series(samples, status)
     for sample in samples:
         name, labels, value = sample.name, sample.labels, float(sample.value)
         if not math.isfinite(value):
@@ -255,7 +256,38 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
         missing.append("kafka_events_published_total")
     if not seen_latency:
         missing.append(LATENCY)
-    status.missing = missing
+    # Exposed, but inconsistently: said in `invalid`, not as missing.
+    status.missing = [
+        m for m in missing if not any(name.startswith(m.split("*")[0]) for name in inconsistent)
+    ]
+
+
+def _unique_series(samples: list[Any], status: InstanceStatus) -> tuple[list[Any], set[str]]:
+    """Each series once. A series given twice (two registries exposing one meter) with the
+    same value counts once; with different values nobody can tell which is right, so no
+    sample of that metric is used (half of a counter would skew a ratio), and
+    `status.invalid` says so. Returns the samples kept and the metrics set aside."""
+    values: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = {}
+    kept: list[Any] = []
+    for sample in samples:
+        series = (sample.name, tuple(sorted(sample.labels.items())))
+        given = values.setdefault(series, [])
+        if not given:
+            kept.append(sample)
+        given.append(float(sample.value))
+    inconsistent: set[str] = set()
+    for (name, labels), given in values.items():
+        if len(set(given)) > 1 and name not in inconsistent:
+            inconsistent.add(name)
+            pairs = ",".join(f'{key}="{value}"' for key, value in labels)
+            shown_series = f"{name}{{{pairs}}}"
+            times = "twice" if len(given) == 2 else f"{len(given)} times"
+            shown = ", ".join(f"{v:g}" for v in given[:5])
+            status.invalid.append(
+                f"{shown_series[:_MAX_TEXT]} given {times} with different values ({shown}): "
+                "the metrics endpoint is inconsistent"
+            )
+    return [s for s in kept if s.name not in inconsistent], inconsistent
 
 
 _BREAKER_ORDER = ("FORCED_OPEN", "OPEN", "HALF_OPEN", "METRICS_ONLY", "DISABLED", "CLOSED")

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kafkaops.filelock import flock_within
 from kafkaops.timeparse import as_utc, isoformat_utc
 
 VERSION = 1
@@ -119,7 +119,7 @@ def locked(path: Path, timeout: float) -> Iterator[str | None]:
     same alert. Yields None when held, else a warning: waiting longer than `timeout`, or a
     lock that cannot be taken, never stops status (it then goes on unlocked)."""
     try:
-        import fcntl
+        import fcntl  # noqa: F401  (POSIX only)
     except ImportError:  # not POSIX: no lock, as before
         yield None
         return
@@ -131,19 +131,14 @@ def locked(path: Path, timeout: float) -> Iterator[str | None]:
         yield None  # an unwritable state dir: save() says so
         return
     try:
-        ends = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= ends:
-                    yield f"state file {path} is held by another kafkaops status: going on without the lock"
-                    return
-                time.sleep(0.02)
-            except OSError:
-                yield None
-                return
-        yield None
+        try:
+            busy = not flock_within(fd, timeout)
+        except OSError:  # a lock this file system cannot take: go on unlocked, as without fcntl
+            busy = False
+        yield (
+            f"state file {path} is held by another kafkaops status: going on without the lock"
+            if busy
+            else None
+        )
     finally:
         os.close(fd)  # closing releases the lock
