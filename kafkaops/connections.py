@@ -96,7 +96,7 @@ class Connections:
     def connect(self) -> Iterator[Connection]:
         """A connection in autocommit-free mode; the caller commits what it changes."""
         session = Session()
-        with self.db_errors(session), self.engine.connect() as conn:
+        with _interrupt_wins(), self.db_errors(session), self.engine.connect() as conn:
             session.connected = True
             yield conn
 
@@ -108,7 +108,7 @@ class Connections:
         (BEGIN IMMEDIATE), so that a concurrent writer waits instead of reading the same rows.
         """
         session = Session()
-        with self.db_errors(session), self.engine.connect() as conn:
+        with _interrupt_wins(), self.db_errors(session), self.engine.connect() as conn:
             session.connected = True
             if immediate:
                 conn.execution_options(kafkaops_immediate=True)
@@ -216,6 +216,36 @@ class Connections:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+@contextmanager
+def _interrupt_wins() -> Iterator[None]:
+    """Ctrl-C (or a signal turned into KeyboardInterrupt) in the middle of a statement leaves
+    the driver's connection busy, and the rollback on the way out then fails ("can't change
+    'autocommit' now"): that error must not replace the interrupt, which the commands report
+    as what it is (exit 130, with what was done). The uncommitted transaction dies with the
+    connection."""
+    try:
+        yield
+    except Exception as error:
+        interrupt = _interrupt_behind(error)
+        if interrupt is None:
+            raise
+        raise interrupt from None
+
+
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error.__cause__, error.__context__]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        todo += [current.__cause__, current.__context__]
+    return None
 
 
 def stream_rows(

@@ -309,3 +309,25 @@ def test_a_link_cut_after_connecting_is_lost_not_cannot_connect(pg_url: str, com
         conns.close()
     when = "while committing" if committing else "during the command"
     assert lost.value.message.startswith(f"lost the connection to the database {when}: "), lost.value.message
+
+
+def test_an_error_raised_while_unwinding_an_interrupt_does_not_replace_it() -> None:
+    """Ctrl-C mid-statement leaves psycopg's connection busy; the rollback on the way out of
+    Connections.connect()/begin() then fails ("can't change 'autocommit' now", seen about once
+    in 25 interrupted purges). The interrupt is what the user must see (exit 130 and what was
+    done), so it wins over an error raised while unwinding it, however wrapped."""
+    from kafkaops.connections import _interrupt_wins
+
+    interrupt = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt) as raised, _interrupt_wins():
+        try:
+            raise interrupt
+        finally:
+            try:
+                raise RuntimeError("can't change 'autocommit' now: connection in transaction status ACTIVE")
+            except RuntimeError as cleanup:
+                raise DatabaseError("database error: can't change 'autocommit' now") from cleanup
+    assert raised.value is interrupt
+    # An error of its own is not turned into an interrupt.
+    with pytest.raises(DatabaseError), _interrupt_wins():
+        raise DatabaseError("database error: connection refused")

@@ -296,6 +296,81 @@ def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_data
     assert "Traceback" not in err
 
 
+@pytest.mark.timeout(60)
+def test_ctrl_c_while_a_statement_runs_is_an_interrupt_not_a_database_error(
+    pg_database, tmp_path: Path
+) -> None:
+    """The interrupt lands while PostgreSQL is executing the DELETE (here: waiting for a table
+    lock another session holds), so the driver's connection is busy when the transaction is
+    rolled back on the way out: that failure must not replace the interrupt."""
+    from datetime import timedelta
+
+    from tests.events import NOW
+
+    pg_database.init()
+    table = f'"{pg_database.schema}".failed_kafka_events'
+    old = NOW - timedelta(days=40)
+    with pg_database.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {table} (topic, payload, status, retry_count, created_at, updated_at) "
+                "SELECT 't', '{}', 'RESOLVED', 0, :old, :old FROM generate_series(1, 10)"
+            ),
+            {"old": old},
+        )
+    config = write_config(tmp_path / "kafkaops.yaml", pg_database)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    env["KAFKAOPS_CONFIG"] = str(config)
+    holder = pg_database.engine.connect()
+    try:
+        holder.execute(sa.text("SET lock_timeout = '30s'"))
+        # Readers pass, the purge's DELETE waits (and kafkaops gives up after 10 s).
+        holder.execute(sa.text(f"LOCK TABLE {table} IN SHARE MODE"))
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kafkaops",
+                "failed",
+                "purge",
+                "--older-than",
+                "30d",
+                "--yes",
+                "-o",
+                "json",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            waiting = 0
+            while not waiting and time.monotonic() < deadline:
+                time.sleep(0.05)
+                with pg_database.engine.connect() as probe:
+                    waiting = probe.execute(
+                        sa.text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND query ILIKE 'DELETE%'"
+                        )
+                    ).scalar_one()
+            assert waiting, "the purge never waited for the lock"
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert proc.returncode == 130, err
+    assert json.loads(out)["deleted"] == 0
+    assert "Interrupted after deleting 0 row(s)" in err
+    assert "database error" not in err and "Traceback" not in err
+    assert pg_database.count() == 10
+
+
 # -- --error on text that is not ASCII ---------------------------------------------------------
 
 
