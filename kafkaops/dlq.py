@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kafkaops import dlq_record, kafka
 from kafkaops.errors import KafkaUnavailableError, NotFoundError, UsageError
 from kafkaops.selection import Selection, record_timestamp_ms
+from kafkaops.timeparse import isoformat_utc
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 REPLAY_GROUP_PREFIX = "kafkaops-replay."
-# How many offsets before the high watermark `list` reads to find the newest record: the
-# last offsets may be transaction markers, which hold no record.
+# Offsets read beyond N to find a partition's last N records at the first try: the last
+# offsets may be transaction markers, which hold no record.
 _NEWEST_WINDOW = 16
 
 
@@ -56,17 +57,19 @@ def read_consumer(props: Mapping[str, Any], **overrides: Any) -> Consumer:
 
 def record_view(msg: Message, suffixes: Sequence[str]) -> dict[str, Any]:
     """The JSON shape of one DLQ record (`dlq tail -o json`)."""
-    raw = msg.headers() or []
-    headers = list(raw.items()) if isinstance(raw, dict) else raw
+    headers = dlq_record.readable_headers(msg)
     origin = dlq_record.parse_origin(headers, msg.topic() or "", suffixes)
     view: dict[str, Any] = {
         "topic": msg.topic(),
         "partition": msg.partition(),
         "offset": msg.offset(),
-        "timestamp": _iso(record_timestamp_ms(msg)),
+        "timestamp": isoformat_utc(_dt(record_timestamp_ms(msg))),
     }
     view.update(_bytes_field("key", msg.key()))
-    view["headers"] = [{"key": k, **_bytes_field("value", v)} for k, v in headers]
+    # None: the client could not read them (a header name that is not UTF-8).
+    view["headers"] = (
+        None if headers is None else [{"key": k, **_bytes_field("value", v)} for k, v in headers]
+    )
     view["original"] = {
         "topic": origin.topic,
         "partition": origin.partition,
@@ -149,30 +152,28 @@ def list_dlq_topics(
         with kafka.kafka_errors(consumer, "read the offsets of the DLQ topics"):
             for topic, partitions in layout.items():
                 marks[topic] = {
-                    p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout, cached=False)
+                    # Each partition has the whole timeout: thousands of them are read one by one.
+                    p: kafka.watermark_offsets(consumer, TopicPartition(topic, p), time.monotonic() + timeout)
                     for p in partitions
                 }
         filled = [(t, p, lh) for t, m in marks.items() for p, lh in m.items() if lh[1] > lh[0]]
         firsts = _read_to_end(
             consumer, [TopicPartition(t, p, lh[0]) for t, p, lh in filled], timeout, first_only=True
         )
-        lasts = _read_to_end(
-            consumer,
-            [TopicPartition(t, p, max(lh[0], lh[1] - _NEWEST_WINDOW)) for t, p, lh in filled],
-            timeout,
-            first_only=False,
-        )
+        lasts = _last_records(consumer, {(t, p): lh for t, p, lh in filled}, 1, timeout)
     finally:
         consumer.close()
+    group_offsets = _replay_group_offsets(props, {t: list(m) for t, m in marks.items()}, timeout)
     result = []
     for topic, topic_marks in marks.items():
         stamps_first = [s for m in firsts if m.topic() == topic and (s := record_timestamp_ms(m)) is not None]
-        mine = [m for m in lasts if m.topic() == topic]
+        mine = [m for (t, _), found in lasts.items() if t == topic for m in found]
         newest_msg = max(mine, key=lambda m: record_timestamp_ms(m) or -1, default=None)
         original = dlq_record.original_topic_by_name(topic, suffixes)
         if newest_msg is not None:
-            original = dlq_record.parse_origin(newest_msg.headers(), topic, suffixes).topic or original
-        committed = _group_offsets(props, replay_group_for(topic), topic, list(topic_marks), timeout)
+            headers = dlq_record.readable_headers(newest_msg)
+            original = dlq_record.parse_origin(headers, topic, suffixes).topic or original
+        committed = group_offsets[topic]
         result.append(
             DlqTopic(
                 topic=topic,
@@ -187,17 +188,28 @@ def list_dlq_topics(
     return result
 
 
-def _group_offsets(
-    props: Mapping[str, Any], group: str, topic: str, partitions: list[int], timeout: float
-) -> dict[int, int | None]:
-    """What `group` committed on `topic`, through the admin API (no consumer per group)."""
+def _replay_group_offsets(
+    props: Mapping[str, Any], layout: Mapping[str, list[int]], timeout: float
+) -> dict[str, dict[int, int | None]]:
+    """What each topic's replay group committed on it, through one admin client: every
+    request is sent before any answer is awaited (one round trip, not one per topic)."""
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
     client = kafka.admin(props)
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
-    with kafka.kafka_errors(client, f"read the offsets of group {group!r}"):
-        found = client.list_consumer_group_offsets([request], request_timeout=timeout)[group].result(timeout)
-    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()}
+    futures = {}
+    for topic, partitions in layout.items():
+        group = replay_group_for(topic)
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+        with kafka.kafka_errors(client, f"read the offsets of group {group!r}"):
+            futures[topic] = client.list_consumer_group_offsets([request], request_timeout=timeout)[group]
+    result = {}
+    for topic, future in futures.items():
+        with kafka.kafka_errors(client, f"read the offsets of group {replay_group_for(topic)!r}"):
+            found = future.result(timeout)
+        result[topic] = {
+            tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()
+        }
+    return result
 
 
 def pending_offsets(marks: Mapping[int, tuple[int, int]], committed: Mapping[int, int | None]) -> int:
@@ -238,6 +250,71 @@ def _read_to_end(consumer: Consumer, start: list[Any], timeout: float, *, first_
     finally:
         consumer.unassign()
     return found
+
+
+def _last_records(
+    consumer: Consumer,
+    ranges: Mapping[tuple[str, int], tuple[int, int]],
+    n: int,
+    timeout: float,
+    keep: Callable[[Message], bool] = lambda msg: True,
+) -> dict[tuple[str, int], deque[Message]]:
+    """The last `n` records that `keep` accepts of each (topic, partition) in [low, high).
+
+    A window before `high` is read first, and widened where it came up short until it
+    reaches `low`: transaction markers, aborted transactions and compaction leave offsets
+    that hold no record, so no fixed window is sure to hold N records."""
+    found: dict[tuple[str, int], deque[Message]] = {}
+    span = dict.fromkeys(ranges, 2 * n + _NEWEST_WINDOW)
+    todo = [where for where, (low, high) in ranges.items() if high > low]
+    while todo:
+        starts = {where: max(ranges[where][0], ranges[where][1] - span[where]) for where in todo}
+        found.update(_read_ranges(consumer, {w: (starts[w], ranges[w][1]) for w in todo}, n, timeout, keep))
+        todo = [w for w in todo if len(found[w]) < n and starts[w] > ranges[w][0]]
+        for where in todo:
+            span[where] *= 4
+    return found
+
+
+def _read_ranges(
+    consumer: Consumer,
+    ranges: Mapping[tuple[str, int], tuple[int, int]],
+    n: int,
+    timeout: float,
+    keep: Callable[[Message], bool],
+) -> dict[tuple[str, int], deque[Message]]:
+    """The last `n` records `keep` accepts of each partition's offsets [start, end)."""
+    from confluent_kafka import TopicPartition
+
+    kept: dict[tuple[str, int], deque[Message]] = {
+        where: deque(maxlen=min(n, end - start)) for where, (start, end) in ranges.items()
+    }
+    waiting = set(ranges)
+    consumer.assign([TopicPartition(t, p, ranges[t, p][0]) for t, p in ranges])
+    deadline = time.monotonic() + timeout
+    try:
+        while waiting:
+            batch = consumer.consume(500, timeout=0.2)
+            if batch:
+                deadline = time.monotonic() + timeout
+            elif time.monotonic() > deadline:
+                raise KafkaUnavailableError(f"Kafka delivered nothing for {timeout:g}s")
+            for msg in batch:
+                where = (msg.topic() or "", msg.partition() or 0)
+                if _is_eof(msg):
+                    waiting.discard(where)
+                    continue
+                _raise_for(msg, consumer)
+                if where not in waiting:
+                    continue
+                offset, end = msg.offset() or 0, ranges[where][1]
+                if offset >= end - 1:
+                    waiting.discard(where)
+                if offset < end and keep(msg):  # later ones were written after the start
+                    kept[where].append(msg)
+    finally:
+        consumer.unassign()
+    return kept
 
 
 def _is_eof(msg: Message) -> bool:
@@ -362,13 +439,17 @@ def tail(
     except NotFoundError as exc:
         raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
     marks = request.selection.chosen_partitions(request.topic, marks)
+    if request.last is not None and not request.from_beginning and request.since_ms is None:
+        ranges = {(request.topic, p): mark for p, mark in marks.items()}
+        found = _last_records(consumer, ranges, request.last, timeout, request.selection.matches)
+        merged = [m for q in found.values() for m in q]
+        merged.sort(key=lambda m: (record_timestamp_ms(m) or 0, m.partition(), m.offset()))
+        yield from merged
+        if request.follow:
+            consumer.assign([TopicPartition(request.topic, p, high) for p, (_, high) in marks.items()])
+            yield from _follow(consumer, request, stop)
+        return
     starts = _start_offsets(consumer, request, marks, timeout)
-    windowed = request.last is not None and not request.from_beginning and request.since_ms is None
-    # A partition never holds more records than offsets: `-n` beyond that means all of them.
-    kept: dict[int, deque[Message]] = {
-        p: deque(maxlen=min(request.last, high - low) if windowed and request.last is not None else None)
-        for p, (low, high) in marks.items()
-    }
     counts = dict.fromkeys(marks, 0)
     consumer.assign([TopicPartition(request.topic, p, off) for p, off in starts.items()])
     waiting = {p for p, off in starts.items() if off < marks[p][1]}
@@ -392,20 +473,16 @@ def tail(
                 continue
             if (msg.offset() or 0) >= marks[partition][1] - 1:
                 waiting.discard(partition)
-            if not request.selection.matches(msg):
-                continue
-            if windowed:
-                kept[partition].append(msg)
-            elif request.last is None or counts[partition] < request.last:
+            if request.selection.matches(msg) and (request.last is None or counts[partition] < request.last):
                 counts[partition] += 1
                 yield msg
-    if windowed:
-        merged = [m for q in kept.values() for m in q]
-        merged.sort(key=lambda m: (record_timestamp_ms(m) or 0, m.partition(), m.offset()))
-        yield from merged
-    if not request.follow:
-        return
-    yield from late
+    if request.follow:
+        yield from late
+        yield from _follow(consumer, request, stop)
+
+
+def _follow(consumer: Consumer, request: TailRequest, stop: Callable[[], bool]) -> Iterator[Message]:
+    """New matching records from the consumer's positions, until `stop()` says so."""
     while not stop():
         for msg in consumer.consume(500, timeout=0.5):
             if _is_eof(msg):
@@ -426,9 +503,4 @@ def _start_offsets(
             found = consumer.offsets_for_times(asked, timeout=timeout)
         # -1: no record at or after that time: start at the end.
         return {tp.partition: tp.offset if tp.offset >= 0 else marks[tp.partition][1] for tp in found}
-    if request.from_beginning or request.selection.filters_records or request.last is None:
-        # A filter may match only old records: read everything, keep the last N matches.
-        return {p: low for p, (low, _) in marks.items()}
-    # Transaction markers occupy offsets too (a replayed topic ends with one): read a window
-    # that holds N records even if every other offset is a marker; the deque keeps the last N.
-    return {p: max(low, high - 2 * request.last - _NEWEST_WINDOW) for p, (low, high) in marks.items()}
+    return {p: low for p, (low, _) in marks.items()}

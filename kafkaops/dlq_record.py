@@ -8,9 +8,13 @@ Stream and Kafka Connect dead-letter records.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message
 
 Headers = list[tuple[str, str | bytes | None]]
 # Headers as confluent-kafka hands them over (a list of pairs; a dict when built by hand).
@@ -144,6 +148,23 @@ def _decimal_int(value: bytes) -> int | None:
 
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8", "replace")
+
+
+_HEADERS = operator.methodcaller("headers")
+
+
+def readable_headers(msg: Message) -> list[tuple[str, bytes | None]] | None:
+    """The record's headers as read ([] when it has none), or None when confluent-kafka cannot
+    read them: it fails on a header name that is not UTF-8, which a non-Java producer can write.
+    Only the first call on a message fails (later ones return a list holding a NULL name), so
+    this must be the first to ask. The failure is a result returned with an exception set,
+    which Python's specialised call of `msg.headers()` may not notice at once: the generic
+    call (methodcaller) always does."""
+    try:
+        headers: Any = _HEADERS(msg)
+    except (SystemError, UnicodeDecodeError):
+        return None
+    return list(headers.items()) if isinstance(headers, dict) else headers or []
 
 
 def header_values(headers: HeaderInput) -> dict[str, bytes | None]:

@@ -50,6 +50,7 @@ __all__ = [
     "producer",
     "topic_metadata",
     "translate_error",
+    "watermark_offsets",
     "watermarks",
 ]
 
@@ -90,6 +91,9 @@ _MIN_SETUP_MS = 1000
 _THREAD_PREFIX = re.compile(r"^\[thrd:[^\]]*\]: ")
 # librdkafka prefixes broker errors with the broker's name, which repeats the bootstrap.
 _BROKER_PREFIX = re.compile(r"^\S+/(?:bootstrap|-?\d+): ")
+# What a partition whose leader is being elected (just created, or moving) answers for a moment.
+_LEADERSHIP_SETTLING = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE")
+_SETTLE_PAUSE = 0.1
 # What Kafka accepts as a topic name (org.apache.kafka.common.internals.Topic.validate).
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
@@ -490,11 +494,26 @@ def watermarks(
         result: dict[int, tuple[int, int]] = {}
         with kafka_errors(client, f"read the offsets of {topic!r}"):
             for partition in sorted(found.partitions):
-                low, high = client.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=_left(deadline), cached=False
-                )
-                result[partition] = (low, high)
+                result[partition] = watermark_offsets(client, TopicPartition(topic, partition), deadline)
     return result
+
+
+def watermark_offsets(client: Consumer, partition: TopicPartition, deadline: float) -> tuple[int, int]:
+    """``(low, high)`` of one partition, read from its leader now; asked again while its
+    leadership settles (a partition created a moment ago answers NOT_LEADER_FOR_PARTITION,
+    which librdkafka does not call retriable), until the deadline."""
+    from confluent_kafka import KafkaException
+
+    while True:
+        try:
+            low, high = client.get_watermark_offsets(partition, timeout=_left(deadline), cached=False)
+            return low, high
+        except KafkaException as exc:
+            error = exc.args[0]
+            settling = error.retriable() or error.name() in _LEADERSHIP_SETTLING
+            if not settling or time.monotonic() + _SETTLE_PAUSE >= deadline:
+                raise
+            time.sleep(_SETTLE_PAUSE)
 
 
 def committed_offsets(

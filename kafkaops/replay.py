@@ -192,6 +192,8 @@ class Replayer:
         self._backlog: deque[Message] = deque()
         # Target of each distinct kafka_dlt-original-topic value seen (raw bytes -> topic).
         self._target_by_raw: dict[str | bytes, str] = {}
+        # Records whose headers() failed in _replay_fast (partition, offset): see readable_headers.
+        self._unreadable_headers: set[tuple[int, int]] = set()
         from confluent_kafka import KafkaError, KafkaException
 
         self._eof_code = KafkaError._PARTITION_EOF
@@ -422,8 +424,23 @@ class Replayer:
                     )
                 continue
             fast = producer is not None and not request.rate and request.limit is None
-            if not (fast and producer is not None and self._replay_fast(batch, producer, opened)):
+            if not (fast and producer is not None and self._replay_fast_or_stop(batch, producer, opened)):
                 self._handle(backlog.popleft(), batch, producer, consumer)
+
+    def _replay_fast_or_stop(self, batch: _Batch, producer: Producer, opened: float) -> int:
+        """_replay_fast(), which meets a record whose headers cannot be read as an exception
+        from headers(): that record is then left first in the backlog for _handle() to refuse.
+        (Only the first headers() call fails; later ones return a broken list. The failure
+        may surface as the UnicodeDecodeError itself, at the next call that checks.)"""
+        try:
+            return self._replay_fast(batch, producer, opened)
+        except (SystemError, UnicodeDecodeError) as exc:
+            cause = exc if isinstance(exc, UnicodeDecodeError) else exc.__cause__
+            if not (self._backlog and isinstance(cause, UnicodeDecodeError)):
+                raise
+            msg = self._backlog[0]
+            self._unreadable_headers.add((msg.partition() or 0, msg.offset() or 0))
+            return 0
 
     def _replay_fast(self, batch: _Batch, producer: Producer, opened: float) -> int:
         """_handle() for a run of plain records, inlined: a replay spends its time here.
@@ -540,8 +557,19 @@ class Replayer:
         if self._selecting and not request.selection.matches(msg):
             batch.filtered += 1
             return
-        headers = msg.headers()
-        values = dict(headers) if isinstance(headers, list) else dlq_record.header_values(headers)
+        unreadable = (msg.partition() or 0, msg.offset() or 0) in self._unreadable_headers
+        headers = None if unreadable else dlq_record.readable_headers(msg)
+        if headers is None:
+            raise _StopBefore(
+                KafkaClientError(
+                    f"record {msg.partition()}/{msg.offset()} of {request.source!r} has a header name that "
+                    "is not UTF-8: this Kafka client cannot read its headers, so it cannot be replayed "
+                    "byte for byte",
+                    hint="select around it (--partition, --since/--until) or move it with a tool that "
+                    "reads raw headers",
+                )
+            )
+        values = dict(headers)
         count = dlq_record.replay_count_of(values) if dlq_record.REPLAY_COUNT in values else 0
         if count >= request.max_replays:
             batch.max_replays += 1

@@ -132,7 +132,12 @@ def _committed(
 def check_target(
     client: Mapping[str, Any] | Consumer, source: str, target: str, suffixes: tuple[str, ...], timeout: float
 ) -> None:
-    if dlq_record.is_dlq_topic(target, suffixes) or target == source:
+    if target == source:
+        raise UsageError(
+            f"refusing to replay {source!r} into itself",
+            hint="replay into the original topic (the default) or name one with --to",
+        )
+    if dlq_record.is_dlq_topic(target, suffixes):
         raise UsageError(
             f"refusing to replay into {target!r}: it is a dead-letter topic",
             hint="replay into the original topic (the default) or name one with --to",

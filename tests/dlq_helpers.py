@@ -201,3 +201,60 @@ def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.05
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def produce_raw_header(
+    bootstrap: str, topic: str, key: bytes, value: bytes, name: bytes, header: bytes
+) -> None:
+    """Write one record whose header name is any bytes (not UTF-8, say), as a C producer may:
+    confluent_kafka only takes str names, so this goes through librdkafka's own produceva."""
+    import ctypes
+
+    from kafkaops.embedded import _library_path
+
+    lib = ctypes.CDLL(_library_path())
+
+    class Header(ctypes.Structure):
+        _fields_ = [("name", ctypes.c_char_p), ("val", ctypes.c_void_p), ("size", ctypes.c_ssize_t)]
+
+    class Mem(ctypes.Structure):
+        _fields_ = [("ptr", ctypes.c_void_p), ("size", ctypes.c_size_t)]
+
+    class U(ctypes.Union):
+        _fields_ = [("cstr", ctypes.c_char_p), ("mem", Mem), ("header", Header), ("pad", ctypes.c_char * 64)]
+
+    class Vu(ctypes.Structure):  # rd_kafka_vu_t
+        _fields_ = [("vtype", ctypes.c_int), ("u", U)]
+
+    topic_vt, value_vt, key_vt, header_vt = 1, 4, 5, 9  # rd_kafka_vtype_t
+    lib.rd_kafka_conf_new.restype = ctypes.c_void_p
+    lib.rd_kafka_conf_set.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    ]
+    lib.rd_kafka_new.restype = ctypes.c_void_p
+    lib.rd_kafka_new.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.rd_kafka_produceva.restype = ctypes.c_void_p
+    lib.rd_kafka_produceva.argtypes = [ctypes.c_void_p, ctypes.POINTER(Vu), ctypes.c_size_t]
+    lib.rd_kafka_flush.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.rd_kafka_destroy.argtypes = [ctypes.c_void_p]
+    conf = lib.rd_kafka_conf_new()
+    errstr = ctypes.create_string_buffer(512)
+    assert lib.rd_kafka_conf_set(conf, b"bootstrap.servers", bootstrap.encode(), errstr, 512) == 0
+    producer = lib.rd_kafka_new(0, conf, errstr, 512)
+    assert producer, errstr.value
+    keep = [ctypes.create_string_buffer(b, len(b)) for b in (key, value, header)]
+    vus = (Vu * 4)()
+    vus[0].vtype, vus[0].u.cstr = topic_vt, topic.encode()
+    vus[1].vtype, vus[1].u.mem = key_vt, Mem(ctypes.cast(keep[0], ctypes.c_void_p), len(key))
+    vus[2].vtype, vus[2].u.mem = value_vt, Mem(ctypes.cast(keep[1], ctypes.c_void_p), len(value))
+    vus[3].vtype, vus[3].u.header = (
+        header_vt,
+        Header(name, ctypes.cast(keep[2], ctypes.c_void_p), len(header)),
+    )
+    assert not lib.rd_kafka_produceva(producer, vus, 4), "produceva failed"
+    assert lib.rd_kafka_flush(producer, 30_000) == 0
+    lib.rd_kafka_destroy(producer)

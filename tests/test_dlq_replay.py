@@ -29,6 +29,7 @@ from tests.dlq_helpers import (
     json_records,
     kafkaops_process,
     produce,
+    produce_raw_header,
     read_all,
     spring_headers,
     wait_until,
@@ -445,6 +446,7 @@ def test_replay_into_a_dlq_is_refused(cli: Cli, kafka_bootstrap: str, new_topic:
         (["{dlq}", "--since", "2h", "--until", "3h"], "Error: --until must be later than --since"),
         (["{dlq}", "--until", "not a time"], "Error: invalid --until 'not a time'"),
         (["{dlq}", "--to", "bad name!"], "Error: 'bad name!' is not a valid Kafka topic name"),
+        (["{target}", "--to", "{target}"], "Error: refusing to replay {target!r} into itself"),
         # The transaction timeout is twice this: beyond 450 s the brokers' default
         # transaction.max.timeout.ms (15 min) refuses it, beyond ~1e6 s it overflowed.
         (["{dlq}", "--commit-timeout", "1e308"], "Usage: kafkaops dlq replay"),
@@ -461,9 +463,11 @@ def test_bad_replay_input_is_a_usage_error_and_changes_nothing(
 ) -> None:
     target, dlq = dlq_pair(kafka_bootstrap, new_topic)
     produce(kafka_bootstrap, dlq, json_records(target, 2))
-    result = cli("-b", kafka_bootstrap, "dlq", "replay", *[a.format(dlq=dlq) for a in args], "--yes")
+    result = cli(
+        "-b", kafka_bootstrap, "dlq", "replay", *[a.format(dlq=dlq, target=target) for a in args], "--yes"
+    )
     assert result.exit_code == 2, result.stderr
-    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.startswith(message.format(target=target)), result.stderr
     assert high_total(kafka_bootstrap, target, 1) == 0
 
 
@@ -488,6 +492,27 @@ def test_a_record_naming_an_invalid_or_internal_topic_stops_the_run_as_a_usage_e
     assert "aborted" not in err  # refused before anything was produced for it, not retried
     assert summary["replayed"] == 2
     assert committed_total(kafka_bootstrap, f"kafkaops-replay.{dlq}", dlq, 1) == 2
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_a_record_whose_headers_cannot_be_read_stops_the_run_after_what_came_before(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, dry_run: list[str]
+) -> None:
+    # Its headers cannot be copied byte for byte (the client cannot read them), and dropping
+    # them would change the event: stop before it, with what came before committed.
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(target, 2))
+    produce_raw_header(kafka_bootstrap, dlq, b"odd", b"payload", b"bad\xffname", b"v")
+    produce(kafka_bootstrap, dlq, json_records(target, 1, start=2))
+    code, summary, err = replay_json(cli, kafka_bootstrap, dlq, "--yes", *dry_run)
+    assert code == 1, err
+    assert f"Error: record 0/2 of {dlq!r} has a header name that is not UTF-8" in err
+    assert "unexpected" not in err
+    assert summary["replayed"] == 2
+    committed = committed_total(kafka_bootstrap, f"kafkaops-replay.{dlq}", dlq, 1)
+    assert committed == (0 if dry_run else 2)
+    assert len(read_all(kafka_bootstrap, target)) == (0 if dry_run else 2)
 
 
 @pytest.mark.kafka

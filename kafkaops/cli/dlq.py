@@ -270,12 +270,15 @@ def _record_text(msg: Message, suffixes: tuple[str, ...]) -> str:
     from kafkaops.dlq import _iso
     from kafkaops.selection import record_timestamp_ms
 
-    origin = dlq_record.parse_origin(msg.headers(), msg.topic() or "", suffixes)
+    headers = dlq_record.readable_headers(msg)
+    origin = dlq_record.parse_origin(headers, msg.topic() or "", suffixes)
     lines = [
         f"--- {safe_text(msg.topic() or '')}  partition {msg.partition()}  offset {msg.offset()}  "
         f"{_iso(record_timestamp_ms(msg)) or '(no time)'}",
         f"key:      {_shown_bytes(msg.key())}",
     ]
+    if headers is None:
+        lines.append("headers:  (unreadable: a header name is not UTF-8)")
     original = safe_text(origin.topic or "(unknown)")
     where = [f"partition {origin.partition}" if origin.partition is not None else ""]
     where.append(f"offset {origin.offset}" if origin.offset is not None else "")
@@ -301,6 +304,10 @@ def _shown_bytes(value: bytes | None) -> str:
         return f"(binary, {len(value)} bytes) " + safe_binary(value[:64])
 
 
+# How much of a value a terminal gets (a DLQ record may hold megabytes); -o json has it all.
+_SHOWN_CHARACTERS = 65_536
+
+
 def _shown_value(value: bytes | None) -> str:
     if value is None:
         return "(null)"
@@ -311,8 +318,15 @@ def _shown_value(value: bytes | None) -> str:
     try:
         parsed = json.loads(text)
     except ValueError:
-        return safe_text(text, keep_lines=True)
-    return safe_text(json.dumps(parsed, indent=2, ensure_ascii=False), keep_lines=True)
+        return _cut(safe_text(text, keep_lines=True))
+    return _cut(safe_text(json.dumps(parsed, indent=2, ensure_ascii=False), keep_lines=True))
+
+
+def _cut(shown: str) -> str:
+    if len(shown) <= _SHOWN_CHARACTERS:
+        return shown
+    more = len(shown) - _SHOWN_CHARACTERS
+    return f"{shown[:_SHOWN_CHARACTERS]}\n... ({more:,} more characters; -o json prints the whole value)"
 
 
 def _since_ms(since: str | None) -> int | None:
