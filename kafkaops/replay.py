@@ -265,6 +265,9 @@ class Replayer:
                 # Memory is bounded by what awaits the broker's acknowledgement, never by the
                 # topic or the transaction: 16 MB is ~0.2 s of replay, the broker acks faster.
                 "queue.buffering.max.kbytes": 16_384,
+                # librdkafka's own 1 MB cap would refuse a record the target takes: the
+                # broker and the target's max.message.bytes decide (1e9 is librdkafka's limit).
+                "message.max.bytes": 1_000_000_000,
                 "on_delivery": self._on_delivery,
                 # Only failures call back into Python: a report per record costs a third of
                 # the replay's time.

@@ -709,3 +709,37 @@ def test_since_and_until_select_by_record_time(
     assert code == 0, err
     assert (summary["replayed"], summary["skipped_filtered"]) == (2, 3)
     assert sorted(json.loads(m.value())["n"] for m in read_all(kafka_bootstrap, target)) == [3, 4]
+
+
+@pytest.mark.kafka
+def test_a_record_over_a_megabyte_is_replayed_into_a_target_that_takes_it(
+    cli: Cli, kafka_bootstrap: str
+) -> None:
+    """librdkafka's producer refuses records over 1 MB by default (message.max.bytes), whatever
+    the target topic accepts: replay leaves that limit to the broker and the target's
+    max.message.bytes, so a 2 MB DLQ record reaches a target made for it, byte for byte."""
+    import uuid
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    suffix = uuid.uuid4().hex[:12]
+    dlq, target = f"big-{suffix}.dlq", f"big-{suffix}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    big = {"max.message.bytes": "4000000"}
+    futures = admin.create_topics(
+        [NewTopic(t, num_partitions=1, replication_factor=-1, config=big) for t in (dlq, target)],
+        operation_timeout=30,
+    )
+    for future in futures.values():
+        future.result(timeout=30)
+    value = b"\x00" + bytes(range(256)) * 8192  # 2 MB and a bit, every byte value
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 5_000_000})
+    producer.produce(dlq, key=b"k", value=value, headers=spring_headers(target, 3))
+    assert producer.flush(30) == 0
+
+    code, summary, err = replay_json(cli, kafka_bootstrap, dlq, "--yes")
+
+    assert code == 0, err
+    assert summary["replayed"] == 1 and summary["targets"] == {target: 1}
+    (msg,) = read_all(kafka_bootstrap, target)
+    assert msg.value() == value and msg.key() == b"k"
