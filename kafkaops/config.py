@@ -520,6 +520,14 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
         or not all(isinstance(s, str) and s.strip() for s in suffixes)
     ):
         raise ConfigError("retry.dlq_suffixes must be a non-empty list of suffixes (.dlq, -dlt, .DLT)")
+    from kafkaops.dlq_record import is_valid_topic_name
+
+    for key, value in (("dlq_suffix", suffix), *(("dlq_suffixes", s) for s in suffixes)):
+        if not is_valid_topic_name(f"t{value}"):
+            raise ConfigError(
+                f"retry.{key} {value!r} has characters a Kafka topic name cannot have",
+                hint="use a-z, A-Z, 0-9, '.', '_' and '-' (.dlq, -dlt, .DLT)",
+            )
     return RetrySettings(
         schedule=schedule,
         max_retries=_int(raw, "max_retries", defaults.max_retries, "retry", 1),

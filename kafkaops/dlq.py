@@ -353,7 +353,7 @@ class EnsurePlan:
     dlq: str
     partitions: int | None
     replication_factor: int | None
-    action: str  # create | exists | no-source | is-dlq
+    action: str  # create | exists | no-source | is-dlq | bad-name
 
 
 def plan_ensure(
@@ -373,6 +373,15 @@ def plan_ensure(
     plans = []
     for source in dict.fromkeys(sources):
         dlq = dlq_record.dlq_topic_for(source, suffix)
+        if not dlq_record.is_valid_topic_name(dlq):
+            if strict:
+                raise UsageError(
+                    f"topic {source!r} can have no DLQ topic: {dlq!r} is not a valid Kafka topic name "
+                    f"({len(dlq)} characters)",
+                    hint=dlq_record.TOPIC_NAME_RULE,
+                )
+            plans.append(EnsurePlan(source, dlq, None, None, "bad-name"))
+            continue
         if dlq_record.is_dlq_topic(source, dlq_suffixes):
             if strict:
                 raise UsageError(

@@ -95,7 +95,6 @@ _BROKER_PREFIX = re.compile(r"^\S+/(?:bootstrap|-?\d+): ")
 _LEADERSHIP_SETTLING = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE")
 _SETTLE_PAUSE = 0.1
 # What Kafka accepts as a topic name (org.apache.kafka.common.internals.Topic.validate).
-_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 
 @dataclass(frozen=True)
@@ -565,11 +564,10 @@ def _close(client: Any) -> None:
 def check_topic_name(topic: str) -> None:
     """UsageError when Kafka could never have a topic of this name (asked before the cluster
     is, whose answer would only be "Invalid topic")."""
-    if not _TOPIC_NAME.fullmatch(topic) or topic in (".", ".."):
-        raise UsageError(
-            f"{topic!r} is not a valid Kafka topic name",
-            hint="a topic name is 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-' (and not '.' or '..')",
-        )
+    from kafkaops.dlq_record import TOPIC_NAME_RULE, is_valid_topic_name
+
+    if not is_valid_topic_name(topic):
+        raise UsageError(f"{topic!r} is not a valid Kafka topic name", hint=TOPIC_NAME_RULE)
 
 
 def _describe_topic(client: Client, topic: str, timeout: float) -> TopicMetadata:

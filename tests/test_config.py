@@ -129,6 +129,18 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("contexts: {x: {retry: {schedule: [-60]}}}", {}, {}, "invalid retry.schedule entry -60"),
         ("contexts: {x: {retry: {dlq_suffix: ''}}}", {}, {}, "retry.dlq_suffix must be a non-empty string"),
         (
+            "contexts: {x: {retry: {dlq_suffixes: [.dlq, 'bad suffix!']}}}",
+            {},
+            {},
+            "retry.dlq_suffixes 'bad suffix!' has characters a Kafka topic name cannot have",
+        ),
+        (
+            "contexts: {x: {retry: {dlq_suffix: '/dlq'}}}",
+            {},
+            {},
+            "retry.dlq_suffix '/dlq' has characters a Kafka topic name cannot have",
+        ),
+        (
             "contexts: {x: {retry: {batch_size: 100000}}}",
             {},
             {},

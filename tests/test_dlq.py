@@ -197,6 +197,23 @@ def test_ensure_named_topic_that_does_not_exist_is_a_usage_error(cli: Cli, kafka
 
 
 @pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_ensure_of_a_source_whose_dlq_name_would_be_too_long_is_a_usage_error(
+    cli: Cli, kafka_bootstrap: str, dry_run: list[str]
+) -> None:
+    import uuid
+
+    source = create_topic(kafka_bootstrap, f"long-{uuid.uuid4().hex[:12]}" + "x" * 229)  # 246: allowed
+    before = topics_on(kafka_bootstrap)
+    result = cli("-b", kafka_bootstrap, "dlq", "ensure", source, *dry_run)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(
+        f"Error: topic {source!r} can have no DLQ topic: {source + '.dlq'!r} is not a valid Kafka topic "
+        "name (250 characters)"
+    ), result.stderr
+    assert topics_on(kafka_bootstrap) == before
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
 def test_ensure_of_a_dlq_topic_is_a_usage_error_not_a_dlq_of_the_dlq(
     cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory, dry_run: list[str]
 ) -> None:
@@ -472,6 +489,10 @@ def test_tail_follow_prints_new_records_and_exits_0_on_ctrl_c(
         (["{dlq}", "-p", "7"], "Error: topic '{dlq}' has no partition 7"),
         (["{dlq}", "--since", "yesterday-ish"], "Error: invalid --since 'yesterday-ish'"),
         (["{dlq}", "-o", "csv"], "Error: dlq tail prints records as table or json"),
+        (
+            ["{dlq}", "--from-beginning", "--since", "1h"],
+            "Error: --from-beginning and --since are two start points: give one",
+        ),
         (["bad name!"], "Error: 'bad name!' is not a valid Kafka topic name"),
         (["{dlq}\x1b[2J"], "Error: '{dlq}\\x1b[2J' is not a valid Kafka topic name"),
     ],

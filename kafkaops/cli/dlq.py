@@ -160,6 +160,11 @@ def ensure(
             out.info(f"exists      {safe_text(p.dlq)}")
         elif p.action == "is-dlq":
             out.warning(f"topic {safe_text(p.source)} is itself a dead-letter topic: no DLQ created for it")
+        elif p.action == "bad-name":
+            out.warning(
+                f"topic {safe_text(p.source)} can have no DLQ topic: {safe_text(p.dlq)} is not a valid "
+                "Kafka topic name (too long?)"
+            )
         elif p.action == "no-source":
             out.warning(
                 f"topic {safe_text(p.source)} does not exist on the cluster: {safe_text(p.dlq)} not created"
@@ -226,6 +231,10 @@ def tail(
         from kafkaops.errors import UsageError
 
         raise UsageError("dlq tail prints records as table or json (JSON Lines)")
+    if from_beginning and since is not None:
+        from kafkaops.errors import UsageError
+
+        raise UsageError("--from-beginning and --since are two start points: give one")
     selection = _selection(partition=partition, key=key, grep=grep, since=None, until=None, match=None)
     since_ms = _since_ms(since)
     request = TailRequest(
