@@ -88,6 +88,7 @@ _FIRST_WINDOW = 0.25
 _MIN_SETUP_MS = 1000
 
 # Log lines start with the thread that wrote them.
+_FIRST_BACKOFF_MS = 20
 _THREAD_PREFIX = re.compile(r"^\[thrd:[^\]]*\]: ")
 # librdkafka prefixes broker errors with the broker's name, which repeats the bootstrap.
 _BROKER_PREFIX = re.compile(r"^\S+/(?:bootstrap|-?\d+): ")
@@ -226,13 +227,11 @@ def _build(
     defaults: Mapping[str, Any],
     overrides: Mapping[str, Any],
 ) -> Any:
-    # librdkafka holds a request that finds no broker up yet for max(reconnect.backoff.ms / 2,
-    # 10) ms: at its default of 100 every client's first request waited ~50 ms on loopback.
-    # A command-line tool starts clients often; reconnects still back off exponentially to
-    # reconnect.backoff.max.ms (10 s). The configuration may set its own.
-    conf = {"client.id": "kafkaops", "reconnect.backoff.ms": 20, **defaults}
+    conf = {"client.id": "kafkaops", **defaults}
     conf.update(props)
     conf.update({_property_name(k): v for k, v in overrides.items()})
+    if "reconnect.backoff.ms" not in conf:
+        conf["reconnect.backoff.ms"] = _first_backoff_ms(conf.get("reconnect.backoff.max.ms"))
     conf = {
         k: v if k in _PYTHON_CLIENT_KEYS else _property_value(v) for k, v in conf.items() if v is not None
     }
@@ -250,6 +249,21 @@ def _build(
         raise ConfigError(f"invalid Kafka client configuration for {state.bootstrap}: {reason}") from None
     setattr(client, _STATE_ATTR, state)
     return client
+
+
+def _first_backoff_ms(configured_max: Any) -> int:
+    """kafkaops' reconnect.backoff.ms when the configuration sets none: 20, not librdkafka's 100.
+
+    librdkafka holds a request that finds no broker up yet for max(reconnect.backoff.ms / 2,
+    10) ms: at 100 every client's first request waited ~50 ms on loopback, and a command-line
+    tool starts clients often. Reconnects still back off exponentially to
+    reconnect.backoff.max.ms (10 s), which must not be below it: a configured lower maximum
+    wins (librdkafka would refuse the pair)."""
+    try:
+        ceiling = int(configured_max) if configured_max is not None else _FIRST_BACKOFF_MS
+    except (TypeError, ValueError):
+        return _FIRST_BACKOFF_MS  # librdkafka names the bad value itself
+    return max(0, min(_FIRST_BACKOFF_MS, ceiling))
 
 
 @functools.cache

@@ -94,6 +94,29 @@ def test_properties_are_stringified_and_keyword_overrides_become_dotted(
     assert "client.id = kafkaops" in conf
 
 
+@pytest.mark.parametrize(
+    ("configured", "effective"),
+    [
+        ({}, ("reconnect.backoff.ms = 20",)),
+        ({"reconnect.backoff.ms": "250"}, ("reconnect.backoff.ms = 250",)),
+        # A maximum below kafkaops' default wins: librdkafka would refuse the pair.
+        ({"reconnect.backoff.max.ms": "5"}, ("reconnect.backoff.ms = 5", "reconnect.backoff.max.ms = 5")),
+    ],
+)
+def test_first_reconnect_backoff_is_short_unless_configured(
+    props: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+    configured: dict[str, str],
+    effective: tuple[str, ...],
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger=kafka.LIBRDKAFKA_LOGGER):
+        client = kafka.consumer({**props, **configured}, debug="conf")
+        client.poll(0.1)
+        client.close()
+    for line in effective:
+        assert line in caplog.text
+
+
 def test_consumer_group_id_wins_and_throwaway_groups_are_unique(props: dict[str, str]) -> None:
     assert kafka.committed_offsets(props, "payments", "orders") == {0: None, 1: None, 2: None}
     first, second = kafka.consumer(props), kafka.consumer(props)
