@@ -35,7 +35,8 @@ REPLAYED_FROM = "kafkaops-replayed-from"
 REPLAY_COUNT = "kafkaops-replay-count"
 
 
-# What Kafka allows in a topic name (and not "." or ".."): checked before a cluster is asked.
+# What Kafka accepts as a topic name (org.apache.kafka.common.internals.Topic.validate), and
+# not "." or "..": checked before a cluster is asked.
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 TOPIC_NAME_RULE = "a topic name is 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-' (and not '.' or '..')"
 

@@ -87,15 +87,15 @@ _FIRST_WINDOW = 0.25
 # librdkafka rejects socket.connection.setup.timeout.ms below one second.
 _MIN_SETUP_MS = 1000
 
-# Log lines start with the thread that wrote them.
+# kafkaops' first reconnect.backoff.ms unless configured (see _first_backoff_ms).
 _FIRST_BACKOFF_MS = 20
+# Log lines start with the thread that wrote them.
 _THREAD_PREFIX = re.compile(r"^\[thrd:[^\]]*\]: ")
 # librdkafka prefixes broker errors with the broker's name, which repeats the bootstrap.
 _BROKER_PREFIX = re.compile(r"^\S+/(?:bootstrap|-?\d+): ")
 # What a partition whose leader is being elected (just created, or moving) answers for a moment.
 _LEADERSHIP_SETTLING = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE")
 _SETTLE_PAUSE = 0.1
-# What Kafka accepts as a topic name (org.apache.kafka.common.internals.Topic.validate).
 
 
 @dataclass(frozen=True)
