@@ -239,7 +239,9 @@ def test_more_ids_than_a_statement_can_bind_is_a_usage_error(pg_database, tmp_pa
 PURGE_ONE_BY_ONE = ("--batch-size", "1", "-o", "json")
 
 
-def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_database, tmp_path: Path) -> None:
+def _old_resolved_rows(pg_database: Any, tmp_path: Path, rows: int) -> dict[str, str]:
+    """`rows` RESOLVED rows last updated 40 days ago; the environment of a kafkaops process
+    configured for them."""
     from datetime import timedelta
 
     from tests.events import NOW
@@ -251,13 +253,18 @@ def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_data
             sa.text(
                 f'INSERT INTO "{pg_database.schema}".failed_kafka_events '
                 "(topic, payload, status, retry_count, created_at, updated_at) "
-                "SELECT 't', '{}', 'RESOLVED', 0, :old, :old FROM generate_series(1, 20000)"
+                "SELECT 't', '{}', 'RESOLVED', 0, :old, :old FROM generate_series(1, :rows)"
             ),
-            {"old": old},
+            {"old": old, "rows": rows},
         )
     config = write_config(tmp_path / "kafkaops.yaml", pg_database)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
     env["KAFKAOPS_CONFIG"] = str(config)
+    return env
+
+
+def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_database, tmp_path: Path) -> None:
+    env = _old_resolved_rows(pg_database, tmp_path, 20_000)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -300,27 +307,12 @@ def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_data
 def test_ctrl_c_while_a_statement_runs_is_an_interrupt_not_a_database_error(
     pg_database, tmp_path: Path
 ) -> None:
-    """The interrupt lands while PostgreSQL is executing the DELETE (here: waiting for a table
-    lock another session holds), so the driver's connection is busy when the transaction is
-    rolled back on the way out: that failure must not replace the interrupt."""
-    from datetime import timedelta
-
-    from tests.events import NOW
-
-    pg_database.init()
+    """Ctrl-C while PostgreSQL executes the purge's DELETE (here: waiting for a table lock
+    another session holds) is an interrupt (exit 130, nothing deleted), not a database error.
+    (The rarer case, where the rollback on the way out fails and must not replace the
+    interrupt, is test_db_errors' test of the unwinding itself.)"""
+    env = _old_resolved_rows(pg_database, tmp_path, 10)
     table = f'"{pg_database.schema}".failed_kafka_events'
-    old = NOW - timedelta(days=40)
-    with pg_database.engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                f"INSERT INTO {table} (topic, payload, status, retry_count, created_at, updated_at) "
-                "SELECT 't', '{}', 'RESOLVED', 0, :old, :old FROM generate_series(1, 10)"
-            ),
-            {"old": old},
-        )
-    config = write_config(tmp_path / "kafkaops.yaml", pg_database)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    env["KAFKAOPS_CONFIG"] = str(config)
     holder = pg_database.engine.connect()
     try:
         holder.execute(sa.text("SET lock_timeout = '30s'"))
