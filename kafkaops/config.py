@@ -28,6 +28,7 @@ from kafkaops.configfile import (
 from kafkaops.errors import ConfigError, UsageError
 from kafkaops.secrets import secrets_of
 from kafkaops.timeparse import parse_duration
+from kafkaops.topicname import is_valid_topic_name
 
 __all__ = [
     "LOGICAL_COLUMNS",
@@ -520,8 +521,6 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
         or not all(isinstance(s, str) and s.strip() for s in suffixes)
     ):
         raise ConfigError("retry.dlq_suffixes must be a non-empty list of suffixes (.dlq, -dlt, .DLT)")
-    from kafkaops.dlq_record import is_valid_topic_name
-
     for key, value in (("dlq_suffix", suffix), *(("dlq_suffixes", s) for s in suffixes)):
         if not is_valid_topic_name(f"t{value}"):
             raise ConfigError(

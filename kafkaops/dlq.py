@@ -20,6 +20,7 @@ from kafkaops import dlq_record, kafka
 from kafkaops.errors import KafkaUnavailableError, NotFoundError, UsageError
 from kafkaops.selection import Selection, record_timestamp_ms
 from kafkaops.timeparse import isoformat_utc
+from kafkaops.topicname import TOPIC_NAME_RULE, is_valid_topic_name
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
@@ -373,12 +374,12 @@ def plan_ensure(
     plans = []
     for source in dict.fromkeys(sources):
         dlq = dlq_record.dlq_topic_for(source, suffix)
-        if not dlq_record.is_valid_topic_name(dlq):
+        if not is_valid_topic_name(dlq):
             if strict:
                 raise UsageError(
                     f"topic {source!r} can have no DLQ topic: {dlq!r} is not a valid Kafka topic name "
                     f"({len(dlq)} characters)",
-                    hint=dlq_record.TOPIC_NAME_RULE,
+                    hint=TOPIC_NAME_RULE,
                 )
             plans.append(EnsurePlan(source, dlq, None, None, "bad-name"))
             continue

@@ -9,7 +9,6 @@ Stream and Kafka Connect dead-letter records.
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,16 +32,6 @@ FAILED_EVENT_ID = "kafkaops-failed-event-id"
 RETRY_COUNT = "kafkaops-retry-count"
 REPLAYED_FROM = "kafkaops-replayed-from"
 REPLAY_COUNT = "kafkaops-replay-count"
-
-
-# What Kafka accepts as a topic name (org.apache.kafka.common.internals.Topic.validate), and
-# not "." or "..": checked before a cluster is asked.
-_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
-TOPIC_NAME_RULE = "a topic name is 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-' (and not '.' or '..')"
-
-
-def is_valid_topic_name(name: str) -> bool:
-    return bool(_TOPIC_NAME.fullmatch(name)) and name not in (".", "..")
 
 
 def dlq_topic_for(topic: str, suffix: str) -> str:

@@ -26,6 +26,7 @@ from kafkaops.errors import (
 )
 from kafkaops.faults import is_unreachable
 from kafkaops.secrets import is_secret_key, redact
+from kafkaops.topicname import TOPIC_NAME_RULE, is_valid_topic_name
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -578,8 +579,6 @@ def _close(client: Any) -> None:
 def check_topic_name(topic: str) -> None:
     """UsageError when Kafka could never have a topic of this name (asked before the cluster
     is, whose answer would only be "Invalid topic")."""
-    from kafkaops.dlq_record import TOPIC_NAME_RULE, is_valid_topic_name
-
     if not is_valid_topic_name(topic):
         raise UsageError(f"{topic!r} is not a valid Kafka topic name", hint=TOPIC_NAME_RULE)
 
