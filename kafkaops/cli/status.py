@@ -284,12 +284,7 @@ def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: st
             Text("kafkaops status: gathering…"), console=console, screen=True, auto_refresh=False
         ) as live:
             while True:
-                result = _run(app, webhook)
-                if result.pending is not None:
-                    trend.append((result.checked_at, result.pending))
-                    del trend[:-500]
-                if metrics_file:
-                    _write_metrics(metrics_file, result)
+                result = _refresh(app, webhook, metrics_file, trend)
                 view = build_view(result, context=app.settings.context, trend=trend)
                 footer = Text(f"\nrefreshing every {interval:g}s; Ctrl-C to quit", style="dim")
                 for warning in result.warnings:
@@ -301,6 +296,20 @@ def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: st
     except KeyboardInterrupt:
         pass
     raise typer.Exit(0)
+
+
+def _refresh(
+    app: AppState, webhook: str | None, metrics_file: str | None, trend: list[tuple[datetime, int]]
+) -> StatusResult:
+    """One `--watch` refresh: gather and judge, keep the PENDING trend (the last 500), write
+    the metrics file."""
+    result = _run(app, webhook)
+    if result.pending is not None:
+        trend.append((result.checked_at, result.pending))
+        del trend[:-500]
+    if metrics_file:
+        _write_metrics(metrics_file, result)
+    return result
 
 
 def _watch_plainly(
@@ -316,12 +325,7 @@ def _watch_plainly(
     out = Output()
     try:
         while True:
-            result = _run(app, webhook)
-            if result.pending is not None:
-                trend.append((result.checked_at, result.pending))
-                del trend[:-500]
-            if metrics_file:
-                _write_metrics(metrics_file, result)
+            result = _refresh(app, webhook, metrics_file, trend)
             render_text(build_view(result, context=app.settings.context, trend=trend), out.stdout)
             for warning in result.warnings:
                 out.warning(warning)
