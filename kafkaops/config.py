@@ -49,8 +49,8 @@ __all__ = [
     "load_settings",
     "open_config_file",
     "read_config_file",
-    "settings_from",
     "select_context",
+    "settings_from",
 ]
 
 LOGICAL_COLUMNS: tuple[str, ...] = (

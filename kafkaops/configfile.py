@@ -112,10 +112,10 @@ def load_config_file(source: ConfigSource, *, uid: int | None) -> ConfigFile:
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     data = config_data(decode(raw, path), path)
-    warnings = ()
+    warnings: tuple[str, ...] = ()
     exposed = plaintext_secrets(data) if st.st_mode & 0o044 and uid is not None else []
     if exposed:
-        who = "group and others" if st.st_mode & 0o044 == 0o044 else "others" if st.st_mode & 0o004 else "its group"
+        who = {0o044: "group and others", 0o040: "its group", 0o004: "others"}[st.st_mode & 0o044]
         warnings = (
             f"config file {path} holds a plaintext secret ({exposed[0]}) and is readable by {who}; "
             f"permissions should be u=rw (0600) or less, or use ${{VAR}} for the secret",

@@ -302,3 +302,10 @@ def test_secrets_taken_from_the_environment_are_no_plaintext(cli: Any, tmp_path:
     os.chmod(path, 0o644)
     result = cli("--config", str(path), "config", "show", env={"DB_PASSWORD": "x", "KAFKA_PASSWORD": "y"})
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_the_readme_names_every_property_that_needs_a_file_of_your_own() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    configuration = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    for prop in CODE_PROPERTIES:
+        assert f"`{prop}`" in configuration, prop

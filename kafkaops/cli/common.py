@@ -10,8 +10,8 @@ import functools
 import os
 import sys
 import traceback
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import click
@@ -50,7 +50,9 @@ class AppState:
             file = open_config_file(self.overrides.config_path, os.environ)
             log = logging.getLogger("kafkaops.config")
             if file is None:
-                log.info("no config file found (--config, $KAFKAOPS_CONFIG, ./kafkaops.yaml, user config dir)")
+                log.info(
+                    "no config file found (--config, $KAFKAOPS_CONFIG, ./kafkaops.yaml, user config dir)"
+                )
             else:
                 log.info("config file %s (from %s)", file.path, file.origin)
                 for warning in file.warnings:
