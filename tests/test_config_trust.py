@@ -309,3 +309,15 @@ def test_the_readme_names_every_property_that_needs_a_file_of_your_own() -> None
     configuration = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     for prop in CODE_PROPERTIES:
         assert f"`{prop}`" in configuration, prop
+
+
+def test_context_completion_reads_no_untrusted_file(tmp_path: Path) -> None:
+    import click
+
+    from kafkaops.cli.common import complete_contexts
+
+    (tmp_path / "kafkaops.yaml").write_text("contexts:\n  a: {}\n  b: {}\n")
+    ctx = click.Context(click.Command("x"))
+    assert complete_contexts(ctx, "") == ["a", "b"]
+    os.chmod(tmp_path / "kafkaops.yaml", 0o666)
+    assert complete_contexts(ctx, "") == []
