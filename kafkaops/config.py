@@ -18,11 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from kafkaops.configfile import (
+    VARIABLE,
+    ConfigFile,
+    check_code_properties,
     check_keys,
     context_names,
     find_config_file,
     known_contexts,
+    open_config_file,
     read_config_file,
+    running_uid,
     select_context,
 )
 from kafkaops.errors import ConfigError, UsageError
@@ -32,6 +37,8 @@ from kafkaops.topicname import is_valid_topic_name
 
 __all__ = [
     "LOGICAL_COLUMNS",
+    "VARIABLE",
+    "ConfigFile",
     "DatabaseSettings",
     "Overrides",
     "RetrySettings",
@@ -40,8 +47,10 @@ __all__ = [
     "context_names",
     "find_config_file",
     "load_settings",
+    "open_config_file",
     "read_config_file",
     "select_context",
+    "settings_from",
 ]
 
 LOGICAL_COLUMNS: tuple[str, ...] = (
@@ -186,6 +195,7 @@ class Settings:
         *,
         context: str | None,
         config_path: Path | None,
+        config_origin: str | None = None,
         database: DatabaseSettings | None = None,
         kafka: Mapping[str, str] | None = None,
         app: Mapping[str, Any] | None = None,
@@ -199,6 +209,7 @@ class Settings:
     ) -> None:
         self.context = context
         self.config_path = config_path
+        self.config_origin = config_origin  # how the lookup found the file
         self.sources: Mapping[str, str] = dict(sources or {})
         self.missing: Mapping[str, tuple[MissingVariable, ...]] = {
             k: tuple(v) for k, v in (missing or {}).items() if v
@@ -302,9 +313,6 @@ class Overrides:
     bootstrap_servers: str | None = None
 
 
-VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
 def expand_env(value: Any, env: Mapping[str, str], *, key: str, missing: list[MissingVariable]) -> Any:
     """Expand `${VAR}` and `${VAR:-default}` in every string, so secrets stay out of the file.
 
@@ -329,12 +337,23 @@ def expand_env(value: Any, env: Mapping[str, str], *, key: str, missing: list[Mi
     return value
 
 
-def load_settings(overrides: Overrides | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Resolve one context from file, environment and flags."""
+def load_settings(
+    overrides: Overrides | None = None, env: Mapping[str, str] | None = None, *, uid: int | None = None
+) -> Settings:
+    """Resolve one context from file, environment and flags. `uid`: the user kafkaops runs as,
+    who must be able to trust the file (default: this process's user)."""
     overrides = overrides or Overrides()
     env = os.environ if env is None else env
-    path = find_config_file(overrides.config_path, env)
-    data = read_config_file(path) if path else {}
+    uid = running_uid() if uid is None else uid
+    return settings_from(open_config_file(overrides.config_path, env, uid=uid), overrides, env, uid=uid)
+
+
+def settings_from(
+    file: ConfigFile | None, overrides: Overrides, env: Mapping[str, str], *, uid: int | None
+) -> Settings:
+    """Resolve one context of a config file already found and trusted (or of none)."""
+    path = file.path if file else None
+    data = file.data if file else {}
     if overrides.context is not None and not overrides.context.strip():
         # `--context "$CTX"` with CTX unset must not quietly mean the current context.
         known = known_contexts(context_names(data, path))
@@ -353,6 +372,8 @@ def load_settings(overrides: Overrides | None = None, env: Mapping[str, str] | N
         if not isinstance(value, dict):
             raise ConfigError(f"config section '{section}' must be a mapping")
         check_keys(value, SECTION_KEYS[section], section)
+        if section == "kafka" and file is not None:
+            check_code_properties(file, value, uid)
         raw[section] = expand_env(dict(value), env, key=section, missing=missing)
         for key in value:
             sources[f"{section}.{key}"] = origin
@@ -375,6 +396,7 @@ def load_settings(overrides: Overrides | None = None, env: Mapping[str, str] | N
     return Settings(
         context=name,
         config_path=path,
+        config_origin=file.origin if file else None,
         database=parsed("database", _database),
         kafka=parsed("kafka", lambda r: {str(k): _stringify(v, f"kafka.{k}") for k, v in r.items()}),
         app=parsed("app", dict),

@@ -1,9 +1,13 @@
-"""The config file itself: finding it, reading it safely, checking its keys, setting its context.
+"""The config file itself: finding it, trusting it, reading it safely, checking its keys, setting
+its context.
 
-A config file is input like any other: it may not be UTF-8, may hold a recursive alias or a
-"billion laughs" of nested ones, may name a context with a number. Each is one ConfigError
-(exit 2), found before anything is built from the file. Keys are checked against the known
-ones with a "did you mean" hint, so a typo never silently keeps a default.
+A config file decides what kafkaops connects to and which code librdkafka loads, so it is read
+only when nobody else could have written it (owner, mode), and the properties that load code or
+run commands only from the user's own file. It is input like any other too: it may not be
+UTF-8, may hold a recursive alias or a "billion laughs" of nested ones, may name a context with
+a number. Each is one ConfigError (exit 2), found before anything is built from the file. Keys
+are checked against the known ones with a "did you mean" hint, so a typo never silently keeps a
+default.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +25,35 @@ TOP_LEVEL_KEYS = ("current-context", "contexts")
 # A config file needs a few hundred values; a document expanding past this is an alias bomb.
 MAX_EXPANDED_NODES = 50_000
 MAX_DEPTH = 64
+# `${VAR}` or `${VAR:-default}`: a value taken from the environment when the file is loaded.
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def find_config_file(explicit: str | None, env: Mapping[str, str]) -> Path | None:
-    """`--config`, else `$KAFKAOPS_CONFIG`, else `./kafkaops.yaml`, else the user config dir."""
+@dataclass(frozen=True)
+class ConfigSource:
+    """A config file found by the lookup, and how it was found."""
+
+    path: Path  # absolute, so that a message says which directory `./kafkaops.yaml` was in
+    origin: str  # --config, $KAFKAOPS_CONFIG, the working directory, the user config directory
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A config file read and trusted: its data, and its owner and mode as read (fstat)."""
+
+    path: Path
+    origin: str
+    data: dict[str, Any]
+    owner: int | None  # None where the platform has no user ids
+    mode: int
+    warnings: tuple[str, ...] = ()
+
+
+def find_config_file(explicit: str | None, env: Mapping[str, str]) -> ConfigSource | None:
+    """`--config`, else `$KAFKAOPS_CONFIG`, else `./kafkaops.yaml`, else the user config dir.
+
+    The one lookup: loading settings, `config contexts`, `use-context` and shell completion
+    all ask it."""
     for origin, value in (("--config", explicit), ("$KAFKAOPS_CONFIG", env.get("KAFKAOPS_CONFIG"))):
         if value:
             path = Path(value).expanduser()
@@ -36,19 +66,154 @@ def find_config_file(explicit: str | None, env: Mapping[str, str]) -> Path | Non
                     else "does not exist"
                 )
                 raise ConfigError(f"config file {path} (from {origin}) {why}")
-            return path
+            return ConfigSource(path.absolute(), origin)
     local = Path("kafkaops.yaml")
     if local.is_file():
-        return local
+        return ConfigSource(local.absolute(), "the working directory")
     base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     user = Path(base) / "kafkaops" / "config.yaml"
-    return user if user.is_file() else None
+    return ConfigSource(user.absolute(), "the user config directory") if user.is_file() else None
+
+
+def running_uid() -> int | None:
+    """The user kafkaops runs as; None where the platform has no user ids (Windows)."""
+    return os.getuid() if hasattr(os, "getuid") else None
+
+
+def open_config_file(
+    explicit: str | None, env: Mapping[str, str], *, uid: int | None = None
+) -> ConfigFile | None:
+    """The config file the lookup finds, refused unless trusted (see `distrust`), read and
+    checked; None when there is none. `uid`: the running user (default: this process's)."""
+    found = find_config_file(explicit, env)
+    return None if found is None else load_config_file(found, uid=running_uid() if uid is None else uid)
+
+
+def load_config_file(source: ConfigSource, *, uid: int | None) -> ConfigFile:
+    """Open the file once and judge the file that was opened (fstat), not the name: what is
+    checked is what is read."""
+    path = source.path
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        owner = st.st_uid if uid is not None else None
+        problem = distrust(st.st_mode, owner, uid) if uid is not None else None
+        if problem:
+            raise ConfigError(
+                f"config file {path} (from {source.origin}) {problem}: refused",
+                hint="a config file decides what kafkaops connects to and which code it loads; "
+                "fix its owner or mode, or name your own file with --config",
+            )
+        try:
+            raw = fh.read()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    data = config_data(decode(raw, path), path)
+    warnings: tuple[str, ...] = ()
+    exposed = plaintext_secrets(data) if st.st_mode & 0o044 and uid is not None else []
+    if exposed:
+        who = {0o044: "group and others", 0o040: "its group", 0o004: "others"}[st.st_mode & 0o044]
+        warnings = (
+            f"config file {path} holds a plaintext secret ({exposed[0]}) and is readable by {who}; "
+            f"permissions should be u=rw (0600) or less, or use ${{VAR}} for the secret",
+        )
+    return ConfigFile(path, source.origin, data, owner, st.st_mode & 0o7777, warnings)
+
+
+def distrust(mode: int, owner: int | None, uid: int) -> str | None:
+    """Why a config file with this mode and owner is not to be read by user `uid`, or None.
+
+    As ssh and libpq judge their files: others must not be able to write it (group- or
+    world-writable), and it must be the user's own or root's."""
+    if owner is not None and owner not in (uid, 0):
+        you = "root (you)" if uid == 0 else f"you (uid {uid}) or root"
+        return f"is owned by {_user_name(owner)}, not by {you}"
+    if mode & 0o002:
+        return "is world-writable"
+    if mode & 0o020:
+        return "is group-writable"
+    return None
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
+# librdkafka properties that load code or run a command (librdkafka's CONFIGURATION.md):
+# taken only from a config file the running user owns. Properties holding C pointers or
+# callbacks (ssl_engine_callback_data, oauthbearer_token_refresh_cb, opaque, ...) cannot be set
+# from text at all: librdkafka refuses them.
+CODE_PROPERTIES: dict[str, str] = {
+    "plugin.library.paths": "loads shared libraries",
+    "ssl.engine.location": "loads an OpenSSL engine library",
+    "ssl.providers": "loads OpenSSL providers",
+    "sasl.kerberos.kinit.cmd": "is a shell command",
+    # The default kinit command substitutes these two into the shell command it runs.
+    "sasl.kerberos.principal": "is put into the kinit shell command",
+    "sasl.kerberos.keytab": "is put into the kinit shell command",
+}
+
+
+def code_property(key: str) -> str | None:
+    """What a librdkafka property does that needs a trusted file, or None for plain data."""
+    return CODE_PROPERTIES.get(key.strip().lower().replace("_", "."))
+
+
+def check_code_properties(file: ConfigFile, keys: Collection[str], uid: int | None) -> None:
+    """Refuse a property that loads code or runs a command unless `file` is the user's own (a
+    root-owned file only when running as root)."""
+    if uid is None or file.owner is None or file.owner == uid:
+        return
+    for key in keys:
+        does = code_property(key)
+        if does:
+            raise ConfigError(
+                f"kafka property {key} in config file {file.path} {does}, so it is taken only from "
+                f"a file you own; {file.path} is owned by {_user_name(file.owner)}",
+                hint="move it to a config file of your own, or set it in your environment "
+                f"(KAFKAOPS_KAFKA_{key.strip().upper().replace('.', '_')})",
+            )
+
+
+def plaintext_secrets(data: Mapping[str, Any]) -> list[str]:
+    """The dotted keys (contexts.prod.database.url) whose value holds a secret written out in
+    the file, not taken from the environment with ${VAR}."""
+    from kafkaops.secrets import secrets_of
+
+    found: list[str] = []
+    contexts = data.get("contexts")
+    if not isinstance(contexts, Mapping):
+        return found
+    for name, context in contexts.items():
+        if not isinstance(context, Mapping):
+            continue
+        for section, values in context.items():
+            if not isinstance(values, Mapping):
+                continue
+            for key, value in values.items():
+                dotted = f"{section}.{key}"
+                written = [VARIABLE.sub("", s) for s in secrets_of(dotted, value)]
+                if any(s.strip() for s in written):
+                    found.append(f"contexts.{name}.{dotted}")
+    return found
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    """The file's data, checked: UTF-8, one YAML document of bounded size, a mapping whose
-    top-level keys are known."""
-    data = parse_yaml(read_text(path), path)
+    """The file's data, checked (no trust check: for a file already judged)."""
+    return config_data(read_text(path), path)
+
+
+def config_data(text: str, path: Path) -> dict[str, Any]:
+    """UTF-8 text of one YAML document of bounded size, a mapping whose top-level keys are known."""
+    data = parse_yaml(text, path)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -62,6 +227,10 @@ def read_text(path: Path) -> str:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return decode(raw, path)
+
+
+def decode(raw: bytes, path: Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

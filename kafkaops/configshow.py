@@ -13,12 +13,13 @@ def describe(settings: Settings) -> list[dict[str, str]]:
     """The resolved values that matter to an operator, masked, each with its origin. A value
     that uses an unset variable is shown as written, the variable marked `<unset: ${VAR}>`."""
     rows: list[dict[str, str]] = [
-        {"key": "context", "value": settings.context or "(none)", "source": "selection"},
+        # First, in every format: which file was read decides everything below it.
         {
             "key": "config_file",
             "value": str(settings.config_path) if settings.config_path else "(none found)",
-            "source": "lookup",
+            "source": f"from {settings.config_origin}" if settings.config_origin else "lookup",
         },
+        {"key": "context", "value": settings.context or "(none)", "source": "selection"},
     ]
 
     def add(key: str, value: Any, source: str | None = None) -> None:

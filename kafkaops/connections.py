@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.errors import ConfigError, ConnectionLostError, DatabaseError, KafkaopsError, SchemaError
-from kafkaops.secrets import redact, url_without_password
+from kafkaops.secrets import redact, url_for_driver, url_without_password
 from kafkaops.timeparse import stored_epoch
 
 if TYPE_CHECKING:
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 
 def normalise_url(url: str) -> str:
-    """`postgresql://` and `postgres://` mean psycopg 3, the driver kafkaops ships with."""
+    """`postgresql://` and `postgres://` mean psycopg 3, the driver kafkaops ships with. User and
+    password are cut from the host where masking cuts them (`url_for_driver`)."""
+    url = url_for_driver(url)
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]

@@ -1,8 +1,10 @@
 """What counts as a secret, and how it is masked before anything is shown or logged.
 
-URLs are masked by their text, not by what a parser makes of them: everything between `://`
+URLs are masked by position, not by searching for the secret's text: everything between `://`
 and the last `@` is credentials, so an unencoded `@`, `:`, `#`, `?` or `/` in a password can
-never leave part of it in clear.
+never leave part of it in clear. A database URL reaches the driver cut the same way
+(`url_for_driver`): a driver that cut at the first `@` would connect to a "host" that is the end
+of the password, and name it in its error.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class _SplitURL:
         body = url[match.end() :] if match else url
         self.userinfo: str | None = None
         self.rest = body
-        if "@" in body:
+        if "@" in body and not self.scheme.lower().startswith("sqlite"):  # a path, no user
             self.userinfo, self.rest = body.rsplit("@", 1)
         user, sep, password = (self.userinfo or "").partition(":")
         if self.userinfo is not None and not sep and not self._is_database:
@@ -126,6 +128,21 @@ def url_without_password(url: str) -> str:
     return f"{scheme}{user}{parts.rest_masked(drop_secret_query=True)}"
 
 
+def url_for_driver(url: str) -> str:
+    """The URL with its user and password percent-encoded, so that a parser cutting at the first
+    `@` (SQLAlchemy's, libpq's) reads the user, password and host that masking reads: for
+    `postgresql://app:pw@x@db/casino` the password `pw@x` and the host `db`, never a host `x@db`.
+    Already-encoded parts (`%40`) stay as they are."""
+    from urllib.parse import quote, unquote
+
+    parts = _SplitURL(url)
+    if parts.userinfo is None:
+        return url
+    user, sep, password = parts.userinfo.partition(":")
+    creds = quote(unquote(user), safe="") + (sep + quote(unquote(password), safe="") if sep else "")
+    return f"{parts.scheme}://{creds}@{parts.rest}"
+
+
 def url_secrets(url: str) -> list[str]:
     """The secret values inside a URL: its password (and each piece of it a parser might have
     split off at an `@` or `:`), and its secret query values."""
@@ -134,9 +151,6 @@ def url_secrets(url: str) -> list[str]:
     if parts.password:
         values.append(parts.password)
         values += [p for p in re.split(r"[@:/?#]", parts.password) if len(p) >= 4]
-        # With an unencoded `@`, a driver takes the rest of the password for the host and names
-        # it (`host 'x1@127.0.0.1'`): that rest, with its `@`, is a secret however short.
-        values += [parts.password[i + 1 :] + "@" for i, ch in enumerate(parts.password) if ch == "@"]
     return values
 
 
@@ -195,10 +209,16 @@ def secrets_of(key: str, value: Any) -> list[str]:
     return found + pair_secrets(text)
 
 
+# A value this short is not searched for in free text: it would mask ordinary words. In a URL
+# a secret is masked by position, whatever its length.
+MIN_SEARCHED = 3
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Remove every known secret value from free text (an error message from a driver), and the
-    credentials of any URL in it."""
+    """Remove the credentials of any URL in free text (an error message from a driver), by
+    position, and every known secret value of MIN_SEARCHED characters or more."""
+    text = _URL_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     for secret in sorted(set(secrets), key=len, reverse=True):
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, MASK + "@" if secret.endswith("@") else MASK)
-    return _URL_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+        if len(secret) >= MIN_SEARCHED:
+            text = text.replace(secret, MASK)
+    return text

@@ -184,3 +184,106 @@ def test_debug_tracebacks_are_scrubbed_too(cli) -> None:
     assert result.exit_code == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert "SECRET" not in result.stderr
+
+
+# A password holding `@`, `:` or `/` unencoded: the driver gets the password and host that masking
+# sees (userinfo ends at the last `@`), so its error names the real host, never a password's tail.
+PASSWORDS_WITH_AT = ["DbPw-Z9@x", "a@b", "@", "x@", "p@ss:w/rd@7", "p%40ss@x"]
+
+
+@pytest.mark.parametrize("password", PASSWORDS_WITH_AT)
+def test_the_driver_reads_the_password_that_masking_masks(password: str) -> None:
+    from urllib.parse import unquote
+
+    from sqlalchemy.engine import make_url
+
+    from kafkaops.connections import normalise_url
+
+    parsed = make_url(normalise_url(f"postgresql://app:{password}@127.0.0.1:1/casino"))
+    assert (parsed.username, parsed.password, parsed.host, parsed.port) == (
+        "app",
+        unquote(password),
+        "127.0.0.1",
+        1,
+    )
+    assert (
+        mask_url(f"postgresql://app:{password}@127.0.0.1:1/casino")
+        == "postgresql://app:****@127.0.0.1:1/casino"
+    )
+
+
+@pytest.mark.parametrize("password", PASSWORDS_WITH_AT)
+def test_a_connection_error_never_names_part_of_the_password(cli, password: str) -> None:
+    result = cli(
+        "failed", "list", env={"KAFKAOPS_DATABASE_URL": f"postgresql://app:{password}@127.0.0.1:1/casino"}
+    )
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == "Error: cannot connect to database postgresql://app@127.0.0.1:1/casino: connection refused\n"
+    )
+
+
+def test_a_url_in_free_text_is_masked_by_position_however_short_its_password() -> None:
+    assert redact("could not connect to postgresql://u:a@b@db:5432/x", []) == (
+        "could not connect to postgresql://****@db:5432/x"
+    )
+
+
+def test_a_sqlite_path_with_an_at_is_no_password() -> None:
+    from sqlalchemy.engine import make_url
+
+    from kafkaops.connections import normalise_url
+
+    assert make_url(normalise_url("sqlite:////var/lib/me@host/x.db")).database == "/var/lib/me@host/x.db"
+    assert mask_url("sqlite:////var/lib/me@host/x.db") == "sqlite:////var/lib/me@host/x.db"
+
+
+# -- secrets on the command line ---------------------------------------------------------------
+
+PS_WARNING = (
+    "Warning: {option} holds a secret, which other users can read in the process list (ps); give it with {how} "
+    "instead"
+)
+DB_HOW = "$KAFKAOPS_DATABASE_URL, or database.url in the config file with ${VAR} for the password"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--database-url", "postgresql://app:pw@127.0.0.1:1/casino", "failed", "list"],
+        ["--database-url=postgresql://app:pw@127.0.0.1:1/casino", "failed", "list"],
+        ["failed", "list", "--database-url", "postgresql://app:pw@127.0.0.1:1/casino"],
+        ["failed", "list", "--database-url", "postgresql://app@127.0.0.1:1/casino?password=pw"],
+    ],
+)
+def test_a_password_on_the_command_line_is_warned_of_once(cli, args: list[str]) -> None:
+    result = cli(*args)
+    assert result.stderr.splitlines() == [
+        PS_WARNING.format(option="--database-url", how=DB_HOW),
+        "Error: cannot connect to database postgresql://app@127.0.0.1:1/casino: connection refused",
+    ]
+
+
+def test_a_webhook_on_the_command_line_is_warned_of(cli, tmp_path: Path) -> None:
+    config = tmp_path / "k.yaml"
+    config.write_text("contexts: {t: {database: {url: 'sqlite:///nowhere/x.db'}}}")
+    result = cli(
+        "--config", str(config), "status", "-o", "json", "--alert-webhook", "http://127.0.0.1:1/T0/B0/HookX"
+    )
+    how = "$KAFKAOPS_ALERT_WEBHOOK, or alerts.webhook in the config file"
+    assert result.stderr.splitlines()[0] == PS_WARNING.format(option="--alert-webhook", how=how)
+    assert "HookX" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["failed", "list"], {"KAFKAOPS_DATABASE_URL": "postgresql://app:pw@127.0.0.1:1/casino"}),
+        (["failed", "list", "--database-url", "postgresql://app@127.0.0.1:1/casino"], {}),
+    ],
+)
+def test_no_warning_without_a_secret_on_the_command_line(cli, args: list[str], env: dict[str, str]) -> None:
+    assert cli(*args, env=env).stderr.splitlines() == [
+        "Error: cannot connect to database postgresql://app@127.0.0.1:1/casino: connection refused"
+    ]

@@ -10,6 +10,7 @@ import functools
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,26 +23,50 @@ from kafkaops.errors import ExitStatus, KafkaopsError
 
 if TYPE_CHECKING:
     from kafkaops.config import Overrides, Settings
+    from kafkaops.configfile import ConfigFile
     from kafkaops.connections import Connections
     from kafkaops.failed import EventFilter
 
 
 @dataclass
 class AppState:
-    """Created by the root callback; settings and connections open on first use."""
+    """Created by the root callback; the config file, settings and connections open on first use."""
 
     overrides: Overrides
     debug: bool = False
     verbose: int = 0
     _settings: Settings | None = field(default=None, repr=False)
     _connections: Connections | None = field(default=None, repr=False)
+    _config_file: tuple[ConfigFile | None] | None = field(default=None, repr=False)
+
+    def config_file(self) -> ConfigFile | None:
+        """The config file in use, found, trusted and read once per command; which one it is
+        goes to the log (-v), and a warning about it to stderr."""
+        if self._config_file is None:
+            import logging
+
+            from kafkaops.configfile import open_config_file
+
+            file = open_config_file(self.overrides.config_path, os.environ)
+            log = logging.getLogger("kafkaops.config")
+            if file is None:
+                log.info(
+                    "no config file found (--config, $KAFKAOPS_CONFIG, ./kafkaops.yaml, user config dir)"
+                )
+            else:
+                log.info("config file %s (from %s)", file.path, file.origin)
+                for warning in file.warnings:
+                    Output().warning(warning)
+            self._config_file = (file,)
+        return self._config_file[0]
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from kafkaops.config import load_settings
+            from kafkaops.config import settings_from
+            from kafkaops.configfile import running_uid
 
-            self._settings = load_settings(self.overrides)
+            self._settings = settings_from(self.config_file(), self.overrides, os.environ, uid=running_uid())
         return self._settings
 
     @property
@@ -291,45 +316,90 @@ def _refusing_repeats(command: click.Command) -> Any:
             repeated = repeated_option(command, args)
             if repeated:
                 raise click.UsageError(f"{repeated} given more than once; give it once", ctx)
+            _warn_of_secrets_in_arguments(ctx, command, args)
         return parse_args(ctx, args)
 
     return parse
 
 
-def repeated_option(command: click.Command, args: list[str]) -> str | None:
-    """The first single-valued option that `args` give twice (click would keep the last one
-    silently), or None. A group's own options end at its subcommand's name."""
+def _given_options(command: click.Command, args: list[str]) -> Iterator[tuple[click.Option, str | None]]:
+    """Each option of `command` that `args` give, with its value (None for a flag). A group's
+    own options end at its subcommand's name."""
     options: dict[str, click.Option] = {}
     for param in command.params:
         if isinstance(param, click.Option):
             for name in param.opts + param.secondary_opts:
                 options[name] = param
-    seen: set[str] = set()
     index = 0
     while index < len(args):
         token = args[index]
         index += 1
         if token == "--":
             break
-        name, attached = token, False
+        name, attached = token, None
         if token.startswith("--") and "=" in token:
-            name, attached = token.split("=", 1)[0], True
+            name, attached = token.split("=", 1)
         elif token.startswith("-") and not token.startswith("--") and len(token) > 2:
-            name, attached = token[:2], True
+            name, attached = token[:2], token[2:]
         option = options.get(name)
         if option is None:
             if not token.startswith("-") and isinstance(command, click.Group):
                 break  # the subcommand: what follows is its business
             continue
-        takes_value = not option.is_flag and not option.count
-        if takes_value and not attached:
+        value = attached
+        if not option.is_flag and not option.count and attached is None:
+            value = args[index] if index < len(args) else None
             index += 1
+        yield option, value
+
+
+def repeated_option(command: click.Command, args: list[str]) -> str | None:
+    """The first single-valued option that `args` give twice (click would keep the last one
+    silently), or None."""
+    seen: set[str] = set()
+    for option, _ in _given_options(command, args):
         if option.multiple or option.count or option.is_flag:
             continue
         if option.name in seen:
             return option.opts[0]
-        seen.add(option.name or name)
+        seen.add(option.name or option.opts[0])
     return None
+
+
+# Options whose value may hold a secret: the config key that says what it holds, and the ways to
+# give it that `ps` does not show.
+_SECRET_OPTIONS = {
+    "--database-url": (
+        "database.url",
+        "$KAFKAOPS_DATABASE_URL, or database.url in the config file with ${VAR} for the password",
+    ),
+    "--alert-webhook": ("alerts.webhook", "$KAFKAOPS_ALERT_WEBHOOK, or alerts.webhook in the config file"),
+}
+
+
+def secrets_in_arguments(command: click.Command, args: list[str]) -> list[str]:
+    """The options in `args` whose value holds a secret (a URL's password or token, a webhook
+    URL), as `secrets.secrets_of` judges the same value in a config file."""
+    from kafkaops.secrets import secrets_of
+
+    found = []
+    for option, value in _given_options(command, args):
+        known = _SECRET_OPTIONS.get(option.opts[0])
+        if known and value and any(secrets_of(known[0], value)) and option.opts[0] not in found:
+            found.append(option.opts[0])
+    return found
+
+
+def _warn_of_secrets_in_arguments(ctx: click.Context, command: click.Command, args: list[str]) -> None:
+    """Once per option: a secret on the command line is in every user's `ps`."""
+    warned = ctx.find_root().meta.setdefault("kafkaops.secret_options_warned", set())
+    for name in secrets_in_arguments(command, args):
+        if name not in warned:
+            warned.add(name)
+            Output().warning(
+                f"{name} holds a secret, which other users can read in the process list (ps); "
+                f"give it with {_SECRET_OPTIONS[name][1]} instead"
+            )
 
 
 # -- completion: values, and context names read without YAML --------------------------------
@@ -363,34 +433,37 @@ def _complete_list(values: tuple[str, ...], incomplete: str, *, upper: bool = Fa
 
 
 def complete_contexts(ctx: click.Context, incomplete: str) -> list[str]:
-    """Context names from the config file kafkaops would read; nothing when there is none."""
+    """Context names from the config file kafkaops would read (found by the one lookup, and
+    only if it is trusted); nothing when there is none."""
+    from kafkaops.configfile import find_config_file, running_uid
+    from kafkaops.errors import ConfigError
+
     try:
         root = ctx.find_root()
         explicit = root.params.get("config") or ctx.params.get("config")
-        path = _config_path(explicit)
-        if path is None:
+        found = find_config_file(explicit, os.environ)
+        if found is None:
             return []
-        with open(path, encoding="utf-8") as fh:
-            names = context_names_of(fh.read())
-    except (OSError, UnicodeDecodeError):
+        names = context_names_of(_trusted_text(found.path, running_uid()))
+    except (OSError, ConfigError):
         return []
     return [n for n in names if n.startswith(incomplete)]
 
 
+def _trusted_text(path: Any, uid: int | None) -> str:
+    """The file's text, read only if `distrust` finds nothing against it (no YAML parser:
+    completion runs on every Tab)."""
+    from kafkaops.configfile import decode, distrust
+
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if uid is not None and distrust(st.st_mode, st.st_uid, uid):
+            return ""
+        return decode(fh.read(), path)
+
+
 def _complete_context_option(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     return complete_contexts(ctx, incomplete)
-
-
-def _config_path(explicit: str | None) -> str | None:
-    for value in (explicit, os.environ.get("KAFKAOPS_CONFIG")):
-        if value:
-            path = os.path.expanduser(value)
-            return path if os.path.isfile(path) else None
-    if os.path.isfile("kafkaops.yaml"):
-        return "kafkaops.yaml"
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    user = os.path.join(base, "kafkaops", "config.yaml")
-    return user if os.path.isfile(user) else None
 
 
 def context_names_of(text: str) -> list[str]:

@@ -17,7 +17,8 @@ app = typer.Typer(help="Show the resolved configuration and its contexts.", no_a
 def show(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     """Print the resolved configuration, secrets masked, with where each value came from.
 
-    A value that uses an environment variable which is not set shows `<unset: ${VAR}>`.
+    The first row names the config file read (its absolute path, and how it was found). A
+    value that uses an environment variable which is not set shows `<unset: ${VAR}>`.
 
     \b
     Example:
@@ -39,11 +40,11 @@ def contexts(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops config contexts
     """
-    from kafkaops.config import context_names, find_config_file, read_config_file
+    from kafkaops.config import context_names
 
     app_state = state(ctx)
-    path = find_config_file(app_state.overrides.config_path, os.environ)
-    data = read_config_file(path) if path else {}
+    file = app_state.config_file()
+    path, data = (file.path, file.data) if file else (None, {})
     current = app_state.overrides.context or os.environ.get("KAFKAOPS_CONTEXT") or data.get("current-context")
     rows = [{"name": name, "current": name == current} for name in context_names(data, path)]
     out = output(output_format)
@@ -67,15 +68,16 @@ def use_context(
     Example:
       kafkaops config use-context prod
     """
-    from kafkaops.configfile import find_config_file, set_current_context
+    from kafkaops.configfile import set_current_context
     from kafkaops.errors import ConfigError
 
-    path = find_config_file(state(ctx).overrides.config_path, os.environ)
-    if path is None:
+    file = state(ctx).config_file()
+    if file is None:
         raise ConfigError(
             "no config file to write current-context in",
             hint="create ./kafkaops.yaml or ~/.config/kafkaops/config.yaml, or name one with --config",
         )
+    path = file.path
     kept = set_current_context(path, name)
     out = output(None)
     out.info(f"Switched to context {name!r} in {path}.")

@@ -22,7 +22,8 @@ app = typer.Typer(
     cls=KafkaopsGroup,
     help="The operator's tool for a resilient Kafka publishing pipeline: failed events, retries, DLQs.",
     epilog="Configuration: --config, else $KAFKAOPS_CONFIG, else ./kafkaops.yaml, else "
-    "~/.config/kafkaops/config.yaml. Environment (KAFKAOPS_*) beats the file; flags beat both. "
+    "~/.config/kafkaops/config.yaml; a file others can write, or another user's, is refused. "
+    "Environment (KAFKAOPS_*) beats the file; flags beat both. "
     "The options above may also follow the subcommand: kafkaops failed list --context prod.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
