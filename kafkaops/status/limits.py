@@ -41,7 +41,7 @@ def cut_label(text: str) -> str:
     if len(text) <= MAX_TEXT:
         return text
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{text[: MAX_TEXT - 10]}…{digest}"
+    return f"{text[: MAX_TEXT - 9]}…{digest}"
 
 
 def cut_bytes(text: str, limit: int) -> str:
