@@ -65,8 +65,8 @@ def test_a_scrape_of_395000_series_is_read_up_to_its_bound_and_says_what_it_left
     # Read: the usual metrics (kafkaPublisherExecutor), the TYPE line, then executors p0, p1, ...
     executors = 1 + 20_000 - len(metrics_text().splitlines()) - 1
     assert check["message"] == (
-        f"health UP; left out: {executors - 50:,} executors past the 50 busiest left out, "
-        f"{unread:,} metrics lines past the first 20,000 not read"
+        f"health UP; left out: {executors - 50:,} executors past the 50 busiest, "
+        f"{unread:,} metrics lines past the first 20,000"
     )
     assert instance["missing_metrics"] == []  # what was not read is not said to be missing
 
@@ -115,3 +115,7 @@ def test_an_8_mb_label_value_is_cut_in_the_prometheus_output(
     label = active.split('executor="', 1)[1].split('"', 1)[0]
     assert len(label) == 256 and label.startswith("x" * 247 + "…")  # then a hash of the whole
     assert active.endswith('instance="pod-a"} 7.0')
+    doc = json.loads(within(60, lambda: cli("status", "-o", "json")).stdout)
+    assert checks_by_name(doc)["service pod-a"]["message"] == (
+        "health UP; left out: the end of 1 label value(s) longer than 256 characters"
+    )

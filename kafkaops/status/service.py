@@ -349,11 +349,11 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
     elif latency_count > 0:
         status.latency_s, status.latency_kind = latency_sum / latency_count, "mean"
     if long_labels:
-        status.omitted.append(f"{long_labels:,} label values cut to {MAX_TEXT} characters")
+        status.omitted.append(f"the end of {long_labels:,} label value(s) longer than {MAX_TEXT} characters")
     if unread:
         # What was not read may hold any metric: none is said to be missing.
         status.unread_lines = unread
-        status.omitted.append(f"{unread:,} metrics lines past the first {MAX_METRICS_LINES:,} not read")
+        status.omitted.append(f"{unread:,} metrics lines past the first {MAX_METRICS_LINES:,}")
         return
     missing = []
     if not pools:
@@ -392,9 +392,7 @@ def _busiest(status: InstanceStatus, pools: list[ThreadPool]) -> list[ThreadPool
             busy = (pool.active or 0) / pool.max_pool if pool.max_pool else 0.0
             return (-(pool.queued or 0), -busy)
 
-        status.omitted.append(
-            f"{len(pools) - MAX_EXECUTORS:,} executors past the {MAX_EXECUTORS} busiest left out"
-        )
+        status.omitted.append(f"{len(pools) - MAX_EXECUTORS:,} executors past the {MAX_EXECUTORS} busiest")
         pools = sorted(pools, key=lambda p: (*load(p), p.executor))[:MAX_EXECUTORS]
     return sorted(pools, key=lambda p: p.executor)
 
@@ -408,7 +406,7 @@ def _folded(status: InstanceStatus, counts: dict[str, float], what: str) -> dict
     kept = dict(ranked[: MAX_LABEL_VALUES - 1])
     rest = ranked[MAX_LABEL_VALUES - 1 :]
     kept[OTHER] = kept.get(OTHER, 0.0) + sum(v for _, v in rest)
-    status.omitted.append(f"{len(rest):,} {what} summed under {OTHER}")
+    status.omitted.append(f"{len(rest):,} {what}, summed under {OTHER}")
     return kept
 
 
