@@ -348,6 +348,65 @@ def test_a_broker_down_is_unknown_and_the_rest_is_still_shown(
     embedded_kafka.broker_up()
 
 
+INJECTED_TOPIC = "orders.v1 $(touch pwned)"
+
+
+def test_a_topic_name_that_is_a_command_is_never_offered_as_one(
+    make_database: Any,
+    embedded_kafka: EmbeddedKafka,
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A PENDING row whose topic is `orders.v1 $(touch pwned)` gave `→ kafkaops dlq ensure
+    orders.v1 $(touch pwned)` to paste. Kafka cannot have that name: it is said to be invalid,
+    and no command is built from it; a valid topic still gets its command."""
+    database = make_database("sqlite")
+    database.init()
+    database.insert(
+        [
+            event(1, topic=INJECTED_TOPIC, created_at=now()),
+            event(2, topic="casino.wallet.v1", created_at=now()),
+        ]
+    )
+    configure(tmp_path, monkeypatch, database, kafka=embedded_kafka.bootstrap_servers)
+    code, doc, _ = status_json(cli)
+    assert code == 1
+    check = checks_by_name(doc)["dlq_topics"]
+    assert check["status"] == "WARNING" and check["value"] == 2
+    assert check["message"] == (
+        "missing DLQ topic(s): casino.wallet.v1.dlq: the next DLQ send for them fails; "
+        "not a valid Kafka topic name: 'orders.v1 $(touch pwned)': no DLQ topic can be created for it"
+    )
+    assert check["next_step"] == (
+        "kafkaops dlq ensure casino.wallet.v1; no command for an invalid topic name "
+        "(a topic name is 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-' (and not '.' or '..')): "
+        "fix the rows' topic"
+    )
+    table = cli("status")
+    steps = [line for line in table.stdout.splitlines() if "→" in line]
+    assert steps and all("$(touch" not in line for line in steps)
+    assert "→ kafkaops dlq ensure casino.wallet.v1; no command for an invalid topic name" in table.stdout
+    assert "not a valid Kafka topic name: 'orders.v1 $(touch pwned)'" in table.stdout
+
+
+def test_every_next_step_is_built_of_quoted_words() -> None:
+    import shlex
+
+    from kafkaops.status.checks import command
+
+    pasted = command("kafkaops", "dlq", "ensure", INJECTED_TOPIC)
+    assert pasted == "kafkaops dlq ensure 'orders.v1 $(touch pwned)'"
+    assert shlex.split(pasted) == ["kafkaops", "dlq", "ensure", INJECTED_TOPIC]
+    done = subprocess.run(
+        ["sh", "-c", "printf '%s\\n' " + command(INJECTED_TOPIC, "it's")],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert done.stdout == f"{INJECTED_TOPIC}\nit's\n"
+
+
 # -- the service -----------------------------------------------------------------------------------
 
 
@@ -976,3 +1035,98 @@ def test_a_sample_given_twice_with_the_same_value_counts_once(
     assert checks_by_name(doc)["service pod-a"]["status"] == "OK"
     [instance] = doc["instances"]
     assert instance["published"] == {"success": 1200.0, "error": 4.0}  # not 2,400
+
+
+# -- what the service says about itself ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("health", "http", "word", "code"),
+    [
+        ("DOWN", 503, "CRITICAL", 2),
+        ("OUT_OF_SERVICE", 503, "CRITICAL", 2),
+        ("DEGRADED", 200, "WARNING", 1),
+        ("UNKNOWN", 200, "WARNING", 1),
+        ("UP", 200, "OK", 0),
+        ("UP", 503, "OK", 0),  # a 503 with a body is judged by the body
+    ],
+)
+def test_the_services_own_health_status_is_judged(
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    service: FakeService,
+    health: str,
+    http: int,
+    word: str,
+    code: int,
+) -> None:
+    """/actuator/health/kafka answering 503 {"status":"DOWN"} gave an OK service line and exit 0."""
+    service.set_json("/actuator/health/kafka", {"status": health}, status=http)
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    exit_code, doc, _ = status_json(cli)
+    assert exit_code == code
+    check = checks_by_name(doc)["service pod-a"]
+    assert (check["status"], check["value"]) == (word, health)
+    assert check["message"].startswith(f"health {health}")
+    nagios = cli("status", "-o", "nagios")
+    assert nagios.exit_code == code
+    assert nagios.stdout.startswith(f"KAFKAOPS {word} - ")
+    if word == "CRITICAL":
+        assert f"health {health}" in nagios.stdout
+        assert "kafkaops failed --status PENDING --group-by topic" in check["next_step"]
+
+
+def test_a_503_health_without_a_body_is_critical(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    service.set_text("/actuator/health/kafka", "<html>Service Unavailable</html>", status=503)
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    code, doc, _ = status_json(cli)
+    assert code == 2
+    check = checks_by_name(doc)["service pod-a"]
+    assert check["status"] == "CRITICAL"
+    assert check["message"] == (
+        f"health endpoint answers 503 Service Unavailable; "
+        f"health: {service.url}/actuator/health/kafka: HTTP 503, invalid JSON"
+    )
+
+
+def test_a_health_status_nobody_knows_is_unknown(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    service.set_json("/actuator/health/kafka", health_body(status="MOSTLY_FINE"))
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    code, doc, _ = status_json(cli)
+    assert code == 3
+    check = checks_by_name(doc)["service pod-a"]
+    assert (check["status"], check["message"]) == ("UNKNOWN", "unrecognised health status 'MOSTLY_FINE'")
+
+
+def test_a_health_key_given_twice_with_different_values_is_not_used(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """`"circuitBreakerState":"OPEN","circuitBreakerState":"CLOSED"`: json.loads kept the last
+    (CLOSED: OK); as with a series given twice, neither is used and the check says why."""
+    service.set_text(
+        "/actuator/health/kafka",
+        '{"status":"UP","details":{"circuitBreakerState":"OPEN","circuitBreakerState":"CLOSED"}}',
+        content_type="application/json",
+    )
+    service.set_text("/actuator/prometheus", metrics_text(omit=("resilience4j_",)))
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    code, doc, _ = status_json(cli)
+    assert code == 1
+    checks = checks_by_name(doc)
+    assert "circuit_breaker pod-a" not in checks
+    assert doc["instances"][0]["circuit_breaker"] is None
+    check = checks["service pod-a"]
+    assert check["status"] == "WARNING"
+    assert check["message"] == (
+        "health UP; not exposed: resilience4j_circuitbreaker_state; "
+        'details.circuitBreakerState given twice with different values ("OPEN", "CLOSED"): '
+        "the health endpoint is inconsistent: not judged"
+    )
+    assert (
+        check["next_step"] == f"look at what the service answers: curl -s {service.url}/actuator/health/kafka"
+    )

@@ -292,3 +292,97 @@ def test_nan_and_infinite_samples_are_ignored(service: FakeService) -> None:
     service.set_text("/actuator/prometheus", text)
     [status] = probe(app_for(service.url))
     assert status.published == {"success": 5.0}
+
+
+# -- keys given twice ------------------------------------------------------------------------------
+
+
+def test_a_json_key_given_twice_with_different_values_is_not_used_and_named(service: FakeService) -> None:
+    service.set_text(
+        "/actuator/health/kafka",
+        '{"status":"UP","details":{"circuitBreakerState":"OPEN","circuitBreakerState":"CLOSED",'
+        '"pendingEvents":3}}',
+        content_type="application/json",
+    )
+    service.set_text("/actuator/prometheus", metrics_text(omit=("resilience4j_",)))
+    [status] = probe(app_for(service.url))
+    assert status.breaker is None  # neither OPEN nor CLOSED: nobody can tell which is right
+    assert status.pending == 3
+    assert status.invalid == [
+        'details.circuitBreakerState given twice with different values ("OPEN", "CLOSED"): '
+        "the health endpoint is inconsistent"
+    ]
+
+
+def test_a_json_key_given_twice_deep_in_a_list_is_found(service: FakeService) -> None:
+    service.set_text(
+        "/publisher/stats",
+        '{"circuitBreakerState":"CLOSED","threadPool":{"queueSize":1,"queueSize":9500,"activeCount":2},'
+        '"extra":[{"a":1},{"b":{"c":1,"c":2,"c":3}}]}',
+        content_type="application/json",
+    )
+    [status] = probe(app_for(service.url, stats_path="/publisher/stats"))
+    publisher = status.pools[0]
+    assert (publisher.executor, publisher.queued, publisher.active) == ("publisher", None, 2)
+    assert sorted(status.invalid) == [
+        "extra[1].b.c given 3 times with different values (1, 2, 3): the stats endpoint is inconsistent",
+        "threadPool.queueSize given twice with different values (1, 9500): the stats endpoint is inconsistent",
+    ]
+
+
+def test_a_json_key_given_twice_with_the_same_value_counts_once(service: FakeService) -> None:
+    service.set_text(
+        "/actuator/health/kafka",
+        '{"status":"UP","status":"UP","details":{"pendingEvents":7,"pendingEvents":7}}',
+        content_type="application/json",
+    )
+    [status] = probe(app_for(service.url))
+    assert (status.health, status.pending, status.invalid) == ("UP", 7, [])
+
+
+def test_a_503_health_without_a_json_body_is_recorded_as_503(service: FakeService) -> None:
+    service.set_text("/actuator/health/kafka", "<html>Service Unavailable</html>", status=503)
+    [status] = probe(app_for(service.url))
+    assert status.health is None and status.health_http == 503
+    assert status.endpoint_errors["health"] == f"{service.url}/actuator/health/kafka: HTTP 503, invalid JSON"
+
+
+# -- bounds ---------------------------------------------------------------------------------------
+
+
+def test_label_values_are_cut_and_long_ones_stay_distinct(service: FakeService) -> None:
+    from kafkaops.status.limits import MAX_TEXT
+
+    long_a, long_b = "a" * 5000 + "-one", "a" * 5000 + "-two"
+    text = metrics_text(executor=long_a) + metrics_text(executor=long_b).replace(
+        "kafka_events_published_total", "unrelated_total"
+    )
+    service.set_text("/actuator/prometheus", text)
+    [status] = probe(app_for(service.url))
+    names = [pool.executor for pool in status.pools]
+    assert len(names) == 2 and len(set(names)) == 2
+    assert all(len(name) == MAX_TEXT and name.startswith("a" * 200) for name in names)
+    assert status.omitted == ["the end of 10 label value(s) longer than 256 characters"]
+
+
+def test_counters_keep_their_largest_label_values_and_sum_the_rest(service: FakeService) -> None:
+    errors = "".join(
+        f'kafka_events_errors_total{{topic="t",error_type="E{n:03d}",}} {n + 1}\n' for n in range(120)
+    )
+    service.set_text("/actuator/prometheus", metrics_text(omit=("kafka_events_errors",)) + errors)
+    [status] = probe(app_for(service.url))
+    assert len(status.errors) == 50
+    assert status.errors["E119"] == 120.0 and "E000" not in status.errors
+    assert sum(status.errors.values()) == sum(range(1, 121))  # the total is kept
+    assert status.errors["(other)"] == sum(range(1, 72))
+    assert status.omitted == ["71 error types, summed under (other)"]
+
+
+def test_only_the_busiest_executors_are_kept(service: FakeService) -> None:
+    lines = ["# TYPE executor_queued_tasks gauge"]
+    lines += [f'executor_queued_tasks{{name="ex{n:04d}",}} {n}' for n in range(2000)]
+    service.set_text("/actuator/prometheus", metrics_text() + "\n".join(lines) + "\n")
+    [status] = probe(app_for(service.url))
+    # The longest queues; kafkaPublisherExecutor, its queue empty, is not among them.
+    assert [pool.executor for pool in status.pools] == [f"ex{n:04d}" for n in range(1950, 2000)]
+    assert status.omitted == ["1,951 executors past the 50 busiest"]

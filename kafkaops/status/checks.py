@@ -1,20 +1,24 @@
 """Judging what was gathered against the runbook's thresholds: pure functions, one per check.
 
 Each check has a name, a status (OK, WARNING, CRITICAL, UNKNOWN), the value it judged, a
-message, and, when it is not OK, the runbook's next step as a command a person can paste.
+message, and, when it is not OK, the runbook's next step as a command a person can paste: every
+command is built by `command()`, so a value from the table or a service is one quoted word.
 Thresholds are exclusive, as the runbook writes them: pending "> 1000" warns at 1001.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from kafkaops.config import Thresholds
-from kafkaops.status.model import DlqTopic, ThreadPool
+from kafkaops.status.limits import cut
+from kafkaops.status.model import DlqTopic, InstanceStatus, ThreadPool
 from kafkaops.timeparse import format_duration
+from kafkaops.topicname import TOPIC_NAME_RULE, is_valid_topic_name
 
 OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
 # Monitoring Plugins exit codes.
@@ -26,6 +30,19 @@ OPEN_STATES = ("OPEN", "FORCED_OPEN")
 MAX_LISTED = 10  # names a message lists before "and N more"
 # Resilience4j's states; CLOSED, DISABLED and METRICS_ONLY let every call through.
 KNOWN_STATES = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED", "METRICS_ONLY")
+# Spring Boot's health statuses: DOWN and OUT_OF_SERVICE are what it answers 503 for.
+HEALTH_CRITICAL = ("DOWN", "OUT_OF_SERVICE")
+HEALTH_WARNING = ("DEGRADED", "UNKNOWN")
+
+
+def command(*argv: str) -> str:
+    """A command to paste into a shell: each part one word, quoted when it needs to be, so a
+    topic named `orders.v1 $(touch pwned)` stays a name and never becomes a command."""
+    return shlex.join(argv)
+
+
+PENDING_BY_TOPIC = command("kafkaops", "failed", "--status", "PENDING", "--group-by", "topic")
+PENDING_BY_CAUSE = command("kafkaops", "failed", "--status", "PENDING", "--group-by", "topic,error_signature")
 
 
 @dataclass(frozen=True)
@@ -76,11 +93,10 @@ def pending_events(
     if breaker_open:
         step = (
             f"{'pending growing while ' if growing else ''}the service's circuit breaker is OPEN: Kafka "
-            "is down for it; look at the kafka check, then: "
-            "kafkaops failed --status PENDING --group-by topic,error_signature"
+            f"is down for it; look at the kafka check, then: {PENDING_BY_CAUSE}"
         )
     else:
-        step = "kafkaops failed --status PENDING --group-by topic,error_signature"
+        step = PENDING_BY_CAUSE
     return Check("pending_events", status, count, f"{count} PENDING events (> {limit}){trend}", step)
 
 
@@ -107,8 +123,8 @@ def oldest_pending_age(age: timedelta | None, t: Thresholds) -> Check:
         status,
         seconds,
         f"oldest PENDING event is {shown} old (> {format_duration(limit)})",
-        "kafkaops retry --dry-run --limit 20  (what is due; is the retry job running?), then "
-        "kafkaops failed list --status PENDING",
+        f"{command('kafkaops', 'retry', '--dry-run', '--limit', '20')}  (what is due; is the retry "
+        f"job running?), then {command('kafkaops', 'failed', 'list', '--status', 'PENDING')}",
     )
 
 
@@ -119,7 +135,8 @@ def dlq_failed(count: int, t: Thresholds) -> Check:
             CRITICAL,
             count,
             f"{count} DLQ_FAILED events require manual intervention",
-            "kafkaops failed list --status DLQ_FAILED, then kafkaops failed requeue",
+            f"{command('kafkaops', 'failed', 'list', '--status', 'DLQ_FAILED')}, then "
+            f"{command('kafkaops', 'failed', 'requeue')}",
         )
     return Check("dlq_failed", OK, count, f"{count} DLQ_FAILED events")
 
@@ -138,7 +155,7 @@ def circuit_breaker(
         open_for = max(timedelta(0), now - since)
         step = (
             "Kafka is down or unreachable for the service: look at the kafka check; "
-            "pending events wait in the table: kafkaops failed --status PENDING --group-by topic"
+            f"pending events wait in the table: {PENDING_BY_TOPIC}"
         )
         if open_for > t.breaker_open_critical:
             return Check(
@@ -163,7 +180,8 @@ def circuit_breaker(
             WARNING,
             state,
             "circuit breaker HALF_OPEN: the service is testing whether Kafka is back",
-            "kafkaops status --watch  (it should close within minutes; if it reopens, look at the kafka check)",
+            f"{command('kafkaops', 'status', '--watch')}  (it should close within minutes; if it "
+            "reopens, look at the kafka check)",
         )
     if state not in KNOWN_STATES:
         return Check(name, UNKNOWN, state, f"unrecognised circuit breaker state {state!r}")
@@ -197,38 +215,58 @@ def thread_pool(instance: str, pools: Sequence[ThreadPool], t: Thresholds) -> Ch
             problems.append(f"{label}: all {pool.max_pool} threads busy")
     value = max((p.queued or 0 for p in judged), default=0)
     if problems:
+        more = f"; and {len(problems) - MAX_LISTED:,} more" if len(problems) > MAX_LISTED else ""
         return Check(
             name,
             WARNING,
             value,
-            "backpressure: " + "; ".join(problems),
+            "backpressure: " + "; ".join(problems[:MAX_LISTED]) + more,
             "publishing is slower than events arrive: look at the kafka check (metadata time) and "
-            "the service's publish latency; kafkaops failed --status PENDING --group-by error_signature",
+            "the service's publish latency; "
+            + command("kafkaops", "failed", "--status", "PENDING", "--group-by", "error_signature"),
         )
     summary = ", ".join(
         f"{p.executor}: {p.active if p.active is not None else '?'}/{p.max_pool if p.max_pool is not None else '?'}"
         f" threads, queue {p.queued if p.queued is not None else '?'}"
-        for p in judged
+        for p in judged[:MAX_LISTED]
     )
+    if len(judged) > MAX_LISTED:
+        summary += f", and {len(judged) - MAX_LISTED:,} more"
     return Check(name, OK, value, summary)
 
 
 def dlq_topics(missing: Sequence[DlqTopic]) -> Check:
+    """Topics with failed rows and no DLQ topic. A name Kafka cannot have (a space, `$(...)`,
+    250 characters) gets no `dlq ensure` to paste: it is said to be invalid instead."""
     if not missing:
         return Check("dlq_topics", OK, 0, "every topic with failed events has its DLQ topic")
-    # A table with thousands of topics made a line of thousands of names (Nagios keeps 4 kB).
-    more = f" and {len(missing) - MAX_LISTED:,} more" if len(missing) > MAX_LISTED else ""
-    names = ", ".join(m.dlq_topic for m in missing[:MAX_LISTED]) + more
-    steps = "; ".join(f"kafkaops dlq ensure {m.topic}" for m in missing[:MAX_LISTED])
-    if more:
-        steps += f"; the other {len(missing) - MAX_LISTED:,}: kafkaops status -o json | jq '.dlq_topics[] | select(.exists | not)'"
-    return Check(
-        "dlq_topics",
-        WARNING,
-        len(missing),
-        f"missing DLQ topic(s): {names}: the next DLQ send for them fails",
-        steps,
-    )
+    fixable = [m for m in missing if is_valid_topic_name(m.topic) and is_valid_topic_name(m.dlq_topic)]
+    invalid = [m for m in missing if m not in fixable]
+    parts: list[str] = []
+    steps: list[str] = []
+    if fixable:
+        # A table with thousands of topics made a line of thousands of names (Nagios keeps 4 kB).
+        more = f" and {len(fixable) - MAX_LISTED:,} more" if len(fixable) > MAX_LISTED else ""
+        names = ", ".join(m.dlq_topic for m in fixable[:MAX_LISTED]) + more
+        parts.append(f"missing DLQ topic(s): {names}: the next DLQ send for them fails")
+        steps += [command("kafkaops", "dlq", "ensure", m.topic) for m in fixable[:MAX_LISTED]]
+        if more:
+            steps.append(
+                f"the other {len(fixable) - MAX_LISTED:,}: "
+                + command("kafkaops", "status", "-o", "json")
+                + " | "
+                + command("jq", ".dlq_topics[] | select(.exists | not)")
+            )
+    if invalid:
+        more = f" and {len(invalid) - MAX_LISTED:,} more" if len(invalid) > MAX_LISTED else ""
+        names = ", ".join(repr(cut(_invalid_name(m), 80)) for m in invalid[:MAX_LISTED]) + more
+        parts.append(f"not a valid Kafka topic name: {names}: no DLQ topic can be created for it")
+        steps.append(f"no command for an invalid topic name ({TOPIC_NAME_RULE}): fix the rows' topic")
+    return Check("dlq_topics", WARNING, len(missing), "; ".join(parts), "; ".join(steps))
+
+
+def _invalid_name(topic: DlqTopic) -> str:
+    return topic.topic if not is_valid_topic_name(topic.topic) else topic.dlq_topic
 
 
 def source_unreachable(source: str, message: str, hint: str | None = None) -> Check:
@@ -239,12 +277,49 @@ def source_ok(source: str, message: str) -> Check:
     return Check(source, OK, None, message)
 
 
-def source_doubtful(source: str, message: str, url: str) -> Check:
-    """A source that answered with figures that are no counts: nothing of them is judged."""
-    return Check(
-        source,
-        WARNING,
-        None,
-        message + ": not judged",
-        f"look at what the service answers: curl -s {url}",
-    )
+def service(instance: InstanceStatus) -> Check:
+    """One instance: what its health endpoint says it is (DOWN is CRITICAL, whatever the other
+    endpoints say), its endpoints that failed (UNKNOWN), figures that are no counts or given
+    inconsistently (WARNING, not judged), metrics lines left unread (WARNING), what is not
+    exposed and what the bounds left out (said)."""
+    name = f"service {instance.name}"
+    state, parts, step = OK, [], None
+    health = (instance.health or "").strip().upper()
+    if instance.health is not None:
+        parts.append(f"health {instance.health}")
+        if health in HEALTH_CRITICAL:
+            state = CRITICAL
+            step = (
+                "the service says it cannot publish: look at the kafka check and the service's "
+                f"log; pending events wait in the table: {PENDING_BY_TOPIC}"
+            )
+        elif health in HEALTH_WARNING:
+            state = WARNING
+        elif health != "UP":
+            state = UNKNOWN
+            parts[-1] = f"unrecognised health status {instance.health!r}"
+    elif instance.health_http == 503 and "health" in instance.endpoint_errors:
+        # Spring answers 503 for DOWN and OUT_OF_SERVICE: no body to read does not make it UP.
+        state = CRITICAL
+        parts.append("health endpoint answers 503 Service Unavailable")
+    if instance.endpoint_errors:
+        parts.append("; ".join(f"{kind}: {why}" for kind, why in instance.endpoint_errors.items()))
+        state = _worst(state, UNKNOWN)
+    elif instance.health is None:
+        parts.append("answered")
+    if instance.missing:
+        parts.append(f"not exposed: {', '.join(instance.missing)}")
+    if instance.invalid:
+        parts.append("; ".join(instance.invalid) + ": not judged")
+        state = _worst(state, WARNING)
+    if instance.omitted:
+        parts.append("left out: " + ", ".join(instance.omitted))
+        if instance.unread_lines:
+            state = _worst(state, WARNING)
+    if step is None and state == WARNING and (instance.invalid or instance.unread_lines):
+        step = f"look at what the service answers: {command('curl', '-s', instance.url)}"
+    return Check(name, state, instance.health, "; ".join(parts), step)
+
+
+def _worst(a: str, b: str) -> str:
+    return a if _RANK[a] >= _RANK[b] else b

@@ -282,21 +282,7 @@ def _source_checks(gathered: Gathered) -> list[Check]:
         if k.offsets_error:
             message += f"; DLQ counts unavailable: {k.offsets_error}"
         out.append(checks.source_ok("kafka", message))
-    for instance in gathered.instances:
-        name = f"service {instance.name}"
-        if instance.endpoint_errors:
-            reasons = "; ".join(f"{kind}: {why}" for kind, why in instance.endpoint_errors.items())
-            out.append(checks.source_unreachable(name, reasons))
-            continue
-        message = f"health {instance.health}" if instance.health else "answered"
-        if instance.missing:
-            message += f"; not exposed: {', '.join(instance.missing)}"
-        if instance.invalid:
-            out.append(
-                checks.source_doubtful(name, f"{message}; {'; '.join(instance.invalid)}", instance.url)
-            )
-            continue
-        out.append(checks.source_ok(name, message))
+    out += [checks.service(instance) for instance in gathered.instances]
     return out
 
 
@@ -363,6 +349,7 @@ def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
         "endpoint_errors": i.endpoint_errors,
         "missing_metrics": i.missing,
         "invalid_figures": i.invalid,
+        "left_out": i.omitted,
         "duration_s": round(i.elapsed_s, 3),
     }
 

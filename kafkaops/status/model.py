@@ -67,6 +67,7 @@ class InstanceStatus:
     name: str
     url: str  # masked
     health: str | None = None  # UP, DEGRADED, DOWN, ...
+    health_http: int | None = None  # the health endpoint's HTTP status (503: DOWN, by Spring)
     breaker: str | None = None  # CLOSED, OPEN, HALF_OPEN, ...
     breaker_source: str | None = None  # stats | health | metrics
     pending: int | None = None  # as the service reports them
@@ -82,6 +83,8 @@ class InstanceStatus:
     endpoint_errors: dict[str, str] = field(default_factory=dict)  # health|metrics|stats -> why
     missing: list[str] = field(default_factory=list)  # metrics the endpoint did not expose
     invalid: list[str] = field(default_factory=list)  # figures given that are no count ("lots", -3)
+    omitted: list[str] = field(default_factory=list)  # what the bounds (status/limits.py) left out
+    unread_lines: int = 0  # metrics lines past the bound, not read: any metric may be among them
     answered: list[str] = field(default_factory=list)  # endpoints that gave a usable answer
     elapsed_s: float = 0.0
 

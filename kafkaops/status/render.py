@@ -1,8 +1,9 @@
 """The machine formats of `kafkaops status`: the Nagios plugin line and Prometheus text.
 
 Nagios: `KAFKAOPS CRITICAL - 3 DLQ_FAILED events | pending=1500;1000;5000 ...`, one line, the
-text free of `|` and control characters. Prometheus: gauges for the node_exporter textfile
-collector, built with prometheus_client (label values escaped by it).
+text free of `|` and control characters, short enough that Nagios keeps its performance data.
+Prometheus: gauges for the node_exporter textfile collector, built with prometheus_client
+(label values escaped by it, and cut).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kafkaops.errors import KafkaopsError, UsageError
 from kafkaops.escape import safe_text
 from kafkaops.status import checks
+from kafkaops.status.limits import NAGIOS_MAX_BYTES, NAGIOS_MAX_PERFDATA_BYTES, cut_bytes, cut_label
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
 
 
 def render_nagios(result: StatusResult, thresholds: Thresholds) -> str:
-    """One plugin line: state, what is wrong (worst first), then the performance data."""
+    """One plugin line: state, what is wrong (worst first), then the performance data; at most
+    NAGIOS_MAX_BYTES, the text cut to make room, never the performance data."""
     worst = [c for c in checks.worst_first(result.checks) if c.status == result.status]
     if result.status == checks.OK:
         summary = "all checks OK"
@@ -32,9 +35,16 @@ def render_nagios(result: StatusResult, thresholds: Thresholds) -> str:
             summary += f", {pending} PENDING events"
     else:
         summary = "; ".join(c.message for c in worst)
-    text = safe_text(summary).replace("|", "/")
-    perf = " ".join(_perfdata(result, thresholds))
-    return f"KAFKAOPS {result.status} - {text}" + (f" | {perf}" if perf else "")
+    head = f"KAFKAOPS {result.status} - "
+    perf = ""
+    for item in _perfdata(result, thresholds):
+        if len(perf) + 1 + len(item.encode()) > NAGIOS_MAX_PERFDATA_BYTES:
+            break  # whole items only: a cut one would be misread
+        perf = f"{perf} {item}" if perf else item
+    tail = f" | {perf}" if perf else ""
+    room = NAGIOS_MAX_BYTES - len(head.encode()) - len(tail.encode())
+    text = cut_bytes(safe_text(summary).replace("|", "/"), room)
+    return head + text + tail
 
 
 def _perfdata(result: StatusResult, t: Thresholds) -> Iterator[str]:
@@ -103,10 +113,12 @@ class _Collector:
     def collect(self) -> Iterator[Any]:
         """Label values come from the service, the table and the cluster: prometheus_client
         escapes only backslash, quote and newline, so control characters (ESC, BEL, bidi
-        overrides) are made visible here, before `cat` or a terminal sees the text."""
+        overrides) are made visible here, before `cat` or a terminal sees the text; a value
+        longer than MAX_TEXT is cut (an 8 MB label is no label)."""
         for family in self._families():
             family.samples = [
-                s._replace(labels={k: safe_text(v) for k, v in s.labels.items()}) for s in family.samples
+                s._replace(labels={k: cut_label(safe_text(v)) for k, v in s.labels.items()})
+                for s in family.samples
             ]
             yield family
 

@@ -12,10 +12,21 @@ import math
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from kafkaops.http import Auth, HttpError, get
 from kafkaops.secrets import mask_url
+from kafkaops.status.limits import (
+    MAX_EXECUTORS,
+    MAX_LABEL_VALUES,
+    MAX_METRICS_LINES,
+    MAX_NOTES,
+    MAX_TEXT,
+    OTHER,
+    cut,
+    cut_label,
+)
 from kafkaops.status.model import InstanceStatus, ThreadPool
 from kafkaops.status.settings import AppSettings, ServiceInstance
 
@@ -28,7 +39,6 @@ EXECUTOR_METRICS = {
 QUEUE_REMAINING = "executor_queue_remaining_tasks"
 BREAKER_METRIC = "resilience4j_circuitbreaker_state"
 LATENCY = "kafka_publish_latency_seconds"
-_MAX_TEXT = 200  # longest service-supplied string kept (a state, an age)
 
 
 def probe_instance(app: AppSettings, instance: ServiceInstance) -> InstanceStatus:
@@ -70,6 +80,9 @@ def probe_instance(app: AppSettings, instance: ServiceInstance) -> InstanceStatu
             status.endpoint_errors[kind] = answer.message
         else:
             _read(status, kind, answer, mask_url(url), app)
+    if len(status.invalid) > MAX_NOTES:
+        more = len(status.invalid) - (MAX_NOTES - 1)
+        status.invalid[MAX_NOTES - 1 :] = [f"and {more:,} more figures like these"]
     status.elapsed_s = time.monotonic() - started
     return status
 
@@ -77,37 +90,108 @@ def probe_instance(app: AppSettings, instance: ServiceInstance) -> InstanceStatu
 def _read(status: InstanceStatus, kind: str, response: Any, shown: str, app: AppSettings) -> None:
     body: bytes = response.body
     # Spring answers 503 with its JSON when the health is DOWN: that is an answer, not a failure.
+    if kind == "health":
+        status.health_http = response.status
     usable = 200 <= response.status < 300 or (kind == "health" and response.status == 503)
     if not usable:
         status.endpoint_errors[kind] = f"{shown}: HTTP {response.status}"
         return
     try:
         if kind == "health":
-            read_health(status, _json(body))
+            read_health(status, _json(body, status, "health"))
         elif kind == "stats":
-            read_stats(status, _json(body))
+            read_stats(status, _json(body, status, "stats"))
         else:
             read_metrics(status, body.decode("utf-8", errors="replace"), app)
     except ValueError as error:
-        status.endpoint_errors[kind] = f"{shown}: {error}"
+        http = f"HTTP {response.status}, " if response.status != 200 else ""
+        status.endpoint_errors[kind] = f"{shown}: {http}{error}"
         return
     status.answered.append(kind)
 
 
-def _json(body: bytes) -> dict[str, Any]:
+class _Conflicted(dict[str, Any]):
+    """A JSON object that gave a key more than once with different values: those keys are
+    left out, their values kept in `conflicts` to be named."""
+
+    conflicts: dict[str, list[Any]]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: a key given twice with the same value counts once; with
+    different values nobody can tell which is right, so the key is not kept (as a series the
+    metrics endpoint gives twice with different values is not used)."""
+    given: dict[str, list[Any]] = {}
+    for key, value in pairs:
+        given.setdefault(key, []).append(value)
+    if len(given) == len(pairs):
+        return dict(pairs)
+    obj = _Conflicted()
+    obj.conflicts = {}
+    for key, values in given.items():
+        first = values[0]
+        if all(type(v) is type(first) and v == first for v in values[1:]):
+            obj[key] = first
+        else:
+            obj.conflicts[key] = values
+    return obj
+
+
+def _json(body: bytes, status: InstanceStatus, endpoint: str) -> dict[str, Any]:
+    """The body as a JSON object; each key given twice with different values, at any depth, is
+    left out and named in `status.invalid`."""
+    conflicted: list[dict[str, Any]] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = _object(pairs)
+        if isinstance(obj, _Conflicted):
+            conflicted.append(obj)
+        return obj
+
     try:
-        data = json.loads(body)
+        data = json.loads(body, object_pairs_hook=hook)
     except (ValueError, RecursionError):
         raise ValueError("invalid JSON") from None
     if not isinstance(data, dict):
         raise ValueError("unexpected JSON (not an object)")
+    if not conflicted:
+        return data
+    status.invalid += [
+        f"{where} given {'twice' if len(values) == 2 else f'{len(values)} times'} with different "
+        f"values ({', '.join(_shown(v) for v in values[:5])}): "
+        f"the {endpoint} endpoint is inconsistent"
+        for where, values in _conflicts(data)
+    ]
     return data
+
+
+def _shown(value: Any) -> str:
+    try:
+        return cut(json.dumps(value, default=str), 40)
+    except (ValueError, RecursionError):
+        return type(value).__name__
+
+
+def _conflicts(data: dict[str, Any]) -> Iterator[tuple[str, list[Any]]]:
+    """Each key given twice with different values, by its path (`details.circuitBreakerState`),
+    found without recursion: json.loads took whatever depth it allowed."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, values in getattr(value, "conflicts", {}).items():
+                yield cut(f"{path}.{key}" if path else key), values
+            stack.extend(
+                (f"{path}.{k}" if path else k, v) for k, v in value.items() if isinstance(v, (dict, list))
+            )
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{n}]", v) for n, v in enumerate(value) if isinstance(v, (dict, list)))
 
 
 def _text(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
-    return str(value)[:_MAX_TEXT]
+    return cut(str(value))
 
 
 MAX_COUNT = 2**53  # beyond what a JSON number holds exactly: no service counts that many events
@@ -185,9 +269,14 @@ def read_stats(status: InstanceStatus, data: dict[str, Any]) -> None:
 
 
 def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
-    """Thread pools, the breaker, the publisher's counters and latency from Prometheus text."""
+    """Thread pools, the breaker, the publisher's counters and latency from Prometheus text.
+
+    Bounded (kafkaops/status/limits.py): the first MAX_METRICS_LINES lines are read, label
+    values are cut, the busiest MAX_EXECUTORS executors are kept; `status.omitted` says what
+    was left out."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    text, unread = _first_lines(text, MAX_METRICS_LINES)
     pools: dict[str, dict[str, float]] = defaultdict(dict)
     breakers: dict[str, str] = {}
     published: dict[str, float] = defaultdict(float)
@@ -198,6 +287,16 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
     quantiles: list[float] = []
     latency_sum = latency_count = 0.0
     seen_latency = False
+    long_labels = 0
+
+    def label(labels: dict[str, str], key: str) -> str:
+        nonlocal long_labels
+        value = labels.get(key, "")
+        if len(value) > MAX_TEXT:
+            long_labels += 1
+            return cut_label(value)
+        return value
+
     try:
         samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
     except Exception:  # the parser raises ValueError, and worse on garbage
@@ -208,17 +307,17 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
         if not math.isfinite(value):
             continue  # NaN or ±Inf: no figure to show or judge (and JSON has no NaN)
         if name in EXECUTOR_METRICS or name == QUEUE_REMAINING:
-            executor = labels.get("name", "")
+            executor = label(labels, "name")
             if app.executor is None or executor == app.executor:
                 pools[executor][name] = value
         elif name == BREAKER_METRIC:
-            breaker = labels.get("name", "")
+            breaker = label(labels, "name")
             if value >= 1 and (app.circuit_breaker is None or breaker == app.circuit_breaker):
-                breakers[breaker] = labels.get("state", "").upper()
+                breakers[breaker] = label(labels, "state").upper()
         elif name == "kafka_events_published_total":
-            published[labels.get("status", "")] += value
+            published[label(labels, "status")] += value
         elif name == "kafka_events_errors_total":
-            errors[labels.get("error_type", "")] += value
+            errors[label(labels, "error_type")] += value
         elif name == "kafka_circuit_breaker_open_total":
             opens = (opens or 0.0) + value
         elif name == "kafka_events_stored_for_retry_total":
@@ -233,12 +332,14 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
             seen_latency, latency_sum = True, latency_sum + value
         elif name == f"{LATENCY}_count":
             seen_latency, latency_count = True, latency_count + value
-    metric_pools = [_pool(status, executor, values) for executor, values in sorted(pools.items())]
+    metric_pools = _busiest(
+        status, [_pool(status, executor, values) for executor, values in sorted(pools.items())]
+    )
     status.pools = [p for p in status.pools if p.executor == "publisher"] + metric_pools
     if breakers and status.breaker_source not in ("stats", "health"):
         status.breaker, status.breaker_source = worst_breaker(breakers.values()), "metrics"
-    status.published = {k: v for k, v in published.items()}
-    status.errors = {k: v for k, v in errors.items()}
+    status.published = _folded(status, published, "published statuses")
+    status.errors = _folded(status, errors, "error types")
     status.breaker_opens, status.stored_for_retry = opens, stored
     p99 = _bucket_quantile(buckets, 0.99) if buckets else None
     if p99 is not None:
@@ -247,6 +348,13 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
         status.latency_s, status.latency_kind = max(quantiles), "p99"
     elif latency_count > 0:
         status.latency_s, status.latency_kind = latency_sum / latency_count, "mean"
+    if long_labels:
+        status.omitted.append(f"the end of {long_labels:,} label value(s) longer than {MAX_TEXT} characters")
+    if unread:
+        # What was not read may hold any metric: none is said to be missing.
+        status.unread_lines = unread
+        status.omitted.append(f"{unread:,} metrics lines past the first {MAX_METRICS_LINES:,}")
+        return
     missing = []
     if not pools:
         missing.append("executor_* (thread pool)")
@@ -260,6 +368,46 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
     status.missing = [
         m for m in missing if not any(name.startswith(m.split("*")[0]) for name in inconsistent)
     ]
+
+
+def _first_lines(text: str, limit: int) -> tuple[str, int]:
+    """The first `limit` lines of `text` and how many lines follow them, found without
+    splitting the rest (a 16 MiB scrape is 400,000 lines)."""
+    end = 0
+    for _ in range(limit):
+        found = text.find("\n", end)
+        if found < 0:
+            return text, 0
+        end = found + 1
+    partial = 1 if end < len(text) and not text.endswith("\n") else 0
+    return text[:end], text.count("\n", end) + partial
+
+
+def _busiest(status: InstanceStatus, pools: list[ThreadPool]) -> list[ThreadPool]:
+    """At most MAX_EXECUTORS pools, the busiest (longest queue, then most threads in use) kept,
+    shown by name."""
+    if len(pools) > MAX_EXECUTORS:
+
+        def load(pool: ThreadPool) -> tuple[int, float]:
+            busy = (pool.active or 0) / pool.max_pool if pool.max_pool else 0.0
+            return (-(pool.queued or 0), -busy)
+
+        status.omitted.append(f"{len(pools) - MAX_EXECUTORS:,} executors past the {MAX_EXECUTORS} busiest")
+        pools = sorted(pools, key=lambda p: (*load(p), p.executor))[:MAX_EXECUTORS]
+    return sorted(pools, key=lambda p: p.executor)
+
+
+def _folded(status: InstanceStatus, counts: dict[str, float], what: str) -> dict[str, float]:
+    """At most MAX_LABEL_VALUES entries: the largest kept, the rest summed under OTHER, so the
+    total (and an error ratio) stays right."""
+    if len(counts) <= MAX_LABEL_VALUES:
+        return dict(counts)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    kept = dict(ranked[: MAX_LABEL_VALUES - 1])
+    rest = ranked[MAX_LABEL_VALUES - 1 :]
+    kept[OTHER] = kept.get(OTHER, 0.0) + sum(v for _, v in rest)
+    status.omitted.append(f"{len(rest):,} {what}, summed under {OTHER}")
+    return kept
 
 
 def _unique_series(samples: list[Any], status: InstanceStatus) -> tuple[list[Any], set[str]]:
@@ -284,7 +432,7 @@ def _unique_series(samples: list[Any], status: InstanceStatus) -> tuple[list[Any
             times = "twice" if len(given) == 2 else f"{len(given)} times"
             shown = ", ".join(f"{v:g}" for v in given[:5])
             status.invalid.append(
-                f"{shown_series[:_MAX_TEXT]} given {times} with different values ({shown}): "
+                f"{cut(shown_series)} given {times} with different values ({shown}): "
                 "the metrics endpoint is inconsistent"
             )
     return [s for s in kept if s.name not in inconsistent], inconsistent
