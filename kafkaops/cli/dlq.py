@@ -318,15 +318,16 @@ _SHOWN_CHARACTERS = 65_536
 
 
 def _shown_value(value: bytes | None) -> str:
+    from kafkaops.recordvalue import parse_json
+
     if value is None:
         return "(null)"
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
         return f"(binary, {len(value)} bytes) " + safe_binary(value[:512])
-    try:
-        parsed = json.loads(text)
-    except ValueError:
+    parsed, is_json = parse_json(text)
+    if not is_json:
         return _cut(safe_text(text, keep_lines=True))
     return _cut(safe_text(json.dumps(parsed, indent=2, ensure_ascii=False), keep_lines=True))
 
@@ -469,7 +470,6 @@ def replay(
     """
     from kafkaops import replay as core
     from kafkaops import replay_plan
-    from kafkaops.errors import KafkaopsError
 
     app_state = state(ctx)
     settings = app_state.settings
@@ -517,7 +517,7 @@ def replay(
         try:
             with signals:
                 summary = replayer.run()
-        except KafkaopsError:
+        except Exception:  # whatever stopped the run, say what it had committed by then
             _print_summary(out, replayer.summary, failed=True)
             raise
     _print_summary(out, summary, failed=False)
