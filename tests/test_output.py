@@ -177,6 +177,27 @@ def test_safe_text(raw: str, shown: str) -> None:
     assert safe_text(raw) == shown
 
 
+MORE = "more characters; -o json prints the whole value)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "keep_lines", "shown"),
+    [
+        ("abcd", False, "abcd"),  # exactly the bound: whole
+        ("abcde", False, f"abcd ... (1 {MORE}"),
+        ("ab\x1bcd", False, f"ab ... (3 {MORE}"),  # never cut inside an escape
+        ("a\nb\ncd", True, f"a\nb\n\n... (2 {MORE}"),  # a block: the note on its own line
+        ("a\nb\ncd", False, f"a\\nb ... (3 {MORE}"),
+    ],
+)
+def test_shown_text_is_cut_at_the_bound_and_says_how_much_was_left_out(
+    raw: str, keep_lines: bool, shown: str
+) -> None:
+    from kafkaops.escape import shown_text
+
+    assert shown_text(raw, keep_lines=keep_lines, limit=4) == shown
+
+
 @pytest.mark.parametrize(
     ("raw", "shown"),
     [
@@ -331,3 +352,21 @@ def test_live_rows_reach_the_reader_one_by_one(fmt: Format) -> None:
 
     Output(fmt, stdout=pipe).rows(rows(), [Field("id"), Field("last_error")], live=True)
     assert "e0" in seen_before_next[1] and "e1" in seen_before_next[2]
+
+
+@pytest.mark.timeout(120)
+def test_failed_list_table_cuts_a_huge_last_error_and_json_keeps_it_whole(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    from tests.events import event
+
+    error = "E" * 1_000_000
+    configured.insert([event(1, status="DLQ_FAILED", last_error=error), event(2, last_error="short")])
+    table = cli("failed", "list")
+    assert table.exit_code == 0, table.stderr
+    assert len(table.stdout) < 65_536 + 1_000
+    assert f"{'E' * 65_536} ... (934,464 {MORE}\n" in table.stdout
+    assert table.stdout.rstrip("\n").endswith("short")
+    rows = json.loads(cli("failed", "list", "-o", "json").stdout)
+    assert [r["last_error"] for r in rows] == [error, "short"]
+    shown = cli("failed", "show", str(rows[0]["id"]))
+    assert shown.exit_code == 0, shown.stderr
+    assert f"{'E' * 65_536} ... (934,464 {MORE}\n" in shown.stdout and len(shown.stdout) < 70_000

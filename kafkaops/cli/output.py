@@ -23,7 +23,7 @@ from enum import Enum
 from typing import Any, ClassVar, TextIO, TypeVar
 
 from kafkaops.errors import OutputError
-from kafkaops.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text
+from kafkaops.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text, shown_text
 from kafkaops.timeparse import format_age, isoformat_utc, utcnow
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -473,8 +473,9 @@ class TsvWriter(Writer):
 @register_writer("table")
 class TableWriter(Writer):
     """For people: a rich table on a terminal (status in colour, ids, statuses, counts and times
-    never cut, topics and error text cut to fit), plain aligned text when piped (nothing cut:
-    the reader decides). Times to the second, control characters shown escaped."""
+    never cut, topics and error text cut to fit), plain aligned text when piped (nothing cut to
+    fit: the reader decides). Times to the second, control characters shown escaped, and no
+    text longer than SHOWN_CHARACTERS: it is cut, saying how much was left out."""
 
     # Rows are laid out this many at a time, so memory does not grow with `failed list --all`
     # (a million rows took 1 GB): columns only widen from one block to the next, as psql's
@@ -485,27 +486,32 @@ class TableWriter(Writer):
         count = 0
         roles: list[str] | None = None
         widths: list[int] | None = None
-        block: list[Mapping[str, Any]] = []
+        # A block keeps its cells (each bounded), not its rows: a row may hold megabytes.
+        block: list[list[str]] = []
+        seen: list[set[type]] = [set() for _ in fields]  # value types of the first block
         for row in rows:
-            block.append(row)
+            block.append([self._cell(row, field) for field in fields])
+            if roles is None:
+                for kinds, field in zip(seen, fields, strict=True):
+                    kinds.add(type(row.get(field.name)))
             if len(block) >= self.BLOCK or live:
-                roles = roles or self._roles(block, fields)
+                roles = roles or self._roles(seen, fields)
                 widths = self._render(block, fields, roles, widths)
                 count += len(block)
                 block = []
         if block:
-            roles = roles or self._roles(block, fields)
+            roles = roles or self._roles(seen, fields)
             self._render(block, fields, roles, widths)
             count += len(block)
         return count
 
     @staticmethod
-    def _roles(block: list[Mapping[str, Any]], fields: Sequence[Field]) -> list[str]:
+    def _roles(seen: list[set[type]], fields: Sequence[Field]) -> list[str]:
         """How each column is shown, from its declared kind and, for plain fields, the values of
         the first block: a plain field holding times or whole numbers is kept whole too."""
         roles = [f.role for f in fields]
-        for i, field in enumerate(fields):
-            types = {type(row.get(field.name)) for row in block} - {type(None)}
+        for i, kinds in enumerate(seen):
+            types = kinds - {type(None)}
             if roles[i] == "text" and types:
                 if all(issubclass(t, datetime) for t in types):
                     roles[i] = "time"
@@ -515,14 +521,13 @@ class TableWriter(Writer):
 
     def _render(
         self,
-        block: list[Mapping[str, Any]],
+        cells: list[list[str]],
         fields: Sequence[Field],
         roles: list[str],
         widths: list[int] | None,
     ) -> list[int]:
         from kafkaops.cli.tables import render_plain, render_terminal
 
-        cells = [[self._cell(row, field) for field in fields] for row in block]
         if self.out.is_terminal:
             return render_terminal(self.out.stdout, fields, cells, roles, floor=widths)
         text, used = render_plain(fields, cells, roles, floor=widths)
@@ -535,7 +540,7 @@ class TableWriter(Writer):
         pairs = [(safe_text(k), self._text(v)) for k, v in record.items()]
         render_record(self.out.stdout, pairs, terminal=self.out.is_terminal)
         for title, text in blocks.items():
-            self.out.write(f"\n{safe_text(title)}:\n{safe_text(text, keep_lines=True)}\n")
+            self.out.write(f"\n{safe_text(title)}:\n{shown_text(text, keep_lines=True)}\n")
 
     def _cell(self, row: Mapping[str, Any], field: Field) -> str:
         if field.kind == "age":
@@ -551,4 +556,4 @@ class TableWriter(Writer):
             return ""
         if isinstance(value, datetime):
             return (isoformat_utc(value) or "").replace("T", " ")
-        return safe_text(_plain(value))
+        return shown_text(_plain(value))
