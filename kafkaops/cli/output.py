@@ -193,6 +193,20 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+# A cell a spreadsheet runs as a formula when the file is opened (`=HYPERLINK(...)`, `@SUM(...)`):
+# OWASP's list of first characters, and its cure, a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: Any, *, raw: bool) -> str:
+    """One csv/tsv cell: text that starts like a formula gets a leading `'` unless `raw`.
+    Only text is changed; a number (-3), a time or a JSON document is written as it is."""
+    text = _plain(value)
+    if raw or not isinstance(value, (str, bytes)) or not text.startswith(FORMULA_STARTS):
+        return text
+    return "'" + text
+
+
 def _machine_names(fields: Sequence[Field]) -> list[str]:
     return [f.name for f in fields if f.kind != "age"]
 
@@ -209,12 +223,15 @@ class Output:
         *,
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
+        raw_cells: bool = False,
     ) -> None:
+        """`raw_cells`: csv and tsv write text cells exactly as stored, formulas included."""
         # Any str-valued Enum names a format (a command may offer its own, e.g. `nagios`).
         self.fmt: Enum = Format(fmt) if isinstance(fmt, str) and not isinstance(fmt, Enum) else fmt
         self.format_name = str(self.fmt.value)
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+        self.raw_cells = raw_cells
         try:
             self.writer = WRITERS[self.format_name](self)
         except KeyError:
@@ -433,19 +450,25 @@ class YamlWriter(Writer):
 
 @register_writer("csv")
 class CsvWriter(Writer):
-    """RFC 4180 CSV with a header line. Piped, values are exact; on a terminal their control
-    characters are shown escaped, as in every format a person reads."""
+    """RFC 4180 CSV with a header line. Piped, values are exact (text that starts like a
+    formula with a leading `'`, unless raw_cells); on a terminal their control characters are
+    shown escaped, as in every format a person reads."""
 
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field], *, live: bool = False) -> int:
         import csv
 
         names = _machine_names(fields)
         writer = csv.writer(self.out.stdout, lineterminator="\n")
+        # With "\n" as line end, csv quotes a field holding "\n" but not one holding a lone "\r",
+        # which every reader takes for a line end: such a row is written with every field quoted.
+        quoted = csv.writer(self.out.stdout, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(names)
         show: Callable[[str], str] = safe_text if self.out.is_terminal else str
+        raw = self.out.raw_cells
         count = 0
         for row in rows:
-            writer.writerow([show(_plain(row.get(n))) for n in names])
+            cells = [show(spreadsheet_cell(row.get(n), raw=raw)) for n in names]
+            (quoted if any("\r" in cell for cell in cells) else writer).writerow(cells)
             count += 1
             if live:
                 self.out.stdout.flush()
@@ -456,14 +479,17 @@ class CsvWriter(Writer):
 class TsvWriter(Writer):
     """Tab-separated, one record per line, no quoting: tab, newline, carriage return and
     backslash inside values are written `\\t`, `\\n`, `\\r`, `\\\\` (other control characters
-    `\\xHH`), so `cut`, `awk` and PostgreSQL's COPY read it back."""
+    `\\xHH`), so `cut`, `awk` and PostgreSQL's COPY read it back. Text that starts like a formula
+    gets a leading `'`, as in csv."""
 
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field], *, live: bool = False) -> int:
         names = _machine_names(fields)
         self.out.write("\t".join(_tsv_field(n) for n in names) + "\n")
+        raw = self.out.raw_cells
         count = 0
         for row in rows:
-            self.out.write("\t".join(_tsv_field(_plain(row.get(n))) for n in names) + "\n")
+            cells = (_tsv_field(spreadsheet_cell(row.get(n), raw=raw)) for n in names)
+            self.out.write("\t".join(cells) + "\n")
             count += 1
             if live:
                 self.out.stdout.flush()
