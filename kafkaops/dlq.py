@@ -8,7 +8,6 @@ which does commit, lives in `kafkaops.replay`.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaops import dlq_record, kafka
 from kafkaops.errors import KafkaUnavailableError, NotFoundError, UsageError
+from kafkaops.recordvalue import parse_json
 from kafkaops.selection import Selection, record_timestamp_ms
 from kafkaops.timeparse import isoformat_utc
 from kafkaops.topicname import TOPIC_NAME_RULE, is_valid_topic_name
@@ -99,10 +99,8 @@ def _value_field(value: bytes | None) -> dict[str, Any]:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
         return {"value_base64": base64.b64encode(value).decode("ascii")}
-    try:
-        return {"value": json.loads(text)}
-    except ValueError:
-        return {"value": text}
+    parsed, is_json = parse_json(text)
+    return {"value": parsed if is_json else text}
 
 
 def _iso(ms: int | None) -> str | None:

@@ -1,8 +1,8 @@
-"""Text from the database or Kafka made safe for a terminal: shown, never obeyed.
+"""Text from the database or Kafka made safe for a terminal: shown, never obeyed, and bounded.
 
 One definition for every place that prints data (the output layer, status, messages, DLQ
 records): control characters as `\\x1b`, `\\n`, `\\t`, bidirectional overrides as `\\u202e`;
-bytes that are no text as `\\xNN`.
+bytes that are no text as `\\xNN`. Human formats show a text up to SHOWN_CHARACTERS.
 """
 
 from __future__ import annotations
@@ -30,6 +30,44 @@ def safe_text(value: Any, *, keep_lines: bool = False) -> str:
     """`value` as text a terminal shows and never obeys: control characters as `\\x1b`, `\\n`,
     `\\t`, `\\u202e`. `keep_lines` leaves newlines and tabs (a payload, a multi-line message)."""
     return str(value).translate(_VISIBLE_KEEP_LINES if keep_lines else _VISIBLE)
+
+
+# How much of one text a person is shown (a DLQ value or a last_error may hold megabytes);
+# the machine formats print it whole.
+SHOWN_CHARACTERS = 65_536
+_CHUNK = 1024
+
+
+def shown_text(value: Any, *, keep_lines: bool = False, limit: int = SHOWN_CHARACTERS) -> str:
+    """`safe_text(value)` in at most `limit` characters: a longer text is cut (never inside an
+    escape such as `\\x1b`) and ends with how many of its characters were left out. Only the
+    part shown is escaped, so a text of any size costs the same."""
+    text = str(value)
+    head = text[: limit + 1]
+    shown = safe_text(head, keep_lines=keep_lines)
+    if len(shown) <= limit and len(head) == len(text):
+        return shown
+    parts: list[str] = []
+    used = kept = 0
+    for start in range(0, len(head), _CHUNK):
+        chunk = head[start : start + _CHUNK]
+        piece = safe_text(chunk, keep_lines=keep_lines)
+        if used + len(piece) <= limit:
+            parts.append(piece)
+            used += len(piece)
+            kept += len(chunk)
+            continue
+        for char in chunk:  # escapes are per character: find the last one that fits whole
+            piece = safe_text(char, keep_lines=keep_lines)
+            if used + len(piece) > limit:
+                break
+            parts.append(piece)
+            used += len(piece)
+            kept += 1
+        break
+    more = len(text) - kept
+    sep = "\n" if keep_lines else " "
+    return "".join(parts) + f"{sep}... ({more:,} more characters; -o json prints the whole value)"
 
 
 # Bytes that are no text: printable ASCII as it is, a backslash doubled (so `\\xff` in the data

@@ -6,7 +6,6 @@ the table. Filters are bound parameters on mapped columns, never strings spliced
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Generator, Iterable, Iterator, Sequence
@@ -19,6 +18,7 @@ from sqlalchemy import ColumnElement, Label, Table, case, delete, func, select, 
 from kafkaops.config import LOGICAL_COLUMNS
 from kafkaops.connections import stream_rows
 from kafkaops.errors import NotFoundError, UsageError
+from kafkaops.recordvalue import parse_json
 from kafkaops.schema import StoredText, instant
 from kafkaops.statuses import GROUP_KEYS, PURGEABLE, REQUEUEABLE, SEVERITY, STATUSES
 from kafkaops.timeparse import as_utc
@@ -361,20 +361,15 @@ def plan_action(
 
 def decode_payload(payload: str) -> tuple[Any, bool]:
     """(parsed JSON, True) when the payload is JSON, else (the text unchanged, False)."""
-    try:
-        return json.loads(payload), True
-    except (TypeError, ValueError):
-        return payload, False
+    parsed, is_json = parse_json(payload)
+    return (parsed, True) if is_json else (payload, False)
 
 
 def decode_headers(headers: str | None) -> dict[str, Any] | str | None:
     if headers is None or headers == "":
         return None
-    try:
-        value = json.loads(headers)
-    except ValueError:
-        return headers
-    return value if isinstance(value, dict) else headers
+    value, is_json = parse_json(headers)
+    return value if is_json and isinstance(value, dict) else headers
 
 
 def count_matching(conn: Connection, table: Table, *, flt: EventFilter) -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kafkaops.config import RetrySettings
 from kafkaops.dlq_record import Headers
 from kafkaops.faults import is_event_fault, java_exception
+from kafkaops.recordvalue import parse_json
 
 if TYPE_CHECKING:
     from confluent_kafka import KafkaError, Producer
@@ -37,10 +38,7 @@ def record_headers(stored: str | bytes | None) -> Headers:
     (bytes: a bytea column, JSON in UTF-8)."""
     if not stored:
         return []
-    try:
-        decoded = json.loads(stored)
-    except ValueError:
-        decoded = None
+    decoded, _ = parse_json(stored)
     if not isinstance(decoded, dict):
         raise ValueError("the headers column is not a JSON object of name -> value")
     return [(str(k), _header_value(v)) for k, v in decoded.items()]

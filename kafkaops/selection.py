@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kafkaops.errors import UsageError
+from kafkaops.recordvalue import parse_json
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
@@ -120,11 +121,8 @@ def parse_match(text: str) -> tuple[str, str]:
 def _fields_match(value: bytes | None, wanted: Sequence[tuple[str, str]]) -> bool:
     if value is None:
         return False
-    try:
-        document = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
-        return False
-    if not isinstance(document, dict):
+    document, is_json = parse_json(value)  # a value that is not JSON (or too deep) matches no field
+    if not is_json or not isinstance(document, dict):
         return False
     for name, expected in wanted:
         if name not in document:

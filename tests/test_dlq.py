@@ -436,10 +436,54 @@ def test_tail_text_shows_a_huge_value_cut_and_json_keeps_it_whole(
     text = cli("-b", kafka_bootstrap, "dlq", "tail", dlq)
     assert text.exit_code == 0, text.stderr
     assert len(text.stdout) < 200_000
-    assert "\n... (1,134,464 more characters; -o json prints the whole value)\n" in text.stdout
+    # 16,384 escape characters fill 65,536 once shown as \x1b; the count is of the value's characters
+    assert (
+        "\\x1b" * 16_384 + "\n... (283,616 more characters; -o json prints the whole value)\n" in text.stdout
+    )
     assert text.stdout.count("more characters; -o json prints the whole value") == 2
     records = tail_json(cli, kafka_bootstrap, dlq)
     assert records[0]["value"] == huge and records[1]["value"] == {"pad": "y" * 300_000}
+
+
+DEEP = b"[" * 100_000  # json.loads alone raises RecursionError on it
+
+
+@pytest.mark.timeout(120)
+def test_a_value_nested_too_deep_is_shown_as_text_and_the_records_after_it_still_are(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(source, 1))
+    produce(kafka_bootstrap, dlq, [(b"deep", DEEP, None)])
+    produce(kafka_bootstrap, dlq, json_records(source, 1, start=1))
+    text = cli("-b", kafka_bootstrap, "dlq", "tail", dlq)
+    assert text.exit_code == 0, text.stderr
+    assert text.stderr == ""
+    deep = text.stdout.split("key:      deep\n")[1]
+    assert deep.split("value:\n")[1].startswith("[" * 65_536 + "\n... (34,464 more characters;")
+    assert '"brandId": "casino-1"' in deep  # the record after it
+    records = tail_json(cli, kafka_bootstrap, dlq)
+    assert [r["key"] for r in records] == ["player-0", "deep", "player-1"]
+    assert records[1]["value"] == DEEP.decode()
+    assert records[2]["value"]["n"] == 1
+
+
+def test_tail_text_cuts_a_huge_key_and_error_as_it_cuts_values(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    key = "k" * 900_000
+    produce(kafka_bootstrap, dlq, [(key, b"{}", spring_headers(source, 0, message="e" * 70_000))])
+    text = cli("-b", kafka_bootstrap, "dlq", "tail", dlq)
+    assert text.exit_code == 0, text.stderr
+    assert len(text.stdout) < 3 * 65_536
+    assert (
+        f"key:      {'k' * 65_536} ... (834,464 more characters; -o json prints the whole value)\n"
+        in text.stdout
+    )
+    assert f"{'e' * 65_536} ... (4,464 more characters; -o json prints the whole value)\n" in text.stdout
+    (record,) = tail_json(cli, kafka_bootstrap, dlq)
+    assert record["key"] == key and record["error"]["message"] == "e" * 70_000
 
 
 def test_tail_never_joins_or_commits_a_group(

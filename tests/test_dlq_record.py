@@ -8,6 +8,7 @@ import pytest
 from kafkaops import dlq_record
 from kafkaops.dlq_record import DEFAULT_DLQ_SUFFIXES as SUFFIXES
 from kafkaops.dlq_record import parse_origin
+from kafkaops.recordvalue import MAX_DEPTH, parse_json
 
 
 def be(value: int, size: int) -> bytes:
@@ -197,3 +198,39 @@ def test_a_garbled_or_negative_replay_count_reads_as_never_replayed(raw: bytes, 
     # A negative count would let a record loop between its topic and the DLQ far beyond
     # --max-replays; a garbled one is rewritten as a clean "1" by the next replay.
     assert parse_origin([("kafkaops-replay-count", raw)], "x.dlq", SUFFIXES).replay_count == count
+
+
+# ---------------------------------------------------------------------------------------
+# Values read as JSON: one parser, nesting bounded
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        (b'{"brandId": "casino-7"}', {"brandId": "casino-7"}),
+        ("[" * MAX_DEPTH + "]" * MAX_DEPTH, None),  # at the bound: parsed (checked below)
+        ('{"a": "' + "[" * 100_000 + '"}', {"a": "[" * 100_000}),  # brackets in a string are text
+        ('{"a": "\\"' + "{" * 500 + '"}', {"a": '"' + "{" * 500}),  # after an escaped quote too
+    ],
+)
+def test_json_values_within_the_depth_bound_parse(raw: bytes | str, parsed: object) -> None:
+    value, is_json = parse_json(raw)
+    assert is_json
+    if parsed is not None:
+        assert value == parsed
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,  # the hostile record: json.loads alone raises RecursionError
+        "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
+        '{"a":' * (MAX_DEPTH + 1) + "1" + "}" * (MAX_DEPTH + 1),
+        b'{"a": "\xff"}',  # not UTF-8
+        b"not json",
+        '"unterminated \\"' * 50_000 + "[" * 200,
+    ],
+)
+@pytest.mark.timeout(10)
+def test_values_too_deep_or_not_json_are_text(raw: bytes | str) -> None:
+    assert parse_json(raw) == (None, False)

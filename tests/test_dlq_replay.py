@@ -373,6 +373,22 @@ def test_filters_replay_only_matches_and_pass_over_the_rest(
 
 
 @pytest.mark.kafka
+@pytest.mark.timeout(120)
+def test_match_passes_over_a_value_nested_too_deep_and_replays_the_records_after_it(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    records = json_records(target, 6)  # brandId casino-0, -1, -2, -0, -1, -2
+    produce(kafka_bootstrap, dlq, records[:2])
+    produce(kafka_bootstrap, dlq, [(b"deep", b"[" * 100_000, None)])
+    produce(kafka_bootstrap, dlq, records[2:])
+    code, summary, err = replay_json(cli, kafka_bootstrap, dlq, "--yes", "--match", "brandId=casino-1")
+    assert code == 0, err
+    assert sorted(json.loads(m.value())["n"] for m in read_all(kafka_bootstrap, target)) == [1, 4]
+    assert summary["replayed"] == 2 and summary["skipped_filtered"] == 5 and summary["complete"] is True
+
+
+@pytest.mark.kafka
 def test_records_at_max_replays_are_skipped_and_reported(
     cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
 ) -> None:

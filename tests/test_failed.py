@@ -237,6 +237,18 @@ def test_show_non_json_payload_as_stored(configured, cli) -> None:
     assert "not-json-either" in result.stdout
 
 
+@pytest.mark.timeout(60)
+def test_show_a_payload_nested_too_deep_as_stored(configured, cli) -> None:
+    deep = "[" * 100_000  # json.loads alone raises RecursionError on it
+    configured.insert([event(1, payload=deep, headers="{" * 100_000)])
+    row_id = str(configured.rows()[0]["id"])
+    result = cli("failed", "show", row_id)
+    assert result.exit_code == 0, result.stderr
+    assert "payload (not JSON, shown as stored):\n[[[[" in result.stdout
+    doc = json.loads(cli("failed", "show", row_id, "-o", "json").stdout)
+    assert doc["payload"] == deep and doc["headers"] == "{" * 100_000
+
+
 @pytest.mark.parametrize(
     ("raw", "code", "message"),
     [("999999", 1, "no failed event with id 999999"), ("abc", 2, "invalid id 'abc'")],

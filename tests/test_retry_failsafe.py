@@ -213,6 +213,26 @@ def test_a_null_topic_in_a_big_batch_publishes_every_other_row_once(
     assert json.loads(dead.value)["eventId"] == "evt-901"
 
 
+@pytest.mark.kafka
+@pytest.mark.timeout(120)
+def test_a_headers_column_nested_too_deep_is_the_rows_own_fault_and_the_rest_publish(
+    pg_database, kafka_bootstrap, new_topic, cli, tmp_path, monkeypatch
+) -> None:
+    topic = new_topic()
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, kafka_bootstrap, max_retries=2)
+    pg_database.insert([event(1, topic=topic), event(2, topic=topic, headers="[" * 100_000)])
+    result = cli("retry", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert (json.loads(result.stdout)["resolved"], json.loads(result.stdout)["rescheduled"]) == (1, 1)
+    by_event = {r["event_id"]: r for r in pg_database.rows()}
+    assert (by_event["evt-2"]["status"], by_event["evt-2"]["last_error"]) == (
+        "PENDING",
+        "the headers column is not a JSON object of name -> value",
+    )
+    assert payloads(kafka_bootstrap, topic, expect=1) == ["evt-1"]
+
+
 # -- a settle the database refuses after publishing ---------------------------------------------
 
 REFUSE = """

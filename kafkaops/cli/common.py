@@ -35,6 +35,7 @@ class AppState:
     overrides: Overrides
     debug: bool = False
     verbose: int = 0
+    raw_cells: bool = False  # --raw-cells: csv/tsv cells exactly as stored
     _settings: Settings | None = field(default=None, repr=False)
     _connections: Connections | None = field(default=None, repr=False)
     _config_file: tuple[ConfigFile | None] | None = field(default=None, repr=False)
@@ -94,7 +95,8 @@ def state(ctx: click.Context) -> AppState:
 
 
 def output(fmt: Format | None) -> Output:
-    return Output(fmt or Format.table)
+    ctx = click.get_current_context(silent=True)
+    return Output(fmt or Format.table, raw_cells=ctx is not None and state(ctx).raw_cells)
 
 
 class KafkaopsGroup(TyperGroup):
@@ -250,6 +252,7 @@ _GLOBALS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("--database-url",), "database_url", "value"),
     (("--bootstrap-servers", "-b"), "bootstrap_servers", "value"),
     (("--debug",), "debug", "flag"),
+    (("--raw-cells",), "raw_cells", "flag"),
     (("--verbose", "-v"), "verbose", "count"),
 )
 
@@ -281,8 +284,8 @@ def _store_global(attribute: str, ctx: click.Context, param: click.Parameter, va
     from kafkaops.errors import UsageError
 
     app = state(ctx)
-    if attribute == "debug":
-        app.debug = True
+    if attribute in ("debug", "raw_cells"):
+        setattr(app, attribute, True)
     elif attribute == "verbose":
         app.verbose += int(value)
         configure_logging(app.verbose)

@@ -12,7 +12,7 @@ import typer
 
 from kafkaops.cli.common import DryRunOpt, OutputOpt, YesOpt, confirm, output, state
 from kafkaops.cli.output import Field, Format, Output
-from kafkaops.escape import safe_binary, safe_text
+from kafkaops.escape import safe_binary, safe_text, shown_text
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
@@ -288,14 +288,14 @@ def _record_text(msg: Message, suffixes: tuple[str, ...]) -> str:
     ]
     if headers is None:
         lines.append("headers:  (unreadable: a header name is not UTF-8)")
-    original = safe_text(origin.topic or "(unknown)")
+    original = shown_text(origin.topic or "(unknown)")
     where = [f"partition {origin.partition}" if origin.partition is not None else ""]
     where.append(f"offset {origin.offset}" if origin.offset is not None else "")
     where.append(_iso(origin.timestamp) or "" if origin.timestamp is not None else "")
     detail = ", ".join(w for w in where if w)
     lines.append(f"original: {original}" + (f" ({detail})" if detail else ""))
     if origin.error_message or origin.error_class:
-        error = ": ".join(safe_text(x) for x in (origin.error_class, origin.error_message) if x)
+        error = ": ".join(shown_text(x) for x in (origin.error_class, origin.error_message) if x)
         lines.append(f"error:    {error}")
     if origin.replay_count:
         lines.append(f"replayed: {origin.replay_count} time(s)")
@@ -308,34 +308,24 @@ def _shown_bytes(value: bytes | None) -> str:
     if value is None:
         return "(null)"
     try:
-        return safe_text(value.decode("utf-8"))
+        return shown_text(value.decode("utf-8"))
     except UnicodeDecodeError:
         return f"(binary, {len(value)} bytes) " + safe_binary(value[:64])
 
 
-# How much of a value a terminal gets (a DLQ record may hold megabytes); -o json has it all.
-_SHOWN_CHARACTERS = 65_536
-
-
 def _shown_value(value: bytes | None) -> str:
+    from kafkaops.recordvalue import parse_json
+
     if value is None:
         return "(null)"
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
         return f"(binary, {len(value)} bytes) " + safe_binary(value[:512])
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return _cut(safe_text(text, keep_lines=True))
-    return _cut(safe_text(json.dumps(parsed, indent=2, ensure_ascii=False), keep_lines=True))
-
-
-def _cut(shown: str) -> str:
-    if len(shown) <= _SHOWN_CHARACTERS:
-        return shown
-    more = len(shown) - _SHOWN_CHARACTERS
-    return f"{shown[:_SHOWN_CHARACTERS]}\n... ({more:,} more characters; -o json prints the whole value)"
+    parsed, is_json = parse_json(text)
+    if not is_json:
+        return shown_text(text, keep_lines=True)
+    return shown_text(json.dumps(parsed, indent=2, ensure_ascii=False), keep_lines=True)
 
 
 def _since_ms(since: str | None) -> int | None:
@@ -469,7 +459,6 @@ def replay(
     """
     from kafkaops import replay as core
     from kafkaops import replay_plan
-    from kafkaops.errors import KafkaopsError
 
     app_state = state(ctx)
     settings = app_state.settings
@@ -517,7 +506,7 @@ def replay(
         try:
             with signals:
                 summary = replayer.run()
-        except KafkaopsError:
+        except Exception:  # whatever stopped the run, say what it had committed by then
             _print_summary(out, replayer.summary, failed=True)
             raise
     _print_summary(out, summary, failed=False)

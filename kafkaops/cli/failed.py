@@ -273,7 +273,8 @@ def show(
     """Show events whole: payload (pretty-printed when JSON) and decoded headers.
 
     One id prints one object (-o json: an object); several print one after the other (-o json:
-    a list of objects, in the order asked).
+    a list of objects, in the order asked). The table shows a text up to 65,536 characters and
+    says how much more there is; the machine formats print everything.
 
     \b
     Example:

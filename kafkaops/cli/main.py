@@ -88,6 +88,15 @@ def main(
         ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    raw_cells: Annotated[
+        bool,
+        typer.Option(
+            "--raw-cells",
+            help="csv and tsv: write text cells exactly as stored. By default a text cell starting with "
+            "=, +, -, @, tab or carriage return (a formula to a spreadsheet) gets a leading '; numbers "
+            "are never changed.",
+        ),
+    ] = False,
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="More log lines on stderr (-vv for debug).")
     ] = 0,
@@ -106,7 +115,7 @@ def main(
     overrides = Overrides(
         config_path=config, context=context, database_url=database_url, bootstrap_servers=bootstrap_servers
     )
-    ctx.obj = AppState(overrides, debug=debug, verbose=verbose)
+    ctx.obj = AppState(overrides, debug=debug, verbose=verbose, raw_cells=raw_cells)
     ctx.call_on_close(ctx.obj.close)
     configure_logging(verbose)
 

@@ -23,7 +23,7 @@ from enum import Enum
 from typing import Any, ClassVar, TextIO, TypeVar
 
 from kafkaops.errors import OutputError
-from kafkaops.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text
+from kafkaops.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text, shown_text
 from kafkaops.timeparse import format_age, isoformat_utc, utcnow
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -193,6 +193,20 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+# A cell a spreadsheet runs as a formula when the file is opened (`=HYPERLINK(...)`, `@SUM(...)`):
+# OWASP's list of first characters, and its cure, a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: Any, *, raw: bool) -> str:
+    """One csv/tsv cell: text that starts like a formula gets a leading `'` unless `raw`.
+    Only text is changed; a number (-3), a time or a JSON document is written as it is."""
+    text = _plain(value)
+    if raw or not isinstance(value, (str, bytes)) or not text.startswith(FORMULA_STARTS):
+        return text
+    return "'" + text
+
+
 def _machine_names(fields: Sequence[Field]) -> list[str]:
     return [f.name for f in fields if f.kind != "age"]
 
@@ -209,12 +223,15 @@ class Output:
         *,
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
+        raw_cells: bool = False,
     ) -> None:
+        """`raw_cells`: csv and tsv write text cells exactly as stored, formulas included."""
         # Any str-valued Enum names a format (a command may offer its own, e.g. `nagios`).
         self.fmt: Enum = Format(fmt) if isinstance(fmt, str) and not isinstance(fmt, Enum) else fmt
         self.format_name = str(self.fmt.value)
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+        self.raw_cells = raw_cells
         try:
             self.writer = WRITERS[self.format_name](self)
         except KeyError:
@@ -433,19 +450,25 @@ class YamlWriter(Writer):
 
 @register_writer("csv")
 class CsvWriter(Writer):
-    """RFC 4180 CSV with a header line. Piped, values are exact; on a terminal their control
-    characters are shown escaped, as in every format a person reads."""
+    """RFC 4180 CSV with a header line. Piped, values are exact (text that starts like a
+    formula with a leading `'`, unless raw_cells); on a terminal their control characters are
+    shown escaped, as in every format a person reads."""
 
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field], *, live: bool = False) -> int:
         import csv
 
         names = _machine_names(fields)
         writer = csv.writer(self.out.stdout, lineterminator="\n")
+        # With "\n" as line end, csv quotes a field holding "\n" but not one holding a lone "\r",
+        # which every reader takes for a line end: such a row is written with every field quoted.
+        quoted = csv.writer(self.out.stdout, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(names)
         show: Callable[[str], str] = safe_text if self.out.is_terminal else str
+        raw = self.out.raw_cells
         count = 0
         for row in rows:
-            writer.writerow([show(_plain(row.get(n))) for n in names])
+            cells = [show(spreadsheet_cell(row.get(n), raw=raw)) for n in names]
+            (quoted if any("\r" in cell for cell in cells) else writer).writerow(cells)
             count += 1
             if live:
                 self.out.stdout.flush()
@@ -456,14 +479,17 @@ class CsvWriter(Writer):
 class TsvWriter(Writer):
     """Tab-separated, one record per line, no quoting: tab, newline, carriage return and
     backslash inside values are written `\\t`, `\\n`, `\\r`, `\\\\` (other control characters
-    `\\xHH`), so `cut`, `awk` and PostgreSQL's COPY read it back."""
+    `\\xHH`), so `cut`, `awk` and PostgreSQL's COPY read it back. Text that starts like a formula
+    gets a leading `'`, as in csv."""
 
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field], *, live: bool = False) -> int:
         names = _machine_names(fields)
         self.out.write("\t".join(_tsv_field(n) for n in names) + "\n")
+        raw = self.out.raw_cells
         count = 0
         for row in rows:
-            self.out.write("\t".join(_tsv_field(_plain(row.get(n))) for n in names) + "\n")
+            cells = (_tsv_field(spreadsheet_cell(row.get(n), raw=raw)) for n in names)
+            self.out.write("\t".join(cells) + "\n")
             count += 1
             if live:
                 self.out.stdout.flush()
@@ -473,8 +499,9 @@ class TsvWriter(Writer):
 @register_writer("table")
 class TableWriter(Writer):
     """For people: a rich table on a terminal (status in colour, ids, statuses, counts and times
-    never cut, topics and error text cut to fit), plain aligned text when piped (nothing cut:
-    the reader decides). Times to the second, control characters shown escaped."""
+    never cut, topics and error text cut to fit), plain aligned text when piped (nothing cut to
+    fit: the reader decides). Times to the second, control characters shown escaped, and no
+    text longer than SHOWN_CHARACTERS: it is cut, saying how much was left out."""
 
     # Rows are laid out this many at a time, so memory does not grow with `failed list --all`
     # (a million rows took 1 GB): columns only widen from one block to the next, as psql's
@@ -485,27 +512,32 @@ class TableWriter(Writer):
         count = 0
         roles: list[str] | None = None
         widths: list[int] | None = None
-        block: list[Mapping[str, Any]] = []
+        # A block keeps its cells (each bounded), not its rows: a row may hold megabytes.
+        block: list[list[str]] = []
+        seen: list[set[type]] = [set() for _ in fields]  # value types of the first block
         for row in rows:
-            block.append(row)
+            block.append([self._cell(row, field) for field in fields])
+            if roles is None:
+                for kinds, field in zip(seen, fields, strict=True):
+                    kinds.add(type(row.get(field.name)))
             if len(block) >= self.BLOCK or live:
-                roles = roles or self._roles(block, fields)
+                roles = roles or self._roles(seen, fields)
                 widths = self._render(block, fields, roles, widths)
                 count += len(block)
                 block = []
         if block:
-            roles = roles or self._roles(block, fields)
+            roles = roles or self._roles(seen, fields)
             self._render(block, fields, roles, widths)
             count += len(block)
         return count
 
     @staticmethod
-    def _roles(block: list[Mapping[str, Any]], fields: Sequence[Field]) -> list[str]:
+    def _roles(seen: list[set[type]], fields: Sequence[Field]) -> list[str]:
         """How each column is shown, from its declared kind and, for plain fields, the values of
         the first block: a plain field holding times or whole numbers is kept whole too."""
         roles = [f.role for f in fields]
-        for i, field in enumerate(fields):
-            types = {type(row.get(field.name)) for row in block} - {type(None)}
+        for i, kinds in enumerate(seen):
+            types = kinds - {type(None)}
             if roles[i] == "text" and types:
                 if all(issubclass(t, datetime) for t in types):
                     roles[i] = "time"
@@ -515,14 +547,13 @@ class TableWriter(Writer):
 
     def _render(
         self,
-        block: list[Mapping[str, Any]],
+        cells: list[list[str]],
         fields: Sequence[Field],
         roles: list[str],
         widths: list[int] | None,
     ) -> list[int]:
         from kafkaops.cli.tables import render_plain, render_terminal
 
-        cells = [[self._cell(row, field) for field in fields] for row in block]
         if self.out.is_terminal:
             return render_terminal(self.out.stdout, fields, cells, roles, floor=widths)
         text, used = render_plain(fields, cells, roles, floor=widths)
@@ -535,7 +566,7 @@ class TableWriter(Writer):
         pairs = [(safe_text(k), self._text(v)) for k, v in record.items()]
         render_record(self.out.stdout, pairs, terminal=self.out.is_terminal)
         for title, text in blocks.items():
-            self.out.write(f"\n{safe_text(title)}:\n{safe_text(text, keep_lines=True)}\n")
+            self.out.write(f"\n{safe_text(title)}:\n{shown_text(text, keep_lines=True)}\n")
 
     def _cell(self, row: Mapping[str, Any], field: Field) -> str:
         if field.kind == "age":
@@ -551,4 +582,4 @@ class TableWriter(Writer):
             return ""
         if isinstance(value, datetime):
             return (isoformat_utc(value) or "").replace("T", " ")
-        return safe_text(_plain(value))
+        return shown_text(_plain(value))
