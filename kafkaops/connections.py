@@ -8,12 +8,21 @@ without its secret.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.errors import ConfigError, ConnectionLostError, DatabaseError, KafkaopsError, SchemaError
+from kafkaops.errors import (
+    ConfigError,
+    ConnectionLostError,
+    DatabaseError,
+    KafkaopsError,
+    SchemaError,
+    StatementTimeoutError,
+)
 from kafkaops.secrets import redact, url_for_driver, url_without_password
 from kafkaops.timeparse import stored_epoch
 
@@ -119,6 +128,30 @@ class Connections:
                 session.committing = True
 
     @contextmanager
+    def bounded(
+        self, what: str, *, within: timedelta, lock: timedelta | None = None, immediate: bool = False
+    ) -> Iterator[Connection]:
+        """`begin()`, the transaction bounded by `bound_transaction`: a statement that runs past
+        `within` is cancelled and raised as StatementTimeoutError (`{what} did not finish within
+        Ns`) after the transaction was rolled back, so no row is changed."""
+        with self.begin(immediate=immediate) as conn:
+            bound_transaction(conn, statement=within, lock=lock)
+            started = time.monotonic()
+            try:
+                yield conn
+            except Exception as error:
+                # 57014 is also an operator's pg_cancel_backend: only a statement that ran the
+                # whole bound is called late.
+                late = time.monotonic() - started >= within.total_seconds()
+                if not late or sqlstate(getattr(error, "orig", None)) != QUERY_CANCELED:
+                    raise
+                raise StatementTimeoutError(
+                    f"{what} did not finish within {within.total_seconds():g}s (statement_timeout)",
+                    hint="a trigger or another session held it up (see pg_stat_activity); "
+                    "give it longer with --timeout",
+                ) from error
+
+    @contextmanager
     def db_errors(self, session: Session | None = None) -> Iterator[None]:
         from sqlalchemy import exc
 
@@ -218,6 +251,46 @@ class Connections:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+# PostgreSQL's timeouts are int4 milliseconds: a longer one (25 days and up) is refused by SET,
+# so a longer bound is held to the longest the server takes.
+PG_MAX_TIMEOUT_MS = 2**31 - 1
+QUERY_CANCELED = "57014"  # SQLSTATE: statement_timeout (or a cancel request) stopped the statement
+
+
+def bound_transaction(
+    conn: Connection, *, statement: timedelta, lock: timedelta | None = None, idle: timedelta | None = None
+) -> None:
+    """Bound the current transaction, and only it, so that a locked table or a hung trigger
+    cannot hold a command past its time. PostgreSQL (SET LOCAL): each statement may run
+    `statement`, wait `lock` for a lock (default: a little less than `statement`, so that a
+    lock wait says so rather than "statement timeout"), and the transaction may sit idle
+    `idle` (the server's own idle_in_transaction_session_timeout, which may be shorter than
+    a retry batch's publish, must not kill the session holding its locks). SQLite has no
+    statement timeout: its busy timeout (how long it waits for another writer) becomes `lock`
+    for the rest of the transaction; the next transaction starts with the default again."""
+    ms = _ms(statement)
+    lock_ms = _ms(lock) if lock is not None else max(ms - min(ms // 10, 1000), 1)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {lock_ms}")
+        return
+    if conn.dialect.name != "postgresql":
+        return
+    limits = {"statement_timeout": ms, "lock_timeout": lock_ms}
+    if idle is not None:
+        limits["idle_in_transaction_session_timeout"] = _ms(idle)
+    # One round trip; set_config(..., true) is SET LOCAL, and takes bound parameters (SET does not).
+    from sqlalchemy import text
+
+    conn.execute(
+        text("SELECT " + ", ".join(f"set_config('{name}', :{name}, true)" for name in limits)),
+        {name: str(value) for name, value in limits.items()},
+    )
+
+
+def _ms(duration: timedelta) -> int:
+    return min(max(int(duration.total_seconds() * 1000), 1), PG_MAX_TIMEOUT_MS)
 
 
 @contextmanager
@@ -329,7 +402,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.create_function("regexp_replace", 4, _regexp_replace, deterministic=True)
     # Times as the service stored them (epoch ms, ISO text...) compared as instants.
     dbapi_conn.create_function("kafkaops_time", 1, stored_epoch, deterministic=True)
-    dbapi_conn.execute("PRAGMA busy_timeout = 5000")
+    dbapi_conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     # LIKE (topic globs) is case-sensitive on PostgreSQL; make SQLite agree.
     dbapi_conn.execute("PRAGMA case_sensitive_like = ON")
     # --error is case-insensitive (lower() LIKE lower()); SQLite's lower() only folds ASCII.
@@ -354,8 +427,15 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
+# How long a SQLite connection waits for another writer, unless its transaction was bounded
+# otherwise (bound_transaction).
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
 def _sqlite_on_begin(conn: Any) -> None:
     immediate = conn.get_execution_options().get("kafkaops_immediate", False)
+    # A bound set by the previous transaction on this pooled connection ends with it.
+    conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -383,7 +463,7 @@ def _first_line(orig: BaseException) -> str:
 # to an operator. Class 08 (connection exceptions) is connect as a whole.
 _PG_CONNECT = frozenset({"28P01", "28000", "3D000", "57P03", "53300"})
 _PG_LOST = frozenset({"57P01", "57P02", "25P03", "25P04"})  # shut down, idle-session timeouts
-_PG_TIMEOUT = frozenset({"57014", "55P03"})  # statement timeout / cancel, lock timeout
+_PG_TIMEOUT = frozenset({QUERY_CANCELED, "55P03"})  # statement timeout / cancel, lock timeout
 _PG_SCHEMA = frozenset({"42P01", "42703", "3F000", "42804", "42883", "22P02"})
 # SQLite's primary result codes (sqlite3 exposes them from Python 3.11).
 _SQLITE_CANTOPEN, _SQLITE_NOTADB, _SQLITE_AUTH = 14, 26, 23

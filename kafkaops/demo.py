@@ -8,6 +8,7 @@ Nothing here prints: the CLI layer tells the story.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaops.errors import UsageError
 from kafkaops.escape import safe_text
+from kafkaops.filelock import NOFOLLOW
 
 if TYPE_CHECKING:
     from kafkaops.demo_service import FakeService
@@ -38,6 +40,12 @@ REFUSED_TOPIC = "casino.loyalty.points-earned.v1"
 # The topic whose DLQ nobody created: its exhausted events became DLQ_FAILED.
 NO_DLQ_TOPIC = "casino.game.round-completed.v1"
 TOPIC_AUTHORIZATION_FAILED = 29
+
+# What the demo writes in its folder. In a --keep folder an existing file is never overwritten
+# (nor a link followed): it may be the user's, or point at theirs.
+DATABASE_FILE = "failed_kafka_events.db"
+CONFIG_FILE = "kafkaops.yaml"
+
 
 _TIMEOUT = "org.apache.kafka.common.errors.TimeoutException"
 _REPLICAS = "org.apache.kafka.common.errors.NotEnoughReplicasException"
@@ -58,7 +66,7 @@ class DemoEnvironment:
 
     @property
     def config_file(self) -> Path:
-        return self.folder / "kafkaops.yaml"
+        return self.folder / CONFIG_FILE
 
     def env(self) -> dict[str, str]:
         """The variables that point kafkaops at this environment, and at nothing else: its own
@@ -98,13 +106,12 @@ def demo_environment(
                 hint="name a folder you can write to, or leave --keep out",
             ) from None
         folder = keep
+        _claim_files(folder)
     else:
         folder = Path(tempfile.mkdtemp(prefix="kafkaops-"))
     try:
         # Quoted as a URL: a folder named "a?b#c" keeps its file inside it.
-        url = URL.create("sqlite", database=str(folder / "failed_kafka_events.db")).render_as_string(
-            hide_password=False
-        )
+        url = URL.create("sqlite", database=str(folder / DATABASE_FILE)).render_as_string(hide_password=False)
         topics = dict(TOPICS)
         topics.update({f"{t}.dlq": 1 for t in TOPICS if t != NO_DLQ_TOPIC})
         topics.update(extra_topics or {})
@@ -125,6 +132,33 @@ def demo_environment(
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _claim_files(folder: Path) -> None:
+    """Create the demo's files empty (O_EXCL | O_NOFOLLOW) before anything is written to
+    them; one that is already there is a UsageError naming it, and nothing is written."""
+    names = (DATABASE_FILE, CONFIG_FILE)
+    for name in names:  # all looked at first: a refusal leaves nothing behind
+        if os.path.lexists(folder / name):
+            raise _already_there(folder, name)
+    for name in names:
+        path = folder / name
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600))
+        except FileExistsError:  # made since it was looked at
+            raise _already_there(folder, name) from None
+        except OSError as error:
+            raise UsageError(
+                f"cannot keep the demo in {safe_text(str(folder))}: {error.strerror or error}",
+                hint="name a folder you can write to, or leave --keep out",
+            ) from None
+
+
+def _already_there(folder: Path, name: str) -> UsageError:
+    return UsageError(
+        f"--keep {safe_text(str(folder))} already holds {name}: the demo never overwrites a file",
+        hint="name a new or empty folder, or move that file away",
+    )
+
+
 def _write_config(environment: DemoEnvironment) -> None:
     import yaml
 
@@ -135,10 +169,11 @@ def _write_config(environment: DemoEnvironment) -> None:
         "status": {"state_dir": str(environment.folder / "state")},
     }
     document = {"current-context": "demo", "contexts": {"demo": context}}
-    environment.config_file.write_text(
-        "# kafkaops demo: an embedded Kafka cluster and a SQLite file, gone when the demo ends.\n"
-        + yaml.safe_dump(document, sort_keys=False)
-    )
+    text = "# kafkaops demo: an embedded Kafka cluster and a SQLite file, gone when the demo ends.\n"
+    # The file _claim_files made (or a fresh temporary folder's): never through a link.
+    fd = os.open(environment.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text + yaml.safe_dump(document, sort_keys=False))
 
 
 def seed_history(url: str, *, now: datetime, rng: random.Random) -> dict[str, int]:

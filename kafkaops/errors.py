@@ -66,6 +66,14 @@ class ConnectionLostError(DatabaseError):
         )
 
 
+class StatementTimeoutError(DatabaseError):
+    """A statement ran past the bound its transaction set; the transaction was rolled back."""
+
+    def telling(self, known: str) -> StatementTimeoutError:
+        """The same error with what the command knows of its own writes (`; nothing was ...`)."""
+        return StatementTimeoutError(f"{self.message}; {known}", hint=self.hint)
+
+
 class SchemaError(KafkaopsError):
     """The live table does not match the configured column mapping."""
 

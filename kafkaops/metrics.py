@@ -111,6 +111,10 @@ def check_textfile(path: str) -> None:
         raise UsageError(f"--metrics-file {path}: folder {target.parent} does not exist")
     if not os.access(target.parent, os.W_OK | os.X_OK):
         raise UsageError(f"--metrics-file {path}: folder {target.parent} is not writable")
+    if os.path.islink(lock_path_for(target)):  # refused before the pass; open_nofollow holds the line
+        from kafkaops.filelock import refused_link
+
+        raise refused_link(lock_path_for(target))
 
 
 def check_pushgateway(url: str) -> None:
@@ -142,15 +146,17 @@ def write_textfile(path: str, summary: PassSummary, *, lock_timeout: float = TEX
     lock on `.NAME.lock` beside it (node_exporter reads only `*.prom`), so concurrent passes
     add to each other's counters: none is lost, none goes backwards. A lock still held after
     `lock_timeout` seconds is an error; the file is then left as it was."""
-    from prometheus_client import write_to_textfile
+    import os
 
-    from kafkaops.filelock import flock_within
+    from prometheus_client import generate_latest
+
+    from kafkaops.filelock import flock_within, open_nofollow, replace_file
 
     check_textfile(path)
     target = Path(path)
-    lock_path = target.parent / f".{target.name}.lock"
+    lock_path = lock_path_for(target)
     try:
-        with open(lock_path, "a") as lock:
+        with os.fdopen(open_nofollow(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), "a") as lock:
             if not flock_within(lock.fileno(), lock_timeout):
                 raise KafkaopsError(
                     f"cannot write metrics to {path}: its lock {lock_path} is held by another process "
@@ -158,9 +164,14 @@ def write_textfile(path: str, summary: PassSummary, *, lock_timeout: float = TEX
                 )
             previous_success, previous = previous_values(target)
             last = time.time() if summary.completed else previous_success
-            write_to_textfile(str(target), build_registry(summary, last_success=last, previous=previous))
+            registry = build_registry(summary, last_success=last, previous=previous)
+            replace_file(target, generate_latest(registry), mode=0o644)  # node_exporter may be another user
     except OSError as exc:
         raise KafkaopsError(f"cannot write metrics to {path}: {exc.strerror}") from None
+
+
+def lock_path_for(target: Path) -> Path:
+    return target.parent / f".{target.name}.lock"
 
 
 def push(url: str, summary: PassSummary, *, timeout: float = 10.0) -> None:

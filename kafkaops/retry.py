@@ -21,12 +21,12 @@ from sqlalchemy import LargeBinary, Select, Table, cast, select, type_coerce
 
 from kafkaops import dlq_record
 from kafkaops.config import RetrySettings
-from kafkaops.connections import stream_rows
+from kafkaops.connections import bound_transaction, stream_rows
 from kafkaops.errors import KafkaopsError, SchemaError
 from kafkaops.failed import glob_condition, logical
 from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
 from kafkaops.schema import BytesAsText, TableShape, inspect_table
-from kafkaops.settle import Settlement, SettleResult, as_written, limit_session, settle_or_isolate
+from kafkaops.settle import Settlement, SettleResult, as_written, settle_or_isolate
 from kafkaops.timeparse import time_or_none, utcnow
 
 if TYPE_CHECKING:
@@ -314,7 +314,7 @@ SETTLE_TIMEOUT = timedelta(seconds=30)
 def preflight(conns: Connections) -> TableShape:
     """Before anything is published: the table must take every value a pass writes."""
     with conns.begin() as conn:
-        limit_session(conn, statement=timedelta(seconds=30), idle=timedelta(seconds=60))
+        bound_transaction(conn, statement=timedelta(seconds=30), idle=timedelta(seconds=60))
         shape = inspect_table(conn, conns.settings.database)
     if shape.problems:
         listed = "; ".join(f"{p.physical}: {p.problem}" for p in shape.problems[:5])
@@ -399,7 +399,7 @@ def _run_batches(
             # immediate: SQLite has no row locks; its write lock, taken up front, makes a second
             # pass wait for this batch instead of claiming the same rows.
             with conns.begin(immediate=True) as conn:
-                limit_session(conn, statement=timedelta(seconds=ends - time.monotonic()), idle=idle)
+                bound_transaction(conn, statement=timedelta(seconds=ends - time.monotonic()), idle=idle)
                 events = claim_due_events(
                     conn,
                     table,
@@ -417,7 +417,7 @@ def _run_batches(
                 settlement = _attempt(producer, events, settings, breaker, summary)
                 published = len(settlement.resolved) + len(settlement.dlq)
                 remaining = timedelta(seconds=ends - time.monotonic())
-                limit_session(conn, statement=max(remaining, SETTLE_TIMEOUT), idle=idle)
+                bound_transaction(conn, statement=max(remaining, SETTLE_TIMEOUT), idle=idle)
                 result = settle_or_isolate(
                     conn, table, settlement, now=utcnow(), schedule=schedule, room=room
                 )

@@ -297,7 +297,8 @@ def inspect_table(conn: Connection, db: DatabaseSettings) -> TableShape:
     if not inspector.has_table(db.table, schema=db.schema):
         where = f"{db.schema}.{db.table}" if db.schema else db.table
         return TableShape({}, [ColumnProblem("*", where, "table does not exist (run: kafkaops db init)")])
-    live = {c["name"].lower(): c for c in inspector.get_columns(db.table, schema=db.schema)}
+    live = {c["name"].lower(): c for c in _reflected_columns(conn, db)}
+    declared: dict[str, str] | None = None
     problems: list[ColumnProblem] = []
     columns: dict[str, LiveColumn] = {}
     for logical in LOGICAL_COLUMNS:
@@ -309,21 +310,57 @@ def inspect_table(conn: Connection, db: DatabaseSettings) -> TableShape:
             continue
         sql_type = found["type"]
         actual = kind_of(sql_type)
+        type_name = str(sql_type)
+        if isinstance(sql_type, types.NullType | types.ARRAY):
+            # SQLAlchemy says NULL (a type it does not know: xml, tsvector) or ARRAY: the
+            # database's own name says which (xml, text[], timestamp with time zone[]).
+            declared = declared if declared is not None else declared_types(conn, db)
+            type_name = declared.get(physical.lower(), type_name)
+            actual = "array" if isinstance(sql_type, types.ARRAY) else type_name.lower()
         length = getattr(sql_type, "length", None) if actual == "text" else None
-        columns[logical] = LiveColumn(found["name"], actual, str(sql_type), length)
+        columns[logical] = LiveColumn(found["name"], actual, type_name, length)
         expected = _KINDS[logical]
         if expected == "id":
             if actual not in {"integer", "uuid", "text"}:
-                problem = f"type {sql_type} is not an integer or UUID"
+                problem = f"type {type_name} is not an integer or UUID"
                 problems.append(ColumnProblem(logical, physical, problem))
         elif actual != expected and actual not in _ALSO_ACCEPTED.get(logical, ()):
             accepted = " or ".join([expected, *sorted(_ALSO_ACCEPTED.get(logical, ()))])
-            problem = f"type {sql_type} where {accepted} is expected"
+            problem = f"type {type_name} where {accepted} is expected"
             problems.append(ColumnProblem(logical, physical, problem))
         elif logical in _MUST_HOLD and length is not None and length < _MUST_HOLD[logical]:
-            problem = f"type {sql_type} cannot hold {_MUST_HOLD[logical]} characters (DLQ_FAILED)"
+            problem = f"type {type_name} cannot hold {_MUST_HOLD[logical]} characters (DLQ_FAILED)"
             problems.append(ColumnProblem(logical, physical, problem))
     return TableShape(columns, problems)
+
+
+def _reflected_columns(conn: Connection, db: DatabaseSettings) -> list[Any]:
+    """The inspector's columns, without the warning SQLAlchemy prints for a type it does not
+    know (`Did not recognize type 'xml'`): `db check` names that type itself, in one line."""
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Did not recognize type", category=SAWarning)
+        return list(inspect(conn).get_columns(db.table, schema=db.schema))
+
+
+def declared_types(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
+    """Each column's type as the database names it (lower-cased column -> type): PostgreSQL's
+    `format_type`, SQLite's declared type."""
+    if conn.dialect.name == "postgresql":
+        name = f"{db.schema}.{db.table}" if db.schema else db.table
+        query = text(
+            "SELECT lower(attname), format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped"
+        )
+        return {str(k): str(v) for k, v in conn.execute(query, {"name": _quoted(name)})}
+    if conn.dialect.name == "sqlite":
+        prefix = f"{_quoted(db.schema)}." if db.schema else ""
+        rows = conn.exec_driver_sql(f"PRAGMA {prefix}table_info({_quoted(db.table)})")
+        return {str(row[1]).lower(): str(row[2]) for row in rows}
+    return {}
 
 
 def check_table(conn: Connection, db: DatabaseSettings) -> list[ColumnProblem]:
@@ -376,8 +413,7 @@ def detect_id_type(conn: Connection, db: DatabaseSettings) -> str:
         )
         found = conn.execute(query, {"name": _quoted(name), "column": physical}).scalar()
     else:
-        columns = inspect(conn).get_columns(db.table, schema=db.schema)
-        found = next((str(c["type"]) for c in columns if c["name"].lower() == physical), None)
+        found = declared_types(conn, db).get(physical)
     if found is None:
         return "bigint"
     # SQLite keeps UUIDs as text; any non-integer id is treated as a UUID.
@@ -392,12 +428,7 @@ def live_stored_kinds(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
         return {"times": _newest_time_form(conn, db)}
     if conn.dialect.name != "postgresql":
         return {}
-    name = f"{db.schema}.{db.table}" if db.schema else db.table
-    query = text(
-        "SELECT lower(attname), format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped"
-    )
-    found: dict[str, str] = {str(k): str(v) for k, v in conn.execute(query, {"name": _quoted(name)})}
+    found = declared_types(conn, db)
     kinds: dict[str, str] = {}
     for logical in ("payload", "headers"):
         type_name = found.get(db.physical(logical).lower(), "")

@@ -2,17 +2,16 @@
 
 One statement per outcome when the database takes them all; when it refuses, row by row in
 savepoints, so that one row it refuses cannot roll back (and so republish) all the others.
-Also the PostgreSQL limits a batch's transaction sets for itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import Table, bindparam, update
 
 from kafkaops.connections import classify_db_error
 from kafkaops.schema import fit
@@ -191,35 +190,3 @@ def as_written(settlement: Settlement, result: SettleResult) -> Settlement:
             row = (one.rescheduled or one.dlq or one.dlq_failed)[0]
             (written.dlq if status == "DLQ" else written.dlq_failed).append(row)
     return written
-
-
-def limit_session(conn: Connection, *, statement: timedelta, idle: timedelta) -> None:
-    """PostgreSQL limits for this transaction only (SET LOCAL): its statements and lock waits
-    end in time, and the server's own idle_in_transaction_session_timeout, which may be shorter
-    than a batch's publish, cannot kill the session that holds the batch's locks."""
-    if conn.dialect.name != "postgresql":
-        return
-    ms = _ms(statement)
-    # One round trip; set_config(..., true) is SET LOCAL. lock_timeout a little shorter, so
-    # that a wait on a lock says so rather than "statement timeout".
-    conn.execute(
-        text(
-            "SELECT set_config('statement_timeout', :statement, true), "
-            "set_config('lock_timeout', :lock, true), "
-            "set_config('idle_in_transaction_session_timeout', :idle, true)"
-        ),
-        {
-            "statement": str(ms),
-            "lock": str(max(ms - min(ms // 10, 1000), 1)),
-            "idle": str(_ms(idle)),
-        },
-    )
-
-
-# PostgreSQL's timeouts are int4 milliseconds: a longer --deadline (25 days and up) was refused
-# by SET and failed every pass, so a longer one is held to the longest the server takes.
-PG_MAX_TIMEOUT_MS = 2**31 - 1
-
-
-def _ms(duration: timedelta) -> int:
-    return min(max(int(duration.total_seconds() * 1000), 1), PG_MAX_TIMEOUT_MS)

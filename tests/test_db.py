@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
@@ -130,3 +133,37 @@ def test_a_database_url_kafkaops_cannot_use_is_a_config_error(cli, url: str, mes
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == message
     assert result.stderr.splitlines()[1].startswith("Hint: kafkaops speaks PostgreSQL")
+
+
+@pytest.mark.parametrize(
+    ("column", "new_type", "shown", "expected"),
+    [
+        ("created_at", "text", "TEXT", "timestamp"),
+        ("payload", "xml", "xml", "text or bytes or json"),
+        ("last_error", "text[]", "text[]", "text"),
+        ("updated_at", "timestamptz[]", "timestamp with time zone[]", "timestamp"),
+        ("event_key", "varchar(255)[]", "character varying(255)[]", "text"),
+    ],
+)
+def test_check_names_a_column_type_the_commands_cannot_use(
+    pg_database, tmp_path, column: str, new_type: str, shown: str, expected: str
+) -> None:
+    """Types SQLAlchemy does not know (xml) or shows as ARRAY are named as PostgreSQL names
+    them, and its raw `SAWarning: Did not recognize type` never reaches the terminal."""
+    pg_database.init()
+    config = write_config(tmp_path / "k.yaml", pg_database)
+    table = f'"{pg_database.schema}".failed_kafka_events'
+    using = f"ARRAY[{column}]" if new_type.endswith("[]") else f"{column}::{new_type}"
+    with pg_database.engine.begin() as conn:
+        conn.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {new_type} USING {using}"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    env["KAFKAOPS_CONFIG"] = str(config)
+    argv = [sys.executable, "-m", "kafkaops", "db", "check", "-o", "json"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout) == [
+        {"column": column, "physical": column, "problem": f"type {shown} where {expected} is expected"}
+    ]
+    assert done.stderr.splitlines() == [
+        f"Error: table {pg_database.schema}.failed_kafka_events does not match the mapping: 1 problem(s)"
+    ]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import write_config
@@ -182,3 +183,104 @@ def test_a_row_requeued_while_purge_runs_is_not_deleted(pg_database, tmp_path) -
     finally:
         with pg_database.engine.begin() as conn:
             conn.exec_driver_sql(f"DROP POLICY pause ON {table}; DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+# -- a statement that never ends: requeue and purge are bounded ------------------------------------
+
+
+def slow_trigger(db, seconds: int) -> None:  # type: ignore[no-untyped-def]
+    """A trigger that sleeps on every row requeue updates or purge deletes (an audit trigger
+    writing to a slow remote table, say)."""
+    schema = f'"{db.schema}"'
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"CREATE FUNCTION {schema}.slow() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN PERFORM pg_sleep({seconds}); RETURN COALESCE(NEW, OLD); END $$; "
+            f"CREATE TRIGGER slow BEFORE UPDATE OR DELETE ON {schema}.failed_kafka_events "
+            f"FOR EACH ROW EXECUTE FUNCTION {schema}.slow()"
+        )
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (("requeue",), "requeue did not finish within 2s (statement_timeout); nothing was requeued"),
+        (
+            ("purge", "--older-than", "30d"),
+            "purge did not finish within 2s (statement_timeout); nothing was deleted",
+        ),
+    ],
+)
+def test_a_write_held_by_a_trigger_stops_at_its_timeout_and_changes_nothing(
+    pg_database, tmp_path, args: tuple[str, ...], what: str
+) -> None:
+    pg_database.init()
+    config = write_config(tmp_path / "k.yaml", pg_database)
+    fill(pg_database, 3, "DLQ_FAILED")
+    fill(pg_database, 3, "RESOLVED")
+    slow_trigger(pg_database, 30)
+    before = pg_database.rows()
+    argv = [sys.executable, "-m", "kafkaops", "failed", *args, "--yes", "--timeout", "2s"]
+    env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
+    started = time.monotonic()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: {what} (the transaction was rolled back)"]
+    assert "Traceback" not in done.stderr
+    assert took < 20, f"it took {took:.1f}s with --timeout 2s"  # not the trigger's 30 s
+    assert pg_database.rows() == before
+
+
+def test_a_purge_that_times_out_after_some_batches_says_how_many_were_deleted(pg_database, tmp_path) -> None:
+    """The first batches commit; the batch the trigger holds is rolled back, and said so."""
+    pg_database.init()
+    config = write_config(tmp_path / "k.yaml", pg_database)
+    fill(pg_database, 4, "RESOLVED")
+    schema = f'"{pg_database.schema}"'
+    with pg_database.engine.begin() as conn:  # only the last row (in id order) is slow to delete
+        conn.exec_driver_sql(
+            f"CREATE FUNCTION {schema}.slow() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN IF OLD.event_id = 'evt-4' THEN PERFORM pg_sleep(30); END IF; RETURN OLD; END $$; "
+            f"CREATE TRIGGER slow BEFORE DELETE ON {schema}.failed_kafka_events "
+            f"FOR EACH ROW EXECUTE FUNCTION {schema}.slow()"
+        )
+    env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
+    argv = [sys.executable, "-m", "kafkaops", "failed", "purge", "--older-than", "30d", "--yes"]
+    done = subprocess.run(
+        [*argv, "--batch-size", "1", "--timeout", "1s"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1, done.stderr
+    deleted = 4 - pg_database.count()
+    assert 0 < deleted < 4
+    assert (
+        f"Error: purge did not finish within 1s (statement_timeout); {deleted:,} row(s) deleted in committed batches; the batch in flight was rolled back"
+        in done.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("soon", "Error: invalid --timeout 'soon': accepted forms: 90s, 30m, 12h, 7d or 1h30m"),
+        ("0s", "Error: --timeout '0s' must be longer than 0s"),
+    ],
+)
+@pytest.mark.parametrize("command", [("requeue",), ("purge", "--older-than", "1d")])
+def test_a_timeout_that_is_not_a_positive_duration_is_a_usage_error(
+    pg_database, tmp_path, command: tuple[str, ...], bad: str, message: str
+) -> None:
+    pg_database.init()
+    config = write_config(tmp_path / "k.yaml", pg_database)
+    env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
+    done = subprocess.run(
+        [sys.executable, "-m", "kafkaops", "failed", *command, "--timeout", bad],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [message]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import click
@@ -28,12 +29,16 @@ from kafkaops.cli.common import (
     target,
 )
 from kafkaops.cli.output import Field, Format, Output
-from kafkaops.errors import ConnectionLostError
+from kafkaops.errors import ConnectionLostError, StatementTimeoutError
 from kafkaops.escape import safe_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+    from contextlib import AbstractContextManager
 
+    from sqlalchemy.engine import Connection
+
+    from kafkaops.connections import Connections
     from kafkaops.failed import EventFilter
 
 
@@ -71,6 +76,16 @@ IdsArg = Annotated[
     list[str] | None,
     typer.Argument(
         metavar="[ID]...", help="Only these rows (ids as `failed list` shows them).", show_default=False
+    ),
+]
+
+TimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--timeout",
+        help="Give up on a statement that runs longer than this (30s, 5m): the transaction is "
+        "rolled back and nothing it did is kept. [default: 30s]",
+        show_default=False,
     ),
 ]
 
@@ -335,6 +350,7 @@ def _bulk_action(
     question: Callable[[int], str],
     act: Callable[[], int],
     done_key: str,
+    within: timedelta,
     extra: dict[str, Any] | None = None,
 ) -> None:
     """The shape requeue and purge share: count and show what matches (and the named ids left
@@ -343,8 +359,12 @@ def _bulk_action(
 
     app_state = state(ctx)
     conns = app_state.connections
-    with conns.connect() as conn:
-        plan = plan_action(conn, conns.table, where, ids=flt.ids, preview=DRY_RUN_ROWS if dry_run else 0)
+    table = conns.table
+    try:
+        with _bounded(conns, verb, within) as conn:
+            plan = plan_action(conn, table, where, ids=flt.ids, preview=DRY_RUN_ROWS if dry_run else 0)
+    except StatementTimeoutError as late:
+        raise late.telling(f"nothing was {done_key}") from late
     if plan.preview and out.fmt is Format.table:
         fields = [
             Field("id", "ID"),
@@ -387,6 +407,24 @@ def _bulk_action(
     _result(out, {**doc, done_key: done})
 
 
+def _bounded(conns: Connections, verb: str, within: timedelta) -> AbstractContextManager[Connection]:
+    """A transaction of requeue or purge: each statement bounded by --timeout, lock waits by
+    the `failed` commands' own lock timeout."""
+    from kafkaops.failed import LOCK_TIMEOUT_S
+
+    return conns.bounded(verb, within=within, lock=timedelta(seconds=LOCK_TIMEOUT_S))
+
+
+def _timeout(raw: str) -> timedelta:
+    from kafkaops.errors import UsageError
+    from kafkaops.timeparse import parse_duration
+
+    within = parse_duration(raw, what="--timeout")
+    if within.total_seconds() <= 0:
+        raise UsageError(f"--timeout {raw!r} must be longer than 0s")
+    return within
+
+
 class Interrupted(Exception):
     """Ctrl-C in the middle of a batched action, with how many rows it had already committed."""
 
@@ -412,6 +450,7 @@ def requeue(
     error: ErrorOpt = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
+    timeout: TimeoutOpt = "30s",
     output_format: OutputOpt = None,
 ) -> None:
     """Requeue DLQ_FAILED (default) or DLQ rows: PENDING, retry_count 0, due now.
@@ -436,12 +475,15 @@ def requeue(
     out = output(opts["output_format"])
     conns = bounded_connections(ctx)
     flt = requeue_filter(_filter(opts, _ids(ctx, event_ids)))
+    within = _timeout(timeout)
     what = "/".join(flt.statuses)
 
     def act() -> int:
         try:
-            with conns.begin() as conn:
+            with _bounded(conns, "requeue", within) as conn:
                 changed = do_requeue(conn, conns.table, flt=flt, now=utcnow())
+        except StatementTimeoutError as late:
+            raise late.telling("nothing was requeued (the transaction was rolled back)") from late
         except ConnectionLostError as lost:
             raise lost.telling(
                 "whether the rows were requeued is unknown (see: kafkaops failed list --status PENDING)"
@@ -464,6 +506,7 @@ def requeue(
         question=lambda n: f"Requeue {n:,} {what} row(s) to PENDING",
         act=act,
         done_key="requeued",
+        within=within,
     )
 
 
@@ -501,6 +544,7 @@ def purge(
     ] = 10_000,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
+    timeout: TimeoutOpt = "30s",
     output_format: OutputOpt = None,
 ) -> None:
     """Delete old RESOLVED (default) or DLQ rows; never PENDING or DLQ_FAILED.
@@ -525,6 +569,7 @@ def purge(
     out = output(opts["output_format"])
     conns = bounded_connections(ctx)
     flt = purge_filter(_filter(opts, _ids(ctx, event_ids)))
+    within = _timeout(timeout)
     cutoff = parse_instant(older_than, what="--older-than") if older_than is not None else None
     if cutoff is not None and cutoff > utcnow():
         from kafkaops.errors import UsageError
@@ -540,13 +585,19 @@ def purge(
         deleted = 0
         try:
             while True:
-                with conns.begin() as conn:
+                with _bounded(conns, "purge", within) as conn:
                     batch = purge_batch(conn, conns.table, flt=flt, older_than=cutoff, batch_size=batch_size)
                 deleted += batch
                 if batch < batch_size:
                     break
         except KeyboardInterrupt:
             raise Interrupted(deleted, "deleting") from None
+        except StatementTimeoutError as late:
+            if not deleted:
+                raise late.telling("nothing was deleted (the transaction was rolled back)") from late
+            raise late.telling(
+                f"{deleted:,} row(s) deleted in committed batches; the batch in flight was rolled back"
+            ) from late
         except ConnectionLostError as lost:
             if not deleted and not lost.during_commit:
                 raise lost.telling("nothing was deleted (the transaction was rolled back)") from lost
@@ -572,5 +623,6 @@ def purge(
         question=lambda n: f"Delete {n:,} {what} row(s)",
         act=act,
         done_key="deleted",
+        within=within,
         extra={"older_than": isoformat_utc(cutoff) if cutoff else None},
     )

@@ -3,16 +3,17 @@
 One scan grouped by status and topic gives every figure: the counts per status, the oldest
 PENDING row, the rows due now, the newest RESOLVED time, and the rows not yet RESOLVED per
 topic (for the pending-per-topic table and the DLQ topic check). On PostgreSQL it runs in a
-read-only transaction with `SET LOCAL statement_timeout`, so a frozen or locked table cannot
+read-only transaction bounded by `bound_transaction`, so a frozen or locked table cannot
 hold status past its deadline.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from kafkaops.connections import QUERY_CANCELED, bound_transaction, sqlstate
 from kafkaops.errors import DatabaseError
 from kafkaops.schema import instant
 from kafkaops.status.model import DatabaseStatus
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from kafkaops.connections import Connections
-
-QUERY_CANCELED = "57014"  # SQLSTATE: statement_timeout (or a cancel request) stopped the query
 
 
 def read_database(conns: Connections, *, now: datetime, timeout: float) -> DatabaseStatus:
@@ -46,15 +45,15 @@ def read_database(conns: Connections, *, now: datetime, timeout: float) -> Datab
     result = DatabaseStatus()
     with conns.connect() as conn:
         if conn.dialect.name == "postgresql":
-            # What is left of the deadline once connected, in whole milliseconds (SET cannot
-            # take a bound parameter).
-            left_ms = int((timeout - (time.monotonic() - started)) * 1000)
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {min(max(1, left_ms), 2**31 - 1)}")
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        # What is left of the deadline once connected. A lock wait as long as the statement:
+        # the statement timeout fires first, one message for both.
+        left = timedelta(seconds=timeout - (time.monotonic() - started))
+        bound_transaction(conn, statement=left, lock=left)
         try:
             _read(conn, query, result)
         except sa.exc.DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) == QUERY_CANCELED:
+            if sqlstate(error.orig) == QUERY_CANCELED:
                 raise DatabaseError(
                     f"database: no answer within {timeout:g}s (statement_timeout cancelled the query)",
                     hint="is the table locked? SELECT * FROM pg_locks WHERE NOT granted",

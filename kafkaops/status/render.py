@@ -88,10 +88,12 @@ def render_prometheus(result: StatusResult) -> str:
 
 def write_metrics_file(path: str, result: StatusResult) -> None:
     """Atomically replace `path` (temp file beside it, then rename)."""
-    from prometheus_client import write_to_textfile
+    from prometheus_client import generate_latest
+
+    from kafkaops.filelock import replace_file
 
     try:
-        write_to_textfile(path, build_registry(result))
+        replace_file(Path(path), generate_latest(build_registry(result)), mode=0o644)
     except OSError as exc:
         raise KafkaopsError(f"cannot write metrics to {path}: {exc.strerror or type(exc).__name__}") from None
 

@@ -7,10 +7,10 @@ corrupt or unreadable never stops status: it is reported, and status starts afre
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kafkaops.filelock import flock_within
+from kafkaops.filelock import flock_within, open_nofollow, private_dir, refuse_shared, replace_file
 from kafkaops.timeparse import as_utc, isoformat_utc
 
 VERSION = 1
@@ -58,10 +58,20 @@ def state_path(state_dir: Path, context: str | None) -> Path:
     return state_dir / f"status-{safe}.json"
 
 
+# Whoever can write the state can mute an alert (a fingerprint already "sent") or hold a
+# breaker's clock: the folder and the file must be the user's own.
+_PRIVATE_HINT = "status.state_dir must be a folder only you (or root) can write; kafkaops creates it 0700"
+
+
 def load(path: Path) -> tuple[StatusState, str | None]:
-    """The state, and a warning when the file existed but could not be used."""
+    """The state, and a warning when the file existed but could not be used. A file (or
+    folder) others could have written is refused (ConfigError), never read."""
+    refuse_shared(path.parent, "state folder", follow=True, hint=_PRIVATE_HINT)
+    refuse_shared(path, "state file", follow=False, hint=_PRIVATE_HINT)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = open_nofollow(path, os.O_RDONLY)
+        with os.fdopen(fd, encoding="utf-8") as fh:
+            text = fh.read()
     except FileNotFoundError:
         return StatusState(), None
     except (OSError, UnicodeDecodeError) as exc:
@@ -95,18 +105,12 @@ def _time(value: Any) -> datetime:
 
 
 def save(path: Path, state: StatusState) -> str | None:
-    """Replace the file atomically; a warning when it could not be written (never raises)."""
+    """Replace the file atomically; a warning when it could not be written (an OSError is never
+    raised)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(state.as_json(), fh, indent=2)
-                fh.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if not private_dir(path.parent, "state folder", hint=_PRIVATE_HINT):
+            raise FileNotFoundError(errno.ENOENT, "cannot create its folder")
+        replace_file(path, (json.dumps(state.as_json(), indent=2) + "\n").encode())
     except OSError as exc:
         return f"cannot write state file {path} ({exc.strerror or type(exc).__name__}): the breaker's open time and alerts are not remembered"
     return None
@@ -124,9 +128,11 @@ def locked(path: Path, timeout: float) -> Iterator[str | None]:
         yield None
         return
     lock = path.with_name(path.name + ".lock")
+    if not private_dir(path.parent, "state folder", hint=_PRIVATE_HINT):
+        yield None  # an unwritable state dir: save() says so
+        return
     try:
-        lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_nofollow(lock, os.O_RDWR | os.O_CREAT)
     except OSError:
         yield None  # an unwritable state dir: save() says so
         return
