@@ -212,14 +212,12 @@ def _sqlstate(error: BaseException) -> str | None:
 
 
 def bounded_connections(ctx: click.Context) -> Connections:
-    """The connections, their sessions bounded in how long they wait for a lock (and, on
-    SQLite, reading text that is not UTF-8 instead of failing on it)."""
+    """The connections, their sessions bounded in how long they wait for a lock."""
     conns = state(ctx).connections
     if not ctx.meta.get("kafkaops.lock_waits_bounded"):
-        from kafkaops.failed import bound_lock_waits, read_text_leniently
+        from kafkaops.failed import bound_lock_waits
 
         bound_lock_waits(conns.engine)
-        read_text_leniently(conns.engine)
         ctx.meta["kafkaops.lock_waits_bounded"] = True
     return conns
 
