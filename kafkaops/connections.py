@@ -380,7 +380,9 @@ def _sqlite_on_begin(conn: Any) -> None:
 _PG_FLAGS = {"i": re.IGNORECASE}
 
 
-def _regexp_replace(value: str | bytes | None, pattern: str, replacement: str, flags: str) -> str | bytes | None:
+def _regexp_replace(
+    value: str | bytes | None, pattern: str, replacement: str, flags: str
+) -> str | bytes | None:
     if value is None:
         return None
     if isinstance(value, bytes):

@@ -432,8 +432,8 @@ def _complete_list(values: tuple[str, ...], incomplete: str, *, upper: bool = Fa
 
 def complete_contexts(ctx: click.Context, incomplete: str) -> list[str]:
     """Context names from the config file kafkaops would read (found by the one lookup, and
-    only if it is trusted); nothing when there is none."""
-    from kafkaops.configfile import find_config_file, running_uid
+    only if it is trusted), those `--context` can select; nothing when there is none."""
+    from kafkaops.configfile import find_config_file, running_uid, selectable_contexts
     from kafkaops.errors import ConfigError
 
     try:
@@ -445,7 +445,7 @@ def complete_contexts(ctx: click.Context, incomplete: str) -> list[str]:
         names = context_names_of(_trusted_text(found.path, running_uid()))
     except (OSError, ConfigError):
         return []
-    return [n for n in names if n.startswith(incomplete)]
+    return [n for n in selectable_contexts(names) if n.startswith(incomplete)]
 
 
 def _trusted_text(path: Any, uid: int | None) -> str:
