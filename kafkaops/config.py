@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafkaops.configfile import (
     VARIABLE,
@@ -30,18 +30,13 @@ from kafkaops.configfile import (
     running_uid,
     select_context,
 )
-from kafkaops.configsections import (
-    AlertSettings,
-    AppSettings,
-    StatusSettings,
-    alert_settings,
-    app_settings,
-    status_settings,
-)
 from kafkaops.errors import ConfigError, UsageError
 from kafkaops.secrets import secrets_of
 from kafkaops.timeparse import parse_duration
 from kafkaops.topicname import is_valid_topic_name
+
+if TYPE_CHECKING:
+    from kafkaops.configsections import AlertSettings, AppSettings, StatusSettings
 
 __all__ = [
     "LOGICAL_COLUMNS",
@@ -224,6 +219,9 @@ class Settings:
         }
         # Each section as written (overrides applied, variables expanded where set).
         self.raw: Mapping[str, Mapping[str, Any]] = dict(raw or {})
+        # Imported here: `kafkaops --help` reads no config and need not define these classes.
+        from kafkaops.configsections import AlertSettings, AppSettings, StatusSettings
+
         self._sections: dict[str, Any] = {
             "database": database or DatabaseSettings(),
             "kafka": dict(kafka or {}),
@@ -389,6 +387,8 @@ def settings_from(
     for m in missing:
         section = m.key.split(".", 1)[0]
         by_section[section] = (*by_section.get(section, ()), m)
+
+    from kafkaops.configsections import alert_settings, app_settings, status_settings
 
     def parsed(section: str, parse: Any) -> Any:
         return None if section in by_section else parse(raw[section])
