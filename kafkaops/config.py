@@ -4,8 +4,9 @@ Precedence, lowest to highest: built-in defaults, the context in the file, `KAFK
 environment variables, command-line flags. Every value remembers where it came from, so that
 `kafkaops config show` can say so; secrets are masked wherever a value is shown. Every key and
 every value of the resolved context is checked when it loads (`app`, `alerts` and `status` by
-`configsections`), so every command refuses a bad file alike. `${VAR}` is expanded per section: a section whose variables are not all set is held
-back, and only a command that reads it fails, naming every missing variable at once.
+`configsections`), so every command refuses a bad file alike. `${VAR}` is expanded per section:
+a section whose variables are not all set is held back, and only a command that reads it fails,
+naming every missing variable at once.
 """
 
 from __future__ import annotations

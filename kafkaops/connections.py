@@ -355,6 +355,15 @@ def encode_text(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def is_utf8(text: str) -> bool:
+    """False for text `decode_text` read from bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 # kafkaops' SQL functions take text columns as their stored bytes (schema.StoredText: sqlite3
 # hands a Python function only valid UTF-8), decode them with `decode_text`, and give bytes back
 # for bytes, since sqlite3 cannot return text holding a lone surrogate (schema.StoredTextResult

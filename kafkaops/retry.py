@@ -21,7 +21,7 @@ from sqlalchemy import LargeBinary, Select, Table, cast, select, type_coerce
 
 from kafkaops import dlq_record
 from kafkaops.config import RetrySettings
-from kafkaops.connections import stream_rows
+from kafkaops.connections import is_utf8, stream_rows
 from kafkaops.errors import KafkaopsError, SchemaError
 from kafkaops.escape import safe_text
 from kafkaops.failed import glob_condition, logical
@@ -545,7 +545,7 @@ def to_record(event: FailedEvent) -> tuple[str, bytes, bytes | None, Headers]:
     """The Kafka record of a row, or ValueError saying why this row cannot be one."""
     if event.topic is None or event.topic == "":
         raise ValueError("the topic is NULL or empty: there is nowhere to publish")
-    if not _is_utf8(event.topic):
+    if not is_utf8(event.topic):
         raise ValueError("the topic is not UTF-8: no Kafka topic has that name")
     if event.payload is None:
         raise ValueError("the payload is NULL: there is nothing to publish")
@@ -560,15 +560,6 @@ def as_bytes(value: str | bytes, what: str) -> bytes:
         return value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError(f"the {what} cannot be encoded as UTF-8") from None
-
-
-def _is_utf8(text: str) -> bool:
-    """False for text read from bytes that are not UTF-8 (`connections.decode_text`)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _key(event: FailedEvent) -> bytes | None:
@@ -621,7 +612,7 @@ def _send_to_dlq(
     sendable = []
     records = []
     for event, failure, retry_count in exhausted:
-        if event.topic is None or event.topic == "" or not _is_utf8(event.topic):
+        if event.topic is None or event.topic == "" or not is_utf8(event.topic):
             # No topic, so no dead-letter topic either: an operator must look at it.
             why = "without a topic" if not event.topic else "whose topic is not UTF-8"
             message = f"{failure.message}; no DLQ topic for a row {why}"
