@@ -2,9 +2,11 @@
 
 Precedence, lowest to highest: built-in defaults, the context in the file, `KAFKAOPS_*`
 environment variables, command-line flags. Every value remembers where it came from, so that
-`kafkaops config show` can say so; secrets are masked wherever a value is shown. Every key is
-checked. `${VAR}` is expanded per section: a section whose variables are not all set is held
-back, and only a command that reads it fails, naming every missing variable at once.
+`kafkaops config show` can say so; secrets are masked wherever a value is shown. Every key and
+every value of the resolved context is checked when it loads (`app`, `alerts` and `status` by
+`configsections`), so every command refuses a bad file alike. `${VAR}` is expanded per section:
+a section whose variables are not all set is held back, and only a command that reads it fails,
+naming every missing variable at once.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafkaops.configfile import (
     VARIABLE,
@@ -24,7 +26,6 @@ from kafkaops.configfile import (
     check_keys,
     context_names,
     find_config_file,
-    known_contexts,
     open_config_file,
     read_config_file,
     running_uid,
@@ -34,6 +35,9 @@ from kafkaops.errors import ConfigError, UsageError
 from kafkaops.secrets import secrets_of
 from kafkaops.timeparse import parse_duration
 from kafkaops.topicname import is_valid_topic_name
+
+if TYPE_CHECKING:
+    from kafkaops.configsections import AlertSettings, AppSettings, StatusSettings
 
 __all__ = [
     "LOGICAL_COLUMNS",
@@ -198,11 +202,11 @@ class Settings:
         config_origin: str | None = None,
         database: DatabaseSettings | None = None,
         kafka: Mapping[str, str] | None = None,
-        app: Mapping[str, Any] | None = None,
+        app: AppSettings | None = None,
         retry: RetrySettings | None = None,
         thresholds: Thresholds | None = None,
-        alerts: Mapping[str, Any] | None = None,
-        status: Mapping[str, Any] | None = None,
+        alerts: AlertSettings | None = None,
+        status: StatusSettings | None = None,
         sources: Mapping[str, str] | None = None,
         missing: Mapping[str, tuple[MissingVariable, ...]] | None = None,
         raw: Mapping[str, Mapping[str, Any]] | None = None,
@@ -216,14 +220,17 @@ class Settings:
         }
         # Each section as written (overrides applied, variables expanded where set).
         self.raw: Mapping[str, Mapping[str, Any]] = dict(raw or {})
+        # Imported here: `kafkaops --help` reads no config and need not define these classes.
+        from kafkaops.configsections import AlertSettings, AppSettings, StatusSettings
+
         self._sections: dict[str, Any] = {
             "database": database or DatabaseSettings(),
             "kafka": dict(kafka or {}),
-            "app": dict(app or {}),
+            "app": app or AppSettings(),
             "retry": retry or RetrySettings(),
             "thresholds": thresholds or Thresholds(),
-            "alerts": dict(alerts or {}),
-            "status": dict(status or {}),
+            "alerts": alerts or AlertSettings(),
+            "status": status or StatusSettings(),
         }
 
     def _section(self, name: str) -> Any:
@@ -241,7 +248,7 @@ class Settings:
         return self._section("kafka")
 
     @property
-    def app(self) -> Mapping[str, Any]:
+    def app(self) -> AppSettings:
         return self._section("app")
 
     @property
@@ -253,11 +260,11 @@ class Settings:
         return self._section("thresholds")
 
     @property
-    def alerts(self) -> Mapping[str, Any]:
+    def alerts(self) -> AlertSettings:
         return self._section("alerts")
 
     @property
-    def status(self) -> Mapping[str, Any]:
+    def status(self) -> StatusSettings:
         return self._section("status")
 
     def require_database_url(self) -> str:
@@ -285,9 +292,8 @@ class Settings:
                 found += secrets_of(key, value)
         for section in ("kafka", "app", "alerts"):  # as parsed too: a Settings built in code has no raw
             parsed = self._sections[section]
-            if isinstance(parsed, Mapping):
-                for key, value in flatten(parsed, section):
-                    found += secrets_of(key, value)
+            for key, value in flatten(parsed if isinstance(parsed, Mapping) else asdict(parsed), section):
+                found += secrets_of(key, value)
         if self._sections["database"].url:
             found += secrets_of("database.url", self._sections["database"].url)
         return found
@@ -354,14 +360,7 @@ def settings_from(
     """Resolve one context of a config file already found and trusted (or of none)."""
     path = file.path if file else None
     data = file.data if file else {}
-    if overrides.context is not None and not overrides.context.strip():
-        # `--context "$CTX"` with CTX unset must not quietly mean the current context.
-        known = known_contexts(context_names(data, path))
-        raise ConfigError(f"--context is empty: name a context (known contexts: {known})")
-    wanted = overrides.context or env.get("KAFKAOPS_CONTEXT")
-    if wanted and not path:
-        raise ConfigError(f"context {wanted!r} asked for, but no config file was found")
-    name, context = select_context(data, wanted, path)
+    name, context = select_context(data, path, flag=overrides.context, env=env)
     check_keys(context, SECTIONS, f"context {name!r}")
     origin = f"file {path} (context {name})" if path else "default"
     sources: dict[str, str] = {}
@@ -390,6 +389,8 @@ def settings_from(
         section = m.key.split(".", 1)[0]
         by_section[section] = (*by_section.get(section, ()), m)
 
+    from kafkaops.configsections import alert_settings, app_settings, status_settings
+
     def parsed(section: str, parse: Any) -> Any:
         return None if section in by_section else parse(raw[section])
 
@@ -399,11 +400,11 @@ def settings_from(
         config_origin=file.origin if file else None,
         database=parsed("database", _database),
         kafka=parsed("kafka", lambda r: {str(k): _stringify(v, f"kafka.{k}") for k, v in r.items()}),
-        app=parsed("app", dict),
+        app=parsed("app", app_settings),
         retry=parsed("retry", _retry),
         thresholds=parsed("thresholds", _thresholds),
-        alerts=parsed("alerts", dict),
-        status=parsed("status", dict),
+        alerts=parsed("alerts", alert_settings),
+        status=parsed("status", status_settings),
         sources=sources,
         missing=by_section,
         raw=raw,

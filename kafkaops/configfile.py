@@ -347,29 +347,83 @@ def context_names(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
     return contexts
 
 
-def known_contexts(contexts: Mapping[str, Any]) -> str:
+def known_contexts(contexts: Collection[str]) -> str:
     """The names to offer in an error: those a command can select (not a blank one)."""
-    return ", ".join(sorted(name for name in contexts if name.strip())) or "none"
+    return ", ".join(selectable_contexts(contexts)) or "none"
+
+
+def selectable_contexts(names: Collection[str]) -> list[str]:
+    """The context names a command can select, sorted: every one but a blank name."""
+    return sorted(name for name in names if name.strip())
+
+
+# -- which context a command uses ------------------------------------------------------------
+
+CONTEXT_ENV = "KAFKAOPS_CONTEXT"
+
+
+@dataclass(frozen=True)
+class ContextChoice:
+    """The context a command uses (None: no file, or several contexts and none current), and
+    what chose it: `--context`, `$KAFKAOPS_CONTEXT`, `current-context` or `the only context`."""
+
+    name: str | None
+    chosen_by: str | None = None
+
+
+def asked_context(flag: str | None, env: Mapping[str, str], known: Collection[str] = ()) -> ContextChoice:
+    """The context asked for: `--context`, else `$KAFKAOPS_CONTEXT` (set but empty: not set).
+    An empty `--context` is refused: `--context "$CTX"` with CTX unset must not quietly mean
+    the current context."""
+    if flag is not None:
+        if not flag.strip():
+            raise ConfigError(f"--context is empty: name a context (known contexts: {known_contexts(known)})")
+        return ContextChoice(flag, "--context")
+    if env.get(CONTEXT_ENV):
+        return ContextChoice(env[CONTEXT_ENV], f"${CONTEXT_ENV}")
+    return ContextChoice(None)
+
+
+def choose_context(
+    data: Mapping[str, Any], path: Path | None, *, flag: str | None, env: Mapping[str, str]
+) -> ContextChoice:
+    """The one rule for which context a command uses, for loading settings, `config contexts`,
+    `config use-context` and completion alike: `--context`, else `$KAFKAOPS_CONTEXT`, else the
+    file's `current-context`, else the file's only context. A name the file does not have is
+    refused."""
+    contexts = context_names(data, path)
+    choice = asked_context(flag, env, contexts)
+    if choice.name is not None and path is None:
+        raise ConfigError(f"context {choice.name!r} asked for, but no config file was found")
+    if choice.name is None:
+        current = data.get("current-context")
+        if current is not None and not isinstance(current, str):
+            raise ConfigError(f"'current-context' in {path} must be a context name")
+        if current is not None:
+            choice = ContextChoice(current, "current-context")
+        elif len(contexts) == 1:
+            choice = ContextChoice(next(iter(contexts)), "the only context")
+        else:
+            return choice
+    if choice.name not in contexts:
+        where = f" in {path}" if path else ""
+        raise ConfigError(
+            f"no context named {choice.name!r}{where} (known contexts: {known_contexts(contexts)})"
+        )
+    return choice
 
 
 def select_context(
-    data: Mapping[str, Any], wanted: str | None, path: Path | None
+    data: Mapping[str, Any], path: Path | None, *, flag: str | None, env: Mapping[str, str]
 ) -> tuple[str | None, dict[str, Any]]:
-    contexts = context_names(data, path)
-    name = wanted or data.get("current-context")
-    if name is not None and not isinstance(name, str):
-        raise ConfigError(f"'current-context' in {path} must be a context name")
-    if name is None and len(contexts) == 1:
-        name = next(iter(contexts))
+    """The chosen context's name and settings (`choose_context`)."""
+    name = choose_context(data, path, flag=flag, env=env).name
     if name is None:
         return None, {}
-    if name not in contexts:
-        where = f" in {path}" if path else ""
-        raise ConfigError(f"no context named {name!r}{where} (known contexts: {known_contexts(contexts)})")
-    context = contexts[name] or {}
+    context = context_names(data, path)[name] or {}
     if not isinstance(context, dict):
         raise ConfigError(f"context {name!r} must be a mapping")
-    return str(name), context
+    return name, context
 
 
 # -- config use-context ------------------------------------------------------------------------

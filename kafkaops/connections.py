@@ -401,7 +401,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # PostgreSQL has regexp_replace; give SQLite the same function so one query serves both.
     dbapi_conn.create_function("regexp_replace", 4, _regexp_replace, deterministic=True)
     # Times as the service stored them (epoch ms, ISO text...) compared as instants.
-    dbapi_conn.create_function("kafkaops_time", 1, stored_epoch, deterministic=True)
+    dbapi_conn.create_function("kafkaops_time", 1, _stored_epoch, deterministic=True)
     dbapi_conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     # LIKE (topic globs) is case-sensitive on PostgreSQL; make SQLite agree.
     dbapi_conn.execute("PRAGMA case_sensitive_like = ON")
@@ -411,25 +411,52 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # driver would otherwise begin only at the first write, after a claim's SELECT.
     dbapi_conn.isolation_level = None
     # SQLite stores whatever bytes it is given: one event_key that is not UTF-8 must not make
-    # every query fail. People see such bytes escaped (\\xff); `retry` reads the exact stored
-    # bytes with CAST(... AS BLOB).
-    dbapi_conn.text_factory = _decode_text
+    # every query fail. Such text is read as `decode_text` says, by every command.
+    dbapi_conn.text_factory = decode_text
 
 
-def _decode_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "backslashreplace")
+def decode_text(raw: bytes) -> str:
+    """Text SQLite stored, as every command and every SQL function reads it: UTF-8, each byte
+    that is not UTF-8 kept as a lone surrogate (surrogateescape, `\\xff` -> U+DCFF), so that it
+    goes back out as the very byte. JSON and YAML show it as `\\udcff`, tables and tsv as
+    `\\xff` (`escape.safe_text`), piped csv as the byte; `retry` publishes the stored bytes."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def encode_text(text: str) -> bytes:
+    """The stored bytes of text read by `decode_text`."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def is_utf8(text: str) -> bool:
+    """False for text `decode_text` read from bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# kafkaops' SQL functions take text columns as their stored bytes (schema.StoredText: sqlite3
+# hands a Python function only valid UTF-8), decode them with `decode_text`, and give bytes back
+# for bytes, since sqlite3 cannot return text holding a lone surrogate (schema.StoredTextResult
+# makes the result text again).
 
 
 def _lower(value: Any) -> Any:
-    # Text handed over as its stored bytes (StoredText): bytes that are not UTF-8 as \\xff.
+    # --error is case-insensitive (lower() LIKE lower()); LIKE reads a blob as its text.
     if isinstance(value, bytes):
-        value = _decode_text(value)
+        return encode_text(decode_text(value).lower())
     return value.lower() if isinstance(value, str) else value
 
 
 # How long a SQLite connection waits for another writer, unless its transaction was bounded
 # otherwise (bound_transaction).
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+def _stored_epoch(value: Any) -> float | None:
+    return stored_epoch(decode_text(value) if isinstance(value, bytes) else value)
 
 
 def _sqlite_on_begin(conn: Any) -> None:
@@ -442,11 +469,17 @@ def _sqlite_on_begin(conn: Any) -> None:
 _PG_FLAGS = {"i": re.IGNORECASE}
 
 
-def _regexp_replace(value: str | bytes | None, pattern: str, replacement: str, flags: str) -> str | None:
+def _regexp_replace(
+    value: str | bytes | None, pattern: str, replacement: str, flags: str
+) -> str | bytes | None:
     if value is None:
         return None
-    if isinstance(value, bytes):  # the stored bytes (StoredText): bad ones as \\xff, one signature
-        value = _decode_text(value)
+    if isinstance(value, bytes):
+        return encode_text(regexp_replace_text(decode_text(value), pattern, replacement, flags))
+    return regexp_replace_text(value, pattern, replacement, flags)
+
+
+def regexp_replace_text(value: str, pattern: str, replacement: str, flags: str) -> str:
     re_flags = re.ASCII  # as PostgreSQL's classes and case folding are
     for flag in flags:
         re_flags |= _PG_FLAGS.get(flag, 0)

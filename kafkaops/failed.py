@@ -19,7 +19,7 @@ from kafkaops.config import LOGICAL_COLUMNS
 from kafkaops.connections import stream_rows
 from kafkaops.errors import NotFoundError, UsageError
 from kafkaops.recordvalue import parse_json
-from kafkaops.schema import StoredText, instant
+from kafkaops.schema import ContainsFolded, StoredText, StoredTextResult, instant
 from kafkaops.statuses import GROUP_KEYS, PURGEABLE, REQUEUEABLE, SEVERITY, STATUSES
 from kafkaops.timeparse import as_utc
 
@@ -85,20 +85,6 @@ def bound_lock_waits(engine: Engine, seconds: float = LOCK_TIMEOUT_S) -> None:
     event.listen(engine, "connect", on_connect)
 
 
-def read_text_leniently(engine: Engine) -> None:
-    """SQLite stores whatever bytes it was given: text that is not UTF-8 is read with
-    surrogateescape (each bad byte kept, shown as `\\xff`), so that one such row no longer
-    fails every command, including the `failed list` that would show which row it is."""
-    if engine.dialect.name != "sqlite":
-        return
-    from sqlalchemy import event
-
-    def on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
-
-    event.listen(engine, "connect", on_connect)
-
-
 def parse_statuses(values: Sequence[str]) -> tuple[str, ...]:
     """Upper-cased, validated statuses; `PENDING,DLQ` and repeated options both work."""
     result: list[str] = []
@@ -130,17 +116,17 @@ def error_signature_expr(table: Table) -> ColumnElement[Any]:
     expr: ColumnElement[Any] = StoredText(table.c.last_error)
     for pattern, flags, placeholder in SIGNATURE_RULES:
         expr = func.regexp_replace(expr, pattern, placeholder, flags, type_=types.Text)
-    return expr
+    return StoredTextResult(expr)
 
 
 def error_signature(text: str) -> str:
     """The same normalisation as the SQL expression, for one string (tests, previews)."""
-    from kafkaops.connections import _regexp_replace
+    from kafkaops.connections import regexp_replace_text
 
-    result: str | None = text
+    result = text
     for pattern, flags, placeholder in SIGNATURE_RULES:
-        result = _regexp_replace(result, pattern, placeholder, flags)
-    return result or ""
+        result = regexp_replace_text(result, pattern, placeholder, flags)
+    return result
 
 
 def glob_condition(column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:
@@ -163,7 +149,7 @@ def conditions(table: Table, flt: EventFilter) -> list[ColumnElement[bool]]:
         where.append(c.created_at < flt.until)
     if flt.error:
         escaped = re.sub(r"([\\%_])", r"\\\1", flt.error)
-        where.append(StoredText(c.last_error).ilike(f"%{escaped}%", escape="\\"))
+        where.append(ContainsFolded(c.last_error, f"%{escaped}%"))
     if flt.ids:
         where.append(c.id.in_(flt.ids))
     return where

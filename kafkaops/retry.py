@@ -21,8 +21,9 @@ from sqlalchemy import LargeBinary, Select, Table, cast, select, type_coerce
 
 from kafkaops import dlq_record
 from kafkaops.config import RetrySettings
-from kafkaops.connections import bound_transaction, stream_rows
+from kafkaops.connections import bound_transaction, is_utf8, stream_rows
 from kafkaops.errors import KafkaopsError, SchemaError
+from kafkaops.escape import safe_text
 from kafkaops.failed import glob_condition, logical
 from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
 from kafkaops.schema import BytesAsText, TableShape, inspect_table
@@ -535,13 +536,17 @@ def _attempt(
 
 
 def topic_label(topic: str | None) -> str:
-    return topic if topic is not None else "(null)"
+    """A row's topic as a metric label: escaped as people see it (a topic that is not UTF-8
+    cannot be written to the textfile as it is)."""
+    return safe_text(topic) if topic is not None else "(null)"
 
 
 def to_record(event: FailedEvent) -> tuple[str, bytes, bytes | None, Headers]:
     """The Kafka record of a row, or ValueError saying why this row cannot be one."""
     if event.topic is None or event.topic == "":
         raise ValueError("the topic is NULL or empty: there is nowhere to publish")
+    if not is_utf8(event.topic):
+        raise ValueError("the topic is not UTF-8: no Kafka topic has that name")
     if event.payload is None:
         raise ValueError("the payload is NULL: there is nothing to publish")
     headers = record_headers(event.headers)
@@ -607,9 +612,10 @@ def _send_to_dlq(
     sendable = []
     records = []
     for event, failure, retry_count in exhausted:
-        if event.topic is None or event.topic == "":
+        if event.topic is None or event.topic == "" or not is_utf8(event.topic):
             # No topic, so no dead-letter topic either: an operator must look at it.
-            message = f"{failure.message}; no DLQ topic for a row without a topic"
+            why = "without a topic" if not event.topic else "whose topic is not UTF-8"
+            message = f"{failure.message}; no DLQ topic for a row {why}"
             settlement.dlq_failed.append(_row(event, retry_count, message, failure.error_type))
             summary.bad_topic_ids.append(event.id)
             continue

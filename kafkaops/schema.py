@@ -26,6 +26,7 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     cast,
+    func,
     inspect,
     text,
     type_coerce,
@@ -36,6 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from kafkaops.config import LOGICAL_COLUMNS, DatabaseSettings
+from kafkaops.connections import decode_text
 from kafkaops.timeparse import read_stored_time
 
 if TYPE_CHECKING:
@@ -105,7 +107,12 @@ class StoredTime(types.TypeDecorator[datetime]):
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
-        return read_stored_time
+
+        def read(value: Any) -> datetime | str | None:
+            # A blob where a time was expected: its bytes read as all stored text is.
+            return read_stored_time(decode_text(value) if isinstance(value, bytes) else value)
+
+        return read
 
     def bind_processor(self, dialect: Any) -> Any:
         if dialect.name != "sqlite":
@@ -176,11 +183,52 @@ class ComparableTime(_WrappedOnSQLite):
 class StoredText(_WrappedOnSQLite):
     """A text column as SQL functions take it: itself on PostgreSQL; on SQLite its stored
     bytes, since sqlite3 hands a Python function only text that is valid UTF-8 and fails the
-    query otherwise. kafkaops' functions (regexp_replace, lower) decode it leniently."""
+    query otherwise. kafkaops' functions (regexp_replace, lower) decode it as every reader does
+    (`connections.decode_text`) and give bytes back."""
 
     inherit_cache = True
     type = Text()
     sqlite_template = "CAST({} AS BLOB)"
+
+
+class StoredTextResult(_WrappedOnSQLite):
+    """The result of kafkaops' SQL functions over StoredText as text again: on SQLite the bytes
+    they return, read back as the column's own text would be."""
+
+    inherit_cache = True
+    type = Text()
+    sqlite_template = "CAST({} AS TEXT)"
+
+
+class ContainsFolded(ColumnElement[bool]):
+    """`column ILIKE pattern` (escaped with `\\`) on text as stored. On SQLite `lower()` gets the
+    stored bytes (StoredText) and its result is text again for LIKE, which matches no blob."""
+
+    inherit_cache = True
+    type = types.Boolean()
+    _traverse_internals = [  # noqa: RUF012
+        ("column", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], pattern: str) -> None:
+        self.column = column
+        self.pattern = bindparam(None, pattern, type_=Text(), unique=True)
+
+    @property
+    def _from_objects(self) -> Any:
+        return self.column._from_objects
+
+
+@compiles(ContainsFolded)
+def _compile_ilike(element: ContainsFolded, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column.ilike(element.pattern, escape="\\"), **kw))
+
+
+@compiles(ContainsFolded, "sqlite")
+def _compile_folded_like(element: ContainsFolded, compiler: Any, **kw: Any) -> str:
+    folded = StoredTextResult(func.lower(StoredText(element.column)))
+    return str(compiler.process(folded.like(func.lower(element.pattern), escape="\\"), **kw))
 
 
 def instant(column: ColumnElement[Any]) -> ColumnElement[Any]:

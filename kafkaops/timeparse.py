@@ -131,7 +131,7 @@ def read_stored_time(value: Any) -> datetime | str | None:
     a zone (none: UTC). A value that is no time comes back as its text, to be shown as it is."""
     if value is None or isinstance(value, datetime):
         return as_utc(value)
-    text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+    text = str(value)
     seconds = _epoch_seconds(value if isinstance(value, int | float) else text.strip())
     try:
         if seconds is not None:

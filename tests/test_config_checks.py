@@ -8,13 +8,16 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from kafkaops.config import Overrides, load_settings
 from kafkaops.errors import ConfigError
+from tests.conftest import write_config
 
 
 def write(tmp_path: Path, text: str, name: str = "kafkaops.yaml") -> Path:
@@ -99,8 +102,6 @@ def test_kafka_takes_any_librdkafka_property_and_the_known_keys_of_every_section
             kafka: {bootstrap.servers: 'b:9092', any.librdkafka.property: 1}
             app:
               instances: [http://a:8080, http://b:8080]
-              health_url: http://a:8080/h
-              metrics_url: http://a:8080/m
               health_path: /h
               metrics_path: /m
               stats_path: /s
@@ -108,6 +109,8 @@ def test_kafka_takes_any_librdkafka_property_and_the_known_keys_of_every_section
               username: u
               password: p
               token: t
+              executor: publisher
+              circuit_breaker: kafka
             retry:
               schedule: [1m]
               max_retries: 2
@@ -123,15 +126,54 @@ def test_kafka_takes_any_librdkafka_property_and_the_known_keys_of_every_section
               dlq_failed_count: {critical: 0}
               thread_pool_queue: {warning: 5}
             alerts: {webhook: 'https://hooks.example/services/T/B/X'}
-            status: {state_dir: /tmp/kafkaops-state}
+            status: {state_dir: /tmp/kafkaops-state, timeout: 3s}
+          one-instance:
+            app: {health_url: http://a:8080/h, metrics_url: http://a:8080/m, stats_url: http://a:8080/s}
         """,
     )
     s = load_settings(Overrides(config_path=str(path)), env={})
     assert s.retry.dlq_suffixes == (".DLT", "-dlt")
     assert s.retry.dlq_suffix == ".DLT"
     assert s.kafka["any.librdkafka.property"] == "1"
-    assert s.app["instances"] == ["http://a:8080", "http://b:8080"]
-    assert s.alerts["webhook"].startswith("https://") and s.status["state_dir"] == "/tmp/kafkaops-state"
+    assert s.app.instances == (("a:8080", "http://a:8080"), ("b:8080", "http://b:8080"))
+    assert (s.app.executor, s.app.circuit_breaker) == ("publisher", "kafka")
+    assert s.alerts.webhook == "https://hooks.example/services/T/B/X"
+    assert s.status.state_dir == Path("/tmp/kafkaops-state") and s.status.timeout == timedelta(seconds=3)
+    one = load_settings(Overrides(config_path=str(path), context="one-instance"), env={})
+    assert [i.metrics_url for i in one.app.endpoints()] == ["http://a:8080/m"]
+
+
+# -- bad values: refused when the file loads, by every command alike ---------------------------
+
+BAD_VALUES = [
+    ("app", {"timeout": "0s"}, "app.timeout must be longer than zero"),
+    ("app", {"instances": "http://a:8080"}, "app.instances must be a list of base URLs (http://host:8080)"),
+    ("app", {"health_path": "health"}, "app.health_path must be a path starting with /, or null"),
+    ("app", {"username": 42}, "app.username must be a string, not 42"),
+    ("app", {"instances": ["http://a:8080"], "health_url": "http://a:8080/h"}, "app.health_url is the"),
+    ("alerts", {"webhook": 42}, "alerts.webhook must be an http:// or https:// URL"),
+    ("alerts", {"webhook": "hooks.example/T/B"}, "alerts.webhook: "),
+    ("status", {"state_dir": 42}, "status.state_dir must be a string, not 42"),
+    ("status", {"timeout": "0s"}, "status.timeout must be longer than zero"),
+    ("status", {"timeout": 5}, "invalid status.timeout 5: a duration needs a unit"),
+]
+
+
+@pytest.mark.parametrize("command", [["failed", "list"], ["config", "show"], ["status"]], ids=" ".join)
+@pytest.mark.parametrize(
+    ("section", "value", "message"), BAD_VALUES, ids=[f"{s}:{json.dumps(v)}" for s, v, _ in BAD_VALUES]
+)
+def test_a_bad_value_in_any_section_is_refused_by_every_command(
+    make_database, cli, tmp_path: Path, command: list[str], section: str, value: dict[str, Any], message: str
+) -> None:
+    db = make_database("sqlite")
+    db.init()
+    path = write_config(tmp_path / "kafkaops.yaml", db, **{section: value})
+    result = cli("--config", str(path), *command)
+    # status speaks the Monitoring Plugins' codes: a configuration error is UNKNOWN (3) there.
+    assert result.exit_code == (3 if command == ["status"] else 2)
+    assert result.stderr.startswith(f"Error: {message}")
+    assert result.stdout == ""
 
 
 def test_dlq_suffixes_default_and_validation(tmp_path: Path) -> None:
@@ -397,6 +439,86 @@ def test_an_empty_context_option_is_refused_not_ignored(cli, tmp_path: Path) -> 
         result.stderr.splitlines()[0]
         == "Error: --context is empty: name a context (known contexts: local, prod)"
     )
+
+
+# -- which context: one rule for loading, config contexts, use-context and completion -----------
+
+TWO = "current-context: a\ncontexts:\n  a: {}\n  b: {}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "env", "chosen"),
+    [
+        ("contexts:\n  only: {}\n", [], {}, "only"),
+        (TWO, [], {}, "a"),
+        (TWO, [], {"KAFKAOPS_CONTEXT": "b"}, "b"),
+        (TWO, ["--context", "a"], {"KAFKAOPS_CONTEXT": "b"}, "a"),
+        (TWO, [], {"KAFKAOPS_CONTEXT": ""}, "a"),  # set but empty: as if not set
+        ("contexts:\n  a: {}\n  b: {}\n", [], {}, None),
+    ],
+    ids=["the-only-context", "current-context", "env", "flag-beats-env", "empty-env", "none-current"],
+)
+def test_config_contexts_marks_the_context_every_command_uses(
+    cli, tmp_path: Path, text: str, args: list[str], env: dict[str, str], chosen: str | None
+) -> None:
+    path = write(tmp_path, text)
+    listed = cli("--config", str(path), *args, "config", "contexts", "-o", "json", env=env)
+    assert listed.exit_code == 0, listed.stderr
+    assert [r["name"] for r in json.loads(listed.stdout) if r["current"]] == ([chosen] if chosen else [])
+    shown = cli("--config", str(path), *args, "config", "show", "-o", "json", env=env)
+    assert shown.exit_code == 0, shown.stderr
+    assert {r["key"]: r["value"] for r in json.loads(shown.stdout)}["context"] == (chosen or "(none)")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["config", "contexts"], ["config", "show"], ["failed", "list"], ["config", "use-context", "b"]],
+    ids=" ".join,
+)
+def test_an_empty_context_option_is_refused_by_every_command(cli, tmp_path: Path, command: list[str]) -> None:
+    path = write(tmp_path, TWO)
+    result = cli("--config", str(path), "--context", "", *command)
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --context is empty: name a context (known contexts: a, b)\n"
+    assert result.stdout == "" and path.read_text() == TWO
+
+
+@pytest.mark.parametrize("command", [["config", "contexts"], ["config", "show"]], ids=" ".join)
+def test_an_unknown_context_is_refused_by_every_command(cli, tmp_path: Path, command: list[str]) -> None:
+    path = write(tmp_path, TWO)
+    result = cli("--config", str(path), *command, env={"KAFKAOPS_CONTEXT": "c"})
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: no context named 'c' in {path} (known contexts: a, b)")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "warning"),
+    [
+        ([], {"KAFKAOPS_CONTEXT": "a"}, "Warning: $KAFKAOPS_CONTEXT=a still takes precedence.\n"),
+        (["--context", "a"], {}, "Warning: --context a still takes precedence.\n"),
+        (["--context", "a"], {"KAFKAOPS_CONTEXT": "b"}, "Warning: --context a still takes precedence.\n"),
+        ([], {"KAFKAOPS_CONTEXT": "b"}, ""),
+        ([], {"KAFKAOPS_CONTEXT": ""}, ""),
+    ],
+    ids=["env", "flag", "flag-beats-env", "env-agrees", "empty-env"],
+)
+def test_use_context_warns_of_what_still_takes_precedence(
+    cli, tmp_path: Path, args: list[str], env: dict[str, str], warning: str
+) -> None:
+    path = write(tmp_path, TWO)
+    result = cli("--config", str(path), *args, "config", "use-context", "b", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"Switched to context 'b' in {path.resolve()}.\n{warning}"
+
+
+def test_context_completion_offers_the_names_a_command_can_select(tmp_path: Path) -> None:
+    import click
+
+    from kafkaops.cli.common import complete_contexts
+
+    write(tmp_path, "current-context: b\ncontexts:\n  b: {}\n  '': {}\n  ' ': {}\n  a: {}\n")
+    ctx = click.Context(click.Command("x"))
+    assert complete_contexts(ctx, "") == ["a", "b"]
 
 
 def test_use_context_without_a_config_file(cli) -> None:

@@ -7,12 +7,17 @@ database's own text form; the bytes are checked on a real topic.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
+import subprocess
+import sys
 import uuid
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from tests.conftest import write_config
 from tests.events import event
@@ -192,6 +197,105 @@ def test_sqlite_last_error_that_is_not_utf8_is_grouped_and_filtered(
     grouped = cli("failed", "-g", "error_signature", "-o", "json")
     assert grouped.exit_code == 0, grouped.stderr
     counts = {g["error_signature"]: g["count"] for g in json.loads(grouped.stdout)}
-    assert counts == {"Bad \\xff byte <n>\x1b[2J": 2, "Timeout after <duration>": 1}
+    assert counts == {"Bad \udcff byte <n>\x1b[2J": 2, "Timeout after <duration>": 1}
     table = cli("failed", "-g", "error_signature")
     assert "Bad \\xff byte <n>\\x1b[2J" in table.stdout and "\x1b" not in table.stdout
+
+
+# -- text that is not UTF-8 (SQLite): one reading for every command ------------------------------
+
+STORED = b"bad\xffkey"  # the same bytes in event_key and last_error
+# What each format shows for them: JSON and YAML the byte as U+DCFF, tsv and tables `\xff`,
+# csv the byte itself.
+SHOWN = {
+    "json": "bad\udcffkey",
+    "yaml": "bad\udcffkey",
+    "csv": STORED.decode("utf-8", "surrogateescape"),
+    "tsv": "bad\\xffkey",
+}
+# Each command that reads such a row, and the field of its output that holds them.
+READERS = {
+    "failed list": (["failed", "list"], "event_key"),
+    "failed list last_error": (["failed", "list"], "last_error"),
+    "failed -g last_error": (["failed", "-g", "last_error"], "last_error"),
+    "failed -g error_signature": (["failed", "-g", "error_signature"], "error_signature"),
+    "failed list --error": (["failed", "list", "--error", "KEY"], "last_error"),
+    "retry --dry-run": (["retry", "--dry-run"], "event_key"),
+}
+
+
+@pytest.fixture
+def not_utf8_config(make_database, tmp_path):  # type: ignore[no-untyped-def]
+    db = make_database("sqlite")
+    db.init()
+    db.insert([event(1)])
+    with sqlite3.connect(db.url.removeprefix("sqlite:///")) as raw:
+        raw.execute(
+            "UPDATE failed_kafka_events SET event_key = CAST(? AS TEXT), last_error = CAST(? AS TEXT)",
+            (STORED, STORED),
+        )
+    return write_config(tmp_path / "k.yaml", db)
+
+
+def read_field(output: bytes, fmt: str, field: str) -> str:
+    text = output.decode("utf-8", "surrogateescape")
+    if fmt == "json":
+        rows = json.loads(text)
+    elif fmt == "yaml":
+        rows = yaml.safe_load(text)
+    elif fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    else:
+        header, *lines = text.splitlines()
+        rows = [dict(zip(header.split("\t"), line.split("\t"), strict=True)) for line in lines]
+    [row] = rows
+    return str(row[field])
+
+
+@pytest.mark.parametrize("fmt", list(SHOWN))
+@pytest.mark.parametrize("reader", list(READERS))
+def test_text_that_is_not_utf8_reads_the_same_in_every_command(
+    not_utf8_config, cli, reader: str, fmt: str
+) -> None:
+    args, field = READERS[reader]
+    command = ["--config", str(not_utf8_config), *args, "-o", fmt]
+    if fmt == "csv":  # piped csv writes the stored bytes: seen only on a real process's stdout
+        done = subprocess.run([sys.executable, "-m", "kafkaops", *command], capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        output = done.stdout
+    else:
+        result = cli(*command)
+        assert result.exit_code == 0, result.stderr
+        output = result.stdout_bytes
+    assert read_field(output, fmt, field) == SHOWN[fmt]
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+def test_text_that_is_not_utf8_shows_escaped_in_a_table(not_utf8_config, cli, reader: str) -> None:
+    args, _field = READERS[reader]
+    result = cli("--config", str(not_utf8_config), *args)
+    assert result.exit_code == 0, result.stderr
+    assert "bad\\xffkey" in result.stdout and b"\xff" not in result.stdout_bytes
+
+
+def test_a_topic_that_is_not_utf8_is_settled_by_retry(
+    make_database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    """No Kafka topic has such a name: the row fails its attempt (the last one without a DLQ
+    topic to go to), and the metrics label shows the byte escaped."""
+    db = make_database("sqlite")
+    db.init()
+    configure(db, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    db.insert([event(1, retry_count=4), event(2)])  # max_retries 5: evt-1 is on its last attempt
+    with sqlite3.connect(db.url.removeprefix("sqlite:///")) as raw:
+        raw.execute("UPDATE failed_kafka_events SET topic = CAST(X'6f72ff' AS TEXT)")
+    metrics = tmp_path / "retry.prom"
+    result = cli("retry", "--metrics-file", str(metrics))
+    assert result.exit_code == 1, result.stderr
+    assert "are now DLQ_FAILED: id 1" in result.stderr
+    not_utf8 = "the topic is not UTF-8: no Kafka topic has that name"
+    assert [(r["status"], r["retry_count"], r["last_error"]) for r in db.rows()] == [
+        ("DLQ_FAILED", 5, f"{not_utf8}; no DLQ topic for a row whose topic is not UTF-8"),
+        ("PENDING", 1, not_utf8),
+    ]
+    assert 'kafka_retry_attempts_total{topic="or\\\\xff"} 2.0' in metrics.read_text()

@@ -214,14 +214,12 @@ def _sqlstate(error: BaseException) -> str | None:
 
 
 def bounded_connections(ctx: click.Context) -> Connections:
-    """The connections, their sessions bounded in how long they wait for a lock (and, on
-    SQLite, reading text that is not UTF-8 instead of failing on it)."""
+    """The connections, their sessions bounded in how long they wait for a lock."""
     conns = state(ctx).connections
     if not ctx.meta.get("kafkaops.lock_waits_bounded"):
-        from kafkaops.failed import bound_lock_waits, read_text_leniently
+        from kafkaops.failed import bound_lock_waits
 
         bound_lock_waits(conns.engine)
-        read_text_leniently(conns.engine)
         ctx.meta["kafkaops.lock_waits_bounded"] = True
     return conns
 
@@ -437,8 +435,8 @@ def _complete_list(values: tuple[str, ...], incomplete: str, *, upper: bool = Fa
 
 def complete_contexts(ctx: click.Context, incomplete: str) -> list[str]:
     """Context names from the config file kafkaops would read (found by the one lookup, and
-    only if it is trusted); nothing when there is none."""
-    from kafkaops.configfile import find_config_file, running_uid
+    only if it is trusted), those `--context` can select; nothing when there is none."""
+    from kafkaops.configfile import find_config_file, running_uid, selectable_contexts
     from kafkaops.errors import ConfigError
 
     try:
@@ -450,7 +448,7 @@ def complete_contexts(ctx: click.Context, incomplete: str) -> list[str]:
         names = context_names_of(_trusted_text(found.path, running_uid()))
     except (OSError, ConfigError):
         return []
-    return [n for n in names if n.startswith(incomplete)]
+    return [n for n in selectable_contexts(names) if n.startswith(incomplete)]
 
 
 def _trusted_text(path: Any, uid: int | None) -> str:

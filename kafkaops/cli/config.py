@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kafkaops.cli.common import OutputOpt, output, state
+from kafkaops.cli.common import OutputOpt, complete_contexts, output, state
 from kafkaops.cli.output import Field
 
 app = typer.Typer(help="Show the resolved configuration and its contexts.", no_args_is_help=True)
@@ -40,12 +40,12 @@ def contexts(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops config contexts
     """
-    from kafkaops.config import context_names
+    from kafkaops.configfile import choose_context, context_names
 
     app_state = state(ctx)
     file = app_state.config_file()
     path, data = (file.path, file.data) if file else (None, {})
-    current = app_state.overrides.context or os.environ.get("KAFKAOPS_CONTEXT") or data.get("current-context")
+    current = choose_context(data, path, flag=app_state.overrides.context, env=os.environ).name
     rows = [{"name": name, "current": name == current} for name in context_names(data, path)]
     out = output(output_format)
     if not rows:
@@ -56,7 +56,12 @@ def contexts(ctx: typer.Context, output_format: OutputOpt = None) -> None:
 @app.command("use-context")
 def use_context(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="A context of the config file.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="A context of the config file.", autocompletion=complete_contexts
+        ),
+    ],
 ) -> None:
     """Make NAME the current context: writes current-context in the config file in use.
 
@@ -68,20 +73,28 @@ def use_context(
     Example:
       kafkaops config use-context prod
     """
-    from kafkaops.configfile import set_current_context
+    from kafkaops.configfile import asked_context, context_names, set_current_context
     from kafkaops.errors import ConfigError
 
-    file = state(ctx).config_file()
+    app_state = state(ctx)
+    file = app_state.config_file()
     if file is None:
         raise ConfigError(
             "no config file to write current-context in",
             hint="create ./kafkaops.yaml or ~/.config/kafkaops/config.yaml, or name one with --config",
         )
     path = file.path
+    # What would still beat current-context, asked (and checked) as every command asks it.
+    asked = asked_context(app_state.overrides.context, os.environ, context_names(file.data, path))
     kept = set_current_context(path, name)
     out = output(None)
     out.info(f"Switched to context {name!r} in {path}.")
     if not kept:
         out.warning(f"{path} was rewritten from its data: its comments and layout were not kept.")
-    if os.environ.get("KAFKAOPS_CONTEXT") and os.environ["KAFKAOPS_CONTEXT"] != name:
-        out.warning(f"$KAFKAOPS_CONTEXT={os.environ['KAFKAOPS_CONTEXT']} still takes precedence.")
+    if asked.name is not None and asked.name != name:
+        shown = (
+            f"{asked.chosen_by} {asked.name}"
+            if asked.chosen_by == "--context"
+            else f"{asked.chosen_by}={asked.name}"
+        )
+        out.warning(f"{shown} still takes precedence.")
