@@ -310,7 +310,7 @@ def inspect_table(conn: Connection, db: DatabaseSettings) -> TableShape:
         sql_type = found["type"]
         actual = kind_of(sql_type)
         length = getattr(sql_type, "length", None) if actual == "text" else None
-        columns[logical] = LiveColumn(found["name"], actual, str(sql_type), length)
+        columns[logical] = LiveColumn(found["name"], actual, _type_name(sql_type, conn), length)
         expected = _KINDS[logical]
         if expected == "id":
             if actual not in {"integer", "uuid", "text"}:
@@ -324,6 +324,15 @@ def inspect_table(conn: Connection, db: DatabaseSettings) -> TableShape:
             problem = f"type {sql_type} cannot hold {_MUST_HOLD[logical]} characters (DLQ_FAILED)"
             problems.append(ColumnProblem(logical, physical, problem))
     return TableShape(columns, problems)
+
+
+def _type_name(sql_type: Any, conn: Connection) -> str:
+    """The type in the database's own words: `TIMESTAMP(6) WITH TIME ZONE` as Hibernate makes
+    it on PostgreSQL, where str() would say only `TIMESTAMP`."""
+    try:
+        return str(sql_type.compile(dialect=conn.dialect))
+    except Exception:  # a type the dialect cannot render (reflected as NullType)
+        return str(sql_type)
 
 
 def check_table(conn: Connection, db: DatabaseSettings) -> list[ColumnProblem]:

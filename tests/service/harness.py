@@ -140,7 +140,12 @@ def start_service(
     cmd = [java, *JVM_FLAGS, "-jar", str(jar), *(f"--{k}={v}" for k, v in args.items())]
     with log.open("ab") as out:
         process = subprocess.Popen(
-            cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     service = Service(process, port, log)
     deadline = time.monotonic() + START_TIMEOUT
