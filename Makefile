@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install deps test lint format completions bench run clean kafka-cache kafka-broker kcat pictures
+.PHONY: help install deps test lint format completions bench run clean kafka-cache kafka-broker kcat pictures service
 
 help:
 	@echo "make run          set up, then run kafkaops against an embedded Kafka and a SQLite file"
@@ -16,6 +16,7 @@ help:
 	@echo "make pictures     regenerate the SVGs in docs/ from real runs of the demo"
 	@echo "make kafka-cache  fetch the Apache Kafka broker jars once (make test does it)"
 	@echo "make kafka-broker a local Apache Kafka broker in the foreground (PORT=9092 to pick its port)"
+	@echo "make service      build the reference Spring Boot service (examples/casino-events) the tests run"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +33,7 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
-test: install deps kafka-cache
+test: install deps kafka-cache service
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -63,6 +64,14 @@ kafka-cache: install
 # A local Apache Kafka broker in the foreground; prints bootstrap.servers=127.0.0.1:PORT.
 kafka-broker: install
 	scripts/kafka-broker run $(if $(PORT),--port $(PORT))
+
+# The reference service kafkaops is tested against: examples/casino-events/target/casino-events.jar.
+service:
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then \
+		cd examples/casino-events && mvn -q -B package -DskipTests; \
+	else \
+		echo "Java or Maven is missing: the service tests will be skipped"; \
+	fi
 
 run: install
 	$(BIN)/kafkaops demo

@@ -358,7 +358,7 @@ def inspect_table(conn: Connection, db: DatabaseSettings) -> TableShape:
             continue
         sql_type = found["type"]
         actual = kind_of(sql_type)
-        type_name = str(sql_type)
+        type_name = _type_name(sql_type, conn)
         if isinstance(sql_type, types.NullType | types.ARRAY):
             # SQLAlchemy says NULL (a type it does not know: xml, tsvector) or ARRAY: the
             # database's own name says which (xml, text[], timestamp with time zone[]).
@@ -409,6 +409,15 @@ def declared_types(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
         rows = conn.exec_driver_sql(f"PRAGMA {prefix}table_info({_quoted(db.table)})")
         return {str(row[1]).lower(): str(row[2]) for row in rows}
     return {}
+
+
+def _type_name(sql_type: Any, conn: Connection) -> str:
+    """The type in the database's own words: `TIMESTAMP(6) WITH TIME ZONE` as Hibernate makes
+    it on PostgreSQL, where str() would say only `TIMESTAMP`."""
+    try:
+        return str(sql_type.compile(dialect=conn.dialect))
+    except Exception:  # a type the dialect cannot render (reflected as NullType)
+        return str(sql_type)
 
 
 def check_table(conn: Connection, db: DatabaseSettings) -> list[ColumnProblem]:

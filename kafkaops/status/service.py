@@ -39,6 +39,11 @@ EXECUTOR_METRICS = {
 QUEUE_REMAINING = "executor_queue_remaining_tasks"
 BREAKER_METRIC = "resilience4j_circuitbreaker_state"
 LATENCY = "kafka_publish_latency_seconds"
+# The runbook's names. A Spring service also exposes Spring's own pools (taskScheduler,
+# applicationTaskExecutor) and any other breaker: unless app.executor / app.circuit_breaker
+# say otherwise, these are the ones judged when the service has them.
+PUBLISHER_EXECUTOR = "kafkaPublisherExecutor"
+KAFKA_BREAKER = "kafka"
 
 
 def probe_instance(app: AppSettings, instance: ServiceInstance) -> InstanceStatus:
@@ -332,6 +337,10 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
             seen_latency, latency_sum = True, latency_sum + value
         elif name == f"{LATENCY}_count":
             seen_latency, latency_count = True, latency_count + value
+    if app.executor is None and PUBLISHER_EXECUTOR in pools:
+        pools = {PUBLISHER_EXECUTOR: pools[PUBLISHER_EXECUTOR]}
+    if app.circuit_breaker is None and KAFKA_BREAKER in breakers:
+        breakers = {KAFKA_BREAKER: breakers[KAFKA_BREAKER]}
     metric_pools = _busiest(
         status, [_pool(status, executor, values) for executor, values in sorted(pools.items())]
     )
