@@ -57,19 +57,17 @@ def _rejected(java: str | None = None) -> KafkaErrorClass:
 
 
 ERRORS: dict[str, KafkaErrorClass] = {
-    # The record itself: retrying the same bytes cannot succeed by itself.
+    # The record itself: retrying the same bytes cannot succeed by itself. (A record over the
+    # producer's own message.max.bytes is refused locally with MSG_SIZE_TOO_LARGE too.)
     "MSG_SIZE_TOO_LARGE": _event(_J + "RecordTooLargeException"),
-    "_MSG_SIZE_TOO_LARGE": _event(_J + "RecordTooLargeException"),
     "RECORD_LIST_TOO_LARGE": _event(_J + "RecordBatchTooLargeException"),
     "TOPIC_EXCEPTION": _event(_J + "InvalidTopicException"),
     "UNKNOWN_TOPIC_OR_PART": _event(_J + "UnknownTopicOrPartitionException"),
     "_UNKNOWN_TOPIC": _event(_J + "UnknownTopicOrPartitionException"),
     "_UNKNOWN_PARTITION": _event(_J + "UnknownTopicOrPartitionException"),
     "INVALID_RECORD": _event(_J + "InvalidRecordException"),
-    "CORRUPT_MESSAGE": _event(_J + "CorruptRecordException"),
     "POLICY_VIOLATION": _event(_J + "PolicyViolationException"),
     "_INVALID_ARG": _event("java.lang.IllegalArgumentException"),
-    "INVALID_HEADERS": _event("java.lang.IllegalArgumentException"),
     # Could not talk to the cluster (in time).
     "_TRANSPORT": _unreachable(vague=True),
     "_ALL_BROKERS_DOWN": _unreachable(vague=True, definite=True),  # every broker refused or timed out
@@ -88,6 +86,8 @@ ERRORS: dict[str, KafkaErrorClass] = {
     "LEADER_NOT_AVAILABLE": KafkaErrorClass(
         Fault.ENVIRONMENT, java=_J + "LeaderNotAvailableException", settling=True
     ),
+    # A CRC mismatch: bytes damaged on the way, not the record (Kafka calls it retriable).
+    "INVALID_MSG": KafkaErrorClass(Fault.ENVIRONMENT, java=_J + "CorruptRecordException"),
     # kafkaops sets no record timestamp: the broker refusing one can only mean clock skew
     # between this host and the broker.
     "INVALID_TIMESTAMP": KafkaErrorClass(Fault.ENVIRONMENT, java=_J + "InvalidTimestampException"),

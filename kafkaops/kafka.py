@@ -344,6 +344,11 @@ def translate_error(
             hint="check sasl.mechanism, sasl.username and sasl.password",
         )
     doing = f" failed to {action}" if action else ""
+    if faults.classify(code).resource is not None:
+        return KafkaAuthorizationError(
+            f"{where}{doing}: {reason}",
+            hint="the cluster denied kafkaops' principal: an ACL for it is missing",
+        )
     return KafkaClientError(f"{where}{doing}: {reason}")
 
 

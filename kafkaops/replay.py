@@ -767,7 +767,7 @@ class Replayer:
             reason = kafka.translate_error(error, self.props, action="commit the replay transaction")
             raise KafkaClientError(
                 f"{reason.message} ({error.name()}); the transaction was aborted and nothing of it is visible",
-                hint="check the target topics and this client's rights on them (ACLs), then rerun",
+                hint="check the target topics, then rerun",
             )
         if faults.is_unreachable(error.name()) and error.name() != "_TIMED_OUT":
             raise kafka.translate_error(error, self.props, action="commit the replay transaction")

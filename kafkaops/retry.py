@@ -22,7 +22,7 @@ from sqlalchemy import LargeBinary, Select, Table, cast, select, type_coerce
 from kafkaops import dlq_record, faults
 from kafkaops.config import RetrySettings
 from kafkaops.connections import stream_rows
-from kafkaops.errors import KafkaopsError, SchemaError
+from kafkaops.errors import KafkaClientError, KafkaopsError, SchemaError
 from kafkaops.failed import glob_condition, logical
 from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
 from kafkaops.schema import BytesAsText, TableShape, inspect_table
@@ -498,13 +498,23 @@ def _stop_on_denial(conns: Connections, summary: PassSummary, batch: int) -> Non
 
     assert summary.denied is not None
     topic, failure = summary.denied
+    resource = faults.classify(failure.code).resource
+    stopped = (
+        f": retry pass stopped in batch {batch}; {summary.denied_rows} row(s) left as they were, "
+        "no attempt counted"
+    )
+    if resource is None:  # the credentials, rejected mid-pass
+        raise KafkaClientError(
+            f"Kafka rejected the credentials ({failure.code}: {failure.message}) writing to {topic}{stopped}",
+            hint="check sasl.mechanism, sasl.username and sasl.password",
+        )
+    name: str | None = topic
+    operation: str | None = "Write"
+    if resource != "topic":  # the idempotent producer's right on the cluster (brokers < 2.8), or other
+        name, operation = None, "IdempotentWrite" if resource == "cluster" else None
+        stopped = f" writing to {topic}{stopped}"
     raise kafka.authorization_error(
-        failure.code,
-        conns.kafka_props,
-        name=topic,
-        operation="Write",
-        then=f": retry pass stopped in batch {batch}; {summary.denied_rows} row(s) left as they were, "
-        "no attempt counted",
+        failure.code, conns.kafka_props, name=name, operation=operation, then=stopped
     )
 
 
