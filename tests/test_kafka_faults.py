@@ -319,6 +319,40 @@ def test_a_denied_write_names_the_configured_principal(
     assert sqlite_database.rows() == before
 
 
+@pytest.mark.parametrize(
+    ("code", "line"),
+    [
+        ("INVALID_RECORD", "CRITICAL: 1 event(s) could not be sent to the DLQ and are now DLQ_FAILED"),
+        (
+            "MSG_SIZE_TOO_LARGE",
+            "CRITICAL: 1 event(s) are too large for their DLQ topic and are now DLQ_FAILED",
+        ),
+        ("TOPIC_EXCEPTION", "CRITICAL: 1 event(s) have no topic, or one Kafka refuses as a name"),
+    ],
+)
+def test_a_dlq_refusing_the_record_says_whether_a_requeue_can_help(
+    code: str,
+    line: str,
+    sqlite_database: TestDatabase,
+    embedded_kafka: EmbeddedKafka,
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure(sqlite_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    for topic in ("orders", "orders.dlq"):
+        embedded_kafka.create_topic(topic)
+    embedded_kafka.refuse_produce("orders", KafkaError.INVALID_RECORD)
+    embedded_kafka.refuse_produce("orders.dlq", getattr(KafkaError, code))
+    sqlite_database.insert([event(1, topic="orders", retry_count=1)])
+    result = cli("retry")
+    assert result.exit_code == 1
+    assert line in result.stderr
+    assert ("a requeue would only fail again" in result.stderr) is (code != "INVALID_RECORD")
+    [row] = sqlite_database.rows()
+    assert (row["status"], row["retry_count"]) == ("DLQ_FAILED", 2)
+
+
 def test_a_denied_dlq_write_leaves_the_exhausted_row_as_it_was(
     sqlite_database: TestDatabase,
     embedded_kafka: EmbeddedKafka,
