@@ -35,11 +35,12 @@ TOPICS = {
     "casino.game.round-completed.v1": 6,
     "casino.loyalty.points-earned.v1": 3,
 }
-# The topic the demo's broker keeps refusing (a missing ACL): its rows reach the DLQ.
+# The topic whose max.message.bytes is smaller than its records: the broker refuses them as
+# too large (the events' own fault), so on their last attempt they reach the DLQ.
 REFUSED_TOPIC = "casino.loyalty.points-earned.v1"
 # The topic whose DLQ nobody created: its exhausted events became DLQ_FAILED.
 NO_DLQ_TOPIC = "casino.game.round-completed.v1"
-TOPIC_AUTHORIZATION_FAILED = 29
+MSG_SIZE_TOO_LARGE = 10
 
 # What the demo writes in its folder. In a --keep folder an existing file is never overwritten
 # (nor a link followed): it may be the user's, or point at theirs.
@@ -50,7 +51,6 @@ CONFIG_FILE = "kafkaops.yaml"
 _TIMEOUT = "org.apache.kafka.common.errors.TimeoutException"
 _REPLICAS = "org.apache.kafka.common.errors.NotEnoughReplicasException"
 _TOO_LARGE = "org.apache.kafka.common.errors.RecordTooLargeException"
-_AUTHZ = "org.apache.kafka.common.errors.TopicAuthorizationException"
 _BREAKER = "io.github.resilience4j.circuitbreaker.CallNotPermittedException"
 _UNKNOWN = "org.apache.kafka.common.errors.UnknownTopicOrPartitionException"
 
@@ -119,8 +119,7 @@ def demo_environment(
             EmbeddedKafka(brokers=brokers, topics=topics, port=port) as cluster,
             FakeService().healthy() as service,
         ):
-            # The broker refuses one topic, as it would with a missing ACL.
-            cluster.topic_error(REFUSED_TOPIC, TOPIC_AUTHORIZATION_FAILED)
+            refuse_as_too_large(cluster)
             seeded = seed_history(url, now=now or datetime.now(timezone.utc), rng=random.Random(seed))
             pending, dlq_failed = seeded.get("PENDING", 0), seeded.get("DLQ_FAILED", 0)
             service.set_json("/actuator/health/kafka", health_body(pending=pending, dlq_failed=dlq_failed))
@@ -157,6 +156,19 @@ def _already_there(folder: Path, name: str) -> UsageError:
         f"--keep {safe_text(str(folder))} already holds {name}: the demo never overwrites a file",
         hint="name a new or empty folder, or move that file away",
     )
+
+
+def refuse_as_too_large(cluster: EmbeddedKafka) -> None:
+    """The broker refuses REFUSED_TOPIC's records as too large, as a topic created with a small
+    max.message.bytes would."""
+    cluster.refuse_produce(REFUSED_TOPIC, MSG_SIZE_TOO_LARGE, partitions=TOPICS[REFUSED_TOPIC])
+
+
+def raise_message_limit(cluster: EmbeddedKafka) -> None:
+    """REFUSED_TOPIC takes its records again, as after raising its max.message.bytes (the mock
+    cluster has no topic configs: the topic is made again, which forgets the refusals)."""
+    cluster.delete_topic(REFUSED_TOPIC)
+    cluster.create_topic(REFUSED_TOPIC, TOPICS[REFUSED_TOPIC])
 
 
 def _write_config(environment: DemoEnvironment) -> None:
@@ -224,7 +236,7 @@ def _history(now: datetime, rng: random.Random) -> list[dict[str, Any]]:
         resolved = created + timedelta(minutes=rng.choice([1, 6, 21]) + rng.uniform(0, 1))
         rows.append(_row(topic, created, "RESOLVED", error, error_type, rng, retries=rng.randint(1, 3)))
         rows[-1].update(updated_at=resolved, resolved_at=resolved, next_retry_at=None)
-    # Scattered over the week: records too large and a missing ACL; the DLQ took them.
+    # Scattered over the week: records too large for the producer; the DLQ took them.
     for _ in range(140):
         topic = rng.choice(["casino.wallet.deposit.v1", "casino.player.registered.v1"])
         created = now - timedelta(days=rng.uniform(1, 7))
@@ -245,13 +257,16 @@ def _history(now: datetime, rng: random.Random) -> list[dict[str, Any]]:
         rows.append(_row(NO_DLQ_TOPIC, created, "DLQ_FAILED", error, _UNKNOWN, rng, retries=5))
         rows[-1].update(updated_at=created + timedelta(hours=1, minutes=36), next_retry_at=None)
     # The last hour: the cluster has been timing out. Most of the backlog is due now; the
-    # refused topic's events are on their last attempt.
+    # refused topic's events (too large for it) are on their last attempt.
     for _ in range(1150):
         topic = rng.choice(list(TOPICS))
         created = now - timedelta(minutes=rng.uniform(2, 65))
         retries = 4 if topic == REFUSED_TOPIC else rng.randint(0, 2)
         if topic == REFUSED_TOPIC:
-            error, error_type = (f"Not authorized to access topics: [{REFUSED_TOPIC}]", _AUTHZ)
+            error, error_type = (
+                "The request included a message larger than the max message size the server will accept.",
+                _TOO_LARGE,
+            )
         else:
             ms = rng.randint(30001, 30099)
             error, error_type = (

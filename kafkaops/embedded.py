@@ -99,6 +99,7 @@ _SIGNATURES: tuple[tuple[str, Any, tuple[Any, ...]], ...] = (
     ("rd_kafka_mock_cluster_destroy", None, (_VP,)),
     ("rd_kafka_mock_cluster_bootstraps", _STR, (_VP,)),
     ("rd_kafka_mock_topic_create", _ERR, (_VP, _STR, ctypes.c_int, ctypes.c_int)),
+    ("rd_kafka_mock_topic_delete", _ERR, (_VP, _STR)),
     ("rd_kafka_mock_topic_set_error", None, (_VP, _STR, _ERR)),
     ("rd_kafka_mock_broker_set_down", _ERR, (_VP, ctypes.c_int32)),
     ("rd_kafka_mock_broker_set_up", _ERR, (_VP, ctypes.c_int32)),
@@ -122,7 +123,15 @@ _OPTIONAL_SIGNATURES: tuple[tuple[str, Any, tuple[Any, ...]], ...] = (
     ("rd_kafka_mock_set_controller_id", None, (_VP, ctypes.c_int32)),
     ("rd_kafka_mock_group_initial_rebalance_delay_ms", None, (_VP, ctypes.c_int32)),
     ("rd_kafka_mock_broker_set_host_port", None, (_VP, ctypes.c_int32, _STR, ctypes.c_int)),
+    # Variadic: the error codes follow as C ints.
+    (
+        "rd_kafka_mock_partition_push_request_errors",
+        _ERR,
+        (_VP, _STR, ctypes.c_int32, ctypes.c_int16, ctypes.c_size_t),
+    ),
 )
+# Codes per variadic call: well within what any C ABI passes.
+_PUSH_CHUNK = 50
 
 
 def _library_path() -> str:
@@ -304,6 +313,10 @@ class EmbeddedKafka:
         )
         self._check(code, f"create topic {name!r}")
 
+    def delete_topic(self, name: str) -> None:
+        """Delete a topic, its records and the errors pushed for its partitions."""
+        self._check(self._lib.rd_kafka_mock_topic_delete(self._mcluster(), name.encode()), f"delete {name!r}")
+
     def broker_down(self, broker_id: int = _ALL_BROKERS) -> None:
         """Drop the broker's connections and refuse new ones (no leader change)."""
         code = self._lib.rd_kafka_mock_broker_set_down(self._mcluster(), broker_id)
@@ -331,6 +344,31 @@ class EmbeddedKafka:
         A producer that then looks the topic up fails its messages with that error.
         """
         self._lib.rd_kafka_mock_topic_set_error(self._mcluster(), topic.encode(), error_code)
+
+    def refuse_produce(self, topic: str, error_code: int, *, partitions: int = 1, times: int = 1000) -> None:
+        """Answer the next ``times`` Produce requests for each of the topic's first
+        ``partitions`` partitions with ``error_code``, as a broker refusing those records would
+        (MSG_SIZE_TOO_LARGE for a topic with a small max.message.bytes); other topics in the
+        same requests are written. :meth:`delete_topic` forgets what is left."""
+        if not hasattr(self._lib, "rd_kafka_mock_partition_push_request_errors"):
+            raise EmbeddedKafkaError(
+                "this librdkafka's mock cluster cannot fail one partition's produce requests",
+                hint="upgrade confluent-kafka",
+            )
+        for partition in range(partitions):
+            left = times
+            while left > 0:
+                count = min(left, _PUSH_CHUNK)
+                code = self._lib.rd_kafka_mock_partition_push_request_errors(
+                    self._mcluster(),
+                    topic.encode(),
+                    partition,
+                    int(ApiKey.Produce),
+                    count,
+                    *[error_code] * count,
+                )
+                self._check(code, f"refuse produce requests for {topic}[{partition}]")
+                left -= count
 
     def push_request_errors(self, api_key: int, *error_codes: int) -> None:
         """Fail the next ``len(error_codes)`` requests of ``api_key``, one code each, in order.

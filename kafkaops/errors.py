@@ -86,5 +86,10 @@ class KafkaClientError(KafkaopsError):
     """Kafka answered with an error that is not about reachability."""
 
 
+class KafkaAuthorizationError(KafkaClientError):
+    """The cluster denied kafkaops' own principal an operation (a missing ACL): kafkaops'
+    configuration is at fault, never an event."""
+
+
 class OutputError(KafkaopsError):
     """The output could not be written (standard output closed, disk full)."""

@@ -16,15 +16,16 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kafkaops import faults
 from kafkaops.errors import (
     ConfigError,
+    KafkaAuthorizationError,
     KafkaClientError,
     KafkaopsError,
     KafkaUnavailableError,
     NotFoundError,
     UsageError,
 )
-from kafkaops.faults import is_unreachable
 from kafkaops.secrets import is_secret_key, redact
 from kafkaops.topicname import TOPIC_NAME_RULE, is_valid_topic_name
 
@@ -40,6 +41,7 @@ __all__ = [
     "PartitionInfo",
     "TopicInfo",
     "admin",
+    "authorization_error",
     "check_reachable",
     "check_topic_name",
     "cluster_metadata",
@@ -48,6 +50,7 @@ __all__ = [
     "is_internal_topic",
     "kafka_errors",
     "last_error",
+    "principal",
     "producer",
     "topic_metadata",
     "translate_error",
@@ -62,10 +65,6 @@ _librdkafka_log = logging.getLogger(LIBRDKAFKA_LOGGER)
 _STATE_ATTR = "_kafkaops_state"
 _NO_BOOTSTRAP = "<no bootstrap.servers>"
 
-# Generic codes whose text ("Local: Timed out") says less than the connection error the
-# client reported on its own just before; that one is quoted alongside.
-_GENERIC_CODES = ("_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_MSG_TIMED_OUT")
-
 # Properties confluent-kafka spells with underscores; every other keyword override has its
 # underscores turned into dots, so linger_ms=5 means linger.ms=5.
 _UNDERSCORE_KEYS = frozenset(
@@ -74,11 +73,6 @@ _UNDERSCORE_KEYS = frozenset(
 
 # Properties of confluent-kafka itself, not librdkafka: it wants their Python values.
 _PYTHON_CLIENT_KEYS = frozenset({"delivery.report.only.error"})
-
-# Errors after which waiting out the deadline would not help a reachability check: every
-# broker refused, failed to resolve or timed out its connection setup, or the cluster
-# rejected the credentials.
-_DEFINITE_CODES = ("_ALL_BROKERS_DOWN", "_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED")
 
 # check_reachable first asks for metadata with this short a wait: long enough for a refused
 # connection or an unresolvable host to show, so those fail at once. Then it asks once more
@@ -94,8 +88,6 @@ _FIRST_BACKOFF_MS = 20
 _THREAD_PREFIX = re.compile(r"^\[thrd:[^\]]*\]: ")
 # librdkafka prefixes broker errors with the broker's name, which repeats the bootstrap.
 _BROKER_PREFIX = re.compile(r"^\S+/(?:bootstrap|-?\d+): ")
-# What a partition whose leader is being elected (just created, or moving) answers for a moment.
-_LEADERSHIP_SETTLING = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE")
 _SETTLE_PAUSE = 0.1
 
 
@@ -156,8 +148,9 @@ class _ClientState:
         self.last = error
         if error.name() != "_ALL_BROKERS_DOWN":
             self.detail = _error_text(error)
-        # Sticky: librdkafka reports failures, never recoveries.
-        if self.definite is None and (error.fatal() or error.name() in _DEFINITE_CODES):
+        # Sticky: librdkafka reports failures, never recoveries. Definite: waiting out a
+        # reachability check's deadline would not help (faults.is_definite).
+        if self.definite is None and (error.fatal() or faults.is_definite(error.name())):
             self.definite = error
         if self.chained_error_cb is not None:
             self.chained_error_cb(error)
@@ -339,19 +332,44 @@ def translate_error(
     code = kafka_error.name() if kafka_error is not None else None
     reason = _reason(kafka_error, error, state)
     where = f"Kafka at {state.bootstrap}"
-    if is_unreachable(code):
+    if faults.is_unreachable(code):
         target = f"{where} to {action}" if action else where
         return KafkaUnavailableError(
             f"cannot reach {target}: {reason}",
             hint="check bootstrap.servers, the network path and that the brokers are up",
         )
-    if code in ("_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED"):
+    if faults.is_rejected_credentials(code):
         return KafkaClientError(
             f"{where} rejected the credentials: {reason}",
             hint="check sasl.mechanism, sasl.username and sasl.password",
         )
     doing = f" failed to {action}" if action else ""
+    if faults.classify(code).resource is not None:
+        return KafkaAuthorizationError(
+            f"{where}{doing}: {reason}",
+            hint="the cluster denied kafkaops' principal: an ACL for it is missing",
+        )
     return KafkaClientError(f"{where}{doing}: {reason}")
+
+
+def principal(props: Mapping[str, Any]) -> str | None:
+    """The principal the cluster knows kafkaops as, where the configuration says it
+    (``User:<sasl.username>``); None when only the broker knows (TLS client certificates,
+    OAUTHBEARER)."""
+    username = props.get("sasl.username")
+    return f"User:{username}" if username else None
+
+
+def authorization_error(
+    code: str, props: Mapping[str, Any], *, name: str | None, operation: str | None, then: str = ""
+) -> KafkaAuthorizationError:
+    """The one line for a ``*_AUTHORIZATION_FAILED``: what was denied to whom ("Write on topic
+    orders denied to User:svc"), ``then`` what the command did about it, and the ACL to add."""
+    who = principal(props)
+    return KafkaAuthorizationError(
+        f"{faults.denial(code, name=name, operation=operation, principal=who)} ({code}){then}",
+        hint=faults.acl_hint(code, name=name, operation=operation, principal=who),
+    )
 
 
 @contextmanager
@@ -379,7 +397,8 @@ def _kafka_error_of(error: object) -> KafkaError | None:
 def _reason(kafka_error: KafkaError | None, error: object, state: _ClientState) -> str:
     text = _error_text(kafka_error if kafka_error is not None else error)
     code = kafka_error.name() if kafka_error is not None else None
-    if code in _GENERIC_CODES and state.detail is not None and state.detail not in text:
+    # A vague code ("Local: Timed out") is told with the connection error reported before it.
+    if faults.is_vague(code) and state.detail is not None and state.detail not in text:
         # "N/M brokers are down" adds nothing to the reason, and its counts confuse.
         text = state.detail if code == "_ALL_BROKERS_DOWN" else f"{state.detail}; {text}"
     return state.hide(_one_line(text))
@@ -524,7 +543,7 @@ def watermark_offsets(client: Consumer, partition: TopicPartition, deadline: flo
             return low, high
         except KafkaException as exc:
             error = exc.args[0]
-            settling = error.retriable() or error.name() in _LEADERSHIP_SETTLING
+            settling = error.retriable() or faults.is_settling(error.name())
             if not settling or time.monotonic() + _SETTLE_PAUSE >= deadline:
                 raise
             time.sleep(_SETTLE_PAUSE)

@@ -1,5 +1,6 @@
 """Putting stored events on Kafka: the exact bytes and headers stored, every delivery accounted
-for, and each failure classified as the event's own fault or the transport's.
+for, and each failure classified (kafkaops.faults): the event's own, the environment's, or
+kafkaops' own configuration's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaops.config import RetrySettings
 from kafkaops.dlq_record import Headers
-from kafkaops.faults import is_event_fault, java_exception
+from kafkaops.faults import Fault, fault_of, java_exception
 from kafkaops.recordvalue import parse_json
 
 if TYPE_CHECKING:
@@ -22,11 +23,20 @@ Record = tuple[str, bytes | None, bytes | None, Headers]  # topic, value, key, h
 
 @dataclass(frozen=True)
 class Failure:
-    """Why one delivery failed, and whether it is the event's fault (an attempt) or not."""
+    """Why one delivery failed (a `KafkaError.name()`, or kafkaops' own INVALID_RECORD and
+    NO_DELIVERY_REPORT), and whose fault that is."""
 
     code: str
     message: str
-    counts_as_attempt: bool
+
+    @property
+    def fault(self) -> Fault:
+        return fault_of(self.code)
+
+    @property
+    def counts_as_attempt(self) -> bool:
+        """The event's own fault: an attempt counts."""
+        return self.fault is Fault.EVENT
 
     @property
     def error_type(self) -> str:
@@ -57,9 +67,7 @@ def publish(producer: Producer, records: Sequence[Record], *, timeout: float) ->
     report by then may still have been written; it is reported as a transport failure."""
     from confluent_kafka import KafkaException
 
-    no_report = Failure(
-        "NO_DELIVERY_REPORT", f"no delivery report within {timeout:g}s", counts_as_attempt=False
-    )
+    no_report = Failure("NO_DELIVERY_REPORT", f"no delivery report within {timeout:g}s")
     results: list[Failure | None] = [no_report] * len(records)
 
     def reporter(index: int) -> Callable[[KafkaError | None, Any], None]:
@@ -81,7 +89,7 @@ def publish(producer: Producer, records: Sequence[Record], *, timeout: float) ->
                 results[index] = failure_of(exc.args[0])
                 break
             except (TypeError, ValueError) as exc:  # the client refused the record's own values
-                results[index] = Failure("INVALID_RECORD", str(exc), counts_as_attempt=True)
+                results[index] = Failure("INVALID_RECORD", str(exc))
                 break
         producer.poll(0)
     producer.flush(timeout)
@@ -91,7 +99,7 @@ def publish(producer: Producer, records: Sequence[Record], *, timeout: float) ->
 def failure_of(error: KafkaError) -> Failure:
     code = error.name() or str(error.code())
     message = error.str() or code
-    return Failure(code=code, message=message, counts_as_attempt=is_event_fault(code))
+    return Failure(code=code, message=message)
 
 
 def producer_overrides(settings: RetrySettings) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kafkaops import dlq_record, kafka
+from kafkaops import dlq_record, faults, kafka
 from kafkaops.dlq import READ_ONLY
 from kafkaops.errors import (
     KafkaClientError,
@@ -30,7 +30,6 @@ from kafkaops.errors import (
     KafkaUnavailableError,
     UsageError,
 )
-from kafkaops.faults import is_event_fault, is_unreachable
 from kafkaops.replay_plan import (
     ReplayConflictError,
     ReplayPlan,
@@ -49,7 +48,6 @@ log = logging.getLogger(__name__)
 
 # Aborted attempts of one batch before the run gives up (each one rewinds and tries again).
 MAX_ABORTS = 3
-_FENCED = ("_FENCED", "PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH")
 
 
 @dataclass
@@ -668,7 +666,7 @@ class Replayer:
             self._with_retries(producer.commit_transaction)
         except KafkaException as exc:
             error = exc.args[0]
-            if error.fatal() or error.name() in _FENCED:
+            if error.fatal() or faults.is_fenced(error.name()):
                 raise self._producer_failure(error, producer) from None
             self._abort(producer, error.str())
             self._after_abort(error)
@@ -703,7 +701,7 @@ class Replayer:
                 if exc.args[0].fatal():
                     error = exc.args[0]
         cause = kafka.last_error(producer)
-        fenced = error.name() in _FENCED or (cause is not None and cause.name() in _FENCED)
+        fenced = faults.is_fenced(error.name()) or (cause is not None and faults.is_fenced(cause.name()))
         if fenced or error.fatal() or error.name() == "_FATAL":
             shown = cause if cause is not None and cause.fatal() else error
             what = "was fenced by another replay" if fenced else "hit a fatal producer error"
@@ -744,26 +742,50 @@ class Replayer:
             ) from None
 
     def _after_abort(self, error: KafkaError) -> None:
-        """After an abort: stop at once when retrying the same bytes cannot help."""
+        """After an abort: stop at once when retrying the same bytes cannot help (a record at
+        fault), nor trying again without a change (kafkaops' own principal was denied)."""
         delivery = self._delivery_error
         self._delivery_error = None
-        if delivery is not None and is_event_fault(delivery[0].name()):
+        # One target known: a denial that names no topic (the commit's) is about that one.
+        topic = (
+            delivery[1] if delivery else next(iter(self._targets_ok)) if len(self._targets_ok) == 1 else None
+        )
+        if delivery is not None and faults.is_configuration_fault(delivery[0].name()):
+            raise self._denied(delivery[0], topic)
+        if faults.is_configuration_fault(error.name()):
+            raise self._denied(error, topic)
+        if delivery is not None and faults.is_event_fault(delivery[0].name()):
             raise KafkaClientError(
                 f"a record cannot be written to {delivery[1]!r}: {delivery[0].name()} "
                 f"({delivery[0].str()}); the transaction was aborted and nothing of it is visible",
                 hint="the record itself is at fault (e.g. too large for the target topic); "
                 "skip it with a selection (--until, --partition) or fix the target's settings",
             )
-        if is_event_fault(error.name()):
-            # The transaction itself was refused for the target's sake (not authorised, no such
-            # topic): the same batch would be refused again.
+        if faults.is_event_fault(error.name()):
+            # The transaction itself was refused for the target's sake (no such topic): the
+            # same batch would be refused again.
             reason = kafka.translate_error(error, self.props, action="commit the replay transaction")
             raise KafkaClientError(
                 f"{reason.message} ({error.name()}); the transaction was aborted and nothing of it is visible",
-                hint="check the target topics and this client's rights on them (ACLs), then rerun",
+                hint="check the target topics, then rerun",
             )
-        if is_unreachable(error.name()) and error.name() != "_TIMED_OUT":
+        if faults.is_unreachable(error.name()) and error.name() != "_TIMED_OUT":
             raise kafka.translate_error(error, self.props, action="commit the replay transaction")
+
+    def _denied(self, error: KafkaError, topic: str | None) -> KafkaopsError:
+        """The stop for a configuration fault, once the transaction was aborted."""
+        code = error.name()
+        then = ": the transaction was aborted and nothing of it is visible; replay stopped (a rerun resumes)"
+        resource = faults.classify(code).resource
+        if resource is None:  # credentials: the translation says it best
+            return kafka.translate_error(error, self.props, action="commit the replay transaction")
+        name = {
+            "topic": topic,
+            "group": self.request.group_id,
+            "transactional id": self.request.transactional_id,
+        }.get(resource)
+        operation = "Write" if resource in ("topic", "transactional id") else None
+        return kafka.authorization_error(code, self.props, name=name, operation=operation, then=then)
 
     def _on_delivery(self, error: KafkaError | None, msg: Message) -> None:
         if error is not None and self._delivery_error is None:
@@ -773,7 +795,7 @@ class Replayer:
 
     @staticmethod
     def _transient(error: KafkaError | None) -> bool:
-        return error is not None and (bool(error.retriable()) or is_unreachable(error.name()))
+        return error is not None and (bool(error.retriable()) or faults.is_unreachable(error.name()))
 
     def _raise_consumer_error(self, error: KafkaError | None, consumer: Consumer) -> None:
         if error is None:

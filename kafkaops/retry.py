@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import LargeBinary, Select, Table, cast, select, type_coerce
 
-from kafkaops import dlq_record
+from kafkaops import dlq_record, faults
 from kafkaops.config import RetrySettings
 from kafkaops.connections import bound_transaction, is_utf8, stream_rows
-from kafkaops.errors import KafkaopsError, SchemaError
+from kafkaops.errors import KafkaClientError, KafkaopsError, SchemaError
 from kafkaops.escape import safe_text
 from kafkaops.failed import glob_condition, logical
 from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
@@ -109,11 +109,19 @@ class PassSummary:
     dlq_failed_ids: list[Any] = field(default_factory=list)
     too_large_for_dlq_ids: list[Any] = field(default_factory=list)  # requeueing cannot help them
     bad_topic_ids: list[Any] = field(default_factory=list)  # no topic, or one Kafka refuses: neither can
+    # The first topic (and why) that kafkaops' own principal may not write: the pass stops.
+    denied: tuple[str, Failure] | None = None
+    denied_rows: int = 0  # claimed and left as they were for that reason (part of `aborted`)
     isolated: list[tuple[Any, str]] = field(default_factory=list)  # (id, status) settled alone
     attempts_by_topic: Counter[str] = field(default_factory=Counter)
     resolved_by_topic: Counter[str] = field(default_factory=Counter)
     dlq_by_topic: Counter[str] = field(default_factory=Counter)
     transport_errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def transport_aborted(self) -> int:
+        """Rows left untouched for the environment's sake (not for a denial)."""
+        return self.aborted - self.denied_rows
 
     @property
     def completed(self) -> bool:
@@ -460,6 +468,8 @@ def _run_batches(
             on_batch(report)
         if result.isolated or result.unsettled:
             _stop_on_isolated(summary, result, batch_number, published)
+        if summary.denied is not None:
+            _stop_on_denial(conns, summary, batch_number)
         if len(events) < want:
             break
     summary.circuit_breaker = "OPEN" if breaker.open else "CLOSED"
@@ -478,6 +488,34 @@ def _stop_on_isolated(summary: PassSummary, result: SettleResult, batch: int, pu
         f"{unsettled} row(s) not settled at all"
         + (f" ({published} published in this batch)" if unsettled else ""),
         hint="see the row(s) with: kafkaops failed show ID; fix the table (kafkaops db check), then requeue",
+    )
+
+
+def _stop_on_denial(conns: Connections, summary: PassSummary, batch: int) -> None:
+    """kafkaops' own principal may not write a topic: configuration, not the events' fault. The
+    batch is settled (what was acknowledged is RESOLVED); the denied rows are left exactly as
+    they were, and the pass stops before the next batch."""
+    from kafkaops import kafka
+
+    assert summary.denied is not None
+    topic, failure = summary.denied
+    resource = faults.classify(failure.code).resource
+    stopped = (
+        f": retry pass stopped in batch {batch}; {summary.denied_rows} row(s) left as they were, "
+        "no attempt counted"
+    )
+    if resource is None:  # the credentials, rejected mid-pass
+        raise KafkaClientError(
+            f"Kafka rejected the credentials ({failure.code}: {failure.message}) writing to {topic}{stopped}",
+            hint="check sasl.mechanism, sasl.username and sasl.password",
+        )
+    name: str | None = topic
+    operation: str | None = "Write"
+    if resource != "topic":  # the idempotent producer's right on the cluster (brokers < 2.8), or other
+        name, operation = None, "IdempotentWrite" if resource == "cluster" else None
+        stopped = f" writing to {topic}{stopped}"
+    raise kafka.authorization_error(
+        failure.code, conns.kafka_props, name=name, operation=operation, then=stopped
     )
 
 
@@ -515,7 +553,7 @@ def _attempt(
             record = to_record(event)
         except ValueError as exc:
             # The row's own fault, found before anything is sent: an attempt like any other.
-            _failed_attempt(event, Failure("INVALID_RECORD", str(exc), True), settings, settlement, exhausted)
+            _failed_attempt(event, Failure("INVALID_RECORD", str(exc)), settings, settlement, exhausted)
             continue
         records.append(record)
         publishable.append(event)
@@ -529,7 +567,7 @@ def _attempt(
             breaker.record(False)
             _failed_attempt(event, result, settings, settlement, exhausted)
         else:
-            _leave_untouched(event, result, breaker, settlement, summary)
+            _leave_untouched(event, event.topic or "", result, breaker, settlement, summary)
     if exhausted:
         _send_to_dlq(producer, exhausted, settings, breaker, settlement, summary, timeout)
     return settlement
@@ -568,14 +606,22 @@ def _key(event: FailedEvent) -> bytes | None:
 
 def _leave_untouched(
     event: FailedEvent,
+    topic: str,
     failure: Failure,
     breaker: CircuitBreaker,
     settlement: Settlement,
     summary: PassSummary,
 ) -> None:
-    """Not the event's fault (transport, timeout, no report in time): no attempt is counted."""
-    breaker.record(True)
+    """Not the event's fault: no attempt is counted. The environment's (transport, timeout, no
+    report in time) counts toward the circuit breaker; kafkaops' own configuration's (a
+    missing ACL on `topic`) stops the pass after this batch."""
     settlement.untouched.append(event.id)
+    if failure.fault is faults.Fault.CONFIGURATION:
+        summary.denied_rows += 1
+        if summary.denied is None:
+            summary.denied = (topic, failure)
+        return
+    breaker.record(True)
     summary.transport_errors[failure.code] += 1
 
 
@@ -591,13 +637,6 @@ def _failed_attempt(
         exhausted.append((event, failure, retry_count))
     else:
         settlement.rescheduled.append(_row(event, retry_count, failure.message, failure.error_type))
-
-
-# A DLQ send refused for these can only be refused again: requeueing does not help.
-TOO_LARGE = frozenset({"MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"})
-# The DLQ topic's name is refused (the row's topic has a space, a character beyond [A-Za-z0-9._-],
-# or more than 249 characters with the suffix): a requeue is refused the same way.
-INVALID_TOPIC = frozenset({"TOPIC_EXCEPTION", "INVALID_TOPIC_EXCEPTION"})
 
 
 def _send_to_dlq(
@@ -639,14 +678,18 @@ def _send_to_dlq(
             breaker.record(False)
             message = f"{failure.message}; DLQ send to {settings.dlq_topic_for(event.topic or '')} failed: {result.message}"
             settlement.dlq_failed.append(_row(event, retry_count, message, failure.error_type))
-            if result.code in TOO_LARGE:
+            # Refused for these, a requeue can only be refused again: the record is too large,
+            # or the DLQ topic's name is (the row's topic has a space, a character beyond
+            # [A-Za-z0-9._-], or more than 249 characters with the suffix).
+            if faults.is_too_large(result.code):
                 summary.too_large_for_dlq_ids.append(event.id)
-            elif result.code in INVALID_TOPIC:
+            elif faults.is_invalid_topic(result.code):
                 summary.bad_topic_ids.append(event.id)
         else:
-            # The DLQ could not be reached at all: leave the row as it was rather than call it
-            # lost; the next pass repeats the attempt and the DLQ send.
-            _leave_untouched(event, result, breaker, settlement, summary)
+            # The DLQ could not be reached, or kafkaops may not write it: leave the row as it
+            # was rather than call it lost; the next pass repeats the attempt and the DLQ send.
+            dlq_topic = settings.dlq_topic_for(event.topic or "")
+            _leave_untouched(event, dlq_topic, result, breaker, settlement, summary)
 
 
 def describe_failed_ids(ids: Sequence[Any], shown: int = 20) -> str:

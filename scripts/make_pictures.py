@@ -123,7 +123,7 @@ def main() -> int:
         for command, argv, name in shots:
             replay = argv[:2] == ["dlq", "replay"]
             if replay:
-                environment.cluster.topic_error(demo.REFUSED_TOPIC, 0)  # the ACL is fixed
+                demo.raise_message_limit(environment.cluster)  # the topic takes its records again
             raw = run_in_terminal(argv, env, until=3.0 if replay else None)
             if name is not None:
                 save_svg(command, command, raw, DOCS / name)

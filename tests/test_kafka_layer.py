@@ -260,6 +260,7 @@ def test_translate_error_classifies_and_redacts() -> None:
     refused = kafka.translate_error(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), source)
     assert isinstance(refused, KafkaClientError) and not isinstance(refused, KafkaUnavailableError)
     assert refused.message == "Kafka at broker-1:9092: Broker: Topic authorization failed"
+    assert refused.hint == "the cluster denied kafkaops' principal: an ACL for it is missing"
 
     auth = kafka.translate_error(KafkaError(KafkaError._AUTHENTICATION, leak), source)
     assert isinstance(auth, KafkaClientError) and "rejected the credentials" in auth.message

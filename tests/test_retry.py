@@ -25,7 +25,7 @@ from tests.conftest import write_config
 from tests.events import event
 from tests.kafka_helpers import consume
 
-TOPIC_AUTHORIZATION_FAILED = 29
+INVALID_RECORD = 87  # the broker refuses the record itself: the event's fault
 NOT_LEADER_FOR_PARTITION = 6
 FAST = {"socket.connection.setup.timeout.ms": "1000", "reconnect.backoff.max.ms": "200"}
 
@@ -71,9 +71,9 @@ def test_full_lifecycle_through_every_state(database, embedded_kafka, cli, tmp_p
     configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
     for topic in ("good", "bad", "worse", "good.dlq", "bad.dlq", "worse.dlq"):
         embedded_kafka.create_topic(topic)
-    embedded_kafka.topic_error("bad", TOPIC_AUTHORIZATION_FAILED)
-    embedded_kafka.topic_error("worse", TOPIC_AUTHORIZATION_FAILED)
-    embedded_kafka.topic_error("worse.dlq", TOPIC_AUTHORIZATION_FAILED)
+    embedded_kafka.refuse_produce("bad", INVALID_RECORD)
+    embedded_kafka.refuse_produce("worse", INVALID_RECORD)
+    embedded_kafka.refuse_produce("worse.dlq", INVALID_RECORD)
     database.insert([event(1, topic="good"), event(2, topic="bad"), event(3, topic="worse")])
     t = database.table
     expected_delays = [timedelta(minutes=m) for m in (5, 15, 60, 60)]
@@ -84,8 +84,8 @@ def test_full_lifecycle_through_every_state(database, embedded_kafka, cli, tmp_p
             assert result.exit_code == 0, result.stderr
             bad = rows["bad"]
             assert (bad["status"], bad["retry_count"]) == ("PENDING", attempt)
-            assert bad["error_type"] == "org.apache.kafka.common.errors.TopicAuthorizationException"
-            assert "authorization" in bad["last_error"].lower()
+            assert bad["error_type"] == "org.apache.kafka.common.errors.InvalidRecordException"
+            assert bad["last_error"] == "Broker: Broker failed to validate record"
             assert bad["next_retry_at"] - bad["updated_at"] == expected_delays[attempt - 1]
             with database.engine.begin() as conn:  # time passes: make them due again
                 conn.execute(sa.update(t).where(t.c.status == "PENDING").values(next_retry_at=None))
@@ -117,9 +117,7 @@ def test_full_lifecycle_through_every_state(database, embedded_kafka, cli, tmp_p
     assert dlq.value == rows["bad"]["payload"].encode() and dlq.key == b"player-2"
     headers = dict(dlq.headers)
     assert headers["kafka_dlt-original-topic"] == b"bad"
-    assert (
-        headers["kafka_dlt-exception-fqcn"] == b"org.apache.kafka.common.errors.TopicAuthorizationException"
-    )
+    assert headers["kafka_dlt-exception-fqcn"] == b"org.apache.kafka.common.errors.InvalidRecordException"
     assert headers["kafkaops-failed-event-id"] == str(rows["bad"]["id"]).encode()
     assert headers["kafkaops-retry-count"] == b"5"
     assert headers["eventType"] == b"PlayerRegistered"  # the event's own headers travel along
@@ -347,15 +345,15 @@ def test_a_produce_error_on_one_topic_counts_attempts_for_that_topic_only(
     database.init()
     configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
     embedded_kafka.create_topic("ok")
-    embedded_kafka.create_topic("denied")
-    embedded_kafka.topic_error("denied", TOPIC_AUTHORIZATION_FAILED)
-    database.insert([event(i, topic="ok" if i % 2 else "denied") for i in range(20)])
+    embedded_kafka.create_topic("refused")
+    embedded_kafka.refuse_produce("refused", INVALID_RECORD)
+    database.insert([event(i, topic="ok" if i % 2 else "refused") for i in range(20)])
     result = cli("retry", "-o", "json")
     assert result.exit_code == 0, result.stderr
     rows = database.rows()
     assert {(r["topic"], r["status"], r["retry_count"]) for r in rows} == {
         ("ok", "RESOLVED", 0),
-        ("denied", "PENDING", 1),
+        ("refused", "PENDING", 1),
     }
 
 
@@ -442,9 +440,9 @@ def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path
 
     database.init()
     configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
-    embedded_kafka.create_topic("denied")
-    embedded_kafka.topic_error("denied", TOPIC_AUTHORIZATION_FAILED)
-    database.insert([event(i, topic="ok" if i < 3 else "denied") for i in range(5)])
+    embedded_kafka.create_topic("refused")
+    embedded_kafka.refuse_produce("refused", INVALID_RECORD)
+    database.insert([event(i, topic="ok" if i < 3 else "refused") for i in range(5)])
     path = tmp_path / "kafkaops.prom"
     assert cli("retry", "--metrics-file", str(path)).exit_code == 0
     samples = {
@@ -453,7 +451,7 @@ def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path
         for s in family.samples
     }
     assert samples[("kafka_retry_attempts_total", (("topic", "ok"),))] == 3
-    assert samples[("kafka_retry_attempts_total", (("topic", "denied"),))] == 2
+    assert samples[("kafka_retry_attempts_total", (("topic", "refused"),))] == 2
     assert samples[("kafka_retry_success_total", (("topic", "ok"),))] == 3
     assert abs(samples[("kafkaops_retry_last_success_timestamp_seconds", ())] - time.time()) < 60
     assert not list(tmp_path.glob("kafkaops.prom.*"))  # no temp file left behind
@@ -465,7 +463,7 @@ def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path
         for s in family.samples
     }
     assert again[("kafka_retry_success_total", (("topic", "ok"),))] == 7  # counters keep counting
-    assert again[("kafka_retry_attempts_total", (("topic", "denied"),))] == 2
+    assert again[("kafka_retry_attempts_total", (("topic", "refused"),))] == 2
 
 
 def test_pushgateway_receives_the_metrics(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:

@@ -23,7 +23,7 @@ from tests.events import event
 from tests.kafka_helpers import consume
 from tests.test_retry import configure, statuses
 
-TOPIC_AUTHORIZATION_FAILED = 29
+INVALID_RECORD = 87  # the broker refuses the record itself: the event's fault
 
 
 def qualified(db) -> str:  # type: ignore[no-untyped-def]
@@ -107,8 +107,8 @@ def test_an_error_longer_than_its_column_is_cut_to_fit(
     alter(pg_database, "ALTER TABLE {table} ALTER COLUMN last_error TYPE VARCHAR(255)")
     for topic in ("good", long_topic, long_topic + ".dlq"):
         embedded_kafka.create_topic(topic)
-    embedded_kafka.topic_error(long_topic, TOPIC_AUTHORIZATION_FAILED)
-    embedded_kafka.topic_error(long_topic + ".dlq", TOPIC_AUTHORIZATION_FAILED)
+    embedded_kafka.refuse_produce(long_topic, INVALID_RECORD)
+    embedded_kafka.refuse_produce(long_topic + ".dlq", INVALID_RECORD)
     pg_database.insert([event(1, topic=long_topic)] + [event(10 + i, topic="good") for i in range(5)])
     first, *later = passes(cli, 3, "-o", "json")
     assert first.exit_code == 1 and "CRITICAL: 1 event(s) could not be sent to the DLQ" in first.stderr
@@ -118,7 +118,7 @@ def test_an_error_longer_than_its_column_is_cut_to_fit(
     [failed] = [r for r in pg_database.rows() if r["topic"] == long_topic]
     assert failed["status"] == "DLQ_FAILED" and failed["retry_count"] == 1
     assert len(failed["last_error"]) == 255 and failed["last_error"].endswith(TRUNCATION_MARKER)
-    assert failed["last_error"].startswith("Broker: Topic authorization failed; DLQ send to casino.xxx")
+    assert failed["last_error"].startswith("Broker: Broker failed to validate record; DLQ send to casino.xxx")
     assert statuses(pg_database) == {"RESOLVED": 5, "DLQ_FAILED": 1}
     bootstrap = embedded_kafka.bootstrap_servers
     assert payloads(bootstrap, "good", expect=5) == sorted(f"evt-{10 + i}" for i in range(5))
@@ -355,13 +355,13 @@ def test_a_null_retry_count_counts_as_never_attempted(
     configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
     alter(pg_database, "ALTER TABLE {table} ALTER COLUMN retry_count DROP NOT NULL")
     embedded_kafka.create_topic("ok")
-    embedded_kafka.create_topic("denied")
-    embedded_kafka.topic_error("denied", TOPIC_AUTHORIZATION_FAILED)
-    pg_database.insert([event(1, topic="denied", retry_count=None), event(2, topic="ok", retry_count=None)])
+    embedded_kafka.create_topic("refused")
+    embedded_kafka.refuse_produce("refused", INVALID_RECORD)
+    pg_database.insert([event(1, topic="refused", retry_count=None), event(2, topic="ok", retry_count=None)])
     for result in passes(cli, 2, "-o", "json"):
         assert result.exit_code == 0, result.stderr
     assert {(r["topic"], r["status"], r["retry_count"]) for r in pg_database.rows()} == {
-        ("denied", "PENDING", 1),
+        ("refused", "PENDING", 1),
         ("ok", "RESOLVED", None),
     }
     assert len(consume(embedded_kafka.bootstrap_servers, "ok", expect=1, idle=0.5)) == 1

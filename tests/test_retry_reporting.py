@@ -18,7 +18,7 @@ from tests.events import event
 from tests.kafka_helpers import consume
 from tests.test_retry import configure
 
-TOPIC_AUTHORIZATION_FAILED = 29
+INVALID_RECORD = 87  # the broker refuses the record itself: the event's fault
 INVALID_TIMESTAMP = 32
 MESSAGE_TOO_LARGE = 10
 
@@ -218,10 +218,10 @@ def test_an_unreachable_dlq_leaves_the_row_pending_as_it_was(
 ) -> None:
     database.init()
     configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="2s")
-    embedded_kafka.create_topic("denied")
-    embedded_kafka.topic_error("denied", TOPIC_AUTHORIZATION_FAILED)
-    embedded_kafka.partition_set_leader("denied.dlq", 0, -1)  # leaderless: the DLQ send times out
-    database.insert([event(1, topic="denied", retry_count=4, last_error="before", error_type="E")])
+    embedded_kafka.create_topic("refused")
+    embedded_kafka.refuse_produce("refused", INVALID_RECORD)
+    embedded_kafka.partition_set_leader("refused.dlq", 0, -1)  # leaderless: the DLQ send times out
+    database.insert([event(1, topic="refused", retry_count=4, last_error="before", error_type="E")])
     before = database.rows()
     result = cli("retry", "-o", "json")
     assert result.exit_code == 1
@@ -238,8 +238,8 @@ def test_a_record_too_large_for_its_dlq_is_not_advised_a_requeue(
     configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, max_retries=1)
     embedded_kafka.create_topic("big")
     embedded_kafka.create_topic("big.dlq")
-    embedded_kafka.topic_error("big", TOPIC_AUTHORIZATION_FAILED)
-    embedded_kafka.push_request_errors(ApiKey.Produce, MESSAGE_TOO_LARGE)  # the DLQ's answer
+    embedded_kafka.refuse_produce("big", INVALID_RECORD)
+    embedded_kafka.refuse_produce("big.dlq", MESSAGE_TOO_LARGE)  # the DLQ's answer
     database.insert([event(1, topic="big")])
     result = cli("retry")
     assert result.exit_code == 1

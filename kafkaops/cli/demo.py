@@ -41,8 +41,8 @@ def steps() -> list[Step]:
 
     refused_dlq = f"{demo.REFUSED_TOPIC}.dlq"
 
-    def fix_acl(env: DemoEnvironment) -> None:
-        env.cluster.topic_error(demo.REFUSED_TOPIC, 0)
+    def raise_limit(env: DemoEnvironment) -> None:
+        demo.raise_message_limit(env.cluster)
 
     def create_missing_dlq(env: DemoEnvironment) -> None:
         env.cluster.create_topic(f"{demo.NO_DLQ_TOPIC}.dlq", 1)
@@ -56,13 +56,13 @@ def steps() -> list[Step]:
         ),
         Step(
             "The cluster is back: run one retry pass, as cron would. Most of the backlog resolves; "
-            f"{demo.REFUSED_TOPIC} is still refused by the broker (a missing ACL), so its events, "
-            "on their last attempt, go to its DLQ.",
+            f"{demo.REFUSED_TOPIC} still refuses its records as too large (its max.message.bytes "
+            "is smaller than they are), so its events, on their last attempt, go to its DLQ.",
             ("retry",),
         ),
         Step("Which dead-letter topics hold records, and where did they come from?", ("dlq", "list")),
         Step("Read the newest records of one of them.", ("dlq", "tail", refused_dlq, "-n", "3")),
-        Step("The ACL is fixed on the broker.", action=fix_acl),
+        Step(f"The max.message.bytes of {demo.REFUSED_TOPIC} is raised on the broker.", action=raise_limit),
         Step("Replay the DLQ to its original topic, exactly once.", ("dlq", "replay", refused_dlq, "--yes")),
         Step(
             "DLQ_FAILED events are effectively lost until someone acts: which are they?",

@@ -80,7 +80,9 @@ def retry(
     so concurrent passes never publish a row twice in one round. Acknowledged rows become RESOLVED; a failure that belongs to the event counts an
     attempt and reschedules it (retry.schedule), and after retry.max_retries it goes to
     <topic>.dlq (DLQ), or DLQ_FAILED if that send fails. An unreachable cluster, or a circuit
-    breaker opened by consecutive transport failures, stops the pass without counting attempts.
+    breaker opened by consecutive transport failures, stops the pass without counting attempts;
+    so does a permission kafkaops' own principal lacks (no Write ACL on a topic), after the batch
+    in flight, leaving the denied rows as they were.
     The table is checked first, as db check does: nothing is published into a table that
     cannot take the outcome.
 
@@ -243,10 +245,12 @@ def _report(
             f"circuit breaker opened after {breaker_threshold} consecutive transport failures: "
             f"pass stopped, {summary.aborted} claimed row(s) left PENDING with no attempt counted"
         )
-    elif summary.aborted:
+    elif summary.transport_aborted:
+        # Rows left for a denial are told by the error that stopped the pass.
         reasons = ", ".join(f"{n}x {code}" for code, n in summary.transport_errors.most_common())
         out.error(
-            f"{summary.aborted} claimed row(s) left PENDING, no attempt counted: transport errors ({reasons})"
+            f"{summary.transport_aborted} claimed row(s) left PENDING, no attempt counted: "
+            f"transport errors ({reasons})"
         )
     if summary.stopped_by is not None:
         out.error(

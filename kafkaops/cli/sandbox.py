@@ -45,8 +45,8 @@ def sandbox(
 ) -> None:
     """Run the demo's environment until Ctrl-C: an embedded Kafka and a table of failed events.
 
-    Starts librdkafka's mock cluster on 127.0.0.1 with the service's topics (one refused by the
-    broker, one without its DLQ) and a SQLite file holding a week of failed events in every
+    Starts librdkafka's mock cluster on 127.0.0.1 with the service's topics (one refusing its
+    records as too large, one without its DLQ) and a SQLite file holding a week of failed events in every
     status, then prints the `export KAFKAOPS_...` lines that point kafkaops at them: paste them
     into another terminal and try any command. Ctrl-C (or SIGTERM) stops the cluster and removes
     the folder. Fit for trying kafkaops, not for data you care about.
