@@ -95,7 +95,7 @@ _THREAD_PREFIX = re.compile(r"^\[thrd:[^\]]*\]: ")
 # librdkafka prefixes broker errors with the broker's name, which repeats the bootstrap.
 _BROKER_PREFIX = re.compile(r"^\S+/(?:bootstrap|-?\d+): ")
 # What a partition whose leader is being elected (just created, or moving) answers for a moment.
-_LEADERSHIP_SETTLING = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE")
+_LEADERSHIP_SETTLING = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_LEADER_EPOCH")
 _SETTLE_PAUSE = 0.1
 
 
@@ -667,3 +667,13 @@ def create_topics(
                 future.result(timeout=timeout + 1)
             except KafkaException as exc:
                 raise translate_error(exc, client, action=f"create topic {name!r}") from exc
+        # Created is not yet known: the broker answering the next metadata request may not
+        # have heard of it for a moment, and `dlq list` right after `ensure` would miss it.
+        deadline = time.monotonic() + timeout
+        waiting = set(topics)
+        while waiting and time.monotonic() < deadline:
+            with kafka_errors(client, "list topics"):
+                known = client.list_topics(timeout=_left(deadline)).topics
+            waiting = {t for t in waiting if t not in known or not known[t].partitions}
+            if waiting:
+                time.sleep(_SETTLE_PAUSE)

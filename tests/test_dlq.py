@@ -136,7 +136,7 @@ def test_list_with_the_database_down_prints_the_kafka_side_then_fails(
     source, dlq = dlq_pair(kafka_bootstrap, new_topic)
     produce(kafka_bootstrap, dlq, json_records(source, 2))
     url = f"postgresql://kafkaops:s3cret-pw@127.0.0.1:{closed_port}/kafkaops"
-    result = cli("-b", kafka_bootstrap, "--database-url", url, "dlq", "list", "-o", "json")
+    result = cli("-b", kafka_bootstrap, "dlq", "list", "-o", "json", env={"KAFKAOPS_DATABASE_URL": url})
     assert result.exit_code == 1
     assert {r["topic"]: r["messages"] for r in json.loads(result.stdout)}[dlq] == 2
     assert result.stderr.startswith("Error: cannot connect to database"), result.stderr
