@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kafkaops.cli.common import DryRunOpt, OutputOpt, YesOpt, confirm, output, state
+from kafkaops.cli.formats import RECORDS, output_option
 from kafkaops.cli.output import Field, Format, Output
 from kafkaops.escape import safe_binary, safe_text, shown_text
 
@@ -204,12 +205,14 @@ def tail(
     partition: PartitionOpt = None,
     key: KeyOpt = None,
     grep: GrepOpt = None,
-    output_format: OutputOpt = None,
+    output_format: Annotated[Format | None, output_option(RECORDS)] = None,
 ) -> None:
     """Print DLQ records: partition, offset, time, key, original topic, error and value.
 
     Read-only: partitions are assigned directly, no consumer group is joined or committed.
-    `-o json` prints JSON Lines, one object per record (bytes that are not UTF-8 as base64).
+    `-o json` prints one JSON list of the records, `-o jsonl` one object per record per line
+    (the only machine format --follow takes: it never ends). Bytes that are not UTF-8 are
+    given as base64.
 
     \b
     Example:
@@ -220,13 +223,14 @@ def tail(
 
     settings = state(ctx).settings
     out = output(output_format)
-    if out.fmt not in (Format.table, Format.json):
-        from kafkaops.errors import UsageError
+    from kafkaops.errors import UsageError
 
-        raise UsageError("dlq tail prints records as table or json (JSON Lines)")
+    if follow and out.fmt is Format.json:
+        raise UsageError(
+            "--follow never ends, so it cannot close one JSON document",
+            hint="use -o jsonl: one object per line",
+        )
     if from_beginning and since is not None:
-        from kafkaops.errors import UsageError
-
         raise UsageError("--from-beginning and --since are two start points: give one")
     selection = _selection(partition=partition, key=key, grep=grep, since=None, until=None, match=None)
     since_ms = _since_ms(since)
@@ -250,10 +254,14 @@ def tail(
 
     records: Iterator[Message] = read_tail(consumer, request, stop=stop)
     try:
-        if out.fmt is Format.json:
+        if out.fmt in (Format.json, Format.jsonl):
             from kafkaops.dlq import record_view
 
-            out.jsonl(record_view(m, suffixes) for m in records)
+            views = (record_view(m, suffixes) for m in records)
+            if out.fmt is Format.json:
+                out.json_list(views)
+            else:
+                out.jsonl(views)
         else:
             count = 0
             for msg in records:
