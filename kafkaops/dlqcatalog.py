@@ -83,7 +83,7 @@ class DlqCatalog:
     """The naming rules of one configuration (`DlqCatalog.of(settings.retry)`)."""
 
     write_suffix: str = DEFAULT_DLQ_SUFFIX
-    read_suffixes: tuple[str, ...] = DEFAULT_DLQ_SUFFIXES
+    configured_suffixes: tuple[str, ...] = DEFAULT_DLQ_SUFFIXES  # retry.dlq_suffixes
 
     @classmethod
     def of(cls, retry: Any) -> DlqCatalog:
@@ -93,7 +93,7 @@ class DlqCatalog:
     @property
     def suffixes(self) -> tuple[str, ...]:
         """Every suffix that names a DLQ topic: the configured ones and the one `retry` writes."""
-        return tuple(dict.fromkeys((*self.read_suffixes, self.write_suffix)))
+        return tuple(dict.fromkeys((*self.configured_suffixes, self.write_suffix)))
 
     def is_dlq(self, topic: str) -> bool:
         return is_dlq_topic(topic, self.suffixes)
