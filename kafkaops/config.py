@@ -31,6 +31,7 @@ from kafkaops.configfile import (
     running_uid,
     select_context,
 )
+from kafkaops.dlqcatalog import DEFAULT_DLQ_SUFFIX, DEFAULT_DLQ_SUFFIXES, DlqCatalog
 from kafkaops.errors import ConfigError, UsageError
 from kafkaops.secrets import secrets_of
 from kafkaops.timeparse import parse_duration
@@ -80,7 +81,6 @@ CONFIG_HINT = (
 )
 
 DEFAULT_SCHEDULE = ("1m", "5m", "15m", "60m")
-DEFAULT_DLQ_SUFFIXES = (".dlq", "-dlt", ".DLT")
 # A batch's locks and delivery reports are held at once; bigger batches only add risk.
 MAX_BATCH_SIZE = 10_000
 
@@ -149,20 +149,18 @@ class RetrySettings:
     schedule: tuple[timedelta, ...] = tuple(parse_duration(s) for s in DEFAULT_SCHEDULE)
     max_retries: int = 5
     batch_size: int = 500
-    dlq_suffix: str = ".dlq"
+    dlq_suffix: str = DEFAULT_DLQ_SUFFIX
     delivery_timeout: timedelta = timedelta(seconds=30)
     breaker_threshold: int = 3  # consecutive transport-level failures that stop a pass
     dlq_suffixes: tuple[str, ...] = DEFAULT_DLQ_SUFFIXES  # how DLQ topics are recognised when read
 
     @property
-    def read_suffixes(self) -> tuple[str, ...]:
-        """Every suffix that names a DLQ topic: the configured list and the one `retry` writes."""
-        return tuple(dict.fromkeys((*self.dlq_suffixes, self.dlq_suffix)))
+    def dlq_catalog(self) -> DlqCatalog:
+        """Which topics are DLQs and the DLQ topic of each source (kafkaops/dlqcatalog.py)."""
+        return DlqCatalog.of(self)
 
     def dlq_topic_for(self, topic: str) -> str:
-        from kafkaops.dlq_record import dlq_topic_for
-
-        return dlq_topic_for(topic, self.dlq_suffix)
+        return self.dlq_catalog.dlq_for(topic)
 
 
 @dataclass(frozen=True)

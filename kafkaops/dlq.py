@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from kafkaops import dlq_record, kafka
+from kafkaops.dlqcatalog import DlqCatalog, DlqTopic, existing_topics, read_dlq_topics, topics_needing_dlq
 from kafkaops.errors import KafkaUnavailableError, NotFoundError, UsageError
 from kafkaops.recordvalue import parse_json
 from kafkaops.selection import Selection, record_timestamp_ms
@@ -24,8 +25,9 @@ from kafkaops.topicname import TOPIC_NAME_RULE, is_valid_topic_name
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
-    from sqlalchemy import Table
-    from sqlalchemy.engine import Connection
+    from confluent_kafka.admin import AdminClient
+
+    from kafkaops.connections import Connections
 
 REPLAY_GROUP_PREFIX = "kafkaops-replay."
 # Offsets read beyond N to find a partition's last N records at the first try: the last
@@ -115,7 +117,9 @@ def _iso(ms: int | None) -> str | None:
 
 
 @dataclass
-class DlqTopic:
+class DlqListing:
+    """One row of `dlq list`: a DLQ topic of the catalogue, with what its records say."""
+
     topic: str
     messages: int
     original_topic: str | None
@@ -128,73 +132,61 @@ class DlqTopic:
         return dict(self.__dict__)
 
 
-def list_dlq_topics(
-    props: Mapping[str, Any], suffixes: Sequence[str], timeout: float = 10.0
-) -> list[DlqTopic]:
-    """Every topic named like a DLQ, with its size, origin, age and what replay has left.
+def list_dlq_topics(props: Mapping[str, Any], catalog: DlqCatalog, timeout: float = 10.0) -> list[DlqListing]:
+    """Every DLQ topic of the catalogue, with its size, origin, age and what replay has left.
 
     A constant number of round trips, however many DLQ topics there are: one metadata
-    request, one read of every partition's first record and one of its last ones."""
+    request, the catalogue's two offset requests, one read of every partition's first record
+    and one of its last ones."""
     from confluent_kafka import TopicPartition
 
+    client = kafka.admin(props)
+    with kafka.kafka_errors(client, "list topics"):
+        metadata = client.list_topics(timeout=timeout)
+    existing = existing_topics(metadata)
+    with kafka.kafka_errors(client, "read the offsets of the DLQ topics"):
+        found = read_dlq_topics(client, catalog.layout(metadata), catalog, timeout)
+    marks = {name: dict(t.offsets or {}) for name, t in found.items()}
+    filled = [(t, p, lh) for t, m in marks.items() for p, lh in m.items() if lh[1] > lh[0]]
     consumer = read_consumer(props)
     try:
-        with kafka.kafka_errors(consumer, "list topics"):
-            metadata = consumer.list_topics(timeout=timeout)
-        existing = {t for t in metadata.topics if not kafka.is_internal_topic(t)}
-        layout = {
-            name: sorted(metadata.topics[name].partitions)
-            for name in sorted(existing)
-            if dlq_record.is_dlq_topic(name, suffixes)
-        }
-        marks: dict[str, dict[int, tuple[int, int]]] = {}
-        with kafka.kafka_errors(consumer, "read the offsets of the DLQ topics"):
-            for topic, partitions in layout.items():
-                marks[topic] = {
-                    # Each partition has the whole timeout: thousands of them are read one by one.
-                    p: kafka.watermark_offsets(consumer, TopicPartition(topic, p), time.monotonic() + timeout)
-                    for p in partitions
-                }
-        filled = [(t, p, lh) for t, m in marks.items() for p, lh in m.items() if lh[1] > lh[0]]
         firsts = _read_to_end(
             consumer, [TopicPartition(t, p, lh[0]) for t, p, lh in filled], timeout, first_only=True
         )
         lasts = _last_records(consumer, {(t, p): lh for t, p, lh in filled}, 1, timeout)
     finally:
         consumer.close()
-    group_offsets = _replay_group_offsets(props, {t: list(m) for t, m in marks.items()}, timeout)
+    group_offsets = _replay_group_offsets(client, {t: list(m) for t, m in marks.items()}, timeout)
     result = []
-    for topic, topic_marks in marks.items():
+    for topic, dlq in found.items():
         stamps_first = [s for m in firsts if m.topic() == topic and (s := record_timestamp_ms(m)) is not None]
-        mine = [m for (t, _), found in lasts.items() if t == topic for m in found]
+        mine = [m for (t, _), got in lasts.items() if t == topic for m in got]
         newest_msg = max(mine, key=lambda m: record_timestamp_ms(m) or -1, default=None)
-        original = dlq_record.original_topic_by_name(topic, suffixes)
+        original = dlq.source
         if newest_msg is not None:
             headers = dlq_record.readable_headers(newest_msg)
-            original = dlq_record.parse_origin(headers, topic, suffixes).topic or original
-        committed = group_offsets[topic]
+            original = dlq_record.parse_origin(headers, topic, catalog.suffixes).topic or original
         result.append(
-            DlqTopic(
+            DlqListing(
                 topic=topic,
-                messages=sum(high - low for low, high in topic_marks.values()),
+                messages=dlq.messages or 0,
                 original_topic=original,
                 original_exists=original in existing,
                 oldest=_dt(min(stamps_first, default=None)),
                 newest=_dt(max((s for m in mine if (s := record_timestamp_ms(m)) is not None), default=None)),
-                replay_pending=pending_offsets(topic_marks, committed),
+                replay_pending=pending_offsets(marks[topic], group_offsets[topic]),
             )
         )
     return result
 
 
 def _replay_group_offsets(
-    props: Mapping[str, Any], layout: Mapping[str, list[int]], timeout: float
+    client: AdminClient, layout: Mapping[str, list[int]], timeout: float
 ) -> dict[str, dict[int, int | None]]:
     """What each topic's replay group committed on it, through one admin client: every
     request is sent before any answer is awaited (one round trip, not one per topic)."""
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
-    client = kafka.admin(props)
     futures = {}
     for topic, partitions in layout.items():
         group = replay_group_for(topic)
@@ -333,15 +325,6 @@ def _dt(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
-def failed_topics(conn: Connection, table: Table) -> list[str]:
-    """Topics that have rows in the failed-events table."""
-    from sqlalchemy import select
-
-    column = table.c.topic
-    rows = conn.execute(select(column).where(column.is_not(None)).distinct().order_by(column))
-    return [r[0] for r in rows]
-
-
 # ---------------------------------------------------------------------------------------
 # dlq ensure
 
@@ -355,23 +338,29 @@ class EnsurePlan:
     action: str  # create | exists | no-source | is-dlq | bad-name
 
 
+def topics_without_dlq(conns: Connections, props: Mapping[str, Any], catalog: DlqCatalog) -> list[DlqTopic]:
+    """The DLQ topics missing for the topics whose rows need one (`dlq list` warns of them)."""
+    with conns.connect() as conn:
+        sources = topics_needing_dlq(conn, conns.table)
+    return catalog.missing(sources, set(kafka.topic_names(props)))
+
+
 def plan_ensure(
     props: Mapping[str, Any],
     sources: Sequence[str],
-    suffix: str,
+    catalog: DlqCatalog,
     *,
-    dlq_suffixes: Sequence[str],
     strict: bool,
     timeout: float = 10.0,
 ) -> list[EnsurePlan]:
     """What `ensure` would do for each source topic. `strict`: a source the user named that
-    does not exist, or is itself a DLQ (by `dlq_suffixes`), is a usage error (exit 2); one
-    taken from the table is only reported."""
+    does not exist, or is itself a DLQ, is a usage error (exit 2); one taken from the table is
+    only reported."""
     info = kafka.check_reachable(props, timeout)
     existing = set(kafka.topic_names(props, timeout))
     plans = []
     for source in dict.fromkeys(sources):
-        dlq = dlq_record.dlq_topic_for(source, suffix)
+        dlq = catalog.dlq_for(source)
         if not is_valid_topic_name(dlq):
             if strict:
                 raise UsageError(
@@ -381,11 +370,11 @@ def plan_ensure(
                 )
             plans.append(EnsurePlan(source, dlq, None, None, "bad-name"))
             continue
-        if dlq_record.is_dlq_topic(source, dlq_suffixes):
+        if catalog.is_dlq(source):
             if strict:
                 raise UsageError(
                     f"topic {source!r} is itself a dead-letter topic: it gets no DLQ of its own",
-                    hint=f"name its source topic ({dlq_record.original_topic_by_name(source, dlq_suffixes)})",
+                    hint=f"name its source topic ({catalog.source_of(source)})",
                 )
             plans.append(EnsurePlan(source, dlq, None, None, "is-dlq"))
             continue

@@ -1,5 +1,5 @@
-"""The dead-letter record: one definition of its topic name and headers, written by `retry`
-and read by `dlq`.
+"""The dead-letter record: one definition of its headers, written by `retry` and read by
+`dlq` (which topics are DLQs, and their names, are the catalogue's: kafkaops/dlqcatalog.py).
 
 kafkaops writes Spring Kafka's `kafka_dlt-*` headers (so Spring tooling reads our DLQs) plus
 its own `kafkaops-*` ones; the reading side also understands the headers of Spring Cloud
@@ -12,6 +12,8 @@ import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from kafkaops.dlqcatalog import original_topic_by_name
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
@@ -32,11 +34,6 @@ FAILED_EVENT_ID = "kafkaops-failed-event-id"
 RETRY_COUNT = "kafkaops-retry-count"
 REPLAYED_FROM = "kafkaops-replayed-from"
 REPLAY_COUNT = "kafkaops-replay-count"
-
-
-def dlq_topic_for(topic: str, suffix: str) -> str:
-    """The dead-letter topic `retry` writes to for `topic`."""
-    return f"{topic}{suffix}"
 
 
 def dlq_headers(
@@ -74,8 +71,6 @@ CONNECT_OFFSET = "__connect.errors.offset"
 CONNECT_EXCEPTION_MESSAGE = "__connect.errors.exception.message"
 CONNECT_EXCEPTION_CLASS = "__connect.errors.exception.class.name"
 
-DEFAULT_DLQ_SUFFIXES = (".dlq", "-dlt", ".DLT")
-
 # Where each fact is read from, most specific origin first, with the width in bytes of the
 # big-endian integer the origin writes (Spring: 4 for a partition, 8 for an offset or a
 # timestamp), or None when it writes decimal text (Connect).
@@ -104,19 +99,6 @@ class DlqOrigin:
     retry_count: int | None
     replay_count: int  # how often kafkaops has replayed it already (0: never)
     replayed_from: str | None
-
-
-def is_dlq_topic(topic: str, suffixes: Sequence[str]) -> bool:
-    """True when `topic` is named like a dead-letter topic (and is not only the suffix)."""
-    return any(topic.endswith(s) and len(topic) > len(s) for s in suffixes)
-
-
-def original_topic_by_name(topic: str, suffixes: Sequence[str]) -> str | None:
-    """The topic a DLQ topic belongs to by its name; the longest matching suffix wins."""
-    for suffix in sorted(suffixes, key=len, reverse=True):
-        if topic.endswith(suffix) and len(topic) > len(suffix):
-            return topic[: -len(suffix)]
-    return None
 
 
 def decode_int(value: bytes | None, *, width: int | None) -> int | None:

@@ -86,6 +86,9 @@ ERRORS: dict[str, KafkaErrorClass] = {
     "LEADER_NOT_AVAILABLE": KafkaErrorClass(
         Fault.ENVIRONMENT, java=_J + "LeaderNotAvailableException", settling=True
     ),
+    "UNKNOWN_LEADER_EPOCH": KafkaErrorClass(
+        Fault.ENVIRONMENT, java=_J + "UnknownLeaderEpochException", settling=True
+    ),
     # A CRC mismatch: bytes damaged on the way, not the record (Kafka calls it retriable).
     "INVALID_MSG": KafkaErrorClass(Fault.ENVIRONMENT, java=_J + "CorruptRecordException"),
     # kafkaops sets no record timestamp: the broker refusing one can only mean clock skew

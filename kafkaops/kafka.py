@@ -88,7 +88,7 @@ _FIRST_BACKOFF_MS = 20
 _THREAD_PREFIX = re.compile(r"^\[thrd:[^\]]*\]: ")
 # librdkafka prefixes broker errors with the broker's name, which repeats the bootstrap.
 _BROKER_PREFIX = re.compile(r"^\S+/(?:bootstrap|-?\d+): ")
-_SETTLE_PAUSE = 0.1
+SETTLE_PAUSE = 0.1
 
 
 @dataclass(frozen=True)
@@ -544,9 +544,9 @@ def watermark_offsets(client: Consumer, partition: TopicPartition, deadline: flo
         except KafkaException as exc:
             error = exc.args[0]
             settling = error.retriable() or faults.is_settling(error.name())
-            if not settling or time.monotonic() + _SETTLE_PAUSE >= deadline:
+            if not settling or time.monotonic() + SETTLE_PAUSE >= deadline:
                 raise
-            time.sleep(_SETTLE_PAUSE)
+            time.sleep(SETTLE_PAUSE)
 
 
 def committed_offsets(
@@ -686,3 +686,13 @@ def create_topics(
                 future.result(timeout=timeout + 1)
             except KafkaException as exc:
                 raise translate_error(exc, client, action=f"create topic {name!r}") from exc
+        # Created is not yet known: the broker answering the next metadata request may not
+        # have heard of it for a moment, and `dlq list` right after `ensure` would miss it.
+        deadline = time.monotonic() + timeout
+        waiting = set(topics)
+        while waiting and time.monotonic() < deadline:
+            with kafka_errors(client, "list topics"):
+                known = client.list_topics(timeout=_left(deadline)).topics
+            waiting = {t for t in waiting if t not in known or not known[t].partitions}
+            if waiting:
+                time.sleep(SETTLE_PAUSE)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kafkaops import dlq_record, faults, kafka
+from kafkaops import dlq_record, dlqcatalog, faults, kafka
 from kafkaops.dlq import READ_ONLY
 from kafkaops.errors import (
     KafkaClientError,
@@ -493,7 +493,7 @@ class Replayer:
                             if raw and target is not None:
                                 by_raw[raw] = target
                 else:
-                    target = to or dlq_record.original_topic_by_name(source, suffixes)
+                    target = to or dlqcatalog.original_topic_by_name(source, suffixes)
                 if target is None or targets_ok.get(target, False) is not None:
                     break  # not checked yet, or refused
                 # A new list: the message's own is cached by confluent-kafka and must stay as read.

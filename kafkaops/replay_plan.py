@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kafkaops import dlq_record, kafka
+from kafkaops import dlqcatalog, kafka
 from kafkaops.dlq import READ_ONLY, pending_offsets, replay_group_for
 from kafkaops.errors import KafkaopsError, NotFoundError, UsageError
 from kafkaops.selection import Selection
@@ -47,7 +47,7 @@ class ReplayRequest:
     batch_size: int = 50_000
     batch_seconds: float = 2.0  # how long one transaction collects records at most
     commit_timeout: float = 30.0  # deadline of send_offsets_to_transaction / commit / abort
-    suffixes: tuple[str, ...] = dlq_record.DEFAULT_DLQ_SUFFIXES
+    suffixes: tuple[str, ...] = dlqcatalog.DEFAULT_DLQ_SUFFIXES
 
     @property
     def group_id(self) -> str:
@@ -89,7 +89,7 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
             check_target(consumer, request.source, request.to, suffixes, timeout)
             target = request.to
         else:
-            by_name = dlq_record.original_topic_by_name(request.source, suffixes)
+            by_name = dlqcatalog.original_topic_by_name(request.source, suffixes)
             target = (
                 f"each record's original topic (by name: {by_name})"
                 if by_name
@@ -137,7 +137,7 @@ def check_target(
             f"refusing to replay {source!r} into itself",
             hint="replay into the original topic (the default) or name one with --to",
         )
-    if dlq_record.is_dlq_topic(target, suffixes):
+    if dlqcatalog.is_dlq_topic(target, suffixes):
         raise UsageError(
             f"refusing to replay into {target!r}: it is a dead-letter topic",
             hint="replay into the original topic (the default) or name one with --to",

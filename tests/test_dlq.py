@@ -136,7 +136,7 @@ def test_list_with_the_database_down_prints_the_kafka_side_then_fails(
     source, dlq = dlq_pair(kafka_bootstrap, new_topic)
     produce(kafka_bootstrap, dlq, json_records(source, 2))
     url = f"postgresql://kafkaops:s3cret-pw@127.0.0.1:{closed_port}/kafkaops"
-    result = cli("-b", kafka_bootstrap, "--database-url", url, "dlq", "list", "-o", "json")
+    result = cli("-b", kafka_bootstrap, "dlq", "list", "-o", "json", env={"KAFKAOPS_DATABASE_URL": url})
     assert result.exit_code == 1
     assert {r["topic"]: r["messages"] for r in json.loads(result.stdout)}[dlq] == 2
     assert result.stderr.startswith("Error: cannot connect to database"), result.stderr
@@ -277,9 +277,14 @@ def test_list_and_tail_right_after_ensure_wait_for_the_new_partitions_leaders(
 
 
 def tail_json(cli: Cli, bootstrap: str, *args: str) -> list[dict]:  # type: ignore[type-arg]
+    """The records `dlq tail -o json` prints (one JSON list), checked against `-o jsonl`."""
     result = cli("-b", bootstrap, "dlq", "tail", *args, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
+    records = json.loads(result.stdout)
+    lines = cli("-b", bootstrap, "dlq", "tail", *args, "-o", "jsonl")
+    assert lines.exit_code == 0, lines.stderr
+    assert [json.loads(line) for line in lines.stdout.splitlines()] == records
+    return records  # type: ignore[no-any-return]
 
 
 def test_tail_last_n_per_partition_merged_by_time(
@@ -369,7 +374,7 @@ def test_tail_json_lines_escape_what_a_terminal_would_obey(
     result = cli("-b", kafka_bootstrap, "dlq", "tail", dlq, "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert not any(c in result.stdout for c in ("\x1b", "\x07", "\x9b", "\u202e"))
-    record = json.loads(result.stdout)  # the same strings, once decoded
+    (record,) = json.loads(result.stdout)  # the same strings, once decoded
     assert record["key"] == hostile and record["value"] == {"m": hostile}
     assert record["headers"] == [{"key": "h", "value": hostile}]
 
@@ -508,7 +513,7 @@ def test_tail_follow_prints_new_records_and_exits_0_on_ctrl_c(
 ) -> None:
     source, dlq = dlq_pair(kafka_bootstrap, new_topic)
     produce(kafka_bootstrap, dlq, json_records(source, 1))
-    process = kafkaops_process("dlq", "tail", dlq, "--follow", "-o", "json", bootstrap=kafka_bootstrap)
+    process = kafkaops_process("dlq", "tail", dlq, "--follow", "-o", "jsonl", bootstrap=kafka_bootstrap)
     try:
         assert process.stdout is not None
         first = json.loads(process.stdout.readline())
@@ -532,7 +537,14 @@ def test_tail_follow_prints_new_records_and_exits_0_on_ctrl_c(
         (["no.such.topic.dlq"], "Error: topic 'no.such.topic.dlq' does not exist"),
         (["{dlq}", "-p", "7"], "Error: topic '{dlq}' has no partition 7"),
         (["{dlq}", "--since", "yesterday-ish"], "Error: invalid --since 'yesterday-ish'"),
-        (["{dlq}", "-o", "csv"], "Error: dlq tail prints records as table or json"),
+        (
+            ["{dlq}", "-o", "csv"],
+            "Error: dlq tail does not write 'csv': -o/--output takes table, json, jsonl",
+        ),
+        (
+            ["{dlq}", "--follow", "-o", "json"],
+            "Error: --follow never ends, so it cannot close one JSON document\nHint: use -o jsonl",
+        ),
         (
             ["{dlq}", "--from-beginning", "--since", "1h"],
             "Error: --from-beginning and --since are two start points: give one",

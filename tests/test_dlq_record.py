@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from kafkaops import dlq_record
-from kafkaops.dlq_record import DEFAULT_DLQ_SUFFIXES as SUFFIXES
+from kafkaops import dlq_record, dlqcatalog
 from kafkaops.dlq_record import parse_origin
+from kafkaops.dlqcatalog import DEFAULT_DLQ_SUFFIXES as SUFFIXES
 from kafkaops.recordvalue import MAX_DEPTH, parse_json
 
 
@@ -126,7 +126,7 @@ def test_without_headers_the_original_topic_is_the_name_without_its_suffix(
     dlq: str, original: str | None
 ) -> None:
     assert parse_origin([], dlq, SUFFIXES).topic == original
-    assert dlq_record.is_dlq_topic(dlq, SUFFIXES) is (original is not None)
+    assert dlqcatalog.is_dlq_topic(dlq, SUFFIXES) is (original is not None)
 
 
 def test_kafkaops_retry_headers_are_read_back() -> None:

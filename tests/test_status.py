@@ -794,7 +794,7 @@ def test_a_metrics_file_in_a_missing_folder_is_refused_before_anything_runs(
 @pytest.mark.parametrize(
     ("args", "config", "message"),
     [
-        (["status", "-o", "csv"], None, "Invalid value for '--output'"),
+        (["status", "-o", "csv"], None, "Error: status does not write 'csv'"),
         (["status", "--bogus"], None, "No such option: --bogus"),
         (["status", "--watch", "0"], None, "--watch"),
         (

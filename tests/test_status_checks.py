@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from kafkaops.config import Thresholds
+from kafkaops.dlqcatalog import DlqTopic
 from kafkaops.status import checks
 from kafkaops.status.checks import CRITICAL, OK, UNKNOWN, WARNING, Check
-from kafkaops.status.model import DlqTopic, ThreadPool
+from kafkaops.status.model import ThreadPool
 
 T = Thresholds()
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -142,7 +143,7 @@ def test_no_pool_reported_means_no_pool_check() -> None:
 
 def test_a_missing_dlq_topic_is_a_warning_with_the_command_to_create_it() -> None:
     assert checks.dlq_topics([]).status == OK
-    check = checks.dlq_topics([DlqTopic("casino.wallet.v1", "casino.wallet.v1.dlq", exists=False)])
+    check = checks.dlq_topics([DlqTopic("casino.wallet.v1.dlq", "casino.wallet.v1", exists=False)])
     assert check.status == WARNING
     assert check.value == 1
     assert check.next_step == "kafkaops dlq ensure casino.wallet.v1"

@@ -18,6 +18,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from kafkaops.cli.formats import ALL as ALL_FORMATS
+from kafkaops.cli.formats import output_option
 from kafkaops.cli.output import Format, Output
 from kafkaops.errors import ExitStatus, KafkaopsError
 
@@ -495,18 +497,7 @@ def context_names_of(text: str) -> list[str]:
 
 # -- option aliases ------------------------------------------------------------------------
 
-OutputOpt = Annotated[
-    Format | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="Output format: table (rich on a terminal, plain text when piped), json, jsonl, yaml, csv, "
-        "tsv. "
-        "[default: table]",
-        case_sensitive=False,
-        show_default=False,
-    ),
-]
+OutputOpt = Annotated[Format | None, output_option(ALL_FORMATS)]
 StatusOpt = Annotated[
     list[str] | None,
     typer.Option(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kafkaops.cli.common import DryRunOpt, OutputOpt, YesOpt, confirm, output, state
+from kafkaops.cli.formats import RECORDS, output_option
 from kafkaops.cli.output import Field, Format, Output
 from kafkaops.escape import safe_binary, safe_text, shown_text
 
@@ -61,9 +62,11 @@ RecordSinceOpt = Annotated[
 def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     """List the dead-letter topics: size, original topic, record times, replay backlog.
 
-    A topic is a DLQ when its name ends in one of retry.dlq_suffixes (default .dlq, -dlt, .DLT).
-    Topics that have rows in the failed-events table but no DLQ topic get a warning: their
-    next DLQ send would fail and leave DLQ_FAILED rows (`kafkaops dlq ensure` creates them).
+    A topic is a DLQ when its name ends in one of retry.dlq_suffixes (default .dlq, -dlt, .DLT)
+    or in retry.dlq_suffix. MESSAGES counts offsets up to the last stable one (an open
+    transaction's records once committed). Topics with rows not RESOLVED in the failed-events
+    table but no DLQ topic get a warning: their next DLQ send would fail and leave DLQ_FAILED
+    rows (`kafkaops dlq ensure` creates them).
 
     \b
     Example:
@@ -73,9 +76,10 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
 
     app_state = state(ctx)
     settings = app_state.settings
+    catalog = settings.retry.dlq_catalog
     out = output(output_format)
     props = settings.require_kafka()
-    topics = list_dlq_topics(props, settings.retry.read_suffixes)
+    topics = list_dlq_topics(props, catalog)
     rows = [t.as_dict() for t in topics]  # escaped by the output layer
     fields = [
         Field("topic", "TOPIC"),
@@ -87,28 +91,18 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
         Field("replay_pending", "REPLAY PENDING", kind="int"),
     ]
     if not out.rows(rows, fields) and out.fmt is Format.table:
-        out.info("No DLQ topics (names ending in " + ", ".join(settings.retry.read_suffixes) + ").")
-    for topic in _topics_without_dlq(app_state, out):
-        out.warning(
-            f"topic {safe_text(topic)} has failed events but no DLQ topic "
-            f"{safe_text(settings.retry.dlq_topic_for(topic))}: its next DLQ send fails and leaves "
-            "DLQ_FAILED rows (run `kafkaops dlq ensure`)"
-        )
-
-
-def _topics_without_dlq(app_state: Any, out: Output) -> list[str]:
-    from kafkaops import kafka
-    from kafkaops.dlq import failed_topics
-
-    settings = app_state.settings
+        out.info("No DLQ topics (names ending in " + ", ".join(catalog.suffixes) + ").")
     if not settings.database.url:
         out.info("No database configured: topics with failed events were not checked for a DLQ.")
-        return []
-    conns = app_state.connections
-    with conns.connect() as conn:
-        sources = failed_topics(conn, conns.table)
-    existing = set(kafka.topic_names(settings.require_kafka()))
-    return [t for t in sources if settings.retry.dlq_topic_for(t) not in existing]
+        return
+    from kafkaops.dlq import topics_without_dlq
+
+    for missing in topics_without_dlq(app_state.connections, props, catalog):
+        out.warning(
+            f"topic {safe_text(missing.source)} has failed events but no DLQ topic "
+            f"{safe_text(missing.name)}: its next DLQ send fails and leaves "
+            "DLQ_FAILED rows (run `kafkaops dlq ensure`)"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,13 +125,15 @@ def ensure(
     """Create the missing DLQ topics: <topic><retry.dlq_suffix> for each source topic.
 
     Each gets its source's partition count and replication factor (at most the number of
-    brokers). Without TOPIC, every topic that has rows in the failed-events table.
+    brokers). Without TOPIC, every topic with rows not RESOLVED in the failed-events table
+    (the topics `status` and `dlq list` warn about).
 
     \b
     Example:
       kafkaops dlq ensure casino.loyalty.points-earned.v1 --dry-run
     """
-    from kafkaops.dlq import create_missing, failed_topics, plan_ensure
+    from kafkaops.dlq import create_missing, plan_ensure
+    from kafkaops.dlqcatalog import topics_needing_dlq
 
     app_state = state(ctx)
     settings = app_state.settings
@@ -148,13 +144,11 @@ def ensure(
     else:
         conns = app_state.connections
         with conns.connect() as conn:
-            sources, strict = failed_topics(conn, conns.table), False
+            sources, strict = topics_needing_dlq(conn, conns.table), False
         if not sources:
-            out.info("No failed events in the table: no DLQ topic to create.")
+            out.info("No failed events that need a DLQ topic in the table: no DLQ topic to create.")
             return
-    plans = plan_ensure(
-        props, sources, settings.retry.dlq_suffix, dlq_suffixes=settings.retry.read_suffixes, strict=strict
-    )
+    plans = plan_ensure(props, sources, settings.retry.dlq_catalog, strict=strict)
     for p in plans:
         if p.action == "exists":
             out.info(f"exists      {safe_text(p.dlq)}")
@@ -211,12 +205,14 @@ def tail(
     partition: PartitionOpt = None,
     key: KeyOpt = None,
     grep: GrepOpt = None,
-    output_format: OutputOpt = None,
+    output_format: Annotated[Format | None, output_option(RECORDS)] = None,
 ) -> None:
     """Print DLQ records: partition, offset, time, key, original topic, error and value.
 
     Read-only: partitions are assigned directly, no consumer group is joined or committed.
-    `-o json` prints JSON Lines, one object per record (bytes that are not UTF-8 as base64).
+    `-o json` prints one JSON list of the records, `-o jsonl` one object per record per line
+    (the only machine format --follow takes: it never ends). Bytes that are not UTF-8 are
+    given as base64.
 
     \b
     Example:
@@ -227,13 +223,14 @@ def tail(
 
     settings = state(ctx).settings
     out = output(output_format)
-    if out.fmt not in (Format.table, Format.json):
-        from kafkaops.errors import UsageError
+    from kafkaops.errors import UsageError
 
-        raise UsageError("dlq tail prints records as table or json (JSON Lines)")
+    if follow and out.fmt is Format.json:
+        raise UsageError(
+            "--follow never ends, so it cannot close one JSON document",
+            hint="use -o jsonl: one object per line",
+        )
     if from_beginning and since is not None:
-        from kafkaops.errors import UsageError
-
         raise UsageError("--from-beginning and --since are two start points: give one")
     selection = _selection(partition=partition, key=key, grep=grep, since=None, until=None, match=None)
     since_ms = _since_ms(since)
@@ -249,7 +246,7 @@ def tail(
 
     check_reachable(settings.require_kafka())  # a cluster that is not there fails in seconds
     consumer = read_consumer(settings.require_kafka())
-    suffixes = settings.retry.read_suffixes
+    suffixes = settings.retry.dlq_catalog.suffixes
     stopped = False
 
     def stop() -> bool:
@@ -257,10 +254,14 @@ def tail(
 
     records: Iterator[Message] = read_tail(consumer, request, stop=stop)
     try:
-        if out.fmt is Format.json:
+        if out.fmt in (Format.json, Format.jsonl):
             from kafkaops.dlq import record_view
 
-            out.jsonl(record_view(m, suffixes) for m in records)
+            views = (record_view(m, suffixes) for m in records)
+            if out.fmt is Format.json:
+                out.json_list(views)
+            else:
+                out.jsonl(views)
         else:
             count = 0
             for msg in records:
@@ -475,7 +476,7 @@ def replay(
         dry_run=dry_run,
         batch_size=batch_size,
         commit_timeout=commit_timeout,
-        suffixes=settings.retry.read_suffixes,
+        suffixes=settings.retry.dlq_catalog.suffixes,
     )
     plan = replay_plan.plan(conns, request)
     cluster = settings.require_kafka().get("bootstrap.servers", "?")

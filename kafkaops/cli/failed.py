@@ -288,7 +288,7 @@ def show(
     """Show events whole: payload (pretty-printed when JSON) and decoded headers.
 
     One id prints one object (-o json: an object); several print one after the other (-o json:
-    a list of objects, in the order asked). The table shows a text up to 65,536 characters and
+    a list of objects, in the order asked; -o jsonl: one object per line). The table shows a text up to 65,536 characters and
     says how much more there is; the machine formats print everything.
 
     \b
@@ -305,7 +305,7 @@ def show(
         rows = get_events(conn, conns.table, ids)
     for row in rows:
         row["headers"] = decode_headers(row["headers"])
-    if out.fmt in (Format.csv, Format.tsv):
+    if out.fmt in (Format.csv, Format.tsv, Format.jsonl):  # one line (or row) per event
         out.rows(rows, [Field(k) for k in rows[0]])
         return
     if out.fmt is not Format.table:

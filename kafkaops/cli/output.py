@@ -299,6 +299,11 @@ class Output:
         self.stdout.write(text)
 
     @_writes_data
+    def json_list(self, objects: Iterable[Mapping[str, Any]]) -> int:
+        """One JSON document: a list of objects, streamed (each flushed as it is written)."""
+        return _json_list(self, objects, live=True)
+
+    @_writes_data
     def jsonl(self, objects: Iterable[Mapping[str, Any]]) -> int:
         """JSON Lines: one compact object per line, flushed as it goes (for `--follow` pipes)."""
         count = 0
@@ -364,22 +369,26 @@ class JsonWriter(Writer):
 
     def rows(self, rows: Iterable[Mapping[str, Any]], fields: Sequence[Field], *, live: bool = False) -> int:
         names = _machine_names(fields)
-        count = 0
-        self.out.write("[")
-        for row in rows:
-            item = {name: row.get(name) for name in names}
-            self.out.write(("\n  " if count == 0 else ",\n  ") + _json_text(item))
-            count += 1
-            if live:
-                self.out.stdout.flush()
-        self.out.write("\n]\n" if count else "]\n")
-        return count
+        return _json_list(self.out, ({name: row.get(name) for name in names} for row in rows), live=live)
 
     def record(self, record: Mapping[str, Any], *, blocks: Mapping[str, str]) -> None:
         self.out.write(_json_text(record, indent=2) + "\n")
 
     def document(self, data: Any) -> None:
         self.out.write(_json_text(data, indent=2) + "\n")
+
+
+def _json_list(out: Output, items: Iterable[Any], *, live: bool) -> int:
+    """One JSON document: a list, streamed one compact item per line inside `[ ]`."""
+    count = 0
+    out.write("[")
+    for item in items:
+        out.write(("\n  " if count == 0 else ",\n  ") + _json_text(item))
+        count += 1
+        if live:
+            out.stdout.flush()
+    out.write("\n]\n" if count else "]\n")
+    return count
 
 
 @register_writer("jsonl")

@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperCommand
 
 from kafkaops.cli.common import state
+from kafkaops.cli.formats import output_option
 from kafkaops.cli.output import Format, Output
 from kafkaops.errors import ExitStatus, KafkaopsError, UsageError
 
@@ -56,6 +57,9 @@ class StatusCommand(TyperCommand):
             if _asks_for_nagios(argv):
                 # Nagios shows stdout: a usage error must still give it the plugin's line.
                 _nagios_unknown(error.format_message())
+            raise
+        except KafkaopsError as error:  # an -o it does not write (cli/formats.py)
+            error.exit_status = ExitStatus.UNKNOWN
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -117,17 +121,7 @@ def _scrub(ctx: click.Context, text: str) -> str:
 
 def status(
     ctx: typer.Context,
-    output_format: Annotated[
-        StatusFormat | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="table (colour on a terminal, plain text when piped), json, yaml, nagios (the plugin "
-            "line with performance data), prometheus (text format). [default: table]",
-            case_sensitive=False,
-            show_default=False,
-        ),
-    ] = None,
+    output_format: Annotated[StatusFormat | None, output_option(tuple(StatusFormat))] = None,
     watch: Annotated[
         float | None,
         typer.Option(

@@ -142,12 +142,12 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
         title = "DLQ topics"
         if len(shown) > _TOP_DLQ:
             # Thousands of topics made thousands of lines: the missing ones first, then the fullest.
-            shown = sorted(shown, key=lambda d: (d.exists, -(d.messages or 0), d.dlq_topic))[:_TOP_DLQ]
+            shown = sorted(shown, key=lambda d: (d.exists, -(d.messages or 0), d.name))[:_TOP_DLQ]
             title += f" ({_TOP_DLQ} of {len(result.dlq):,}, missing first; all: -o json)"
         for d in shown:
             table.add_row(
-                _t(d.dlq_topic),
-                _t(d.topic),
+                _t(d.name),
+                _t(d.source),
                 _t("yes" if d.exists else "MISSING", "" if d.exists else "yellow"),
                 _t("" if d.messages is None else d.messages),
             )

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kafkaops.config import Thresholds
+from kafkaops.dlqcatalog import DlqTopic
 from kafkaops.status.limits import cut
-from kafkaops.status.model import DlqTopic, InstanceStatus, ThreadPool
+from kafkaops.status.model import InstanceStatus, ThreadPool
 from kafkaops.timeparse import format_duration
 from kafkaops.topicname import TOPIC_NAME_RULE, is_valid_topic_name
 
@@ -236,20 +237,20 @@ def thread_pool(instance: str, pools: Sequence[ThreadPool], t: Thresholds) -> Ch
 
 
 def dlq_topics(missing: Sequence[DlqTopic]) -> Check:
-    """Topics with failed rows and no DLQ topic. A name Kafka cannot have (a space, `$(...)`,
+    """Topics whose rows need a DLQ topic that is not there (`DlqCatalog.missing`). A name Kafka cannot have (a space, `$(...)`,
     250 characters) gets no `dlq ensure` to paste: it is said to be invalid instead."""
     if not missing:
         return Check("dlq_topics", OK, 0, "every topic with failed events has its DLQ topic")
-    fixable = [m for m in missing if is_valid_topic_name(m.topic) and is_valid_topic_name(m.dlq_topic)]
+    fixable = [m for m in missing if is_valid_topic_name(m.source) and is_valid_topic_name(m.name)]
     invalid = [m for m in missing if m not in fixable]
     parts: list[str] = []
     steps: list[str] = []
     if fixable:
         # A table with thousands of topics made a line of thousands of names (Nagios keeps 4 kB).
         more = f" and {len(fixable) - MAX_LISTED:,} more" if len(fixable) > MAX_LISTED else ""
-        names = ", ".join(m.dlq_topic for m in fixable[:MAX_LISTED]) + more
+        names = ", ".join(m.name for m in fixable[:MAX_LISTED]) + more
         parts.append(f"missing DLQ topic(s): {names}: the next DLQ send for them fails")
-        steps += [command("kafkaops", "dlq", "ensure", m.topic) for m in fixable[:MAX_LISTED]]
+        steps += [command("kafkaops", "dlq", "ensure", m.source) for m in fixable[:MAX_LISTED]]
         if more:
             steps.append(
                 f"the other {len(fixable) - MAX_LISTED:,}: "
@@ -266,7 +267,7 @@ def dlq_topics(missing: Sequence[DlqTopic]) -> Check:
 
 
 def _invalid_name(topic: DlqTopic) -> str:
-    return topic.topic if not is_valid_topic_name(topic.topic) else topic.dlq_topic
+    return topic.source if not is_valid_topic_name(topic.source) else topic.name
 
 
 def source_unreachable(source: str, message: str, hint: str | None = None) -> Check:

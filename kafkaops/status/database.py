@@ -1,8 +1,8 @@
 """The table's side of the status: one aggregate query, under a statement timeout.
 
 One scan grouped by status and topic gives every figure: the counts per status, the oldest
-PENDING row, the rows due now, the newest RESOLVED time, and the rows not yet RESOLVED per
-topic (for the pending-per-topic table and the DLQ topic check). On PostgreSQL it runs in a
+PENDING row, the rows due now, the newest RESOLVED time, and the PENDING rows per topic and
+the topics whose rows need a DLQ topic (the DLQ topic check). On PostgreSQL it runs in a
 read-only transaction bounded by `bound_transaction`, so a frozen or locked table cannot
 hold status past its deadline.
 """
@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.connections import QUERY_CANCELED, bound_transaction, sqlstate
+from kafkaops.dlqcatalog import needs_dlq
 from kafkaops.errors import DatabaseError
 from kafkaops.schema import instant
 from kafkaops.status.model import DatabaseStatus
@@ -80,9 +81,10 @@ def _read(conn: Connection, query: Any, result: DatabaseStatus) -> None:
                 result.newest_resolved_at is None or newest > result.newest_resolved_at
             ):
                 result.newest_resolved_at = newest
-        if row.topic is None or status == "RESOLVED":
+        if row.topic is None:
             continue
-        topics.add(str(row.topic))
+        if needs_dlq(status):
+            topics.add(str(row.topic))
         if status == "PENDING":
             result.pending_by_topic[str(row.topic)] = result.pending_by_topic.get(str(row.topic), 0) + n
     result.failed_topics = sorted(topics)

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from kafkaops.dlqcatalog import DlqTopic
 from kafkaops.errors import ConfigError, KafkaopsError
 from kafkaops.status import checks
 from kafkaops.status.checks import Check
-from kafkaops.status.model import DatabaseStatus, DlqTopic, InstanceStatus, KafkaStatus, SourceError
+from kafkaops.status.model import DatabaseStatus, InstanceStatus, KafkaStatus, SourceError
 from kafkaops.status.settings import StatusConfig, status_config
 from kafkaops.status.statefile import StatusState
 from kafkaops.timeparse import isoformat_utc
@@ -132,7 +133,7 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
         props = settings.require_kafka()
         kafka_source = _Source(
             "kafka",
-            lambda: read_kafka(props, dlq_suffix=settings.retry.dlq_suffix, timeout=source_timeout),
+            lambda: read_kafka(props, catalog=settings.retry.dlq_catalog, timeout=source_timeout),
             started + source_timeout + _GRACE,
         )
     instance_sources = [
@@ -235,8 +236,7 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
 
     dlq = _dlq_topics(gathered, settings)
     if db is not None and gathered.kafka is not None:
-        failed_topics = set(db.failed_topics)
-        out.append(checks.dlq_topics([d for d in dlq if not d.exists and d.topic in failed_topics]))
+        out.append(checks.dlq_topics([d for d in dlq if not d.exists]))
 
     out += _source_checks(gathered)
     return StatusResult(status=checks.overall(out), checks=out, gathered=gathered, dlq=dlq, checked_at=now)
@@ -249,19 +249,22 @@ def _as_reported(check: Check) -> Check:
 
 
 def _dlq_topics(gathered: Gathered, settings: Settings) -> list[DlqTopic]:
-    """The DLQ topic of every topic with failed rows, then any other DLQ topic the cluster has."""
+    """The DLQ topic of every topic whose rows need one (missing ones included), then every
+    other DLQ topic the cluster has."""
     kafka = gathered.kafka
     if kafka is None:
         return []
+    catalog = settings.retry.dlq_catalog
     found: dict[str, DlqTopic] = dict(kafka.dlq_topics)
+    sources = gathered.database.failed_topics if gathered.database else []
+    missing = {d.name: d for d in catalog.missing(sources, kafka.topics)}
     result: list[DlqTopic] = []
-    for topic in gathered.database.failed_topics if gathered.database else []:
-        name = settings.retry.dlq_topic_for(topic)
+    for topic in dict.fromkeys(sources):
+        if catalog.is_dlq(topic):
+            continue
+        name = catalog.dlq_for(topic)
         known = found.pop(name, None)
-        if known is not None:
-            result.append(DlqTopic(topic, name, True, known.messages, known.partitions, known.error))
-        else:
-            result.append(DlqTopic(topic, name, name in kafka.topics))
+        result.append(known if known is not None else missing[name])
     return result + [found[name] for name in sorted(found)]
 
 
@@ -356,8 +359,8 @@ def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
 
 def _dlq_dict(d: DlqTopic) -> dict[str, Any]:
     return {
-        "topic": d.topic,
-        "dlq_topic": d.dlq_topic,
+        "topic": d.source,
+        "dlq_topic": d.name,
         "exists": d.exists,
         "messages": d.messages,
         "partitions": d.partitions,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from kafkaops.dlqcatalog import DlqTopic
+
 
 @dataclass
 class DatabaseStatus:
@@ -13,7 +15,7 @@ class DatabaseStatus:
     due_now: int = 0
     newest_resolved_at: datetime | None = None
     pending_by_topic: dict[str, int] = field(default_factory=dict)
-    failed_topics: list[str] = field(default_factory=list)  # topics with rows not RESOLVED
+    failed_topics: list[str] = field(default_factory=list)  # topics with rows that need a DLQ topic
     elapsed_s: float = 0.0
 
     @property
@@ -31,16 +33,6 @@ class DatabaseStatus:
 
 
 @dataclass
-class DlqTopic:
-    topic: str  # the original topic
-    dlq_topic: str
-    exists: bool
-    messages: int | None = None  # high - low watermarks, summed over partitions
-    partitions: int | None = None
-    error: str | None = None
-
-
-@dataclass
 class KafkaStatus:
     bootstrap_servers: str
     cluster_id: str | None
@@ -48,7 +40,7 @@ class KafkaStatus:
     brokers: list[str]  # "id host:port"
     metadata_s: float
     topics: set[str] = field(default_factory=set)
-    dlq_topics: dict[str, DlqTopic] = field(default_factory=dict)  # dlq topic -> what we know
+    dlq_topics: dict[str, DlqTopic] = field(default_factory=dict)  # every DLQ topic, by name
     offsets_error: str | None = None
 
 

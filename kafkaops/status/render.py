@@ -211,13 +211,13 @@ class _Collector:
         )
         messages = GaugeMetricFamily(
             "kafkaops_dlq_topic_messages",
-            "Messages in a DLQ topic (high - low watermarks)",
+            "Records in a DLQ topic (its offsets up to the last stable one)",
             labels=["dlq_topic"],
         )
         for d in self.result.dlq:
-            exists.add_metric([d.topic, d.dlq_topic], 1 if d.exists else 0)
+            exists.add_metric([d.source, d.name], 1 if d.exists else 0)
             if d.messages is not None:
-                messages.add_metric([d.dlq_topic], d.messages)
+                messages.add_metric([d.name], d.messages)
         yield exists
         yield messages
 
