@@ -13,6 +13,7 @@ too: `dlq tail` decodes what it writes and `failed` counts the row as DLQ.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -67,8 +68,11 @@ class Setup:
     def connections(self) -> Connections:
         return Connections(load_settings(Overrides(config_path=str(self.config))))
 
-    def insert(self, topic: str, count: int, *, due_in: timedelta = timedelta(0)) -> list[str]:
-        """`count` PENDING rows of the service's shape, due `due_in` from now: their event ids."""
+    def insert(
+        self, topic: str, count: int, *, due_in: timedelta = timedelta(0), conn: sa.Connection | None = None
+    ) -> list[str]:
+        """`count` PENDING rows of the service's shape, due `due_in` from now: their event ids.
+        Committed at once, or with `conn`'s transaction."""
         now = utcnow()
         ids = [str(uuid.uuid4()) for _ in range(count)]
         rows = [
@@ -83,8 +87,8 @@ class Setup:
             }
             for n, event_id in enumerate(ids)
         ]
-        with self.engine.begin() as conn:
-            conn.execute(
+        with contextlib.nullcontext(conn) if conn is not None else self.engine.begin() as into:
+            into.execute(
                 sa.text(
                     "INSERT INTO failed_kafka_events (event_id, topic, event_key, payload, headers, status,"
                     " retry_count, last_error, error_type, created_at, updated_at, next_retry_at)"
@@ -102,9 +106,11 @@ class Setup:
             result = conn.execute(sa.text("SELECT * FROM failed_kafka_events WHERE topic = :t"), {"t": topic})
             return {r.event_id: dict(r._mapping) for r in result}
 
-    def lock_waiters(self) -> int:
+    def lock_waiters(self, application: str | None = None) -> int:
+        """Sessions (of `application`: kafkaops, PostgreSQL JDBC Driver) waiting for a lock."""
+        query = LOCK_WAITERS + (" AND application_name = :app" if application else "")
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.text(LOCK_WAITERS)).scalar_one())
+            return int(conn.execute(sa.text(query), {"app": application}).scalar_one())
 
     def retry_successes(self, topic: str) -> int:
         """kafka.retry.success{topic}: the rows the service's job published."""
@@ -149,7 +155,8 @@ def setup(
             setup.engine.dispose()
 
 
-ROWS = 1500
+ROWS = 600
+JDBC = "PostgreSQL JDBC Driver"  # the service's sessions
 # `kafkaops retry` passes one after another, each with small batches, until a pass started
 # after argv[2] seconds finds nothing due.
 RETRY_LOOP = """
@@ -281,16 +288,29 @@ class TestSkipLockedJob:
 
     def test_kafkaops_passes_beside_the_job_publish_each_event_once(self, setup: Setup) -> None:
         topic = create_topic(setup.bootstrap, new_topic_name("coexist-load"))
-        # Due together in 3 s: two kafkaops passes run in a loop (until one finds nothing due
-        # after that) and the service's job, every second, start on them at once. Enough rows
-        # that the passes are still at work when the job next wakes.
-        event_ids = setup.insert(topic, ROWS, due_in=timedelta(seconds=3))
-        loops = [
-            subprocess.Popen(
-                [sys.executable, "-c", RETRY_LOOP, str(setup.config), "4"], stderr=subprocess.PIPE, text=True
+        loops: list[subprocess.Popen[str]] = []
+        with setup.engine.connect() as gate:
+            # The rows appear when the gate's lock goes: two kafkaops passes (each run in a loop
+            # until one finds nothing due) and the service's job wait for it at their claim, so
+            # all three start on the same rows at once.
+            gate.execute(sa.text("LOCK TABLE failed_kafka_events IN ACCESS EXCLUSIVE MODE"))
+            # Due since before the gate: a claim waiting behind it asks for rows due by the time
+            # it started, which may be a moment before these were written.
+            event_ids = setup.insert(topic, ROWS, due_in=timedelta(seconds=-5), conn=gate)
+            loops += [
+                subprocess.Popen(
+                    [sys.executable, "-c", RETRY_LOOP, str(setup.config), "4"],
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(2)
+            ]
+            wait_until(
+                lambda: setup.lock_waiters("kafkaops") == 2 and setup.lock_waiters(JDBC) == 1,
+                timeout=30,
+                what="both passes and the service's job to wait at their claim",
             )
-            for _ in range(2)
-        ]
+            gate.commit()
         for proc in loops:
             _, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err
