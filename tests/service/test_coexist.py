@@ -211,11 +211,12 @@ class KafkaopsClaim:
 
 
 def kafkaops_claim(
-    setup: Setup, conns: Connections, conn: sa.Connection, *, ahead: timedelta
+    setup: Setup, conns: Connections, conn: sa.Connection, topic: str, *, ahead: timedelta
 ) -> KafkaopsClaim:
-    """kafkaops' own claim, made `ahead` early: rows are locked before the service sees them due."""
+    """kafkaops' own claim of the topic's rows, made `ahead` early: they are locked before the
+    service sees them due."""
     conn.execute(sa.text("SET lock_timeout = '20s'"))  # the test's session never waits for ever
-    events = claim_due_events(conn, conns.table, now=utcnow() + ahead, limit=100)
+    events = claim_due_events(conn, conns.table, now=utcnow() + ahead, limit=100, topic=topic)
     return KafkaopsClaim(setup, conn, conns, events)
 
 
@@ -230,7 +231,7 @@ class TestRunbookJob:
         conns = setup.connections()
         try:
             with conns.engine.connect() as conn:
-                held = kafkaops_claim(setup, conns, conn, ahead=timedelta(seconds=5))
+                held = kafkaops_claim(setup, conns, conn, topic, ahead=timedelta(seconds=5))
                 assert [e.payload for e in held.events] == [setup.rows(topic)[event_id]["payload"]]
                 # Due for the service now: it reads the row as if nobody held it and publishes it...
                 wait_until(
@@ -268,7 +269,7 @@ class TestSkipLockedJob:
         conns = setup.connections()
         try:
             with conns.engine.connect() as conn:
-                held = kafkaops_claim(setup, conns, conn, ahead=timedelta(seconds=2, milliseconds=500))
+                held = kafkaops_claim(setup, conns, conn, topic, ahead=timedelta(seconds=2, milliseconds=500))
                 assert len(held.events) == 1
                 wait_until(
                     lambda: setup.rows(topic)[later_id]["status"] == "RESOLVED",
