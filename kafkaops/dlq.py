@@ -79,7 +79,11 @@ def record_view(msg: Message, suffixes: Sequence[str]) -> dict[str, Any]:
         "offset": origin.offset,
         "timestamp": origin.timestamp,
     }
-    view["error"] = {"message": origin.error_message, "class": origin.error_class}
+    view["error"] = {
+        "message": origin.error_message,
+        "class": origin.error_class,
+        "wrapper": origin.error_wrapper,
+    }
     view.update(_value_field(msg.value()))
     return view
 

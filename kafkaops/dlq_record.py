@@ -29,6 +29,8 @@ ORIGINAL_OFFSET = "kafka_dlt-original-offset"
 ORIGINAL_TIMESTAMP = "kafka_dlt-original-timestamp"
 EXCEPTION_MESSAGE = "kafka_dlt-exception-message"
 EXCEPTION_FQCN = "kafka_dlt-exception-fqcn"
+# The listener's own exception, when the recoverer got it wrapped (ListenerExecutionFailedException).
+EXCEPTION_CAUSE_FQCN = "kafka_dlt-exception-cause-fqcn"
 # kafkaops' own.
 FAILED_EVENT_ID = "kafkaops-failed-event-id"
 RETRY_COUNT = "kafkaops-retry-count"
@@ -94,7 +96,8 @@ class DlqOrigin:
     offset: int | None
     timestamp: int | None  # milliseconds since the epoch
     error_message: str | None
-    error_class: str | None
+    error_class: str | None  # the failure's own class: Spring's cause class when it names one
+    error_wrapper: str | None  # the class Spring wrapped it in (ListenerExecutionFailedException)
     failed_event_id: str | None
     retry_count: int | None
     replay_count: int  # how often kafkaops has replayed it already (0: never)
@@ -182,12 +185,16 @@ def parse_origin(headers: HeaderInput, dlq_topic: str, suffixes: Sequence[str]) 
                 return found
         return None
 
-    message = error_class = None
+    message = error_class = wrapper = None
     for message_header, class_header in _ERROR_HEADERS:
         message = _text(values.get(message_header))
         error_class = _text(values.get(class_header))
         if message is not None or error_class is not None:
             break
+    cause = _text(values.get(EXCEPTION_CAUSE_FQCN)) if class_header == EXCEPTION_FQCN else None
+    if cause:
+        # A listener's failure reaches the recoverer wrapped: the cause is what went wrong.
+        error_class, wrapper = cause, error_class
     return DlqOrigin(
         topic=original_topic_of(values, dlq_topic, suffixes),
         partition=number(_PARTITION_HEADERS),
@@ -195,6 +202,7 @@ def parse_origin(headers: HeaderInput, dlq_topic: str, suffixes: Sequence[str]) 
         timestamp=number(_TIMESTAMP_HEADERS),
         error_message=message,
         error_class=error_class,
+        error_wrapper=wrapper,
         failed_event_id=_text(values.get(FAILED_EVENT_ID)),
         retry_count=decode_int(values.get(RETRY_COUNT), width=None),
         replay_count=replay_count_of(values),

@@ -358,7 +358,11 @@ def test_tail_json_lines_carry_every_field_and_binary_as_base64(
         "offset": 42,
         "timestamp": 1_795_000_000_123,
     }
-    assert binary["error"] == {"message": "Timeout [/bold]", "class": "java.lang.IllegalStateException"}
+    assert binary["error"] == {
+        "message": "Timeout [/bold]",
+        "class": "java.lang.IllegalStateException",
+        "wrapper": None,
+    }
     assert [h["key"] for h in binary["headers"]] == [k for k, _ in headers]
     assert binary["headers"][-1] == {"key": "bin", "value_base64": base64.b64encode(b"\xff\x00\xfe").decode()}
     assert binary["headers"][0] == {"key": "kafka_dlt-original-topic", "value": "casino.orders.v1"}

@@ -99,6 +99,35 @@ def test_spring_headers_win_over_cloud_stream_and_connect() -> None:
     assert origin.error_class == "org.springframework.kafka.listener.ListenerExecutionFailedException"
 
 
+LISTENER_FAILED = "org.springframework.kafka.listener.ListenerExecutionFailedException"
+POISON = "com.example.casino.events.PlayerRegisteredListener$PoisonEventException"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ([("kafka_dlt-exception-cause-fqcn", POISON.encode())], (POISON, LISTENER_FAILED)),
+        ([], (LISTENER_FAILED, None)),  # no cause named: the class Spring named is all there is
+        ([("kafka_dlt-exception-cause-fqcn", b"")], (LISTENER_FAILED, None)),
+    ],
+    ids=["cause-named", "no-cause-header", "empty-cause"],
+)
+def test_a_spring_listener_failure_is_named_by_its_cause_and_keeps_the_wrapper(
+    extra: list, expected: tuple
+) -> None:
+    origin = parse_origin([*SPRING, *extra], "x.dlq", SUFFIXES)
+    assert (origin.error_class, origin.error_wrapper) == expected
+
+
+def test_a_spring_cause_header_does_not_rename_another_origins_class() -> None:
+    headers = [*CLOUD_STREAM, ("kafka_dlt-exception-cause-fqcn", POISON.encode())]
+    origin = parse_origin(headers, "x.dlq", SUFFIXES)
+    assert (origin.error_class, origin.error_wrapper) == (
+        "org.springframework.messaging.MessageDeliveryException",
+        None,
+    )
+
+
 def test_a_repeated_header_counts_by_its_last_occurrence() -> None:
     headers = [
         ("kafka_dlt-original-topic", b"first"),

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from kafkaops.demo_service import health_body, metrics_text, stats_body
+from kafkaops.demo_service import FakeService, health_body, metrics_text, stats_body
 from kafkaops.status.model import InstanceStatus
 from kafkaops.status.service import (
     BREAKER_METRIC,
@@ -110,3 +111,42 @@ def test_the_demo_stand_in_says_what_the_real_service_says() -> None:
         json.loads(scrape("OPEN", "health-kafka.json"))
     )
     assert keys(stats_body()) == keys(json.loads(scrape("OPEN", "kafkapublisher.json")))
+
+
+def test_before_the_first_successful_publish_the_latency_timer_is_not_called_missing() -> None:
+    """Micrometer registers kafka_publish_latency_seconds at the first successful publish: a
+    service whose broker was unreachable since it started has no timer yet (COLD_START)."""
+    assert LATENCY not in scrape("COLD_START", "prometheus.txt")
+    status = read_all("COLD_START")
+    assert status.breaker == "OPEN"
+    assert "success" not in status.published and status.published["error"] > 0
+    assert status.missing == []
+    assert (status.latency_s, status.latency_kind) == (None, "no publish yet")
+
+
+def test_a_service_that_has_published_without_a_latency_timer_is_missing_it() -> None:
+    text = "".join(
+        line for line in scrape("CLOSED", "prometheus.txt").splitlines(keepends=True) if LATENCY not in line
+    )
+    status = InstanceStatus(name="a", url="u")
+    read_metrics(status, text, AppSettings())
+    assert status.published["success"] > 0
+    assert status.missing == [LATENCY]
+    assert (status.latency_s, status.latency_kind) == (None, None)
+
+
+def test_status_shows_a_cold_start_as_no_publish_yet(cli: Any, tmp_path: Path) -> None:
+    with FakeService() as service:
+        service.set_text("/actuator/prometheus", scrape("COLD_START", "prometheus.txt"))
+        service.set_json("/actuator/health/kafka", json.loads(scrape("COLD_START", "health-kafka.json")))
+        config = tmp_path / "kafkaops.yaml"
+        context = {"app": {"instances": [service.url]}, "status": {"state_dir": str(tmp_path / "state")}}
+        config.write_text(yaml.safe_dump({"current-context": "svc", "contexts": {"svc": context}}))
+        table = cli("status", "--config", str(config), "-o", "table")
+        report = json.loads(cli("status", "--config", str(config), "-o", "json").stdout)
+    (instance,) = report["instances"]
+    assert instance["missing_metrics"] == []
+    assert (instance["publish_latency_s"], instance["publish_latency_kind"]) == (None, "no publish yet")
+    (check,) = [c for c in report["checks"] if c["name"].startswith("service")]
+    assert "not exposed" not in check["message"]
+    assert "no publish yet" in table.stdout and "not exposed" not in table.stdout

@@ -119,7 +119,11 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
                 if pool
                 else ""
             )
-            latency = f"{i.latency_kind} {i.latency_s * 1000:.0f} ms" if i.latency_s is not None else ""
+            latency = (
+                f"{i.latency_kind} {i.latency_s * 1000:.0f} ms"
+                if i.latency_s is not None
+                else (i.latency_kind or "")
+            )
             note = "; ".join(i.endpoint_errors.values()) or (
                 f"not exposed: {', '.join(i.missing)}" if i.missing else ""
             )

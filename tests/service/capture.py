@@ -5,7 +5,9 @@
 Starts PostgreSQL, a Kafka broker and the service (examples/casino-events, built by
 `make service`), publishes, stops the broker, and writes /actuator/prometheus,
 /actuator/health/kafka and /actuator/kafkapublisher for CLOSED, OPEN and HALF_OPEN under
-tests/fixtures/service/<state>/, and Hibernate's DDL of failed_kafka_events beside them.
+tests/fixtures/service/<state>/, and Hibernate's DDL of failed_kafka_events beside them. Then
+a second service, started with no broker to reach, for COLD_START: an outage before any
+publish succeeded, so Micrometer has not registered kafka_publish_latency_seconds yet.
 """
 
 from __future__ import annotations
@@ -57,6 +59,25 @@ def table_ddl(url: str) -> str:
     return "-- failed_kafka_events as Hibernate creates it on PostgreSQL (tests/service/capture.py)\n" + body
 
 
+def capture_cold_start(jar: Path, database_url: str, workdir: Path) -> None:
+    """The service's first events, with the broker unreachable since it started."""
+    from tests.service.harness import free_port
+
+    properties = {"casino.retry.enabled": "false"}
+    nowhere = f"127.0.0.1:{free_port()}"
+    with running_service(
+        jar, database_url=database_url, bootstrap=nowhere, workdir=workdir, properties=properties
+    ) as service:
+        service.publish("casino.player.registered.v1", 10)
+        wait_until(lambda: service.breaker() == "OPEN", timeout=60, what="the breaker to open")
+        wait_until(
+            lambda: service.get_json("/actuator/health/kafka")["details"]["pendingEvents"] == 10,
+            timeout=60,
+            what="10 PENDING rows",
+        )
+        capture(service, "COLD_START")
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT / "scripts"))
     import pgserver
@@ -99,6 +120,8 @@ def main() -> int:
         finally:
             broker.stop()
             (FIXTURES / "failed_kafka_events.sql").write_text(table_ddl(pg))
+        with pgserver.postgres_server() as cold_pg:
+            capture_cold_start(jar, cold_pg, work / "cold")
     return 0
 
 

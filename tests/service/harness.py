@@ -183,3 +183,22 @@ def wait_until(condition: Any, *, timeout: float, what: str, interval: float = 0
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(interval)
+
+
+def records_of(bootstrap: str, topic: str) -> list[tuple[bytes, dict[str, bytes]]]:
+    """Every record of a one-partition topic: (value, headers)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "svc-test", "enable.auto.commit": False})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        consumer.assign([TopicPartition(topic, 0, low)])
+        records: list[tuple[bytes, dict[str, bytes]]] = []
+        while len(records) < high - low:
+            msg = consumer.poll(5)
+            assert msg is not None, f"only {len(records)} of {high - low} records read"
+            assert msg.error() is None, msg.error()
+            records.append((msg.value(), dict(msg.headers() or [])))
+        return records
+    finally:
+        consumer.close()

@@ -19,6 +19,8 @@ pytestmark = [pytest.mark.service, pytest.mark.kafka, pytest.mark.timeout(300)]
 
 TOPIC = "casino.player.registered.v1"
 DLQ = f"{TOPIC}.dlq"
+LISTENER_FAILED = "org.springframework.kafka.listener.ListenerExecutionFailedException"
+POISON = "com.example.casino.events.PlayerRegisteredListener$PoisonEventException"
 
 
 def high_watermark(bootstrap: str, topic: str) -> int:
@@ -99,10 +101,14 @@ def test_spring_dlt_records_are_decoded_and_replayed_once(
             "offset": original.offset(),
             "timestamp": original.timestamp()[1],
         }
+        # Spring wraps the listener's exception: the cause is the class shown, the wrapper kept.
+        assert headers["kafka_dlt-exception-fqcn"] == LISTENER_FAILED.encode()
         assert record["error"] == {
-            "class": headers["kafka_dlt-exception-fqcn"].decode(),
+            "class": POISON,
+            "wrapper": LISTENER_FAILED,
             "message": headers["kafka_dlt-exception-message"].decode(),
         }
+        assert headers["kafka_dlt-exception-cause-fqcn"] == POISON.encode()
         assert record["error"]["message"].endswith(
             f"Cannot process event {record['value']['eventId']} for {record['key']}: payload is poison"
         )

@@ -18,7 +18,7 @@ import yaml
 
 from kafkaops.connections import create_engine
 from tests.service.conftest import OwnBroker
-from tests.service.harness import Service, running_service, wait_until
+from tests.service.harness import Service, records_of, running_service, wait_until
 
 pytestmark = [pytest.mark.service, pytest.mark.kafka, pytest.mark.timeout(300)]
 
@@ -126,7 +126,7 @@ def test_outage_status_then_retry_publishes_each_event_once(outage: Outage, cli:
     assert summary["resolved"] == 20, summary
     assert {r["status"] for r in outage.rows()} == {"RESOLVED"}
 
-    on_topic = consume_all(outage.broker.bootstrap_servers, TOPIC)
+    on_topic = records_of(outage.broker.bootstrap_servers, TOPIC)
     assert sorted(json.loads(value)["eventId"] for value, _ in on_topic) == sorted(outage.event_ids)
     # The headers the service stored go out as they were: its eventId, eventType and source.
     for value, headers in on_topic:
@@ -135,25 +135,6 @@ def test_outage_status_then_retry_publishes_each_event_once(outage: Outage, cli:
             "eventType": TOPIC.encode(),
             "source": b"casino-events",
         }
-
-
-def consume_all(bootstrap: str, topic: str) -> list[tuple[bytes, dict[str, bytes]]]:
-    """Every record of a one-partition topic: (value, headers)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "svc-test", "enable.auto.commit": False})
-    try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-        consumer.assign([TopicPartition(topic, 0, low)])
-        records: list[tuple[bytes, dict[str, bytes]]] = []
-        while len(records) < high - low:
-            msg = consumer.poll(5)
-            assert msg is not None, f"only {len(records)} of {high - low} records read"
-            assert msg.error() is None, msg.error()
-            records.append((msg.value(), dict(msg.headers() or [])))
-        return records
-    finally:
-        consumer.close()
 
 
 def test_db_check_accepts_the_table_hibernate_made(outage: Outage, cli: Any, tmp_path: Path) -> None:
