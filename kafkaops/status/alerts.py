@@ -20,8 +20,6 @@ from kafkaops.status.statefile import Alert, StatusState
 if TYPE_CHECKING:
     from kafkaops.status.gather import StatusResult
 
-TIMEOUT = 5.0  # the longest a webhook gets; run_status gives it what is left of the run's deadline
-
 
 def fingerprint(result: StatusResult) -> str:
     return ",".join(sorted(c.name for c in result.checks if c.status == checks.CRITICAL))
@@ -57,9 +55,10 @@ def maybe_alert(
     *,
     now: datetime,
     context: str | None,
-    timeout: float = TIMEOUT,
+    timeout: float,
 ) -> str | None:
-    """Send what the result calls for; returns a warning for stderr when the webhook failed.
+    """Send what the result calls for, within `timeout` seconds; returns a warning for stderr
+    when the webhook failed.
 
     `state.alert` records the alert sent, so the next run neither repeats it nor forgets to
     say when it cleared; a failed send leaves the state as it was, so the next run tries again.
