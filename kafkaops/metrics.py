@@ -7,11 +7,11 @@ forward by a pass that completed, so an alert on its age catches a retry job tha
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kafkaops import clock
 from kafkaops.config import RetrySettings
 from kafkaops.errors import KafkaopsError, UsageError
 
@@ -162,7 +162,7 @@ def write_textfile(
                     f"after {lock_timeout.total_seconds():g}s; this pass's counts are not in the file (the rows were settled)"
                 )
             previous_success, previous = previous_values(target)
-            last = time.time() if summary.completed else previous_success
+            last = clock.now().timestamp() if summary.completed else previous_success
             registry = build_registry(summary, last_success=last, previous=previous)
             replace_file(target, generate_latest(registry), mode=0o644)  # node_exporter may be another user
     except OSError as exc:
@@ -183,7 +183,7 @@ def push(url: str, summary: PassSummary, *, timeout: float = 10.0) -> None:
 
     from kafkaops.secrets import url_without_password
 
-    registry = build_registry(summary, last_success=time.time() if summary.completed else None)
+    registry = build_registry(summary, last_success=clock.now().timestamp() if summary.completed else None)
     send = push_to_gateway if summary.completed else pushadd_to_gateway
     try:
         send(

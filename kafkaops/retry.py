@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import LargeBinary, Select, Table, cast, select, type_coerce
 
-from kafkaops import dlq_record, faults
+from kafkaops import clock, dlq_record, faults
 from kafkaops.config import RetrySettings
 from kafkaops.connections import bound_transaction, is_utf8, stream_rows
 from kafkaops.errors import KafkaClientError, KafkaopsError, SchemaError
@@ -28,7 +28,7 @@ from kafkaops.failed import glob_condition, logical
 from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
 from kafkaops.schema import BytesAsText, TableShape, inspect_table
 from kafkaops.settle import Settlement, SettleResult, as_written, settle_or_isolate
-from kafkaops.timeparse import time_or_none, utcnow
+from kafkaops.timeparse import time_or_none
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer
@@ -412,7 +412,7 @@ def _run_batches(
                 events = claim_due_events(
                     conn,
                     table,
-                    now=utcnow(),
+                    now=clock.now(),
                     limit=want,
                     topic=options.topic,
                     lock=lock,
@@ -428,7 +428,7 @@ def _run_batches(
                 remaining = timedelta(seconds=ends - time.monotonic())
                 bound_transaction(conn, statement=max(remaining, SETTLE_TIMEOUT), idle=idle)
                 result = settle_or_isolate(
-                    conn, table, settlement, now=utcnow(), schedule=schedule, room=room
+                    conn, table, settlement, now=clock.now(), schedule=schedule, room=room
                 )
         except KafkaopsError as error:
             summary.claimed += claimed

@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from kafkaops import clock
 from kafkaops.errors import UsageError
 
 _UNITS = {
@@ -54,20 +55,14 @@ def _normalised(text: str | int | float) -> str:
 
 def parse_instant(text: str, *, what: str, now: datetime | None = None) -> datetime:
     """An ISO-8601 time (UTC when no offset is given) or a duration meaning that long ago."""
-    now = now or utcnow()
+    now = now or clock.now()
     value = text.strip()
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        return parse_iso(value)
     except ValueError:
         pass
-    else:
-        try:
-            # Compared with UTC values (SQLite keeps them as text): convert, not just label.
-            if parsed.tzinfo:
-                return parsed.astimezone(timezone.utc)
-            return parsed.replace(tzinfo=timezone.utc)
-        except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the first representable UTC time
-            raise UsageError(f"{what} {text!r} is out of range") from None
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the first representable UTC time
+        raise UsageError(f"{what} {text!r} is out of range") from None
     delta = parse_duration(value, what=what, forms=INSTANT_FORMS)
     try:
         return now - delta
@@ -75,8 +70,12 @@ def parse_instant(text: str, *, what: str, now: datetime | None = None) -> datet
         raise UsageError(f"{what} {text!r} is out of range") from None
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+def parse_iso(text: str) -> datetime:
+    """An ISO-8601 time (`T` or a space, `Z` or an offset, none: UTC) as an aware UTC datetime.
+    ValueError when the text is no ISO time, OverflowError when it has no UTC equivalent."""
+    parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    # Compared with UTC values (SQLite keeps them as text): convert, not just label.
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -136,8 +135,7 @@ def read_stored_time(value: Any) -> datetime | str | None:
     try:
         if seconds is not None:
             return datetime.fromtimestamp(seconds, timezone.utc)
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        return as_utc(parsed)
+        return parse_iso(text)
     except (ValueError, OverflowError, OSError):
         return text
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,10 @@ def test_a_pass_that_fails_midway_writes_what_it_did_and_keeps_last_success(
     embedded_kafka.create_topic("casino.player.registered.v1")
     pg_database.insert([event(i) for i in range(4)])
     path = tmp_path / "kafkaops.prom"
+    monkeypatch.setenv("KAFKAOPS_NOW", "2026-11-27T12:00:00Z")
     assert cli("retry", "--metrics-file", str(path)).exit_code == 0
     last_success = samples(path)[("kafkaops_retry_last_success_timestamp_seconds", ())]
+    assert last_success == datetime(2026, 11, 27, 12, tzinfo=timezone.utc).timestamp()
     # The next pass publishes a batch, then the database refuses to settle the second one.
     pg_database.insert([event(10 + i, event_id=f"late-{i}") for i in range(6)])
     with pg_database.engine.begin() as conn:
@@ -55,7 +58,7 @@ def test_a_pass_that_fails_midway_writes_what_it_did_and_keeps_last_success(
             f'CREATE TRIGGER refuse BEFORE UPDATE ON "{pg_database.schema}".failed_kafka_events '
             f"FOR EACH ROW WHEN (NEW.event_id = 'late-5') EXECUTE FUNCTION \"{pg_database.schema}\".refuse()"
         )
-    time.sleep(1.1)  # a later pass, a later clock
+    monkeypatch.setenv("KAFKAOPS_NOW", "2026-11-27T13:00:00Z")  # a later pass, a later clock
     result = cli("retry", "--batch-size", "3", "--metrics-file", str(path), "-o", "json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["resolved"] == 5

@@ -463,9 +463,9 @@ def requeue(
       kafkaops failed requeue --status DLQ_FAILED --topic casino.player.registered.v1
       kafkaops failed requeue 4128 4129
     """
+    from kafkaops import clock
     from kafkaops.failed import conditions, requeue_filter
     from kafkaops.failed import requeue as do_requeue
-    from kafkaops.timeparse import utcnow
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
@@ -479,7 +479,7 @@ def requeue(
     def act() -> int:
         try:
             with _bounded(conns, "requeue", within) as conn:
-                changed = do_requeue(conn, conns.table, flt=flt, now=utcnow())
+                changed = do_requeue(conn, conns.table, flt=flt, now=clock.now())
         except StatementTimeoutError as late:
             raise late.telling("nothing was requeued (the transaction was rolled back)") from late
         except ConnectionLostError as lost:
@@ -558,8 +558,9 @@ def purge(
       kafkaops failed purge --status RESOLVED --older-than 30d --yes
       kafkaops failed purge 4128 --status DLQ
     """
+    from kafkaops import clock
     from kafkaops.failed import purge_batch, purge_conditions, purge_filter
-    from kafkaops.timeparse import isoformat_utc, parse_instant, utcnow
+    from kafkaops.timeparse import isoformat_utc, parse_instant
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
@@ -568,8 +569,9 @@ def purge(
     conns = bounded_connections(ctx)
     flt = purge_filter(_filter(opts, _ids(ctx, event_ids)))
     within = _timeout(timeout)
-    cutoff = parse_instant(older_than, what="--older-than") if older_than is not None else None
-    if cutoff is not None and cutoff > utcnow():
+    now = clock.now()
+    cutoff = parse_instant(older_than, what="--older-than", now=now) if older_than is not None else None
+    if cutoff is not None and cutoff > now:
         from kafkaops.errors import UsageError
 
         raise UsageError(

@@ -270,8 +270,8 @@ def _report(
 
 
 def _dry_run(ctx: typer.Context, options: PassOptions, out: Output) -> None:
+    from kafkaops import clock
     from kafkaops.retry import preview_due_events
-    from kafkaops.timeparse import utcnow
 
     conns = state(ctx).connections
     fields = [
@@ -283,5 +283,5 @@ def _dry_run(ctx: typer.Context, options: PassOptions, out: Output) -> None:
         Field("created_at", "CREATED"),
     ]
     with conns.connect() as conn:
-        count = out.rows(preview_due_events(conn, conns.table, now=utcnow(), options=options), fields)
+        count = out.rows(preview_due_events(conn, conns.table, now=clock.now(), options=options), fields)
     out.info(f"Dry run: {count} due row(s) would be attempted; nothing was changed.")

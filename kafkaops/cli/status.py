@@ -229,12 +229,12 @@ def _webhook(app: AppState, flag: str | None) -> str | None:
 
 
 def _run(app: AppState, webhook: str | None) -> StatusResult:
+    from kafkaops import clock
     from kafkaops.status.gather import run_status
     from kafkaops.status.settings import status_config
-    from kafkaops.timeparse import utcnow
 
     config = status_config(app.settings)
-    return run_status(app.settings, app.connections, now=utcnow(), config=config, webhook=webhook)
+    return run_status(app.settings, app.connections, now=clock.now(), config=config, webhook=webhook)
 
 
 def _write(app: AppState, out: Output, fmt: StatusFormat, result: StatusResult) -> None:
