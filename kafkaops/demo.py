@@ -24,6 +24,7 @@ from kafkaops import clock
 from kafkaops.errors import UsageError
 from kafkaops.escape import safe_text
 from kafkaops.filelock import NOFOLLOW
+from kafkaops.timeparse import isoformat_utc
 
 if TYPE_CHECKING:
     from kafkaops.demo_service import FakeService
@@ -306,7 +307,7 @@ def _row(
     brand = rng.choice(["casino-1", "casino-7", "sportsbook-2"])
     event = {
         "eventId": event_id,
-        "eventTimestamp": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "eventTimestamp": isoformat_utc(created, timespec="milliseconds"),
         "brandId": brand,
         "userId": user,
         "metadata": {

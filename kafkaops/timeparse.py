@@ -110,13 +110,30 @@ def format_age(delta: timedelta) -> str:
     return format_duration(delta)
 
 
-def isoformat_utc(value: datetime | None) -> str | None:
+def isoformat_utc(value: datetime | None, *, timespec: str = "seconds") -> str | None:
     """`2026-11-27T14:07:40Z`: the one time format of kafkaops' machine-readable output (json,
-    yaml, csv, tsv), to the second, the form jq's `fromdateiso8601` reads."""
+    yaml, csv, tsv), to the second, the form jq's `fromdateiso8601` reads. `timespec=
+    "milliseconds"` (`2026-11-27T14:07:40.123Z`) for a Kafka record's own time, kept whole."""
     value = as_utc(value)
     if value is None:
         return None
-    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value.isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def format_utc(value: datetime | None) -> str:
+    """`2026-11-27 14:07:40Z`: a time for people (tables, messages, alerts), to the second."""
+    return (isoformat_utc(value) or "").replace("T", " ")
+
+
+def from_epoch_ms(ms: int | None) -> datetime | None:
+    """A Kafka timestamp (epoch milliseconds) as a UTC datetime."""
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    """A time as epoch milliseconds, as Kafka timestamps are (a naive one is UTC)."""
+    moment = as_utc(moment)
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 # Epoch numbers at or above this are milliseconds: 1e11 seconds is the year 5138, 1e11

@@ -560,7 +560,7 @@ def purge(
     """
     from kafkaops import clock
     from kafkaops.failed import purge_batch, purge_conditions, purge_filter
-    from kafkaops.timeparse import isoformat_utc, parse_instant
+    from kafkaops.timeparse import format_utc, isoformat_utc, parse_instant
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
@@ -579,7 +579,7 @@ def purge(
             hint="to delete the rows whatever their age, say so: --older-than 0s",
         )
     what = "/".join(flt.statuses)
-    age = f" last updated before {cutoff:%Y-%m-%d %H:%M:%S}Z" if cutoff else ""
+    age = f" last updated before {format_utc(cutoff)}" if cutoff else ""
 
     def act() -> int:
         deleted = 0

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, TextIO, TypeVar
 from kafkaops import clock
 from kafkaops.errors import OutputError
 from kafkaops.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text, shown_text
-from kafkaops.timeparse import format_age, isoformat_utc
+from kafkaops.timeparse import format_age, format_utc, isoformat_utc
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -582,5 +582,5 @@ class TableWriter(Writer):
         if value is None:
             return ""
         if isinstance(value, datetime):
-            return (isoformat_utc(value) or "").replace("T", " ")
+            return format_utc(value)
         return shown_text(_plain(value))

@@ -16,6 +16,7 @@ from kafkaops.http import HttpError, post_json
 from kafkaops.secrets import mask_url
 from kafkaops.status import checks
 from kafkaops.status.statefile import Alert, StatusState
+from kafkaops.timeparse import format_utc
 
 if TYPE_CHECKING:
     from kafkaops.status.gather import StatusResult
@@ -44,7 +45,7 @@ def recovery_text(result: StatusResult, previous: Alert, context: str | None) ->
     where = f" ({context})" if context else ""
     return slack_escape(
         f"KAFKAOPS RECOVERED{where}: now {result.status}; was CRITICAL since "
-        f"{previous.sent_at.strftime('%Y-%m-%d %H:%M:%SZ')}: {previous.summary}"
+        f"{format_utc(previous.sent_at)}: {previous.summary}"
     )
 
 
