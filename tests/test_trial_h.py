@@ -254,6 +254,19 @@ def test_a_usage_error_still_gives_nagios_its_plugin_line(
     assert result.stdout.startswith(expected) and result.stdout.count("\n") == 1, result.stdout
 
 
+def test_the_unknown_line_of_a_usage_error_is_cut_and_escaped_as_every_plugin_line(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """A 10 kB option name made a 10 kB UNKNOWN line: Nagios keeps 8 kB of it."""
+    configure(tmp_path, monkeypatch, instances=[service.url])
+    result = cli("status", "-o", "nagios", "--" + "a|" * 5000)
+    assert result.exit_code == 3
+    line = result.stdout.removesuffix("\n")
+    assert "\n" not in line and "|" not in line
+    assert line.startswith("KAFKAOPS UNKNOWN - No such option: --a/a/a/") and line.endswith("…")
+    assert len(line.encode()) <= 8000
+
+
 def test_a_usage_error_without_nagios_prints_nothing_on_stdout(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:

@@ -98,10 +98,10 @@ def _asks_for_nagios(argv: list[str]) -> bool:
 
 
 def _nagios_unknown(message: str) -> None:
-    from kafkaops.escape import safe_text
+    from kafkaops.status.render import nagios_line
 
     first = message.splitlines()[0] if message else "unknown error"
-    Output().write(f"KAFKAOPS UNKNOWN - {safe_text(first).replace('|', '/')}\n")
+    Output().write(nagios_line("UNKNOWN", first) + "\n")
 
 
 def _scrub(ctx: click.Context, text: str) -> str:
