@@ -83,6 +83,13 @@ DEFAULT_SCHEDULE = ("1m", "5m", "15m", "60m")
 DEFAULT_DLQ_SUFFIXES = (".dlq", "-dlt", ".DLT")
 # A batch's locks and delivery reports are held at once; bigger batches only add risk.
 MAX_BATCH_SIZE = 10_000
+# A retry pass's bounds (`retry --deadline`, not config keys): no batch starts after the
+# deadline, and every statement times out by then; a batch already published gets at least
+# SETTLE_TIMEOUT to settle, since cutting a settle short would publish the batch again.
+PASS_DEADLINE = timedelta(minutes=10)
+SETTLE_TIMEOUT = timedelta(seconds=30)
+# How long one statement of `failed requeue` or `failed purge` may run (`--timeout`).
+STATEMENT_TIMEOUT = timedelta(seconds=30)
 
 # The keys each section accepts (`kafka` is librdkafka's free-form properties).
 SECTIONS = ("database", "kafka", "app", "retry", "thresholds", "alerts", "status")

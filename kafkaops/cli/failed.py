@@ -29,8 +29,10 @@ from kafkaops.cli.common import (
     target,
 )
 from kafkaops.cli.output import Field, Format, Output
+from kafkaops.config import STATEMENT_TIMEOUT
 from kafkaops.errors import ConnectionLostError, StatementTimeoutError
 from kafkaops.escape import safe_text
+from kafkaops.timeparse import format_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -84,7 +86,7 @@ TimeoutOpt = Annotated[
     typer.Option(
         "--timeout",
         help="Give up on a statement that runs longer than this (30s, 5m): the transaction is "
-        "rolled back and nothing it did is kept. [default: 30s]",
+        f"rolled back and nothing it did is kept. [default: {format_duration(STATEMENT_TIMEOUT)}]",
         show_default=False,
     ),
 ]
@@ -448,7 +450,7 @@ def requeue(
     error: ErrorOpt = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
-    timeout: TimeoutOpt = "30s",
+    timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
     output_format: OutputOpt = None,
 ) -> None:
     """Requeue DLQ_FAILED (default) or DLQ rows: PENDING, retry_count 0, due now.
@@ -542,7 +544,7 @@ def purge(
     ] = 10_000,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
-    timeout: TimeoutOpt = "30s",
+    timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
     output_format: OutputOpt = None,
 ) -> None:
     """Delete old RESOLVED (default) or DLQ rows; never PENDING or DLQ_FAILED.

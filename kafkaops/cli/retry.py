@@ -11,8 +11,9 @@ import typer
 
 from kafkaops.cli.common import OutputOpt, TopicOpt, output, state
 from kafkaops.cli.output import Field, Output
-from kafkaops.config import MAX_BATCH_SIZE
+from kafkaops.config import MAX_BATCH_SIZE, PASS_DEADLINE, SETTLE_TIMEOUT, RetrySettings
 from kafkaops.errors import ExitStatus, KafkaopsError
+from kafkaops.timeparse import format_duration
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -29,7 +30,7 @@ def retry(
             "--batch-size",
             min=1,
             max=MAX_BATCH_SIZE,
-            help="Rows claimed per batch. [default: retry.batch_size, 500]",
+            help=f"Rows claimed per batch. [default: retry.batch_size, {RetrySettings.batch_size}]",
             show_default=False,
         ),
     ] = None,
@@ -68,10 +69,11 @@ def retry(
             "--deadline",
             help="Start no batch after this long (a duration: 90s, 10m, 1h); every database "
             "statement of the pass times out by then too, so a frozen database cannot hold "
-            "row locks. A batch already published still gets 30 s to settle. [default: 10m]",
+            f"row locks. A batch already published still gets {format_duration(SETTLE_TIMEOUT)} to "
+            f"settle. [default: {format_duration(PASS_DEADLINE)}]",
             show_default=False,
         ),
-    ] = "10m",
+    ] = format_duration(PASS_DEADLINE),
     output_format: OutputOpt = None,
 ) -> None:
     """Run one retry pass: publish due PENDING events, then exit (for cron: * * * * * kafkaops retry).
@@ -116,7 +118,7 @@ def retry(
         check_pushgateway(pushgateway)
     settings = app.settings
     options = PassOptions(
-        batch_size=batch_size or settings.retry.batch_size,
+        batch_size=batch_size,
         limit=limit,
         topic=topic or None,
         deadline=pass_deadline,
