@@ -83,11 +83,18 @@ CONFIG_HINT = (
 DEFAULT_SCHEDULE = ("1m", "5m", "15m", "60m")
 # A batch's locks and delivery reports are held at once; bigger batches only add risk.
 MAX_BATCH_SIZE = 10_000
+# A retry pass's bounds (`retry --deadline`, not config keys): no batch starts after the
+# deadline, and every statement times out by then; a batch already published gets at least
+# SETTLE_TIMEOUT to settle, since cutting a settle short would publish the batch again.
+PASS_DEADLINE = timedelta(minutes=10)
+SETTLE_TIMEOUT = timedelta(seconds=30)
+# How long one statement of `failed requeue` or `failed purge` may run (`--timeout`).
+STATEMENT_TIMEOUT = timedelta(seconds=30)
 
 # The keys each section accepts (`kafka` is librdkafka's free-form properties).
 SECTIONS = ("database", "kafka", "app", "retry", "thresholds", "alerts", "status")
 SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
-    "database": ("url", "table", "schema", "columns", "id_type"),
+    "database": ("url", "table", "schema", "columns", "id_type", "lock_timeout"),
     "kafka": None,
     "app": (
         "instances",
@@ -112,6 +119,7 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
         "dlq_suffixes",
         "delivery_timeout",
         "breaker_threshold",
+        "metrics_lock_timeout",
     ),
     "thresholds": (
         "pending_events",
@@ -120,7 +128,7 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
         "dlq_failed_count",
         "thread_pool_queue",
     ),
-    "alerts": ("webhook",),
+    "alerts": ("webhook", "timeout"),
     "status": ("state_dir", "timeout"),
 }
 THRESHOLD_LEVELS: dict[str, tuple[str, ...]] = {
@@ -139,6 +147,10 @@ class DatabaseSettings:
     schema: str | None = None
     id_type: str = "auto"  # bigint | uuid | auto (read from the live table when needed)
     columns: Mapping[str, str] = field(default_factory=lambda: {c: c for c in LOGICAL_COLUMNS})
+    # How long a `failed` or `db` command waits for a lock on the table (PostgreSQL) before
+    # giving up: a migration or VACUUM FULL holding ACCESS EXCLUSIVE must not hang an on-call
+    # engineer for ever.
+    lock_timeout: timedelta = timedelta(seconds=10)
 
     def physical(self, logical: str) -> str:
         return self.columns.get(logical, logical)
@@ -153,6 +165,10 @@ class RetrySettings:
     delivery_timeout: timedelta = timedelta(seconds=30)
     breaker_threshold: int = 3  # consecutive transport-level failures that stop a pass
     dlq_suffixes: tuple[str, ...] = DEFAULT_DLQ_SUFFIXES  # how DLQ topics are recognised when read
+    # How long a pass waits for another pass's hold on the metrics file's lock: a write takes
+    # milliseconds, so a lock held longer belongs to a hung process, and cron's next pass must
+    # not queue behind it.
+    metrics_lock_timeout: timedelta = timedelta(seconds=5)
 
     @property
     def dlq_catalog(self) -> DlqCatalog:
@@ -486,7 +502,10 @@ def _database(raw: Mapping[str, Any]) -> DatabaseSettings:
     id_type = str(raw.get("id_type", "auto")).lower()
     if id_type not in {"auto", "bigint", "uuid"}:
         raise ConfigError(f"database.id_type must be auto, bigint or uuid, not {id_type!r}")
+    from kafkaops.configsections import positive_duration
+
     return DatabaseSettings(
+        lock_timeout=positive_duration(raw, "lock_timeout", DatabaseSettings.lock_timeout, "database"),
         url=_text(raw, "url", "database", None),
         table=_text(raw, "table", "database", "failed_kafka_events") or "failed_kafka_events",
         schema=_text(raw, "schema", "database", None),
@@ -548,8 +567,13 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
                 f"retry.{key} {value!r} has characters a Kafka topic name cannot have",
                 hint="use a-z, A-Z, 0-9, '.', '_' and '-' (.dlq, -dlt, .DLT)",
             )
+    from kafkaops.configsections import positive_duration
+
     return RetrySettings(
         schedule=schedule,
+        metrics_lock_timeout=positive_duration(
+            raw, "metrics_lock_timeout", defaults.metrics_lock_timeout, "retry"
+        ),
         max_retries=_int(raw, "max_retries", defaults.max_retries, "retry", 1),
         batch_size=_int(raw, "batch_size", defaults.batch_size, "retry", 1, MAX_BATCH_SIZE),
         dlq_suffix=suffix,

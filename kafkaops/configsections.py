@@ -80,6 +80,8 @@ class AlertSettings:
     """`alerts:`: where `kafkaops status` sends an alert."""
 
     webhook: str | None = None  # a Slack-compatible incoming webhook (a secret URL)
+    # The longest one send gets; `status` gives it what is left of its run's deadline if less.
+    timeout: timedelta = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -92,14 +94,17 @@ class StatusSettings:
 
 def alert_settings(raw: Mapping[str, Any]) -> AlertSettings:
     webhook = raw.get("webhook")
-    return AlertSettings(webhook=_http_url(webhook, "alerts.webhook") if webhook else None)
+    return AlertSettings(
+        webhook=_http_url(webhook, "alerts.webhook") if webhook else None,
+        timeout=positive_duration(raw, "timeout", AlertSettings.timeout, "alerts"),
+    )
 
 
 def status_settings(raw: Mapping[str, Any]) -> StatusSettings:
     state_dir = _text(raw, "state_dir", "status")
     return StatusSettings(
         state_dir=Path(state_dir).expanduser() if state_dir else None,
-        timeout=_positive_duration(raw, "timeout", StatusSettings.timeout, "status"),
+        timeout=positive_duration(raw, "timeout", StatusSettings.timeout, "status"),
     )
 
 
@@ -141,7 +146,7 @@ def app_settings(raw: Mapping[str, Any]) -> AppSettings:
         health_path=_path(raw, "health_path", d.health_path),
         metrics_path=_path(raw, "metrics_path", d.metrics_path),
         stats_path=_path(raw, "stats_path", d.stats_path),
-        timeout=_positive_duration(raw, "timeout", d.timeout, "app"),
+        timeout=positive_duration(raw, "timeout", d.timeout, "app"),
         username=_text(raw, "username", "app"),
         password=_text(raw, "password", "app"),
         token=_text(raw, "token", "app"),
@@ -159,7 +164,7 @@ def _text(raw: Mapping[str, Any], key: str, section: str) -> str | None:
     return value
 
 
-def _positive_duration(raw: Mapping[str, Any], key: str, default: timedelta, section: str) -> timedelta:
+def positive_duration(raw: Mapping[str, Any], key: str, default: timedelta, section: str) -> timedelta:
     if key not in raw:
         return default
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -64,6 +64,7 @@ class Connections:
         self._producers: list[Producer] = []
         self._consumers: list[Consumer] = []
         self._transactional: list[Producer] = []
+        self._lock_waits_bounded = False
 
     # -- database ---------------------------------------------------------------------------
 
@@ -102,6 +103,28 @@ class Connections:
             return db.id_type
         with self.connect() as conn:
             return detect_id_type(conn, db)
+
+    def bound_lock_waits(self, lock: timedelta) -> None:
+        """From now on every PostgreSQL session of this engine gives up waiting for a lock after
+        `lock` (SQLSTATE 55P03, LOCK_NOT_AVAILABLE). Session-wide, unlike `bound_transaction`: a
+        `failed` or `db` command's reads run outside any transaction it bounds. SQLite has its
+        busy timeout already. Call it before the first connection; a second call changes nothing."""
+        if self._lock_waits_bounded or self.dialect != "postgresql":
+            return
+        from sqlalchemy import event
+
+        limits = {"lock_timeout": _ms(lock)}
+
+        def on_connect(dbapi_conn: Any, _record: Any) -> None:
+            autocommit = dbapi_conn.autocommit
+            dbapi_conn.autocommit = True  # a session setting, not one a rollback would undo
+            try:
+                _set_pg_limits(dbapi_conn.execute, limits, local=False)
+            finally:
+                dbapi_conn.autocommit = autocommit
+
+        event.listen(self.engine, "connect", on_connect)
+        self._lock_waits_bounded = True
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -143,7 +166,7 @@ class Connections:
                 # 57014 is also an operator's pg_cancel_backend: only a statement that ran the
                 # whole bound is called late.
                 late = time.monotonic() - started >= within.total_seconds()
-                if not late or sqlstate(getattr(error, "orig", None)) != QUERY_CANCELED:
+                if not late or sqlstate(error) != QUERY_CANCELED:
                     raise
                 raise StatementTimeoutError(
                     f"{what} did not finish within {within.total_seconds():g}s (statement_timeout)",
@@ -257,6 +280,7 @@ class Connections:
 # so a longer bound is held to the longest the server takes.
 PG_MAX_TIMEOUT_MS = 2**31 - 1
 QUERY_CANCELED = "57014"  # SQLSTATE: statement_timeout (or a cancel request) stopped the statement
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE: lock_timeout fired while waiting for a lock
 
 
 def bound_transaction(
@@ -280,11 +304,17 @@ def bound_transaction(
     limits = {"statement_timeout": ms, "lock_timeout": lock_ms}
     if idle is not None:
         limits["idle_in_transaction_session_timeout"] = _ms(idle)
-    # One round trip; set_config(..., true) is SET LOCAL, and takes bound parameters (SET does not).
-    from sqlalchemy import text
+    _set_pg_limits(conn.exec_driver_sql, limits, local=True)
 
-    conn.execute(
-        text("SELECT " + ", ".join(f"set_config('{name}', :{name}, true)" for name in limits)),
+
+def _set_pg_limits(
+    execute: Callable[[str, dict[str, str]], Any], limits: dict[str, int], *, local: bool
+) -> None:
+    """The one way kafkaops sets PostgreSQL's timeouts: one round trip of set_config, which takes
+    bound parameters (SET does not). `local`: for the current transaction only (SET LOCAL)."""
+    scope = "true" if local else "false"
+    execute(
+        "SELECT " + ", ".join(f"set_config('{name}', %({name})s, {scope})" for name in limits),
         {name: str(value) for name, value in limits.items()},
     )
 
@@ -371,6 +401,8 @@ def create_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
     if parsed.get_backend_name() == "postgresql":
         # UTC sessions: timestamps without time zone are then read and written as UTC too.
+        # connect_timeout is libpq's bound on opening the connection, not a session limit: the
+        # limits of statements and lock waits are set by `_set_pg_limits` alone.
         kwargs["connect_args"] = {
             "connect_timeout": 5,
             "application_name": "kafkaops",
@@ -496,19 +528,28 @@ def _first_line(orig: BaseException) -> str:
 # to an operator. Class 08 (connection exceptions) is connect as a whole.
 _PG_CONNECT = frozenset({"28P01", "28000", "3D000", "57P03", "53300"})
 _PG_LOST = frozenset({"57P01", "57P02", "25P03", "25P04"})  # shut down, idle-session timeouts
-_PG_TIMEOUT = frozenset({QUERY_CANCELED, "55P03"})  # statement timeout / cancel, lock timeout
+_PG_TIMEOUT = frozenset({QUERY_CANCELED, LOCK_NOT_AVAILABLE})  # statement timeout / cancel, lock timeout
 _PG_SCHEMA = frozenset({"42P01", "42703", "3F000", "42804", "42883", "22P02"})
 # SQLite's primary result codes (sqlite3 exposes them from Python 3.11).
 _SQLITE_CANTOPEN, _SQLITE_NOTADB, _SQLITE_AUTH = 14, 26, 23
 _SQLITE_ERROR, _SQLITE_BUSY, _SQLITE_LOCKED = 1, 5, 6
 
 
-def sqlstate(orig: BaseException | None) -> str | None:
-    """The SQLSTATE of a psycopg error, None when the error is the client's own."""
-    code = getattr(orig, "sqlstate", None)
-    if code is None:
-        code = getattr(getattr(orig, "diag", None), "sqlstate", None)
-    return code if isinstance(code, str) else None
+def sqlstate(error: BaseException | None) -> str | None:
+    """The SQLSTATE behind an error: a psycopg error's own, the one a SQLAlchemy error wraps
+    (`.orig`), or the one behind a kafkaops error (its `__cause__`, as `translate_db_error`
+    raises them). None when no server gave one: the error is the client's own."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        for candidate in (error, getattr(error, "orig", None)):
+            code = getattr(candidate, "sqlstate", None)
+            if code is None:
+                code = getattr(getattr(candidate, "diag", None), "sqlstate", None)
+            if isinstance(code, str):
+                return code
+        error = error.__cause__
+    return None
 
 
 def classify_db_error(error: Any) -> str:

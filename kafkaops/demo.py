@@ -16,13 +16,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kafkaops import clock
 from kafkaops.errors import UsageError
 from kafkaops.escape import safe_text
 from kafkaops.filelock import NOFOLLOW
+from kafkaops.timeparse import isoformat_utc
 
 if TYPE_CHECKING:
     from kafkaops.demo_service import FakeService
@@ -120,7 +122,7 @@ def demo_environment(
             FakeService().healthy() as service,
         ):
             refuse_as_too_large(cluster)
-            seeded = seed_history(url, now=now or datetime.now(timezone.utc), rng=random.Random(seed))
+            seeded = seed_history(url, now=now or clock.now(), rng=random.Random(seed))
             pending, dlq_failed = seeded.get("PENDING", 0), seeded.get("DLQ_FAILED", 0)
             service.set_json("/actuator/health/kafka", health_body(pending=pending, dlq_failed=dlq_failed))
             environment = DemoEnvironment(folder, url, cluster.bootstrap_servers, cluster, service, seeded)
@@ -305,7 +307,7 @@ def _row(
     brand = rng.choice(["casino-1", "casino-7", "sportsbook-2"])
     event = {
         "eventId": event_id,
-        "eventTimestamp": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "eventTimestamp": isoformat_utc(created, timespec="milliseconds"),
         "brandId": brand,
         "userId": user,
         "metadata": {

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from kafkaops import dlq_record, kafka
@@ -20,7 +20,7 @@ from kafkaops.dlqcatalog import DlqCatalog, DlqTopic, existing_topics, read_dlq_
 from kafkaops.errors import KafkaUnavailableError, NotFoundError, UsageError
 from kafkaops.recordvalue import parse_json
 from kafkaops.selection import Selection, record_timestamp_ms
-from kafkaops.timeparse import isoformat_utc
+from kafkaops.timeparse import from_epoch_ms, isoformat_utc
 from kafkaops.topicname import TOPIC_NAME_RULE, is_valid_topic_name
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def record_view(msg: Message, suffixes: Sequence[str]) -> dict[str, Any]:
         "topic": msg.topic(),
         "partition": msg.partition(),
         "offset": msg.offset(),
-        "timestamp": isoformat_utc(_dt(record_timestamp_ms(msg))),
+        "timestamp": isoformat_utc(from_epoch_ms(record_timestamp_ms(msg))),
     }
     view.update(_bytes_field("key", msg.key()))
     # None: the client could not read them (a header name that is not UTF-8).
@@ -107,13 +107,6 @@ def _value_field(value: bytes | None) -> dict[str, Any]:
         return {"value_base64": base64.b64encode(value).decode("ascii")}
     parsed, is_json = parse_json(text)
     return {"value": parsed if is_json else text}
-
-
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # ---------------------------------------------------------------------------------------
@@ -176,8 +169,10 @@ def list_dlq_topics(props: Mapping[str, Any], catalog: DlqCatalog, timeout: floa
                 messages=dlq.messages or 0,
                 original_topic=original,
                 original_exists=original in existing,
-                oldest=_dt(min(stamps_first, default=None)),
-                newest=_dt(max((s for m in mine if (s := record_timestamp_ms(m)) is not None), default=None)),
+                oldest=from_epoch_ms(min(stamps_first, default=None)),
+                newest=from_epoch_ms(
+                    max((s for m in mine if (s := record_timestamp_ms(m)) is not None), default=None)
+                ),
                 replay_pending=pending_offsets(marks[topic], group_offsets[topic]),
             )
         )
@@ -323,10 +318,6 @@ def _raise_for(msg: Message, consumer: Consumer) -> None:
     error = msg.error()
     if error is not None:
         raise kafka.translate_error(error, consumer, action=f"read {msg.topic()!r}")
-
-
-def _dt(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
 # ---------------------------------------------------------------------------------------

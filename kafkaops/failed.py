@@ -24,7 +24,7 @@ from kafkaops.statuses import GROUP_KEYS, PURGEABLE, REQUEUEABLE, SEVERITY, STAT
 from kafkaops.timeparse import as_utc
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
 
 # last_error -> error_signature: each (pattern, flags, placeholder) in order. PostgreSQL's
 # regular expressions use \y for a word boundary; SQLite gets the same function in Python.
@@ -59,30 +59,6 @@ class EventFilter:
 
     def with_statuses(self, statuses: tuple[str, ...]) -> EventFilter:
         return EventFilter(statuses, self.topic, self.since, self.until, self.error, self.ids)
-
-
-# How long a `failed` command waits for a lock on the table (PostgreSQL) before giving up: a
-# migration or VACUUM FULL holding ACCESS EXCLUSIVE must not hang an on-call engineer for ever.
-LOCK_TIMEOUT_S = 10
-
-
-def bound_lock_waits(engine: Engine, seconds: float = LOCK_TIMEOUT_S) -> None:
-    """Every session of `engine` gives up waiting for a lock after `seconds` (SQLSTATE 55P03).
-
-    Registered before the engine's first connection; SQLite has its busy timeout already."""
-    if engine.dialect.name != "postgresql":
-        return
-    from sqlalchemy import event
-
-    def on_connect(dbapi_conn: Any, _record: Any) -> None:
-        autocommit = dbapi_conn.autocommit
-        dbapi_conn.autocommit = True  # a session setting, not one a rollback would undo
-        try:
-            dbapi_conn.execute(f"SET lock_timeout = {int(seconds * 1000)}")
-        finally:
-            dbapi_conn.autocommit = autocommit
-
-    event.listen(engine, "connect", on_connect)
 
 
 def parse_statuses(values: Sequence[str]) -> tuple[str, ...]:

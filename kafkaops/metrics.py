@@ -7,14 +7,17 @@ forward by a pass that completed, so an alert on its age catches a retry job tha
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kafkaops import clock
+from kafkaops.config import RetrySettings
 from kafkaops.errors import KafkaopsError, UsageError
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from prometheus_client import CollectorRegistry
 
     from kafkaops.retry import PassSummary
@@ -135,17 +138,13 @@ def check_pushgateway(url: str) -> None:
         )
 
 
-# How long a pass waits for another pass's hold on the metrics file's lock: a write takes
-# milliseconds, so a lock held longer belongs to a hung process, and cron's next pass must not
-# queue behind it.
-TEXTFILE_LOCK_TIMEOUT_S = 5.0
-
-
-def write_textfile(path: str, summary: PassSummary, *, lock_timeout: float = TEXTFILE_LOCK_TIMEOUT_S) -> None:
+def write_textfile(
+    path: str, summary: PassSummary, *, lock_timeout: timedelta = RetrySettings.metrics_lock_timeout
+) -> None:
     """Atomically replace `path` (write a temp file beside it, then rename), under an exclusive
     lock on `.NAME.lock` beside it (node_exporter reads only `*.prom`), so concurrent passes
     add to each other's counters: none is lost, none goes backwards. A lock still held after
-    `lock_timeout` seconds is an error; the file is then left as it was."""
+    `lock_timeout` (retry.metrics_lock_timeout) is an error; the file is then left as it was."""
     import os
 
     from prometheus_client import generate_latest
@@ -157,13 +156,13 @@ def write_textfile(path: str, summary: PassSummary, *, lock_timeout: float = TEX
     lock_path = lock_path_for(target)
     try:
         with os.fdopen(open_nofollow(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), "a") as lock:
-            if not flock_within(lock.fileno(), lock_timeout):
+            if not flock_within(lock.fileno(), lock_timeout.total_seconds()):
                 raise KafkaopsError(
                     f"cannot write metrics to {path}: its lock {lock_path} is held by another process "
-                    f"after {lock_timeout:g}s; this pass's counts are not in the file (the rows were settled)"
+                    f"after {lock_timeout.total_seconds():g}s; this pass's counts are not in the file (the rows were settled)"
                 )
             previous_success, previous = previous_values(target)
-            last = time.time() if summary.completed else previous_success
+            last = clock.now().timestamp() if summary.completed else previous_success
             registry = build_registry(summary, last_success=last, previous=previous)
             replace_file(target, generate_latest(registry), mode=0o644)  # node_exporter may be another user
     except OSError as exc:
@@ -184,7 +183,7 @@ def push(url: str, summary: PassSummary, *, timeout: float = 10.0) -> None:
 
     from kafkaops.secrets import url_without_password
 
-    registry = build_registry(summary, last_success=time.time() if summary.completed else None)
+    registry = build_registry(summary, last_success=clock.now().timestamp() if summary.completed else None)
     send = push_to_gateway if summary.completed else pushadd_to_gateway
     try:
         send(

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import LargeBinary, Select, Table, cast, select, type_coerce
 
-from kafkaops import dlq_record, faults
-from kafkaops.config import RetrySettings
+from kafkaops import clock, dlq_record, faults
+from kafkaops.config import PASS_DEADLINE, SETTLE_TIMEOUT, RetrySettings
 from kafkaops.connections import bound_transaction, is_utf8, stream_rows
 from kafkaops.errors import KafkaClientError, KafkaopsError, SchemaError
 from kafkaops.escape import safe_text
@@ -28,7 +28,7 @@ from kafkaops.failed import glob_condition, logical
 from kafkaops.publish import Failure, Headers, producer_overrides, publish, record_headers
 from kafkaops.schema import BytesAsText, TableShape, inspect_table
 from kafkaops.settle import Settlement, SettleResult, as_written, settle_or_isolate
-from kafkaops.timeparse import time_or_none, utcnow
+from kafkaops.timeparse import time_or_none
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer
@@ -61,9 +61,6 @@ class FailedEvent:
     next_retry_at: datetime | None = None  # None: never scheduled, due since it was stored
 
 
-DEFAULT_DEADLINE = timedelta(minutes=10)
-
-
 class StopRequest:
     """A request to stop the pass before its next batch (set from a signal handler: a plain
     attribute write is all a handler may safely do while a batch is being published)."""
@@ -78,13 +75,13 @@ class StopRequest:
 
 @dataclass
 class PassOptions:
-    batch_size: int = 500
+    batch_size: int | None = None  # None: retry.batch_size
     limit: int | None = None
     topic: str | None = None
     reachability_timeout: float = 5.0
     # No new batch starts after it; each statement's timeout ends at it (at least
     # SETTLE_TIMEOUT for a settle, which must not be cut short after publishing).
-    deadline: timedelta = DEFAULT_DEADLINE
+    deadline: timedelta = PASS_DEADLINE
     # Set (by a signal handler) to stop before the next batch: the batch in flight is published
     # and settled first, so what the broker acknowledged is never left to be sent again.
     stop: StopRequest | None = None
@@ -315,11 +312,6 @@ def _row(event: FailedEvent, retry_count: int, error: str, error_type: str) -> d
 # -- the pass ------------------------------------------------------------------------------------
 
 
-# A settle runs after publishing: cutting it short would republish the batch, so its statements
-# get at least this long, whatever is left of the pass's deadline.
-SETTLE_TIMEOUT = timedelta(seconds=30)
-
-
 def preflight(conns: Connections) -> TableShape:
     """Before anything is published: the table must take every value a pass writes."""
     with conns.begin() as conn:
@@ -387,12 +379,9 @@ def _run_batches(
     untouched_ids: list[Any] = []  # tried this pass and left as they were: not claimed again
     stored_after = None  # the last never-scheduled id claimed: the next batch starts after it
     batch_number = 0
-    while not breaker.open and len(untouched_ids) < _max_untouched(options):
-        want = (
-            options.batch_size
-            if options.limit is None
-            else min(options.batch_size, options.limit - summary.claimed)
-        )
+    batch_size = options.batch_size or settings.batch_size
+    while not breaker.open and len(untouched_ids) < _max_untouched(batch_size):
+        want = batch_size if options.limit is None else min(batch_size, options.limit - summary.claimed)
         if want <= 0:
             break
         if options.stop is not None and options.stop.requested is not None:
@@ -412,7 +401,7 @@ def _run_batches(
                 events = claim_due_events(
                     conn,
                     table,
-                    now=utcnow(),
+                    now=clock.now(),
                     limit=want,
                     topic=options.topic,
                     lock=lock,
@@ -428,7 +417,7 @@ def _run_batches(
                 remaining = timedelta(seconds=ends - time.monotonic())
                 bound_transaction(conn, statement=max(remaining, SETTLE_TIMEOUT), idle=idle)
                 result = settle_or_isolate(
-                    conn, table, settlement, now=utcnow(), schedule=schedule, room=room
+                    conn, table, settlement, now=clock.now(), schedule=schedule, room=room
                 )
         except KafkaopsError as error:
             summary.claimed += claimed
@@ -519,9 +508,9 @@ def _stop_on_denial(conns: Connections, summary: PassSummary, batch: int) -> Non
     )
 
 
-def _max_untouched(options: PassOptions) -> int:
+def _max_untouched(batch_size: int) -> int:
     """How many unsettled rows a pass tolerates before it stops on its own, breaker or not."""
-    return max(options.batch_size, 1000)
+    return max(batch_size, 1000)
 
 
 def _count(summary: PassSummary, report: BatchReport, settlement: Settlement) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kafkaops.errors import UsageError
 from kafkaops.recordvalue import parse_json
+from kafkaops.timeparse import epoch_ms, from_epoch_ms, isoformat_utc
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
@@ -75,9 +76,9 @@ class Selection:
         if self.grep is not None:
             parts.append(f"containing {self.grep.decode('utf-8', 'replace')!r}")
         if self.since_ms is not None:
-            parts.append(f"since {_iso(self.since_ms)}")
+            parts.append(f"since {isoformat_utc(from_epoch_ms(self.since_ms))}")
         if self.until_ms is not None:
-            parts.append(f"until {_iso(self.until_ms)}")
+            parts.append(f"until {isoformat_utc(from_epoch_ms(self.until_ms))}")
         parts += [f"{name}={value}" for name, value in self.match]
         return ", ".join(parts) if parts else "every record"
 
@@ -102,8 +103,8 @@ def build_selection(
         partitions=frozenset(partitions) if partitions else None,
         key=key.encode() if key is not None else None,
         grep=grep.encode() if grep is not None else None,
-        since_ms=_ms(since),
-        until_ms=_ms(until),
+        since_ms=epoch_ms(since),
+        until_ms=epoch_ms(until),
         match=tuple(parse_match(m) for m in match or ()),
     )
 
@@ -137,15 +138,3 @@ def _fields_match(value: bytes | None, wanted: Sequence[tuple[str, str]]) -> boo
 def record_timestamp_ms(msg: Message) -> int | None:
     kind, stamp = msg.timestamp()
     return stamp if kind != 0 and stamp >= 0 else None  # 0: TIMESTAMP_NOT_AVAILABLE
-
-
-def _ms(moment: datetime | None) -> int | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

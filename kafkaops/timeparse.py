@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from kafkaops import clock
 from kafkaops.errors import UsageError
 
 _UNITS = {
@@ -54,20 +55,14 @@ def _normalised(text: str | int | float) -> str:
 
 def parse_instant(text: str, *, what: str, now: datetime | None = None) -> datetime:
     """An ISO-8601 time (UTC when no offset is given) or a duration meaning that long ago."""
-    now = now or utcnow()
+    now = now or clock.now()
     value = text.strip()
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        return parse_iso(value)
     except ValueError:
         pass
-    else:
-        try:
-            # Compared with UTC values (SQLite keeps them as text): convert, not just label.
-            if parsed.tzinfo:
-                return parsed.astimezone(timezone.utc)
-            return parsed.replace(tzinfo=timezone.utc)
-        except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the first representable UTC time
-            raise UsageError(f"{what} {text!r} is out of range") from None
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the first representable UTC time
+        raise UsageError(f"{what} {text!r} is out of range") from None
     delta = parse_duration(value, what=what, forms=INSTANT_FORMS)
     try:
         return now - delta
@@ -75,8 +70,12 @@ def parse_instant(text: str, *, what: str, now: datetime | None = None) -> datet
         raise UsageError(f"{what} {text!r} is out of range") from None
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+def parse_iso(text: str) -> datetime:
+    """An ISO-8601 time (`T` or a space, `Z` or an offset, none: UTC) as an aware UTC datetime.
+    ValueError when the text is no ISO time, OverflowError when it has no UTC equivalent."""
+    parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    # Compared with UTC values (SQLite keeps them as text): convert, not just label.
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -111,13 +110,30 @@ def format_age(delta: timedelta) -> str:
     return format_duration(delta)
 
 
-def isoformat_utc(value: datetime | None) -> str | None:
+def isoformat_utc(value: datetime | None, *, timespec: str = "seconds") -> str | None:
     """`2026-11-27T14:07:40Z`: the one time format of kafkaops' machine-readable output (json,
-    yaml, csv, tsv), to the second, the form jq's `fromdateiso8601` reads."""
+    yaml, csv, tsv), to the second, the form jq's `fromdateiso8601` reads. `timespec=
+    "milliseconds"` (`2026-11-27T14:07:40.123Z`) for a Kafka record's own time, kept whole."""
     value = as_utc(value)
     if value is None:
         return None
-    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value.isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def format_utc(value: datetime | None) -> str:
+    """`2026-11-27 14:07:40Z`: a time for people (tables, messages, alerts), to the second."""
+    return (isoformat_utc(value) or "").replace("T", " ")
+
+
+def from_epoch_ms(ms: int | None) -> datetime | None:
+    """A Kafka timestamp (epoch milliseconds) as a UTC datetime."""
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def epoch_ms(moment: datetime | None) -> int | None:
+    """A time as epoch milliseconds, as Kafka timestamps are (a naive one is UTC)."""
+    moment = as_utc(moment)
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 # Epoch numbers at or above this are milliseconds: 1e11 seconds is the year 5138, 1e11
@@ -136,8 +152,7 @@ def read_stored_time(value: Any) -> datetime | str | None:
     try:
         if seconds is not None:
             return datetime.fromtimestamp(seconds, timezone.utc)
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        return as_utc(parsed)
+        return parse_iso(text)
     except (ValueError, OverflowError, OSError):
         return text
 

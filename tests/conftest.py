@@ -163,7 +163,9 @@ def write_config(
             context["database"]["columns"] = renamed
     if kafka:
         context["kafka"] = kafka
-    context.update(sections)
+    for name, value in sections.items():  # `database={"lock_timeout": "1s"}` adds to the URL above
+        both = isinstance(value, dict) and isinstance(context.get(name), dict)
+        context[name] = {**context[name], **value} if both else value
     path.write_text(yaml.safe_dump({"current-context": "test", "contexts": {"test": context}}))
     return path
 

@@ -39,3 +39,28 @@ def test_the_limits_hold_for_one_transaction(configured, lock, inside) -> None: 
             assert current_limits(conn, conns.dialect) == before  # the next transaction: as before
     finally:
         conns.close()
+
+
+def test_a_commands_lock_wait_is_its_sessions_default_and_a_bounded_transaction_still_wins(
+    configured,
+) -> None:  # type: ignore[no-untyped-def]
+    """`bound_lock_waits` (database.lock_timeout, for `failed` and `db`) sets the session's
+    lock_timeout through the same set_config as `bound_transaction`; a transaction bounded on
+    top of it has its own limits, and the session's come back after it."""
+    conns = Connections(load_settings(Overrides()))
+    try:
+        conns.bound_lock_waits(timedelta(milliseconds=1500))
+        conns.bound_lock_waits(timedelta(seconds=99))  # a second call changes nothing
+        with conns.begin() as conn:
+            session = current_limits(conn, conns.dialect)
+        with conns.begin() as conn:
+            bound_transaction(conn, statement=timedelta(seconds=2.5), lock=timedelta(seconds=4))
+            bounded = current_limits(conn, conns.dialect)
+        with conns.connect() as conn:
+            after = current_limits(conn, conns.dialect)
+    finally:
+        conns.close()
+    if conns.dialect == "sqlite":  # its busy timeout, as every connection has it
+        assert (session, bounded, after) == (("5000",), ("4000",), ("5000",))
+    else:
+        assert (session, bounded, after) == (("0", "1500ms"), ("2500ms", "4s"), ("0", "1500ms"))

@@ -66,6 +66,10 @@ def test_defaults_are_the_runbooks(config_file: Path) -> None:
     assert (s.retry.max_retries, s.retry.batch_size, s.retry.dlq_suffix) == (5, 500, ".dlq")
     assert (s.thresholds.pending_warning, s.thresholds.pending_critical) == (10, 20)
     assert s.thresholds.oldest_pending_critical.total_seconds() == 4 * 3600
+    # The waits: a table lock (failed, db), the metrics file's lock (retry), one webhook send
+    # and the status sources.
+    waits = (s.database.lock_timeout, s.retry.metrics_lock_timeout, s.alerts.timeout, s.status.timeout)
+    assert [w.total_seconds() for w in waits] == [10, 5, 5, 5]
 
 
 def test_environment_beats_file_and_flags_beat_both(config_file: Path) -> None:

@@ -98,7 +98,13 @@ def test_kafka_takes_any_librdkafka_property_and_the_known_keys_of_every_section
         current-context: x
         contexts:
           x:
-            database: {url: 'sqlite:///x.db', table: t, schema: null, id_type: auto, columns: {event_key: k}}
+            database:
+              url: 'sqlite:///x.db'
+              table: t
+              schema: null
+              id_type: auto
+              columns: {event_key: k}
+              lock_timeout: 3s
             kafka: {bootstrap.servers: 'b:9092', any.librdkafka.property: 1}
             app:
               instances: [http://a:8080, http://b:8080]
@@ -119,13 +125,14 @@ def test_kafka_takes_any_librdkafka_property_and_the_known_keys_of_every_section
               dlq_suffixes: [.DLT, -dlt]
               delivery_timeout: 5s
               breaker_threshold: 2
+              metrics_lock_timeout: 2s
             thresholds:
               pending_events: {warning: 1, critical: 2}
               oldest_pending_age: {warning: 1m, critical: 2m}
               circuit_breaker_open: {critical: 1m}
               dlq_failed_count: {critical: 0}
               thread_pool_queue: {warning: 5}
-            alerts: {webhook: 'https://hooks.example/services/T/B/X'}
+            alerts: {webhook: 'https://hooks.example/services/T/B/X', timeout: 1s}
             status: {state_dir: /tmp/kafkaops-state, timeout: 3s}
           one-instance:
             app: {health_url: http://a:8080/h, metrics_url: http://a:8080/m, stats_url: http://a:8080/s}
@@ -139,6 +146,8 @@ def test_kafka_takes_any_librdkafka_property_and_the_known_keys_of_every_section
     assert (s.app.executor, s.app.circuit_breaker) == ("publisher", "kafka")
     assert s.alerts.webhook == "https://hooks.example/services/T/B/X"
     assert s.status.state_dir == Path("/tmp/kafkaops-state") and s.status.timeout == timedelta(seconds=3)
+    waits = (s.database.lock_timeout, s.retry.metrics_lock_timeout, s.alerts.timeout)
+    assert waits == (timedelta(seconds=3), timedelta(seconds=2), timedelta(seconds=1))
     one = load_settings(Overrides(config_path=str(path), context="one-instance"), env={})
     assert [i.metrics_url for i in one.app.endpoints()] == ["http://a:8080/m"]
 
@@ -156,6 +165,9 @@ BAD_VALUES = [
     ("status", {"state_dir": 42}, "status.state_dir must be a string, not 42"),
     ("status", {"timeout": "0s"}, "status.timeout must be longer than zero"),
     ("status", {"timeout": 5}, "invalid status.timeout 5: a duration needs a unit"),
+    ("alerts", {"timeout": "0s"}, "alerts.timeout must be longer than zero"),
+    ("database", {"lock_timeout": "0s"}, "database.lock_timeout must be longer than zero"),
+    ("retry", {"metrics_lock_timeout": 5}, "invalid retry.metrics_lock_timeout 5: a duration needs a unit"),
 ]
 
 

@@ -65,6 +65,13 @@ def test_a_lock_wait_is_a_timeout(pg_database) -> None:  # type: ignore[no-untyp
         error = provoke(pg_database.url, _sql("SET lock_timeout = 100", f"SELECT * FROM {table}"))
         holder.rollback()
     assert (sqlstate(error.orig), classify_db_error(error)) == ("55P03", "timeout")
+    # One reading of the code, whatever wraps the driver's error: SQLAlchemy's, or the kafkaops
+    # error translated from it (which the `failed` commands' lock message reads).
+    translated = Connections(load_settings(Overrides(database_url=pg_database.url))).translate_db_error(error)
+    try:
+        raise translated from error
+    except DatabaseError as raised:
+        assert (sqlstate(error), sqlstate(raised)) == ("55P03", "55P03")
 
 
 @pytest.mark.parametrize(

@@ -142,9 +142,9 @@ def test_rows_no_retry_will_touch_show_no_next_retry(configured, cli) -> None:
 
 
 def test_a_row_created_in_the_future_says_so_instead_of_a_negative_age(configured, cli) -> None:
-    from kafkaops.timeparse import utcnow
+    from kafkaops import clock
 
-    ahead = (utcnow() + timedelta(hours=3, minutes=5)).replace(microsecond=0)
+    ahead = (clock.now() + timedelta(hours=3, minutes=5)).replace(microsecond=0)
     configured.insert([event(1, created_at=ahead, updated_at=ahead), event(2)])
     # Scripts get the stored value, intact.
     listed = {r["event_id"]: r for r in json.loads(cli("failed", "list", "-o", "json").stdout)}

@@ -283,6 +283,21 @@ def test_a_pass_never_holds_more_than_one_batch(pg_database, embedded_kafka, tmp
     assert statuses(pg_database) == {"RESOLVED": 200}
 
 
+def test_a_pass_run_from_code_claims_retry_batch_size_rows_per_batch(
+    make_database, embedded_kafka, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """PassOptions() took its own 500 where retry.batch_size said otherwise: one default now."""
+    db = make_database("sqlite")
+    db.init()
+    configure(db, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, batch_size=3)
+    embedded_kafka.create_topic("casino.player.registered.v1")
+    due_rows(db, 7)
+    reports: list[BatchReport] = []
+    summary = run_pass(connections(), PassOptions(), on_batch=reports.append)
+    assert [r.claimed for r in reports] == [3, 3, 1]
+    assert summary.resolved == 7
+
+
 # -- faults ---------------------------------------------------------------------------------------
 
 

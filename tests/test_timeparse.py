@@ -92,3 +92,39 @@ def test_machine_time_format_is_whole_seconds_with_z() -> None:
     assert isoformat_utc(datetime(2026, 11, 27, 14, 7, 40)) == "2026-11-27T14:07:40Z"  # naive: UTC (SQLite)
     plus_two = timezone(timedelta(hours=2))
     assert isoformat_utc(datetime(2026, 11, 27, 16, 7, 40, tzinfo=plus_two)) == "2026-11-27T14:07:40Z"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["failed", "purge", "--older-than", "0999-01-02T03:04:05Z", "--dry-run"],
+            "last updated before 0999-01-02 03:04:05Z match in",
+        ),
+        (
+            ["failed", "purge", "--older-than", "2026-11-25T12:00:00.750+02:00", "--dry-run"],
+            "2026-11-25 10:00:00Z",
+        ),
+    ],
+    ids=["year-999", "offset-and-fraction"],
+)
+def test_a_time_for_people_has_one_form_whatever_the_year(
+    configured, cli, args: list[str], said: str
+) -> None:  # type: ignore[no-untyped-def]
+    """strftime('%Y') writes the year 999 as `999`: the purge's own message did, the tables did not."""
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    assert said in result.stderr
+
+
+def test_kafka_times_are_written_by_the_one_formatter() -> None:
+    from kafkaops.selection import build_selection
+    from kafkaops.timeparse import epoch_ms, format_utc, from_epoch_ms
+
+    early = datetime(999, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    selection = build_selection(since=early, until=NOW)
+    assert selection.describe() == "since 0999-01-02T03:04:05Z, until 2026-11-27T12:00:00Z"
+    stamp = epoch_ms(datetime(2026, 11, 27, 14, 7, 40, 123456))  # naive: UTC
+    assert stamp == 1795788460123
+    assert isoformat_utc(from_epoch_ms(stamp), timespec="milliseconds") == "2026-11-27T14:07:40.123Z"
+    assert (format_utc(from_epoch_ms(stamp)), format_utc(None)) == ("2026-11-27 14:07:40Z", "")

@@ -116,15 +116,16 @@ def test_a_table_locked_by_a_migration_gives_up_with_one_error_instead_of_hangin
     pg_database, tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     """A session holding ACCESS EXCLUSIVE (ALTER TABLE, VACUUM FULL): every command gives up after
-    its lock timeout with one clear line, exit 1, and changes nothing. The subprocess timeout
-    makes a hang a failure, not a stuck suite."""
+    its lock timeout (database.lock_timeout, here 1 s of the default 10 s) with one clear line,
+    exit 1, and changes nothing. The subprocess timeout makes a hang a failure, not a stuck
+    suite."""
     from datetime import timedelta
 
     from tests.events import NOW
 
     pg_database.init()
     pg_database.insert([event(1, status="RESOLVED", updated_at=NOW - timedelta(days=40))])
-    config = write_config(tmp_path / "kafkaops.yaml", pg_database)
+    config = write_config(tmp_path / "kafkaops.yaml", pg_database, database={"lock_timeout": "1500ms"})
     holder = pg_database.engine.connect()
     try:
         holder.execute(sa.text("SET lock_timeout = '5s'"))
@@ -139,10 +140,10 @@ def test_a_table_locked_by_a_migration_gives_up_with_one_error_instead_of_hangin
         holder.close()
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines()[0] == (
-        "Error: the table is locked by another session; gave up after waiting 10 s"
+        "Error: the table is locked by another session; gave up after waiting 1.5 s"
     )
     assert result.stderr.splitlines()[1].startswith("Hint: a migration, VACUUM FULL")
-    assert waited >= 9  # it did wait for the lock, as long as it says
+    assert 1.5 <= waited < 9  # it did wait for the lock, as long as it says, and no longer
     assert pg_database.count() == 1
 
 

@@ -254,6 +254,19 @@ def test_a_usage_error_still_gives_nagios_its_plugin_line(
     assert result.stdout.startswith(expected) and result.stdout.count("\n") == 1, result.stdout
 
 
+def test_the_unknown_line_of_a_usage_error_is_cut_and_escaped_as_every_plugin_line(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """A 10 kB option name made a 10 kB UNKNOWN line: Nagios keeps 8 kB of it."""
+    configure(tmp_path, monkeypatch, instances=[service.url])
+    result = cli("status", "-o", "nagios", "--" + "a|" * 5000)
+    assert result.exit_code == 3
+    line = result.stdout.removesuffix("\n")
+    assert "\n" not in line and "|" not in line
+    assert line.startswith("KAFKAOPS UNKNOWN - No such option: --a/a/a/") and line.endswith("…")
+    assert len(line.encode()) <= 8000
+
+
 def test_a_usage_error_without_nagios_prints_nothing_on_stdout(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
@@ -518,3 +531,23 @@ def test_watch_on_a_dumb_terminal_shows_each_refresh(
     assert "7 PENDING events" in text
     assert "\x1b" not in text  # no escape codes for a dumb terminal, and none from the data
     assert "UP\\x1b[2J" in text
+
+
+def test_the_webhook_waits_only_as_long_as_alerts_timeout_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, silent_port: int
+) -> None:
+    """alerts.timeout bounds one send (default 5 s), even when the run's deadline leaves more."""
+    service.set_json("/actuator/health/kafka", health_body(dlq_failed=3))
+    config = configure(
+        tmp_path,
+        monkeypatch,
+        instances=[service.url],
+        app={"timeout": "1s"},
+        status={"timeout": "10s"},
+        alerts={"webhook": f"http://127.0.0.1:{silent_port}/hook", "timeout": "500ms"},
+    )
+    done, took = run_cli(["status", "-o", "nagios"], config, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert "Warning: alert webhook failed:" in done.stderr
+    assert "no answer within 0.5s" in done.stderr
+    assert took < 4.5, f"status took {took:.1f}s with alerts.timeout 500ms"

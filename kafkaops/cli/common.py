@@ -192,37 +192,23 @@ class LockBoundGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except DatabaseError as error:
-            if _sqlstate(error) != "55P03":  # lock_not_available: our lock_timeout fired
-                raise
-            from kafkaops.failed import LOCK_TIMEOUT_S
+            from kafkaops.connections import LOCK_NOT_AVAILABLE, sqlstate
 
+            if sqlstate(error) != LOCK_NOT_AVAILABLE:  # our lock_timeout fired
+                raise
+            waited = state(ctx).settings.database.lock_timeout.total_seconds()
             raise DatabaseError(
-                f"the table is locked by another session; gave up after waiting {LOCK_TIMEOUT_S} s",
+                f"the table is locked by another session; gave up after waiting {waited:g} s",
                 hint="a migration, VACUUM FULL or a long transaction holds it (see pg_stat_activity "
                 "and pg_locks); try again when it is done",
             ) from error
 
 
-def _sqlstate(error: BaseException) -> str | None:
-    """The SQLSTATE of the driver error behind a kafkaops error, if any."""
-    seen: BaseException | None = error
-    while seen is not None:
-        for candidate in (seen, getattr(seen, "orig", None)):
-            code = getattr(candidate, "sqlstate", None)
-            if isinstance(code, str):
-                return code
-        seen = seen.__cause__
-    return None
-
-
 def bounded_connections(ctx: click.Context) -> Connections:
-    """The connections, their sessions bounded in how long they wait for a lock."""
+    """The connections, their sessions bounded in how long they wait for a lock
+    (`database.lock_timeout`)."""
     conns = state(ctx).connections
-    if not ctx.meta.get("kafkaops.lock_waits_bounded"):
-        from kafkaops.failed import bound_lock_waits
-
-        bound_lock_waits(conns.engine)
-        ctx.meta["kafkaops.lock_waits_bounded"] = True
+    conns.bound_lock_waits(conns.settings.database.lock_timeout)
     return conns
 
 

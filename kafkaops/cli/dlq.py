@@ -277,14 +277,14 @@ def tail(
 
 def _record_text(msg: Message, suffixes: tuple[str, ...]) -> str:
     from kafkaops import dlq_record
-    from kafkaops.dlq import _iso
     from kafkaops.selection import record_timestamp_ms
+    from kafkaops.timeparse import from_epoch_ms, isoformat_utc
 
     headers = dlq_record.readable_headers(msg)
     origin = dlq_record.parse_origin(headers, msg.topic() or "", suffixes)
     lines = [
         f"--- {safe_text(msg.topic() or '')}  partition {msg.partition()}  offset {msg.offset()}  "
-        f"{_iso(record_timestamp_ms(msg)) or '(no time)'}",
+        f"{isoformat_utc(from_epoch_ms(record_timestamp_ms(msg)), timespec='milliseconds') or '(no time)'}",
         f"key:      {_shown_bytes(msg.key())}",
     ]
     if headers is None:
@@ -292,7 +292,7 @@ def _record_text(msg: Message, suffixes: tuple[str, ...]) -> str:
     original = shown_text(origin.topic or "(unknown)")
     where = [f"partition {origin.partition}" if origin.partition is not None else ""]
     where.append(f"offset {origin.offset}" if origin.offset is not None else "")
-    where.append(_iso(origin.timestamp) or "" if origin.timestamp is not None else "")
+    where.append(isoformat_utc(from_epoch_ms(origin.timestamp), timespec="milliseconds") or "")
     detail = ", ".join(w for w in where if w)
     lines.append(f"original: {original}" + (f" ({detail})" if detail else ""))
     if origin.error_message or origin.error_class:

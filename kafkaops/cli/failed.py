@@ -29,8 +29,10 @@ from kafkaops.cli.common import (
     target,
 )
 from kafkaops.cli.output import Field, Format, Output
+from kafkaops.config import STATEMENT_TIMEOUT
 from kafkaops.errors import ConnectionLostError, StatementTimeoutError
 from kafkaops.escape import safe_text
+from kafkaops.timeparse import format_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -84,7 +86,7 @@ TimeoutOpt = Annotated[
     typer.Option(
         "--timeout",
         help="Give up on a statement that runs longer than this (30s, 5m): the transaction is "
-        "rolled back and nothing it did is kept. [default: 30s]",
+        f"rolled back and nothing it did is kept. [default: {format_duration(STATEMENT_TIMEOUT)}]",
         show_default=False,
     ),
 ]
@@ -409,10 +411,8 @@ def _bulk_action(
 
 def _bounded(conns: Connections, verb: str, within: timedelta) -> AbstractContextManager[Connection]:
     """A transaction of requeue or purge: each statement bounded by --timeout, lock waits by
-    the `failed` commands' own lock timeout."""
-    from kafkaops.failed import LOCK_TIMEOUT_S
-
-    return conns.bounded(verb, within=within, lock=timedelta(seconds=LOCK_TIMEOUT_S))
+    the `failed` commands' own lock timeout (`database.lock_timeout`)."""
+    return conns.bounded(verb, within=within, lock=conns.settings.database.lock_timeout)
 
 
 def _timeout(raw: str) -> timedelta:
@@ -450,7 +450,7 @@ def requeue(
     error: ErrorOpt = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
-    timeout: TimeoutOpt = "30s",
+    timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
     output_format: OutputOpt = None,
 ) -> None:
     """Requeue DLQ_FAILED (default) or DLQ rows: PENDING, retry_count 0, due now.
@@ -465,9 +465,9 @@ def requeue(
       kafkaops failed requeue --status DLQ_FAILED --topic casino.player.registered.v1
       kafkaops failed requeue 4128 4129
     """
+    from kafkaops import clock
     from kafkaops.failed import conditions, requeue_filter
     from kafkaops.failed import requeue as do_requeue
-    from kafkaops.timeparse import utcnow
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
@@ -481,7 +481,7 @@ def requeue(
     def act() -> int:
         try:
             with _bounded(conns, "requeue", within) as conn:
-                changed = do_requeue(conn, conns.table, flt=flt, now=utcnow())
+                changed = do_requeue(conn, conns.table, flt=flt, now=clock.now())
         except StatementTimeoutError as late:
             raise late.telling("nothing was requeued (the transaction was rolled back)") from late
         except ConnectionLostError as lost:
@@ -544,7 +544,7 @@ def purge(
     ] = 10_000,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
-    timeout: TimeoutOpt = "30s",
+    timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
     output_format: OutputOpt = None,
 ) -> None:
     """Delete old RESOLVED (default) or DLQ rows; never PENDING or DLQ_FAILED.
@@ -560,8 +560,9 @@ def purge(
       kafkaops failed purge --status RESOLVED --older-than 30d --yes
       kafkaops failed purge 4128 --status DLQ
     """
+    from kafkaops import clock
     from kafkaops.failed import purge_batch, purge_conditions, purge_filter
-    from kafkaops.timeparse import isoformat_utc, parse_instant, utcnow
+    from kafkaops.timeparse import format_utc, isoformat_utc, parse_instant
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
@@ -570,8 +571,9 @@ def purge(
     conns = bounded_connections(ctx)
     flt = purge_filter(_filter(opts, _ids(ctx, event_ids)))
     within = _timeout(timeout)
-    cutoff = parse_instant(older_than, what="--older-than") if older_than is not None else None
-    if cutoff is not None and cutoff > utcnow():
+    now = clock.now()
+    cutoff = parse_instant(older_than, what="--older-than", now=now) if older_than is not None else None
+    if cutoff is not None and cutoff > now:
         from kafkaops.errors import UsageError
 
         raise UsageError(
@@ -579,7 +581,7 @@ def purge(
             hint="to delete the rows whatever their age, say so: --older-than 0s",
         )
     what = "/".join(flt.statuses)
-    age = f" last updated before {cutoff:%Y-%m-%d %H:%M:%S}Z" if cutoff else ""
+    age = f" last updated before {format_utc(cutoff)}" if cutoff else ""
 
     def act() -> int:
         deleted = 0

@@ -22,9 +22,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar, TextIO, TypeVar
 
+from kafkaops import clock
 from kafkaops.errors import OutputError
 from kafkaops.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text, shown_text
-from kafkaops.timeparse import format_age, isoformat_utc, utcnow
+from kafkaops.timeparse import format_age, format_utc, isoformat_utc
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -581,7 +582,7 @@ class TableWriter(Writer):
         if field.kind == "age":
             value = row.get(field.source or "created_at")
             if isinstance(value, datetime):
-                return format_age(utcnow() - value)
+                return format_age(clock.now() - value)
             return "" if value is None else safe_text(value)  # a stored value that is no time
         return self._text(row.get(field.name))
 
@@ -590,5 +591,5 @@ class TableWriter(Writer):
         if value is None:
             return ""
         if isinstance(value, datetime):
-            return (isoformat_utc(value) or "").replace("T", " ")
+            return format_utc(value)
         return shown_text(_plain(value))

@@ -11,10 +11,12 @@ import typer
 
 from kafkaops.cli.common import OutputOpt, TopicOpt, output, state
 from kafkaops.cli.output import Field, Output
-from kafkaops.config import MAX_BATCH_SIZE
+from kafkaops.config import MAX_BATCH_SIZE, PASS_DEADLINE, SETTLE_TIMEOUT, RetrySettings
 from kafkaops.errors import ExitStatus, KafkaopsError
+from kafkaops.timeparse import format_duration
 
 if TYPE_CHECKING:
+    from datetime import timedelta
     from types import FrameType
 
     from kafkaops.retry import PassOptions, PassSummary
@@ -28,7 +30,7 @@ def retry(
             "--batch-size",
             min=1,
             max=MAX_BATCH_SIZE,
-            help="Rows claimed per batch. [default: retry.batch_size, 500]",
+            help=f"Rows claimed per batch. [default: retry.batch_size, {RetrySettings.batch_size}]",
             show_default=False,
         ),
     ] = None,
@@ -67,10 +69,11 @@ def retry(
             "--deadline",
             help="Start no batch after this long (a duration: 90s, 10m, 1h); every database "
             "statement of the pass times out by then too, so a frozen database cannot hold "
-            "row locks. A batch already published still gets 30 s to settle. [default: 10m]",
+            f"row locks. A batch already published still gets {format_duration(SETTLE_TIMEOUT)} to "
+            f"settle. [default: {format_duration(PASS_DEADLINE)}]",
             show_default=False,
         ),
-    ] = "10m",
+    ] = format_duration(PASS_DEADLINE),
     output_format: OutputOpt = None,
 ) -> None:
     """Run one retry pass: publish due PENDING events, then exit (for cron: * * * * * kafkaops retry).
@@ -115,7 +118,7 @@ def retry(
         check_pushgateway(pushgateway)
     settings = app.settings
     options = PassOptions(
-        batch_size=batch_size or settings.retry.batch_size,
+        batch_size=batch_size,
         limit=limit,
         topic=topic or None,
         deadline=pass_deadline,
@@ -133,7 +136,12 @@ def retry(
             run_pass(app.connections, options, summary=summary)
         except KafkaopsError as error:
             failure = error
-    metrics_error = _write_metrics(summary, metrics_file=metrics_file, pushgateway=pushgateway)
+    metrics_error = _write_metrics(
+        summary,
+        metrics_file=metrics_file,
+        pushgateway=pushgateway,
+        lock_timeout=settings.retry.metrics_lock_timeout,
+    )
     _report(
         out, summary, breaker_threshold=settings.retry.breaker_threshold, failure=failure, deadline=deadline
     )
@@ -173,14 +181,14 @@ def _stop_on_signals(options: PassOptions, out: Output) -> Iterator[None]:
 
 
 def _write_metrics(
-    summary: PassSummary, *, metrics_file: str | None, pushgateway: str | None
+    summary: PassSummary, *, metrics_file: str | None, pushgateway: str | None, lock_timeout: timedelta
 ) -> KafkaopsError | None:
     """What the pass did, even when it failed midway (last_success then stays where it was)."""
     try:
         if metrics_file:
             from kafkaops.metrics import write_textfile
 
-            write_textfile(metrics_file, summary)
+            write_textfile(metrics_file, summary, lock_timeout=lock_timeout)
         if pushgateway:
             from kafkaops.metrics import push
 
@@ -264,8 +272,8 @@ def _report(
 
 
 def _dry_run(ctx: typer.Context, options: PassOptions, out: Output) -> None:
+    from kafkaops import clock
     from kafkaops.retry import preview_due_events
-    from kafkaops.timeparse import utcnow
 
     conns = state(ctx).connections
     fields = [
@@ -277,5 +285,5 @@ def _dry_run(ctx: typer.Context, options: PassOptions, out: Output) -> None:
         Field("created_at", "CREATED"),
     ]
     with conns.connect() as conn:
-        count = out.rows(preview_due_events(conn, conns.table, now=utcnow(), options=options), fields)
+        count = out.rows(preview_due_events(conn, conns.table, now=clock.now(), options=options), fields)
     out.info(f"Dry run: {count} due row(s) would be attempted; nothing was changed.")

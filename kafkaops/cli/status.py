@@ -102,10 +102,10 @@ def _asks_for_nagios(argv: list[str]) -> bool:
 
 
 def _nagios_unknown(message: str) -> None:
-    from kafkaops.escape import safe_text
+    from kafkaops.status.render import nagios_line
 
     first = message.splitlines()[0] if message else "unknown error"
-    Output().write(f"KAFKAOPS UNKNOWN - {safe_text(first).replace('|', '/')}\n")
+    Output().write(nagios_line("UNKNOWN", first) + "\n")
 
 
 def _scrub(ctx: click.Context, text: str) -> str:
@@ -223,12 +223,12 @@ def _webhook(app: AppState, flag: str | None) -> str | None:
 
 
 def _run(app: AppState, webhook: str | None) -> StatusResult:
+    from kafkaops import clock
     from kafkaops.status.gather import run_status
     from kafkaops.status.settings import status_config
-    from kafkaops.timeparse import utcnow
 
     config = status_config(app.settings)
-    return run_status(app.settings, app.connections, now=utcnow(), config=config, webhook=webhook)
+    return run_status(app.settings, app.connections, now=clock.now(), config=config, webhook=webhook)
 
 
 def _write(app: AppState, out: Output, fmt: StatusFormat, result: StatusResult) -> None:

@@ -52,7 +52,7 @@ def build_view(
     head = Text()
     head.append(f"KAFKAOPS {result.status}", style=COLOURS[result.status])
     head.append(
-        f"  context {safe_text(context or '(none)')}, {isoformat_utc(result.checked_at.replace(microsecond=0))}, "
+        f"  context {safe_text(context or '(none)')}, {isoformat_utc(result.checked_at)}, "
         f"{result.gathered.elapsed_s:.2f}s"
     )
     parts.append(head)
@@ -183,7 +183,7 @@ def _trend(trend: Sequence[tuple[datetime, int]]) -> Text:
     spark = "".join(_SPARKS[int((v - low) / span * (len(_SPARKS) - 1))] for v in values)
     delta = last - first
     text = Text("pending since the watch began ")
-    text.append(f"({isoformat_utc(first_at.replace(microsecond=0))}): {first} → {last} ")
+    text.append(f"({isoformat_utc(first_at)}): {first} → {last} ")
     text.append(f"({delta:+d}) ", style="red" if delta > 0 else "green" if delta < 0 else "")
     text.append(spark, style="cyan")
     return text

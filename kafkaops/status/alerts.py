@@ -16,11 +16,10 @@ from kafkaops.http import HttpError, post_json
 from kafkaops.secrets import mask_url
 from kafkaops.status import checks
 from kafkaops.status.statefile import Alert, StatusState
+from kafkaops.timeparse import format_utc
 
 if TYPE_CHECKING:
     from kafkaops.status.gather import StatusResult
-
-TIMEOUT = 5.0  # the longest a webhook gets; run_status gives it what is left of the run's deadline
 
 
 def fingerprint(result: StatusResult) -> str:
@@ -46,7 +45,7 @@ def recovery_text(result: StatusResult, previous: Alert, context: str | None) ->
     where = f" ({context})" if context else ""
     return slack_escape(
         f"KAFKAOPS RECOVERED{where}: now {result.status}; was CRITICAL since "
-        f"{previous.sent_at.strftime('%Y-%m-%d %H:%M:%SZ')}: {previous.summary}"
+        f"{format_utc(previous.sent_at)}: {previous.summary}"
     )
 
 
@@ -57,9 +56,10 @@ def maybe_alert(
     *,
     now: datetime,
     context: str | None,
-    timeout: float = TIMEOUT,
+    timeout: float,
 ) -> str | None:
-    """Send what the result calls for; returns a warning for stderr when the webhook failed.
+    """Send what the result calls for, within `timeout` seconds; returns a warning for stderr
+    when the webhook failed.
 
     `state.alert` records the alert sent, so the next run neither repeats it nor forgets to
     say when it cleared; a failed send leaves the state as it was, so the next run tries again.

@@ -54,7 +54,7 @@ def read_database(conns: Connections, *, now: datetime, timeout: float) -> Datab
         try:
             _read(conn, query, result)
         except sa.exc.DBAPIError as error:
-            if sqlstate(error.orig) == QUERY_CANCELED:
+            if sqlstate(error) == QUERY_CANCELED:
                 raise DatabaseError(
                     f"database: no answer within {timeout:g}s (statement_timeout cancelled the query)",
                     hint="is the table locked? SELECT * FROM pg_locks WHERE NOT granted",

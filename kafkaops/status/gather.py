@@ -384,8 +384,8 @@ def run_status(
     started = time.monotonic()
     config = config or status_config(settings)
     webhook = webhook or config.webhook
-    # The run's deadline: its longest source timeout plus 1 s. A hanging webhook had 5 s of its
-    # own on top of it; it now gets what is left, and at least WEBHOOK_FLOOR.
+    # The run's deadline: its longest source timeout plus 1 s. A webhook gets what is left of
+    # it, at least WEBHOOK_FLOOR and at most alerts.timeout.
     ends = started + max(config.timeout, config.app.timeout).total_seconds() + 1.0
     path = statefile.state_path(config.state_dir, settings.context)
     gathered = gather(settings, config, conns, now=now)
@@ -396,9 +396,8 @@ def run_status(
         result = judge(gathered, settings, state, now=now)
         result.warnings += [w for w in (busy, warning) if w]
         if webhook:
-            from kafkaops.status.alerts import TIMEOUT
-
-            left = min(TIMEOUT, max(WEBHOOK_FLOOR, ends - time.monotonic()))
+            longest = config.webhook_timeout.total_seconds()
+            left = min(longest, max(WEBHOOK_FLOOR, ends - time.monotonic()))
             failure = maybe_alert(result, state, webhook, now=now, context=settings.context, timeout=left)
             if failure:
                 result.warnings.append(failure)

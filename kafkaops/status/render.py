@@ -35,16 +35,23 @@ def render_nagios(result: StatusResult, thresholds: Thresholds) -> str:
             summary += f", {pending} PENDING events"
     else:
         summary = "; ".join(c.message for c in worst)
-    head = f"KAFKAOPS {result.status} - "
     perf = ""
     for item in _perfdata(result, thresholds):
         if len(perf) + 1 + len(item.encode()) > NAGIOS_MAX_PERFDATA_BYTES:
             break  # whole items only: a cut one would be misread
         perf = f"{perf} {item}" if perf else item
-    tail = f" | {perf}" if perf else ""
+    return nagios_line(result.status, summary, perf)
+
+
+def nagios_line(status: str, text: str, perfdata: str = "") -> str:
+    """`KAFKAOPS <status> - <text> | <perfdata>`, every plugin line kafkaops writes (an UNKNOWN
+    for a usage error too). The text is escaped (no control characters; `|` becomes `/`, since
+    Nagios reads what follows one as performance data) and cut to keep the line within
+    NAGIOS_MAX_BYTES; the performance data is never cut."""
+    head = f"KAFKAOPS {status} - "
+    tail = f" | {perfdata}" if perfdata else ""
     room = NAGIOS_MAX_BYTES - len(head.encode()) - len(tail.encode())
-    text = cut_bytes(safe_text(summary).replace("|", "/"), room)
-    return head + text + tail
+    return head + cut_bytes(safe_text(text).replace("|", "/"), room) + tail
 
 
 def _perfdata(result: StatusResult, t: Thresholds) -> Iterator[str]:

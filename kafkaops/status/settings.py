@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kafkaops.configsections import AppSettings, ServiceInstance
+from kafkaops.configsections import AlertSettings, AppSettings, ServiceInstance, StatusSettings
 
 if TYPE_CHECKING:
     from kafkaops.config import Settings
@@ -25,7 +25,8 @@ class StatusConfig:
     app: AppSettings
     webhook: str | None  # alerts.webhook: a Slack-compatible incoming webhook (a secret URL)
     state_dir: Path  # status.state_dir: default $XDG_STATE_HOME/kafkaops or ~/.local/state/kafkaops
-    timeout: timedelta = timedelta(seconds=5)  # status.timeout: database and broker deadline
+    timeout: timedelta = StatusSettings.timeout  # status.timeout: database and broker deadline
+    webhook_timeout: timedelta = AlertSettings.timeout  # alerts.timeout: the longest one send gets
 
 
 def status_config(settings: Settings, env: Mapping[str, str] | None = None) -> StatusConfig:
@@ -36,5 +37,9 @@ def status_config(settings: Settings, env: Mapping[str, str] | None = None) -> S
         base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
         path = Path(base) / "kafkaops"
     return StatusConfig(
-        app=settings.app, webhook=settings.alerts.webhook, state_dir=path, timeout=status.timeout
+        app=settings.app,
+        webhook=settings.alerts.webhook,
+        state_dir=path,
+        timeout=status.timeout,
+        webhook_timeout=settings.alerts.timeout,
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkaops.filelock import flock_within, open_nofollow, private_dir, refuse_shared, replace_file
-from kafkaops.timeparse import as_utc, isoformat_utc
+from kafkaops.timeparse import isoformat_utc, parse_iso
 
 VERSION = 1
 
@@ -79,7 +79,7 @@ def load(path: Path) -> tuple[StatusState, str | None]:
         return StatusState(), f"cannot read state file {path} ({reason}): starting afresh"
     try:
         return _parse(json.loads(text)), None
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
         return StatusState(), f"state file {path} is not a kafkaops state file: starting afresh"
 
 
@@ -99,9 +99,7 @@ def _parse(data: Any) -> StatusState:
 
 
 def _time(value: Any) -> datetime:
-    parsed = as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-    assert parsed is not None
-    return parsed
+    return parse_iso(str(value))
 
 
 def save(path: Path, state: StatusState) -> str | None:
