@@ -123,7 +123,7 @@ def main() -> int:
         )
 
         if not args.no_embedded:
-            from kafkaops.embedded import EmbeddedKafka
+            from kafkaops.demo.cluster import EmbeddedKafka
 
             with EmbeddedKafka(topics={topic: 1}) as cluster:
                 fill(url, args.rows, topic)

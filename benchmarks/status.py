@@ -4,7 +4,7 @@ Run: .venv/bin/python benchmarks/status.py [--rows 100000] [--runs 7]
 
 Starts a throwaway PostgreSQL (scripts/pgserver.py) with a backlog in every status, a real
 Apache Kafka broker (scripts/kafka_broker.py) with the topics and their DLQ topics, and three
-service instances on loopback (kafkaops/demo_service.py). Times the whole process, start-up
+service instances on loopback (kafkaops/demo/service.py). Times the whole process, start-up
 included, as cron or Nagios would run it.
 Targets (issue 9): under 1 s with the database, the broker and three healthy instances; with one
 instance that hangs, no more than app.timeout (2 s) + 1 s.
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import kafka_broker  # noqa: E402
 import pgserver  # noqa: E402
 
-from kafkaops import demo_service as fake_service  # noqa: E402
+from kafkaops.demo import service as fake_service  # noqa: E402
 
 TARGET_HEALTHY_S = 1.0
 APP_TIMEOUT_S = 2.0

@@ -98,7 +98,7 @@ def save_svg(title: str, command: str, raw: str, path: Path) -> None:
 
 
 def main() -> int:
-    from kafkaops import demo
+    from kafkaops.demo import story as demo
 
     DOCS.mkdir(exist_ok=True)
     with demo.demo_environment() as environment:

@@ -21,9 +21,9 @@ import yaml
 from typer.testing import CliRunner
 
 from kafkaops.cli.main import app
-from kafkaops.config import DatabaseSettings
-from kafkaops.connections import create_engine
-from kafkaops.schema import build_table, init_table
+from kafkaops.config.settings import DatabaseSettings
+from kafkaops.db.connections import create_engine
+from kafkaops.db.schema import build_table, init_table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -210,7 +210,7 @@ def produce_raw_header(
     confluent_kafka only takes str names, so this goes through librdkafka's own produceva."""
     import ctypes
 
-    from kafkaops.embedded import _library_path
+    from kafkaops.demo.cluster import _library_path
 
     lib = ctypes.CDLL(_library_path())
 

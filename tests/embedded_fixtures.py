@@ -1,7 +1,7 @@
 """pytest plugin: an in-process Kafka (librdkafka's mock cluster) for every test that asks.
 
 No install and no Docker: each test gets its own cluster on fresh loopback ports, so tests
-can break brokers without disturbing one another. See kafkaops.embedded for what it lacks.
+can break brokers without disturbing one another. See kafkaops.demo.cluster for what it lacks.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kafkaops.embedded import EmbeddedKafka
+from kafkaops.demo.cluster import EmbeddedKafka
 
 __all__ = ["closed_port", "embedded_kafka", "embedded_props"]
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from kafkaops.config import Overrides, load_settings
-from kafkaops.connections import Connections, bound_transaction
+from kafkaops.config.settings import Overrides, load_settings
+from kafkaops.db.connections import Connections, bound_transaction
 
 
 def current_limits(conn, dialect: str) -> tuple[str, ...]:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""One clock (kafkaops.clock): every "now" of the core reads it, and a test or a demo sets it
+"""One clock (kafkaops.common.clock): every "now" of the core reads it, and a test or a demo sets it
 with $KAFKAOPS_NOW (or `frozen_at` in-process) instead of waiting for time to pass."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kafkaops import clock
+from kafkaops.common import clock
 from tests.events import NOW, event
 from tests.test_status import configure as configure_status
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kafkaops.config import Overrides, load_settings
-from kafkaops.errors import ConfigError
+from kafkaops.common.errors import ConfigError
+from kafkaops.config.settings import Overrides, load_settings
 
 CONFIG = {
     "current-context": "staging",

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kafkaops.config import Overrides, load_settings
-from kafkaops.errors import ConfigError
+from kafkaops.common.errors import ConfigError
+from kafkaops.config.settings import Overrides, load_settings
 from tests.conftest import write_config
 
 
@@ -540,7 +540,7 @@ def test_use_context_without_a_config_file(cli) -> None:
 
 
 def test_secret_values_cover_settings_built_in_code_and_sections_held_back(tmp_path: Path) -> None:
-    from kafkaops.config import Settings
+    from kafkaops.config.settings import Settings
 
     built = Settings(
         context=None, config_path=None, kafka={"sasl.password": "k-s3cret", "bootstrap.servers": "b"}

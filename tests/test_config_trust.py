@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kafkaops.config import Overrides, load_settings
-from kafkaops.configfile import CODE_PROPERTIES, distrust
-from kafkaops.errors import ConfigError
+from kafkaops.common.errors import ConfigError
+from kafkaops.config.file import CODE_PROPERTIES, distrust
+from kafkaops.config.settings import Overrides, load_settings
 from tests.conftest import write_config
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
@@ -257,11 +257,13 @@ def test_verbose_logs_the_file_read(cli: Any, tmp_path: Path) -> None:
     for args in (["-v", "config", "show"], ["config", "contexts", "-v"]):
         result = cli(*args)
         assert result.exit_code == 0
-        [line] = [line for line in result.stderr.splitlines() if "kafkaops.config" in line]
-        assert line.endswith(f"INFO kafkaops.config: config file {path} (from the working directory)")
-    assert "kafkaops.config" not in cli("config", "show").stderr
+        [line] = [line for line in result.stderr.splitlines() if "kafkaops.config.settings" in line]
+        assert line.endswith(
+            f"INFO kafkaops.config.settings: config file {path} (from the working directory)"
+        )
+    assert "kafkaops.config.settings" not in cli("config", "show").stderr
     path.unlink()
-    assert "INFO kafkaops.config: no config file found" in cli("-v", "config", "show").stderr
+    assert "INFO kafkaops.config.settings: no config file found" in cli("-v", "config", "show").stderr
 
 
 # -- plaintext secrets in a file others can read -----------------------------------------------

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from kafkaops.config import Overrides, load_settings
-from kafkaops.connections import Connections, classify_db_error, create_engine, sqlstate
-from kafkaops.errors import DatabaseError, SchemaError
+from kafkaops.common.errors import DatabaseError, SchemaError
+from kafkaops.config.settings import Overrides, load_settings
+from kafkaops.db.connections import Connections, classify_db_error, create_engine, sqlstate
 
 
 def provoke(url: str, run: Callable[[Any], Any]) -> sa.exc.DBAPIError:
@@ -223,7 +223,7 @@ def test_a_connection_that_breaks_after_it_was_made_is_lost_not_cannot_connect(
 ) -> None:
     """The backend is gone before kafkaops' next statement (or its COMMIT): libpq then reports
     no SQLSTATE, as for a server that never answered; having connected is what tells them apart."""
-    from kafkaops.errors import ConnectionLostError
+    from kafkaops.common.errors import ConnectionLostError
 
     conns = Connections(load_settings(Overrides(database_url=pg_url)))
     killer = create_engine(pg_url)
@@ -299,7 +299,7 @@ class CuttableLink:
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("committing", [False, True], ids=["mid-statement", "at-commit"])
 def test_a_link_cut_after_connecting_is_lost_not_cannot_connect(pg_url: str, committing: bool) -> None:
-    from kafkaops.errors import ConnectionLostError
+    from kafkaops.common.errors import ConnectionLostError
 
     url = sa.engine.make_url(pg_url)
     link = CuttableLink((url.host or "127.0.0.1", url.port or 5432))
@@ -323,7 +323,7 @@ def test_an_error_raised_while_unwinding_an_interrupt_does_not_replace_it() -> N
     Connections.connect()/begin() then fails ("can't change 'autocommit' now", seen about once
     in 25 interrupted purges). The interrupt is what the user must see (exit 130 and what was
     done), so it wins over an error raised while unwinding it, however wrapped."""
-    from kafkaops.connections import _interrupt_wins
+    from kafkaops.db.connections import _interrupt_wins
 
     interrupt = KeyboardInterrupt()
     with pytest.raises(KeyboardInterrupt) as raised, _interrupt_wins():

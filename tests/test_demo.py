@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from kafkaops import demo
+from kafkaops.demo import story as demo
 
 
 def summary_after(output: str, command: str, occurrence: int = 0) -> dict[str, str]:

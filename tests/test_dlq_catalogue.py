@@ -1,5 +1,5 @@
 """`status`, `dlq list` and `dlq ensure` agree on which topics are DLQs, how many records each
-holds and which topics lack one: one catalogue (`kafkaops/dlqcatalog.py`) answers for all three.
+holds and which topics lack one: one catalogue (`kafkaops/dlq/catalogue.py`) answers for all three.
 
 On the real Apache Kafka broker: transactions and the last stable offset are the broker's.
 """

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from kafkaops import dlq_record, dlqcatalog
-from kafkaops.dlq_record import parse_origin
-from kafkaops.dlqcatalog import DEFAULT_DLQ_SUFFIXES as SUFFIXES
-from kafkaops.recordvalue import MAX_DEPTH, parse_json
+from kafkaops.common.jsontext import MAX_DEPTH, parse_json
+from kafkaops.dlq import catalogue as dlqcatalog
+from kafkaops.dlq import record as dlq_record
+from kafkaops.dlq.record import parse_origin
+from kafkaops.kafka.dlq_names import DEFAULT_DLQ_SUFFIXES as SUFFIXES
 
 
 def be(value: int, size: int) -> bytes:

@@ -19,8 +19,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from kafkaops import kafka as kafka_layer
-from kafkaops.embedded import ApiKey, EmbeddedKafka
+from kafkaops.demo.cluster import ApiKey, EmbeddedKafka
+from kafkaops.kafka import client as kafka_layer
 from tests.conftest import Cli
 from tests.dlq_helpers import (
     committed_total,

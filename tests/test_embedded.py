@@ -19,9 +19,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from kafkaops import kafka
-from kafkaops.embedded import ApiKey, EmbeddedKafka, EmbeddedKafkaError
-from kafkaops.errors import KafkaUnavailableError
+from kafkaops.common.errors import KafkaUnavailableError
+from kafkaops.demo.cluster import ApiKey, EmbeddedKafka, EmbeddedKafkaError
+from kafkaops.kafka import client as kafka
 
 Delivery = tuple[KafkaError | None, Message | None]
 
@@ -64,7 +64,7 @@ def three_brokers() -> Iterator[EmbeddedKafka]:
 
 def test_import_has_no_side_effects_and_stays_light() -> None:
     code = (
-        "import sys, kafkaops.embedded, kafkaops.kafka\n"
+        "import sys, kafkaops.demo.cluster, kafkaops.kafka.client\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('confluent_kafka', 'typer', 'rich')]\n"
         "assert not heavy, heavy\n"
     )
@@ -241,7 +241,7 @@ def test_closing_stops_the_listeners() -> None:
         socket.create_connection((host, int(port)), timeout=1).close()
 
 
-# -- python -m kafkaops.embedded ------------------------------------------------------------
+# -- python -m kafkaops.demo.cluster ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -250,7 +250,7 @@ def test_module_serves_until_signalled(signum: signal.Signals) -> None:
         [
             sys.executable,
             "-m",
-            "kafkaops.embedded",
+            "kafkaops.demo.cluster",
             "--brokers",
             "2",
             "--topic",
@@ -281,7 +281,7 @@ def test_module_serves_until_signalled(signum: signal.Signals) -> None:
 
 def test_module_rejects_a_bad_topic_spec() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "kafkaops.embedded", "--topic", "orders:zero"],
+        [sys.executable, "-m", "kafkaops.demo.cluster", "--topic", "orders:zero"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from kafkaops.failed import error_signature
+from kafkaops.db.failed_events import error_signature
 from tests.events import NOW, event
 
 
@@ -381,7 +381,7 @@ def test_error_signature_is_the_same_in_sql_and_in_python(configured, cli) -> No
 
 
 def test_show_a_null_payload(database, cli, tmp_path, monkeypatch) -> None:
-    from kafkaops.schema import build_table
+    from kafkaops.db.schema import build_table
     from tests.conftest import write_config
 
     table = build_table(database.settings)

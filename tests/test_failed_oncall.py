@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkaops.config import LOGICAL_COLUMNS
+from kafkaops.config.settings import LOGICAL_COLUMNS
 from tests.conftest import write_config
 from tests.events import NOW, event
 
@@ -142,7 +142,7 @@ def test_rows_no_retry_will_touch_show_no_next_retry(configured, cli) -> None:
 
 
 def test_a_row_created_in_the_future_says_so_instead_of_a_negative_age(configured, cli) -> None:
-    from kafkaops import clock
+    from kafkaops.common import clock as clock
 
     ahead = (clock.now() + timedelta(hours=3, minutes=5)).replace(microsecond=0)
     configured.insert([event(1, created_at=ahead, updated_at=ahead), event(2)])

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from kafkaops import demo
-from kafkaops.demo_service import FakeService
-from kafkaops.errors import ConfigError, UsageError
-from kafkaops.filelock import open_nofollow
+from kafkaops.common.errors import ConfigError, UsageError
+from kafkaops.common.filelock import open_nofollow
+from kafkaops.demo import story as demo
+from kafkaops.demo.service import FakeService
 from kafkaops.status.statefile import state_path
 from tests.conftest import write_config
 
@@ -84,8 +84,8 @@ def plant_link_at_prometheus_client_temp_name(path: Path, target: Path) -> None:
 
 
 def test_retry_metrics_file_is_written_without_a_guessable_temp_name(tmp_path: Path) -> None:
-    from kafkaops.metrics import write_textfile
-    from kafkaops.retry import PassSummary
+    from kafkaops.retry.job import PassSummary
+    from kafkaops.retry.metrics import write_textfile
 
     path, target = tmp_path / "kafkaops.prom", tmp_path / "victim"
     plant_link_at_prometheus_client_temp_name(path, target)

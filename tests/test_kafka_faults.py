@@ -1,4 +1,4 @@
-"""Whose fault a Kafka error is (kafkaops.faults), and what retry and replay do about each kind:
+"""Whose fault a Kafka error is (kafkaops.kafka.faults), and what retry and replay do about each kind:
 the event's fault counts an attempt, the environment's counts none and tries again later, and
 kafkaops' own configuration's (a missing ACL) counts none and stops the command."""
 
@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
-from kafkaops import faults, kafka
-from kafkaops.embedded import ApiKey, EmbeddedKafka
-from kafkaops.faults import Fault
+from kafkaops.demo.cluster import ApiKey, EmbeddedKafka
+from kafkaops.kafka import client as kafka
+from kafkaops.kafka import faults
+from kafkaops.kafka.faults import Fault
 from tests.conftest import Cli, TestDatabase, write_config
 from tests.dlq_helpers import produce, read_all
 from tests.events import event

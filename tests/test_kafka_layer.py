@@ -1,4 +1,4 @@
-"""kafkaops.kafka against Kafka speaking the real protocol over TCP: the embedded cluster, and
+"""kafkaops.kafka.client against Kafka speaking the real protocol over TCP: the embedded cluster, and
 (marked ``kafka``) the real broker of tests/kafka_fixtures.py.
 
 Client building, log routing, one-line secret-free errors within their deadlines, and each
@@ -20,15 +20,15 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from kafkaops import kafka
-from kafkaops.embedded import EmbeddedKafka
-from kafkaops.errors import (
+from kafkaops.common.errors import (
     ConfigError,
     ExitStatus,
     KafkaClientError,
     KafkaUnavailableError,
     NotFoundError,
 )
+from kafkaops.demo.cluster import EmbeddedKafka
+from kafkaops.kafka import client as kafka
 from tests.kafka_fixtures import NewTopicFactory
 
 SECRET = "s3cr3t-value"
@@ -148,7 +148,9 @@ def test_error_cb_is_remembered_logged_and_chained(
     error = kafka.last_error(client)
     assert error is not None and error.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)
     assert seen and seen[-1] is error
-    assert any(r.name == "kafkaops.kafka" and "Connection refused" in r.getMessage() for r in caplog.records)
+    assert any(
+        r.name == "kafkaops.kafka.client" and "Connection refused" in r.getMessage() for r in caplog.records
+    )
     librdkafka_lines = [r for r in caplog.records if r.name == kafka.LIBRDKAFKA_LOGGER]
     assert librdkafka_lines and all(r.levelno == logging.DEBUG for r in librdkafka_lines)
     assert any("FAIL" in r.getMessage() for r in librdkafka_lines)
@@ -158,8 +160,8 @@ def test_librdkafka_never_writes_to_stderr(closed_port: int) -> None:
     script = textwrap.dedent(
         f"""
         import logging
-        from kafkaops import kafka
-        from kafkaops.errors import KafkaopsError
+        from kafkaops.kafka import client as kafka
+        from kafkaops.common.errors import KafkaopsError
         logging.basicConfig(level=logging.WARNING)  # what a CLI without -v would do
         props = {{"bootstrap.servers": "127.0.0.1:{closed_port}", "sasl.password": "{SECRET}"}}
         producer = kafka.producer(props, message_timeout_ms=1000)

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kafkaops.cli.output import WRITERS, Field, Format, Output, Writer, register_writer, safe_text
+from kafkaops.cli.fields import Field
+from kafkaops.cli.output import WRITERS, Format, Output, Writer, register_writer, safe_text
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 HOSTILE = "Topic [casino.loyalty.v1] not present [/bold] [/10.0.4.17:9092] \x1b]0;pwned-title\x07 end"
@@ -194,7 +195,7 @@ MORE = "more characters; -o json prints the whole value)"
 def test_shown_text_is_cut_at_the_bound_and_says_how_much_was_left_out(
     raw: str, keep_lines: bool, shown: str
 ) -> None:
-    from kafkaops.escape import shown_text
+    from kafkaops.common.escape import shown_text
 
     assert shown_text(raw, keep_lines=keep_lines, limit=4) == shown
 
@@ -208,7 +209,7 @@ def test_shown_text_is_cut_at_the_bound_and_says_how_much_was_left_out(
     ],
 )
 def test_safe_binary_shows_each_byte_that_is_not_printable_ascii(raw: bytes, shown: str) -> None:
-    from kafkaops.escape import safe_binary
+    from kafkaops.common.escape import safe_binary
 
     assert safe_binary(raw) == shown
 

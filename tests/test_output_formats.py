@@ -24,10 +24,10 @@ from confluent_kafka import Producer
 from typer.main import get_command
 
 from kafkaops.cli.main import app
-from kafkaops.config import DatabaseSettings
-from kafkaops.connections import create_engine
-from kafkaops.embedded import EmbeddedKafka
-from kafkaops.schema import build_table, init_table
+from kafkaops.config.settings import DatabaseSettings
+from kafkaops.db.connections import create_engine
+from kafkaops.db.schema import build_table, init_table
+from kafkaops.demo.cluster import EmbeddedKafka
 from tests.conftest import Cli, write_config
 from tests.embedded_fixtures import FAST_CLIENT
 from tests.events import event

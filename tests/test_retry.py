@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from kafkaops.config import Overrides, load_settings
-from kafkaops.connections import Connections
-from kafkaops.embedded import ApiKey
-from kafkaops.retry import BatchReport, PassOptions, run_pass
+from kafkaops.config.settings import Overrides, load_settings
+from kafkaops.db.connections import Connections
+from kafkaops.demo.cluster import ApiKey
+from kafkaops.retry.job import BatchReport, PassOptions, run_pass
 from tests.conftest import write_config
 from tests.events import event
 from tests.kafka_helpers import consume
@@ -535,7 +535,7 @@ def test_unreachable_pushgateway_is_one_line_and_exit_1(
 def test_a_null_payload_counts_as_an_attempt_and_does_not_block_the_queue(
     database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
-    from kafkaops.schema import build_table
+    from kafkaops.db.schema import build_table
 
     table = build_table(database.settings)
     table.c.payload.nullable = True  # the service's table may allow it; db init's does not

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from kafkaops.schema import TRUNCATION_MARKER
+from kafkaops.db.schema import TRUNCATION_MARKER
 from tests.events import event
 from tests.kafka_helpers import consume
 from tests.test_retry import configure, statuses
@@ -148,7 +148,7 @@ def impatient_role(pg_database):  # type: ignore[no-untyped-def]
 def test_a_server_idle_timeout_shorter_than_the_publish_cannot_kill_the_batch(
     pg_database, impatient_role, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
-    from kafkaops.embedded import ApiKey
+    from kafkaops.demo.cluster import ApiKey
 
     configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="10s")
     monkeypatch.setenv("KAFKAOPS_DATABASE_URL", impatient_role)
@@ -333,7 +333,7 @@ def test_deadline_must_be_a_duration(pg_database, cli, tmp_path, monkeypatch) ->
 def test_a_pass_past_its_deadline_starts_no_new_batch(
     pg_database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
-    from kafkaops.embedded import ApiKey
+    from kafkaops.demo.cluster import ApiKey
 
     pg_database.init()
     configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="10s")
@@ -380,7 +380,7 @@ def test_a_session_lost_after_publishing_stops_the_pass_and_says_what_was_not_se
 ) -> None:
     import threading
 
-    from kafkaops.embedded import ApiKey
+    from kafkaops.demo.cluster import ApiKey
 
     pg_database.init()
     configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="10s")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kafkaops.embedded import ApiKey
-from kafkaops.retry import PassSummary
+from kafkaops.demo.cluster import ApiKey
+from kafkaops.retry.job import PassSummary
 from tests.events import event
 from tests.kafka_helpers import consume
 from tests.test_retry import configure
@@ -102,7 +102,7 @@ def test_a_metrics_file_lock_held_elsewhere_is_waited_for_a_few_seconds_not_for_
 
 
 def _write(path: str, n: int) -> None:
-    from kafkaops.metrics import write_textfile
+    from kafkaops.retry.metrics import write_textfile
 
     for _ in range(n):
         summary = PassSummary(claimed=1, resolved=1)

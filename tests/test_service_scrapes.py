@@ -3,7 +3,7 @@
 tests/fixtures/service/<state>/ holds /actuator/prometheus, /actuator/health/kafka and
 /actuator/kafkapublisher as examples/casino-events answered them with its breaker CLOSED, OPEN
 and HALF_OPEN (captured by `python -m tests.service.capture`). The stand-in of the demo,
-kafkaops/demo_service.py, is checked against them: same metric names, labels and JSON keys.
+kafkaops/demo/service.py, is checked against them: same metric names, labels and JSON keys.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from kafkaops.demo_service import FakeService, health_body, metrics_text, stats_body
+from kafkaops.demo.service import FakeService, health_body, metrics_text, stats_body
 from kafkaops.status.model import InstanceStatus
 from kafkaops.status.service import (
     BREAKER_METRIC,

@@ -24,10 +24,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from kafkaops.config import Overrides, load_settings
-from kafkaops.connections import Connections
-from kafkaops.demo_service import FakeService, health_body, metrics_text, stats_body
-from kafkaops.embedded import EmbeddedKafka
+from kafkaops.config.settings import Overrides, load_settings
+from kafkaops.db.connections import Connections
+from kafkaops.demo.cluster import EmbeddedKafka
+from kafkaops.demo.service import FakeService, health_body, metrics_text, stats_body
 from kafkaops.status.gather import run_status
 from kafkaops.status.statefile import state_path
 from tests.conftest import TestDatabase, write_config
@@ -273,7 +273,7 @@ def test_dlq_topics_present_missing_and_counted(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from kafkaops import kafka
+    from kafkaops.kafka import client as kafka
 
     embedded_kafka.create_topic(TOPIC)
     embedded_kafka.create_topic(f"{TOPIC}.dlq", partitions=2)

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kafkaops.config import Thresholds
-from kafkaops.dlqcatalog import DlqTopic
+from kafkaops.config.settings import Thresholds
+from kafkaops.kafka.dlq_names import DlqTopic
 from kafkaops.status import checks
 from kafkaops.status.checks import CRITICAL, OK, UNKNOWN, WARNING, Check
 from kafkaops.status.model import ThreadPool

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from kafkaops.demo_service import FakeService, metrics_text
-from kafkaops.http import MAX_BODY
+from kafkaops.common.http import MAX_BODY
+from kafkaops.demo.service import FakeService, metrics_text
 from tests.test_status import checks_by_name, configure
 from tests.test_status_service import within
 

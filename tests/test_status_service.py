@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from kafkaops.demo_service import FakeService, health_body, metrics_text, stats_body
-from kafkaops.http import HttpError, get
-from kafkaops.secrets import mask_url, redact, secrets_of
+from kafkaops.common.http import HttpError, get
+from kafkaops.common.secrets import mask_url, redact, secrets_of
+from kafkaops.demo.service import FakeService, health_body, metrics_text, stats_body
 from kafkaops.status.service import probe_instance
 from kafkaops.status.settings import AppSettings, ServiceInstance
 

@@ -7,8 +7,8 @@ from itertools import pairwise
 
 import pytest
 
-from kafkaops.errors import UsageError
-from kafkaops.timeparse import isoformat_utc, parse_duration, parse_instant
+from kafkaops.common.errors import UsageError
+from kafkaops.common.timeparse import isoformat_utc, parse_duration, parse_instant
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -76,10 +76,10 @@ def test_bare_numbers_are_refused(text: object) -> None:
 
 def test_instants() -> None:
     assert parse_instant("2h", what="--since", now=NOW) == NOW - timedelta(hours=2)
-    assert parse_instant("2026-11-27T13:00:00+02:00", what="--since") == datetime(
+    assert parse_instant("2026-11-27T13:00:00+02:00", what="--since", now=NOW) == datetime(
         2026, 11, 27, 11, tzinfo=timezone.utc
     )
-    assert parse_instant("2026-11-27T10:00", what="--since") == datetime(
+    assert parse_instant("2026-11-27T10:00", what="--since", now=NOW) == datetime(
         2026, 11, 27, 10, tzinfo=timezone.utc
     )
 
@@ -118,8 +118,8 @@ def test_a_time_for_people_has_one_form_whatever_the_year(
 
 
 def test_kafka_times_are_written_by_the_one_formatter() -> None:
-    from kafkaops.selection import build_selection
-    from kafkaops.timeparse import epoch_ms, format_utc, from_epoch_ms
+    from kafkaops.common.timeparse import epoch_ms, format_utc, from_epoch_ms
+    from kafkaops.dlq.selection import build_selection
 
     early = datetime(999, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     selection = build_selection(since=early, until=NOW)

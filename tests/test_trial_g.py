@@ -389,7 +389,8 @@ def test_a_long_table_is_written_block_by_block_not_held_in_memory() -> None:
     laid out a block at a time: the first block is out before the rest has been read."""
     import io
 
-    from kafkaops.cli.output import Field, Format, Output, TableWriter
+    from kafkaops.cli.fields import Field
+    from kafkaops.cli.output import Format, Output, TableWriter
 
     screen = io.StringIO()
     seen_when_reading: list[int] = []

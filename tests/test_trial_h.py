@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from kafkaops.config import Overrides, load_settings
-from kafkaops.connections import Connections
-from kafkaops.demo_service import FakeService, health_body, metrics_text
+from kafkaops.config.settings import Overrides, load_settings
+from kafkaops.db.connections import Connections
+from kafkaops.demo.service import FakeService, health_body, metrics_text
 from kafkaops.status.gather import run_status
 from kafkaops.status.statefile import state_path
 from tests.events import event

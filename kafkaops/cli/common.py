@@ -21,13 +21,14 @@ from typer.core import TyperGroup
 from kafkaops.cli.formats import ALL as ALL_FORMATS
 from kafkaops.cli.formats import output_option
 from kafkaops.cli.output import Format, Output
-from kafkaops.errors import ExitStatus, KafkaopsError
+from kafkaops.common import clock
+from kafkaops.common.errors import ExitStatus, KafkaopsError
 
 if TYPE_CHECKING:
-    from kafkaops.config import Overrides, Settings
-    from kafkaops.configfile import ConfigFile
-    from kafkaops.connections import Connections
-    from kafkaops.failed import EventFilter
+    from kafkaops.config.file import ConfigFile
+    from kafkaops.config.settings import Overrides, Settings
+    from kafkaops.db.connections import Connections
+    from kafkaops.db.failed_events import EventFilter
 
 
 @dataclass
@@ -48,10 +49,10 @@ class AppState:
         if self._config_file is None:
             import logging
 
-            from kafkaops.configfile import open_config_file
+            from kafkaops.config.file import open_config_file
 
             file = open_config_file(self.overrides.config_path, os.environ)
-            log = logging.getLogger("kafkaops.config")
+            log = logging.getLogger("kafkaops.config.settings")
             if file is None:
                 log.info(
                     "no config file found (--config, $KAFKAOPS_CONFIG, ./kafkaops.yaml, user config dir)"
@@ -66,8 +67,8 @@ class AppState:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from kafkaops.config import settings_from
-            from kafkaops.configfile import running_uid
+            from kafkaops.config.file import running_uid
+            from kafkaops.config.settings import settings_from
 
             self._settings = settings_from(self.config_file(), self.overrides, os.environ, uid=running_uid())
         return self._settings
@@ -75,7 +76,7 @@ class AppState:
     @property
     def connections(self) -> Connections:
         if self._connections is None:
-            from kafkaops.connections import Connections
+            from kafkaops.db.connections import Connections
 
             self._connections = Connections(self.settings)
         return self._connections
@@ -89,7 +90,7 @@ class AppState:
 def state(ctx: click.Context) -> AppState:
     root = ctx.find_root()
     if not isinstance(root.obj, AppState):
-        from kafkaops.config import Overrides
+        from kafkaops.config.settings import Overrides
 
         root.obj = AppState(Overrides())
         root.call_on_close(root.obj.close)
@@ -159,7 +160,7 @@ def _translate(ctx: Any, error: Exception) -> KafkaopsError | None:
 
 
 def _scrub(ctx: Any, text: str, *, first_line: bool = True) -> str:
-    from kafkaops.secrets import redact
+    from kafkaops.common.secrets import redact
 
     app = ctx.find_root().obj
     try:
@@ -187,12 +188,12 @@ class LockBoundGroup(TyperGroup):
     (`bounded_connections`); one that gave up is said in the user's words."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from kafkaops.errors import DatabaseError
+        from kafkaops.common.errors import DatabaseError
 
         try:
             return super().invoke(ctx)
         except DatabaseError as error:
-            from kafkaops.connections import LOCK_NOT_AVAILABLE, sqlstate
+            from kafkaops.db.connections import LOCK_NOT_AVAILABLE, sqlstate
 
             if sqlstate(error) != LOCK_NOT_AVAILABLE:  # our lock_timeout fired
                 raise
@@ -267,7 +268,7 @@ def _store_global(attribute: str, ctx: click.Context, param: click.Parameter, va
         return
     from dataclasses import replace
 
-    from kafkaops.errors import UsageError
+    from kafkaops.common.errors import UsageError
 
     app = state(ctx)
     if attribute in ("debug", "raw_cells"):
@@ -369,7 +370,7 @@ _SECRET_OPTIONS = {
 def secrets_in_arguments(command: click.Command, args: list[str]) -> list[str]:
     """The options in `args` whose value holds a secret (a URL's password or token, a webhook
     URL), as `secrets.secrets_of` judges the same value in a config file."""
-    from kafkaops.secrets import secrets_of
+    from kafkaops.common.secrets import secrets_of
 
     found = []
     for option, value in _given_options(command, args):
@@ -395,19 +396,19 @@ def _warn_of_secrets_in_arguments(ctx: click.Context, command: click.Command, ar
 
 
 def complete_statuses(ctx: click.Context, incomplete: str) -> list[str]:
-    from kafkaops.statuses import STATUSES
+    from kafkaops.db.statuses import STATUSES
 
     return _complete_list(STATUSES, incomplete, upper=True)
 
 
 def complete_group_by(ctx: click.Context, incomplete: str) -> list[str]:
-    from kafkaops.statuses import GROUP_KEYS
+    from kafkaops.db.statuses import GROUP_KEYS
 
     return _complete_list(GROUP_KEYS, incomplete)
 
 
 def complete_purgeable(ctx: click.Context, incomplete: str) -> list[str]:
-    from kafkaops.statuses import PURGEABLE
+    from kafkaops.db.statuses import PURGEABLE
 
     return _complete_list(PURGEABLE, incomplete, upper=True)
 
@@ -424,8 +425,8 @@ def _complete_list(values: tuple[str, ...], incomplete: str, *, upper: bool = Fa
 def complete_contexts(ctx: click.Context, incomplete: str) -> list[str]:
     """Context names from the config file kafkaops would read (found by the one lookup, and
     only if it is trusted), those `--context` can select; nothing when there is none."""
-    from kafkaops.configfile import find_config_file, running_uid, selectable_contexts
-    from kafkaops.errors import ConfigError
+    from kafkaops.common.errors import ConfigError
+    from kafkaops.config.file import find_config_file, running_uid, selectable_contexts
 
     try:
         root = ctx.find_root()
@@ -442,7 +443,7 @@ def complete_contexts(ctx: click.Context, incomplete: str) -> list[str]:
 def _trusted_text(path: Any, uid: int | None) -> str:
     """The file's text, read only if `distrust` finds nothing against it (no YAML parser:
     completion runs on every Tab)."""
-    from kafkaops.configfile import decode, distrust
+    from kafkaops.config.file import decode, distrust
 
     with open(path, "rb") as fh:
         st = os.fstat(fh.fileno())
@@ -536,9 +537,9 @@ def event_filter(
     until: str | None,
     error: str | None,
 ) -> EventFilter:
-    from kafkaops.errors import UsageError
-    from kafkaops.failed import EventFilter, parse_statuses
-    from kafkaops.timeparse import parse_instant
+    from kafkaops.common.errors import UsageError
+    from kafkaops.common.timeparse import parse_instant
+    from kafkaops.db.failed_events import EventFilter, parse_statuses
 
     # An empty value (`--topic "$TOPIC"` with the variable unset) would mean "no filter": for
     # a purge, every topic. Refused instead of silently widening what a command acts on.
@@ -551,8 +552,8 @@ def event_filter(
     return EventFilter(
         statuses=parse_statuses(status or []),
         topic=topic or None,
-        since=parse_instant(since, what="--since") if since else None,
-        until=parse_instant(until, what="--until") if until else None,
+        since=parse_instant(since, what="--since", now=clock.now()) if since else None,
+        until=parse_instant(until, what="--until", now=clock.now()) if until else None,
         error=error or None,
     )
 
@@ -563,7 +564,7 @@ def target(app: AppState) -> str:
     The context and the database's host and name, never its user or password."""
     from sqlalchemy.engine import make_url
 
-    from kafkaops.connections import normalise_url
+    from kafkaops.db.connections import normalise_url
 
     settings = app.settings
     url = make_url(normalise_url(settings.require_database_url()))
@@ -578,7 +579,7 @@ def target(app: AppState) -> str:
 
 def confirm(question: str, *, yes: bool) -> None:
     """Ask before acting; refuse to guess when nobody can answer (cron, a pipe)."""
-    from kafkaops.errors import UsageError
+    from kafkaops.common.errors import UsageError
 
     if yes:
         return

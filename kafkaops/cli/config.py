@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from kafkaops.cli.common import OutputOpt, complete_contexts, output, state
-from kafkaops.cli.output import Field
+from kafkaops.cli.fields import Field
 
 app = typer.Typer(help="Show the resolved configuration and its contexts.", no_args_is_help=True)
 
@@ -24,7 +24,7 @@ def show(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops --context prod config show
     """
-    from kafkaops.configshow import describe
+    from kafkaops.config.show import describe
 
     rows = describe(state(ctx).settings)
     output(output_format).rows(
@@ -40,7 +40,7 @@ def contexts(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops config contexts
     """
-    from kafkaops.configfile import choose_context, context_names
+    from kafkaops.config.file import choose_context, context_names
 
     app_state = state(ctx)
     file = app_state.config_file()
@@ -73,8 +73,8 @@ def use_context(
     Example:
       kafkaops config use-context prod
     """
-    from kafkaops.configfile import asked_context, context_names, set_current_context
-    from kafkaops.errors import ConfigError
+    from kafkaops.common.errors import ConfigError
+    from kafkaops.config.file import asked_context, context_names, set_current_context
 
     app_state = state(ctx)
     file = app_state.config_file()

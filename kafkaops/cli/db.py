@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from kafkaops.cli.common import LockBoundGroup, OutputOpt, bounded_connections, output
-from kafkaops.cli.output import Field
-from kafkaops.errors import SchemaError
+from kafkaops.cli.fields import Field
+from kafkaops.common.errors import SchemaError
 
 app = typer.Typer(
     cls=LockBoundGroup, help="Create or check the failed_kafka_events table.", no_args_is_help=True
@@ -31,8 +31,8 @@ def init(
     Example:
       kafkaops db init
     """
-    from kafkaops.errors import UsageError
-    from kafkaops.schema import init_table
+    from kafkaops.common.errors import UsageError
+    from kafkaops.db.schema import init_table
 
     if id_type not in ("bigint", "uuid"):
         raise UsageError(f"--id-type must be bigint or uuid, not {id_type!r}")
@@ -52,7 +52,7 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops db check
     """
-    from kafkaops.schema import inspect_table, time_storage
+    from kafkaops.db.schema import inspect_table, time_storage
 
     conns = bounded_connections(ctx)
     db = conns.settings.database

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kafkaops.cli.common import output
-from kafkaops.errors import KafkaopsError
+from kafkaops.common.errors import KafkaopsError
 
 if TYPE_CHECKING:
     from kafkaops.cli.output import Output
-    from kafkaops.demo import DemoEnvironment
+    from kafkaops.demo.story import DemoEnvironment
 
 
 class DemoFailed(KafkaopsError):
@@ -37,7 +37,7 @@ class Step:
 
 
 def steps() -> list[Step]:
-    from kafkaops import demo
+    from kafkaops.demo import story as demo
 
     refused_dlq = f"{demo.REFUSED_TOPIC}.dlq"
 
@@ -110,7 +110,7 @@ def demo(
     Example:
       kafkaops demo --step
     """
-    from kafkaops.demo import demo_environment
+    from kafkaops.demo.story import demo_environment
 
     out = output(None)
     color = not no_color and "NO_COLOR" not in os.environ and out.is_terminal

@@ -11,14 +11,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kafkaops.cli.common import DryRunOpt, OutputOpt, YesOpt, confirm, output, state
+from kafkaops.cli.fields import Field
 from kafkaops.cli.formats import RECORDS, output_option
-from kafkaops.cli.output import Field, Format, Output
-from kafkaops.escape import safe_binary, safe_text, shown_text
+from kafkaops.cli.output import Format, Output
+from kafkaops.common import clock
+from kafkaops.common.escape import safe_binary, safe_text, shown_text
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
 
-    from kafkaops.selection import Selection
+    from kafkaops.dlq.selection import Selection
 
 app = typer.Typer(no_args_is_help=True, help="Dead-letter topics: list, tail, ensure, replay.")
 
@@ -72,7 +74,7 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops dlq list -o json
     """
-    from kafkaops.dlq import list_dlq_topics
+    from kafkaops.dlq.topics import list_dlq_topics
 
     app_state = state(ctx)
     settings = app_state.settings
@@ -95,7 +97,7 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     if not settings.database.url:
         out.info("No database configured: topics with failed events were not checked for a DLQ.")
         return
-    from kafkaops.dlq import topics_without_dlq
+    from kafkaops.dlq.topics import topics_without_dlq
 
     for missing in topics_without_dlq(app_state.connections, props, catalog):
         out.warning(
@@ -132,8 +134,8 @@ def ensure(
     Example:
       kafkaops dlq ensure casino.loyalty.points-earned.v1 --dry-run
     """
-    from kafkaops.dlq import create_missing, plan_ensure
-    from kafkaops.dlqcatalog import topics_needing_dlq
+    from kafkaops.dlq.catalogue import topics_needing_dlq
+    from kafkaops.dlq.topics import create_missing, plan_ensure
 
     app_state = state(ctx)
     settings = app_state.settings
@@ -218,12 +220,12 @@ def tail(
     Example:
       kafkaops dlq tail casino.player.registered.v1.dlq -n 5 --grep brandId
     """
-    from kafkaops.dlq import TailRequest, read_consumer
-    from kafkaops.dlq import tail as read_tail
+    from kafkaops.dlq.topics import TailRequest, read_consumer
+    from kafkaops.dlq.topics import tail as read_tail
 
     settings = state(ctx).settings
     out = output(output_format)
-    from kafkaops.errors import UsageError
+    from kafkaops.common.errors import UsageError
 
     if follow and out.fmt is Format.json:
         raise UsageError(
@@ -242,7 +244,7 @@ def tail(
         follow=follow,
         selection=selection,
     )
-    from kafkaops.kafka import check_reachable
+    from kafkaops.kafka.client import check_reachable
 
     check_reachable(settings.require_kafka())  # a cluster that is not there fails in seconds
     consumer = read_consumer(settings.require_kafka())
@@ -255,7 +257,7 @@ def tail(
     records: Iterator[Message] = read_tail(consumer, request, stop=stop)
     try:
         if out.fmt in (Format.json, Format.jsonl):
-            from kafkaops.dlq import record_view
+            from kafkaops.dlq.topics import record_view
 
             views = (record_view(m, suffixes) for m in records)
             if out.fmt is Format.json:
@@ -276,9 +278,9 @@ def tail(
 
 
 def _record_text(msg: Message, suffixes: tuple[str, ...]) -> str:
-    from kafkaops import dlq_record
-    from kafkaops.selection import record_timestamp_ms
-    from kafkaops.timeparse import from_epoch_ms, isoformat_utc
+    from kafkaops.common.timeparse import from_epoch_ms, isoformat_utc
+    from kafkaops.dlq import record as dlq_record
+    from kafkaops.dlq.selection import record_timestamp_ms
 
     headers = dlq_record.readable_headers(msg)
     origin = dlq_record.parse_origin(headers, msg.topic() or "", suffixes)
@@ -315,7 +317,7 @@ def _shown_bytes(value: bytes | None) -> str:
 
 
 def _shown_value(value: bytes | None) -> str:
-    from kafkaops.recordvalue import parse_json
+    from kafkaops.common.jsontext import parse_json
 
     if value is None:
         return "(null)"
@@ -332,9 +334,9 @@ def _shown_value(value: bytes | None) -> str:
 def _since_ms(since: str | None) -> int | None:
     if since is None:
         return None
-    from kafkaops.timeparse import parse_instant
+    from kafkaops.common.timeparse import parse_instant
 
-    return int(parse_instant(since, what="--since").timestamp() * 1000)
+    return int(parse_instant(since, what="--since", now=clock.now()).timestamp() * 1000)
 
 
 def _selection(
@@ -346,15 +348,15 @@ def _selection(
     until: str | None,
     match: list[str] | None,
 ) -> Selection:
-    from kafkaops.selection import build_selection
-    from kafkaops.timeparse import parse_instant
+    from kafkaops.common.timeparse import parse_instant
+    from kafkaops.dlq.selection import build_selection
 
     return build_selection(
         partitions=partition,
         key=key,
         grep=grep,
-        since=parse_instant(since, what="--since") if since else None,
-        until=parse_instant(until, what="--until") if until else None,
+        since=parse_instant(since, what="--since", now=clock.now()) if since else None,
+        until=parse_instant(until, what="--until", now=clock.now()) if until else None,
         match=match,
     )
 
@@ -458,8 +460,8 @@ def replay(
     Example:
       kafkaops dlq replay casino.player.registered.v1.dlq --match brandId=casino-7 --rate 500
     """
-    from kafkaops import replay as core
-    from kafkaops import replay_plan
+    from kafkaops.dlq import plan as replay_plan
+    from kafkaops.dlq import replay as core
 
     app_state = state(ctx)
     settings = app_state.settings

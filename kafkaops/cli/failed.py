@@ -28,11 +28,12 @@ from kafkaops.cli.common import (
     state,
     target,
 )
-from kafkaops.cli.output import Field, Format, Output
-from kafkaops.config import STATEMENT_TIMEOUT
-from kafkaops.errors import ConnectionLostError, StatementTimeoutError
-from kafkaops.escape import safe_text
-from kafkaops.timeparse import format_duration
+from kafkaops.cli.fields import Field
+from kafkaops.cli.output import Format, Output
+from kafkaops.common.errors import ConnectionLostError, StatementTimeoutError
+from kafkaops.common.escape import safe_text
+from kafkaops.common.timeparse import format_duration
+from kafkaops.config.settings import STATEMENT_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -40,8 +41,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import Connection
 
-    from kafkaops.connections import Connections
-    from kafkaops.failed import EventFilter
+    from kafkaops.db.connections import Connections
+    from kafkaops.db.failed_events import EventFilter
 
 
 app = typer.Typer(
@@ -119,7 +120,7 @@ def summary(
       kafkaops failed -g topic,error_signature --status DLQ_FAILED --since 24h
     """
     if ctx.invoked_subcommand is not None:
-        from kafkaops.errors import UsageError
+        from kafkaops.common.errors import UsageError
 
         if group_by or top is not None:
             raise UsageError(
@@ -135,7 +136,7 @@ def summary(
             "output_format": output_format,
         }
         return
-    from kafkaops.failed import group_counts, parse_group_by
+    from kafkaops.db.failed_events import group_counts, parse_group_by
 
     keys = parse_group_by(group_by or ["status"])
     flt = event_filter(status=status, topic=topic, since=since, until=until, error=error)
@@ -162,7 +163,7 @@ def _inherited(ctx: typer.Context, **given: Any) -> dict[str, Any]:
 
     Given in both places with different values, a filter is refused rather than one silently
     winning; the subcommand's own -o wins over the parent's (as the nearer one)."""
-    from kafkaops.errors import UsageError
+    from kafkaops.common.errors import UsageError
 
     parent = ctx.meta.get("failed.parent") or {}
     merged = dict(given)
@@ -191,7 +192,7 @@ def _filter(opts: dict[str, Any], ids: tuple[Any, ...] = ()) -> EventFilter:
 def _ids(ctx: typer.Context, raws: list[str] | None) -> tuple[Any, ...]:
     if not raws:
         return ()
-    from kafkaops.failed import parse_event_ids
+    from kafkaops.db.failed_events import parse_event_ids
 
     conns = bounded_connections(ctx)
     return parse_event_ids(raws, conns.id_type(), conns.dialect)
@@ -208,7 +209,7 @@ def _list_fields(out: Output) -> list[Field]:
             Field("age", "AGE", kind="age", source="created_at"),
             Field("last_error", "LAST ERROR", kind="long"),
         ]
-    from kafkaops.failed import LIST_COLUMNS
+    from kafkaops.db.failed_events import LIST_COLUMNS
 
     return [Field(name, kind="status" if name == "status" else "text") for name in LIST_COLUMNS]
 
@@ -216,7 +217,7 @@ def _list_fields(out: Output) -> list[Field]:
 def _for_people(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """A row no retry pass will touch shows no NEXT RETRY: a stale time there reads as a
     promise. Only the human table: the machine formats keep what is stored."""
-    from kafkaops.statuses import SETTLED
+    from kafkaops.db.statuses import SETTLED
 
     for row in rows:
         if row.get("status") in SETTLED:
@@ -255,13 +256,13 @@ def list_(
     Example:
       kafkaops failed list --status DLQ_FAILED --topic 'casino.*' --limit 20
     """
-    from kafkaops.failed import count_matching, page_of_events
+    from kafkaops.db.failed_events import count_matching, page_of_events
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
     if all_rows and ctx.get_parameter_source("limit") is click.core.ParameterSource.COMMANDLINE:
-        from kafkaops.errors import UsageError
+        from kafkaops.common.errors import UsageError
 
         raise UsageError("--all and --limit contradict each other: give one")
     flt = _filter(opts)
@@ -297,7 +298,7 @@ def show(
     Example:
       kafkaops failed show 4711 4712
     """
-    from kafkaops.failed import decode_headers, get_events
+    from kafkaops.db.failed_events import decode_headers, get_events
 
     opts = _inherited(ctx, output_format=output_format)
     out = output(opts["output_format"])
@@ -323,8 +324,8 @@ def show(
 
 
 def _show_one(out: Output, row: dict[str, Any]) -> None:
-    from kafkaops.failed import decode_payload
-    from kafkaops.statuses import SETTLED
+    from kafkaops.db.failed_events import decode_payload
+    from kafkaops.db.statuses import SETTLED
 
     if row.get("status") in SETTLED:
         row["next_retry_at"] = None
@@ -357,7 +358,7 @@ def _bulk_action(
 ) -> None:
     """The shape requeue and purge share: count and show what matches (and the named ids left
     out), then ask, naming where, then act; -o json gets one result object."""
-    from kafkaops.failed import plan_action
+    from kafkaops.db.failed_events import plan_action
 
     app_state = state(ctx)
     conns = app_state.connections
@@ -416,8 +417,8 @@ def _bounded(conns: Connections, verb: str, within: timedelta) -> AbstractContex
 
 
 def _timeout(raw: str) -> timedelta:
-    from kafkaops.errors import UsageError
-    from kafkaops.timeparse import parse_duration
+    from kafkaops.common.errors import UsageError
+    from kafkaops.common.timeparse import parse_duration
 
     within = parse_duration(raw, what="--timeout")
     if within.total_seconds() <= 0:
@@ -465,9 +466,9 @@ def requeue(
       kafkaops failed requeue --status DLQ_FAILED --topic casino.player.registered.v1
       kafkaops failed requeue 4128 4129
     """
-    from kafkaops import clock
-    from kafkaops.failed import conditions, requeue_filter
-    from kafkaops.failed import requeue as do_requeue
+    from kafkaops.common import clock as clock
+    from kafkaops.db.failed_events import conditions, requeue_filter
+    from kafkaops.db.failed_events import requeue as do_requeue
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
@@ -560,9 +561,9 @@ def purge(
       kafkaops failed purge --status RESOLVED --older-than 30d --yes
       kafkaops failed purge 4128 --status DLQ
     """
-    from kafkaops import clock
-    from kafkaops.failed import purge_batch, purge_conditions, purge_filter
-    from kafkaops.timeparse import format_utc, isoformat_utc, parse_instant
+    from kafkaops.common import clock as clock
+    from kafkaops.common.timeparse import format_utc, isoformat_utc, parse_instant
+    from kafkaops.db.failed_events import purge_batch, purge_conditions, purge_filter
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
@@ -574,7 +575,7 @@ def purge(
     now = clock.now()
     cutoff = parse_instant(older_than, what="--older-than", now=now) if older_than is not None else None
     if cutoff is not None and cutoff > now:
-        from kafkaops.errors import UsageError
+        from kafkaops.common.errors import UsageError
 
         raise UsageError(
             f"--older-than {older_than!r} is in the future: every row would match",

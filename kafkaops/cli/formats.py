@@ -38,7 +38,7 @@ class FormatChoice(click.Choice):
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter:
-            from kafkaops.errors import UsageError
+            from kafkaops.common.errors import UsageError
 
             where = ctx.command_path.split(" ", 1)[-1] if ctx is not None else "this command"
             raise UsageError(

@@ -110,7 +110,7 @@ def main(
         ),
     ] = False,
 ) -> None:
-    from kafkaops.config import Overrides
+    from kafkaops.config.settings import Overrides
 
     overrides = Overrides(
         config_path=config, context=context, database_url=database_url, bootstrap_servers=bootstrap_servers

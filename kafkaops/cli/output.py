@@ -16,16 +16,16 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar, TextIO, TypeVar
 
-from kafkaops import clock
-from kafkaops.errors import OutputError
-from kafkaops.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text, shown_text
-from kafkaops.timeparse import format_age, format_utc, isoformat_utc
+from kafkaops.cli.fields import Field
+from kafkaops.common import clock
+from kafkaops.common.errors import OutputError
+from kafkaops.common.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text, shown_text
+from kafkaops.common.timeparse import format_age, format_utc, isoformat_utc
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -126,41 +126,6 @@ def _writes_data(method: _F) -> _F:
 
 
 # -- fields and values -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Field:
-    """One column of tabular output.
-
-    `kind` says how a table shows it: `text`, `long` (free text that gives way first on a narrow
-    terminal), `int` (a count), `id`, `status` (coloured), `time`, `age` (computed from `source`,
-    a time column; left out of machine formats). A `text` field named `status`, `id`/`*_id` or
-    `count` is taken as that kind.
-    """
-
-    name: str
-    header: str | None = None
-    kind: str = "text"
-    source: str | None = None  # for `age`: the time column it is computed from
-
-    @property
-    def title(self) -> str:
-        return self.header or self.name
-
-    @property
-    def role(self) -> str:
-        if self.kind != "text":
-            return self.kind
-        if self.name == "status":
-            return "status"
-        if self.name == "id" or self.name.endswith("_id"):
-            return "id"
-        if self.name == "count":
-            return "int"
-        return "text"
-
-
-STATUS_STYLES = {"DLQ_FAILED": "bold red", "PENDING": "yellow", "DLQ": "magenta", "RESOLVED": "green"}
 
 
 def to_jsonable(value: Any) -> Any:

@@ -10,16 +10,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kafkaops.cli.common import OutputOpt, TopicOpt, output, state
-from kafkaops.cli.output import Field, Output
-from kafkaops.config import MAX_BATCH_SIZE, PASS_DEADLINE, SETTLE_TIMEOUT, RetrySettings
-from kafkaops.errors import ExitStatus, KafkaopsError
-from kafkaops.timeparse import format_duration
+from kafkaops.cli.fields import Field
+from kafkaops.cli.output import Output
+from kafkaops.common.errors import ExitStatus, KafkaopsError
+from kafkaops.common.timeparse import format_duration
+from kafkaops.config.settings import MAX_BATCH_SIZE, PASS_DEADLINE, SETTLE_TIMEOUT, RetrySettings
 
 if TYPE_CHECKING:
     from datetime import timedelta
     from types import FrameType
 
-    from kafkaops.retry import PassOptions, PassSummary
+    from kafkaops.retry.job import PassOptions, PassSummary
 
 
 def retry(
@@ -99,9 +100,9 @@ def retry(
     Example:
       kafkaops retry --topic 'casino.*' --metrics-file /var/lib/node_exporter/kafkaops.prom
     """
-    from kafkaops.errors import UsageError
-    from kafkaops.retry import PassOptions
-    from kafkaops.timeparse import parse_duration
+    from kafkaops.common.errors import UsageError
+    from kafkaops.common.timeparse import parse_duration
+    from kafkaops.retry.job import PassOptions
 
     app = state(ctx)
     pass_deadline = parse_duration(deadline, what="--deadline")
@@ -109,11 +110,11 @@ def retry(
         raise UsageError(f"--deadline {deadline!r} must be longer than 0s")
     # Found before anything is published, not after.
     if metrics_file:
-        from kafkaops.metrics import check_textfile
+        from kafkaops.retry.metrics import check_textfile
 
         check_textfile(metrics_file)
     if pushgateway:
-        from kafkaops.metrics import check_pushgateway
+        from kafkaops.retry.metrics import check_pushgateway
 
         check_pushgateway(pushgateway)
     settings = app.settings
@@ -127,7 +128,7 @@ def retry(
     if dry_run:
         _dry_run(ctx, options, out)
         return
-    from kafkaops.retry import PassSummary, run_pass
+    from kafkaops.retry.job import PassSummary, run_pass
 
     summary = PassSummary()
     failure: KafkaopsError | None = None
@@ -163,7 +164,7 @@ def _stop_on_signals(options: PassOptions, out: Output) -> Iterator[None]:
     the batch in flight is published and settled first, instead of dying between the broker's
     acknowledgement and the commit (which sends that batch again next pass). A second signal
     stops at once."""
-    from kafkaops.retry import StopRequest
+    from kafkaops.retry.job import StopRequest
 
     stop = options.stop = StopRequest()
 
@@ -186,11 +187,11 @@ def _write_metrics(
     """What the pass did, even when it failed midway (last_success then stays where it was)."""
     try:
         if metrics_file:
-            from kafkaops.metrics import write_textfile
+            from kafkaops.retry.metrics import write_textfile
 
             write_textfile(metrics_file, summary, lock_timeout=lock_timeout)
         if pushgateway:
-            from kafkaops.metrics import push
+            from kafkaops.retry.metrics import push
 
             push(pushgateway, summary)
     except KafkaopsError as error:
@@ -212,7 +213,7 @@ def _report(
 ) -> None:
     """The summary (quiet in a table when nothing happened: cron mails any output), then the
     lines an operator must not miss on stderr."""
-    from kafkaops.retry import describe_failed_ids
+    from kafkaops.retry.job import describe_failed_ids
 
     document = summary.as_dict()
     if out.fmt.value != "table":
@@ -272,8 +273,8 @@ def _report(
 
 
 def _dry_run(ctx: typer.Context, options: PassOptions, out: Output) -> None:
-    from kafkaops import clock
-    from kafkaops.retry import preview_due_events
+    from kafkaops.common import clock as clock
+    from kafkaops.retry.job import preview_due_events
 
     conns = state(ctx).connections
     fields = [

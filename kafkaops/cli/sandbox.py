@@ -59,8 +59,8 @@ def sandbox(
     import signal
     import threading
 
-    from kafkaops.demo import demo_environment
-    from kafkaops.errors import UsageError
+    from kafkaops.common.errors import UsageError
+    from kafkaops.demo.story import demo_environment
 
     if port is not None and port + brokers - 1 > 65535:
         raise UsageError(
@@ -85,7 +85,7 @@ def sandbox(
 
 
 def _topic(spec: str) -> tuple[str, int]:
-    from kafkaops.errors import UsageError
+    from kafkaops.common.errors import UsageError
 
     name, _, count = spec.partition(":")
     if not name or (count and not count.isdigit()) or (count and int(count) < 1):

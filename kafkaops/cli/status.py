@@ -18,13 +18,13 @@ from typer.core import TyperCommand
 from kafkaops.cli.common import state
 from kafkaops.cli.formats import output_option
 from kafkaops.cli.output import Format, Output
-from kafkaops.errors import ExitStatus, KafkaopsError, UsageError
+from kafkaops.common.errors import ExitStatus, KafkaopsError, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from kafkaops.cli.common import AppState
-    from kafkaops.status.gather import StatusResult
+    from kafkaops.status.result import StatusResult
 
 DEFAULT_WATCH = 5.0
 
@@ -109,7 +109,7 @@ def _nagios_unknown(message: str) -> None:
 
 
 def _scrub(ctx: click.Context, text: str) -> str:
-    from kafkaops.secrets import redact
+    from kafkaops.common.secrets import redact
 
     app = ctx.find_root().obj
     try:
@@ -215,7 +215,7 @@ def _status(
 def _webhook(app: AppState, flag: str | None) -> str | None:
     """--alert-webhook (or $KAFKAOPS_ALERT_WEBHOOK), checked now; else alerts.webhook."""
     if flag:
-        from kafkaops.http import parse_url
+        from kafkaops.common.http import parse_url
 
         parse_url(flag)  # a malformed URL is a usage error now, not a failed alert later
         return flag
@@ -223,7 +223,7 @@ def _webhook(app: AppState, flag: str | None) -> str | None:
 
 
 def _run(app: AppState, webhook: str | None) -> StatusResult:
-    from kafkaops import clock
+    from kafkaops.common import clock as clock
     from kafkaops.status.gather import run_status
     from kafkaops.status.settings import status_config
 

@@ -11,15 +11,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.escape import safe_text
-from kafkaops.timeparse import format_duration, isoformat_utc
+from kafkaops.common.escape import safe_text
+from kafkaops.common.timeparse import format_duration, isoformat_utc
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
     from rich.text import Text
 
-    from kafkaops.status.gather import StatusResult
+    from kafkaops.status.result import StatusResult
 
 COLOURS = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
 _SPARKS = "▁▂▃▄▅▆▇█"

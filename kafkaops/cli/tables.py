@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from kafkaops.cli.output import STATUS_STYLES, Field
+from kafkaops.cli.fields import STATUS_STYLES, Field
 
 if TYPE_CHECKING:
     from rich.console import Console

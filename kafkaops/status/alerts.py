@@ -12,14 +12,14 @@ import socket
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from kafkaops.http import HttpError, post_json
-from kafkaops.secrets import mask_url
+from kafkaops.common.http import HttpError, post_json
+from kafkaops.common.secrets import mask_url
+from kafkaops.common.timeparse import format_utc
 from kafkaops.status import checks
 from kafkaops.status.statefile import Alert, StatusState
-from kafkaops.timeparse import format_utc
 
 if TYPE_CHECKING:
-    from kafkaops.status.gather import StatusResult
+    from kafkaops.status.result import StatusResult
 
 
 def fingerprint(result: StatusResult) -> str:

@@ -2,7 +2,7 @@
 
 One `list_topics()` answers reachability, the brokers, the controller and which topics exist;
 which of them are DLQ topics and how many records each holds is the DLQ catalogue's
-(kafkaops/dlqcatalog.py: two ListOffsets requests for all DLQ partitions at once).
+(kafkaops/dlq/catalogue.py: two ListOffsets requests for all DLQ partitions at once).
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from kafkaops import kafka
-from kafkaops.dlqcatalog import DlqCatalog, existing_topics, read_dlq_topics, uncounted
+from kafkaops.dlq.catalogue import read_dlq_topics, uncounted
+from kafkaops.kafka import client as kafka
+from kafkaops.kafka.dlq_names import DlqCatalog, existing_topics
 from kafkaops.status.model import KafkaStatus
 
 

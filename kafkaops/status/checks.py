@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from kafkaops.config import Thresholds
-from kafkaops.dlqcatalog import DlqTopic
+from kafkaops.common.timeparse import format_duration
+from kafkaops.config.settings import Thresholds
+from kafkaops.kafka.dlq_names import DlqTopic
+from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_valid_topic_name
 from kafkaops.status.limits import cut
 from kafkaops.status.model import InstanceStatus, ThreadPool
-from kafkaops.timeparse import format_duration
-from kafkaops.topicname import TOPIC_NAME_RULE, is_valid_topic_name
 
 OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
 # Monitoring Plugins exit codes.

@@ -13,17 +13,17 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.connections import QUERY_CANCELED, bound_transaction, sqlstate
-from kafkaops.dlqcatalog import needs_dlq
-from kafkaops.errors import DatabaseError
-from kafkaops.schema import instant
+from kafkaops.common.errors import DatabaseError
+from kafkaops.common.timeparse import time_or_none
+from kafkaops.db.connections import QUERY_CANCELED, bound_transaction, sqlstate
+from kafkaops.db.schema import instant
+from kafkaops.dlq.catalogue import needs_dlq
 from kafkaops.status.model import DatabaseStatus
-from kafkaops.timeparse import time_or_none
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from kafkaops.connections import Connections
+    from kafkaops.db.connections import Connections
 
 
 def read_database(conns: Connections, *, now: datetime, timeout: float) -> DatabaseStatus:

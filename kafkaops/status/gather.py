@@ -11,76 +11,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from kafkaops.dlqcatalog import DlqTopic
-from kafkaops.errors import ConfigError, KafkaopsError
+from kafkaops.common.errors import ConfigError, KafkaopsError
+from kafkaops.kafka.dlq_names import DlqTopic
 from kafkaops.status import checks
 from kafkaops.status.checks import Check
-from kafkaops.status.model import DatabaseStatus, InstanceStatus, KafkaStatus, SourceError
+from kafkaops.status.model import InstanceStatus, SourceError
+from kafkaops.status.result import Gathered, StatusResult
 from kafkaops.status.settings import StatusConfig, status_config
 from kafkaops.status.statefile import StatusState
-from kafkaops.timeparse import isoformat_utc
 
 if TYPE_CHECKING:
-    from kafkaops.config import Settings
-    from kafkaops.connections import Connections
+    from kafkaops.config.settings import Settings
+    from kafkaops.db.connections import Connections
 
 T = TypeVar("T")
 WEBHOOK_FLOOR = 0.5  # seconds a webhook gets even when gathering used the whole deadline
 _GRACE = 0.5  # beyond a source's own deadline, for its thread to hand the answer over
-
-
-@dataclass
-class Gathered:
-    database: DatabaseStatus | None = None
-    database_error: SourceError | None = None
-    kafka: KafkaStatus | None = None
-    kafka_error: SourceError | None = None
-    instances: list[InstanceStatus] = field(default_factory=list)
-    configured: dict[str, bool] = field(default_factory=dict)  # database, kafka, service
-    elapsed_s: float = 0.0
-
-
-@dataclass
-class StatusResult:
-    status: str
-    checks: list[Check]
-    gathered: Gathered
-    dlq: list[DlqTopic]
-    checked_at: datetime
-    warnings: list[str] = field(default_factory=list)  # for stderr: state file, webhook
-
-    @property
-    def exit_code(self) -> int:
-        return checks.EXIT_CODES[self.status]
-
-    @property
-    def pending(self) -> int | None:
-        """The PENDING count: the table's, else what the service reports."""
-        g = self.gathered
-        if g.database is not None:
-            return g.database.pending
-        reported = [i.pending for i in g.instances if i.pending is not None]
-        return max(reported) if reported else None
-
-    def check(self, name: str) -> Check | None:
-        return next((c for c in self.checks if c.name == name), None)
-
-    def as_dict(self) -> dict[str, Any]:
-        g = self.gathered
-        return {
-            "status": self.status,
-            "checked_at": isoformat_utc(self.checked_at),
-            "duration_s": round(g.elapsed_s, 3),
-            "checks": [c.as_dict() for c in self.checks],
-            "database": _database_dict(g, self.checked_at),
-            "kafka": _kafka_dict(g),
-            "instances": [_instance_dict(i) for i in g.instances],
-            "dlq_topics": [_dlq_dict(d) for d in self.dlq],
-        }
 
 
 class _Source(Generic[T]):
@@ -163,7 +112,7 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
         if source.wait() and isinstance(source.value, InstanceStatus):
             result.instances.append(source.value)
         else:
-            from kafkaops.secrets import mask_url
+            from kafkaops.common.secrets import mask_url
 
             shown = mask_url(instance.health_url or instance.metrics_url or instance.stats_url or "")
             lost = InstanceStatus(name=instance.name, url=shown)
@@ -290,81 +239,6 @@ def _source_checks(gathered: Gathered) -> list[Check]:
 
 
 # -- JSON shapes ------------------------------------------------------------------------------------
-
-
-def _database_dict(g: Gathered, now: datetime) -> dict[str, Any] | None:
-    if not g.configured.get("database"):
-        return None
-    if g.database is None:
-        return {"reachable": False, "error": g.database_error.message if g.database_error else None}
-    db = g.database
-    age = db.oldest_pending_age(now)
-    return {
-        "reachable": True,
-        "counts": dict(sorted(db.counts.items())),
-        "pending": db.pending,
-        "dlq_failed": db.dlq_failed,
-        "oldest_pending_created_at": isoformat_utc(db.oldest_pending_at),
-        "oldest_pending_age_s": int(age.total_seconds()) if age is not None else None,
-        "due_now": db.due_now,
-        "newest_resolved_at": isoformat_utc(db.newest_resolved_at),
-        "pending_by_topic": dict(sorted(db.pending_by_topic.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "duration_s": round(db.elapsed_s, 3),
-    }
-
-
-def _kafka_dict(g: Gathered) -> dict[str, Any] | None:
-    if not g.configured.get("kafka"):
-        return None
-    if g.kafka is None:
-        return {"reachable": False, "error": g.kafka_error.message if g.kafka_error else None}
-    k = g.kafka
-    return {
-        "reachable": True,
-        "bootstrap_servers": k.bootstrap_servers,
-        "cluster_id": k.cluster_id,
-        "controller_id": k.controller_id,
-        "brokers": k.brokers,
-        "metadata_s": round(k.metadata_s, 3),
-        "topic_count": len(k.topics),
-        "offsets_error": k.offsets_error,
-    }
-
-
-def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
-    return {
-        "name": i.name,
-        "url": i.url,
-        "reachable": i.reachable,
-        "health": i.health,
-        "circuit_breaker": i.breaker,
-        "circuit_breaker_source": i.breaker_source,
-        "pending_events": i.pending,
-        "dlq_failed_events": i.dlq_failed,
-        "oldest_pending_age": i.oldest_pending_age,
-        "thread_pools": [vars(p) for p in i.pools],
-        "published": i.published,
-        "errors": i.errors,
-        "circuit_breaker_opened": i.breaker_opens,
-        "stored_for_retry": i.stored_for_retry,
-        "publish_latency_s": i.latency_s,
-        "publish_latency_kind": i.latency_kind,
-        "endpoint_errors": i.endpoint_errors,
-        "missing_metrics": i.missing,
-        "invalid_figures": i.invalid,
-        "left_out": i.omitted,
-        "duration_s": round(i.elapsed_s, 3),
-    }
-
-
-def _dlq_dict(d: DlqTopic) -> dict[str, Any]:
-    return {
-        "topic": d.source,
-        "dlq_topic": d.name,
-        "exists": d.exists,
-        "messages": d.messages,
-        "partitions": d.partitions,
-    }
 
 
 def run_status(

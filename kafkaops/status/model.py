@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from kafkaops.dlqcatalog import DlqTopic
+from kafkaops.kafka.dlq_names import DlqTopic
 
 
 @dataclass

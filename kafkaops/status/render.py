@@ -12,16 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.errors import KafkaopsError, UsageError
-from kafkaops.escape import safe_text
+from kafkaops.common.errors import KafkaopsError, UsageError
+from kafkaops.common.escape import safe_text
 from kafkaops.status import checks
 from kafkaops.status.limits import NAGIOS_MAX_BYTES, NAGIOS_MAX_PERFDATA_BYTES, cut_bytes, cut_label
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from kafkaops.config import Thresholds
-    from kafkaops.status.gather import StatusResult
+    from kafkaops.config.settings import Thresholds
+    from kafkaops.status.result import StatusResult
 
 
 def render_nagios(result: StatusResult, thresholds: Thresholds) -> str:
@@ -97,7 +97,7 @@ def write_metrics_file(path: str, result: StatusResult) -> None:
     """Atomically replace `path` (temp file beside it, then rename)."""
     from prometheus_client import generate_latest
 
-    from kafkaops.filelock import replace_file
+    from kafkaops.common.filelock import replace_file
 
     try:
         replace_file(Path(path), generate_latest(build_registry(result)), mode=0o644)

@@ -15,8 +15,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from kafkaops.http import Auth, HttpError, get
-from kafkaops.secrets import mask_url
+from kafkaops.common.http import Auth, HttpError, get
+from kafkaops.common.secrets import mask_url
 from kafkaops.status.limits import (
     MAX_EXECUTORS,
     MAX_LABEL_VALUES,

@@ -10,10 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kafkaops.configsections import AlertSettings, AppSettings, ServiceInstance, StatusSettings
+from kafkaops.config.sections import AlertSettings, AppSettings, ServiceInstance, StatusSettings
 
 if TYPE_CHECKING:
-    from kafkaops.config import Settings
+    from kafkaops.config.settings import Settings
 
 __all__ = ["AppSettings", "ServiceInstance", "StatusConfig", "status_config"]
 

@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kafkaops.filelock import flock_within, open_nofollow, private_dir, refuse_shared, replace_file
-from kafkaops.timeparse import isoformat_utc, parse_iso
+from kafkaops.common.filelock import flock_within, open_nofollow, private_dir, refuse_shared, replace_file
+from kafkaops.common.timeparse import isoformat_utc, parse_iso
 
 VERSION = 1
 

@@ -28,12 +28,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from kafkaops.config import Overrides, load_settings
-from kafkaops.connections import Connections, create_engine
-from kafkaops.publish import publish
-from kafkaops.retry import RetrySchedule, claim_due_events, to_record
-from kafkaops.settle import Settlement, settle_batch
-from kafkaops.timeparse import utcnow
+from kafkaops.common.timeparse import utcnow
+from kafkaops.config.settings import Overrides, load_settings
+from kafkaops.db.connections import Connections, create_engine
+from kafkaops.retry.job import claim_due_events, to_record
+from kafkaops.retry.publish import publish
+from kafkaops.retry.schedule import RetrySchedule
+from kafkaops.retry.settle import Settlement, settle_batch
 from tests.service.harness import Service, records_of, running_service, wait_until
 
 pytestmark = [pytest.mark.service, pytest.mark.kafka, pytest.mark.timeout(300)]

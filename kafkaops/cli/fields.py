@@ -1,0 +1,41 @@
+"""The columns of tabular output (`Field`) and how a status is coloured: what commands declare
+and both the output layer and the table renderer read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of tabular output.
+
+    `kind` says how a table shows it: `text`, `long` (free text that gives way first on a narrow
+    terminal), `int` (a count), `id`, `status` (coloured), `time`, `age` (computed from `source`,
+    a time column; left out of machine formats). A `text` field named `status`, `id`/`*_id` or
+    `count` is taken as that kind.
+    """
+
+    name: str
+    header: str | None = None
+    kind: str = "text"
+    source: str | None = None  # for `age`: the time column it is computed from
+
+    @property
+    def title(self) -> str:
+        return self.header or self.name
+
+    @property
+    def role(self) -> str:
+        if self.kind != "text":
+            return self.kind
+        if self.name == "status":
+            return "status"
+        if self.name == "id" or self.name.endswith("_id"):
+            return "id"
+        if self.name == "count":
+            return "int"
+        return "text"
+
+
+STATUS_STYLES = {"DLQ_FAILED": "bold red", "PENDING": "yellow", "DLQ": "magenta", "RESOLVED": "green"}

@@ -1,0 +1,1 @@
+"""The configuration: finding and trusting the file, typed sections, contexts, `config show`."""

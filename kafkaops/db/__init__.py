@@ -1,0 +1,1 @@
+"""The database: engines and sessions, the table mapping, failed-event queries, statuses."""

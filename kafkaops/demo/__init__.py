@@ -1,0 +1,1 @@
+"""The demo and sandbox: the story, the stand-in service, the embedded cluster."""

@@ -1,0 +1,196 @@
+"""Before a replay acts: what it would read, where it would write, and whether it may start.
+
+`plan()` checks the source and target and reads where the replay group stands (one consumer
+that never joins the group); `check_no_live_replay()` refuses a second replay of a topic while
+one runs. Neither commits nor produces anything: `kafkaops.dlq.replay` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kafkaops.common.errors import KafkaopsError, NotFoundError, UsageError
+from kafkaops.dlq.selection import Selection
+from kafkaops.dlq.topics import READ_ONLY, pending_offsets, replay_group_for
+from kafkaops.kafka import client as kafka
+from kafkaops.kafka import dlq_names
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer
+    from confluent_kafka.admin import AdminClient
+
+    from kafkaops.db.connections import Connections
+
+log = logging.getLogger(__name__)
+
+CLIENT_ID_PREFIX = "kafkaops-replay@"
+
+
+class ReplayConflictError(KafkaopsError):
+    """Another consumer (a replay still running) is active in the replay group, or fenced us."""
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    source: str
+    group: str | None = None
+    to: str | None = None
+    selection: Selection = field(default_factory=Selection)
+    limit: int | None = None
+    max_replays: int = 3
+    rate: float | None = None  # records per second
+    dry_run: bool = False
+    batch_size: int = 50_000
+    batch_seconds: float = 2.0  # how long one transaction collects records at most
+    commit_timeout: float = 30.0  # deadline of send_offsets_to_transaction / commit / abort
+    suffixes: tuple[str, ...] = dlq_names.DEFAULT_DLQ_SUFFIXES
+
+    @property
+    def group_id(self) -> str:
+        return self.group or replay_group_for(self.source)
+
+    @property
+    def transactional_id(self) -> str:
+        # Derived from source and group only: two replays of one topic fence each other.
+        return f"kafkaops-replay:{self.group_id}:{self.source}"
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What a replay is about to do, printed before the user confirms."""
+
+    source: str
+    group: str
+    partitions: tuple[int, ...]  # every partition of the source
+    target: str  # --to, the topic the DLQ name points to, or "each record's original topic"
+    end: Mapping[int, int]  # high watermarks at start: the run stops there
+    committed: Mapping[int, int | None]
+    pending: int
+    selection: str
+
+
+def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> ReplayPlan:
+    """Check the source and target and read where the group stands; act on nothing.
+
+    One consumer that never joins the group asks everything (topics, watermarks, committed
+    offsets) over one connection: each client of its own would cost a bootstrap."""
+    suffixes = request.suffixes
+    consumer = conns.consumer(group_id=request.group_id, **READ_ONLY)
+    try:
+        try:
+            kafka.topic_metadata(consumer, request.source, timeout)
+        except NotFoundError as exc:
+            raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
+        if request.to is not None:
+            check_target(consumer, request.source, request.to, suffixes, timeout)
+            target = request.to
+        else:
+            by_name = dlq_names.original_topic_by_name(request.source, suffixes)
+            target = (
+                f"each record's original topic (by name: {by_name})"
+                if by_name
+                else "each record's original topic"
+            )
+        marks = kafka.watermarks(consumer, request.source, timeout)
+        every = tuple(sorted(marks))
+        # --partition chooses what is read at all: the other partitions stay as they are.
+        marks = request.selection.chosen_partitions(request.source, marks)
+        end = {p: high for p, (_, high) in marks.items()}
+        committed = _committed(consumer, request.group_id, request.source, every, timeout)
+    finally:
+        consumer.close()
+    return ReplayPlan(
+        source=request.source,
+        group=request.group_id,
+        partitions=every,
+        target=target,
+        end=end,
+        committed=committed,
+        pending=pending_offsets(marks, committed),
+        selection=request.selection.describe(),
+    )
+
+
+def _committed(
+    consumer: Consumer, group: str, topic: str, partitions: Iterable[int], timeout: float
+) -> dict[int, int | None]:
+    """``{partition: offset}`` the group committed on ``topic``; None where it has none."""
+    from confluent_kafka import TopicPartition
+
+    with kafka.kafka_errors(consumer, f"read the offsets group {group!r} committed"):
+        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
+    for tp in found:
+        if tp.error is not None:
+            raise kafka.translate_error(tp.error, consumer, action=f"read group {group!r} offsets")
+    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found}
+
+
+def check_target(
+    client: Mapping[str, Any] | Consumer, source: str, target: str, suffixes: tuple[str, ...], timeout: float
+) -> None:
+    if target == source:
+        raise UsageError(
+            f"refusing to replay {source!r} into itself",
+            hint="replay into the original topic (the default) or name one with --to",
+        )
+    if dlq_names.is_dlq_topic(target, suffixes):
+        raise UsageError(
+            f"refusing to replay into {target!r}: it is a dead-letter topic",
+            hint="replay into the original topic (the default) or name one with --to",
+        )
+    if kafka.is_internal_topic(target):
+        raise UsageError(
+            f"refusing to replay into {target!r}: it is an internal topic",
+            hint="replay into the original topic (the default) or name one with --to",
+        )
+    try:
+        kafka.topic_metadata(client, target, timeout)
+    except NotFoundError as exc:
+        raise UsageError(exc.message, hint="create it first, or name another with --to") from None
+
+
+def check_no_live_replay(
+    props_or_admin: Mapping[str, Any] | AdminClient, group: str, timeout: float = 10.0
+) -> None:
+    """Refuse up front when the replay group has live members: another replay is running.
+
+    A member left by a replay on this host whose process is gone (killed) does not count: the
+    new run joins, and the group drops the dead member when its session times out (10 s).
+    """
+    members = kafka.group_members(props_or_admin, group, timeout)
+    if members is None:
+        log.info("the cluster cannot describe group %r: a concurrent replay is only fenced", group)
+        return
+    alive = [m for m in members if not _is_dead_local_replay(m.client_id)]
+    if alive:
+        who = alive[0]
+        raise ReplayConflictError(
+            f"consumer group {group!r} has {len(alive)} live member(s) "
+            f"(client {who.client_id!r} on {who.host.lstrip('/')}): a replay of this topic is running",
+            hint="wait for it to finish (a killed replay's membership expires within 10s), "
+            "or replay under another --group",
+        )
+
+
+def client_id() -> str:
+    return f"{CLIENT_ID_PREFIX}{socket.gethostname()}/{os.getpid()}"
+
+
+def _is_dead_local_replay(client_id: str) -> bool:
+    if not client_id.startswith(CLIENT_ID_PREFIX):
+        return False
+    host, _, pid = client_id[len(CLIENT_ID_PREFIX) :].rpartition("/")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

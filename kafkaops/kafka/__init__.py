@@ -1,0 +1,1 @@
+"""The Kafka layer: clients, error faults, topic names."""

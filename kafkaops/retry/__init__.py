@@ -1,0 +1,1 @@
+"""The retry pass: claim due events, publish, settle, metrics."""

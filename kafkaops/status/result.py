@@ -1,0 +1,140 @@
+"""What `status` found and judged: `Gathered` (each source's answer or error) and
+`StatusResult` (the checks, the verdict and its JSON document). Alerts, rendering and the
+command read it; kafkaops/status/gather.py makes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kafkaops.common.timeparse import isoformat_utc
+from kafkaops.kafka.dlq_names import DlqTopic
+from kafkaops.status import checks
+from kafkaops.status.checks import Check
+from kafkaops.status.model import DatabaseStatus, InstanceStatus, KafkaStatus, SourceError
+
+
+@dataclass
+class Gathered:
+    database: DatabaseStatus | None = None
+    database_error: SourceError | None = None
+    kafka: KafkaStatus | None = None
+    kafka_error: SourceError | None = None
+    instances: list[InstanceStatus] = field(default_factory=list)
+    configured: dict[str, bool] = field(default_factory=dict)  # database, kafka, service
+    elapsed_s: float = 0.0
+
+
+@dataclass
+class StatusResult:
+    status: str
+    checks: list[Check]
+    gathered: Gathered
+    dlq: list[DlqTopic]
+    checked_at: datetime
+    warnings: list[str] = field(default_factory=list)  # for stderr: state file, webhook
+
+    @property
+    def exit_code(self) -> int:
+        return checks.EXIT_CODES[self.status]
+
+    @property
+    def pending(self) -> int | None:
+        """The PENDING count: the table's, else what the service reports."""
+        g = self.gathered
+        if g.database is not None:
+            return g.database.pending
+        reported = [i.pending for i in g.instances if i.pending is not None]
+        return max(reported) if reported else None
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        g = self.gathered
+        return {
+            "status": self.status,
+            "checked_at": isoformat_utc(self.checked_at),
+            "duration_s": round(g.elapsed_s, 3),
+            "checks": [c.as_dict() for c in self.checks],
+            "database": _database_dict(g, self.checked_at),
+            "kafka": _kafka_dict(g),
+            "instances": [_instance_dict(i) for i in g.instances],
+            "dlq_topics": [_dlq_dict(d) for d in self.dlq],
+        }
+
+
+def _database_dict(g: Gathered, now: datetime) -> dict[str, Any] | None:
+    if not g.configured.get("database"):
+        return None
+    if g.database is None:
+        return {"reachable": False, "error": g.database_error.message if g.database_error else None}
+    db = g.database
+    age = db.oldest_pending_age(now)
+    return {
+        "reachable": True,
+        "counts": dict(sorted(db.counts.items())),
+        "pending": db.pending,
+        "dlq_failed": db.dlq_failed,
+        "oldest_pending_created_at": isoformat_utc(db.oldest_pending_at),
+        "oldest_pending_age_s": int(age.total_seconds()) if age is not None else None,
+        "due_now": db.due_now,
+        "newest_resolved_at": isoformat_utc(db.newest_resolved_at),
+        "pending_by_topic": dict(sorted(db.pending_by_topic.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "duration_s": round(db.elapsed_s, 3),
+    }
+
+
+def _kafka_dict(g: Gathered) -> dict[str, Any] | None:
+    if not g.configured.get("kafka"):
+        return None
+    if g.kafka is None:
+        return {"reachable": False, "error": g.kafka_error.message if g.kafka_error else None}
+    k = g.kafka
+    return {
+        "reachable": True,
+        "bootstrap_servers": k.bootstrap_servers,
+        "cluster_id": k.cluster_id,
+        "controller_id": k.controller_id,
+        "brokers": k.brokers,
+        "metadata_s": round(k.metadata_s, 3),
+        "topic_count": len(k.topics),
+        "offsets_error": k.offsets_error,
+    }
+
+
+def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
+    return {
+        "name": i.name,
+        "url": i.url,
+        "reachable": i.reachable,
+        "health": i.health,
+        "circuit_breaker": i.breaker,
+        "circuit_breaker_source": i.breaker_source,
+        "pending_events": i.pending,
+        "dlq_failed_events": i.dlq_failed,
+        "oldest_pending_age": i.oldest_pending_age,
+        "thread_pools": [vars(p) for p in i.pools],
+        "published": i.published,
+        "errors": i.errors,
+        "circuit_breaker_opened": i.breaker_opens,
+        "stored_for_retry": i.stored_for_retry,
+        "publish_latency_s": i.latency_s,
+        "publish_latency_kind": i.latency_kind,
+        "endpoint_errors": i.endpoint_errors,
+        "missing_metrics": i.missing,
+        "invalid_figures": i.invalid,
+        "left_out": i.omitted,
+        "duration_s": round(i.elapsed_s, 3),
+    }
+
+
+def _dlq_dict(d: DlqTopic) -> dict[str, Any]:
+    return {
+        "topic": d.source,
+        "dlq_topic": d.name,
+        "exists": d.exists,
+        "messages": d.messages,
+        "partitions": d.partitions,
+    }
