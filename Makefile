@@ -40,6 +40,8 @@ lint: install
 	$(BIN)/ruff check kafkaops tests benchmarks scripts
 	$(BIN)/ruff format --check kafkaops tests benchmarks scripts
 	$(BIN)/mypy
+	@# every test module imports (mypy checks the package; this catches a test naming a moved name)
+	$(BIN)/python -m pytest --collect-only -q -p no:cacheprovider > /dev/null
 
 format: install
 	$(BIN)/ruff check --fix kafkaops tests benchmarks scripts

@@ -28,7 +28,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from kafkaops.common.timeparse import utcnow
+from kafkaops.common.clock import now as utcnow
 from kafkaops.config.settings import Overrides, load_settings
 from kafkaops.db.connections import Connections, create_engine
 from kafkaops.retry.job import claim_due_events, to_record
