@@ -17,7 +17,8 @@ import typer
 
 from kafkaops.cli.main import app
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout's root, wherever in tests/ this file lives.
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 DOCS = ROOT / "docs"
 README = (ROOT / "README.md").read_text()
 COMMANDS_PAGE = (DOCS / "commands.md").read_text()
@@ -48,10 +49,11 @@ def test_every_command_has_help_and_is_in_the_commands_guide(name: str, command:
             assert param.help, f"{name} {param.opts[0]} has no help text"
 
 
-def test_readme_opens_with_the_two_commands() -> None:
+def test_readme_opens_with_the_two_commands_and_the_status_picture() -> None:
     first_screen = "\n".join(README.splitlines()[:40])
     assert "make run" in first_screen
     assert "make test" in first_screen
+    assert "](docs/status.svg)" in first_screen
 
 
 def test_the_readme_is_a_front_door() -> None:
@@ -192,7 +194,9 @@ def test_every_local_link_resolves(page: Path) -> None:
         resolved = (page.parent / path).resolve() if path else page
         assert resolved.exists(), f"{page.name} links {target}: no such file"
         if anchor:
-            assert resolved.suffix == ".md", f"{page.name} links {target}: an anchor in a file that is no page"
+            assert resolved.suffix == ".md", (
+                f"{page.name} links {target}: an anchor in a file that is no page"
+            )
             assert anchor in anchors(resolved), f"{page.name} links {target}: no such heading"
 
 
