@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install deps test lint format completions bench run clean kafka-cache kafka-broker kcat pictures service
+.PHONY: help install deps test lint format completions docs bench run clean kafka-cache kafka-broker kcat pictures service
 
 help:
 	@echo "make run          set up, then run kafkaops against an embedded Kafka and a SQLite file"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint         ruff (lint + format check) and mypy"
 	@echo "make bench        the benchmarks in benchmarks/"
 	@echo "make completions  regenerate completions/ for bash, zsh and fish"
+	@echo "make docs         regenerate docs/reference.md from every command's --help"
 	@echo "make pictures     regenerate the SVGs in docs/ from real runs of the demo"
 	@echo "make kafka-cache  fetch the Apache Kafka broker jars once (make test does it)"
 	@echo "make kafka-broker a local Apache Kafka broker in the foreground (PORT=9092 to pick its port)"
@@ -54,6 +55,10 @@ completions: install
 			> completions/kafkaops.$$shell; \
 	done
 	@echo "completions/ regenerated"
+
+# docs/reference.md from every command's --help (tests/test_docs.py fails when it is stale).
+docs: install
+	$(BIN)/python scripts/make_reference.py
 
 # Kafka jars from Maven Central into ~/.cache/kafkaops (once), for the real broker of the tests.
 kafka-cache: install

@@ -137,7 +137,7 @@ def demo(
         _say(
             out,
             f"Done: the cluster stopped and the demo folder is {where}. Point kafkaops at your own "
-            "database and brokers: README.md, Configuration.",
+            "database and brokers: docs/configuration.md.",
             color,
         )
     if unexpected:
