@@ -213,10 +213,12 @@ def _report(
 ) -> None:
     """The summary (quiet in a table when nothing happened: cron mails any output), then the
     lines an operator must not miss on stderr."""
-    from kafkaops.retry.job import describe_failed_ids
+    from kafkaops.retry.job import describe_failed_ids, describe_set_refusals
 
     document = summary.as_dict()
     if out.fmt.value != "table":
+        if summary.set_refusals:
+            document["set_refusals"] = summary.refusals_as_list()
         if failure is not None:
             document["error"] = failure.message
         if summary.stopped_by is not None:
@@ -224,6 +226,8 @@ def _report(
         out.document(document)
     elif summary.claimed or (not summary.completed and failure is None):
         out.rows([document], [Field(k, SUMMARY_HEADERS.get(k, k.upper())) for k in document])
+    for environment, line in describe_set_refusals(summary):
+        (out.error if environment else out.info)(line)
     too_large = set(summary.too_large_for_dlq_ids)
     bad_topic = set(summary.bad_topic_ids)
     retryable = [i for i in summary.dlq_failed_ids if i not in too_large and i not in bad_topic]

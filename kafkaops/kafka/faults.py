@@ -33,13 +33,16 @@ class KafkaErrorClass:
     credentials: bool = False  # the cluster rejected who kafkaops says it is
     resource: str | None = None  # authorization: the kind of resource the ACL is missing on
     operation: str | None = None  # ...and the operation usually denied on it
+    # The broker answers it for a whole message set when one record of the set is at fault (or
+    # the set itself is too large): only a record refused alone is known to be at fault.
+    whole_set: bool = False
 
 
 _J = "org.apache.kafka.common.errors."
 
 
-def _event(java: str) -> KafkaErrorClass:
-    return KafkaErrorClass(Fault.EVENT, java=java)
+def _event(java: str, *, whole_set: bool = False) -> KafkaErrorClass:
+    return KafkaErrorClass(Fault.EVENT, java=java, whole_set=whole_set)
 
 
 def _unreachable(java: str | None = None, *, vague: bool = False, definite: bool = False) -> KafkaErrorClass:
@@ -58,14 +61,17 @@ def _rejected(java: str | None = None) -> KafkaErrorClass:
 
 ERRORS: dict[str, KafkaErrorClass] = {
     # The record itself: retrying the same bytes cannot succeed by itself. (A record over the
-    # producer's own message.max.bytes is refused locally with MSG_SIZE_TOO_LARGE too.)
-    "MSG_SIZE_TOO_LARGE": _event(_J + "RecordTooLargeException"),
-    "RECORD_LIST_TOO_LARGE": _event(_J + "RecordBatchTooLargeException"),
+    # producer's own message.max.bytes is refused locally with MSG_SIZE_TOO_LARGE too.) The
+    # whole_set ones fail every record of a message set: a set over the topic's
+    # max.message.bytes, or one invalid record in it (librdkafka 2.16 reports even a refused
+    # timestamp as INVALID_RECORD for a set of several records, INVALID_TIMESTAMP for one alone).
+    "MSG_SIZE_TOO_LARGE": _event(_J + "RecordTooLargeException", whole_set=True),
+    "RECORD_LIST_TOO_LARGE": _event(_J + "RecordBatchTooLargeException", whole_set=True),
     "TOPIC_EXCEPTION": _event(_J + "InvalidTopicException"),
     "UNKNOWN_TOPIC_OR_PART": _event(_J + "UnknownTopicOrPartitionException"),
     "_UNKNOWN_TOPIC": _event(_J + "UnknownTopicOrPartitionException"),
     "_UNKNOWN_PARTITION": _event(_J + "UnknownTopicOrPartitionException"),
-    "INVALID_RECORD": _event(_J + "InvalidRecordException"),
+    "INVALID_RECORD": _event(_J + "InvalidRecordException", whole_set=True),
     "POLICY_VIOLATION": _event(_J + "PolicyViolationException"),
     "_INVALID_ARG": _event("java.lang.IllegalArgumentException"),
     # Could not talk to the cluster (in time).
@@ -91,8 +97,8 @@ ERRORS: dict[str, KafkaErrorClass] = {
     ),
     # A CRC mismatch: bytes damaged on the way, not the record (Kafka calls it retriable).
     "INVALID_MSG": KafkaErrorClass(Fault.ENVIRONMENT, java=_J + "CorruptRecordException"),
-    # kafkaops sets no record timestamp: the broker refusing one can only mean clock skew
-    # between this host and the broker.
+    # kafkaops sets no record timestamp: the broker refusing one means clock skew between this
+    # host and the broker, or the topic's message.timestamp.* settings, never the event.
     "INVALID_TIMESTAMP": KafkaErrorClass(Fault.ENVIRONMENT, java=_J + "InvalidTimestampException"),
     # Another transactional producer took over: the run that was fenced stops, nothing is lost.
     "_FENCED": KafkaErrorClass(Fault.ENVIRONMENT, fenced=True),
@@ -128,6 +134,13 @@ def is_event_fault(code: str | None) -> bool:
     """True when the error belongs to the record: retrying the same bytes cannot succeed by
     itself, so an attempt counts. False for everything else, unknown codes included."""
     return classify(code).fault is Fault.EVENT
+
+
+def is_whole_set_refusal(code: str | None) -> bool:
+    """True when the broker gives the error to every record of a message set for the fault of
+    one of them (or of the set's size): a record refused so is not yet known to be at fault,
+    only one refused alone is."""
+    return classify(code).whole_set
 
 
 def is_configuration_fault(code: str | None) -> bool:

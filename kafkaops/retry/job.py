@@ -29,12 +29,12 @@ from kafkaops.db.failed_events import glob_condition, logical
 from kafkaops.db.schema import BytesAsText, TableShape, inspect_table
 from kafkaops.dlq import record as dlq_record
 from kafkaops.kafka import faults
-from kafkaops.retry.publish import Failure, Headers, producer_overrides, publish, record_headers
+from kafkaops.retry.publish import Failure, Headers, Publisher, SetRefusal, producer_overrides, record_headers
 from kafkaops.retry.schedule import RetrySchedule
 from kafkaops.retry.settle import Settlement, SettleResult, as_written, settle_or_isolate
+from kafkaops.retry.topic_limits import TopicLimits
 
 if TYPE_CHECKING:
-    from confluent_kafka import Producer
     from sqlalchemy.engine import Connection
 
     from kafkaops.db.connections import Connections
@@ -107,6 +107,8 @@ class PassSummary:
     resolved_by_topic: Counter[str] = field(default_factory=Counter)
     dlq_by_topic: Counter[str] = field(default_factory=Counter)
     transport_errors: Counter[str] = field(default_factory=Counter)
+    # By topic: records the broker refused as a whole message set, and what isolating them found.
+    set_refusals: dict[str, SetRefusal] = field(default_factory=dict)
 
     @property
     def transport_aborted(self) -> int:
@@ -134,6 +136,10 @@ class PassSummary:
             "circuit_breaker": self.circuit_breaker,
             "duration_s": round(self.duration_s, 3),
         }
+
+    def refusals_as_list(self) -> list[dict[str, Any]]:
+        """What isolating each topic's refused message sets found, for -o json."""
+        return [refusal.as_dict() for refusal in self.set_refusals.values()]
 
 
 @dataclass
@@ -321,8 +327,9 @@ def preflight(conns: Connections) -> TableShape:
 
 
 def batch_worst_case(settings: RetrySettings) -> timedelta:
-    """The longest a batch may sit between statements: its publish, then its DLQ sends."""
-    return 2 * (settings.delivery_timeout + timedelta(seconds=5)) + timedelta(seconds=60)
+    """The longest a batch may sit between statements: its publish and the isolation of the
+    sets the broker refused, then its DLQ sends and theirs."""
+    return 4 * (settings.delivery_timeout + timedelta(seconds=5)) + timedelta(seconds=60)
 
 
 def run_pass(
@@ -364,7 +371,14 @@ def _run_batches(
 ) -> None:
     table = conns.table
     lock = conns.dialect == "postgresql"
-    producer = conns.producer(**producer_overrides(settings))
+    overrides = producer_overrides(settings)
+    limits = TopicLimits(conns.admin, timeout=options.reachability_timeout)
+    publisher = Publisher(
+        conns.producer(**overrides),
+        lambda **sized: conns.producer(**overrides, **sized),
+        set_bytes=limits.set_bytes,
+        refusals=summary.set_refusals,
+    )
     schedule = RetrySchedule(settings.schedule)
     breaker = CircuitBreaker(settings.breaker_threshold)
     room = {name: shape.max_length(name) for name in ("last_error", "error_type")}
@@ -405,7 +419,7 @@ def _run_batches(
                     break
                 claimed = len(events)
                 stored_after = max((e.id for e in events if e.next_retry_at is None), default=stored_after)
-                settlement = _attempt(producer, events, settings, breaker, summary)
+                settlement = _attempt(publisher, events, settings, breaker, summary)
                 published = len(settlement.resolved) + len(settlement.dlq)
                 remaining = timedelta(seconds=ends - time.monotonic())
                 bound_transaction(conn, statement=max(remaining, SETTLE_TIMEOUT), idle=idle)
@@ -517,7 +531,7 @@ def _count(summary: PassSummary, report: BatchReport, settlement: Settlement) ->
 
 
 def _attempt(
-    producer: Producer,
+    publisher: Publisher,
     events: list[FailedEvent],
     settings: RetrySettings,
     breaker: CircuitBreaker,
@@ -539,7 +553,7 @@ def _attempt(
             continue
         records.append(record)
         publishable.append(event)
-    results = publish(producer, records, timeout=timeout)
+    results = publisher.publish(records, timeout=timeout)
     for event, result in zip(publishable, results, strict=True):
         if result is None:
             breaker.record(False)
@@ -551,7 +565,7 @@ def _attempt(
         else:
             _leave_untouched(event, event.topic or "", result, breaker, settlement, summary)
     if exhausted:
-        _send_to_dlq(producer, exhausted, settings, breaker, settlement, summary, timeout)
+        _send_to_dlq(publisher, exhausted, settings, breaker, settlement, summary, timeout)
     return settlement
 
 
@@ -622,7 +636,7 @@ def _failed_attempt(
 
 
 def _send_to_dlq(
-    producer: Producer,
+    publisher: Publisher,
     exhausted: list[tuple[FailedEvent, Failure, int]],
     settings: RetrySettings,
     breaker: CircuitBreaker,
@@ -650,7 +664,7 @@ def _send_to_dlq(
             (settings.dlq_topic_for(event.topic), value, key, dlq_headers(event, failure, retry_count))
         )
     for (event, failure, retry_count), result in zip(
-        sendable, publish(producer, records, timeout=timeout), strict=True
+        sendable, publisher.publish(records, timeout=timeout), strict=True
     ):
         if result is None:
             breaker.record(False)
@@ -672,6 +686,49 @@ def _send_to_dlq(
             # was rather than call it lost; the next pass repeats the attempt and the DLQ send.
             dlq_topic = settings.dlq_topic_for(event.topic or "")
             _leave_untouched(event, dlq_topic, result, breaker, settlement, summary)
+
+
+def describe_set_refusals(summary: PassSummary) -> list[tuple[bool, str]]:
+    """One line per topic whose records the broker refused as whole message sets, saying what
+    isolating them found; True for a line that says the environment is at fault."""
+    lines = []
+    for refusal in summary.set_refusals.values():
+        topic, code = topic_label(refusal.topic), refusal.code
+        found = (
+            f"the broker refused {refusal.rows} record(s) of topic {topic} as part of message sets "
+            f"({code}); sent again in smaller sets down to single records"
+        )
+        if refusal.cause == "batch":
+            lines.append((False, f"{found}, all were acknowledged: the sets were too large, no record was"))
+        if refusal.charged:
+            lines.append(
+                (
+                    False,
+                    f"{found}, {refusal.charged} were refused alone and counted an attempt, "
+                    f"{refusal.resolved} were acknowledged",
+                )
+            )
+        if refusal.not_charged:
+            codes = ", ".join(f"{n}x {c}" for c, n in refusal.environment.most_common())
+            why = (
+                "the broker refused their timestamps: this host's clock, or the topic's "
+                "message.timestamp.* settings, not the events"
+                if "INVALID_TIMESTAMP" in refusal.environment
+                else "not the events' fault"
+            )
+            every = (
+                "every record"
+                if not (refusal.charged or refusal.resolved)
+                else f"{refusal.not_charged} record(s)"
+            )
+            lines.append(
+                (
+                    True,
+                    f"the broker refused {every} of topic {topic} sent alone ({codes}): {why}; "
+                    f"{refusal.not_charged} row(s) left PENDING, no attempt counted",
+                )
+            )
+    return lines
 
 
 def describe_failed_ids(ids: Sequence[Any], shown: int = 20) -> str:
