@@ -172,7 +172,7 @@ class RetrySettings:
 
     @property
     def dlq_catalog(self) -> DlqCatalog:
-        """Which topics are DLQs and the DLQ topic of each source (kafkaops/dlq/catalogue.py)."""
+        """Which topics are DLQs and the DLQ topic of each source (kafkaops/kafka/dlq_names.py)."""
         return DlqCatalog.of(self)
 
     def dlq_topic_for(self, topic: str) -> str:

@@ -1,5 +1,5 @@
 """The dead-letter record: one definition of its headers, written by `retry` and read by
-`dlq` (which topics are DLQs, and their names, are the catalogue's: kafkaops/dlq/catalogue.py).
+`dlq` (which topics are DLQs, and their names, are kafkaops/kafka/dlq_names.py's).
 
 kafkaops writes Spring Kafka's `kafka_dlt-*` headers (so Spring tooling reads our DLQs) plus
 its own `kafkaops-*` ones; the reading side also understands the headers of Spring Cloud
