@@ -277,7 +277,11 @@ def _history(now: datetime, rng: random.Random) -> list[dict[str, Any]]:
             )
         due = None if retries == 0 else created + timedelta(minutes=rng.choice([1, 5, 15]))
         if rng.random() < 0.08:
-            due = now + timedelta(minutes=rng.uniform(1, 50))  # not due yet
+            due = now + timedelta(minutes=rng.uniform(10, 50))
+        if due is not None and due > now:
+            # Not due yet, and not during the story however slow the machine: a row falling due
+            # between the two retry passes would change the second pass's figures.
+            due = max(due, now + timedelta(minutes=10))
         rows.append(_row(topic, created, "PENDING", error, error_type, rng, retries=retries))
         rows[-1].update(next_retry_at=due)
     rows.sort(key=lambda r: r["created_at"])

@@ -356,7 +356,7 @@ class TestSkipLockedJob:
         ]
         result = cli("dlq", "tail", dlq, "--config", str(setup.config), "-n", "1", "-o", "json")
         assert result.exit_code == 0, result.stderr
-        (tailed,) = [json.loads(line) for line in result.stdout.splitlines()]
+        (tailed,) = json.loads(result.stdout)
         assert tailed["value"]["eventId"] == event_id
         assert tailed["original"] == {"topic": topic, "partition": None, "offset": None, "timestamp": None}
         assert tailed["error"] == {

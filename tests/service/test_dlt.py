@@ -87,7 +87,7 @@ def test_spring_dlt_records_are_decoded_and_replayed_once(
     cfg = config(tmp_path, kafka_bootstrap)
     result = cli("dlq", "tail", DLQ, "--config", cfg, "-n", "2", "-o", "json")
     assert result.exit_code == 0, result.stderr
-    tailed = [json.loads(line) for line in result.stdout.splitlines()]
+    tailed = json.loads(result.stdout)
     raw = {msg.offset(): msg for msg in raw_records(kafka_bootstrap, DLQ)}
     originals = {msg.offset(): msg for msg in raw_records(kafka_bootstrap, TOPIC)}
     assert sorted(r["value"]["eventId"] for r in tailed) == sorted(poison)
