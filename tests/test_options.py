@@ -1,6 +1,7 @@
-"""The global options, declared once (`kafkaops.cli.options`): taken before or after the
-subcommand, only from the command line (the environment is the configuration's to read), and
-never counted twice for being in both."""
+"""The rules every command's options follow (`kafkaops.cli.options`): global options, declared
+once, taken before or after the subcommand and only from the command line (the environment is
+the configuration's to read); an option given twice is refused however it is spelt, as click's
+own parser reads the command line."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from pathlib import Path
 
 import click
+import pytest
 import typer
 
 from kafkaops.cli.main import app
@@ -62,3 +64,20 @@ def test_a_webhook_from_the_environment_is_not_warned_of(cli, tmp_path: Path) ->
     result = cli("--config", str(config), "status", "-o", "json", env=env)
     assert "holds a secret" not in result.stderr
     assert "HookX" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # -v and -n in one word, then --limit: a second limit click would silently take.
+        (["failed", "list", "-vn", "1", "--limit", "2"], "--limit given more than once"),
+        # --watch takes an optional value: the first has none, the second has one.
+        (["status", "--watch", "--watch", "5"], "--watch given more than once"),
+        (["failed", "list", "-t", "a", "-tb"], "--topic given more than once"),
+    ],
+)
+def test_an_option_given_twice_is_refused_however_it_is_spelt(cli, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*args)
+    assert result.exit_code == (3 if args[0] == "status" else 2), result.stderr
+    assert f"Error: {message}; give it once" in result.stderr
+    assert result.stdout == ""
