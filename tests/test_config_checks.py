@@ -526,7 +526,7 @@ def test_use_context_warns_of_what_still_takes_precedence(
 def test_context_completion_offers_the_names_a_command_can_select(tmp_path: Path) -> None:
     import click
 
-    from kafkaops.cli.common import complete_contexts
+    from kafkaops.cli.completion import complete_contexts
 
     write(tmp_path, "current-context: b\ncontexts:\n  b: {}\n  '': {}\n  ' ': {}\n  a: {}\n")
     ctx = click.Context(click.Command("x"))

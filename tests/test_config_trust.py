@@ -315,7 +315,7 @@ def test_the_configuration_page_names_every_property_that_needs_a_file_of_your_o
 def test_context_completion_reads_no_untrusted_file(tmp_path: Path) -> None:
     import click
 
-    from kafkaops.cli.common import complete_contexts
+    from kafkaops.cli.completion import complete_contexts
 
     (tmp_path / "kafkaops.yaml").write_text("contexts:\n  a: {}\n  b: {}\n")
     ctx = click.Context(click.Command("x"))

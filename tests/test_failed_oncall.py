@@ -482,7 +482,7 @@ def test_every_output_option_completes_its_formats(words: str, tmp_path: Path) -
 def test_context_completion_imports_no_heavy_module(tmp_path: Path) -> None:
     (tmp_path / "kafkaops.yaml").write_text("contexts:\n  a: {}\n  'b c': {}\n")
     code = (
-        "import sys; from kafkaops.cli.common import complete_contexts; import click;"
+        "import sys; from kafkaops.cli.completion import complete_contexts; import click;"
         "ctx = click.Context(click.Command('x'));"
         "print(complete_contexts(ctx, ''));"
         "print(sorted(m for m in ('yaml', 'sqlalchemy', 'rich', 'confluent_kafka') if m in sys.modules))"

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from kafkaops.cli.common import OutputOpt, complete_contexts, output, state
+from kafkaops.cli.completion import complete_contexts
 from kafkaops.cli.fields import Field
+from kafkaops.cli.options import OutputOpt
+from kafkaops.cli.state import output, state
 
 app = typer.Typer(help="Show the resolved configuration and its contexts.", no_args_is_help=True)
 

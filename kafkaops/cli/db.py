@@ -6,8 +6,10 @@ from typing import Annotated
 
 import typer
 
-from kafkaops.cli.common import LockBoundGroup, OutputOpt, bounded_connections, output
+from kafkaops.cli.errors import LockBoundGroup
 from kafkaops.cli.fields import Field
+from kafkaops.cli.options import OutputOpt
+from kafkaops.cli.state import bounded_connections, output
 from kafkaops.common.errors import SchemaError
 
 app = typer.Typer(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kafkaops.cli.common import output
+from kafkaops.cli.state import output
 from kafkaops.common.errors import KafkaopsError
 
 if TYPE_CHECKING:

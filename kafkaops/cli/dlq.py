@@ -10,16 +10,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kafkaops.cli.common import DryRunOpt, OutputOpt, YesOpt, confirm, output, state
 from kafkaops.cli.fields import Field
 from kafkaops.cli.formats import RECORDS, output_option
+from kafkaops.cli.options import DryRunOpt, OutputOpt, YesOpt
 from kafkaops.cli.output import Format, Output
+from kafkaops.cli.state import confirm, output, state
 from kafkaops.common import clock
+from kafkaops.common.errors import exit_status_for_signal
 from kafkaops.common.escape import safe_binary, safe_text, shown_text
+from kafkaops.common.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
 
+    from kafkaops.dlq.plan import ReplayPlan, ReplayRequest
     from kafkaops.dlq.selection import Selection
 
 app = typer.Typer(no_args_is_help=True, help="Dead-letter topics: list, tail, ensure, replay.")
@@ -483,13 +487,7 @@ def replay(
     plan = replay_plan.plan(conns, request)
     cluster = settings.require_kafka().get("bootstrap.servers", "?")
     context = settings.context or "(no context)"
-    out.info(f"Source:    {plan.source} (group {plan.group}, {plan.pending} offset(s) pending)")
-    out.info(f"Target:    {safe_text(plan.target)}")
-    out.info(f"Selection: {safe_text(plan.selection)}" + (f", at most {limit} record(s)" if limit else ""))
-    if request.selection.filters_records:
-        out.info(
-            "           records outside the selection are passed over: this group will not offer them again"
-        )
+    _say_plan(out, plan, request)
     if plan.pending == 0:
         out.info("Nothing to replay.")
         _print_summary(
@@ -503,18 +501,32 @@ def replay(
             f"Replay {plan.pending} pending offset(s) of {plan.source} in context {context} on {cluster}?",
             yes=yes,
         )
-    signals = _StopOnSignal()
-    with _progress(out, plan.pending) as advance:
-        replayer = core.Replayer(conns, request, plan, stop=signals.stop_requested, progress=advance)
+    # SIGINT/SIGTERM: finish the open transaction and stop; a second one aborts it (on close).
+    with _progress(out, plan.pending) as advance, stop_on_signals(announce=_stopping) as stop:
+        replayer = core.Replayer(conns, request, plan, stop=stop.is_requested, progress=advance)
         try:
-            with signals:
-                summary = replayer.run()
+            summary = replayer.run()
         except Exception:  # whatever stopped the run, say what it had committed by then
             _print_summary(out, replayer.summary, failed=True)
             raise
     _print_summary(out, summary, failed=False)
     if summary.interrupted:
-        raise typer.Exit(128 + (signals.signum or signal.SIGINT))
+        raise typer.Exit(exit_status_for_signal(stop.signum or signal.SIGINT))
+
+
+def _say_plan(out: Output, plan: ReplayPlan, request: ReplayRequest) -> None:
+    out.info(f"Source:    {plan.source} (group {plan.group}, {plan.pending} offset(s) pending)")
+    out.info(f"Target:    {safe_text(plan.target)}")
+    limit = request.limit
+    out.info(f"Selection: {safe_text(plan.selection)}" + (f", at most {limit} record(s)" if limit else ""))
+    if request.selection.filters_records:
+        out.info(
+            "           records outside the selection are passed over: this group will not offer them again"
+        )
+
+
+def _stopping() -> None:
+    sys.stderr.write("Stopping after the open transaction (again to abort it)...\n")
 
 
 def _print_summary(out: Output, summary: Any, *, failed: bool) -> None:
@@ -535,33 +547,6 @@ def _print_summary(out: Output, summary: Any, *, failed: bool) -> None:
             f"skipped {summary.skipped_max_replays} record(s) already replayed --max-replays times "
             f"(partition/offset: {shown}{', ...' if summary.skipped_max_replays > len(summary.skipped_examples) else ''})"
         )
-
-
-class _StopOnSignal:
-    """SIGINT/SIGTERM ask the replay to finish its open transaction and stop; a second one
-    stops at once (the open transaction is then aborted on close)."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def stop_requested(self) -> bool:
-        return self.signum is not None
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        if self.signum is not None:
-            raise KeyboardInterrupt
-        self.signum = signum
-        sys.stderr.write("Stopping after the open transaction (again to abort it)...\n")
-
-    def __enter__(self) -> _StopOnSignal:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
 
 
 class _progress:

@@ -6,42 +6,33 @@ import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
+from click.core import ParameterSource
 
-from kafkaops.cli.common import (
+from kafkaops.cli.completion import complete_group_by, complete_purgeable
+from kafkaops.cli.errors import LockBoundGroup
+from kafkaops.cli.fields import Field
+from kafkaops.cli.options import (
     DryRunOpt,
     ErrorOpt,
-    LockBoundGroup,
     OutputOpt,
     SinceOpt,
     StatusOpt,
     TopicOpt,
     UntilOpt,
     YesOpt,
-    bounded_connections,
-    complete_group_by,
-    complete_purgeable,
-    confirm,
     event_filter,
-    output,
-    state,
-    target,
 )
-from kafkaops.cli.fields import Field
 from kafkaops.cli.output import Format, Output
-from kafkaops.common.errors import ConnectionLostError, StatementTimeoutError
+from kafkaops.cli.state import bounded_connections, confirm, output, state, target
 from kafkaops.common.escape import safe_text
 from kafkaops.common.timeparse import format_duration
 from kafkaops.config.settings import STATEMENT_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
-    from contextlib import AbstractContextManager
 
-    from sqlalchemy.engine import Connection
-
-    from kafkaops.db.connections import Connections
+    from kafkaops.db.actions import BulkAction
     from kafkaops.db.failed_events import EventFilter
 
 
@@ -127,14 +118,6 @@ def summary(
                 f"--group-by and --top shape the counts of `kafkaops failed`; "
                 f"`failed {ctx.invoked_subcommand}` does not take them"
             )
-        ctx.meta["failed.parent"] = {
-            "status": status,
-            "topic": topic,
-            "since": since,
-            "until": until,
-            "error": error,
-            "output_format": output_format,
-        }
         return
     from kafkaops.db.failed_events import group_counts, parse_group_by
 
@@ -165,11 +148,8 @@ def _inherited(ctx: typer.Context, **given: Any) -> dict[str, Any]:
     winning; the subcommand's own -o wins over the parent's (as the nearer one)."""
     from kafkaops.common.errors import UsageError
 
-    parent = ctx.meta.get("failed.parent") or {}
     merged = dict(given)
-    for name, value in parent.items():
-        if value in (None, []):
-            continue
+    for name, value in _given_to_parent(ctx).items():
         if name not in merged:
             raise UsageError(f"`failed {ctx.info_name}` takes no --{name.replace('_', '-')}")
         mine = merged[name]
@@ -180,6 +160,18 @@ def _inherited(ctx: typer.Context, **given: Any) -> dict[str, Any]:
                 f"--{name} given both before and after `{ctx.info_name}`, differently: give it once"
             )
     return merged
+
+
+def _given_to_parent(ctx: typer.Context) -> dict[str, Any]:
+    """The filters and -o the command line gave `kafkaops failed` before this subcommand, as
+    the subcommand's own arrive (ctx.params holds click's values: tuples, format names)."""
+    parent, given = ctx.parent, {}
+    for name in (*_FILTERS, "output_format"):
+        if parent is None or parent.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+            continue
+        value = parent.params[name]
+        given[name] = Format(value) if name == "output_format" else list(value) if name == "status" else value
+    return given
 
 
 def _filter(opts: dict[str, Any], ids: tuple[Any, ...] = ()) -> EventFilter:
@@ -261,7 +253,7 @@ def list_(
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
-    if all_rows and ctx.get_parameter_source("limit") is click.core.ParameterSource.COMMANDLINE:
+    if all_rows and ctx.get_parameter_source("limit") is ParameterSource.COMMANDLINE:
         from kafkaops.common.errors import UsageError
 
         raise UsageError("--all and --limit contradict each other: give one")
@@ -339,35 +331,25 @@ def _show_one(out: Output, row: dict[str, Any]) -> None:
     out.record(row, blocks={title: text})
 
 
-def _bulk_action(
+def _bulk(
     ctx: typer.Context,
     out: Output,
+    action: BulkAction,
     *,
-    flt: EventFilter,
-    where: Any,
     dry_run: bool,
     yes: bool,
-    verb: str,
-    takes: str,
     matched: Callable[[int], str],
     question: Callable[[int], str],
-    act: Callable[[], int],
-    done_key: str,
-    within: timedelta,
+    done: Callable[[int], str],
     extra: dict[str, Any] | None = None,
 ) -> None:
     """The shape requeue and purge share: count and show what matches (and the named ids left
-    out), then ask, naming where, then act; -o json gets one result object."""
-    from kafkaops.db.failed_events import plan_action
+    out), then ask, naming where, then act; -o json gets one result object. `matched`,
+    `question` and `done` say a number of rows in words."""
+    from kafkaops.db.actions import ActionInterrupted
 
-    app_state = state(ctx)
-    conns = app_state.connections
-    table = conns.table
-    try:
-        with _bounded(conns, verb, within) as conn:
-            plan = plan_action(conn, table, where, ids=flt.ids, preview=DRY_RUN_ROWS if dry_run else 0)
-    except StatementTimeoutError as late:
-        raise late.telling(f"nothing was {done_key}") from late
+    where = target(state(ctx))
+    plan = action.plan(preview=DRY_RUN_ROWS if dry_run else 0)
     if plan.preview and out.fmt is Format.table:
         fields = [
             Field("id", "ID"),
@@ -376,44 +358,36 @@ def _bulk_action(
             Field("last_error", "LAST ERROR", kind="long"),
         ]
         out.rows(plan.preview, fields)
-    for item in plan.left_out[:WARNED_IDS]:
-        why = (
-            "no such row" if item["status"] is None else f"{safe_text(item['status'])}: {verb} takes {takes}"
-        )
-        out.warning(f"id {item['id']} left out ({why}).")
-    if len(plan.left_out) > WARNED_IDS:
-        more = len(plan.left_out) - WARNED_IDS
-        out.warning(f"{more:,} more named id(s) left out (-o json lists them all).")
-    out.info(f"{matched(plan.matched)} match in {target(app_state)}.")
-    doc = {
-        "matched": plan.matched,
-        done_key: 0,
-        **(extra or {}),
-        "dry_run": dry_run,
-        "left_out": plan.left_out,
-    }
+    _warn_left_out(out, plan.left_out, action)
+    out.info(f"{matched(plan.matched)} match in {where}.")
+    doc = {"matched": plan.matched, action.done_key: 0, **(extra or {}), "dry_run": dry_run}
+    doc["left_out"] = plan.left_out
     if dry_run or plan.matched == 0:
         if plan.matched > len(plan.preview) and dry_run:
             out.info(f"Showing {len(plan.preview):,} of {plan.matched:,}.")
         _result(out, {**doc, "rows": plan.preview} if dry_run else doc)
         return
-    confirm(f"{question(plan.matched)} in {target(app_state)}?", yes=yes)
+    confirm(f"{question(plan.matched)} in {where}?", yes=yes)
     try:
-        done = act()
-    except Interrupted as stop:
+        changed = action.run()
+    except ActionInterrupted as stop:
         # Ctrl-C between batches: what was committed stays committed; say how much, then stop.
         out.info(
             f"Interrupted after {stop.what} {stop.done:,} row(s); the batch in progress was rolled back."
         )
-        _result(out, {**doc, done_key: stop.done, "interrupted": True})
+        _result(out, {**doc, action.done_key: stop.done, "interrupted": True})
         raise KeyboardInterrupt from None
-    _result(out, {**doc, done_key: done})
+    out.info(done(changed))
+    _result(out, {**doc, action.done_key: changed})
 
 
-def _bounded(conns: Connections, verb: str, within: timedelta) -> AbstractContextManager[Connection]:
-    """A transaction of requeue or purge: each statement bounded by --timeout, lock waits by
-    the `failed` commands' own lock timeout (`database.lock_timeout`)."""
-    return conns.bounded(verb, within=within, lock=conns.settings.database.lock_timeout)
+def _warn_left_out(out: Output, left_out: list[dict[str, Any]], action: BulkAction) -> None:
+    for item in left_out[:WARNED_IDS]:
+        status = item["status"]
+        why = "no such row" if status is None else f"{safe_text(status)}: {action.verb} takes {action.takes}"
+        out.warning(f"id {item['id']} left out ({why}).")
+    if len(left_out) > WARNED_IDS:
+        out.warning(f"{len(left_out) - WARNED_IDS:,} more named id(s) left out (-o json lists them all).")
 
 
 def _timeout(raw: str) -> timedelta:
@@ -424,15 +398,6 @@ def _timeout(raw: str) -> timedelta:
     if within.total_seconds() <= 0:
         raise UsageError(f"--timeout {raw!r} must be longer than 0s")
     return within
-
-
-class Interrupted(Exception):
-    """Ctrl-C in the middle of a batched action, with how many rows it had already committed."""
-
-    def __init__(self, done: int, what: str) -> None:
-        super().__init__(f"interrupted after {done} rows")
-        self.done = done
-        self.what = what
 
 
 def _result(out: Output, doc: dict[str, Any]) -> None:
@@ -466,48 +431,25 @@ def requeue(
       kafkaops failed requeue --status DLQ_FAILED --topic casino.player.registered.v1
       kafkaops failed requeue 4128 4129
     """
-    from kafkaops.common import clock as clock
-    from kafkaops.db.failed_events import conditions, requeue_filter
-    from kafkaops.db.failed_events import requeue as do_requeue
+    from kafkaops.common import clock
+    from kafkaops.db.actions import Requeue
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
     out = output(opts["output_format"])
     conns = bounded_connections(ctx)
-    flt = requeue_filter(_filter(opts, _ids(ctx, event_ids)))
-    within = _timeout(timeout)
-    what = "/".join(flt.statuses)
-
-    def act() -> int:
-        try:
-            with _bounded(conns, "requeue", within) as conn:
-                changed = do_requeue(conn, conns.table, flt=flt, now=clock.now())
-        except StatementTimeoutError as late:
-            raise late.telling("nothing was requeued (the transaction was rolled back)") from late
-        except ConnectionLostError as lost:
-            raise lost.telling(
-                "whether the rows were requeued is unknown (see: kafkaops failed list --status PENDING)"
-                if lost.during_commit
-                else "nothing was requeued (the transaction was rolled back)"
-            ) from lost
-        out.info(f"Requeued {changed:,} row(s) to PENDING; the next retry pass publishes them.")
-        return changed
-
-    _bulk_action(
+    flt = _filter(opts, _ids(ctx, event_ids))
+    action = Requeue(conns, flt, within=_timeout(timeout), now=clock.now())
+    _bulk(
         ctx,
         out,
-        flt=flt,
-        where=conditions(conns.table, flt),
+        action,
         dry_run=dry_run,
         yes=yes,
-        verb="requeue",
-        takes="DLQ_FAILED or DLQ",
-        matched=lambda n: f"{n:,} {what} row(s)",
-        question=lambda n: f"Requeue {n:,} {what} row(s) to PENDING",
-        act=act,
-        done_key="requeued",
-        within=within,
+        matched=lambda n: f"{n:,} {action.statuses} row(s)",
+        question=lambda n: f"Requeue {n:,} {action.statuses} row(s) to PENDING",
+        done=lambda n: f"Requeued {n:,} row(s) to PENDING; the next retry pass publishes them.",
     )
 
 
@@ -561,71 +503,28 @@ def purge(
       kafkaops failed purge --status RESOLVED --older-than 30d --yes
       kafkaops failed purge 4128 --status DLQ
     """
-    from kafkaops.common import clock as clock
-    from kafkaops.common.timeparse import format_utc, isoformat_utc, parse_instant
-    from kafkaops.db.failed_events import purge_batch, purge_conditions, purge_filter
+    from kafkaops.common import clock
+    from kafkaops.common.timeparse import format_utc, isoformat_utc
+    from kafkaops.db.actions import Purge, purge_cutoff
 
     opts = _inherited(
         ctx, status=status, topic=topic, since=since, until=until, error=error, output_format=output_format
     )
     out = output(opts["output_format"])
     conns = bounded_connections(ctx)
-    flt = purge_filter(_filter(opts, _ids(ctx, event_ids)))
+    flt = _filter(opts, _ids(ctx, event_ids))
     within = _timeout(timeout)
-    now = clock.now()
-    cutoff = parse_instant(older_than, what="--older-than", now=now) if older_than is not None else None
-    if cutoff is not None and cutoff > now:
-        from kafkaops.common.errors import UsageError
-
-        raise UsageError(
-            f"--older-than {older_than!r} is in the future: every row would match",
-            hint="to delete the rows whatever their age, say so: --older-than 0s",
-        )
-    what = "/".join(flt.statuses)
+    cutoff = purge_cutoff(older_than, now=clock.now())
+    action = Purge(conns, flt, older_than=cutoff, batch_size=batch_size, within=within)
     age = f" last updated before {format_utc(cutoff)}" if cutoff else ""
-
-    def act() -> int:
-        deleted = 0
-        try:
-            while True:
-                with _bounded(conns, "purge", within) as conn:
-                    batch = purge_batch(conn, conns.table, flt=flt, older_than=cutoff, batch_size=batch_size)
-                deleted += batch
-                if batch < batch_size:
-                    break
-        except KeyboardInterrupt:
-            raise Interrupted(deleted, "deleting") from None
-        except StatementTimeoutError as late:
-            if not deleted:
-                raise late.telling("nothing was deleted (the transaction was rolled back)") from late
-            raise late.telling(
-                f"{deleted:,} row(s) deleted in committed batches; the batch in flight was rolled back"
-            ) from late
-        except ConnectionLostError as lost:
-            if not deleted and not lost.during_commit:
-                raise lost.telling("nothing was deleted (the transaction was rolled back)") from lost
-            last = (
-                "whether the last batch was deleted is unknown"
-                if lost.during_commit
-                else "the batch in flight was not"
-            )
-            raise lost.telling(f"{deleted:,} row(s) deleted in committed batches; {last}") from lost
-        out.info(f"Deleted {deleted:,} row(s).")
-        return deleted
-
-    _bulk_action(
+    _bulk(
         ctx,
         out,
-        flt=flt,
-        where=purge_conditions(conns.table, flt, cutoff),
+        action,
         dry_run=dry_run,
         yes=yes,
-        verb="purge",
-        takes="RESOLVED or DLQ" + (" last updated before the cutoff" if cutoff else ""),
-        matched=lambda n: f"{n:,} {what} row(s){age}",
-        question=lambda n: f"Delete {n:,} {what} row(s)",
-        act=act,
-        done_key="deleted",
-        within=within,
+        matched=lambda n: f"{n:,} {action.statuses} row(s){age}",
+        question=lambda n: f"Delete {n:,} {action.statuses} row(s)",
+        done=lambda n: f"Deleted {n:,} row(s).",
         extra={"older_than": isoformat_utc(cutoff) if cutoff else None},
     )

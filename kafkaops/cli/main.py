@@ -15,7 +15,25 @@ from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import retry as retry_cli
 from kafkaops.cli import sandbox as sandbox_cli
 from kafkaops.cli import status as status_cli
-from kafkaops.cli.common import AppState, KafkaopsGroup, complete_contexts, configure_logging, help_width
+from kafkaops.cli.errors import KafkaopsGroup
+from kafkaops.cli.options import (
+    BootstrapServersOpt,
+    ConfigOpt,
+    ContextOpt,
+    DatabaseUrlOpt,
+    DebugOpt,
+    RawCellsOpt,
+    VerboseOpt,
+)
+from kafkaops.cli.state import configure_logging, state
+
+
+def help_width() -> int:
+    """The terminal's width for help text (click stops at 80 columns unless told)."""
+    import shutil
+
+    return max(shutil.get_terminal_size().columns, 50)
+
 
 app = typer.Typer(
     name="kafkaops",
@@ -54,52 +72,15 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     ctx: typer.Context,
-    config: Annotated[
-        str | None,
-        typer.Option(
-            "--config", "-c", help="Config file; takes precedence over $KAFKAOPS_CONFIG.", show_default=False
-        ),
-    ] = None,
-    context: Annotated[
-        str | None,
-        typer.Option(
-            "--context",
-            help="Context in the config file; takes precedence over $KAFKAOPS_CONTEXT.",
-            show_default=False,
-            autocompletion=complete_contexts,
-        ),
-    ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="Database URL; takes precedence over $KAFKAOPS_DATABASE_URL. Keep passwords out of it "
-            "(they would show in `ps`): use the environment or ${VAR} in the config file.",
-            show_default=False,
-        ),
-    ] = None,
-    bootstrap_servers: Annotated[
-        str | None,
-        typer.Option(
-            "--bootstrap-servers",
-            "-b",
-            help="Kafka bootstrap servers; take precedence over $KAFKAOPS_BOOTSTRAP_SERVERS.",
-            show_default=False,
-        ),
-    ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
-    raw_cells: Annotated[
-        bool,
-        typer.Option(
-            "--raw-cells",
-            help="csv and tsv: write text cells exactly as stored. By default a text cell starting with "
-            "=, +, -, @, tab or carriage return (a formula to a spreadsheet) gets a leading '; numbers "
-            "are never changed.",
-        ),
-    ] = False,
-    verbose: Annotated[
-        int, typer.Option("--verbose", "-v", count=True, help="More log lines on stderr (-vv for debug).")
-    ] = 0,
+    # Declared in cli/options.py; each value goes to the invocation's state as it is parsed, here
+    # or after the subcommand, so the body does not use them.
+    config_path: ConfigOpt = None,
+    context: ContextOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    bootstrap_servers: BootstrapServersOpt = None,
+    debug: DebugOpt = False,
+    raw_cells: RawCellsOpt = False,
+    verbose: VerboseOpt = 0,
     version: Annotated[
         bool,
         typer.Option(
@@ -110,14 +91,7 @@ def main(
         ),
     ] = False,
 ) -> None:
-    from kafkaops.config.settings import Overrides
-
-    overrides = Overrides(
-        config_path=config, context=context, database_url=database_url, bootstrap_servers=bootstrap_servers
-    )
-    ctx.obj = AppState(overrides, debug=debug, verbose=verbose, raw_cells=raw_cells)
-    ctx.call_on_close(ctx.obj.close)
-    configure_logging(verbose)
+    configure_logging(state(ctx).verbose)
 
 
 def run() -> None:

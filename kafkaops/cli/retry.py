@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kafkaops.cli.common import OutputOpt, TopicOpt, output, state
 from kafkaops.cli.fields import Field
+from kafkaops.cli.options import OutputOpt, TopicOpt
 from kafkaops.cli.output import Output
-from kafkaops.common.errors import ExitStatus, KafkaopsError
+from kafkaops.cli.state import output, state
+from kafkaops.common.errors import KafkaopsError
 from kafkaops.common.timeparse import format_duration
 from kafkaops.config.settings import MAX_BATCH_SIZE, PASS_DEADLINE, SETTLE_TIMEOUT, RetrySettings
 
 if TYPE_CHECKING:
-    from datetime import timedelta
-    from types import FrameType
-
     from kafkaops.retry.job import PassOptions, PassSummary
 
 
@@ -103,100 +98,39 @@ def retry(
     from kafkaops.common.errors import UsageError
     from kafkaops.common.timeparse import parse_duration
     from kafkaops.retry.job import PassOptions
+    from kafkaops.retry.outcome import check_metrics_targets, retry_pass
 
     app = state(ctx)
     pass_deadline = parse_duration(deadline, what="--deadline")
     if pass_deadline.total_seconds() <= 0:
         raise UsageError(f"--deadline {deadline!r} must be longer than 0s")
-    # Found before anything is published, not after.
-    if metrics_file:
-        from kafkaops.retry.metrics import check_textfile
-
-        check_textfile(metrics_file)
-    if pushgateway:
-        from kafkaops.retry.metrics import check_pushgateway
-
-        check_pushgateway(pushgateway)
+    check_metrics_targets(metrics_file=metrics_file, pushgateway=pushgateway)
     settings = app.settings
-    options = PassOptions(
-        batch_size=batch_size,
-        limit=limit,
-        topic=topic or None,
-        deadline=pass_deadline,
-    )
+    options = PassOptions(batch_size=batch_size, limit=limit, topic=topic or None, deadline=pass_deadline)
     out = output(output_format)
     if dry_run:
         _dry_run(ctx, options, out)
         return
-    from kafkaops.retry.job import PassSummary, run_pass
-
-    summary = PassSummary()
-    failure: KafkaopsError | None = None
-    with _stop_on_signals(options, out):
-        try:
-            run_pass(app.connections, options, summary=summary)
-        except KafkaopsError as error:
-            failure = error
-    metrics_error = _write_metrics(
-        summary,
+    outcome = retry_pass(
+        app.connections,
+        options,
         metrics_file=metrics_file,
         pushgateway=pushgateway,
         lock_timeout=settings.retry.metrics_lock_timeout,
     )
     _report(
-        out, summary, breaker_threshold=settings.retry.breaker_threshold, failure=failure, deadline=deadline
+        out,
+        outcome.summary,
+        breaker_threshold=settings.retry.breaker_threshold,
+        failure=outcome.failure,
+        deadline=deadline,
     )
-    if failure is not None:
-        if metrics_error is not None:
-            out.error(metrics_error.message)
-        raise failure
-    if metrics_error is not None:
-        out.error(metrics_error.message)
-    if summary.stopped_by is not None:
-        raise typer.Exit(128 + int(getattr(signal, summary.stopped_by, signal.SIGTERM)))
-    if not summary.completed or summary.dlq_failed or metrics_error is not None:
-        raise typer.Exit(int(ExitStatus.FAILURE))
-
-
-@contextmanager
-def _stop_on_signals(options: PassOptions, out: Output) -> Iterator[None]:
-    """SIGTERM (cron's timeout, systemd, Kubernetes) and Ctrl-C stop the pass between batches:
-    the batch in flight is published and settled first, instead of dying between the broker's
-    acknowledgement and the commit (which sends that batch again next pass). A second signal
-    stops at once."""
-    from kafkaops.retry.job import StopRequest
-
-    stop = options.stop = StopRequest()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.requested is not None:
-            raise KeyboardInterrupt
-        stop.request(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _write_metrics(
-    summary: PassSummary, *, metrics_file: str | None, pushgateway: str | None, lock_timeout: timedelta
-) -> KafkaopsError | None:
-    """What the pass did, even when it failed midway (last_success then stays where it was)."""
-    try:
-        if metrics_file:
-            from kafkaops.retry.metrics import write_textfile
-
-            write_textfile(metrics_file, summary, lock_timeout=lock_timeout)
-        if pushgateway:
-            from kafkaops.retry.metrics import push
-
-            push(pushgateway, summary)
-    except KafkaopsError as error:
-        return error
-    return None
+    if outcome.metrics_error is not None:
+        out.error(outcome.metrics_error.message)
+    if outcome.failure is not None:
+        raise outcome.failure
+    if outcome.exit_status:
+        raise typer.Exit(outcome.exit_status)
 
 
 # The human table's headers: `circuit_breaker` is kafkaops' own breaker, not the service's.

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kafkaops.cli.common import output
+from kafkaops.cli.state import output
 
 
 def sandbox(

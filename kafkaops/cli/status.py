@@ -15,15 +15,16 @@ import click
 import typer
 from typer.core import TyperCommand
 
-from kafkaops.cli.common import state
+from kafkaops.cli.errors import known_error
 from kafkaops.cli.formats import output_option
 from kafkaops.cli.output import Format, Output
+from kafkaops.cli.state import state
 from kafkaops.common.errors import ExitStatus, KafkaopsError, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from kafkaops.cli.common import AppState
+    from kafkaops.cli.state import AppState
     from kafkaops.status.result import StatusResult
 
 DEFAULT_WATCH = 5.0
@@ -65,24 +66,18 @@ class StatusCommand(TyperCommand):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit):
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, KeyboardInterrupt, BrokenPipeError):
             raise
         except click.ClickException as error:
             error.exit_code = int(ExitStatus.UNKNOWN)
             raise
-        except KafkaopsError as error:
-            error.exit_status = ExitStatus.UNKNOWN
-            raise
-        except (KeyboardInterrupt, BrokenPipeError):
-            raise
         except Exception as error:
-            first = str(error).splitlines()[0] if str(error) else ""
-            wrapped = KafkaopsError(
-                f"unexpected {type(error).__name__}: {_scrub(ctx, first)}",
-                hint="run with --debug for the traceback",
-            )
-            wrapped.exit_status = ExitStatus.UNKNOWN
-            raise wrapped from error
+            # Told as every command tells it (cli/errors.py), with status' exit code.
+            known = known_error(ctx, error)
+            known.exit_status = ExitStatus.UNKNOWN
+            if known is error:
+                raise
+            raise known from error
 
 
 def _asks_for_nagios(argv: list[str]) -> bool:
@@ -106,17 +101,6 @@ def _nagios_unknown(message: str) -> None:
 
     first = message.splitlines()[0] if message else "unknown error"
     Output().write(nagios_line("UNKNOWN", first) + "\n")
-
-
-def _scrub(ctx: click.Context, text: str) -> str:
-    from kafkaops.common.secrets import redact
-
-    app = ctx.find_root().obj
-    try:
-        secrets = app.settings.secret_values() if app is not None and app._settings else []
-    except Exception:
-        secrets = []
-    return redact(text, secrets)
 
 
 def status(

@@ -10,10 +10,28 @@ from enum import IntEnum
 
 
 class ExitStatus(IntEnum):
+    """Every exit code kafkaops has: the core's errors carry one, the CLI exits with it.
+
+    `kafkaops status` speaks a second contract, the Monitoring Plugins' (OK 0, WARNING 1,
+    CRITICAL 2, UNKNOWN 3: `status.checks.EXIT_CODES`), for what it judged. Whatever stops it
+    from judging (a usage, configuration or runtime error, which other commands exit 2 or 1
+    for) exits UNKNOWN there, so a monitoring system never reads an error as WARNING or
+    CRITICAL: UNKNOWN below is that same 3.
+    """
+
     OK = 0
     FAILURE = 1  # runtime failure: unreachable database or broker, partial failure
     USAGE = 2  # bad input or configuration
     UNKNOWN = 3  # `kafkaops status` only (Monitoring Plugins): could not judge, or bad usage there
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as a shell reports a process it interrupted
+    BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE), as if killed by SIGPIPE
+
+
+def exit_status_for_signal(signum: int) -> int:
+    """The code a shell reports for a process a signal stopped: 128 + the signal's number.
+    A command that stops cleanly on a signal (`retry`, `dlq replay`) exits with it, so a
+    supervisor sees what stopped it."""
+    return 128 + int(signum)
 
 
 class KafkaopsError(Exception):

@@ -37,6 +37,7 @@ from kafkaops.retry.topic_limits import TopicLimits
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from kafkaops.common.signals import StopRequest
     from kafkaops.db.connections import Connections
 
 log = logging.getLogger("kafkaops.retry")
@@ -54,18 +55,6 @@ class FailedEvent:
     next_retry_at: datetime | None = None  # None: never scheduled, due since it was stored
 
 
-class StopRequest:
-    """A request to stop the pass before its next batch (set from a signal handler: a plain
-    attribute write is all a handler may safely do while a batch is being published)."""
-
-    def __init__(self) -> None:
-        self.requested: str | None = None  # what asked, e.g. "SIGTERM"
-
-    def request(self, reason: str) -> None:
-        if self.requested is None:
-            self.requested = reason
-
-
 @dataclass
 class PassOptions:
     batch_size: int | None = None  # None: retry.batch_size
@@ -75,8 +64,8 @@ class PassOptions:
     # No new batch starts after it; each statement's timeout ends at it (at least
     # SETTLE_TIMEOUT for a settle, which must not be cut short after publishing).
     deadline: timedelta = PASS_DEADLINE
-    # Set (by a signal handler) to stop before the next batch: the batch in flight is published
-    # and settled first, so what the broker acknowledged is never left to be sent again.
+    # Set (by a signal, `common.signals`) to stop before the next batch: the batch in flight is
+    # published and settled first, so what the broker acknowledged is never left to be sent again.
     stop: StopRequest | None = None
 
 

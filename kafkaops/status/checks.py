@@ -22,7 +22,10 @@ from kafkaops.status.limits import cut
 from kafkaops.status.model import InstanceStatus, ThreadPool
 
 OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
-# Monitoring Plugins exit codes.
+# Monitoring Plugins exit codes: `status`' own contract, for what it judged. It is apart from
+# `common.errors.ExitStatus` (every other command's, 1 for a runtime and 2 for a usage error),
+# and meets it in one place: an error that stops status from judging exits UNKNOWN, 3, which is
+# `ExitStatus.UNKNOWN` (cli/status.py), never 1 or 2, read here as WARNING or CRITICAL.
 EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3}
 # A problem known beats a problem not known: UNKNOWN only wins over OK.
 _RANK = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}

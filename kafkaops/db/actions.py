@@ -1,0 +1,176 @@
+"""Requeue and purge, the two bulk actions on the failed-events table.
+
+Each first plans (counts what it would touch, names the ids it leaves out, previews rows), then
+acts in transactions bounded by a statement timeout and the table's lock timeout. A purge
+deletes batch by batch; stopped (Ctrl-C) or cut off midway, it says how many rows its committed
+batches deleted, so the message the user reads is true whatever happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from kafkaops.common.errors import ConnectionLostError, StatementTimeoutError, UsageError
+from kafkaops.common.timeparse import parse_instant
+from kafkaops.db.failed_events import (
+    ActionPlan,
+    EventFilter,
+    conditions,
+    plan_action,
+    purge_batch,
+    purge_conditions,
+    purge_filter,
+    requeue,
+    requeue_filter,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+    from sqlalchemy.engine import Connection
+
+    from kafkaops.db.connections import Connections
+
+
+class ActionInterrupted(Exception):
+    """Ctrl-C in the middle of a batched action, with how many rows it had already committed
+    (the batch in progress was rolled back)."""
+
+    def __init__(self, done: int, what: str) -> None:
+        super().__init__(f"interrupted after {done} rows")
+        self.done = done
+        self.what = what  # "deleting"
+
+
+class BulkAction:
+    """What requeue and purge share: a filter, a plan, transactions bounded by `within`."""
+
+    verb = ""  # requeue, purge: names the transaction in a timeout's message
+    done_key = ""  # requeued, deleted: the count's key in a result document
+    takes = ""  # the statuses it acts on, said when a named id is left out
+
+    def __init__(self, conns: Connections, flt: EventFilter, *, within: timedelta) -> None:
+        self.conns = conns
+        self.flt = flt
+        self.within = within
+        self.where: Sequence[ColumnElement[bool]] = ()
+
+    @property
+    def statuses(self) -> str:
+        """The statuses it acts on, as the user reads them: `DLQ_FAILED/DLQ`."""
+        return "/".join(self.flt.statuses)
+
+    def plan(self, *, preview: int) -> ActionPlan:
+        """What it would act on, found before anyone is asked (`preview`: rows to show)."""
+        try:
+            with self._transaction() as conn:
+                return plan_action(conn, self.conns.table, self.where, ids=self.flt.ids, preview=preview)
+        except StatementTimeoutError as late:
+            raise late.telling(f"nothing was {self.done_key}") from late
+
+    def run(self) -> int:
+        """Act; the number of rows changed."""
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        """Each statement bounded by --timeout, lock waits by the `failed` commands' own lock
+        timeout (`database.lock_timeout`)."""
+        return self.conns.bounded(
+            self.verb, within=self.within, lock=self.conns.settings.database.lock_timeout
+        )
+
+
+class Requeue(BulkAction):
+    """DLQ_FAILED (default) or DLQ rows back to PENDING, retry_count 0, due now; one transaction."""
+
+    verb, done_key, takes = "requeue", "requeued", "DLQ_FAILED or DLQ"
+
+    def __init__(self, conns: Connections, flt: EventFilter, *, within: timedelta, now: datetime) -> None:
+        super().__init__(conns, requeue_filter(flt), within=within)
+        self.now = now
+        self.where = conditions(conns.table, self.flt)
+
+    def run(self) -> int:
+        try:
+            with self._transaction() as conn:
+                return requeue(conn, self.conns.table, flt=self.flt, now=self.now)
+        except StatementTimeoutError as late:
+            raise late.telling("nothing was requeued (the transaction was rolled back)") from late
+        except ConnectionLostError as lost:
+            raise lost.telling(
+                "whether the rows were requeued is unknown (see: kafkaops failed list --status PENDING)"
+                if lost.during_commit
+                else "nothing was requeued (the transaction was rolled back)"
+            ) from lost
+
+
+class Purge(BulkAction):
+    """Delete RESOLVED (default) or DLQ rows last updated before `older_than`, in batches of
+    `batch_size`, each its own transaction locking what it deletes (SKIP LOCKED)."""
+
+    verb, done_key = "purge", "deleted"
+
+    def __init__(
+        self,
+        conns: Connections,
+        flt: EventFilter,
+        *,
+        older_than: datetime | None,
+        batch_size: int,
+        within: timedelta,
+    ) -> None:
+        super().__init__(conns, purge_filter(flt), within=within)
+        self.older_than = older_than
+        self.batch_size = batch_size
+        self.takes = "RESOLVED or DLQ" + (" last updated before the cutoff" if older_than else "")
+        self.where = purge_conditions(conns.table, self.flt, older_than)  # refuses a purge of everything
+
+    def run(self) -> int:
+        """Batch after batch until one comes back short. Ctrl-C raises ActionInterrupted with
+        the rows committed so far; a timeout or a lost connection says them in its message."""
+        deleted = 0
+        try:
+            while True:
+                with self._transaction() as conn:
+                    batch = purge_batch(
+                        conn,
+                        self.conns.table,
+                        flt=self.flt,
+                        older_than=self.older_than,
+                        batch_size=self.batch_size,
+                    )
+                deleted += batch
+                if batch < self.batch_size:
+                    return deleted
+        except KeyboardInterrupt:
+            raise ActionInterrupted(deleted, "deleting") from None
+        except StatementTimeoutError as late:
+            if not deleted:
+                raise late.telling("nothing was deleted (the transaction was rolled back)") from late
+            raise late.telling(
+                f"{deleted:,} row(s) deleted in committed batches; the batch in flight was rolled back"
+            ) from late
+        except ConnectionLostError as lost:
+            if not deleted and not lost.during_commit:
+                raise lost.telling("nothing was deleted (the transaction was rolled back)") from lost
+            last = (
+                "whether the last batch was deleted is unknown"
+                if lost.during_commit
+                else "the batch in flight was not"
+            )
+            raise lost.telling(f"{deleted:,} row(s) deleted in committed batches; {last}") from lost
+
+
+def purge_cutoff(raw: str | None, *, now: datetime) -> datetime | None:
+    """--older-than as an instant; one in the future is refused (every row would match)."""
+    if raw is None:
+        return None
+    cutoff = parse_instant(raw, what="--older-than", now=now)
+    if cutoff > now:
+        raise UsageError(
+            f"--older-than {raw!r} is in the future: every row would match",
+            hint="to delete the rows whatever their age, say so: --older-than 0s",
+        )
+    return cutoff
