@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import write_config
-from tests.events import event
+from tests.helpers.events import event
 
 
 def kafkaops(
@@ -121,7 +121,7 @@ def test_a_table_locked_by_a_migration_gives_up_with_one_error_instead_of_hangin
     suite."""
     from datetime import timedelta
 
-    from tests.events import NOW
+    from tests.helpers.events import NOW
 
     pg_database.init()
     pg_database.insert([event(1, status="RESOLVED", updated_at=NOW - timedelta(days=40))])
@@ -245,7 +245,7 @@ def _old_resolved_rows(pg_database: Any, tmp_path: Path, rows: int) -> dict[str,
     configured for them."""
     from datetime import timedelta
 
-    from tests.events import NOW
+    from tests.helpers.events import NOW
 
     pg_database.init()
     old = NOW - timedelta(days=40)
@@ -481,7 +481,7 @@ def test_an_empty_filter_is_refused_not_read_as_no_filter(
     """`purge --topic "$TOPIC"` with TOPIC unset used to purge every topic."""
     from datetime import timedelta
 
-    from tests.events import NOW
+    from tests.helpers.events import NOW
 
     configured.insert([event(1, status="RESOLVED", topic="a", updated_at=NOW - timedelta(days=90))])
     purge = ("purge", "--older-than", "30d", "--yes")

@@ -27,11 +27,11 @@ from kafkaops.db.connections import Connections
 from kafkaops.demo.service import FakeService, health_body, metrics_text
 from kafkaops.status.gather import run_status
 from kafkaops.status.statefile import state_path
-from tests.events import event
-from tests.kafka_helpers import consume
-from tests.test_retry import configure as configure_retry
-from tests.test_retry import statuses
-from tests.test_status import configure
+from tests.helpers.events import event
+from tests.helpers.topics import consume
+from tests.retry.test_pass import configure as configure_retry
+from tests.retry.test_pass import statuses
+from tests.status.test_end_to_end import configure
 
 KAFKAOPS = str(Path(sys.executable).parent / "kafkaops")
 

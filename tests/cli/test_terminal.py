@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.events import event
+from tests.helpers.events import event
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 MARKUP_ERROR = "Topic [casino.loyalty.v1] not present in metadata after 60000 ms [/10.0.4.17:9092] [/bold]"
@@ -167,7 +167,7 @@ def test_piped_output_of_the_same_rows_has_no_escape_codes_and_nothing_cut(confi
 def test_jq_reads_every_time_of_the_json_output(configured, cli) -> None:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
-    from tests.events import NOW
+    from tests.helpers.events import NOW
 
     configured.insert(
         [

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from kafkaops.common import clock
-from tests.events import NOW, event
-from tests.test_status import configure as configure_status
+from tests.helpers.events import NOW, event
+from tests.status.test_end_to_end import configure as configure_status
 
-T = "2026-11-27T12:00:00Z"  # tests.events.NOW
+T = "2026-11-27T12:00:00Z"  # tests.helpers.events.NOW
 
 
 def _iso(moment: datetime) -> str:

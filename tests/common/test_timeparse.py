@@ -24,7 +24,7 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
     ],
 )
 def test_a_bare_number_is_a_usage_error_showing_the_accepted_forms(configured, cli, args: list[str]) -> None:
-    from tests.events import event
+    from tests.helpers.events import event
 
     configured.insert([event(1, status="RESOLVED", updated_at=NOW - timedelta(days=400))])
     result = cli(*args)

@@ -312,7 +312,7 @@ contexts:
 
 
 def test_a_missing_kafka_variable_does_not_block_a_database_command(configured, cli, tmp_path: Path) -> None:
-    from tests.events import event
+    from tests.helpers.events import event
 
     configured.insert([event(1, status="DLQ_FAILED")])
     schema = f"\n      schema: {configured.schema}" if configured.schema else ""

@@ -248,7 +248,7 @@ def test_config_contexts(cli, config_file: Path) -> None:
 
 
 def test_example_config_loads_with_its_secrets_from_the_environment() -> None:
-    example = Path(__file__).resolve().parent.parent / "config.example.yaml"
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
     env = {"KAFKAOPS_DB_PASSWORD": "x", "CONFLUENT_API_KEY": "k", "CONFLUENT_API_SECRET": "s"}
     local = load_settings(Overrides(config_path=str(example)), env=env)
     assert [t.total_seconds() for t in local.retry.schedule] == [60, 300, 900, 3600]

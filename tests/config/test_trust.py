@@ -307,7 +307,7 @@ def test_secrets_taken_from_the_environment_are_no_plaintext(cli: Any, tmp_path:
 
 
 def test_the_readme_names_every_property_that_needs_a_file_of_your_own() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     configuration = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     for prop in CODE_PROPERTIES:
         assert f"`{prop}`" in configuration, prop

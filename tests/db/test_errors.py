@@ -197,7 +197,7 @@ def test_a_connection_lost_mid_command_says_so_and_what_was_written(
     from datetime import timedelta
 
     from tests.conftest import write_config
-    from tests.events import NOW, event
+    from tests.helpers.events import NOW, event
 
     pg_database.init()
     old = NOW - timedelta(days=30)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from kafkaops.db.failed_events import error_signature
-from tests.events import NOW, event
+from tests.helpers.events import NOW, event
 
 
 def seed_mix(db) -> None:  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ import pytest
 
 from kafkaops.config.settings import LOGICAL_COLUMNS
 from tests.conftest import write_config
-from tests.events import NOW, event
+from tests.helpers.events import NOW, event
 
 EVERY_COLUMN_RENAMED = {c: f"svc_{c}" for c in LOGICAL_COLUMNS}
 OLD = NOW - timedelta(days=40)

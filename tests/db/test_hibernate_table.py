@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tests.conftest import write_config
 
-DDL = Path(__file__).parent / "fixtures" / "service" / "failed_kafka_events.sql"
+DDL = Path(__file__).resolve().parents[1] / "fixtures" / "service" / "failed_kafka_events.sql"
 
 
 @pytest.fixture

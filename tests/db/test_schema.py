@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import write_config
-from tests.events import event
+from tests.helpers.events import event
 
 
 def test_init_is_idempotent_and_creates_the_index(database, cli, tmp_path, monkeypatch) -> None:

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 import yaml
 
 from tests.conftest import write_config
-from tests.events import event
-from tests.kafka_helpers import consume
-from tests.test_retry import configure, statuses
+from tests.helpers.events import event
+from tests.helpers.topics import consume
+from tests.retry.test_pass import configure, statuses
 
 PAYLOAD = '{"eventId": "evt-1",  "payload": {"z": 1, "a": "é 🎰"}}'
 HEADERS = '{"z-last": "1", "eventType": "PlayerRegistered", "n": 3}'

@@ -15,10 +15,10 @@ import pytest
 from confluent_kafka import Producer
 
 from tests.conftest import Cli, write_config
-from tests.dlq_helpers import json_records, produce
-from tests.events import event
-from tests.kafka_fixtures import NewTopicFactory
-from tests.test_dlq import create_topic
+from tests.dlq.test_list_ensure_tail import create_topic
+from tests.helpers.broker_fixtures import NewTopicFactory
+from tests.helpers.dlq import json_records, produce
+from tests.helpers.events import event
 
 pytestmark = pytest.mark.kafka
 

@@ -16,7 +16,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.conftest import Cli, write_config
-from tests.dlq_helpers import (
+from tests.helpers.broker_fixtures import NewTopicFactory
+from tests.helpers.dlq import (
     finish,
     json_records,
     kafkaops_process,
@@ -24,8 +25,7 @@ from tests.dlq_helpers import (
     produce_raw_header,
     spring_headers,
 )
-from tests.events import event
-from tests.kafka_fixtures import NewTopicFactory
+from tests.helpers.events import event
 
 pytestmark = pytest.mark.kafka
 

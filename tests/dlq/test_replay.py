@@ -22,7 +22,9 @@ from confluent_kafka.admin import AdminClient
 from kafkaops.demo.cluster import ApiKey, EmbeddedKafka
 from kafkaops.kafka import client as kafka_layer
 from tests.conftest import Cli
-from tests.dlq_helpers import (
+from tests.dlq.test_list_ensure_tail import create_topic, dlq_pair
+from tests.helpers.broker_fixtures import NewTopicFactory, kafka_broker
+from tests.helpers.dlq import (
     committed_total,
     finish,
     high_total,
@@ -34,8 +36,6 @@ from tests.dlq_helpers import (
     spring_headers,
     wait_until,
 )
-from tests.kafka_fixtures import NewTopicFactory, kafka_broker
-from tests.test_dlq import create_topic, dlq_pair
 
 INVALID_TIMESTAMP = 32
 TOPIC_AUTHORIZATION_FAILED = 29

@@ -8,7 +8,7 @@
   and Maven is an error, never a skip: a silently skipped Kafka suite proves nothing.
 * ``new_topic`` (function): a factory for uniquely named topics, so no two tests share one.
 
-Loaded by tests/conftest.py (``pytest_plugins``) or with ``-p tests.kafka_fixtures``. Tests
+Loaded by tests/conftest.py (``pytest_plugins``) or with ``-p tests.helpers.broker_fixtures``. Tests
 that use these fixtures carry ``@pytest.mark.kafka``.
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP_ENV = "KAFKAOPS_TEST_BOOTSTRAP_SERVERS"
 SKIP_PREFIX = "real Kafka broker tests skipped"
 

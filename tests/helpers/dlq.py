@@ -23,7 +23,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 Header = tuple[str, bytes | None]
 
 

@@ -1,5 +1,5 @@
 """kafkaops.kafka.client against Kafka speaking the real protocol over TCP: the embedded cluster, and
-(marked ``kafka``) the real broker of tests/kafka_fixtures.py.
+(marked ``kafka``) the real broker of tests/helpers/broker_fixtures.py.
 
 Client building, log routing, one-line secret-free errors within their deadlines, and each
 metadata helper. Nothing here mocks the Kafka client.
@@ -29,7 +29,7 @@ from kafkaops.common.errors import (
 )
 from kafkaops.demo.cluster import EmbeddedKafka
 from kafkaops.kafka import client as kafka
-from tests.kafka_fixtures import NewTopicFactory
+from tests.helpers.broker_fixtures import NewTopicFactory
 
 SECRET = "s3cr3t-value"
 # How late a deadline may be met: client teardown and scheduling on a loaded 2-core box.
@@ -344,7 +344,7 @@ def test_committed_offsets_per_partition(props: dict[str, str]) -> None:
     assert kafka.committed_offsets(props, "nobody", "orders") == {0: None, 1: None, 2: None}
 
 
-# -- the real broker (tests/kafka_fixtures.py) -------------------------------------------------
+# -- the real broker (tests/helpers/broker_fixtures.py) -------------------------------------------------
 
 
 @pytest.mark.kafka

@@ -15,8 +15,8 @@ from kafkaops.kafka import client as kafka
 from kafkaops.kafka import faults
 from kafkaops.kafka.faults import Fault
 from tests.conftest import Cli, TestDatabase, write_config
-from tests.dlq_helpers import produce, read_all
-from tests.events import event
+from tests.helpers.dlq import produce, read_all
+from tests.helpers.events import event
 
 FAST = {"socket.connection.setup.timeout.ms": "1000", "reconnect.backoff.max.ms": "200"}
 J = "org.apache.kafka.common.errors."

@@ -1,4 +1,4 @@
-"""Proof that the test broker (tests/kafka_fixtures.py) is fit for exactly-once testing.
+"""Proof that the test broker (tests/helpers/broker_fixtures.py) is fit for exactly-once testing.
 
 Everything here talks to the real broker with confluent_kafka directly, not through
 kafkaops: if one of these fails, the kafkaops tests built on the broker cannot be trusted,
@@ -35,11 +35,11 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from tests.kafka_fixtures import NewTopicFactory
+from tests.helpers.broker_fixtures import NewTopicFactory
 
 pytestmark = pytest.mark.kafka
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TXN_TIMEOUT = 30.0
 
 

@@ -19,9 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 from kafkaops.db.schema import TRUNCATION_MARKER
-from tests.events import event
-from tests.kafka_helpers import consume
-from tests.test_retry import configure, statuses
+from tests.helpers.events import event
+from tests.helpers.topics import consume
+from tests.retry.test_pass import configure, statuses
 
 INVALID_RECORD = 87  # the broker refuses the record itself: the event's fault
 

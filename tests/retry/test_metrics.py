@@ -15,9 +15,9 @@ import pytest
 
 from kafkaops.demo.cluster import ApiKey
 from kafkaops.retry.job import PassSummary
-from tests.events import event
-from tests.kafka_helpers import consume
-from tests.test_retry import configure
+from tests.helpers.events import event
+from tests.helpers.topics import consume
+from tests.retry.test_pass import configure
 
 INVALID_RECORD = 87  # the broker refuses the record itself: the event's fault
 INVALID_TIMESTAMP = 32
@@ -75,7 +75,7 @@ def test_a_metrics_file_lock_held_elsewhere_is_waited_for_a_few_seconds_not_for_
 ) -> None:
     import fcntl
 
-    from tests.test_retry import statuses
+    from tests.retry.test_pass import statuses
 
     db = make_database("sqlite")
     db.init()

@@ -22,8 +22,8 @@ from kafkaops.db.connections import Connections
 from kafkaops.demo.cluster import ApiKey
 from kafkaops.retry.job import BatchReport, PassOptions, run_pass
 from tests.conftest import write_config
-from tests.events import event
-from tests.kafka_helpers import consume
+from tests.helpers.events import event
+from tests.helpers.topics import consume
 
 INVALID_RECORD = 87  # the broker refuses the record itself: the event's fault
 NOT_LEADER_FOR_PARTITION = 6
@@ -518,7 +518,7 @@ def test_pushgateway_receives_the_metrics(database, embedded_kafka, cli, tmp_pat
 def test_unreachable_pushgateway_is_one_line_and_exit_1(
     database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
-    from tests.embedded_fixtures import free_port
+    from tests.helpers.embedded_fixtures import free_port
 
     database.init()
     configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)

@@ -1,7 +1,7 @@
 """`kafkaops status` judging: every threshold of the runbook at, below and above its edge.
 
 These are pure functions (kafkaops.status.checks), so each edge is one parametrised case; the
-CLI tests (test_status.py) show the same edges end to end against real PostgreSQL.
+CLI tests (tests/status/test_end_to_end.py) show the same edges end to end against real PostgreSQL.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ from kafkaops.demo.service import FakeService, health_body, metrics_text, stats_
 from kafkaops.status.gather import run_status
 from kafkaops.status.statefile import state_path
 from tests.conftest import TestDatabase, write_config
-from tests.embedded_fixtures import FAST_CLIENT, free_port
-from tests.events import event
+from tests.helpers.embedded_fixtures import FAST_CLIENT, free_port
+from tests.helpers.events import event
 
 KAFKAOPS = str(Path(sys.executable).parent / "kafkaops")
 TOPIC = "casino.player.registered.v1"

@@ -15,8 +15,8 @@ import pytest
 
 from kafkaops.common.http import MAX_BODY
 from kafkaops.demo.service import FakeService, metrics_text
-from tests.test_status import checks_by_name, configure
-from tests.test_status_service import within
+from tests.status.test_end_to_end import checks_by_name, configure
+from tests.status.test_service_endpoints import within
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from kafkaops.status.service import (
 )
 from kafkaops.status.settings import AppSettings
 
-FIXTURES = Path(__file__).parent / "fixtures" / "service"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "service"
 STATES = ["CLOSED", "OPEN", "HALF_OPEN"]
 
 
