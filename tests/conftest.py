@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import yaml
 from typer.testing import CliRunner
 
 from kafkaops.cli.main import app
 from kafkaops.config.settings import DatabaseSettings
 from kafkaops.db.connections import create_engine
 from kafkaops.db.schema import build_table, init_table
+from tests.helpers.config import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -150,24 +150,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(var)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(tmp_path)
-
-
-def write_config(
-    path: Path, db: TestDatabase | None = None, *, kafka: dict[str, Any] | None = None, **sections: Any
-) -> Path:
-    context: dict[str, Any] = {}
-    if db is not None:
-        context["database"] = {"url": db.url, "schema": db.schema, "table": db.settings.table}
-        renamed = {k: v for k, v in db.settings.columns.items() if k != v}
-        if renamed:
-            context["database"]["columns"] = renamed
-    if kafka:
-        context["kafka"] = kafka
-    for name, value in sections.items():  # `database={"lock_timeout": "1s"}` adds to the URL above
-        both = isinstance(value, dict) and isinstance(context.get(name), dict)
-        context[name] = {**context[name], **value} if both else value
-    path.write_text(yaml.safe_dump({"current-context": "test", "contexts": {"test": context}}))
-    return path
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import yaml
 
 from kafkaops.cli.fields import Field
 from kafkaops.cli.output import WRITERS, Format, Output, Writer, register_writer, safe_text
+from tests.helpers.events import event
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 HOSTILE = "Topic [casino.loyalty.v1] not present [/bold] [/10.0.4.17:9092] \x1b]0;pwned-title\x07 end"
@@ -439,3 +440,46 @@ def test_failed_counts_tsv_neutralises_formulas_unless_raw_cells(configured, cli
     raw = cli("failed", "-g", "topic", "-o", "tsv", "--raw-cells")
     assert raw.exit_code == 0, raw.stderr
     assert raw.stdout.splitlines()[1].split("\t")[:2] == ["+cmd|' /C calc'!A0", "2"]
+
+
+def test_a_long_table_is_written_block_by_block_not_held_in_memory() -> None:
+    """`failed list --all` piped as a table held every row (a million rows: 1 GB). Rows are now
+    laid out a block at a time: the first block is out before the rest has been read."""
+    import io
+
+    from kafkaops.cli.fields import Field
+    from kafkaops.cli.output import Format, Output, TableWriter
+
+    screen = io.StringIO()
+    seen_when_reading: list[int] = []
+
+    def rows() -> Any:
+        for n in range(2 * TableWriter.BLOCK + 10):
+            if n == TableWriter.BLOCK + 5:
+                seen_when_reading.append(screen.getvalue().count("\n"))
+            yield {"id": n, "last_error": "e" * (n // TableWriter.BLOCK + 1)}
+
+    written = Output(Format.table, stdout=screen).rows(
+        rows(), [Field("id", "ID"), Field("last_error", "ERR")]
+    )
+    assert written == 2 * TableWriter.BLOCK + 10
+    assert seen_when_reading == [TableWriter.BLOCK + 1]  # header and the first block
+    lines = screen.getvalue().splitlines()
+    assert len(lines) == 2 * TableWriter.BLOCK + 11 and lines[0].split() == ["ID", "ERR"]
+    assert lines[-1].split() == [str(2 * TableWriter.BLOCK + 9), "eee"]
+
+
+def test_yaml_never_sends_a_bidirectional_override_to_the_terminal(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    hostile = "refund \u202eredro\u202c to é中 \x1b[2J"
+    configured.insert([event(1, status="DLQ_FAILED", last_error=hostile, topic="casino.é")])
+    for args in (("failed", "list", "-o", "yaml"), ("failed", "show", "1", "-o", "yaml")):
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        assert "\u202e" not in result.stdout and "\x1b" not in result.stdout
+        data = yaml.safe_load(result.stdout)
+        row = data[0] if isinstance(data, list) else data
+        assert row["last_error"] == hostile and row["topic"] == "casino.é"  # the data, exact
+    plain = cli("failed", "-g", "topic", "-o", "yaml")
+    assert "casino.é" in plain.stdout  # without an override, non-ASCII text stays readable

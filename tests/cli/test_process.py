@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import write_config
 from tests.helpers.events import event
+from tests.helpers.process import run_kafkaops
 
 SECRET = "pa55-w0rd-never-shown"
 
@@ -81,7 +87,6 @@ def test_usage_errors_from_the_parser_exit_2() -> None:
 
 
 def test_sandbox_serves_kafka_until_terminated() -> None:
-    import signal
 
     from confluent_kafka import Producer
 
@@ -110,7 +115,6 @@ def test_sandbox_serves_kafka_until_terminated() -> None:
 
 def test_a_reader_that_goes_away_ends_the_command_quietly(pg_database) -> None:
     """`kafkaops failed ... | head -1`: no traceback, no hang on a half-read stream, exit 141."""
-    import sqlalchemy as sa
 
     pg_database.init()
     with pg_database.engine.begin() as conn:
@@ -142,3 +146,53 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(pg_database) -> None:
         config.unlink()
     assert proc.returncode == 141
     assert err == b""
+
+
+@pytest.fixture
+def sqlite_config(make_database, tmp_path: Path):  # type: ignore[no-untyped-def]
+    db = make_database("sqlite")
+    db.init()
+    db.insert([event(1, status="DLQ_FAILED", last_error="boom"), event(2)])
+    return db, write_config(tmp_path / "kafkaops.yaml", db)
+
+
+def test_closed_stderr_does_not_fail_a_command_that_worked(sqlite_config) -> None:  # type: ignore[no-untyped-def]
+    _, config = sqlite_config
+    result = run_kafkaops("failed", "-o", "json", config=config, close=(2,))
+    assert result.returncode == 0
+    assert {g["status"]: g["count"] for g in json.loads(result.stdout)} == {"DLQ_FAILED": 1, "PENDING": 1}
+
+
+def test_closed_stdout_is_one_error_line_and_exit_1(sqlite_config) -> None:  # type: ignore[no-untyped-def]
+    _, config = sqlite_config
+    result = run_kafkaops("failed", "list", config=config, close=(1,), stdout=None)
+    assert result.returncode == 1
+    assert result.stderr == "Error: cannot write the output: standard output is closed\n"
+
+
+@pytest.mark.parametrize("args", [("failed", "-o", "json"), ("failed", "list"), ("config", "show")])
+def test_a_full_disk_is_one_error_line_and_exit_1(sqlite_config, args: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    _, config = sqlite_config
+    with open("/dev/full", "w") as full:
+        result = run_kafkaops(*args, config=config, stdout=full)
+    assert result.returncode == 1
+    assert result.stderr == "Error: cannot write the output: No space left on device\n"
+
+
+def test_a_closed_stderr_never_becomes_the_database_file(tmp_path: Path) -> None:
+    """With fd 2 closed, the next file opened (the SQLite database) would get fd 2, and anything
+    a library writes to stderr would land in it. The guard runs before anything is opened."""
+    code = (
+        "import os; from kafkaops.cli.output import guard_standard_streams; guard_standard_streams(); "
+        "print(os.open(os.devnull, os.O_RDONLY))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=30,
+        preexec_fn=lambda: os.close(2),
+    )
+    assert result.returncode == 0
+    assert int(result.stdout) > 2

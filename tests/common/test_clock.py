@@ -12,7 +12,7 @@ import pytest
 
 from kafkaops.common import clock
 from tests.helpers.events import NOW, event
-from tests.status.test_end_to_end import configure as configure_status
+from tests.helpers.status import configure as configure_status
 
 T = "2026-11-27T12:00:00Z"  # tests.helpers.events.NOW
 

@@ -15,6 +15,7 @@ from kafkaops.common.secrets import (
     url_secrets,
     url_without_password,
 )
+from tests.helpers.process import run_kafkaops
 
 # (url, what `config show` prints, what an error message names)
 HOSTILE_URLS = [
@@ -300,3 +301,21 @@ def test_no_warning_without_a_secret_on_the_command_line(cli, args: list[str], e
     assert cli(*args, env=env).stderr.splitlines() == [
         "Error: cannot connect to database postgresql://app@127.0.0.1:1/casino: connection refused"
     ]
+
+
+def test_a_short_piece_of_a_password_after_an_unencoded_at_sign_is_never_shown() -> None:
+    """The driver reads `x1@127.0.0.1` as the host and names it in its error: the end of the
+    password, too short to be masked as a piece of its own."""
+    url = "postgresql://app:Zq@x1@127.0.0.1:1/casino"
+    result = run_kafkaops("failed", env={"KAFKAOPS_DATABASE_URL": url, "XDG_CONFIG_HOME": "/nonexistent"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot connect to database postgresql://app@127.0.0.1:1/casino: ")
+    assert "x1" not in result.stderr and "Zq" not in result.stderr
+
+
+def test_an_encoded_at_sign_is_fine(pg_database) -> None:  # type: ignore[no-untyped-def]
+    pg_database.init()
+    url = pg_database.url.replace("postgresql://postgres@", "postgresql://postgres:Zq%40x1@")
+    url += f"?options=-csearch_path%3D{pg_database.schema}"
+    result = run_kafkaops("failed", "-o", "json", env={"KAFKAOPS_DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr

@@ -18,6 +18,8 @@ import yaml
 from kafkaops.common.errors import ConfigError
 from kafkaops.config.settings import Overrides, load_settings
 from tests.conftest import write_config
+from tests.helpers.events import event
+from tests.helpers.process import run_kafkaops
 
 
 def write(tmp_path: Path, text: str, name: str = "kafkaops.yaml") -> Path:
@@ -312,7 +314,6 @@ contexts:
 
 
 def test_a_missing_kafka_variable_does_not_block_a_database_command(configured, cli, tmp_path: Path) -> None:
-    from tests.helpers.events import event
 
     configured.insert([event(1, status="DLQ_FAILED")])
     schema = f"\n      schema: {configured.schema}" if configured.schema else ""
@@ -550,3 +551,15 @@ def test_secret_values_cover_settings_built_in_code_and_sections_held_back(tmp_p
     held = load_settings(Overrides(config_path=str(path)), env={"CONFLUENT_API_SECRET": "c-s3cret"})
     assert "kafka" in held.missing  # CONFLUENT_API_KEY is not set...
     assert "c-s3cret" in held.secret_values()  # ...yet the secret that is set is still scrubbed
+
+
+@pytest.mark.parametrize(("make", "why"), [("dir", "is a directory"), ("fifo", "is not a regular file")])
+def test_a_config_path_that_is_no_regular_file_says_what_it_is(tmp_path: Path, make: str, why: str) -> None:
+    path = tmp_path / "kafkaops.yaml"
+    if make == "dir":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    result = run_kafkaops("--config", str(path), "failed", timeout=30)  # a FIFO is never opened: no hang
+    assert result.returncode == 2
+    assert result.stderr == f"Error: config file {path} (from --config) {why}\n"

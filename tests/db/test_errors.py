@@ -8,8 +8,12 @@ the same codes, so the same kinds.
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +22,9 @@ import sqlalchemy as sa
 from kafkaops.common.errors import DatabaseError, SchemaError
 from kafkaops.config.settings import Overrides, load_settings
 from kafkaops.db.connections import Connections, classify_db_error, create_engine, sqlstate
+from tests.conftest import write_config
+from tests.helpers.events import event
+from tests.helpers.process import run_kafkaops
 
 
 def provoke(url: str, run: Callable[[Any], Any]) -> sa.exc.DBAPIError:
@@ -338,3 +345,81 @@ def test_an_error_raised_while_unwinding_an_interrupt_does_not_replace_it() -> N
     # An error of its own is not turned into an interrupt.
     with pytest.raises(DatabaseError), _interrupt_wins():
         raise DatabaseError("database error: connection refused")
+
+
+@pytest.mark.parametrize(
+    "args", [("failed",), ("failed", "purge", "--older-than", "1d", "--yes"), ("db", "check")]
+)
+def test_a_table_locked_by_a_migration_gives_up_with_one_error_instead_of_hanging(
+    pg_database, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """A session holding ACCESS EXCLUSIVE (ALTER TABLE, VACUUM FULL): every command gives up after
+    its lock timeout (database.lock_timeout, here 1 s of the default 10 s) with one clear line,
+    exit 1, and changes nothing. The subprocess timeout makes a hang a failure, not a stuck
+    suite."""
+    from datetime import timedelta
+
+    from tests.helpers.events import NOW
+
+    pg_database.init()
+    pg_database.insert([event(1, status="RESOLVED", updated_at=NOW - timedelta(days=40))])
+    config = write_config(tmp_path / "kafkaops.yaml", pg_database, database={"lock_timeout": "1500ms"})
+    holder = pg_database.engine.connect()
+    try:
+        holder.execute(sa.text("SET lock_timeout = '5s'"))
+        holder.execute(
+            sa.text(f'LOCK TABLE "{pg_database.schema}".failed_kafka_events IN ACCESS EXCLUSIVE MODE')
+        )
+        started = time.monotonic()
+        result = run_kafkaops(*args, config=config, timeout=45)
+        waited = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "Error: the table is locked by another session; gave up after waiting 1.5 s"
+    )
+    assert result.stderr.splitlines()[1].startswith("Hint: a migration, VACUUM FULL")
+    assert 1.5 <= waited < 9  # it did wait for the lock, as long as it says, and no longer
+    assert pg_database.count() == 1
+
+
+def test_a_connection_lost_mid_stream_is_one_error_line_without_traceback(
+    pg_database, tmp_path: Path
+) -> None:
+    pg_database.init()
+    with pg_database.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f'INSERT INTO "{pg_database.schema}".failed_kafka_events '
+                "(topic, payload, status, retry_count, created_at, updated_at, last_error) "
+                "SELECT 't', '{}', 'PENDING', 0, now(), now(), repeat('e', 200) FROM generate_series(1, 200000)"
+            )
+        )
+    config = write_config(tmp_path / "kafkaops.yaml", pg_database)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    env["KAFKAOPS_CONFIG"] = str(config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kafkaops", "failed", "list", "--all", "-o", "jsonl"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith('{"id"')  # streaming has begun
+        with pg_database.engine.begin() as conn:
+            killed = conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kafkaops' AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        assert killed
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1 and err.startswith("Error: "), err

@@ -1,29 +1,24 @@
-"""`kafkaops failed`: grouping, listing, showing, requeueing and purging, on SQLite and PostgreSQL."""
+"""`kafkaops failed` reading the table: grouping, listing and showing, filters and error
+signatures, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 
 import pytest
 import yaml
 
 from kafkaops.db.failed_events import error_signature
-from tests.helpers.events import NOW, event
-
-
-def seed_mix(db) -> None:  # type: ignore[no-untyped-def]
-    db.insert(
-        [event(i, status="PENDING", last_error="Timeout after 30012 ms") for i in range(5)]
-        + [event(10 + i, status="DLQ_FAILED", topic="casino.wallet.v1", last_error="boom") for i in range(2)]
-        + [event(20 + i, status="RESOLVED") for i in range(3)]
-    )
+from tests.conftest import write_config
+from tests.helpers.events import NOW, event, insert_a_mix, insert_one_per_status
 
 
 def test_counts_per_status_with_oldest_and_newest(configured, cli) -> None:
-    seed_mix(configured)
+    insert_a_mix(configured)
     result = cli("failed", "-o", "json")
     assert result.exit_code == 0, result.stderr
     groups = json.loads(result.stdout)
@@ -51,7 +46,7 @@ def test_counts_per_status_with_oldest_and_newest(configured, cli) -> None:
 
 
 def test_group_by_several_columns_and_top(configured, cli) -> None:
-    seed_mix(configured)
+    insert_a_mix(configured)
     result = cli("failed", "--group-by", "topic,status", "--top", "2", "-o", "json")
     assert result.exit_code == 0, result.stderr
     groups = [(g["topic"], g["status"], g["count"]) for g in json.loads(result.stdout)]
@@ -105,7 +100,7 @@ def test_error_signature_rules(text: str, signature: str) -> None:
 
 
 def test_filters_narrow_the_groups(configured, cli) -> None:
-    seed_mix(configured)
+    insert_a_mix(configured)
     configured.insert([event(100, status="PENDING", topic="other.topic", created_at=NOW - timedelta(days=3))])
     result = cli(
         "failed", "--topic", "casino.*", "--since", "2026-11-27T11:45:00Z", "--error", "TIMEOUT", "-o", "json"
@@ -127,7 +122,7 @@ def test_topic_glob_treats_sql_wildcards_literally(configured, cli) -> None:
 
 @pytest.mark.parametrize("fmt", ["json", "yaml", "csv", "tsv", "table"])
 def test_every_format_carries_the_same_groups(configured, cli, fmt: str) -> None:
-    seed_mix(configured)
+    insert_a_mix(configured)
     result = cli("failed", "-o", fmt)
     assert result.exit_code == 0, result.stderr
     out = result.stdout
@@ -173,7 +168,7 @@ def test_empty_table_gives_empty_json_list_and_a_note_for_people(configured, cli
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(configured, cli, args: list[str], message: str) -> None:
-    seed_mix(configured)
+    insert_a_mix(configured)
     result = cli("failed", *args)
     assert result.exit_code == 2
     assert result.stdout == ""
@@ -185,7 +180,7 @@ def test_bad_input_is_one_line_and_exit_2(configured, cli, args: list[str], mess
 
 
 def test_list_is_newest_first_with_limit(configured, cli) -> None:
-    seed_mix(configured)
+    insert_a_mix(configured)
     result = cli("failed", "list", "--limit", "3", "-o", "json")
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
@@ -260,7 +255,6 @@ def test_show_unknown_or_malformed_id(configured, cli, raw: str, code: int, mess
 
 
 def test_uuid_primary_key_works(database, cli, tmp_path, monkeypatch) -> None:
-    from tests.conftest import write_config
 
     database.init(id_type="uuid")
     monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", database)))
@@ -281,66 +275,6 @@ def test_uuid_primary_key_works(database, cli, tmp_path, monkeypatch) -> None:
     assert sorted(r["id"] for r in listed) == sorted(ids)
     assert cli("failed", "requeue", "--yes").exit_code == 0
     assert database.count(database.table.c.status == "PENDING") == 2
-
-
-def test_requeue_sets_dlq_failed_back_to_pending(configured, cli) -> None:
-    seed_mix(configured)
-    configured.insert([event(50, status="DLQ", retry_count=5)])
-    t = configured.table
-    before = configured.rows(t.c.status == "DLQ_FAILED")
-    result = cli("failed", "requeue", "--yes")
-    assert result.exit_code == 0, result.stderr
-    assert "2 DLQ_FAILED row(s) match in context test" in result.stderr
-    assert "Requeued 2 row(s)" in result.stderr
-    after = configured.rows(t.c.id.in_([r["id"] for r in before]))
-    assert {r["status"] for r in after} == {"PENDING"}
-    assert {r["retry_count"] for r in after} == {0}
-    assert all(r["next_retry_at"] is not None for r in after)
-    assert [r["payload"] for r in after] == [r["payload"] for r in before]
-    assert configured.count(t.c.status == "DLQ") == 1  # DLQ only when asked
-    assert cli("failed", "requeue", "--status", "DLQ", "--yes").exit_code == 0
-    assert configured.count(t.c.status == "DLQ") == 0
-
-
-def test_requeue_dry_run_and_refusals_change_nothing(configured, cli) -> None:
-    seed_mix(configured)
-    t = configured.table
-    result = cli("failed", "requeue", "--dry-run")
-    assert result.exit_code == 0 and "2 DLQ_FAILED row(s) match in context test" in result.stderr
-    result = cli("failed", "requeue")  # no terminal to ask, no --yes
-    assert result.exit_code == 2 and "add --yes" in result.stderr
-    result = cli("failed", "requeue", "--status", "RESOLVED", "--yes")
-    assert result.exit_code == 2 and "requeue takes rows in DLQ_FAILED or DLQ, not RESOLVED" in result.stderr
-    assert configured.count(t.c.status == "DLQ_FAILED") == 2
-
-
-def test_purge_deletes_old_rows_in_batches_and_never_undelivered_ones(configured, cli) -> None:
-    old = NOW - timedelta(days=40)
-    configured.insert(
-        [event(i, status="RESOLVED", created_at=old, updated_at=old) for i in range(7)]
-        + [event(10, status="RESOLVED")]  # recent: kept
-        + [
-            event(11, status="PENDING", created_at=old, updated_at=old),
-            event(12, status="DLQ_FAILED", created_at=old, updated_at=old),
-        ]
-    )
-    t = configured.table
-    result = cli("failed", "purge", "--older-than", "30d", "--dry-run")
-    assert "7 RESOLVED row(s)" in result.stderr and configured.count() == 10
-    result = cli("failed", "purge", "--older-than", "30d", "--batch-size", "3", "--yes")
-    assert result.exit_code == 0, result.stderr
-    assert "Deleted 7 row(s)." in result.stderr
-    assert configured.count(t.c.status == "RESOLVED") == 1
-    for status in ("PENDING", "DLQ_FAILED", "pending,resolved"):
-        refused = cli("failed", "purge", "--status", status, "--older-than", "0s", "--yes")
-        assert refused.exit_code == 2 and "purge never deletes" in refused.stderr
-    assert configured.count() == 3
-
-
-def test_purge_needs_older_than(configured, cli) -> None:
-    result = cli("failed", "purge", "--yes")
-    assert result.exit_code == 2
-    assert "--older-than" in result.stderr
 
 
 def test_since_with_an_offset_is_converted_to_utc(configured, cli) -> None:
@@ -382,7 +316,6 @@ def test_error_signature_is_the_same_in_sql_and_in_python(configured, cli) -> No
 
 def test_show_a_null_payload(database, cli, tmp_path, monkeypatch) -> None:
     from kafkaops.db.schema import build_table
-    from tests.conftest import write_config
 
     table = build_table(database.settings)
     table.c.payload.nullable = True  # the service's table may allow it; db init's does not
@@ -393,3 +326,148 @@ def test_show_a_null_payload(database, cli, tmp_path, monkeypatch) -> None:
     result = cli("failed", "show", str(database.rows()[0]["id"]))
     assert result.exit_code == 0, result.stderr
     assert "payload (NULL: nothing stored)" in result.stdout
+
+
+def test_error_filter_ignores_case_beyond_ascii_on_both_databases(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    configured.insert(
+        [
+            event(1, status="DLQ_FAILED", last_error="ÉCHEC de connexion au courtier"),
+            event(2, status="DLQ_FAILED", last_error="Ошибка: брокер недоступен"),
+            event(3, status="DLQ_FAILED", last_error="timeout"),
+        ]
+    )
+    for needle, expected in (("échec", 1), ("ОШИБКА", 2), ("TIMEOUT", 3)):
+        result = cli("failed", "list", "--error", needle, "-o", "json")
+        assert result.exit_code == 0, result.stderr
+        assert [row["id"] for row in json.loads(result.stdout)] == [expected], needle
+
+
+def test_error_may_search_for_a_space(configured, cli) -> None:  # type: ignore[no-untyped-def]
+    configured.insert([event(1, last_error="no space"), event(2, last_error="nospace")])
+    result = cli("failed", "list", "--error", " ", "-o", "json")
+    assert [row["id"] for row in json.loads(result.stdout)] == [1]
+
+
+def test_statuses_come_in_severity_order_and_other_groupings_by_count(configured, cli) -> None:
+    configured.insert(
+        [event(i, status="RESOLVED") for i in range(6)]
+        + [event(10 + i, status="DLQ", topic="b") for i in range(3)]
+        + [event(20, status="DLQ_FAILED", topic="b"), event(21, status="PENDING")]
+        + [event(30 + i, status="PENDING", topic="b") for i in range(2)]
+    )
+    groups = json.loads(cli("failed", "-o", "json").stdout)
+    assert [g["status"] for g in groups] == ["DLQ_FAILED", "PENDING", "DLQ", "RESOLVED"]
+    # Status first: severity, then the largest group within it.
+    both = json.loads(cli("failed", "-g", "status", "-g", "topic", "-o", "json").stdout)
+    assert [(g["status"], g["topic"], g["count"]) for g in both] == [
+        ("DLQ_FAILED", "b", 1),
+        ("PENDING", "b", 2),
+        ("PENDING", "casino.player.registered.v1", 1),
+        ("DLQ", "b", 3),
+        ("RESOLVED", "casino.player.registered.v1", 6),
+    ]
+    by_topic = json.loads(cli("failed", "-g", "topic", "-o", "json").stdout)
+    assert [(g["topic"], g["count"]) for g in by_topic] == [("casino.player.registered.v1", 7), ("b", 6)]
+
+
+def test_rows_no_retry_will_touch_show_no_next_retry(configured, cli) -> None:
+    ids = insert_one_per_status(configured)
+    lines = cli("failed", "list").stdout.splitlines()
+    stale = "2026-11-27 12:00:00Z"
+    row_of = {line.split()[0]: line for line in lines[1:]}
+    assert stale in row_of[str(ids["evt-2"])]  # PENDING: the time is a real promise
+    assert stale not in row_of[str(ids["evt-3"])]  # DLQ: no retry will come
+    assert "2026-10-18" not in row_of[str(ids["evt-4"])]  # RESOLVED
+    shown = cli("failed", "show", str(ids["evt-3"])).stdout
+    assert "next_retry_at  \n" in shown and stale not in shown
+    # Scripts still get what is stored.
+    assert json.loads(cli("failed", "show", str(ids["evt-3"]), "-o", "json").stdout)["next_retry_at"] == (
+        "2026-11-27T12:00:00Z"
+    )
+
+
+def test_a_row_created_in_the_future_says_so_instead_of_a_negative_age(configured, cli) -> None:
+    from kafkaops.common import clock as clock
+
+    ahead = (clock.now() + timedelta(hours=3, minutes=5)).replace(microsecond=0)
+    configured.insert([event(1, created_at=ahead, updated_at=ahead), event(2)])
+    # Scripts get the stored value, intact.
+    listed = {r["event_id"]: r for r in json.loads(cli("failed", "list", "-o", "json").stdout)}
+    assert listed["evt-1"]["created_at"] == ahead.strftime("%Y-%m-%dT%H:%M:%SZ")
+    table = cli("failed", "list").stdout
+    row_of = {line.split()[0]: line for line in table.splitlines()[1:]}
+    assert (
+        "in the future (3h5m)" in row_of[str(listed["evt-1"]["id"])]
+        or "in the future (3h4m)" in row_of[str(listed["evt-1"]["id"])]
+    ), table
+    assert "in the future" not in row_of[str(listed["evt-2"]["id"])]
+    assert not re.search(r"\s-[0-9]", table), table
+
+
+def test_a_limit_that_cuts_the_list_says_so_and_all_shows_everything(configured, cli) -> None:
+    configured.insert([event(i) for i in range(7)])
+    cut = cli("failed", "list", "-n", "3", "-o", "json")
+    assert len(json.loads(cut.stdout)) == 3
+    assert cut.stderr == "Showing 3 of 7; use --limit N or --all.\n"
+    whole = cli("failed", "list", "-n", "7", "-o", "json")
+    assert len(json.loads(whole.stdout)) == 7 and whole.stderr == ""
+    everything = cli("failed", "list", "--all", "-o", "json")
+    assert [r["event_id"] for r in json.loads(everything.stdout)] == [f"evt-{i}" for i in range(7)]
+    assert everything.stderr == ""
+    both = cli("failed", "list", "--all", "-n", "3")
+    assert both.exit_code == 2 and "--all and --limit" in both.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["failed", "list", "--limit", "99999999999999999999999"], "is not in the range 1<=x<=1000000000000"),
+        (["failed", "--top", "9223372036854775808"], "is not in the range 1<=x<=1000000000000"),
+        (["failed", "purge", "--older-than", "1d", "--batch-size", "1e30"], "is not a valid integer"),
+    ],
+)
+def test_numbers_beyond_a_bigint_are_usage_errors(configured, cli, args: list[str], message: str) -> None:
+    configured.insert([event(1)])
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert configured.count() == 1
+
+
+SIGNATURES = {
+    "Timeout after 30012 ms for id 8f1c2a9e": "Timeout after <duration> for id <hex>",
+    "Zeitüberschreitung nach 5 s für Schlüssel 'ä-1'": "Zeitüberschreitung nach <duration> für Schlüssel <value>",
+    "\u0661\u0662\u0663 digits that are not ASCII, \uff15 full-width, 5\u00a0ms with a no-break space": (
+        "\u0661\u0662\u0663 digits that are not ASCII, \uff15 full-width, <n>\u00a0ms with a no-break space"
+    ),
+    "\u017f is no unit; 3 days; 1h30m; o'clock": "\u017f is no unit; <duration>; 1h30m; o'clock",
+    "Größe 1048601 überschritten nach 30s": "Größe <n> überschritten nach <duration>",
+    "Task Foo@1a2b3c rejected from java.util.concurrent.ThreadPoolExecutor@5e0c4f7a[Running, pool size = 50]": (
+        "Task Foo@<id> rejected from java.util.concurrent.ThreadPoolExecutor@<id>[Running, pool size = <n>]"
+    ),
+    "Task Foo@123 rejected from java.util.concurrent.ThreadPoolExecutor@77[Running, pool size = 50]": (
+        "Task Foo@<id> rejected from java.util.concurrent.ThreadPoolExecutor@<id>[Running, pool size = <n>]"
+    ),
+}
+
+
+def test_error_signature_gives_the_expected_values_in_sql(configured, cli) -> None:
+    """Literal expectations on each database, not one implementation compared with itself."""
+    configured.insert([event(i, last_error=text) for i, text in enumerate(SIGNATURES)])
+    result = cli("failed", "--group-by", "last_error,error_signature", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert {g["last_error"]: g["error_signature"] for g in json.loads(result.stdout)} == SIGNATURES
+    folded = json.loads(cli("failed", "--group-by", "error_signature", "-o", "json").stdout)
+    assert {g["error_signature"]: g["count"] for g in folded}[
+        "Task Foo@<id> rejected from java.util.concurrent.ThreadPoolExecutor@<id>[Running, pool size = <n>]"
+    ] == 2
+
+
+def test_show_takes_several_ids_and_names_the_missing_ones(configured, cli) -> None:
+    ids = insert_one_per_status(configured)
+    both = json.loads(cli("failed", "show", str(ids["evt-3"]), str(ids["evt-1"]), "-o", "json").stdout)
+    assert [r["event_id"] for r in both] == ["evt-3", "evt-1"]
+    table = cli("failed", "show", str(ids["evt-3"]), str(ids["evt-1"])).stdout
+    assert table.count("payload (JSON):") == 2
+    missing = cli("failed", "show", str(ids["evt-1"]), "998", "999")
+    assert missing.exit_code == 1 and "no failed event with id 998, 999" in missing.stderr

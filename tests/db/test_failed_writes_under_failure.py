@@ -1,13 +1,17 @@
-"""Requeue and purge under failure: a killed purge, concurrent purges, requeue beside a retry pass."""
+"""Requeue and purge under failure: a killed or interrupted purge, concurrent purges, requeue
+beside a retry pass, statements held past their timeout."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -284,3 +288,130 @@ def test_a_timeout_that_is_not_a_positive_duration_is_a_usage_error(
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [message]
+
+
+PURGE_ONE_BY_ONE = ("--batch-size", "1", "-o", "json")
+
+
+def _old_resolved_rows(pg_database: Any, tmp_path: Path, rows: int) -> dict[str, str]:
+    """`rows` RESOLVED rows last updated 40 days ago; the environment of a kafkaops process
+    configured for them."""
+    from datetime import timedelta
+
+    from tests.helpers.events import NOW
+
+    pg_database.init()
+    old = NOW - timedelta(days=40)
+    with pg_database.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f'INSERT INTO "{pg_database.schema}".failed_kafka_events '
+                "(topic, payload, status, retry_count, created_at, updated_at) "
+                "SELECT 't', '{}', 'RESOLVED', 0, :old, :old FROM generate_series(1, :rows)"
+            ),
+            {"old": old, "rows": rows},
+        )
+    config = write_config(tmp_path / "kafkaops.yaml", pg_database)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
+    env["KAFKAOPS_CONFIG"] = str(config)
+    return env
+
+
+def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_database, tmp_path: Path) -> None:
+    env = _old_resolved_rows(pg_database, tmp_path, 20_000)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kafkaops",
+            "failed",
+            "purge",
+            "--older-than",
+            "30d",
+            "--yes",
+            *PURGE_ONE_BY_ONE,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        assert "match in context test" in proc.stderr.readline()  # the purge has begun
+        deadline = time.monotonic() + 20
+        while pg_database.count() > 19_900 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    gone = 20_000 - pg_database.count()
+    assert proc.returncode == 130, err
+    assert 0 < gone < 20_000
+    said = json.loads(out)
+    assert said["interrupted"] is True
+    # Batches of one row: the count said is exact, or one short if the interrupt came mid-commit.
+    assert gone - 1 <= said["deleted"] <= gone
+    assert f"Interrupted after deleting {said['deleted']:,} row(s);" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_while_a_statement_runs_is_an_interrupt_not_a_database_error(
+    pg_database, tmp_path: Path
+) -> None:
+    """Ctrl-C while PostgreSQL executes the purge's DELETE (here: waiting for a table lock
+    another session holds) is an interrupt (exit 130, nothing deleted), not a database error.
+    (The rarer case, where the rollback on the way out fails and must not replace the
+    interrupt, is test_db_errors' test of the unwinding itself.)"""
+    env = _old_resolved_rows(pg_database, tmp_path, 10)
+    table = f'"{pg_database.schema}".failed_kafka_events'
+    holder = pg_database.engine.connect()
+    try:
+        holder.execute(sa.text("SET lock_timeout = '30s'"))
+        # Readers pass, the purge's DELETE waits (and kafkaops gives up after 10 s).
+        holder.execute(sa.text(f"LOCK TABLE {table} IN SHARE MODE"))
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kafkaops",
+                "failed",
+                "purge",
+                "--older-than",
+                "30d",
+                "--yes",
+                "-o",
+                "json",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            waiting = 0
+            while not waiting and time.monotonic() < deadline:
+                time.sleep(0.05)
+                with pg_database.engine.connect() as probe:
+                    waiting = probe.execute(
+                        sa.text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND query ILIKE 'DELETE%'"
+                        )
+                    ).scalar_one()
+            assert waiting, "the purge never waited for the lock"
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    finally:
+        holder.rollback()
+        holder.close()
+    assert proc.returncode == 130, err
+    assert json.loads(out)["deleted"] == 0
+    assert "Interrupted after deleting 0 row(s)" in err
+    assert "database error" not in err and "Traceback" not in err
+    assert pg_database.count() == 10

@@ -1,17 +1,23 @@
-"""`kafkaops db init|check`, mapped column names, and what an unreachable database looks like."""
+"""`kafkaops db init|check`, mapped column names, the database URL, and what an unreachable
+database looks like."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from kafkaops.config.settings import LOGICAL_COLUMNS
 from tests.conftest import write_config
-from tests.helpers.events import event
+from tests.helpers.events import event, insert_one_per_status
+from tests.helpers.process import run_kafkaops
 
 
 def test_init_is_idempotent_and_creates_the_index(database, cli, tmp_path, monkeypatch) -> None:
@@ -167,3 +173,77 @@ def test_check_names_a_column_type_the_commands_cannot_use(
     assert done.stderr.splitlines() == [
         f"Error: table {pg_database.schema}.failed_kafka_events does not match the mapping: 1 problem(s)"
     ]
+
+
+def test_options_in_a_postgresql_url_are_kept(pg_database, tmp_path: Path) -> None:
+    """`?options=-csearch_path=...` picks the schema for psql and libpq; kafkaops used to drop
+    it for its own TimeZone option and read (or purge!) the table of another schema."""
+    pg_database.init()
+    pg_database.insert([event(n, status="DLQ_FAILED") for n in range(3)])
+    url = f"{pg_database.url}?options=-csearch_path%3D{pg_database.schema}"
+    result = run_kafkaops("failed", "-o", "json", env={"KAFKAOPS_DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["count"] == 3
+    shown = run_kafkaops("failed", "list", "-o", "json", env={"KAFKAOPS_DATABASE_URL": url})
+    assert json.loads(shown.stdout)[0]["created_at"].endswith("Z")  # kafkaops' UTC session still holds
+
+
+EVERY_COLUMN_RENAMED = {c: f"svc_{c}" for c in LOGICAL_COLUMNS}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def renamed(request, make_database, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A table whose every column has another physical name, and kafkaops configured for it."""
+    db = make_database(request.param, EVERY_COLUMN_RENAMED)
+    db.init()
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "kafkaops.yaml", db)))
+    return db
+
+
+def test_every_command_keys_rows_by_logical_names_under_a_full_mapping(renamed, cli) -> None:
+    ids = insert_one_per_status(renamed)
+    groups = json.loads(cli("failed", "-g", "status,event_key,error_signature", "-o", "json").stdout)
+    assert groups[0]["status"] == "DLQ_FAILED"
+    assert groups[0]["event_key"] == "k-1"
+    assert groups[0]["error_signature"] == "Foo@<id> rejected"
+
+    listed = json.loads(cli("failed", "list", "-o", "json").stdout)
+    by_event = {r["event_id"]: r for r in listed}
+    assert set(by_event["evt-1"]) == set(LOGICAL_COLUMNS) - {"payload", "headers"}
+    assert by_event["evt-1"]["last_error"] == "Foo@1a2b3c rejected"
+    assert by_event["evt-1"]["event_key"] == "k-1"
+    assert by_event["evt-2"]["next_retry_at"] == "2026-11-27T12:00:00Z"
+
+    rows = list(csv.DictReader(io.StringIO(cli("failed", "list", "-o", "csv").stdout)))
+    assert {r["event_id"]: r["last_error"] for r in rows}["evt-3"] == "too large"
+
+    table = cli("failed", "list").stdout
+    assert "Foo@1a2b3c rejected" in table and "too large" in table
+
+    shown = json.loads(cli("failed", "show", str(ids["evt-1"]), "-o", "json").stdout)
+    assert set(shown) == set(LOGICAL_COLUMNS)
+    assert (shown["event_key"], shown["last_error"], shown["retry_count"]) == (
+        "k-1",
+        "Foo@1a2b3c rejected",
+        5,
+    )
+    assert shown["headers"] == {"eventType": "PlayerRegistered"}
+
+    due = cli("retry", "--dry-run", "-o", "json")
+    assert due.exit_code == 0, due.stderr
+    assert [(r["id"], r["event_key"], r["attempt"]) for r in json.loads(due.stdout)] == [
+        (ids["evt-2"], "player-2", 2)
+    ]
+
+    requeued = cli("failed", "requeue", str(ids["evt-1"]), "--yes", "-o", "json")
+    assert requeued.exit_code == 0, requeued.stderr
+    assert json.loads(requeued.stdout)["requeued"] == 1
+    purged = cli("failed", "purge", "--older-than", "30d", "--yes", "-o", "json")
+    assert json.loads(purged.stdout)["deleted"] == 1
+    t = renamed.table
+    assert {r["event_id"]: r["status"] for r in renamed.rows()} == {
+        "evt-1": "PENDING",
+        "evt-2": "PENDING",
+        "evt-3": "DLQ",
+    }
+    assert renamed.rows(t.c.event_id == "evt-1")[0]["retry_count"] == 0

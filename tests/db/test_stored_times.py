@@ -167,7 +167,7 @@ def test_db_check_counts_times_it_cannot_read(make_database, cli, tmp_path, monk
 def test_a_retry_pass_settles_epoch_ms_rows_in_epoch_ms(
     make_database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
-    from tests.retry.test_pass import configure
+    from tests.helpers.retry import configure
 
     due, later = stored(NOW - timedelta(minutes=5), "epoch_ms"), stored(NOW + timedelta(hours=1), "epoch_ms")
     db = setup(make_database, tmp_path, monkeypatch, [(1, "PENDING", due, due), (2, "PENDING", due, due)])

@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,8 +23,9 @@ import yaml
 
 from tests.conftest import write_config
 from tests.helpers.events import event
+from tests.helpers.process import run_kafkaops
+from tests.helpers.retry import configure, statuses
 from tests.helpers.topics import consume
-from tests.retry.test_pass import configure, statuses
 
 PAYLOAD = '{"eventId": "evt-1",  "payload": {"z": 1, "a": "é 🎰"}}'
 HEADERS = '{"z-last": "1", "eventType": "PlayerRegistered", "n": 3}'
@@ -299,3 +302,53 @@ def test_a_topic_that_is_not_utf8_is_settled_by_retry(
         ("PENDING", 1, not_utf8),
     ]
     assert 'kafka_retry_attempts_total{topic="or\\\\xff"} 2.0' in metrics.read_text()
+
+
+def test_sqlite_rows_that_are_not_utf8_are_listed_and_shown_byte_for_byte(
+    make_database, tmp_path: Path
+) -> None:
+    """One row with bytes that are not UTF-8 made every command fail (`Could not decode to UTF-8
+    column 'topic'`), including the list that would show which row it is."""
+    import csv
+    import io
+
+    import yaml
+
+    db = make_database("sqlite")
+    db.init()
+    db.insert([event(1, status="DLQ_FAILED", last_error="fine")])
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO failed_kafka_events (event_id, topic, event_key, payload, headers, status, "
+            "retry_count, last_error, error_type, created_at, updated_at) VALUES (CAST(X'ff41' AS TEXT), "
+            "CAST(X'6361ff' AS TEXT), CAST(X'fffe' AS TEXT), CAST(X'7b7dff' AS TEXT), NULL, 'DLQ_FAILED', 1, "
+            "CAST(X'c328' AS TEXT), X'00ff', '2026-11-27 10:00:00.000000', '2026-11-27 10:00:00.000000')"
+        )
+    config = write_config(tmp_path / "kafkaops.yaml", db)
+
+    grouped = run_kafkaops("failed", "-g", "topic", "-o", "json", config=config)
+    assert grouped.returncode == 0, grouped.stderr
+    assert {g["topic"]: g["count"] for g in json.loads(grouped.stdout)} == {
+        "casino.player.registered.v1": 1,
+        "ca\udcff": 1,  # JSON's "\udcff": the byte that was not UTF-8, escaped
+    }
+    table = run_kafkaops("failed", "list", config=config)
+    assert table.returncode == 0, table.stderr
+    assert "ca\\xff" in table.stdout and "\\xc3(" in table.stdout  # shown, never sent raw
+    shown = run_kafkaops("failed", "show", "2", config=config)
+    assert "payload (not JSON, shown as stored):\n{}\\xff" in shown.stdout
+    as_json = json.loads(run_kafkaops("failed", "show", "2", "-o", "json", config=config).stdout)
+    assert as_json["event_key"] == "\udcff\udcfe" and as_json["error_type"] == "\x00\udcff"
+    as_yaml = yaml.safe_load(run_kafkaops("failed", "show", "2", "-o", "yaml", config=config).stdout)
+    assert as_yaml["topic"] == "ca\udcff"
+    # Piped csv writes values exact: the stored bytes themselves.
+    raw = subprocess.run(
+        [sys.executable, "-m", "kafkaops", "--config", str(config), "failed", "list", "-o", "csv"],
+        capture_output=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")},
+    )
+    assert raw.returncode == 0, raw.stderr
+    rows = list(csv.DictReader(io.StringIO(raw.stdout.decode("utf-8", "surrogateescape"))))
+    bad = next(row for row in rows if row["id"] == "2")
+    assert bad["topic"].encode("utf-8", "surrogateescape") == b"ca\xff"

@@ -15,9 +15,8 @@ import pytest
 from confluent_kafka import Producer
 
 from tests.conftest import Cli, write_config
-from tests.dlq.test_list_ensure_tail import create_topic
 from tests.helpers.broker_fixtures import NewTopicFactory
-from tests.helpers.dlq import json_records, produce
+from tests.helpers.dlq import create_topic, json_records, produce
 from tests.helpers.events import event
 
 pytestmark = pytest.mark.kafka

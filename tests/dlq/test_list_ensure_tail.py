@@ -18,6 +18,8 @@ from confluent_kafka.admin import AdminClient
 from tests.conftest import Cli, write_config
 from tests.helpers.broker_fixtures import NewTopicFactory
 from tests.helpers.dlq import (
+    create_topic,
+    dlq_pair,
     finish,
     json_records,
     kafkaops_process,
@@ -28,32 +30,6 @@ from tests.helpers.dlq import (
 from tests.helpers.events import event
 
 pytestmark = pytest.mark.kafka
-
-
-def dlq_pair(bootstrap: str, new_topic: NewTopicFactory, partitions: int = 1) -> tuple[str, str]:
-    """A source topic and its `.dlq` topic, both created."""
-    source = new_topic(partitions, name_prefix="src")
-    return source, create_topic(bootstrap, source + ".dlq", partitions)
-
-
-def create_topic(bootstrap: str, name: str, partitions: int = 1) -> str:
-    from confluent_kafka.admin import NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=-1)])[name].result(
-        timeout=30
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        topic = admin.list_topics(name, timeout=5).topics.get(name)
-        if (
-            topic is not None
-            and topic.error is None
-            and all(p.leader >= 0 for p in topic.partitions.values())
-        ):
-            return name
-        time.sleep(0.05)
-    raise AssertionError(f"topic {name} never got leaders")
 
 
 def topics_on(bootstrap: str) -> set[str]:

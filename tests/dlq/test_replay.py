@@ -22,10 +22,11 @@ from confluent_kafka.admin import AdminClient
 from kafkaops.demo.cluster import ApiKey, EmbeddedKafka
 from kafkaops.kafka import client as kafka_layer
 from tests.conftest import Cli
-from tests.dlq.test_list_ensure_tail import create_topic, dlq_pair
 from tests.helpers.broker_fixtures import NewTopicFactory, kafka_broker
 from tests.helpers.dlq import (
     committed_total,
+    create_topic,
+    dlq_pair,
     finish,
     high_total,
     json_records,

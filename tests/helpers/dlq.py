@@ -22,6 +22,9 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
+
+from tests.helpers.broker_fixtures import NewTopicFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 Header = tuple[str, bytes | None]
@@ -258,3 +261,29 @@ def produce_raw_header(
     assert not lib.rd_kafka_produceva(producer, vus, 4), "produceva failed"
     assert lib.rd_kafka_flush(producer, 30_000) == 0
     lib.rd_kafka_destroy(producer)
+
+
+def dlq_pair(bootstrap: str, new_topic: NewTopicFactory, partitions: int = 1) -> tuple[str, str]:
+    """A source topic and its `.dlq` topic, both created."""
+    source = new_topic(partitions, name_prefix="src")
+    return source, create_topic(bootstrap, source + ".dlq", partitions)
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1) -> str:
+    from confluent_kafka.admin import NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=-1)])[name].result(
+        timeout=30
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        topic = admin.list_topics(name, timeout=5).topics.get(name)
+        if (
+            topic is not None
+            and topic.error is None
+            and all(p.leader >= 0 for p in topic.partitions.values())
+        ):
+            return name
+        time.sleep(0.05)
+    raise AssertionError(f"topic {name} never got leaders")

@@ -28,3 +28,28 @@ def event(n: int = 0, **overrides: Any) -> dict[str, Any]:
     }
     row.update(overrides)
     return row
+
+
+OLD = NOW - timedelta(days=40)
+
+
+def insert_one_per_status(db: Any) -> dict[str, int]:
+    """Rows 1-4 as DLQ_FAILED, PENDING, DLQ and an old RESOLVED; their ids by event_id."""
+    db.insert(
+        [
+            event(1, status="DLQ_FAILED", retry_count=5, last_error="Foo@1a2b3c rejected", event_key="k-1"),
+            event(2, status="PENDING", retry_count=1, last_error="Foo@123 rejected", next_retry_at=NOW),
+            event(3, status="DLQ", retry_count=5, last_error="too large", next_retry_at=NOW),
+            event(4, status="RESOLVED", created_at=OLD, updated_at=OLD, next_retry_at=OLD),
+        ]
+    )
+    return {r["event_id"]: r["id"] for r in db.rows()}
+
+
+def insert_a_mix(db: Any) -> None:
+    """Ten rows: five PENDING after a timeout, two DLQ_FAILED on another topic, three RESOLVED."""
+    db.insert(
+        [event(i, status="PENDING", last_error="Timeout after 30012 ms") for i in range(5)]
+        + [event(10 + i, status="DLQ_FAILED", topic="casino.wallet.v1", last_error="boom") for i in range(2)]
+        + [event(20 + i, status="RESOLVED") for i in range(3)]
+    )

@@ -1,5 +1,5 @@
-"""A retry pass that fails safe (issue 7, section 1): whatever the table, the database or a row
-throws at it, no batch is published again and again, and no row is lost.
+"""A retry pass against rows and tables that do not fit: whatever a row or the mapping throws at
+it, no batch is published again and again, and no row is lost.
 
 Each trigger seen in the field has its test, run over several consecutive passes, counting what
 actually arrived on the topic: each row at most once more than the documented at-least-once
@@ -9,40 +9,14 @@ case (a process killed between publish and commit).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-import uuid
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from kafkaops.db.schema import TRUNCATION_MARKER
 from tests.helpers.events import event
+from tests.helpers.retry import INVALID_RECORD, alter, configure, passes, payloads, qualified, statuses
 from tests.helpers.topics import consume
-from tests.retry.test_pass import configure, statuses
-
-INVALID_RECORD = 87  # the broker refuses the record itself: the event's fault
-
-
-def qualified(db) -> str:  # type: ignore[no-untyped-def]
-    return f'"{db.schema}".failed_kafka_events'
-
-
-def alter(db, *statements: str) -> None:  # type: ignore[no-untyped-def]
-    with db.engine.begin() as conn:
-        for statement in statements:
-            conn.execute(sa.text(statement.format(table=qualified(db))))
-
-
-def passes(cli, n: int, *args: str) -> list[Any]:  # type: ignore[no-untyped-def]
-    return [cli("retry", *args) for _ in range(n)]
-
-
-def payloads(bootstrap: str, topic: str, expect: int | None = None) -> list[str]:
-    return sorted(json.loads(r.value)["eventId"] for r in consume(bootstrap, topic, expect=expect, idle=1.0))
-
 
 # -- a table the mapping does not fit: nothing is published -------------------------------------
 
@@ -125,46 +99,6 @@ def test_an_error_longer_than_its_column_is_cut_to_fit(
 
 
 # -- the server's idle-in-transaction timeout is shorter than a batch's publish -----------------
-
-
-@pytest.fixture
-def impatient_role(pg_database):  # type: ignore[no-untyped-def]
-    """A login role whose sessions the server kills after 1 s idle in a transaction."""
-    role = f"impatient_{uuid.uuid4().hex[:8]}"
-    pg_database.init()
-    alter(
-        pg_database,
-        f"CREATE ROLE {role} LOGIN",
-        f"ALTER ROLE {role} SET idle_in_transaction_session_timeout = '1s'",
-        f'GRANT USAGE ON SCHEMA "{pg_database.schema}" TO {role}',
-        f'GRANT ALL ON ALL TABLES IN SCHEMA "{pg_database.schema}" TO {role}',
-        f'GRANT ALL ON ALL SEQUENCES IN SCHEMA "{pg_database.schema}" TO {role}',
-    )
-    url = sa.engine.make_url(pg_database.url).set(username=role)
-    yield url.render_as_string(hide_password=False)
-    alter(pg_database, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
-
-
-def test_a_server_idle_timeout_shorter_than_the_publish_cannot_kill_the_batch(
-    pg_database, impatient_role, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
-    from kafkaops.demo.cluster import ApiKey
-
-    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="10s")
-    monkeypatch.setenv("KAFKAOPS_DATABASE_URL", impatient_role)
-    embedded_kafka.create_topic("casino.player.registered.v1")
-    # The first batch's acks take 2.5 s: the session sits idle in its transaction meanwhile.
-    embedded_kafka.push_broker_request_errors(1, ApiKey.Produce, (0, 2500))
-    pg_database.insert([event(i) for i in range(10)])
-    first, *later = passes(cli, 3, "-o", "json")
-    assert first.exit_code == 0, first.stderr
-    assert json.loads(first.stdout)["resolved"] == 10
-    assert all(r.exit_code == 0 and json.loads(r.stdout)["claimed"] == 0 for r in later)
-    assert statuses(pg_database) == {"RESOLVED": 10}
-    bootstrap = embedded_kafka.bootstrap_servers
-    assert payloads(bootstrap, "casino.player.registered.v1", expect=10) == sorted(
-        f"evt-{i}" for i in range(10)
-    )
 
 
 # -- rows that cannot be records are settled as event failures before publishing ----------------
@@ -294,60 +228,6 @@ def test_a_row_whose_settle_is_refused_is_isolated_and_the_rest_settle(
 # -- a frozen database: the pass ends in bounded time, holding nothing --------------------------
 
 
-def test_a_frozen_database_ends_the_pass_by_its_deadline(
-    pg_database, embedded_kafka, tmp_path, monkeypatch
-) -> None:
-    pg_database.init()
-    config = configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
-    embedded_kafka.create_topic("casino.player.registered.v1")
-    pg_database.insert([event(i) for i in range(5)])
-    before = pg_database.rows()
-    argv = [sys.executable, "-m", "kafkaops", "retry", "--deadline", "3s", "-o", "json"]
-    env = {"KAFKAOPS_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
-    with pg_database.engine.connect() as frozen:
-        frozen.execute(sa.text(f"LOCK TABLE {qualified(pg_database)} IN ACCESS EXCLUSIVE MODE"))
-        started = time.monotonic()
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=90)
-        elapsed = time.monotonic() - started
-        frozen.rollback()
-    assert proc.returncode == 1, proc.stderr
-    assert (
-        "Error: the database did not answer in time: canceling statement due to lock timeout" in proc.stderr
-    )
-    summary = json.loads(proc.stdout)
-    assert summary["claimed"] == 0 and summary["error"].startswith("the database did not answer in time")
-    assert elapsed < 60  # 3 s and a process start; generous, the machine is shared
-    assert pg_database.rows() == before
-    assert consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", idle=0.5, timeout=3) == []
-
-
-def test_deadline_must_be_a_duration(pg_database, cli, tmp_path, monkeypatch) -> None:
-    pg_database.init()
-    configure(pg_database, tmp_path, monkeypatch, "127.0.0.1:9")
-    for bad in ("soon", "0s"):
-        result = cli("retry", "--deadline", bad)
-        assert result.exit_code == 2
-        assert result.stderr.startswith("Error: ") and "--deadline" in result.stderr
-
-
-def test_a_pass_past_its_deadline_starts_no_new_batch(
-    pg_database, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
-    from kafkaops.demo.cluster import ApiKey
-
-    pg_database.init()
-    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="10s")
-    embedded_kafka.create_topic("casino.player.registered.v1")
-    embedded_kafka.push_broker_request_errors(1, ApiKey.Produce, (0, 5000))  # the first batch: 5 s
-    pg_database.insert([event(i) for i in range(30)])
-    result = cli("retry", "--batch-size", "10", "--deadline", "4s", "-o", "json")
-    assert result.exit_code == 1
-    summary = json.loads(result.stdout)
-    assert (summary["claimed"], summary["resolved"]) == (10, 10)
-    assert "the pass reached its --deadline (4s) and stopped" in result.stderr
-    assert statuses(pg_database) == {"RESOLVED": 10, "PENDING": 20}
-
-
 def test_a_null_retry_count_counts_as_never_attempted(
     pg_database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -367,61 +247,43 @@ def test_a_null_retry_count_counts_as_never_attempted(
     assert len(consume(embedded_kafka.bootstrap_servers, "ok", expect=1, idle=0.5)) == 1
 
 
-def test_a_limit_beyond_bigint_is_a_usage_error(pg_database, cli, tmp_path, monkeypatch) -> None:
-    pg_database.init()
-    configure(pg_database, tmp_path, monkeypatch, "127.0.0.1:9")
-    result = cli("retry", "--dry-run", "--limit", "99999999999999999999999")
-    assert result.exit_code == 2
-    assert "99999999999999999999999 is not in the range" in result.stderr
-
-
-def test_a_session_lost_after_publishing_stops_the_pass_and_says_what_was_not_settled(
-    pg_database, embedded_kafka, cli, tmp_path, monkeypatch
+def test_a_null_payload_counts_as_an_attempt_and_does_not_block_the_queue(
+    database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
-    import threading
+    from kafkaops.db.schema import build_table
 
-    from kafkaops.demo.cluster import ApiKey
-
-    pg_database.init()
-    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="10s")
+    table = build_table(database.settings)
+    table.c.payload.nullable = True  # the service's table may allow it; db init's does not
+    table.metadata.create_all(database.engine)
+    database._table = table
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, max_retries=1)
     embedded_kafka.create_topic("casino.player.registered.v1")
-    embedded_kafka.push_broker_request_errors(1, ApiKey.Produce, (0, 2000))  # slow acks: time to act
-    pg_database.insert([event(i) for i in range(30)])
-    killed: list[int] = []
+    embedded_kafka.create_topic("casino.player.registered.v1.dlq")
+    database.insert([event(9, payload=None)] + [event(i) for i in range(3)])  # the NULL one is oldest
+    result = cli("retry", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = {r["event_id"]: r for r in database.rows()}
+    assert {rows[f"evt-{i}"]["status"] for i in range(3)} == {"RESOLVED"}
+    assert (rows["evt-9"]["status"], rows["evt-9"]["last_error"]) == (
+        "DLQ",
+        "the payload is NULL: there is nothing to publish",
+    )
+    [dlq] = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1.dlq", expect=1, idle=0.5)
+    assert (
+        dlq.value is None
+        and dict(dlq.headers)["kafkaops-failed-event-id"] == str(rows["evt-9"]["id"]).encode()
+    )
 
-    def kill_the_batch_session() -> None:
-        holding = (
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'kafkaops' "
-            "AND state = 'idle in transaction' AND query ILIKE '%FOR UPDATE SKIP LOCKED%'"
-        )  # waiting for acks after its claim, not between two statements before it
-        deadline = time.monotonic() + 30
-        with pg_database.engine.connect() as conn:
-            while not killed and time.monotonic() < deadline:
-                for (pid,) in conn.execute(sa.text(holding)).all():
-                    conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-                    killed.append(pid)
-                conn.rollback()
-                time.sleep(0.05)
 
-    killer = threading.Thread(target=kill_the_batch_session)
-    killer.start()
-    result = cli("retry", "--batch-size", "10", "-o", "json")
-    killer.join()
-    assert killed, "the pass never held a batch"
-    assert result.exit_code == 1
-    assert "Error: lost the connection to the database during the command: " in result.stderr
-    assert "pass stopped; 10 row(s) of batch 1 were published but not settled" in result.stderr
-    summary = json.loads(result.stdout)
-    assert (summary["claimed"], summary["resolved"]) == (10, 0)
-    assert statuses(pg_database) == {"PENDING": 30}  # nothing settled, nothing lost
-    # The documented at-least-once case: the next pass publishes those 10 once more, then all
-    # is settled and nothing is published again.
-    assert cli("retry", "-o", "json").exit_code == 0
-    assert cli("retry", "-o", "json").exit_code == 0
-    received = [
-        json.loads(r.value)["eventId"]
-        for r in consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=40, idle=1.0)
-    ]
-    assert sorted(set(received)) == sorted(f"evt-{i}" for i in range(30))
-    assert len(received) == 40
-    assert statuses(pg_database) == {"RESOLVED": 30}
+def test_header_values_that_are_not_strings_go_out_as_json(
+    database, embedded_kafka, cli, tmp_path, monkeypatch
+) -> None:
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("t")
+    database.insert(
+        [event(1, topic="t", headers='{"s": "x", "n": 3, "b": true, "o": {"k": [1]}, "z": null}')]
+    )
+    assert cli("retry").exit_code == 0
+    [record] = consume(embedded_kafka.bootstrap_servers, "t", expect=1, idle=0.5)
+    assert record.headers == [("s", b"x"), ("n", b"3"), ("b", b"true"), ("o", b'{"k": [1]}'), ("z", None)]

@@ -1,27 +1,25 @@
-"""What a retry pass tells the world under faults: its metrics file (written on failure, locked
-against concurrent passes, no `_created` resets), `-o json` when nothing can be reached, bad
-metrics targets found before publishing, environmental broker errors, the DLQ out of reach.
+"""What a retry pass reports for monitoring: its metrics file (Prometheus text, written on failure,
+locked against concurrent passes, no `_created` resets), the Pushgateway, and bad metrics targets
+found before anything is published.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import socket
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from kafkaops.demo.cluster import ApiKey
 from kafkaops.retry.job import PassSummary
 from tests.helpers.events import event
+from tests.helpers.retry import INVALID_RECORD, configure, due_rows, statuses
 from tests.helpers.topics import consume
-from tests.retry.test_pass import configure
-
-INVALID_RECORD = 87  # the broker refuses the record itself: the event's fault
-INVALID_TIMESTAMP = 32
-MESSAGE_TOO_LARGE = 10
 
 
 def samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -75,7 +73,7 @@ def test_a_metrics_file_lock_held_elsewhere_is_waited_for_a_few_seconds_not_for_
 ) -> None:
     import fcntl
 
-    from tests.retry.test_pass import statuses
+    from tests.helpers.retry import statuses
 
     db = make_database("sqlite")
     db.init()
@@ -159,95 +157,82 @@ def test_a_bad_metrics_target_is_found_before_anything_is_published(
 # -- -o json always gives the summary ---------------------------------------------------------------
 
 
-def test_json_summary_when_kafka_is_unreachable(database, cli, tmp_path, monkeypatch, closed_port) -> None:
-    database.init()
-    configure(database, tmp_path, monkeypatch, f"127.0.0.1:{closed_port}")
-    database.insert([event(1)])
-    result = cli("retry", "-o", "json")
-    assert result.exit_code == 1
-    summary = json.loads(result.stdout)
-    assert (summary["claimed"], summary["resolved"]) == (0, 0)
-    assert summary["error"].startswith("cannot reach Kafka at 127.0.0.1:")
-    assert result.stderr.startswith("Error: cannot reach Kafka at 127.0.0.1:")
-
-
-def test_json_summary_when_the_database_is_unreachable(cli, tmp_path, monkeypatch, closed_port) -> None:
-    env = {
-        "KAFKAOPS_DATABASE_URL": f"postgresql://app:hunter2@127.0.0.1:{closed_port}/casino",
-        "KAFKAOPS_BOOTSTRAP_SERVERS": "127.0.0.1:9",
-    }
-    result = cli("retry", "-o", "json", env=env)
-    assert result.exit_code == 1
-    summary = json.loads(result.stdout)
-    assert summary["claimed"] == 0
-    assert summary["error"] == (
-        f"cannot connect to database postgresql://app@127.0.0.1:{closed_port}/casino: connection refused"
-    )
-    assert "hunter2" not in result.stdout + result.stderr
-
-
-def test_summary_table_names_the_pass_breaker(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
-    database.init()
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
-    database.insert([event(1)])
-    result = cli("retry")
-    assert result.exit_code == 0, result.stderr
-    header = result.stdout.splitlines()[0].split()
-    assert "PASS" in header and "BREAKER" in header and "CIRCUIT_BREAKER" not in header
-
-
 # -- whose fault --------------------------------------------------------------------------------------
 
 
-def test_invalid_timestamp_is_the_environment_not_the_event(
-    database, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
-    database.init()
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, breaker_threshold=100)
-    embedded_kafka.create_topic("casino.player.registered.v1")
-    embedded_kafka.push_request_errors(ApiKey.Produce, *[INVALID_TIMESTAMP] * 50)
-    database.insert([event(i) for i in range(5)])
-    before = database.rows()
-    result = cli("retry", "-o", "json")
-    assert result.exit_code == 1
-    summary = json.loads(result.stdout)
-    assert (summary["resolved"], summary["rescheduled"], summary["aborted"]) == (0, 0, 5)
-    assert "5x INVALID_TIMESTAMP" in result.stderr
-    assert database.rows() == before  # no attempt counted, no error recorded
+def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
 
-
-def test_an_unreachable_dlq_leaves_the_row_pending_as_it_was(
-    database, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
     database.init()
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="2s")
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
     embedded_kafka.create_topic("refused")
     embedded_kafka.refuse_produce("refused", INVALID_RECORD)
-    embedded_kafka.partition_set_leader("refused.dlq", 0, -1)  # leaderless: the DLQ send times out
-    database.insert([event(1, topic="refused", retry_count=4, last_error="before", error_type="E")])
-    before = database.rows()
-    result = cli("retry", "-o", "json")
-    assert result.exit_code == 1
-    summary = json.loads(result.stdout)
-    assert (summary["dlq"], summary["dlq_failed"], summary["aborted"]) == (0, 0, 1)
-    assert "CRITICAL" not in result.stderr
-    assert database.rows() == before  # PENDING, retry_count 4, never DLQ_FAILED
+    database.insert([event(i, topic="ok" if i < 3 else "refused") for i in range(5)])
+    path = tmp_path / "kafkaops.prom"
+    assert cli("retry", "--metrics-file", str(path)).exit_code == 0
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(path.read_text())
+        for s in family.samples
+    }
+    assert samples[("kafka_retry_attempts_total", (("topic", "ok"),))] == 3
+    assert samples[("kafka_retry_attempts_total", (("topic", "refused"),))] == 2
+    assert samples[("kafka_retry_success_total", (("topic", "ok"),))] == 3
+    assert abs(samples[("kafkaops_retry_last_success_timestamp_seconds", ())] - time.time()) < 60
+    assert not list(tmp_path.glob("kafkaops.prom.*"))  # no temp file left behind
+    database.insert([event(10 + i, topic="ok") for i in range(4)])
+    assert cli("retry", "--metrics-file", str(path)).exit_code == 0
+    again = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(path.read_text())
+        for s in family.samples
+    }
+    assert again[("kafka_retry_success_total", (("topic", "ok"),))] == 7  # counters keep counting
+    assert again[("kafka_retry_attempts_total", (("topic", "refused"),))] == 2
 
 
-def test_a_record_too_large_for_its_dlq_is_not_advised_a_requeue(
+def test_pushgateway_receives_the_metrics(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            received.append((self.command, self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        do_POST = do_PUT
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        database.init()
+        configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+        due_rows(database, 2)
+        result = cli("retry", "--pushgateway", f"http://127.0.0.1:{server.server_port}")
+        assert result.exit_code == 0, result.stderr
+    finally:
+        server.shutdown()
+    [(method, path, body)] = received
+
+    assert (method, path) == ("PUT", f"/metrics/job/kafkaops_retry/instance/{socket.gethostname()}")
+    assert b'kafka_retry_success_total{topic="casino.player.registered.v1"} 2.0' in body
+
+
+def test_unreachable_pushgateway_is_one_line_and_exit_1(
     database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
+    from tests.helpers.embedded_fixtures import free_port
+
     database.init()
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, max_retries=1)
-    embedded_kafka.create_topic("big")
-    embedded_kafka.create_topic("big.dlq")
-    embedded_kafka.refuse_produce("big", INVALID_RECORD)
-    embedded_kafka.refuse_produce("big.dlq", MESSAGE_TOO_LARGE)  # the DLQ's answer
-    database.insert([event(1, topic="big")])
-    result = cli("retry")
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    due_rows(database, 1)
+    result = cli("retry", "--pushgateway", f"http://127.0.0.1:{free_port()}")
     assert result.exit_code == 1
-    [row] = database.rows()
-    assert row["status"] == "DLQ_FAILED"
-    assert "requeue when the DLQ is writable" not in result.stderr
-    assert "CRITICAL: 1 event(s) are too large for their DLQ topic and are now DLQ_FAILED" in result.stderr
-    assert "a requeue would only fail again" in result.stderr
+    assert "Error: cannot push metrics to http://127.0.0.1:" in result.stderr
+    assert statuses(database) == {"RESOLVED": 1}  # the pass itself was done and kept

@@ -1,13 +1,17 @@
 """`kafkaops retry`: the runbook's state machine against real PostgreSQL and Kafka over TCP.
 
 The real Apache Kafka broker proves delivery of exact bytes and exactly-one-copy under
-concurrency; the embedded (librdkafka mock) cluster injects the faults: brokers down, topic
-errors, transient Produce errors, slow round trips.
+concurrency; the embedded (librdkafka mock) cluster shows the pass's locks, batches, dry runs,
+narrowing options and what a signal or a kill leaves behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -17,51 +21,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from kafkaops.config.settings import Overrides, load_settings
-from kafkaops.db.connections import Connections
 from kafkaops.demo.cluster import ApiKey
 from kafkaops.retry.job import BatchReport, PassOptions, run_pass
-from tests.conftest import write_config
 from tests.helpers.events import event
+from tests.helpers.process import KAFKAOPS, process_env
+from tests.helpers.retry import INVALID_RECORD, configure, connections, due_rows, statuses, wait_for_sessions
 from tests.helpers.topics import consume
-
-INVALID_RECORD = 87  # the broker refuses the record itself: the event's fault
-NOT_LEADER_FOR_PARTITION = 6
-FAST = {"socket.connection.setup.timeout.ms": "1000", "reconnect.backoff.max.ms": "200"}
-
-
-def configure(db, tmp_path: Path, monkeypatch, bootstrap: str, **retry: Any) -> Path:  # type: ignore[no-untyped-def]
-    retry = {"delivery_timeout": "3s", **retry}
-    path = write_config(
-        tmp_path / "kafkaops.yaml", db, kafka={"bootstrap.servers": bootstrap, **FAST}, retry=retry
-    )
-    monkeypatch.setenv("KAFKAOPS_CONFIG", str(path))
-    return path
-
-
-def connections() -> Connections:
-    return Connections(load_settings(Overrides()))
-
-
-def due_rows(db, n: int, **overrides: Any) -> None:  # type: ignore[no-untyped-def]
-    db.insert([event(i, **overrides) for i in range(n)])
-
-
-def wait_for_sessions(db, count_query: str, at_least: int, failure: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    """Poll pg_stat_activity (`count_query`) until it counts `at_least` sessions."""
-    deadline = time.monotonic() + timeout
-    with db.engine.connect() as conn:
-        while conn.execute(sa.text(count_query)).scalar_one() < at_least:
-            conn.rollback()
-            assert time.monotonic() < deadline, failure
-            time.sleep(0.05)
-
-
-def statuses(db) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    t = db.table
-    with db.engine.connect() as conn:
-        return dict(conn.execute(sa.select(t.c.status, sa.func.count()).group_by(t.c.status)).all())
-
 
 # -- the state machine --------------------------------------------------------------------------
 
@@ -183,7 +148,6 @@ def test_two_concurrent_passes_publish_each_row_exactly_once(
     pg_database, kafka_bootstrap, new_topic, tmp_path, monkeypatch
 ) -> None:
     import subprocess
-    import sys
 
     topic = new_topic(partitions=3)
     pg_database.init()
@@ -301,77 +265,6 @@ def test_a_pass_run_from_code_claims_retry_batch_size_rows_per_batch(
 # -- faults ---------------------------------------------------------------------------------------
 
 
-def test_transient_produce_errors_still_resolve_every_row_once(
-    database, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
-    database.init()
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
-    embedded_kafka.create_topic("casino.player.registered.v1")
-    embedded_kafka.push_request_errors(ApiKey.Produce, NOT_LEADER_FOR_PARTITION, NOT_LEADER_FOR_PARTITION)
-    due_rows(database, 50)
-    result = cli("retry", "-o", "json")
-    assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["resolved"] == 50
-    records = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=50)
-    assert sorted(json.loads(r.value)["eventId"] for r in records) == sorted(f"evt-{i}" for i in range(50))
-    assert {r["retry_count"] for r in database.rows()} == {0}
-
-
-def test_broker_down_before_the_pass_touches_nothing(
-    database, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
-    database.init()
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
-    due_rows(database, 5)
-    before = database.rows()
-    embedded_kafka.broker_down()
-    result = cli("retry")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("Error: cannot reach Kafka at ")
-    assert database.rows() == before
-
-
-def test_broker_down_mid_pass_opens_the_breaker_and_burns_no_attempt(
-    pg_database, embedded_kafka, tmp_path, monkeypatch
-) -> None:
-    pg_database.init()
-    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, delivery_timeout="2s")
-    embedded_kafka.create_topic("casino.player.registered.v1")
-    due_rows(pg_database, 100)
-    before = {r["id"]: r for r in pg_database.rows()}
-
-    def after_first_batch(report: BatchReport) -> None:
-        if report.number == 1:
-            embedded_kafka.broker_down()
-
-    summary = run_pass(connections(), PassOptions(batch_size=25), on_batch=after_first_batch)
-    assert (summary.resolved, summary.aborted, summary.circuit_breaker) == (25, 25, "OPEN")
-    assert not summary.completed
-    t = pg_database.table
-    pending = pg_database.rows(t.c.status == "PENDING")
-    assert len(pending) == 75
-    for row in pending:  # exactly as they were: no attempt counted, no error recorded
-        assert row == before[row["id"]]
-
-
-def test_a_produce_error_on_one_topic_counts_attempts_for_that_topic_only(
-    database, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
-    database.init()
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
-    embedded_kafka.create_topic("ok")
-    embedded_kafka.create_topic("refused")
-    embedded_kafka.refuse_produce("refused", INVALID_RECORD)
-    database.insert([event(i, topic="ok" if i % 2 else "refused") for i in range(20)])
-    result = cli("retry", "-o", "json")
-    assert result.exit_code == 0, result.stderr
-    rows = database.rows()
-    assert {(r["topic"], r["status"], r["retry_count"]) for r in rows} == {
-        ("ok", "RESOLVED", 0),
-        ("refused", "PENDING", 1),
-    }
-
-
 def test_dry_run_changes_nothing(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
     database.init()
     configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
@@ -402,7 +295,6 @@ def test_limit_and_topic_narrow_a_pass(database, embedded_kafka, cli, tmp_path, 
 def test_sigkill_mid_pass_leaves_no_row_locked_and_none_lost(
     pg_database, embedded_kafka, tmp_path, monkeypatch
 ) -> None:
-    import os
     import signal
     import subprocess
     import sys
@@ -450,156 +342,7 @@ def test_sigkill_mid_pass_leaves_no_row_locked_and_none_lost(
 # -- metrics -------------------------------------------------------------------------------------
 
 
-def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    database.init()
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
-    embedded_kafka.create_topic("refused")
-    embedded_kafka.refuse_produce("refused", INVALID_RECORD)
-    database.insert([event(i, topic="ok" if i < 3 else "refused") for i in range(5)])
-    path = tmp_path / "kafkaops.prom"
-    assert cli("retry", "--metrics-file", str(path)).exit_code == 0
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(path.read_text())
-        for s in family.samples
-    }
-    assert samples[("kafka_retry_attempts_total", (("topic", "ok"),))] == 3
-    assert samples[("kafka_retry_attempts_total", (("topic", "refused"),))] == 2
-    assert samples[("kafka_retry_success_total", (("topic", "ok"),))] == 3
-    assert abs(samples[("kafkaops_retry_last_success_timestamp_seconds", ())] - time.time()) < 60
-    assert not list(tmp_path.glob("kafkaops.prom.*"))  # no temp file left behind
-    database.insert([event(10 + i, topic="ok") for i in range(4)])
-    assert cli("retry", "--metrics-file", str(path)).exit_code == 0
-    again = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(path.read_text())
-        for s in family.samples
-    }
-    assert again[("kafka_retry_success_total", (("topic", "ok"),))] == 7  # counters keep counting
-    assert again[("kafka_retry_attempts_total", (("topic", "refused"),))] == 2
-
-
-def test_pushgateway_receives_the_metrics(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    received: list[tuple[str, str, bytes]] = []
-
-    class Gateway(BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:
-            received.append((self.command, self.path, self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        do_POST = do_PUT
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Gateway)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        database.init()
-        configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
-        due_rows(database, 2)
-        result = cli("retry", "--pushgateway", f"http://127.0.0.1:{server.server_port}")
-        assert result.exit_code == 0, result.stderr
-    finally:
-        server.shutdown()
-    [(method, path, body)] = received
-    import socket
-
-    assert (method, path) == ("PUT", f"/metrics/job/kafkaops_retry/instance/{socket.gethostname()}")
-    assert b'kafka_retry_success_total{topic="casino.player.registered.v1"} 2.0' in body
-
-
-def test_unreachable_pushgateway_is_one_line_and_exit_1(
-    database, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
-    from tests.helpers.embedded_fixtures import free_port
-
-    database.init()
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
-    due_rows(database, 1)
-    result = cli("retry", "--pushgateway", f"http://127.0.0.1:{free_port()}")
-    assert result.exit_code == 1
-    assert "Error: cannot push metrics to http://127.0.0.1:" in result.stderr
-    assert statuses(database) == {"RESOLVED": 1}  # the pass itself was done and kept
-
-
 # -- review fixes: odd rows, breaker threshold, claim order, SQLite concurrency ------------------
-
-
-def test_a_null_payload_counts_as_an_attempt_and_does_not_block_the_queue(
-    database, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
-    from kafkaops.db.schema import build_table
-
-    table = build_table(database.settings)
-    table.c.payload.nullable = True  # the service's table may allow it; db init's does not
-    table.metadata.create_all(database.engine)
-    database._table = table
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, max_retries=1)
-    embedded_kafka.create_topic("casino.player.registered.v1")
-    embedded_kafka.create_topic("casino.player.registered.v1.dlq")
-    database.insert([event(9, payload=None)] + [event(i) for i in range(3)])  # the NULL one is oldest
-    result = cli("retry", "-o", "json")
-    assert result.exit_code == 0, result.stderr
-    rows = {r["event_id"]: r for r in database.rows()}
-    assert {rows[f"evt-{i}"]["status"] for i in range(3)} == {"RESOLVED"}
-    assert (rows["evt-9"]["status"], rows["evt-9"]["last_error"]) == (
-        "DLQ",
-        "the payload is NULL: there is nothing to publish",
-    )
-    [dlq] = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1.dlq", expect=1, idle=0.5)
-    assert (
-        dlq.value is None
-        and dict(dlq.headers)["kafkaops-failed-event-id"] == str(rows["evt-9"]["id"]).encode()
-    )
-
-
-def test_header_values_that_are_not_strings_go_out_as_json(
-    database, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
-    database.init()
-    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
-    embedded_kafka.create_topic("t")
-    database.insert(
-        [event(1, topic="t", headers='{"s": "x", "n": 3, "b": true, "o": {"k": [1]}, "z": null}')]
-    )
-    assert cli("retry").exit_code == 0
-    [record] = consume(embedded_kafka.bootstrap_servers, "t", expect=1, idle=0.5)
-    assert record.headers == [("s", b"x"), ("n", b"3"), ("b", b"true"), ("o", b'{"k": [1]}'), ("z", None)]
-
-
-def test_fewer_transport_failures_than_the_threshold_do_not_stop_the_pass(
-    database, embedded_kafka, cli, tmp_path, monkeypatch
-) -> None:
-    database.init()
-    configure(
-        database,
-        tmp_path,
-        monkeypatch,
-        embedded_kafka.bootstrap_servers,
-        delivery_timeout="2s",
-        breaker_threshold=3,
-    )
-    embedded_kafka.create_topic("ok")
-    embedded_kafka.partition_set_leader("stuck", 0, -1)  # leaderless: its records time out
-    database.insert([event(i, topic="stuck" if i == 5 else "ok") for i in range(10)])
-    result = cli("retry", "--batch-size", "4", "-o", "json")
-    summary = json.loads(result.stdout)
-    assert (summary["resolved"], summary["aborted"], summary["circuit_breaker"]) == (9, 1, "CLOSED")
-    assert summary["claimed"] == 10  # the stuck row was claimed once, then skipped for the rest of the pass
-    assert result.exit_code == 1
-    assert (
-        "1 claimed row(s) left PENDING, no attempt counted: transport errors (1x _MSG_TIMED_OUT)"
-        in result.stderr
-    )
-    stuck = [r for r in database.rows() if r["topic"] == "stuck"]
-    assert [(r["status"], r["retry_count"], r["last_error"]) for r in stuck] == [("PENDING", 0, None)]
 
 
 def test_dry_run_lists_rows_in_the_order_a_pass_claims_them(
@@ -634,7 +377,6 @@ def test_two_concurrent_passes_on_sqlite_never_publish_a_row_twice(
     make_database, embedded_kafka, tmp_path, monkeypatch
 ) -> None:
     import subprocess
-    import sys
 
     db = make_database("sqlite")
     db.init()
@@ -655,3 +397,111 @@ def test_two_concurrent_passes_on_sqlite_never_publish_a_row_twice(
         subprocess.run(argv, env=env, check=True, capture_output=True, timeout=120)
     records = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=200)
     assert sorted(json.loads(r.value)["n"] for r in records) == list(range(200))
+
+
+@pytest.mark.parametrize("deadline", ["25d", "30d", "999999999d"])
+def test_a_long_retry_deadline_still_publishes_on_postgresql(
+    pg_database: Any,
+    embedded_kafka: Any,
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    deadline: str,
+) -> None:
+    """statement_timeout takes at most 2^31-1 ms (24.8 days): a longer --deadline failed every pass."""
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("t")
+    pg_database.insert([event(i, topic="t") for i in range(5)])
+    result = cli("retry", "--deadline", deadline, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["resolved"] == 5
+    assert statuses(pg_database) == {"RESOLVED": 5}
+    assert len(consume(embedded_kafka.bootstrap_servers, "t", expect=5, idle=0.5)) == 5
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_pass_after_settling_what_was_published(
+    pg_database: Any, embedded_kafka: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    """SIGTERM (timeout(1), systemd, Kubernetes) killed the pass at once: a batch the broker had
+    acknowledged was never settled and went out again next pass, no summary, no metrics, exit -15."""
+    pg_database.init()
+    config = configure(pg_database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.create_topic("slow")
+    pg_database.insert([event(i, topic="slow") for i in range(60)])
+    embedded_kafka.set_rtt(-1, 300)  # every produce request waits: a batch takes a while
+    metrics = tmp_path / "retry.prom"
+    env = process_env(config=config)
+    proc = subprocess.Popen(
+        [*KAFKAOPS, "retry", "--batch-size", "5", "-o", "json", "--metrics-file", str(metrics)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while statuses(pg_database).get("RESOLVED", 0) == 0:  # the first batch is settled
+            assert proc.poll() is None and time.monotonic() < deadline, "the pass never settled a batch"
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    embedded_kafka.set_rtt(-1, 0)
+    assert proc.returncode == 128 + signum, err
+    name = signal.Signals(signum).name
+    assert f"Error: stopped by {name}: every batch begun was published and settled" in err
+    summary = json.loads(out)
+    assert summary["stopped_by"] == name
+    resolved = statuses(pg_database).get("RESOLVED", 0)
+    assert summary["resolved"] == resolved and 0 < resolved < 60
+    assert statuses(pg_database) == {"RESOLVED": resolved, "PENDING": 60 - resolved}
+    # Everything on the topic was settled: nothing acknowledged is left to be sent again.
+    on_topic = consume(embedded_kafka.bootstrap_servers, "slow", idle=1.0)
+    assert len(on_topic) == resolved
+    # The metrics of what was done are written; a stopped pass is no success.
+    text = metrics.read_text()
+    assert f'kafka_retry_success_total{{topic="slow"}} {float(resolved)}' in text
+    assert "kafkaops_retry_last_success_timestamp_seconds" not in text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "published"),
+    [("a_*", ["a_b"]), ("a%*", ["a%b", "a%xb"]), ("a?b", ["a%b", "a_b", "axb"]), ("a\\*", [])],
+)
+def test_retry_topic_globs_take_sql_wildcards_literally(
+    database: Any,
+    embedded_kafka: Any,
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pattern: str,
+    published: list[str],
+) -> None:
+    """`_` and `%` are LIKE wildcards: unescaped, --topic 'a_*' would also publish axb's rows."""
+    database.init()
+    configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    topics = ["a_b", "axb", "a%b", "a%xb"]
+    for topic in topics:
+        embedded_kafka.create_topic(topic)
+    database.insert([event(i, topic=topic) for i, topic in enumerate(topics)])
+    result = cli("retry", "--topic", pattern, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["resolved"] == len(published)
+    t = database.table
+    with database.engine.connect() as conn:
+        resolved = conn.execute(sa.select(t.c.topic).where(t.c.status == "RESOLVED")).scalars().all()
+    assert sorted(resolved) == published
+    for topic in topics:
+        expected = 1 if topic in published else 0
+        assert len(consume(embedded_kafka.bootstrap_servers, topic, idle=0.3, timeout=3)) == expected
+
+
+def test_a_limit_beyond_bigint_is_a_usage_error(pg_database, cli, tmp_path, monkeypatch) -> None:
+    pg_database.init()
+    configure(pg_database, tmp_path, monkeypatch, "127.0.0.1:9")
+    result = cli("retry", "--dry-run", "--limit", "99999999999999999999999")
+    assert result.exit_code == 2
+    assert "99999999999999999999999 is not in the range" in result.stderr

@@ -15,13 +15,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 import yaml
 
 from kafkaops.config.settings import Overrides, load_settings
@@ -30,55 +28,12 @@ from kafkaops.demo.cluster import EmbeddedKafka
 from kafkaops.demo.service import FakeService, health_body, metrics_text, stats_body
 from kafkaops.status.gather import run_status
 from kafkaops.status.statefile import state_path
-from tests.conftest import TestDatabase, write_config
-from tests.helpers.embedded_fixtures import FAST_CLIENT, free_port
+from tests.conftest import TestDatabase
+from tests.helpers.embedded_fixtures import free_port
 from tests.helpers.events import event
+from tests.helpers.status import TOPIC, checks_by_name, configure, now, rows, status_json
 
 KAFKAOPS = str(Path(sys.executable).parent / "kafkaops")
-TOPIC = "casino.player.registered.v1"
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def rows(
-    n: int, *, status: str = "PENDING", age: timedelta = timedelta(minutes=5), **extra: Any
-) -> list[dict[str, Any]]:
-    created = now() - age
-    return [event(i, status=status, created_at=created, **extra) for i in range(n)]
-
-
-def configure(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    db: TestDatabase | None = None,
-    *,
-    kafka: str | None = None,
-    instances: list[Any] | None = None,
-    **sections: Any,
-) -> Path:
-    state_home = tmp_path / "state-home"
-    monkeypatch.setenv("XDG_STATE_HOME", str(state_home))
-    if instances is not None:
-        sections["app"] = {"instances": instances, **sections.get("app", {})}
-    path = write_config(
-        tmp_path / "kafkaops.yaml",
-        db,
-        kafka={"bootstrap.servers": kafka, **FAST_CLIENT} if kafka else None,
-        **sections,
-    )
-    monkeypatch.setenv("KAFKAOPS_CONFIG", str(path))
-    return path
-
-
-def status_json(cli: Any, *args: str) -> tuple[int, dict[str, Any], str]:
-    result = cli("status", "-o", "json", *args)
-    return result.exit_code, json.loads(result.stdout), result.stderr
-
-
-def checks_by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["name"]: c for c in doc["checks"]}
 
 
 def run_cli(
@@ -88,12 +43,6 @@ def run_cli(
     return subprocess.run(
         [KAFKAOPS, *args], env=env, capture_output=True, text=True, timeout=timeout, **kwargs
     )
-
-
-@pytest.fixture
-def service() -> Iterator[FakeService]:
-    with FakeService().healthy() as running:
-        yield running
 
 
 # -- the database ---------------------------------------------------------------------------------
@@ -590,100 +539,6 @@ def test_an_unwritable_state_dir_is_a_warning_not_a_failure(
 # -- the webhook -------------------------------------------------------------------------------------
 
 
-def test_webhook_alert_is_sent_once_then_recovery_once(
-    database: TestDatabase, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    database.init()
-    database.insert([*rows(1), event(7, status="DLQ_FAILED", created_at=now())])
-    with FakeService() as hook:
-        configure(
-            tmp_path, monkeypatch, database, alerts={"webhook": f"{hook.url}/services/T0/B0/HookSECRET"}
-        )
-        first = cli("status", "-o", "json")
-        assert first.exit_code == 2
-        assert len(hook.posts) == 1
-        path, payload = hook.posts[0]
-        assert path == "/services/T0/B0/HookSECRET"
-        assert payload["text"].startswith("KAFKAOPS CRITICAL (test)")
-        assert (
-            "1 DLQ_FAILED events require manual intervention: kafkaops failed list --status DLQ_FAILED"
-            in payload["text"]
-        )
-        assert payload["status"] == "CRITICAL"
-        assert [c["name"] for c in payload["checks"]] == ["dlq_failed"]
-        # Nothing changed: no second alert.
-        assert cli("status", "-o", "json").exit_code == 2
-        assert len(hook.posts) == 1
-        # Cleared: one recovery message, then silence.
-        with database.engine.begin() as conn:
-            conn.execute(sa.update(database.table).values(status="RESOLVED"))
-        assert cli("status", "-o", "json").exit_code == 0
-        assert len(hook.posts) == 2
-        assert hook.posts[1][1]["text"].startswith("KAFKAOPS RECOVERED (test): now OK")
-        assert hook.posts[1][1]["kind"] == "recovery"
-        assert cli("status", "-o", "json").exit_code == 0
-        assert len(hook.posts) == 2
-
-
-def test_a_new_critical_check_alerts_again(
-    database: TestDatabase, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    database.init()
-    database.insert([event(7, status="DLQ_FAILED", created_at=now())])
-    with FakeService() as hook:
-        configure(tmp_path, monkeypatch, database)
-        cli("status", "--alert-webhook", f"{hook.url}/hook")
-        database.insert(rows(5001))
-        cli("status", "--alert-webhook", f"{hook.url}/hook")
-        assert len(hook.posts) == 2
-        assert [c["name"] for c in hook.posts[1][1]["checks"] if c["status"] == "CRITICAL"] == [
-            "dlq_failed",
-            "pending_events",
-        ]
-
-
-def test_a_failing_webhook_is_reported_without_changing_the_exit_code_and_retried(
-    database: TestDatabase, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    database.init()
-    database.insert([event(7, status="DLQ_FAILED", created_at=now())])
-    with FakeService() as hook:
-        hook.post_status = 500
-        configure(
-            tmp_path, monkeypatch, database, alerts={"webhook": f"{hook.url}/services/T0/B0/HookSECRET"}
-        )
-        result = cli("status")
-        assert result.exit_code == 2
-        assert f"Warning: alert webhook failed: {hook.url}/****: HTTP 500" in result.stderr
-        assert "HookSECRET" not in result.stderr + result.stdout
-        hook.post_status = 200
-        assert cli("status").exit_code == 2
-        assert len(hook.posts) == 2  # the failed one, then the retry that worked
-    state_path(tmp_path / "state-home" / "kafkaops", "test").unlink()  # forget the alert sent
-    unreachable = cli("status", "--alert-webhook", f"http://127.0.0.1:{free_port()}/x")
-    assert unreachable.exit_code == 2
-    assert "alert webhook failed" in unreachable.stderr and "connection refused" in unreachable.stderr
-
-
-def test_slack_text_cannot_mention_anyone(
-    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
-) -> None:
-    service.set_json("/actuator/health/kafka", health_body(breaker="OPEN"))
-    configure(tmp_path, monkeypatch, instances=[{"name": "<!channel>", "url": service.url}])
-    state_file = state_path(tmp_path / "state-home" / "kafkaops", "test")
-    state_file.parent.mkdir(parents=True)
-    state_file.write_text(
-        json.dumps(
-            {"version": 1, "breakers_open_since": {"<!channel>": (now() - timedelta(hours=1)).isoformat()}}
-        )
-    )
-    with FakeService() as hook:
-        assert cli("status", "--alert-webhook", f"{hook.url}/hook").exit_code == 2
-        [(_, payload)] = hook.posts
-    assert "<!channel>" not in payload["text"]
-    assert "- circuit_breaker &lt;!channel&gt;: circuit breaker OPEN for 1h (&gt; 5m)" in payload["text"]
-
-
 # -- formats, exit codes, escaping, secrets ------------------------------------------------------
 
 
@@ -1130,3 +985,143 @@ def test_a_health_key_given_twice_with_different_values_is_not_used(
     assert (
         check["next_step"] == f"look at what the service answers: curl -s {service.url}/actuator/health/kafka"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-o", "nagios", "--bogus"], "KAFKAOPS UNKNOWN - No such option: --bogus"),
+        (["--watch", "abc", "-onagios"], "KAFKAOPS UNKNOWN - Invalid value for '--watch' / '-w': 'abc'"),
+        (
+            ["--output=NAGIOS", "--metrics-file"],
+            "KAFKAOPS UNKNOWN - Option '--metrics-file' requires an argument",
+        ),
+    ],
+)
+def test_a_usage_error_still_gives_nagios_its_plugin_line(
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    service: FakeService,
+    args: list[str],
+    expected: str,
+) -> None:
+    """Nagios shows stdout: a mistyped option gave it nothing ("(No output on stdout)")."""
+    configure(tmp_path, monkeypatch, instances=[service.url])
+    result = cli("status", *args)
+    assert result.exit_code == 3
+    assert result.stdout.startswith(expected) and result.stdout.count("\n") == 1, result.stdout
+
+
+def test_the_unknown_line_of_a_usage_error_is_cut_and_escaped_as_every_plugin_line(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """A 10 kB option name made a 10 kB UNKNOWN line: Nagios keeps 8 kB of it."""
+    configure(tmp_path, monkeypatch, instances=[service.url])
+    result = cli("status", "-o", "nagios", "--" + "a|" * 5000)
+    assert result.exit_code == 3
+    line = result.stdout.removesuffix("\n")
+    assert "\n" not in line and "|" not in line
+    assert line.startswith("KAFKAOPS UNKNOWN - No such option: --a/a/a/") and line.endswith("…")
+    assert len(line.encode()) <= 8000
+
+
+def test_a_usage_error_without_nagios_prints_nothing_on_stdout(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    configure(tmp_path, monkeypatch, instances=[service.url])
+    result = cli("status", "-o", "json", "--bogus")
+    assert result.exit_code == 3 and result.stdout == ""
+
+
+def test_a_breaker_first_seen_in_the_future_is_seen_again_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """After the clock went back (NTP step, a VM restored), the stored first-seen time lay in the
+    future: the breaker stayed WARNING until the clock caught up, an hour past its 5 minutes."""
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    service.set_json("/actuator/health/kafka", health_body(breaker="OPEN"))
+    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    state_file = state_path(tmp_path / "state-home" / "kafkaops", "test")
+    state_file.parent.mkdir(parents=True)
+    ahead = (t0 + timedelta(hours=1)).isoformat()
+    state_file.write_text(json.dumps({"version": 1, "breakers_open_since": {"pod-a": ahead}}))
+
+    def run_at(at: datetime) -> tuple[str, str]:
+        settings = load_settings(Overrides())
+        conns = Connections(settings)
+        try:
+            check = run_status(settings, conns, now=at).check("circuit_breaker pod-a")
+        finally:
+            conns.close()
+        assert check is not None
+        return check.status, check.message
+
+    assert run_at(t0) == ("WARNING", "circuit breaker OPEN for 0s (critical after 5m)")
+    assert json.loads(state_file.read_text())["breakers_open_since"] == {"pod-a": "2026-11-27T12:00:00Z"}
+    assert run_at(t0 + timedelta(minutes=6)) == ("CRITICAL", "circuit breaker OPEN for 6m (> 5m)")
+
+
+def test_thousands_of_missing_dlq_topics_make_a_line_of_ten_and_a_count(
+    database: Any, embedded_kafka: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table with 3,000 topics without a DLQ topic made a nagios line of 3,000 names and a
+    next step of 3,000 commands."""
+    database.init()
+    database.insert([event(i, topic=f"casino.t{i:04d}.v1", status="DLQ") for i in range(3000)])
+    configure(tmp_path, monkeypatch, database, kafka=embedded_kafka.bootstrap_servers)
+    result = cli("status", "-o", "nagios")
+    assert result.exit_code == 1
+    line = result.stdout.strip()
+    assert line.startswith(
+        "KAFKAOPS WARNING - missing DLQ topic(s): casino.t0000.v1.dlq, casino.t0001.v1.dlq, "
+    )
+    assert "casino.t0009.v1.dlq and 2,990 more: the next DLQ send for them fails" in line
+    assert "casino.t0010.v1.dlq" not in line and len(line) < 1000
+    assert "missing_dlq_topics=3000;0;;0" in line
+    doc = json.loads(cli("status", "-o", "json").stdout)
+    check = {c["name"]: c for c in doc["checks"]}["dlq_topics"]
+    assert check["value"] == 3000
+    assert check["next_step"].count("kafkaops dlq ensure") == 10
+    assert sum(1 for d in doc["dlq_topics"] if not d["exists"]) == 3000  # the whole list is in the JSON
+    table = cli("status").stdout
+    assert "DLQ topics (20 of 3,000, missing first; all: -o json)" in table
+    assert sum(1 for line in table.splitlines() if "MISSING" in line) == 20
+
+
+def test_watch_on_a_dumb_terminal_shows_each_refresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """With TERM=dumb (Emacs' shell) rich's Live drew nothing: --watch showed a blank screen."""
+    import pty
+    import select
+
+    service.set_json("/actuator/health/kafka", health_body(pending=7, status="UP\x1b[2J"))
+    config = configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")}
+    env.update({"KAFKAOPS_CONFIG": str(config), "TERM": "dumb"})
+    proc = subprocess.Popen(
+        [*KAFKAOPS, "status", "--watch", "0.5"], stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=env
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while seen.count(b"refreshing every 0.5s") < 2:
+            assert time.monotonic() < deadline, f"no refresh shown within 30 s: {seen!r}"
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                seen += os.read(master, 65536)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0  # Ctrl-C ends the watch with exit 0
+    finally:
+        proc.kill()
+        os.close(master)
+        if proc.stderr:
+            proc.stderr.close()
+    text = seen.decode("utf-8", "replace")
+    assert text.count("KAFKAOPS UNKNOWN") >= 2  # a health status nobody knows is UNKNOWN
+    assert "7 PENDING events" in text
+    assert "\x1b" not in text  # no escape codes for a dumb terminal, and none from the data
+    assert "UP\\x1b[2J" in text

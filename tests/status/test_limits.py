@@ -15,14 +15,7 @@ import pytest
 
 from kafkaops.common.http import MAX_BODY
 from kafkaops.demo.service import FakeService, metrics_text
-from tests.status.test_end_to_end import checks_by_name, configure
-from tests.status.test_service_endpoints import within
-
-
-@pytest.fixture
-def service() -> Any:
-    with FakeService().healthy() as running:
-        yield running
+from tests.helpers.status import checks_by_name, configure, within
 
 
 def metrics_without_publisher() -> str:

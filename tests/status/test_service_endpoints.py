@@ -7,11 +7,12 @@ answers; credentials sent and never shown.
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -21,14 +22,9 @@ from kafkaops.common.secrets import mask_url, redact, secrets_of
 from kafkaops.demo.service import FakeService, health_body, metrics_text, stats_body
 from kafkaops.status.service import probe_instance
 from kafkaops.status.settings import AppSettings, ServiceInstance
+from tests.helpers.status import configure, within
 
 T = TypeVar("T")
-
-
-@pytest.fixture
-def service() -> Iterator[FakeService]:
-    with FakeService().healthy() as running:
-        yield running
 
 
 def app_for(*urls: str, timeout: float = 2.0, **kwargs: object) -> AppSettings:
@@ -41,27 +37,6 @@ def app_for(*urls: str, timeout: float = 2.0, **kwargs: object) -> AppSettings:
 
 def probe(app: AppSettings) -> list:  # type: ignore[type-arg]
     return [probe_instance(app, instance) for instance in app.endpoints()]
-
-
-def within(seconds: float, work: Callable[[], T]) -> T:
-    """Run `work` in a thread and fail (not hang) if it outlives `seconds`: these tests guard
-    deadlines, so a broken one must be a red test."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, work()))
-        except BaseException as error:
-            outcome.append((False, error))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert outcome, f"still running after {seconds}s: the deadline under test did not hold"
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value  # type: ignore[no-any-return]
 
 
 def test_a_healthy_instance_gives_health_breaker_pool_counters_and_latency(service: FakeService) -> None:
@@ -388,3 +363,128 @@ def test_only_the_busiest_executors_are_kept(service: FakeService) -> None:
     # The longest queues.
     assert [pool.executor for pool in status.pools] == [f"ex{n:04d}" for n in range(1950, 2000)]
     assert status.omitted == ["1,950 executors past the 50 busiest"]
+
+
+def test_an_instance_with_an_invalid_host_name_says_so(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": "http://exa..mple:8080"}])
+    result = cli("status", "-o", "json")
+    assert result.exit_code == 3
+    [instance] = json.loads(result.stdout)["instances"]
+    assert instance["endpoint_errors"]["health"] == (
+        "http://exa..mple:8080/actuator/health/kafka: invalid host name"
+    )
+
+
+@pytest.mark.parametrize(
+    ("app", "expected"),
+    [
+        (
+            {"token": "abc\nX-Injected: 1"},
+            "cannot send the request: a credential or header holds a line break",
+        ),
+        (
+            {"health_path": "/actuator/héalth"},
+            "cannot send the request: the URL or a header holds characters",
+        ),
+    ],
+    ids=["token-with-newline", "non-ascii-path"],
+)
+def test_a_request_http_cannot_carry_is_named_not_unexpected(
+    cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    service: FakeService,
+    app: dict,
+    expected: str,  # type: ignore[type-arg]
+) -> None:
+    """They read `health: ...: ValueError`; the token must not be repeated."""
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}], app=app)
+    result = cli("status", "-o", "json")
+    assert result.exit_code == 3
+    errors = json.loads(result.stdout)["instances"][0]["endpoint_errors"]
+    assert expected in errors["health"]
+    assert "X-Injected" not in result.stdout + result.stderr
+    assert not [r for r in service.requests if "X-Injected" in r[2]]
+
+
+def test_control_characters_in_service_labels_never_reach_prometheus_text_raw(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """prometheus_client escapes backslash, quote and newline only: ESC reached the terminal."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    service.set_text(
+        "/actuator/prometheus",
+        metrics_text(executor="pool\x1b]0;pwned\x07\x9b31m"),
+    )
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    result = cli("status", "-o", "prometheus")
+    assert result.exit_code == 0
+    for raw in ("\x1b", "\x07", "\x9b"):
+        assert raw not in result.stdout
+    executors = {
+        s.labels["executor"]
+        for family in text_string_to_metric_families(result.stdout)
+        for s in family.samples
+        if "executor" in s.labels
+    }
+    assert executors == {"pool\\x1b]0;pwned\\x07\\x9b31m"}
+
+
+@pytest.mark.parametrize(
+    "bogus",
+    [-3, "lots", 1e300, True, 12.5, "NaN", [], {"n": 1}],
+    ids=["negative", "text", "huge", "bool", "fraction", "nan", "list", "object"],
+)
+def test_a_count_that_is_not_a_count_is_named_not_judged(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, bogus: Any
+) -> None:
+    """1e300 pending events was CRITICAL with a 300-digit figure; -3 DLQ_FAILED events was OK;
+    "lots" vanished without a word."""
+    service.set_json(
+        "/actuator/health/kafka",
+        {"status": "UP", "details": {"pendingEvents": bogus, "dlqFailedEvents": bogus}},
+    )
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    result = cli("status", "-o", "json")
+    doc = json.loads(result.stdout)
+    names = {c["name"]: c for c in doc["checks"]}
+    assert "pending_events" not in names and "dlq_failed" not in names
+    [instance] = doc["instances"]
+    assert instance["pending_events"] is None and instance["dlq_failed_events"] is None
+    service_check = names["service pod-a"]
+    assert service_check["status"] == "WARNING"
+    assert "pendingEvents is not a count" in service_check["message"]
+    assert "dlqFailedEvents is not a count" in service_check["message"]
+    assert result.exit_code == 1
+
+
+def test_a_negative_thread_count_is_named_not_judged(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
+) -> None:
+    """executor_pool_max_threads -1 with 3 active threads read as "all -1 threads busy"."""
+    service.set_text("/actuator/prometheus", metrics_text(max_pool=-1, remaining=-50))
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    result = cli("status", "-o", "json")
+    doc = json.loads(result.stdout)
+    names = {c["name"]: c for c in doc["checks"]}
+    assert names["thread_pool pod-a"]["status"] == "OK", names["thread_pool pod-a"]
+    assert names["service pod-a"]["status"] == "WARNING"
+    assert doc["instances"][0]["invalid_figures"] == [
+        "kafkaPublisherExecutor: executor_queue_remaining_tasks is not a count (-50.0)",
+        "kafkaPublisherExecutor: executor_pool_max_threads is not a count (-1.0)",
+    ]
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(("given", "expected"), [(0, 0), (1500, 1500), (1500.0, 1500), ("1500", 1500)])
+def test_counts_in_any_honest_form_are_read(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, given: Any, expected: int
+) -> None:
+    service.set_json("/actuator/health/kafka", health_body(pending=given))
+    configure(tmp_path, monkeypatch, instances=[{"name": "pod-a", "url": service.url}])
+    doc = json.loads(cli("status", "-o", "json").stdout)
+    assert doc["instances"][0]["pending_events"] == expected
+    assert {c["name"]: c for c in doc["checks"]}["service pod-a"]["status"] == "OK"
