@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.config import write_config
+
 
 def _complete(words: str, env_extra: dict[str, str], cwd: Path) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
@@ -27,10 +29,12 @@ def _complete(words: str, env_extra: dict[str, str], cwd: Path) -> list[str]:
     return [line for line in result.stdout.splitlines() if line]
 
 
+@pytest.mark.slow
 def test_completion_offers_values_and_context_names(tmp_path: Path) -> None:
     config = tmp_path / "kafkaops.yaml"
-    config.write_text(
-        "current-context: local\ncontexts:\n  local:\n    database: {url: 'sqlite:///x'}\n  prod-eu:\n    {}\n"
+    write_config(
+        config,
+        text="current-context: local\ncontexts:\n  local:\n    database: {url: 'sqlite:///x'}\n  prod-eu:\n    {}\n",
     )
     assert _complete("kafkaops failed --group-by er", {}, tmp_path) == ["error_type", "error_signature"]
     assert _complete("kafkaops failed list --status DLQ,P", {}, tmp_path) == ["DLQ,PENDING"]
@@ -47,12 +51,13 @@ def test_completion_offers_values_and_context_names(tmp_path: Path) -> None:
     "words",
     ["kafkaops retry -o ", "kafkaops db check --output ", "kafkaops config show -o ", "kafkaops failed -o "],
 )
+@pytest.mark.slow
 def test_every_output_option_completes_its_formats(words: str, tmp_path: Path) -> None:
     assert _complete(words, {}, tmp_path) == ["table", "json", "jsonl", "yaml", "csv", "tsv"]
 
 
 def test_context_completion_imports_no_heavy_module(tmp_path: Path) -> None:
-    (tmp_path / "kafkaops.yaml").write_text("contexts:\n  a: {}\n  'b c': {}\n")
+    write_config(tmp_path / "kafkaops.yaml", text="contexts:\n  a: {}\n  'b c': {}\n")
     code = (
         "import sys; from kafkaops.cli.common import complete_contexts; import click;"
         "ctx = click.Context(click.Command('x'));"

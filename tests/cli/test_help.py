@@ -3,25 +3,18 @@ command accepts."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import pytest
+
+from tests.helpers.process import run_kafkaops
 
 
 def _help(*args: str, columns: int) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    env["COLUMNS"] = str(columns)
-    result = subprocess.run(
-        [sys.executable, "-m", "kafkaops", *args, "--help"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_kafkaops(*args, "--help", env={"COLUMNS": str(columns)}, timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
+@pytest.mark.slow
 def test_help_uses_the_terminal_width_and_keeps_summaries_whole() -> None:
     wide = _help("failed", "purge", columns=160)
     assert max(len(line) for line in wide.splitlines()) > 100

@@ -11,6 +11,7 @@ import pytest
 from tests.helpers.events import insert_one_per_status
 
 
+@pytest.mark.slow
 def test_the_parents_output_and_filters_apply_to_the_subcommand(configured, cli) -> None:
     insert_one_per_status(configured)
     result = cli("failed", "-o", "json", "list", "-n", "1")

@@ -28,7 +28,8 @@ from kafkaops.config.settings import DatabaseSettings
 from kafkaops.db.connections import create_engine
 from kafkaops.db.schema import build_table, init_table
 from kafkaops.demo.cluster import EmbeddedKafka
-from tests.conftest import Cli, write_config
+from tests.conftest import Cli
+from tests.helpers.config import write_config
 from tests.helpers.embedded_fixtures import FAST_CLIENT
 from tests.helpers.events import event
 
@@ -121,6 +122,7 @@ def _unlisted(cli: Cli, command: str) -> list[str]:
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.slow
 def test_each_format_the_help_lists_is_accepted(command: str, cli: Cli, configured: None) -> None:
     for fmt in listed_formats(cli, command):
         result = cli(*command.split(), *COMMANDS[command], "-o", fmt)
@@ -137,6 +139,7 @@ def test_each_format_the_help_lists_is_accepted(command: str, cli: Cli, configur
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.slow
 def test_each_format_the_help_does_not_list_is_refused_in_one_line(
     command: str, cli: Cli, configured: None
 ) -> None:

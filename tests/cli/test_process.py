@@ -12,24 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import write_config
+from tests.helpers.config import write_config
 from tests.helpers.events import event
-from tests.helpers.process import run_kafkaops
+from tests.helpers.process import run_kafkaops, start_kafkaops
 
 SECRET = "pa55-w0rd-never-shown"
-
-
-def run(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "kafkaops", *args],
-        env=full_env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def with_password(url: str) -> str:
@@ -37,22 +24,23 @@ def with_password(url: str) -> str:
     return url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@")
 
 
+@pytest.mark.slow
 def test_real_process_counts_and_keeps_the_password_secret(pg_database) -> None:
     pg_database.init()
     pg_database.insert([event(1, status="DLQ_FAILED"), event(2)])
     env = {"KAFKAOPS_DATABASE_URL": with_password(pg_database.url), "KAFKAOPS_KAFKA_SASL_PASSWORD": SECRET}
     config = Path(os.environ.get("TMPDIR", "/tmp")) / f"kafkaops-e2e-{os.getpid()}.yaml"
-    config.write_text(f"contexts:\n  e2e:\n    database:\n      schema: {pg_database.schema}\n")
+    write_config(config, text=f"contexts:\n  e2e:\n    database:\n      schema: {pg_database.schema}\n")
     env["KAFKAOPS_CONFIG"] = str(config)
     try:
-        result = run("failed", "-o", "json", env=env)
+        result = run_kafkaops("failed", "-o", "json", env=env)
         assert result.returncode == 0, result.stderr
         assert {g["status"]: g["count"] for g in json.loads(result.stdout)} == {"DLQ_FAILED": 1, "PENDING": 1}
-        shown = run("config", "show", env=env)
-        bad = run("failed", "--group-by", "nope", env=env)
+        shown = run_kafkaops("config", "show", env=env)
+        bad = run_kafkaops("failed", "--group-by", "nope", env=env)
         assert bad.returncode == 2 and bad.stdout == ""
         assert bad.stderr.startswith("Error: cannot group by 'nope'")
-        refused = run("failed", "requeue", env=env, stdin="y\n")  # stdin is no terminal: never guess
+        refused = run_kafkaops("failed", "requeue", env=env, input="y\n")  # stdin is no terminal: never guess
         assert refused.returncode == 2
         assert pg_database.count(pg_database.table.c.status == "DLQ_FAILED") == 1
         for proc in (result, shown, bad, refused):
@@ -62,8 +50,9 @@ def test_real_process_counts_and_keeps_the_password_secret(pg_database) -> None:
         config.unlink()
 
 
+@pytest.mark.slow
 def test_unreachable_database_exit_1_one_line(tmp_path: Path) -> None:
-    result = run(
+    result = run_kafkaops(
         "failed", "list", env={"KAFKAOPS_DATABASE_URL": f"postgresql://app:{SECRET}@127.0.0.1:1/casino"}
     )
     assert result.returncode == 1
@@ -74,30 +63,25 @@ def test_unreachable_database_exit_1_one_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_nothing_configured_exit_2() -> None:
-    result = run("failed", env={"XDG_CONFIG_HOME": "/nonexistent"})
+    result = run_kafkaops("failed", env={"XDG_CONFIG_HOME": "/nonexistent"})
     assert result.returncode == 2
     assert result.stderr.splitlines()[0] == "Error: no database configured"
 
 
 def test_usage_errors_from_the_parser_exit_2() -> None:
-    result = run("failed", "--top", "0", env={})
+    result = run_kafkaops("failed", "--top", "0", env={})
     assert result.returncode == 2
     assert "Invalid value for '--top'" in result.stderr
 
 
+@pytest.mark.slow
 def test_sandbox_serves_kafka_until_terminated() -> None:
 
     from confluent_kafka import Producer
 
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kafkaops", "sandbox", "--topic", "orders:2"],
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_kafkaops("sandbox", "--topic", "orders:2", stdin=None)
     try:
         lines = [proc.stdout.readline().strip() for _ in range(3)]  # type: ignore[union-attr]
         servers = next(line for line in lines if line.startswith("export KAFKAOPS_BOOTSTRAP_SERVERS="))
@@ -113,6 +97,7 @@ def test_sandbox_serves_kafka_until_terminated() -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_reader_that_goes_away_ends_the_command_quietly(pg_database) -> None:
     """`kafkaops failed ... | head -1`: no traceback, no hang on a half-read stream, exit 141."""
 
@@ -126,17 +111,13 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(pg_database) -> None:
             )
         )
     config = Path(os.environ.get("TMPDIR", "/tmp")) / f"kafkaops-pipe-{os.getpid()}.yaml"
-    config.write_text(
-        f"contexts:\n  e2e:\n    database:\n      url: {pg_database.url}\n      schema: {pg_database.schema}\n"
+    write_config(
+        config,
+        text=f"contexts:\n  e2e:\n    database:\n      url: {pg_database.url}\n      schema: {pg_database.schema}\n",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    env["KAFKAOPS_CONFIG"] = str(config)
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kafkaops", "failed", "--group-by", "last_error", "-o", "json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        proc = start_kafkaops(
+            "failed", "--group-by", "last_error", "-o", "json", config=config, stdin=None, text=False
         )
         assert proc.stdout is not None
         assert proc.stdout.readline() == b"[\n"
@@ -156,6 +137,7 @@ def sqlite_config(make_database, tmp_path: Path):  # type: ignore[no-untyped-def
     return db, write_config(tmp_path / "kafkaops.yaml", db)
 
 
+@pytest.mark.slow
 def test_closed_stderr_does_not_fail_a_command_that_worked(sqlite_config) -> None:  # type: ignore[no-untyped-def]
     _, config = sqlite_config
     result = run_kafkaops("failed", "-o", "json", config=config, close=(2,))
@@ -163,6 +145,7 @@ def test_closed_stderr_does_not_fail_a_command_that_worked(sqlite_config) -> Non
     assert {g["status"]: g["count"] for g in json.loads(result.stdout)} == {"DLQ_FAILED": 1, "PENDING": 1}
 
 
+@pytest.mark.slow
 def test_closed_stdout_is_one_error_line_and_exit_1(sqlite_config) -> None:  # type: ignore[no-untyped-def]
     _, config = sqlite_config
     result = run_kafkaops("failed", "list", config=config, close=(1,), stdout=None)
@@ -171,6 +154,7 @@ def test_closed_stdout_is_one_error_line_and_exit_1(sqlite_config) -> None:  # t
 
 
 @pytest.mark.parametrize("args", [("failed", "-o", "json"), ("failed", "list"), ("config", "show")])
+@pytest.mark.slow
 def test_a_full_disk_is_one_error_line_and_exit_1(sqlite_config, args: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     _, config = sqlite_config
     with open("/dev/full", "w") as full:

@@ -12,7 +12,6 @@ import select
 import shutil
 import struct
 import subprocess
-import sys
 import termios
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.helpers.events import event
+from tests.helpers.process import KAFKAOPS, process_env
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 MARKUP_ERROR = "Topic [casino.loyalty.v1] not present in metadata after 60000 ms [/10.0.4.17:9092] [/bold]"
@@ -42,15 +42,13 @@ def on_terminal(*args: str, config: str, columns: int = 200, timeout: float = 60
     """Run kafkaops with stdout on a pseudo-terminal of `columns` columns; stderr on a pipe."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("KAFKAOPS_")
-        and k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
-    }
-    env.update({"KAFKAOPS_CONFIG": config, "TERM": "xterm-256color"})
+    env = process_env(
+        config=config,
+        env={"TERM": "xterm-256color"},
+        drop=("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"),
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kafkaops", *args],
+        [*KAFKAOPS, *args],
         stdin=slave,
         stdout=slave,
         stderr=subprocess.PIPE,
@@ -112,6 +110,7 @@ def test_failed_grouped_by_error_shows_markup_literally(configured, cli) -> None
     assert_nothing_raw(screen)
 
 
+@pytest.mark.slow
 def test_failed_list_shows_hostile_errors_and_topics_literally(configured) -> None:  # type: ignore[no-untyped-def]
     seed_hostile(configured)
     screen = on_terminal("failed", "list", config=os.environ["KAFKAOPS_CONFIG"], columns=300)
@@ -124,6 +123,7 @@ def test_failed_list_shows_hostile_errors_and_topics_literally(configured) -> No
     assert_nothing_raw(screen)
 
 
+@pytest.mark.slow
 def test_failed_show_shows_escape_sequences_visibly(configured) -> None:  # type: ignore[no-untyped-def]
     seed_hostile(configured)
     configured_payload = "not json \x1b]0;pwned-title\x07 [/bold]"
@@ -137,6 +137,7 @@ def test_failed_show_shows_escape_sequences_visibly(configured) -> None:  # type
 
 
 @pytest.mark.parametrize("columns", [80, 100])
+@pytest.mark.slow
 def test_ids_and_statuses_are_never_cut_on_a_narrow_terminal(configured, columns: int) -> None:  # type: ignore[no-untyped-def]
     configured.insert(
         [

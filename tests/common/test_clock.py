@@ -30,6 +30,7 @@ def _iso(moment: datetime) -> str:
     ],
     ids=["at-noon", "two-hours-later", "an-hour-earlier"],
 )
+@pytest.mark.slow
 def test_which_rows_are_due_is_judged_at_the_set_clock(
     configured, cli, now: datetime, due: list[str]
 ) -> None:  # type: ignore[no-untyped-def]
@@ -61,6 +62,7 @@ def test_status_ages_the_oldest_pending_row_at_the_set_clock(
     assert checks["oldest_pending_age"] == ("OK" if age_s < 3600 else "CRITICAL")
 
 
+@pytest.mark.slow
 def test_failed_shows_ages_and_purge_cutoffs_by_the_set_clock(configured, cli) -> None:  # type: ignore[no-untyped-def]
     configured.insert([event(30, status="RESOLVED", updated_at=NOW - timedelta(days=2))])
     later = {"KAFKAOPS_NOW": "2026-11-28T12:30:00Z"}

@@ -15,6 +15,7 @@ from kafkaops.common.secrets import (
     url_secrets,
     url_without_password,
 )
+from tests.helpers.config import write_config
 from tests.helpers.process import run_kafkaops
 
 # (url, what `config show` prints, what an error message names)
@@ -143,10 +144,12 @@ def test_setting_values_are_masked_by_key_and_by_content(key: str, value: object
         assert "SECRET" not in redact(str(value), hidden)
 
 
+@pytest.mark.slow
 def test_config_show_masks_every_kind_of_secret(cli, tmp_path: Path) -> None:
     config = tmp_path / "k.yaml"
-    config.write_text(
-        """
+    write_config(
+        config,
+        text="""
 contexts:
   prod:
     database: {url: "postgresql://secretuser:p@ssw0rdSECRET@db.internal:5432/casino"}
@@ -163,7 +166,7 @@ contexts:
   other:
     app:
       instances: ["http://u:SECRET5@a:8080"]
-"""
+""",
     )
     config.chmod(0o600)  # the plaintext-secret warning is another test's subject
     for context in ("prod", "other"):
@@ -281,7 +284,7 @@ def test_a_password_on_the_command_line_is_warned_of_once(cli, args: list[str]) 
 
 def test_a_webhook_on_the_command_line_is_warned_of(cli, tmp_path: Path) -> None:
     config = tmp_path / "k.yaml"
-    config.write_text("contexts: {t: {database: {url: 'sqlite:///nowhere/x.db'}}}")
+    write_config(config, text="contexts: {t: {database: {url: 'sqlite:///nowhere/x.db'}}}")
     result = cli(
         "--config", str(config), "status", "-o", "json", "--alert-webhook", "http://127.0.0.1:1/T0/B0/HookX"
     )
@@ -313,6 +316,7 @@ def test_a_short_piece_of_a_password_after_an_unencoded_at_sign_is_never_shown()
     assert "x1" not in result.stderr and "Zq" not in result.stderr
 
 
+@pytest.mark.slow
 def test_an_encoded_at_sign_is_fine(pg_database) -> None:  # type: ignore[no-untyped-def]
     pg_database.init()
     url = pg_database.url.replace("postgresql://postgres@", "postgresql://postgres:Zq%40x1@")

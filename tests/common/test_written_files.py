@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,17 +18,14 @@ from kafkaops.common.filelock import open_nofollow
 from kafkaops.demo import story as demo
 from kafkaops.demo.service import FakeService
 from kafkaops.status.statefile import state_path
-from tests.conftest import write_config
+from tests.helpers.config import write_config
+from tests.helpers.process import run_kafkaops
 
 
 @pytest.fixture
 def service() -> Iterator[FakeService]:
     with FakeService().healthy() as running:
         yield running
-
-
-def plain_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
 
 
 # -- the helper ---------------------------------------------------------------------------------
@@ -61,12 +57,8 @@ def test_a_link_at_the_metrics_lock_is_refused_before_the_pass(make_database, tm
     textfiles.mkdir()
     target = tmp_path / "etc-cron.d-evil"
     (textfiles / ".kafkaops.prom.lock").symlink_to(target)
-    done = subprocess.run(
-        [sys.executable, "-m", "kafkaops", "retry", "--metrics-file", str(textfiles / "kafkaops.prom")],
-        capture_output=True,
-        text=True,
-        env={**plain_env(), "KAFKAOPS_CONFIG": str(config)},
-        timeout=50,
+    done = run_kafkaops(
+        "retry", "--metrics-file", str(textfiles / "kafkaops.prom"), config=config, timeout=50
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[0] == (
@@ -116,15 +108,10 @@ def run_status(tmp_path: Path, service: FakeService, state_dir: Path) -> subproc
     config = write_config(
         tmp_path / "kafkaops.yaml", app={"instances": [service.url]}, status={"state_dir": str(state_dir)}
     )
-    return subprocess.run(
-        [sys.executable, "-m", "kafkaops", "status"],
-        capture_output=True,
-        text=True,
-        env={**plain_env(), "KAFKAOPS_CONFIG": str(config)},
-        timeout=50,
-    )
+    return run_kafkaops("status", config=config, timeout=50)
 
 
+@pytest.mark.slow
 def test_a_new_state_folder_is_made_private(tmp_path: Path, service: FakeService) -> None:
     state_dir = tmp_path / "state"
     done = run_status(tmp_path, service, state_dir)
@@ -134,6 +121,7 @@ def test_a_new_state_folder_is_made_private(tmp_path: Path, service: FakeService
 
 
 @pytest.mark.parametrize("mode", [0o1777, 0o775, 0o757])
+@pytest.mark.slow
 def test_a_state_folder_others_can_write_is_refused(tmp_path: Path, service: FakeService, mode: int) -> None:
     """Whoever can write the state file can mute an alert (a fingerprint marked as sent)."""
     state_dir = tmp_path / "shared"
@@ -149,6 +137,7 @@ def test_a_state_folder_others_can_write_is_refused(tmp_path: Path, service: Fak
 
 
 @pytest.mark.parametrize("kind", ["group-writable", "link"])
+@pytest.mark.slow
 def test_a_state_file_others_could_have_written_is_refused(
     tmp_path: Path, service: FakeService, kind: str
 ) -> None:
@@ -172,6 +161,7 @@ def test_a_state_file_others_could_have_written_is_refused(
     assert elsewhere.read_text() == '{"version": 1, "breakers_open_since": {}}'
 
 
+@pytest.mark.slow
 def test_a_link_at_the_state_lock_is_refused(tmp_path: Path, service: FakeService) -> None:
     state_dir = tmp_path / "state"
     state_dir.mkdir(mode=0o700)
@@ -210,14 +200,7 @@ def test_sandbox_keep_over_a_link_is_one_line_and_exit_2(tmp_path: Path) -> None
     mine = tmp_path / "authorized_keys"
     mine.write_text("ssh-ed25519 AAAA me\n")
     (keep / "kafkaops.yaml").symlink_to(mine)
-    done = subprocess.run(
-        [sys.executable, "-m", "kafkaops", "sandbox", "--keep", str(keep)],
-        capture_output=True,
-        text=True,
-        env=plain_env(),
-        stdin=subprocess.DEVNULL,
-        timeout=50,
-    )
+    done = run_kafkaops("sandbox", "--keep", str(keep), stdin=subprocess.DEVNULL, timeout=50)
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
     assert done.stderr.splitlines()[0] == (
@@ -226,6 +209,7 @@ def test_sandbox_keep_over_a_link_is_one_line_and_exit_2(tmp_path: Path) -> None
     assert mine.read_text() == "ssh-ed25519 AAAA me\n"
 
 
+@pytest.mark.slow
 def test_keep_in_a_new_folder_writes_private_files(tmp_path: Path, monkeypatch: Any) -> None:
     keep = tmp_path / "new"
     with demo.demo_environment(keep=keep) as env:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,16 +16,9 @@ import yaml
 
 from kafkaops.common.errors import ConfigError
 from kafkaops.config.settings import Overrides, load_settings
-from tests.conftest import write_config
+from tests.helpers.config import write_config
 from tests.helpers.events import event
 from tests.helpers.process import run_kafkaops
-
-
-def write(tmp_path: Path, text: str, name: str = "kafkaops.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
-
 
 # -- unknown keys --------------------------------------------------------------------------------
 
@@ -84,7 +76,7 @@ def write(tmp_path: Path, text: str, name: str = "kafkaops.yaml") -> Path:
 def test_every_section_rejects_an_unknown_key_with_a_suggestion(
     cli, tmp_path: Path, content: str, message: str, hint: str
 ) -> None:
-    path = write(tmp_path, content)
+    path = write_config(tmp_path / "kafkaops.yaml", text=content)
     result = cli("--config", str(path), "failed")
     assert result.exit_code == 2
     error, hint_line = result.stderr.splitlines()[:2]
@@ -94,9 +86,9 @@ def test_every_section_rejects_an_unknown_key_with_a_suggestion(
 
 
 def test_kafka_takes_any_librdkafka_property_and_the_known_keys_of_every_section(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        """
+    path = write_config(
+        tmp_path / "kafkaops.yaml",
+        text="""
         current-context: x
         contexts:
           x:
@@ -177,6 +169,7 @@ BAD_VALUES = [
 @pytest.mark.parametrize(
     ("section", "value", "message"), BAD_VALUES, ids=[f"{s}:{json.dumps(v)}" for s, v, _ in BAD_VALUES]
 )
+@pytest.mark.slow
 def test_a_bad_value_in_any_section_is_refused_by_every_command(
     make_database, cli, tmp_path: Path, command: list[str], section: str, value: dict[str, Any], message: str
 ) -> None:
@@ -191,10 +184,14 @@ def test_a_bad_value_in_any_section_is_refused_by_every_command(
 
 
 def test_dlq_suffixes_default_and_validation(tmp_path: Path) -> None:
-    s = load_settings(Overrides(config_path=str(write(tmp_path, "contexts: {x: {}}"))), env={})
+    s = load_settings(
+        Overrides(config_path=str(write_config(tmp_path / "kafkaops.yaml", text="contexts: {x: {}}"))), env={}
+    )
     assert s.retry.dlq_suffixes == (".dlq", "-dlt", ".DLT")
     for bad in ("[]", "['']", ".dlq", "[.dlq, 5]"):
-        path = write(tmp_path, f"contexts: {{x: {{retry: {{dlq_suffixes: {bad}}}}}}}")
+        path = write_config(
+            tmp_path / "kafkaops.yaml", text=f"contexts: {{x: {{retry: {{dlq_suffixes: {bad}}}}}}}"
+        )
         with pytest.raises(ConfigError, match=r"retry\.dlq_suffixes must be a non-empty list"):
             load_settings(Overrides(config_path=str(path)), env={})
 
@@ -229,6 +226,7 @@ contexts: {x: {app: {instances: *i}}}
         (b"contexts: {x: {}}\x00\n", "is not valid YAML"),
     ],
 )
+@pytest.mark.slow
 def test_hostile_config_files_are_clear_config_errors_quickly(
     tmp_path: Path, content: bytes, message: str
 ) -> None:
@@ -252,9 +250,9 @@ def test_hostile_config_files_are_clear_config_errors_quickly(
 
 
 def test_anchors_and_merge_keys_of_a_real_config_still_work(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        """
+    path = write_config(
+        tmp_path / "kafkaops.yaml",
+        text="""
         current-context: b
         contexts:
           a: &base
@@ -290,7 +288,7 @@ def test_anchors_and_merge_keys_of_a_real_config_still_work(tmp_path: Path) -> N
 def test_a_bare_number_is_not_a_duration_in_the_config(
     cli, tmp_path: Path, section: str, message: str
 ) -> None:
-    path = write(tmp_path, f"contexts: {{x: {{{section}}}}}")
+    path = write_config(tmp_path / "kafkaops.yaml", text=f"contexts: {{x: {{{section}}}}}")
     result = cli("--config", str(path), "config", "show")
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: {message}; accepted forms: 90s, 30m, 12h, 7d or 1h30m")
@@ -317,7 +315,9 @@ def test_a_missing_kafka_variable_does_not_block_a_database_command(configured, 
 
     configured.insert([event(1, status="DLQ_FAILED")])
     schema = f"\n      schema: {configured.schema}" if configured.schema else ""
-    path = write(tmp_path, CLOUD.replace("url: ${DB_URL}", "url: ${DB_URL}" + schema), "cloud.yaml")
+    path = write_config(
+        tmp_path / "cloud.yaml", text=CLOUD.replace("url: ${DB_URL}", "url: ${DB_URL}" + schema)
+    )
     env = {"DB_URL": configured.url}
     result = cli("--config", str(path), "failed", "-o", "json", env=env)
     assert result.exit_code == 0, result.stderr
@@ -325,7 +325,7 @@ def test_a_missing_kafka_variable_does_not_block_a_database_command(configured, 
 
 
 def test_a_command_that_reads_the_section_names_every_missing_variable_at_once(cli, tmp_path: Path) -> None:
-    path = write(tmp_path, CLOUD, "cloud.yaml")
+    path = write_config(tmp_path / "cloud.yaml", text=CLOUD)
     result = cli("--config", str(path), "retry", env={"DB_URL": "sqlite:///x.db"})
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
@@ -337,7 +337,7 @@ def test_a_command_that_reads_the_section_names_every_missing_variable_at_once(c
 
 
 def test_an_override_makes_the_missing_variable_irrelevant(tmp_path: Path) -> None:
-    path = write(tmp_path, CLOUD, "cloud.yaml")
+    path = write_config(tmp_path / "cloud.yaml", text=CLOUD)
     env = {"KAFKAOPS_DATABASE_URL": "sqlite:///x.db"}
     s = load_settings(Overrides(config_path=str(path)), env=env)
     assert s.database.url == "sqlite:///x.db"
@@ -350,7 +350,7 @@ def test_an_override_makes_the_missing_variable_irrelevant(tmp_path: Path) -> No
 
 def test_config_show_still_works_and_marks_the_missing_variables(cli, tmp_path: Path) -> None:
     text = CLOUD.replace("url: ${DB_URL}", "url: postgresql://app:${DB_PASSWORD}@db.internal:5432/casino")
-    path = write(tmp_path, text, "cloud.yaml")
+    path = write_config(tmp_path / "cloud.yaml", text=text)
     result = cli("--config", str(path), "config", "show", "-o", "json", env={})
     assert result.exit_code == 0, result.stderr
     values = {r["key"]: r["value"] for r in json.loads(result.stdout)}
@@ -379,7 +379,7 @@ contexts:
 
 
 def test_use_context_edits_one_line_and_keeps_comments(cli, tmp_path: Path) -> None:
-    path = write(tmp_path, WITH_COMMENTS)
+    path = write_config(tmp_path / "kafkaops.yaml", text=WITH_COMMENTS)
     path.chmod(0o600)
     result = cli("--config", str(path), "config", "use-context", "prod")
     assert result.exit_code == 0, result.stderr
@@ -397,7 +397,7 @@ def test_use_context_edits_one_line_and_keeps_comments(cli, tmp_path: Path) -> N
 
 def test_use_context_adds_the_line_when_there_is_none_and_quotes_odd_names(cli, tmp_path: Path) -> None:
     text = "# header\ncontexts:\n  'true': {}\n  'eu west': {}\n"
-    path = write(tmp_path, text)
+    path = write_config(tmp_path / "kafkaops.yaml", text=text)
     assert cli("--config", str(path), "config", "use-context", "eu west").exit_code == 0
     assert (
         path.read_text()
@@ -408,7 +408,10 @@ def test_use_context_adds_the_line_when_there_is_none_and_quotes_odd_names(cli, 
 
 
 def test_use_context_on_a_flow_style_file_rewrites_it_and_says_so(cli, tmp_path: Path) -> None:
-    path = write(tmp_path, "{current-context: a, contexts: {a: {}, b: {retry: {max_retries: 2}}}}\n")
+    path = write_config(
+        tmp_path / "kafkaops.yaml",
+        text="{current-context: a, contexts: {a: {}, b: {retry: {max_retries: 2}}}}\n",
+    )
     result = cli("--config", str(path), "config", "use-context", "b")
     assert result.exit_code == 0, result.stderr
     assert yaml.safe_load(path.read_text()) == {
@@ -419,7 +422,7 @@ def test_use_context_on_a_flow_style_file_rewrites_it_and_says_so(cli, tmp_path:
 
 
 def test_use_context_of_an_unknown_context_changes_nothing(cli, tmp_path: Path) -> None:
-    path = write(tmp_path, WITH_COMMENTS)
+    path = write_config(tmp_path / "kafkaops.yaml", text=WITH_COMMENTS)
     result = cli("--config", str(path), "config", "use-context", "prd")
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == (
@@ -437,7 +440,7 @@ def test_use_context_of_an_unknown_context_changes_nothing(cli, tmp_path: Path) 
 def test_use_context_of_an_empty_name_is_refused(
     cli, tmp_path: Path, text: str, known: str, name: str
 ) -> None:
-    path = write(tmp_path, text)
+    path = write_config(tmp_path / "kafkaops.yaml", text=text)
     result = cli("--config", str(path), "config", "use-context", name)
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == f"Error: a context name cannot be empty (known contexts: {known})"
@@ -445,7 +448,7 @@ def test_use_context_of_an_empty_name_is_refused(
 
 
 def test_an_empty_context_option_is_refused_not_ignored(cli, tmp_path: Path) -> None:
-    path = write(tmp_path, WITH_COMMENTS)
+    path = write_config(tmp_path / "kafkaops.yaml", text=WITH_COMMENTS)
     result = cli("--config", str(path), "--context", "", "config", "show")
     assert result.exit_code == 2
     assert (
@@ -474,7 +477,7 @@ TWO = "current-context: a\ncontexts:\n  a: {}\n  b: {}\n"
 def test_config_contexts_marks_the_context_every_command_uses(
     cli, tmp_path: Path, text: str, args: list[str], env: dict[str, str], chosen: str | None
 ) -> None:
-    path = write(tmp_path, text)
+    path = write_config(tmp_path / "kafkaops.yaml", text=text)
     listed = cli("--config", str(path), *args, "config", "contexts", "-o", "json", env=env)
     assert listed.exit_code == 0, listed.stderr
     assert [r["name"] for r in json.loads(listed.stdout) if r["current"]] == ([chosen] if chosen else [])
@@ -489,7 +492,7 @@ def test_config_contexts_marks_the_context_every_command_uses(
     ids=" ".join,
 )
 def test_an_empty_context_option_is_refused_by_every_command(cli, tmp_path: Path, command: list[str]) -> None:
-    path = write(tmp_path, TWO)
+    path = write_config(tmp_path / "kafkaops.yaml", text=TWO)
     result = cli("--config", str(path), "--context", "", *command)
     assert result.exit_code == 2
     assert result.stderr == "Error: --context is empty: name a context (known contexts: a, b)\n"
@@ -498,7 +501,7 @@ def test_an_empty_context_option_is_refused_by_every_command(cli, tmp_path: Path
 
 @pytest.mark.parametrize("command", [["config", "contexts"], ["config", "show"]], ids=" ".join)
 def test_an_unknown_context_is_refused_by_every_command(cli, tmp_path: Path, command: list[str]) -> None:
-    path = write(tmp_path, TWO)
+    path = write_config(tmp_path / "kafkaops.yaml", text=TWO)
     result = cli("--config", str(path), *command, env={"KAFKAOPS_CONTEXT": "c"})
     assert result.exit_code == 2
     assert result.stderr.startswith(f"Error: no context named 'c' in {path} (known contexts: a, b)")
@@ -518,7 +521,7 @@ def test_an_unknown_context_is_refused_by_every_command(cli, tmp_path: Path, com
 def test_use_context_warns_of_what_still_takes_precedence(
     cli, tmp_path: Path, args: list[str], env: dict[str, str], warning: str
 ) -> None:
-    path = write(tmp_path, TWO)
+    path = write_config(tmp_path / "kafkaops.yaml", text=TWO)
     result = cli("--config", str(path), *args, "config", "use-context", "b", env=env)
     assert result.exit_code == 0, result.stderr
     assert result.stderr == f"Switched to context 'b' in {path.resolve()}.\n{warning}"
@@ -529,7 +532,10 @@ def test_context_completion_offers_the_names_a_command_can_select(tmp_path: Path
 
     from kafkaops.cli.common import complete_contexts
 
-    write(tmp_path, "current-context: b\ncontexts:\n  b: {}\n  '': {}\n  ' ': {}\n  a: {}\n")
+    write_config(
+        tmp_path / "kafkaops.yaml",
+        text="current-context: b\ncontexts:\n  b: {}\n  '': {}\n  ' ': {}\n  a: {}\n",
+    )
     ctx = click.Context(click.Command("x"))
     assert complete_contexts(ctx, "") == ["a", "b"]
 
@@ -547,7 +553,7 @@ def test_secret_values_cover_settings_built_in_code_and_sections_held_back(tmp_p
         context=None, config_path=None, kafka={"sasl.password": "k-s3cret", "bootstrap.servers": "b"}
     )
     assert "k-s3cret" in built.secret_values()
-    path = write(tmp_path, CLOUD, "cloud.yaml")
+    path = write_config(tmp_path / "cloud.yaml", text=CLOUD)
     held = load_settings(Overrides(config_path=str(path)), env={"CONFLUENT_API_SECRET": "c-s3cret"})
     assert "kafka" in held.missing  # CONFLUENT_API_KEY is not set...
     assert "c-s3cret" in held.secret_values()  # ...yet the secret that is set is still scrubbed

@@ -10,6 +10,7 @@ import yaml
 
 from kafkaops.common.errors import ConfigError
 from kafkaops.config.settings import Overrides, load_settings
+from tests.helpers.config import write_config
 
 CONFIG = {
     "current-context": "staging",
@@ -38,8 +39,7 @@ CONFIG = {
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "conf.yaml"
-    path.write_text(yaml.safe_dump(CONFIG, sort_keys=False))
-    return path
+    return write_config(path, contexts=CONFIG["contexts"], current=CONFIG["current-context"])
 
 
 ENV = {"DB_PASSWORD": "pg-s3cret!", "KAFKA_SECRET": "kafka-s3cret"}
@@ -104,10 +104,10 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     local = tmp_path / "kafkaops.yaml"
     user = tmp_path / "xdg" / "kafkaops" / "config.yaml"
     user.parent.mkdir(parents=True)
-    user.write_text(yaml.safe_dump({"contexts": {"user": {"kafka": {"bootstrap.servers": "user:9092"}}}}))
+    write_config(user, contexts={"user": {"kafka": {"bootstrap.servers": "user:9092"}}}, current=None)
     env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     assert load_settings(env=env).context == "user"
-    local.write_text(yaml.safe_dump({"contexts": {"local": {}}}))
+    write_config(local, contexts={"local": {}}, current=None)
     assert load_settings(env=env).context == "local"
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,8 @@ import yaml
 from kafkaops.common.errors import ConfigError
 from kafkaops.config.file import CODE_PROPERTIES, distrust
 from kafkaops.config.settings import Overrides, load_settings
-from tests.conftest import write_config
+from tests.helpers.config import write_config
+from tests.helpers.process import run_kafkaops
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
 OTHER_UID = 65534  # nobody
@@ -55,6 +55,7 @@ PROBLEMS: list[tuple[int, int | None, str]] = [  # mode, owner (None: the test's
 @ROOT_ONLY
 @pytest.mark.parametrize("origin", ORIGINS)
 @pytest.mark.parametrize(("mode", "owner", "reason"), PROBLEMS)
+@pytest.mark.slow
 def test_a_config_file_others_could_have_written_is_refused(
     cli: Any,
     tmp_path: Path,
@@ -163,19 +164,12 @@ def _evil_library(directory: Path) -> Path:
 
 
 def _run(cwd: Path, *args: str, prefix: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    full.update(HOME=str(cwd), XDG_CONFIG_HOME=str(cwd / "xdg"), **env)
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "kafkaops", *args],
-        cwd=cwd,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    home = {"HOME": str(cwd), "XDG_CONFIG_HOME": str(cwd / "xdg")}
+    return run_kafkaops(*args, env={**home, **env}, prefix=prefix, cwd=cwd)
 
 
 @ROOT_ONLY
+@pytest.mark.slow
 def test_a_hostile_kafkaops_yaml_in_the_working_directory_loads_no_code(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -318,7 +312,7 @@ def test_context_completion_reads_no_untrusted_file(tmp_path: Path) -> None:
 
     from kafkaops.cli.common import complete_contexts
 
-    (tmp_path / "kafkaops.yaml").write_text("contexts:\n  a: {}\n  b: {}\n")
+    write_config(tmp_path / "kafkaops.yaml", text="contexts:\n  a: {}\n  b: {}\n")
     ctx = click.Context(click.Command("x"))
     assert complete_contexts(ctx, "") == ["a", "b"]
     os.chmod(tmp_path / "kafkaops.yaml", 0o666)

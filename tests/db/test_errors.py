@@ -8,9 +8,6 @@ the same codes, so the same kinds.
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +19,9 @@ import sqlalchemy as sa
 from kafkaops.common.errors import DatabaseError, SchemaError
 from kafkaops.config.settings import Overrides, load_settings
 from kafkaops.db.connections import Connections, classify_db_error, create_engine, sqlstate
-from tests.conftest import write_config
+from tests.helpers.config import write_config
 from tests.helpers.events import event
-from tests.helpers.process import run_kafkaops
+from tests.helpers.process import run_kafkaops, start_kafkaops
 
 
 def provoke(url: str, run: Callable[[Any], Any]) -> sa.exc.DBAPIError:
@@ -127,7 +124,7 @@ def test_sqlite_file_that_cannot_be_opened_is_a_connect_error(tmp_path) -> None:
 
 
 def test_a_mapping_error_on_sqlite_is_a_schema_error(make_database, cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from tests.conftest import write_config
+    from tests.helpers.config import write_config
 
     db = make_database("sqlite")
     db.init()
@@ -145,21 +142,12 @@ def _kafkaops_waiting_on_a_lock(
     """Runs kafkaops while another session holds the table (`mode`: ACCESS EXCLUSIVE stops
     reads, SHARE only writes), terminates kafkaops' backend as it waits (what `pg_terminate_backend` or a failover does mid-command): exit code, stderr, the
     number of rows left in each status as a checksum."""
-    import os
-    import subprocess
-    import sys
     import time
 
     table = f'"{pg_database.schema}".failed_kafka_events'
     holder = pg_database.engine.connect()
     holder.execute(sa.text(f"LOCK TABLE {table} IN {mode} MODE"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kafkaops", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
-    )
+    proc = start_kafkaops(*args, env=env)
     try:
         with pg_database.engine.connect() as conn:
             for _ in range(100):
@@ -198,12 +186,13 @@ def _kafkaops_waiting_on_a_lock(
     ],
     ids=["list", "group", "requeue", "purge"],
 )
+@pytest.mark.slow
 def test_a_connection_lost_mid_command_says_so_and_what_was_written(
     pg_database, tmp_path, args: list[str], mode: str, says: str
 ) -> None:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
-    from tests.conftest import write_config
+    from tests.helpers.config import write_config
     from tests.helpers.events import NOW, event
 
     pg_database.init()
@@ -350,6 +339,7 @@ def test_an_error_raised_while_unwinding_an_interrupt_does_not_replace_it() -> N
 @pytest.mark.parametrize(
     "args", [("failed",), ("failed", "purge", "--older-than", "1d", "--yes"), ("db", "check")]
 )
+@pytest.mark.slow
 def test_a_table_locked_by_a_migration_gives_up_with_one_error_instead_of_hanging(
     pg_database, tmp_path: Path, args: tuple[str, ...]
 ) -> None:
@@ -385,6 +375,7 @@ def test_a_table_locked_by_a_migration_gives_up_with_one_error_instead_of_hangin
     assert pg_database.count() == 1
 
 
+@pytest.mark.slow
 def test_a_connection_lost_mid_stream_is_one_error_line_without_traceback(
     pg_database, tmp_path: Path
 ) -> None:
@@ -398,15 +389,7 @@ def test_a_connection_lost_mid_stream_is_one_error_line_without_traceback(
             )
         )
     config = write_config(tmp_path / "kafkaops.yaml", pg_database)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    env["KAFKAOPS_CONFIG"] = str(config)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kafkaops", "failed", "list", "--all", "-o", "jsonl"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_kafkaops("failed", "list", "--all", "-o", "jsonl", config=config)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith('{"id"')  # streaming has begun

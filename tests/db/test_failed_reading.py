@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from kafkaops.db.failed_events import error_signature
-from tests.conftest import write_config
+from tests.helpers.config import write_config
 from tests.helpers.events import NOW, event, insert_a_mix, insert_one_per_status
 
 
@@ -370,6 +370,7 @@ def test_statuses_come_in_severity_order_and_other_groupings_by_count(configured
     assert [(g["topic"], g["count"]) for g in by_topic] == [("casino.player.registered.v1", 7), ("b", 6)]
 
 
+@pytest.mark.slow
 def test_rows_no_retry_will_touch_show_no_next_retry(configured, cli) -> None:
     ids = insert_one_per_status(configured)
     lines = cli("failed", "list").stdout.splitlines()

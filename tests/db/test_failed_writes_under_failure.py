@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import write_config
+from tests.helpers.config import write_config
+from tests.helpers.process import run_kafkaops, start_kafkaops, timed_kafkaops
 
 FILL = """
 INSERT INTO {table} (event_id, topic, payload, status, retry_count, created_at, updated_at)
@@ -33,11 +34,10 @@ def fill(db, rows: int, status: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def purge(config, *extra: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
-    argv = [sys.executable, "-m", "kafkaops", "failed", "purge", "--older-than", "30d", "--yes", *extra]
-    env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_kafkaops("failed", "purge", "--older-than", "30d", "--yes", *extra, config=config)
 
 
+@pytest.mark.slow
 def test_a_killed_purge_deletes_whole_batches_only_and_a_rerun_finishes(pg_database, tmp_path) -> None:
     pg_database.init()
     config = write_config(tmp_path / "k.yaml", pg_database)
@@ -64,6 +64,7 @@ def test_a_killed_purge_deletes_whole_batches_only_and_a_rerun_finishes(pg_datab
     assert pg_database.count() == 200
 
 
+@pytest.mark.slow
 def test_concurrent_purges_delete_each_row_once_and_both_finish(pg_database, tmp_path) -> None:
     pg_database.init()
     config = write_config(tmp_path / "k.yaml", pg_database)
@@ -141,6 +142,7 @@ GRANT EXECUTE ON FUNCTION "{schema}".pause_on(bigint) TO {role};
 """
 
 
+@pytest.mark.slow
 def test_a_row_requeued_while_purge_runs_is_not_deleted(pg_database, tmp_path) -> None:
     import uuid
 
@@ -216,6 +218,7 @@ def slow_trigger(db, seconds: int) -> None:  # type: ignore[no-untyped-def]
         ),
     ],
 )
+@pytest.mark.slow
 def test_a_write_held_by_a_trigger_stops_at_its_timeout_and_changes_nothing(
     pg_database, tmp_path, args: tuple[str, ...], what: str
 ) -> None:
@@ -225,11 +228,7 @@ def test_a_write_held_by_a_trigger_stops_at_its_timeout_and_changes_nothing(
     fill(pg_database, 3, "RESOLVED")
     slow_trigger(pg_database, 30)
     before = pg_database.rows()
-    argv = [sys.executable, "-m", "kafkaops", "failed", *args, "--yes", "--timeout", "2s"]
-    env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
-    started = time.monotonic()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
-    took = time.monotonic() - started
+    done, took = timed_kafkaops("failed", *args, "--yes", "--timeout", "2s", config=config)
     assert done.returncode == 1, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
     assert errors == [f"Error: {what} (the transaction was rolled back)"]
@@ -238,6 +237,7 @@ def test_a_write_held_by_a_trigger_stops_at_its_timeout_and_changes_nothing(
     assert pg_database.rows() == before
 
 
+@pytest.mark.slow
 def test_a_purge_that_times_out_after_some_batches_says_how_many_were_deleted(pg_database, tmp_path) -> None:
     """The first batches commit; the batch the trigger holds is rolled back, and said so."""
     pg_database.init()
@@ -251,10 +251,17 @@ def test_a_purge_that_times_out_after_some_batches_says_how_many_were_deleted(pg
             f"CREATE TRIGGER slow BEFORE DELETE ON {schema}.failed_kafka_events "
             f"FOR EACH ROW EXECUTE FUNCTION {schema}.slow()"
         )
-    env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
-    argv = [sys.executable, "-m", "kafkaops", "failed", "purge", "--older-than", "30d", "--yes"]
-    done = subprocess.run(
-        [*argv, "--batch-size", "1", "--timeout", "1s"], env=env, capture_output=True, text=True, timeout=60
+    done = run_kafkaops(
+        "failed",
+        "purge",
+        "--older-than",
+        "30d",
+        "--yes",
+        "--batch-size",
+        "1",
+        "--timeout",
+        "1s",
+        config=config,
     )
     assert done.returncode == 1, done.stderr
     deleted = 4 - pg_database.count()
@@ -273,19 +280,13 @@ def test_a_purge_that_times_out_after_some_batches_says_how_many_were_deleted(pg
     ],
 )
 @pytest.mark.parametrize("command", [("requeue",), ("purge", "--older-than", "1d")])
+@pytest.mark.slow
 def test_a_timeout_that_is_not_a_positive_duration_is_a_usage_error(
     pg_database, tmp_path, command: tuple[str, ...], bad: str, message: str
 ) -> None:
     pg_database.init()
     config = write_config(tmp_path / "k.yaml", pg_database)
-    env = {**os.environ, "KAFKAOPS_CONFIG": str(config)}
-    done = subprocess.run(
-        [sys.executable, "-m", "kafkaops", "failed", *command, "--timeout", bad],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_kafkaops("failed", *command, "--timeout", bad, config=config)
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [message]
 
@@ -317,6 +318,7 @@ def _old_resolved_rows(pg_database: Any, tmp_path: Path, rows: int) -> dict[str,
     return env
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_database, tmp_path: Path) -> None:
     env = _old_resolved_rows(pg_database, tmp_path, 20_000)
     proc = subprocess.Popen(
@@ -358,6 +360,7 @@ def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_data
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_ctrl_c_while_a_statement_runs_is_an_interrupt_not_a_database_error(
     pg_database, tmp_path: Path
 ) -> None:

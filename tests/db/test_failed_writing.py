@@ -7,16 +7,15 @@ import json
 import os
 import pty
 import select
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_config
+from tests.helpers.config import write_config
 from tests.helpers.events import NOW, OLD, event, insert_a_mix, insert_one_per_status
+from tests.helpers.process import start_kafkaops
 
 # -- a mapping that renames every column -----------------------------------------------------
 
@@ -111,14 +110,7 @@ def test_dry_run_lists_the_rows_it_would_touch_and_changes_nothing(configured, c
 def _run_in_pty(args: list[str], answer: str, env: dict[str, str]) -> tuple[str, int]:
     """kafkaops with a pseudo-terminal as stdin/stderr; answers the first question asked."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kafkaops", *args],
-        stdin=follower,
-        stdout=subprocess.PIPE,
-        stderr=follower,
-        env=env,
-        close_fds=True,
-    )
+    proc = start_kafkaops(*args, env=env, stdin=follower, stderr=follower, text=False, close_fds=True)
     os.close(follower)
     seen = b""
     deadline = time.monotonic() + 30
@@ -147,6 +139,7 @@ def _run_in_pty(args: list[str], answer: str, env: dict[str, str]) -> tuple[str,
     return seen.decode(errors="replace"), code
 
 
+@pytest.mark.slow
 def test_confirmation_names_the_context_and_the_database(renamed_pg_free_config) -> None:
     db, env = renamed_pg_free_config
     seen, code = _run_in_pty(["failed", "purge", "--older-than", "30d"], "n", env)
@@ -189,6 +182,7 @@ def test_a_named_row_in_a_strange_status_is_reported_with_its_control_characters
     assert configured.rows()[0]["status"] == "HELD\x1b]0;pwned\x07"
 
 
+@pytest.mark.slow
 def test_thousands_of_ids_work_and_warnings_stay_readable(pg_database, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     pg_database.init()
     pg_database.insert([event(1, status="DLQ_FAILED"), event(2, status="DLQ")])
@@ -207,6 +201,7 @@ def test_thousands_of_ids_work_and_warnings_stay_readable(pg_database, tmp_path:
     assert missing.stderr.splitlines()[0].endswith(", 22 and 24,978 more")
 
 
+@pytest.mark.slow
 def test_more_ids_than_a_statement_can_bind_is_a_usage_error(pg_database, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     """70,000 ids used to end in `database error: ... number of parameters must be between 0 and
     65535` on PostgreSQL."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import write_config
+from tests.helpers.config import write_config
 
 DDL = Path(__file__).resolve().parents[1] / "fixtures" / "service" / "failed_kafka_events.sql"
 

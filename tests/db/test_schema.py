@@ -6,16 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from kafkaops.config.settings import LOGICAL_COLUMNS
-from tests.conftest import write_config
+from tests.helpers.config import write_config
 from tests.helpers.events import event, insert_one_per_status
 from tests.helpers.process import run_kafkaops
 
@@ -151,6 +148,7 @@ def test_a_database_url_kafkaops_cannot_use_is_a_config_error(cli, url: str, mes
         ("event_key", "varchar(255)[]", "character varying(255)[]", "text"),
     ],
 )
+@pytest.mark.slow
 def test_check_names_a_column_type_the_commands_cannot_use(
     pg_database, tmp_path, column: str, new_type: str, shown: str, expected: str
 ) -> None:
@@ -162,10 +160,7 @@ def test_check_names_a_column_type_the_commands_cannot_use(
     using = f"ARRAY[{column}]" if new_type.endswith("[]") else f"{column}::{new_type}"
     with pg_database.engine.begin() as conn:
         conn.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {new_type} USING {using}"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    env["KAFKAOPS_CONFIG"] = str(config)
-    argv = [sys.executable, "-m", "kafkaops", "db", "check", "-o", "json"]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    done = run_kafkaops("db", "check", "-o", "json", config=config)
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout) == [
         {"column": column, "physical": column, "problem": f"type {shown} where {expected} is expected"}
@@ -175,6 +170,7 @@ def test_check_names_a_column_type_the_commands_cannot_use(
     ]
 
 
+@pytest.mark.slow
 def test_options_in_a_postgresql_url_are_kept(pg_database, tmp_path: Path) -> None:
     """`?options=-csearch_path=...` picks the schema for psql and libpq; kafkaops used to drop
     it for its own TimeZone option and read (or purge!) the table of another schema."""
@@ -200,6 +196,7 @@ def renamed(request, make_database, tmp_path, monkeypatch):  # type: ignore[no-u
     return db
 
 
+@pytest.mark.slow
 def test_every_command_keys_rows_by_logical_names_under_a_full_mapping(renamed, cli) -> None:
     ids = insert_one_per_status(renamed)
     groups = json.loads(cli("failed", "-g", "status,event_key,error_signature", "-o", "json").stdout)

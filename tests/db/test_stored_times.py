@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import write_config
+from tests.helpers.config import write_config
 from tests.helpers.events import event
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -116,6 +116,7 @@ def test_what_kafkaops_writes_takes_the_tables_form(
     assert [r["id"] for r in json.loads(due.stdout)] == [1]
 
 
+@pytest.mark.slow
 def test_a_value_that_is_no_time_is_shown_raw_and_never_matches_a_cutoff(
     make_database, cli, tmp_path, monkeypatch
 ) -> None:
@@ -164,6 +165,7 @@ def test_db_check_counts_times_it_cannot_read(make_database, cli, tmp_path, monk
     assert "1 time value(s) cannot be read as times" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_retry_pass_settles_epoch_ms_rows_in_epoch_ms(
     make_database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:

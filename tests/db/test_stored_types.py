@@ -10,10 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from tests.conftest import write_config
+from tests.helpers.config import write_config
 from tests.helpers.events import event
 from tests.helpers.process import run_kafkaops
 from tests.helpers.retry import configure, statuses
@@ -99,6 +96,7 @@ def test_db_check_refuses_a_payload_of_another_type(pg_database, cli, tmp_path, 
     ]
 
 
+@pytest.mark.slow
 def test_sqlite_text_that_is_not_utf8_is_listed_and_published_as_stored(
     make_database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -145,21 +143,14 @@ def sql_ascii_url(pg_url: str):  # type: ignore[no-untyped-def]
     admin.dispose()
 
 
+@pytest.mark.slow
 def test_a_sql_ascii_database_works(sql_ascii_url, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
-    config = tmp_path / "k.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "current-context": "t",
-                "contexts": {
-                    "t": {
-                        "database": {"url": sql_ascii_url},
-                        "kafka": {"bootstrap.servers": embedded_kafka.bootstrap_servers},
-                        "retry": {"delivery_timeout": "3s"},
-                    }
-                },
-            }
-        )
+    config = write_config(
+        tmp_path / "k.yaml",
+        current="t",
+        database={"url": sql_ascii_url},
+        kafka={"bootstrap.servers": embedded_kafka.bootstrap_servers},
+        retry={"delivery_timeout": "3s"},
     )
     monkeypatch.setenv("KAFKAOPS_CONFIG", str(config))
     embedded_kafka.create_topic("casino.player.registered.v1")
@@ -182,6 +173,7 @@ def test_a_sql_ascii_database_works(sql_ascii_url, embedded_kafka, cli, tmp_path
     assert (record.key, record.value) == ("clé".encode(), payload.encode())
 
 
+@pytest.mark.slow
 def test_sqlite_last_error_that_is_not_utf8_is_grouped_and_filtered(
     make_database, cli, tmp_path, monkeypatch
 ) -> None:
@@ -257,13 +249,14 @@ def read_field(output: bytes, fmt: str, field: str) -> str:
 
 @pytest.mark.parametrize("fmt", list(SHOWN))
 @pytest.mark.parametrize("reader", list(READERS))
+@pytest.mark.slow
 def test_text_that_is_not_utf8_reads_the_same_in_every_command(
     not_utf8_config, cli, reader: str, fmt: str
 ) -> None:
     args, field = READERS[reader]
     command = ["--config", str(not_utf8_config), *args, "-o", fmt]
     if fmt == "csv":  # piped csv writes the stored bytes: seen only on a real process's stdout
-        done = subprocess.run([sys.executable, "-m", "kafkaops", *command], capture_output=True, timeout=60)
+        done = run_kafkaops(*command, text=False)
         assert done.returncode == 0, done.stderr
         output = done.stdout
     else:
@@ -304,6 +297,7 @@ def test_a_topic_that_is_not_utf8_is_settled_by_retry(
     assert 'kafka_retry_attempts_total{topic="or\\\\xff"} 2.0' in metrics.read_text()
 
 
+@pytest.mark.slow
 def test_sqlite_rows_that_are_not_utf8_are_listed_and_shown_byte_for_byte(
     make_database, tmp_path: Path
 ) -> None:
@@ -342,12 +336,7 @@ def test_sqlite_rows_that_are_not_utf8_are_listed_and_shown_byte_for_byte(
     as_yaml = yaml.safe_load(run_kafkaops("failed", "show", "2", "-o", "yaml", config=config).stdout)
     assert as_yaml["topic"] == "ca\udcff"
     # Piped csv writes values exact: the stored bytes themselves.
-    raw = subprocess.run(
-        [sys.executable, "-m", "kafkaops", "--config", str(config), "failed", "list", "-o", "csv"],
-        capture_output=True,
-        timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")},
-    )
+    raw = run_kafkaops("--config", str(config), "failed", "list", "-o", "csv", text=False)
     assert raw.returncode == 0, raw.stderr
     rows = list(csv.DictReader(io.StringIO(raw.stdout.decode("utf-8", "surrogateescape"))))
     bad = next(row for row in rows if row["id"] == "2")

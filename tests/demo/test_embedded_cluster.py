@@ -83,6 +83,7 @@ def test_brokers_listen_on_loopback_tcp(three_brokers: EmbeddedKafka) -> None:
     assert kafka.check_reachable({"bootstrap.servers": addresses[0]}, timeout=2).broker_count == 3
 
 
+@pytest.mark.slow
 def test_produce_and_consume_exact_bytes_key_and_headers(
     embedded_kafka: EmbeddedKafka, embedded_props: dict[str, str]
 ) -> None:
@@ -102,6 +103,7 @@ def test_produce_and_consume_exact_bytes_key_and_headers(
     assert read_all(embedded_props, "orders", partition=0) == []
 
 
+@pytest.mark.slow
 def test_broker_down_fails_delivery_and_reachability_then_recovers(
     embedded_kafka: EmbeddedKafka, embedded_props: dict[str, str]
 ) -> None:
@@ -125,6 +127,7 @@ def test_broker_down_fails_delivery_and_reachability_then_recovers(
     assert [m.value() for m in read_all(embedded_props, "t")] == [b"before", b"after"]
 
 
+@pytest.mark.slow
 def test_one_broker_down_leaves_the_others_serving(three_brokers: EmbeddedKafka) -> None:
     props = {"bootstrap.servers": three_brokers.bootstrap_servers}
     three_brokers.broker_down(2)
@@ -136,6 +139,7 @@ def test_one_broker_down_leaves_the_others_serving(three_brokers: EmbeddedKafka)
     assert error is not None and error.code() == KafkaError._MSG_TIMED_OUT
 
 
+@pytest.mark.slow
 def test_idempotent_producer_delivers_once_through_not_leader_errors(
     embedded_kafka: EmbeddedKafka, embedded_props: dict[str, str]
 ) -> None:
@@ -190,6 +194,7 @@ def test_set_rtt_delays_responses(embedded_kafka: EmbeddedKafka, embedded_props:
     assert time.monotonic() - started < 0.35
 
 
+@pytest.mark.slow
 def test_broker_request_errors_delay_or_fail_one_kind_of_request(
     embedded_kafka: EmbeddedKafka, embedded_props: dict[str, str]
 ) -> None:
@@ -314,6 +319,7 @@ def _transactional(props: dict[str, str], txn_id: str) -> Producer:
     return client
 
 
+@pytest.mark.slow
 def test_limit_transactional_offsets_and_aborts_and_fencing(
     embedded_kafka: EmbeddedKafka, embedded_props: dict[str, str]
 ) -> None:

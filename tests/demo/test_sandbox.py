@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 
 import pytest
+
+from tests.helpers.process import run_kafkaops, start_kafkaops
 
 
 def free_port_pair() -> int:
@@ -29,14 +29,7 @@ def free_port_pair() -> int:
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "kafkaops", "sandbox", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    return start_kafkaops("sandbox", *args, stdin=None)
 
 
 def read_exports(proc: subprocess.Popen[str]) -> dict[str, str]:
@@ -53,6 +46,7 @@ def read_exports(proc: subprocess.Popen[str]) -> dict[str, str]:
     return exports
 
 
+@pytest.mark.slow
 def test_sandbox_serves_every_broker_on_the_chosen_ports() -> None:
     from confluent_kafka import Consumer, Producer
 
@@ -105,6 +99,7 @@ def test_sandbox_port_out_of_range_is_a_usage_error() -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_sandbox_serves_kafkaops_from_another_process_and_stops_cleanly(signum: int) -> None:
     """The export lines point another process's kafkaops at the sandbox; a signal stops it and
     leaves no process and no folder behind."""
@@ -115,14 +110,7 @@ def test_sandbox_serves_kafkaops_from_another_process_and_stops_cleanly(signum: 
         exports = read_exports(proc)
         folder = Path(exports["KAFKAOPS_CONFIG"]).parent
         assert folder.is_dir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")} | exports
-        seen = subprocess.run(
-            [sys.executable, "-m", "kafkaops", "failed", "-o", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        seen = run_kafkaops("failed", "-o", "json", env=exports)
         assert seen.returncode == 0, seen.stderr
         import json
 

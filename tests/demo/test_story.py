@@ -3,16 +3,15 @@ are the real figures of the real commands on the embedded cluster and the SQLite
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from kafkaops.demo import story as demo
+from tests.helpers.process import run_kafkaops
 
 
 def summary_after(output: str, command: str, occurrence: int = 0) -> dict[str, str]:
@@ -23,15 +22,15 @@ def summary_after(output: str, command: str, occurrence: int = 0) -> dict[str, s
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 def test_the_demo_runs_to_the_end_with_real_figures(tmp_path: Path) -> None:
     keep = tmp_path / "de mo?x=1#y"  # a URL's separators in the folder name: the file stays inside
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    env["NO_COLOR"] = "1"
-    done = subprocess.run(
-        [sys.executable, "-m", "kafkaops", "demo", "--no-color", "--keep", str(keep)],
-        capture_output=True,
-        text=True,
-        env=env,
+    done = run_kafkaops(
+        "demo",
+        "--no-color",
+        "--keep",
+        str(keep),
+        env={"NO_COLOR": "1"},
         stdin=subprocess.DEVNULL,
         timeout=240,
         cwd=tmp_path,
@@ -67,6 +66,7 @@ def test_the_demo_runs_to_the_end_with_real_figures(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [keep.name]
 
 
+@pytest.mark.slow
 def test_without_keep_the_demo_folder_is_removed(tmp_path: Path) -> None:
     with demo.demo_environment() as env:
         folder = env.folder
@@ -79,12 +79,10 @@ def test_without_keep_the_demo_folder_is_removed(tmp_path: Path) -> None:
 
 def test_a_keep_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "kafkaops", "demo", "--keep", str(tmp_path / "a-file" / "demo")],
-        capture_output=True,
-        text=True,
-        env=env,
+    done = run_kafkaops(
+        "demo",
+        "--keep",
+        str(tmp_path / "a-file" / "demo"),
         stdin=subprocess.DEVNULL,
         timeout=60,
     )

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from tests.conftest import Cli, write_config
+from tests.conftest import Cli
 from tests.helpers.broker_fixtures import NewTopicFactory
+from tests.helpers.config import write_config
 from tests.helpers.dlq import create_topic, json_records, produce
 from tests.helpers.events import event
 

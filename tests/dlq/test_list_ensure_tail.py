@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.conftest import Cli, write_config
+from tests.conftest import Cli
 from tests.helpers.broker_fixtures import NewTopicFactory
+from tests.helpers.config import write_config
 from tests.helpers.dlq import (
     create_topic,
     dlq_pair,
-    finish,
     json_records,
     kafkaops_process,
     produce,
@@ -28,6 +28,7 @@ from tests.helpers.dlq import (
     spring_headers,
 )
 from tests.helpers.events import event
+from tests.helpers.process import finish
 
 pytestmark = pytest.mark.kafka
 

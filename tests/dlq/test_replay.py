@@ -27,7 +27,6 @@ from tests.helpers.dlq import (
     committed_total,
     create_topic,
     dlq_pair,
-    finish,
     high_total,
     json_records,
     kafkaops_process,
@@ -37,6 +36,7 @@ from tests.helpers.dlq import (
     spring_headers,
     wait_until,
 )
+from tests.helpers.process import finish
 
 INVALID_TIMESTAMP = 32
 TOPIC_AUTHORIZATION_FAILED = 29
@@ -661,6 +661,7 @@ def test_a_broker_frozen_mid_replay_exits_1_and_a_rerun_completes(own_broker, tm
     assert_exactly_once(bootstrap, "orders.dlq", "orders", 400, 2)
 
 
+@pytest.mark.slow
 def test_an_abortable_error_mid_transaction_is_aborted_rewound_and_retried(cli: Cli) -> None:
     # The embedded cluster injects the fault; it shows aborted records even to
     # read_committed readers, so counting everything on the log is the stricter check.
@@ -678,6 +679,7 @@ def test_an_abortable_error_mid_transaction_is_aborted_rewound_and_retried(cli: 
         assert all(m.headers()[-1] == ("kafkaops-replay-count", b"1") for m in log)
 
 
+@pytest.mark.slow
 def test_a_record_the_target_rejects_stops_the_run_without_looping(cli: Cli) -> None:
     with EmbeddedKafka(topics={"orders": 1, "orders.dlq": 1}) as cluster:
         bootstrap = cluster.bootstrap_servers
@@ -691,6 +693,7 @@ def test_a_record_the_target_rejects_stops_the_run_without_looping(cli: Cli) -> 
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_a_target_that_refuses_the_transaction_stops_at_once_with_the_reason(cli: Cli) -> None:
     # TOPIC_AUTHORIZATION_FAILED on AddPartitionsToTxn: no retry can change the answer, so the
     # run stops after one abort and says why (not "the same batch was aborted 3 times").

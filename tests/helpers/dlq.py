@@ -4,9 +4,7 @@ CLI as a real subprocess. Plain confluent_kafka, so a kafkaops bug cannot hide i
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -25,6 +23,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from tests.helpers.broker_fixtures import NewTopicFactory
+from tests.helpers.process import start_kafkaops
 
 ROOT = Path(__file__).resolve().parents[2]
 Header = tuple[str, bytes | None]
@@ -170,32 +169,8 @@ def high_total(bootstrap: str, topic: str, partitions: int) -> int:
 
 
 def kafkaops_process(*args: str, bootstrap: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """`python -m kafkaops -b BOOTSTRAP ARGS...` as its own process (signals, exit codes)."""
-    full_env = {
-        k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_") or k.startswith("KAFKAOPS_TEST")
-    }
-    full_env.update(env or {})
-    full_env["PYTHONPATH"] = str(ROOT)
-    return subprocess.Popen(
-        [sys.executable, "-m", "kafkaops", "-b", bootstrap, *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=full_env,
-        cwd=str(ROOT),
-    )
-
-
-def finish(process: subprocess.Popen[str], timeout: float = 90.0) -> tuple[int, str, str]:
-    """Wait (bounded) for a kafkaops process; kill it and fail if it hangs."""
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, err = process.communicate()
-        raise AssertionError(f"kafkaops did not finish within {timeout}s; stderr: {err[-2000:]}") from None
-    return process.returncode, out, err
+    """`kafkaops -b BOOTSTRAP ARGS...` started from the repository (signals, exit codes)."""
+    return start_kafkaops("-b", bootstrap, *args, env={**(env or {}), "PYTHONPATH": str(ROOT)}, cwd=str(ROOT))
 
 
 def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.05) -> None:

@@ -19,11 +19,20 @@ from typing import Any
 KAFKAOPS = (sys.executable, "-m", "kafkaops")
 
 
-def process_env(*, config: Path | str | None = None, env: Mapping[str, str] | None = None) -> dict[str, str]:
+def process_env(
+    *,
+    config: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    inherit: bool = True,
+    drop: tuple[str, ...] = (),
+) -> dict[str, str]:
     """This process's environment without the developer's KAFKAOPS_* settings (the test
-    broker's KAFKAOPS_TEST_* stay), then `$KAFKAOPS_CONFIG` for `config`, then `env`."""
+    broker's KAFKAOPS_TEST_* stay) and without the names in `drop`, then `$KAFKAOPS_CONFIG`
+    for `config`, then `env`. `inherit=False` starts from nothing: only what is given."""
     full = {
-        k: v for k, v in os.environ.items() if not k.startswith("KAFKAOPS_") or k.startswith("KAFKAOPS_TEST_")
+        k: v
+        for k, v in os.environ.items()
+        if inherit and k not in drop and (not k.startswith("KAFKAOPS_") or k.startswith("KAFKAOPS_TEST_"))
     }
     if config is not None:
         full["KAFKAOPS_CONFIG"] = str(config)
@@ -35,6 +44,7 @@ def run_kafkaops(
     *args: str,
     config: Path | str | None = None,
     env: Mapping[str, str] | None = None,
+    inherit: bool = True,
     input: str | None = None,
     timeout: float = 60,
     close: tuple[int, ...] = (),
@@ -45,7 +55,8 @@ def run_kafkaops(
 
     `close` names standard descriptors closed before it starts (as `>&-` and `2>&-` do in a
     shell); `prefix` goes before the interpreter (`env -u HOME`, `setpriv ...`); `popen`
-    overrides anything else subprocess.run is given (`cwd`, `stdout`).
+    overrides anything else subprocess.run is given (`cwd`, `stdout`). `inherit=False`: the
+    process sees only `config` and `env`, nothing of this environment.
     """
 
     def closing() -> None:
@@ -53,7 +64,7 @@ def run_kafkaops(
             os.close(fd)
 
     options: dict[str, Any] = {
-        "env": process_env(config=config, env=env),
+        "env": process_env(config=config, env=env, inherit=inherit),
         "input": input,
         "stdout": subprocess.PIPE,
         "stderr": subprocess.PIPE,
@@ -78,12 +89,13 @@ def start_kafkaops(
     *args: str,
     config: Path | str | None = None,
     env: Mapping[str, str] | None = None,
+    inherit: bool = True,
     **popen: Any,
 ) -> subprocess.Popen[str]:
     """Start `kafkaops ARGS...` and return at once (to signal it, or to watch it work): no
     stdin, text stdout and stderr piped; `popen` overrides any of that."""
     options: dict[str, Any] = {
-        "env": process_env(config=config, env=env),
+        "env": process_env(config=config, env=env, inherit=inherit),
         "stdin": subprocess.DEVNULL,
         "stdout": subprocess.PIPE,
         "stderr": subprocess.PIPE,

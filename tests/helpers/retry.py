@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from kafkaops.config.settings import Overrides, load_settings
 from kafkaops.db.connections import Connections
-from tests.conftest import write_config
+from tests.helpers.config import write_config
 from tests.helpers.embedded_fixtures import FAST_CLIENT
 from tests.helpers.events import event
 from tests.helpers.topics import consume

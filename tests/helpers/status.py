@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.conftest import TestDatabase, write_config
+from tests.conftest import TestDatabase
+from tests.helpers.config import write_config
 from tests.helpers.embedded_fixtures import FAST_CLIENT
 from tests.helpers.events import event
 

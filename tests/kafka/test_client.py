@@ -156,6 +156,7 @@ def test_error_cb_is_remembered_logged_and_chained(
     assert any("FAIL" in r.getMessage() for r in librdkafka_lines)
 
 
+@pytest.mark.slow
 def test_librdkafka_never_writes_to_stderr(closed_port: int) -> None:
     script = textwrap.dedent(
         f"""
@@ -214,6 +215,7 @@ def test_unreachable_bootstrap_is_one_line_within_deadline_and_hides_secrets(
         (None, 0.5, r"no answer within 0.5s"),
     ],
 )
+@pytest.mark.slow
 def test_silent_broker_fails_within_deadline(
     silent_port: int, setup_ms: int | None, timeout: float, reason: str
 ) -> None:
@@ -226,6 +228,7 @@ def test_silent_broker_fails_within_deadline(
     assert re.fullmatch(rf"cannot reach Kafka at 127\.0\.0\.1:{silent_port}: {reason}", raised.value.message)
 
 
+@pytest.mark.slow
 def test_slow_broker_is_reachable_within_deadline(cluster: EmbeddedKafka, props: dict[str, str]) -> None:
     # The mock answers ApiVersions in two round trips, then Metadata: three 0.4 s trips.
     cluster.set_rtt(-1, 400)
@@ -325,6 +328,7 @@ def test_watermarks_per_partition(props: dict[str, str]) -> None:
         consumer.close()
 
 
+@pytest.mark.slow
 def test_watermarks_of_an_unreachable_cluster_fail_within_deadline(closed_port: int) -> None:
     started = time.monotonic()
     with pytest.raises(KafkaUnavailableError, match=r"^cannot reach Kafka at 127\.0\.0\.1:"):

@@ -14,7 +14,8 @@ from kafkaops.demo.cluster import ApiKey, EmbeddedKafka
 from kafkaops.kafka import client as kafka
 from kafkaops.kafka import faults
 from kafkaops.kafka.faults import Fault
-from tests.conftest import Cli, TestDatabase, write_config
+from tests.conftest import Cli, TestDatabase
+from tests.helpers.config import write_config
 from tests.helpers.dlq import produce, read_all
 from tests.helpers.events import event
 
@@ -199,6 +200,7 @@ def sqlite_database(make_database: Any) -> TestDatabase:
 @pytest.mark.parametrize(
     "code", ["INVALID_RECORD", "MSG_SIZE_TOO_LARGE", "POLICY_VIOLATION", "TOPIC_EXCEPTION"]
 )
+@pytest.mark.slow
 def test_the_events_fault_counts_an_attempt(
     code: str,
     sqlite_database: TestDatabase,
@@ -223,6 +225,7 @@ def test_the_events_fault_counts_an_attempt(
 
 
 @pytest.mark.parametrize("code", ["INVALID_TIMESTAMP", "UNSUPPORTED_FOR_MESSAGE_FORMAT"])
+@pytest.mark.slow
 def test_the_environments_fault_counts_no_attempt(
     code: str,
     sqlite_database: TestDatabase,
@@ -251,6 +254,7 @@ def test_the_environments_fault_counts_no_attempt(
         "GROUP_AUTHORIZATION_FAILED",
     ],
 )
+@pytest.mark.slow
 def test_a_denied_permission_stops_the_pass_and_touches_no_row(
     code: str,
     sqlite_database: TestDatabase,
@@ -331,6 +335,7 @@ def test_a_denied_write_names_the_configured_principal(
         ("TOPIC_EXCEPTION", "CRITICAL: 1 event(s) have no topic, or one Kafka refuses as a name"),
     ],
 )
+@pytest.mark.slow
 def test_a_dlq_refusing_the_record_says_whether_a_requeue_can_help(
     code: str,
     line: str,
@@ -354,6 +359,7 @@ def test_a_dlq_refusing_the_record_says_whether_a_requeue_can_help(
     assert (row["status"], row["retry_count"]) == ("DLQ_FAILED", 2)
 
 
+@pytest.mark.slow
 def test_a_denied_dlq_write_leaves_the_exhausted_row_as_it_was(
     sqlite_database: TestDatabase,
     embedded_kafka: EmbeddedKafka,
@@ -381,6 +387,7 @@ def test_a_denied_dlq_write_leaves_the_exhausted_row_as_it_was(
 # -- replay: a denial stops the run, the transaction aborted ------------------------------------
 
 
+@pytest.mark.slow
 def test_a_denied_write_stops_the_replay_and_a_rerun_replays_exactly_once(cli: Cli) -> None:
     with EmbeddedKafka(topics={"orders": 1, "orders.dlq": 1}) as cluster:
         bootstrap = cluster.bootstrap_servers

@@ -72,6 +72,7 @@ def test_a_table_the_mapping_does_not_fit_publishes_nothing(
 # -- a column too short for what kafkaops writes: cut to fit ------------------------------------
 
 
+@pytest.mark.slow
 def test_an_error_longer_than_its_column_is_cut_to_fit(
     pg_database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -228,6 +229,7 @@ def test_a_row_whose_settle_is_refused_is_isolated_and_the_rest_settle(
 # -- a frozen database: the pass ends in bounded time, holding nothing --------------------------
 
 
+@pytest.mark.slow
 def test_a_null_retry_count_counts_as_never_attempted(
     pg_database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -247,6 +249,7 @@ def test_a_null_retry_count_counts_as_never_attempted(
     assert len(consume(embedded_kafka.bootstrap_servers, "ok", expect=1, idle=0.5)) == 1
 
 
+@pytest.mark.slow
 def test_a_null_payload_counts_as_an_attempt_and_does_not_block_the_queue(
     database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -275,6 +278,7 @@ def test_a_null_payload_counts_as_an_attempt_and_does_not_block_the_queue(
     )
 
 
+@pytest.mark.slow
 def test_header_values_that_are_not_strings_go_out_as_json(
     database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:

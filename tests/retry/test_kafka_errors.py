@@ -32,6 +32,7 @@ def test_invalid_timestamp_is_the_environment_not_the_event(
     assert database.rows() == before  # no attempt counted, no error recorded
 
 
+@pytest.mark.slow
 def test_an_unreachable_dlq_leaves_the_row_pending_as_it_was(
     database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -50,6 +51,7 @@ def test_an_unreachable_dlq_leaves_the_row_pending_as_it_was(
     assert database.rows() == before  # PENDING, retry_count 4, never DLQ_FAILED
 
 
+@pytest.mark.slow
 def test_a_record_too_large_for_its_dlq_is_not_advised_a_requeue(
     database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -92,6 +94,7 @@ def test_a_topic_name_kafka_refuses_is_not_advised_a_requeue(
     assert sorted(lines[0].split("id ")[1].split(" (")[0].split(", ")) == ["1", "2"]
 
 
+@pytest.mark.slow
 def test_transient_produce_errors_still_resolve_every_row_once(
     database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:

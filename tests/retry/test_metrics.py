@@ -68,6 +68,7 @@ def test_a_pass_that_fails_midway_writes_what_it_did_and_keeps_last_success(
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.slow
 def test_a_metrics_file_lock_held_elsewhere_is_waited_for_a_few_seconds_not_for_ever(
     make_database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -109,6 +110,7 @@ def _write(path: str, n: int) -> None:
         write_textfile(path, summary)
 
 
+@pytest.mark.slow
 def test_concurrent_passes_lose_no_counter_increment_and_write_no_created_series(tmp_path) -> None:
     path = tmp_path / "kafkaops.prom"
     context = multiprocessing.get_context("spawn")
@@ -138,6 +140,7 @@ def test_concurrent_passes_lose_no_counter_increment_and_write_no_created_series
         ),
     ],
 )
+@pytest.mark.slow
 def test_a_bad_metrics_target_is_found_before_anything_is_published(
     database, embedded_kafka, cli, tmp_path, monkeypatch, args: tuple[str, ...], message: str
 ) -> None:
@@ -160,6 +163,7 @@ def test_a_bad_metrics_target_is_found_before_anything_is_published(
 # -- whose fault --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -191,6 +195,7 @@ def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path
     assert again[("kafka_retry_attempts_total", (("topic", "refused"),))] == 2
 
 
+@pytest.mark.slow
 def test_pushgateway_receives_the_metrics(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
     from http.server import BaseHTTPRequestHandler, HTTPServer
 

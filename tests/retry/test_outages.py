@@ -4,8 +4,6 @@ database frozen, slow or cut mid-pass, the pass deadline; and the summary it sti
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -16,6 +14,7 @@ import sqlalchemy as sa
 from kafkaops.demo.cluster import ApiKey
 from kafkaops.retry.job import BatchReport, PassOptions, run_pass
 from tests.helpers.events import event
+from tests.helpers.process import run_kafkaops
 from tests.helpers.retry import alter, configure, connections, due_rows, passes, payloads, qualified, statuses
 from tests.helpers.topics import consume
 
@@ -38,6 +37,7 @@ def impatient_role(pg_database):  # type: ignore[no-untyped-def]
     alter(pg_database, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
 
 
+@pytest.mark.slow
 def test_a_server_idle_timeout_shorter_than_the_publish_cannot_kill_the_batch(
     pg_database, impatient_role, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -59,6 +59,7 @@ def test_a_server_idle_timeout_shorter_than_the_publish_cannot_kill_the_batch(
     )
 
 
+@pytest.mark.slow
 def test_a_frozen_database_ends_the_pass_by_its_deadline(
     pg_database, embedded_kafka, tmp_path, monkeypatch
 ) -> None:
@@ -67,12 +68,20 @@ def test_a_frozen_database_ends_the_pass_by_its_deadline(
     embedded_kafka.create_topic("casino.player.registered.v1")
     pg_database.insert([event(i) for i in range(5)])
     before = pg_database.rows()
-    argv = [sys.executable, "-m", "kafkaops", "retry", "--deadline", "3s", "-o", "json"]
-    env = {"KAFKAOPS_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
     with pg_database.engine.connect() as frozen:
         frozen.execute(sa.text(f"LOCK TABLE {qualified(pg_database)} IN ACCESS EXCLUSIVE MODE"))
         started = time.monotonic()
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=90)
+        proc = run_kafkaops(
+            "retry",
+            "--deadline",
+            "3s",
+            "-o",
+            "json",
+            config=config,
+            env={"PATH": "/usr/bin:/bin"},
+            inherit=False,
+            timeout=90,
+        )
         elapsed = time.monotonic() - started
         frozen.rollback()
     assert proc.returncode == 1, proc.stderr
@@ -95,6 +104,7 @@ def test_deadline_must_be_a_duration(pg_database, cli, tmp_path, monkeypatch) ->
         assert result.stderr.startswith("Error: ") and "--deadline" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_pass_past_its_deadline_starts_no_new_batch(
     pg_database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -112,6 +122,7 @@ def test_a_pass_past_its_deadline_starts_no_new_batch(
     assert statuses(pg_database) == {"RESOLVED": 10, "PENDING": 20}
 
 
+@pytest.mark.slow
 def test_a_session_lost_after_publishing_stops_the_pass_and_says_what_was_not_settled(
     pg_database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
@@ -214,6 +225,7 @@ def test_broker_down_before_the_pass_touches_nothing(
     assert database.rows() == before
 
 
+@pytest.mark.slow
 def test_broker_down_mid_pass_opens_the_breaker_and_burns_no_attempt(
     pg_database, embedded_kafka, tmp_path, monkeypatch
 ) -> None:
@@ -237,6 +249,7 @@ def test_broker_down_mid_pass_opens_the_breaker_and_burns_no_attempt(
         assert row == before[row["id"]]
 
 
+@pytest.mark.slow
 def test_fewer_transport_failures_than_the_threshold_do_not_stop_the_pass(
     database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:

@@ -8,10 +8,8 @@ narrowing options and what a signal or a kill leaves behind.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -24,13 +22,14 @@ import sqlalchemy as sa
 from kafkaops.demo.cluster import ApiKey
 from kafkaops.retry.job import BatchReport, PassOptions, run_pass
 from tests.helpers.events import event
-from tests.helpers.process import KAFKAOPS, process_env
+from tests.helpers.process import run_kafkaops, start_kafkaops
 from tests.helpers.retry import INVALID_RECORD, configure, connections, due_rows, statuses, wait_for_sessions
 from tests.helpers.topics import consume
 
 # -- the state machine --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_full_lifecycle_through_every_state(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
     database.init()
     configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
@@ -147,7 +146,6 @@ def test_rows_of_one_key_are_published_in_created_at_order(
 def test_two_concurrent_passes_publish_each_row_exactly_once(
     pg_database, kafka_bootstrap, new_topic, tmp_path, monkeypatch
 ) -> None:
-    import subprocess
 
     topic = new_topic(partitions=3)
     pg_database.init()
@@ -162,13 +160,7 @@ def test_two_concurrent_passes_publish_each_row_exactly_once(
             sa.text(f'LOCK TABLE "{pg_database.schema}".failed_kafka_events IN ACCESS EXCLUSIVE MODE')
         )
         procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "kafkaops", "retry", "--batch-size", "20", "-o", "json"],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            start_kafkaops("retry", "--batch-size", "20", "-o", "json", env=env, inherit=False)
             for _ in range(2)
         ]
         wait_for_sessions(pg_database, waiting, 2, "the passes never reached their first claim")
@@ -209,6 +201,7 @@ def test_a_row_locked_by_another_session_is_skipped_without_waiting(
     assert {r["id"] for r in pg_database.rows(t.c.status == "PENDING")} == set(locked_ids)
 
 
+@pytest.mark.slow
 def test_a_pass_never_holds_more_than_one_batch(pg_database, embedded_kafka, tmp_path, monkeypatch) -> None:
     pg_database.init()
     with pg_database.engine.begin() as conn:
@@ -279,6 +272,7 @@ def test_dry_run_changes_nothing(database, embedded_kafka, cli, tmp_path, monkey
     assert consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", idle=0.5, timeout=3) == []
 
 
+@pytest.mark.slow
 def test_limit_and_topic_narrow_a_pass(database, embedded_kafka, cli, tmp_path, monkeypatch) -> None:
     database.init()
     configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
@@ -292,12 +286,11 @@ def test_limit_and_topic_narrow_a_pass(database, embedded_kafka, cli, tmp_path, 
     assert statuses(database) == {"RESOLVED": 4, "PENDING": 6}
 
 
+@pytest.mark.slow
 def test_sigkill_mid_pass_leaves_no_row_locked_and_none_lost(
     pg_database, embedded_kafka, tmp_path, monkeypatch
 ) -> None:
     import signal
-    import subprocess
-    import sys
 
     pg_database.init()
     config = configure(
@@ -308,11 +301,8 @@ def test_sigkill_mid_pass_leaves_no_row_locked_and_none_lost(
     embedded_kafka.push_broker_request_errors(1, ApiKey.Produce, *[(0, 1500)] * 6)
     due_rows(pg_database, 60)
     before = pg_database.rows()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kafkaops", "retry", "--batch-size", "20"],
-        env={**os.environ, "KAFKAOPS_CONFIG": str(config)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    proc = start_kafkaops(
+        "retry", "--batch-size", "20", config=config, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     holding = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kafkaops' AND state = 'idle in transaction'"
     wait_for_sessions(pg_database, holding, 1, "the pass never got to hold a batch")
@@ -373,10 +363,10 @@ def test_batch_size_is_bounded(database, cli, tmp_path, monkeypatch) -> None:
     assert "70000 is not in the range 1<=x<=10000" in result.stderr
 
 
+@pytest.mark.slow
 def test_two_concurrent_passes_on_sqlite_never_publish_a_row_twice(
     make_database, embedded_kafka, tmp_path, monkeypatch
 ) -> None:
-    import subprocess
 
     db = make_database("sqlite")
     db.init()
@@ -385,21 +375,22 @@ def test_two_concurrent_passes_on_sqlite_never_publish_a_row_twice(
     embedded_kafka.push_broker_request_errors(1, ApiKey.Produce, *[(0, 150)] * 40)  # slow acks: overlap
     db.insert([event(i, payload=json.dumps({"n": i})) for i in range(200)])
     env = {"KAFKAOPS_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
-    argv = [sys.executable, "-m", "kafkaops", "retry", "--batch-size", "20", "-o", "json"]
     procs = [
-        subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
+        start_kafkaops("retry", "--batch-size", "20", "-o", "json", env=env, inherit=False) for _ in range(2)
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode in (0, 1), err  # 1: waited longer than busy_timeout for the other
     if statuses(db) != {"RESOLVED": 200}:  # a pass that gave up waiting left work for the next one
-        subprocess.run(argv, env=env, check=True, capture_output=True, timeout=120)
+        run_kafkaops(
+            "retry", "--batch-size", "20", "-o", "json", env=env, inherit=False, check=True, timeout=120
+        )
     records = consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", expect=200)
     assert sorted(json.loads(r.value)["n"] for r in records) == list(range(200))
 
 
 @pytest.mark.parametrize("deadline", ["25d", "30d", "999999999d"])
+@pytest.mark.slow
 def test_a_long_retry_deadline_still_publishes_on_postgresql(
     pg_database: Any,
     embedded_kafka: Any,
@@ -421,6 +412,7 @@ def test_a_long_retry_deadline_still_publishes_on_postgresql(
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.slow
 def test_a_signal_stops_the_pass_after_settling_what_was_published(
     pg_database: Any, embedded_kafka: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
 ) -> None:
@@ -432,13 +424,8 @@ def test_a_signal_stops_the_pass_after_settling_what_was_published(
     pg_database.insert([event(i, topic="slow") for i in range(60)])
     embedded_kafka.set_rtt(-1, 300)  # every produce request waits: a batch takes a while
     metrics = tmp_path / "retry.prom"
-    env = process_env(config=config)
-    proc = subprocess.Popen(
-        [*KAFKAOPS, "retry", "--batch-size", "5", "-o", "json", "--metrics-file", str(metrics)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_kafkaops(
+        "retry", "--batch-size", "5", "-o", "json", "--metrics-file", str(metrics), config=config
     )
     try:
         deadline = time.monotonic() + 30
@@ -471,6 +458,7 @@ def test_a_signal_stops_the_pass_after_settling_what_was_published(
     ("pattern", "published"),
     [("a_*", ["a_b"]), ("a%*", ["a%b", "a%xb"]), ("a?b", ["a%b", "a_b", "axb"]), ("a\\*", [])],
 )
+@pytest.mark.slow
 def test_retry_topic_globs_take_sql_wildcards_literally(
     database: Any,
     embedded_kafka: Any,

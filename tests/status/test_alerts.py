@@ -21,6 +21,7 @@ from tests.helpers.process import KAFKAOPS, process_env, timed_kafkaops
 from tests.helpers.status import configure, now, rows
 
 
+@pytest.mark.slow
 def test_webhook_alert_is_sent_once_then_recovery_once(
     database: TestDatabase, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -56,6 +57,7 @@ def test_webhook_alert_is_sent_once_then_recovery_once(
         assert len(hook.posts) == 2
 
 
+@pytest.mark.slow
 def test_a_new_critical_check_alerts_again(
     database: TestDatabase, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,6 +75,7 @@ def test_a_new_critical_check_alerts_again(
         ]
 
 
+@pytest.mark.slow
 def test_a_failing_webhook_is_reported_without_changing_the_exit_code_and_retried(
     database: TestDatabase, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,6 +99,7 @@ def test_a_failing_webhook_is_reported_without_changing_the_exit_code_and_retrie
     assert "alert webhook failed" in unreachable.stderr and "connection refused" in unreachable.stderr
 
 
+@pytest.mark.slow
 def test_slack_text_cannot_mention_anyone(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
@@ -116,6 +120,7 @@ def test_slack_text_cannot_mention_anyone(
 
 
 @pytest.mark.parametrize("host", ["exa..mple", "a" * 70 + ".example"])
+@pytest.mark.slow
 def test_a_webhook_with_an_invalid_host_name_is_a_warning_and_keeps_the_exit_code(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, host: str
 ) -> None:
@@ -131,6 +136,7 @@ def test_a_webhook_with_an_invalid_host_name_is_a_warning_and_keeps_the_exit_cod
     assert "unexpected" not in result.stderr and "SECRETPATH" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_hanging_webhook_cannot_hold_status_past_its_deadline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, silent_port: int
 ) -> None:
@@ -152,6 +158,7 @@ def test_a_hanging_webhook_cannot_hold_status_past_its_deadline(
     assert took < 4.5, f"status took {took:.1f}s with a hanging webhook"
 
 
+@pytest.mark.slow
 def test_two_status_runs_at_once_send_one_alert(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
@@ -188,6 +195,7 @@ def test_two_status_runs_at_once_send_one_alert(
     assert saved["alert"]["fingerprint"] == "dlq_failed"
 
 
+@pytest.mark.slow
 def test_the_webhook_waits_only_as_long_as_alerts_timeout_says(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, silent_port: int
 ) -> None:

@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -31,19 +30,8 @@ from kafkaops.status.statefile import state_path
 from tests.conftest import TestDatabase
 from tests.helpers.embedded_fixtures import free_port
 from tests.helpers.events import event
+from tests.helpers.process import KAFKAOPS, process_env, run_kafkaops
 from tests.helpers.status import TOPIC, checks_by_name, configure, now, rows, status_json
-
-KAFKAOPS = str(Path(sys.executable).parent / "kafkaops")
-
-
-def run_cli(
-    args: list[str], env_path: Path, *, timeout: float = 60, **kwargs: Any
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KAFKAOPS_CONFIG": str(env_path)}
-    return subprocess.run(
-        [KAFKAOPS, *args], env=env, capture_output=True, text=True, timeout=timeout, **kwargs
-    )
-
 
 # -- the database ---------------------------------------------------------------------------------
 
@@ -148,6 +136,7 @@ def test_database_figures(
     assert db["newest_resolved_at"].startswith(resolved_at.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
+@pytest.mark.slow
 def test_a_locked_table_cannot_hold_status_past_its_deadline(
     pg_database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
@@ -159,7 +148,7 @@ def test_a_locked_table_cannot_hold_status_past_its_deadline(
         locker.exec_driver_sql("SET lock_timeout = '5s'")
         locker.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         started = time.monotonic()
-        result = run_cli(["status", "-o", "json"], path, timeout=30)
+        result = run_kafkaops("status", "-o", "json", config=path, timeout=30)
         took = time.monotonic() - started
         locker.rollback()
     doc = json.loads(result.stdout)
@@ -174,12 +163,12 @@ def test_a_locked_table_cannot_hold_status_past_its_deadline(
 def test_an_unreachable_database_still_gives_the_json_summary(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
-    path = configure(tmp_path, monkeypatch, instances=[service.url])
-    doc_raw = yaml.safe_load(path.read_text())
-    doc_raw["contexts"]["test"]["database"] = {
-        "url": f"postgresql://kafkaops:DbSECRET@127.0.0.1:{free_port()}/x"
-    }
-    path.write_text(yaml.safe_dump(doc_raw))
+    configure(
+        tmp_path,
+        monkeypatch,
+        instances=[service.url],
+        database={"url": f"postgresql://kafkaops:DbSECRET@127.0.0.1:{free_port()}/x"},
+    )
     code, doc, stderr = status_json(cli)
     assert code == 3
     assert doc["status"] == "UNKNOWN"
@@ -270,6 +259,7 @@ def test_every_dlq_topic_present_is_ok(
     assert checks_by_name(doc)["dlq_topics"]["status"] == "OK"
 
 
+@pytest.mark.slow
 def test_a_broker_down_is_unknown_and_the_rest_is_still_shown(
     database: TestDatabase, embedded_kafka: EmbeddedKafka, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -281,7 +271,7 @@ def test_a_broker_down_is_unknown_and_the_rest_is_still_shown(
     )
     embedded_kafka.broker_down()
     started = time.monotonic()
-    result = run_cli(["status", "-o", "json"], path, timeout=30)
+    result = run_kafkaops("status", "-o", "json", config=path, timeout=30)
     took = time.monotonic() - started
     doc = json.loads(result.stdout)
     assert result.returncode == 3
@@ -293,7 +283,7 @@ def test_a_broker_down_is_unknown_and_the_rest_is_still_shown(
     assert took < 2 + 4
     # A worse check still wins over UNKNOWN.
     database.insert([event(50, status="DLQ_FAILED", created_at=now())])
-    assert run_cli(["status", "-o", "json"], path, timeout=30).returncode == 2
+    assert run_kafkaops("status", "-o", "json", config=path, timeout=30).returncode == 2
     embedded_kafka.broker_up()
 
 
@@ -359,6 +349,7 @@ def test_every_next_step_is_built_of_quoted_words() -> None:
 # -- the service -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_three_instances_one_slow_one_failing_answers_within_the_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -377,7 +368,7 @@ def test_three_instances_one_slow_one_failing_answers_within_the_timeout(
             app={"timeout": "1s"},
         )
         started = time.monotonic()
-        result = run_cli(["status", "-o", "json"], config, timeout=30)
+        result = run_kafkaops("status", "-o", "json", config=config, timeout=30)
         took = time.monotonic() - started
     doc = json.loads(result.stdout)
     assert took < 1 + 2.5, f"{took:.1f}s"
@@ -708,6 +699,7 @@ def test_other_commands_keep_exit_2_for_usage_errors(
 HOSTILE_TOPIC = "casino.[bold]x[/bold].\x1b]0;pwned\x07[/10.0.4.17:9092]"
 
 
+@pytest.mark.slow
 def test_hostile_strings_are_shown_literally_never_interpreted(
     database: TestDatabase, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
@@ -745,6 +737,7 @@ def test_hostile_strings_are_shown_literally_never_interpreted(
     assert "pod[/x]" in plain
 
 
+@pytest.mark.slow
 def test_app_secrets_are_masked_in_config_show_and_never_printed(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
@@ -769,6 +762,7 @@ def test_app_secrets_are_masked_in_config_show_and_never_printed(
     assert {h.get("Authorization") for _, _, h in service.requests} == {"Bearer TokSECRET"}
 
 
+@pytest.mark.slow
 def test_table_view_when_piped_is_plain_text(
     database: TestDatabase, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
@@ -802,9 +796,9 @@ def test_watch_refreshes_in_a_terminal_and_ctrl_c_exits_0(
     database.insert(rows(3))
     config = configure(tmp_path, monkeypatch, database)
     primary, secondary = pty.openpty()
-    env = {**os.environ, "KAFKAOPS_CONFIG": str(config), "COLUMNS": "160", "LINES": "50", "TERM": "xterm"}
+    env = process_env(config=config, env={"COLUMNS": "160", "LINES": "50", "TERM": "xterm"})
     proc = subprocess.Popen(
-        [KAFKAOPS, "status", "--watch", "0.5"],
+        [*KAFKAOPS, "status", "--watch", "0.5"],
         stdin=secondary,
         stdout=secondary,
         stderr=secondary,
@@ -906,6 +900,7 @@ def test_a_sample_given_twice_with_the_same_value_counts_once(
         ("UP", 503, "OK", 0),  # a 503 with a body is judged by the body
     ],
 )
+@pytest.mark.slow
 def test_the_services_own_health_status_is_judged(
     cli: Any,
     tmp_path: Path,
@@ -1062,6 +1057,7 @@ def test_a_breaker_first_seen_in_the_future_is_seen_again_now(
     assert run_at(t0 + timedelta(minutes=6)) == ("CRITICAL", "circuit breaker OPEN for 6m (> 5m)")
 
 
+@pytest.mark.slow
 def test_thousands_of_missing_dlq_topics_make_a_line_of_ten_and_a_count(
     database: Any, embedded_kafka: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1089,6 +1085,7 @@ def test_thousands_of_missing_dlq_topics_make_a_line_of_ten_and_a_count(
     assert sum(1 for line in table.splitlines() if "MISSING" in line) == 20
 
 
+@pytest.mark.slow
 def test_watch_on_a_dumb_terminal_shows_each_refresh(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:

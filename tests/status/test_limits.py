@@ -39,6 +39,7 @@ def executors_scrape(count: int, *, name: str = "ex{n:06d}", active: int = 3, ma
     return "".join(lines)
 
 
+@pytest.mark.slow
 def test_a_scrape_of_395000_series_is_read_up_to_its_bound_and_says_what_it_left(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
@@ -73,6 +74,7 @@ def test_a_scrape_of_395000_series_is_read_up_to_its_bound_and_says_what_it_left
     assert instance["missing_metrics"] == []  # what was not read is not said to be missing
 
 
+@pytest.mark.slow
 def test_the_nagios_line_for_2000_busy_executors_keeps_its_performance_data(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
@@ -94,6 +96,7 @@ def test_the_nagios_line_for_2000_busy_executors_keeps_its_performance_data(
     assert "all 50 threads busy; and 40 more" in text  # each instance: ten named, then a count
 
 
+@pytest.mark.slow
 def test_an_8_mb_label_value_is_cut_in_the_prometheus_output(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:

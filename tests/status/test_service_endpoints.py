@@ -82,6 +82,7 @@ def test_breaker_state_from_resilience4j_metric_when_health_has_none(service: Fa
     assert (status.breaker, status.breaker_source) == ("OPEN", "metrics")
 
 
+@pytest.mark.slow
 def test_a_slow_instance_is_reported_within_its_timeout(service: FakeService) -> None:
     service.set_json("/actuator/health/kafka", health_body(), delay=5)
     service.set_text("/actuator/prometheus", metrics_text(), delay=5)
@@ -200,6 +201,7 @@ def test_a_webhook_url_is_masked_whole() -> None:
     assert "SECRET" not in redact(f"POST {url} failed", secrets_of("alerts.webhook", url))
 
 
+@pytest.mark.slow
 def test_instances_are_probed_concurrently_across_endpoints(service: FakeService) -> None:
     # Three endpoints each 0.6 s slow: asked at once, the instance answers in about 0.6 s, not 1.8 s.
     for path in ("/actuator/health/kafka", "/actuator/prometheus", "/publisher/stats"):
@@ -228,6 +230,7 @@ def test_fetching_never_leaves_a_request_thread_behind(service: FakeService) -> 
     assert threading.active_count() <= before + 1  # the server's own handler thread may linger
 
 
+@pytest.mark.slow
 def test_a_server_that_trickles_its_answer_cannot_outlast_the_deadline() -> None:
     stop = threading.Event()
     with socket.socket() as listener:
@@ -391,6 +394,7 @@ def test_an_instance_with_an_invalid_host_name_says_so(
     ],
     ids=["token-with-newline", "non-ascii-path"],
 )
+@pytest.mark.slow
 def test_a_request_http_cannot_carry_is_named_not_unexpected(
     cli: Any,
     tmp_path: Path,
@@ -409,6 +413,7 @@ def test_a_request_http_cannot_carry_is_named_not_unexpected(
     assert not [r for r in service.requests if "X-Injected" in r[2]]
 
 
+@pytest.mark.slow
 def test_control_characters_in_service_labels_never_reach_prometheus_text_raw(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:
@@ -438,6 +443,7 @@ def test_control_characters_in_service_labels_never_reach_prometheus_text_raw(
     [-3, "lots", 1e300, True, 12.5, "NaN", [], {"n": 1}],
     ids=["negative", "text", "huge", "bool", "fraction", "nan", "list", "object"],
 )
+@pytest.mark.slow
 def test_a_count_that_is_not_a_count_is_named_not_judged(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService, bogus: Any
 ) -> None:
@@ -461,6 +467,7 @@ def test_a_count_that_is_not_a_count_is_named_not_judged(
     assert result.exit_code == 1
 
 
+@pytest.mark.slow
 def test_a_negative_thread_count_is_named_not_judged(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service: FakeService
 ) -> None:

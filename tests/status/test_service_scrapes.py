@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from kafkaops.demo.service import FakeService, health_body, metrics_text, stats_body
@@ -28,6 +27,7 @@ from kafkaops.status.service import (
     read_stats,
 )
 from kafkaops.status.settings import AppSettings
+from tests.helpers.config import write_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "service"
 STATES = ["CLOSED", "OPEN", "HALF_OPEN"]
@@ -135,13 +135,17 @@ def test_a_service_that_has_published_without_a_latency_timer_is_missing_it() ->
     assert (status.latency_s, status.latency_kind) == (None, None)
 
 
+@pytest.mark.slow
 def test_status_shows_a_cold_start_as_no_publish_yet(cli: Any, tmp_path: Path) -> None:
     with FakeService() as service:
         service.set_text("/actuator/prometheus", scrape("COLD_START", "prometheus.txt"))
         service.set_json("/actuator/health/kafka", json.loads(scrape("COLD_START", "health-kafka.json")))
-        config = tmp_path / "kafkaops.yaml"
-        context = {"app": {"instances": [service.url]}, "status": {"state_dir": str(tmp_path / "state")}}
-        config.write_text(yaml.safe_dump({"current-context": "svc", "contexts": {"svc": context}}))
+        config = write_config(
+            tmp_path / "kafkaops.yaml",
+            current="svc",
+            app={"instances": [service.url]},
+            status={"state_dir": str(tmp_path / "state")},
+        )
         table = cli("status", "--config", str(config), "-o", "table")
         report = json.loads(cli("status", "--config", str(config), "-o", "json").stdout)
     (instance,) = report["instances"]
