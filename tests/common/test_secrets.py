@@ -16,6 +16,7 @@ from kafkaops.common.secrets import (
     url_without_password,
 )
 from tests.helpers.config import write_config
+from tests.helpers.events import event
 from tests.helpers.process import run_kafkaops
 
 # (url, what `config show` prints, what an error message names)
@@ -319,7 +320,11 @@ def test_a_short_piece_of_a_password_after_an_unencoded_at_sign_is_never_shown()
 @pytest.mark.slow
 def test_an_encoded_at_sign_is_fine(pg_database) -> None:  # type: ignore[no-untyped-def]
     pg_database.init()
+    pg_database.insert([event(1, status="DLQ_FAILED"), event(2, status="DLQ_FAILED"), event(3)])
     url = pg_database.url.replace("postgresql://postgres@", "postgresql://postgres:Zq%40x1@")
     url += f"?options=-csearch_path%3D{pg_database.schema}"
     result = run_kafkaops("failed", "-o", "json", env={"KAFKAOPS_DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
+    counts = {group["status"]: group["count"] for group in json.loads(result.stdout)}
+    assert counts == {"DLQ_FAILED": 2, "PENDING": 1}
+    assert "Zq" not in result.stdout + result.stderr

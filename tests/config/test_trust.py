@@ -90,7 +90,10 @@ def test_a_file_of_your_own_or_roots_that_only_you_can_write_is_read(cli: Any, t
     path = write_config(tmp_path / "k.yaml", kafka={"bootstrap.servers": "b:9092"})
     for mode in (0o600, 0o644, 0o640, 0o400):
         os.chmod(path, mode)
-        assert cli("--config", str(path), "config", "show").exit_code == 0
+        shown = cli("--config", str(path), "config", "show", "-o", "json")
+        assert shown.exit_code == 0, shown.stderr
+        values = {row["key"]: row for row in json.loads(shown.stdout)}
+        assert values["kafka.bootstrap.servers"]["value"] == "b:9092"
 
 
 @pytest.mark.parametrize(

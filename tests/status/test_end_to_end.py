@@ -692,8 +692,15 @@ def test_other_commands_keep_exit_2_for_usage_errors(
     cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configure(tmp_path, monkeypatch, app={"instances": ["http://127.0.0.1:1"], "timout": "1s"})
-    assert cli("failed", "-o", "nagios").exit_code == 2
-    assert cli("config", "show").exit_code == 2
+    refused = cli("failed", "-o", "nagios")
+    assert (refused.exit_code, refused.stdout) == (2, "")
+    assert refused.stderr.startswith("Error: failed does not write 'nagios': -o/--output takes table, json")
+    assert len(refused.stderr.splitlines()) == 1
+    shown = cli("config", "show")  # the typo in `app` is named, not the status exit code 3
+    assert (shown.exit_code, shown.stdout) == (2, "")
+    error, hint = shown.stderr.splitlines()
+    assert error == "Error: unknown key 'timout' in app"
+    assert hint.startswith("Hint: did you mean 'timeout'?")
 
 
 HOSTILE_TOPIC = "casino.[bold]x[/bold].\x1b]0;pwned\x07[/10.0.4.17:9092]"
@@ -787,6 +794,7 @@ def test_table_view_when_piped_is_plain_text(
 # -- --watch ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_watch_refreshes_in_a_terminal_and_ctrl_c_exits_0(
     database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
