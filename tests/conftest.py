@@ -173,3 +173,16 @@ class Cli:
 @pytest.fixture
 def cli() -> Cli:
     return Cli()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `postgres` the tests whose fixtures reach PostgreSQL: `pg_url`, `pg_database`, or a
+    database fixture's `postgresql` parameter (a test calling `make_database("postgresql")`
+    in its body is not seen)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        if {"pg_url", "pg_database", "sql_ascii_url"} & set(getattr(item, "fixturenames", ())) or (
+            "postgresql" in params
+        ):
+            item.add_marker(pytest.mark.postgres)

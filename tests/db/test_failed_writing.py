@@ -17,21 +17,6 @@ from tests.helpers.config import write_config
 from tests.helpers.events import NOW, OLD, event, insert_a_mix, insert_one_per_status
 from tests.helpers.process import start_kafkaops
 
-# -- a mapping that renames every column -----------------------------------------------------
-
-
-# -- what is urgent comes first; no stale promise of a retry ----------------------------------
-
-
-# -- limits are said, --all streams -------------------------------------------------------------
-
-
-# -- no option is quietly ignored ------------------------------------------------------------------
-
-
-# -- the error signature -------------------------------------------------------------------------
-
-
 # -- single-event actions, dry runs that show rows, results for cron --------------------------------
 
 

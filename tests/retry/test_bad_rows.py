@@ -99,9 +99,6 @@ def test_an_error_longer_than_its_column_is_cut_to_fit(
     assert payloads(bootstrap, "good", expect=5) == sorted(f"evt-{10 + i}" for i in range(5))
 
 
-# -- the server's idle-in-transaction timeout is shorter than a batch's publish -----------------
-
-
 # -- rows that cannot be records are settled as event failures before publishing ----------------
 
 
@@ -129,7 +126,7 @@ def test_a_null_topic_in_a_big_batch_publishes_every_other_row_once(
     assert [json.loads(r.stdout)["resolved"] for r in results] == [300, 0, 0]
     assert [json.loads(r.stdout)["rescheduled"] for r in results] == [3, 0, 0]
     assert [r.exit_code for r in results] == [0, 1, 0]  # pass 2: DLQ_FAILED, a CRITICAL line
-    # No topic, so no DLQ topic: a requeue could only fail again (trial H), and the line says so.
+    # No topic, so no DLQ topic: a requeue could only fail again, and the line says so.
     assert "CRITICAL: 2 event(s) have no topic, or one Kafka refuses as a name" in results[1].stderr
     assert "a requeue would only fail again" in results[1].stderr
     assert "requeue when the DLQ is writable" not in results[1].stderr

@@ -157,9 +157,6 @@ def test_a_bad_metrics_target_is_found_before_anything_is_published(
     assert consume(embedded_kafka.bootstrap_servers, "casino.player.registered.v1", idle=0.5, timeout=3) == []
 
 
-# -- -o json always gives the summary ---------------------------------------------------------------
-
-
 # -- whose fault --------------------------------------------------------------------------------------
 
 

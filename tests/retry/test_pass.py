@@ -329,10 +329,7 @@ def test_sigkill_mid_pass_leaves_no_row_locked_and_none_lost(
     }  # at least once
 
 
-# -- metrics -------------------------------------------------------------------------------------
-
-
-# -- review fixes: odd rows, breaker threshold, claim order, SQLite concurrency ------------------
+# -- claim order and SQLite concurrency -------------------------------------------------------------
 
 
 def test_dry_run_lists_rows_in_the_order_a_pass_claims_them(

@@ -527,9 +527,6 @@ def test_an_unwritable_state_dir_is_a_warning_not_a_failure(
     assert "cannot write state file" in result.stderr
 
 
-# -- the webhook -------------------------------------------------------------------------------------
-
-
 # -- formats, exit codes, escaping, secrets ------------------------------------------------------
 
 
