@@ -5,11 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install deps test lint format completions docs bench run clean kafka-cache kafka-broker kcat pictures service
+.PHONY: help install deps test test-fast lint format completions docs bench run clean kafka-cache kafka-broker kcat pictures service
 
 help:
 	@echo "make run          set up, then run kafkaops against an embedded Kafka and a SQLite file"
 	@echo "make test         run the test suite (starts PostgreSQL and Kafka itself)"
+	@echo "make test-fast    the suite without the real broker, the service, packaging and slow tests (< 1 min)"
 	@echo "make lint         ruff (lint + format check) and mypy"
 	@echo "make bench        the benchmarks in benchmarks/"
 	@echo "make completions  regenerate completions/ for bash, zsh and fish"
@@ -36,6 +37,13 @@ deps:
 
 test: install deps kafka-cache service
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast lane: everything but the real Kafka broker, the reference service, the packaging build
+# and the tests that wait out real timeouts; two workers, each with its own throwaway PostgreSQL.
+FAST_MARKERS := not kafka and not service and not packaging and not slow
+
+test-fast: install deps
+	$(BIN)/python -m pytest -n 2 -m "$(FAST_MARKERS)" -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check kafkaops tests benchmarks scripts

@@ -17,20 +17,20 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import yaml
 from typer.testing import CliRunner
 
 from kafkaops.cli.main import app
 from kafkaops.config.settings import DatabaseSettings
 from kafkaops.db.connections import create_engine
 from kafkaops.db.schema import build_table, init_table
+from tests.helpers.config import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 pytest_plugins = [
     p
-    for p in ("tests.kafka_fixtures", "tests.embedded_fixtures")
+    for p in ("tests.helpers.broker_fixtures", "tests.helpers.embedded_fixtures")
     if (ROOT / (p.replace(".", "/") + ".py")).exists()
 ]
 
@@ -152,24 +152,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def write_config(
-    path: Path, db: TestDatabase | None = None, *, kafka: dict[str, Any] | None = None, **sections: Any
-) -> Path:
-    context: dict[str, Any] = {}
-    if db is not None:
-        context["database"] = {"url": db.url, "schema": db.schema, "table": db.settings.table}
-        renamed = {k: v for k, v in db.settings.columns.items() if k != v}
-        if renamed:
-            context["database"]["columns"] = renamed
-    if kafka:
-        context["kafka"] = kafka
-    for name, value in sections.items():  # `database={"lock_timeout": "1s"}` adds to the URL above
-        both = isinstance(value, dict) and isinstance(context.get(name), dict)
-        context[name] = {**context[name], **value} if both else value
-    path.write_text(yaml.safe_dump({"current-context": "test", "contexts": {"test": context}}))
-    return path
-
-
 @pytest.fixture
 def configured(database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TestDatabase:
     """`database` with its table created and a config file pointing kafkaops at it."""
@@ -191,3 +173,16 @@ class Cli:
 @pytest.fixture
 def cli() -> Cli:
     return Cli()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `postgres` the tests whose fixtures reach PostgreSQL: `pg_url`, `pg_database`, or a
+    database fixture's `postgresql` parameter (a test calling `make_database("postgresql")`
+    in its body is not seen)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        if {"pg_url", "pg_database", "sql_ascii_url"} & set(getattr(item, "fixturenames", ())) or (
+            "postgresql" in params
+        ):
+            item.add_marker(pytest.mark.postgres)

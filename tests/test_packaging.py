@@ -28,6 +28,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.packaging
 def test_the_wheel_installs_into_a_fresh_environment_and_runs(dist: Path, tmp_path: Path) -> None:
     wheel = next(dist.glob("kafkaops-*.whl"))
     env = tmp_path / "venv"
@@ -63,6 +64,7 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(dist: Path, tmp_pa
     assert str(env) in where.stdout
 
 
+@pytest.mark.packaging
 def test_the_wheel_carries_the_package_its_metadata_and_license(dist: Path) -> None:
     wheel = next(dist.glob("kafkaops-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
@@ -78,6 +80,7 @@ def test_the_wheel_carries_the_package_its_metadata_and_license(dist: Path) -> N
     assert "Requires-Dist: confluent-kafka" in metadata
 
 
+@pytest.mark.packaging
 def test_the_sdist_builds_the_same_package(dist: Path) -> None:
     sdist = next(dist.glob("kafkaops-*.tar.gz"))
     with tarfile.open(sdist) as archive:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.kafka_fixtures import kafka_broker
+from tests.helpers.broker_fixtures import kafka_broker
 from tests.service.harness import ROOT, Service, build_service, running_service, wait_until
 
 FIXTURES = ROOT / "tests" / "fixtures" / "service"

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from kafkaops.db.connections import create_engine
-from tests.kafka_fixtures import kafka_broker
+from tests.helpers.broker_fixtures import kafka_broker
 from tests.service.harness import SKIP_PREFIX, ServiceMissing, build_service
 
 
