@@ -193,7 +193,7 @@ class LockBoundGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except DatabaseError as error:
-            from kafkaops.db.connections import LOCK_NOT_AVAILABLE, sqlstate
+            from kafkaops.db.sqlerrors import LOCK_NOT_AVAILABLE, sqlstate
 
             if sqlstate(error) != LOCK_NOT_AVAILABLE:  # our lock_timeout fired
                 raise
@@ -564,7 +564,7 @@ def target(app: AppState) -> str:
     The context and the database's host and name, never its user or password."""
     from sqlalchemy.engine import make_url
 
-    from kafkaops.db.connections import normalise_url
+    from kafkaops.db.engine import normalise_url
 
     settings = app.settings
     url = make_url(normalise_url(settings.require_database_url()))

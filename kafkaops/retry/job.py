@@ -24,9 +24,10 @@ from kafkaops.common.errors import KafkaClientError, KafkaopsError, SchemaError
 from kafkaops.common.escape import safe_text
 from kafkaops.common.timeparse import time_or_none
 from kafkaops.config.settings import PASS_DEADLINE, SETTLE_TIMEOUT, RetrySettings
-from kafkaops.db.connections import bound_transaction, is_utf8, stream_rows
 from kafkaops.db.failed_events import glob_condition, logical
 from kafkaops.db.schema import BytesAsText, TableShape, inspect_table
+from kafkaops.db.text import is_utf8
+from kafkaops.db.transactions import bound_transaction, stream_rows
 from kafkaops.dlq import record as dlq_record
 from kafkaops.kafka import faults
 from kafkaops.retry.publish import Failure, Headers, producer_overrides, publish, record_headers
