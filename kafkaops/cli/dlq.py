@@ -244,7 +244,7 @@ def tail(
         follow=follow,
         selection=selection,
     )
-    from kafkaops.kafka.client import check_reachable
+    from kafkaops.kafka.metadata import check_reachable
 
     check_reachable(settings.require_kafka())  # a cluster that is not there fails in seconds
     consumer = read_consumer(settings.require_kafka())

@@ -38,8 +38,10 @@ from kafkaops.dlq.plan import (
     client_id,
 )
 from kafkaops.dlq.topics import READ_ONLY
-from kafkaops.kafka import client as kafka
 from kafkaops.kafka import dlq_names, faults
+from kafkaops.kafka.client import last_error
+from kafkaops.kafka.errors import authorization_error, kafka_errors, translate_error
+from kafkaops.kafka.metadata import watermarks
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Message, Producer
@@ -220,7 +222,7 @@ class Replayer:
         from confluent_kafka import TopicPartition
 
         consumer = self._asker = self.conns.consumer(group_id=self.request.group_id, **READ_ONLY)
-        low = {p: lh[0] for p, lh in kafka.watermarks(consumer, self.request.source).items()}
+        low = {p: lh[0] for p, lh in watermarks(consumer, self.request.source).items()}
         self.positions = {p: max(low[p], self.plan.committed.get(p) or low[p]) for p in self.end}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
         consumer.assign(
@@ -307,7 +309,7 @@ class Replayer:
         finally:
             error = init.wait()
         if error is not None:
-            with kafka.kafka_errors(producer, "start a transaction (init_transactions)"):
+            with kafka_errors(producer, "start a transaction (init_transactions)"):
                 raise error
         log.info("replay of %r: transactions initialised, group joined", request.source)
         self._rewind(consumer)
@@ -345,7 +347,7 @@ class Replayer:
         def on_assign(_consumer: Any, partitions: list[Any]) -> None:
             assigned[:] = partitions
 
-        with kafka.kafka_errors(consumer, f"join group {self.request.group_id!r}"):
+        with kafka_errors(consumer, f"join group {self.request.group_id!r}"):
             consumer.subscribe([self.request.source], on_assign=on_assign)
             wait = max(30.0, self.request.commit_timeout)
             deadline = time.monotonic() + wait
@@ -377,13 +379,11 @@ class Replayer:
         from confluent_kafka import TopicPartition
 
         source = self.request.source
-        with kafka.kafka_errors(consumer, f"read group {self.request.group_id!r} offsets"):
+        with kafka_errors(consumer, f"read group {self.request.group_id!r} offsets"):
             committed = consumer.committed(
                 [TopicPartition(source, p) for p in self.end], timeout=self.request.commit_timeout
             )
-            low = {
-                p: lh[0] for p, lh in kafka.watermarks(consumer, source, self.request.commit_timeout).items()
-            }
+            low = {p: lh[0] for p, lh in watermarks(consumer, source, self.request.commit_timeout).items()}
         self._backlog.clear()  # the seek below fetches them again
         self.positions = {tp.partition: max(low[tp.partition], tp.offset) for tp in committed}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
@@ -675,7 +675,7 @@ class Replayer:
             log.warning(
                 "replay transaction aborted (%s: %s); rewinding to the committed offsets and retrying",
                 error.name(),
-                kafka.translate_error(error, producer).message,
+                translate_error(error, producer).message,
             )
             return False
         self._delivery_error = None
@@ -702,17 +702,17 @@ class Replayer:
             except KafkaException as exc:
                 if exc.args[0].fatal():
                     error = exc.args[0]
-        cause = kafka.last_error(producer)
+        cause = last_error(producer)
         fenced = faults.is_fenced(error.name()) or (cause is not None and faults.is_fenced(cause.name()))
         if fenced or error.fatal() or error.name() == "_FATAL":
             shown = cause if cause is not None and cause.fatal() else error
             what = "was fenced by another replay" if fenced else "hit a fatal producer error"
             return ReplayConflictError(
                 f"this replay of {self.request.source!r} {what} "
-                f"({kafka.translate_error(shown, producer).message}); what it committed stays committed",
+                f"({translate_error(shown, producer).message}); what it committed stays committed",
                 hint="let the other replay finish, then rerun to see what is left",
             )
-        return kafka.translate_error(error, producer, action="produce a replayed record")
+        return translate_error(error, producer, action="produce a replayed record")
 
     def _with_retries(self, call: Callable[[float], Any]) -> None:
         """Retry what librdkafka says is retriable, within the commit deadline; a call that
@@ -739,7 +739,7 @@ class Replayer:
             producer.abort_transaction(self.request.commit_timeout)
         except KafkaException as exc:
             error = exc.args[0]
-            raise kafka.translate_error(
+            raise translate_error(
                 error, producer, action=f"abort the replay transaction ({why}); nothing of it is visible"
             ) from None
 
@@ -766,13 +766,13 @@ class Replayer:
         if faults.is_event_fault(error.name()):
             # The transaction itself was refused for the target's sake (no such topic): the
             # same batch would be refused again.
-            reason = kafka.translate_error(error, self.props, action="commit the replay transaction")
+            reason = translate_error(error, self.props, action="commit the replay transaction")
             raise KafkaClientError(
                 f"{reason.message} ({error.name()}); the transaction was aborted and nothing of it is visible",
                 hint="check the target topics, then rerun",
             )
         if faults.is_unreachable(error.name()) and error.name() != "_TIMED_OUT":
-            raise kafka.translate_error(error, self.props, action="commit the replay transaction")
+            raise translate_error(error, self.props, action="commit the replay transaction")
 
     def _denied(self, error: KafkaError, topic: str | None) -> KafkaopsError:
         """The stop for a configuration fault, once the transaction was aborted."""
@@ -780,14 +780,14 @@ class Replayer:
         then = ": the transaction was aborted and nothing of it is visible; replay stopped (a rerun resumes)"
         resource = faults.classify(code).resource
         if resource is None:  # credentials: the translation says it best
-            return kafka.translate_error(error, self.props, action="commit the replay transaction")
+            return translate_error(error, self.props, action="commit the replay transaction")
         name = {
             "topic": topic,
             "group": self.request.group_id,
             "transactional id": self.request.transactional_id,
         }.get(resource)
         operation = "Write" if resource in ("topic", "transactional id") else None
-        return kafka.authorization_error(code, self.props, name=name, operation=operation, then=then)
+        return authorization_error(code, self.props, name=name, operation=operation, then=then)
 
     def _on_delivery(self, error: KafkaError | None, msg: Message) -> None:
         if error is not None and self._delivery_error is None:
@@ -807,4 +807,4 @@ class Replayer:
                 f"another replay of {self.request.source!r} took over group {self.request.group_id!r}; "
                 "what this one committed stays committed"
             )
-        raise kafka.translate_error(error, consumer, action=f"read {self.request.source!r}")
+        raise translate_error(error, consumer, action=f"read {self.request.source!r}")

@@ -23,6 +23,8 @@ from kafkaops.dlq.catalogue import read_dlq_topics, topics_needing_dlq
 from kafkaops.dlq.selection import Selection, record_timestamp_ms
 from kafkaops.kafka import client as kafka
 from kafkaops.kafka.dlq_names import DlqCatalog, DlqTopic, existing_topics
+from kafkaops.kafka.errors import kafka_errors, translate_error
+from kafkaops.kafka.metadata import check_reachable, create_topics, topic_metadata, topic_names, watermarks
 from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_valid_topic_name
 
 if TYPE_CHECKING:
@@ -140,10 +142,10 @@ def list_dlq_topics(props: Mapping[str, Any], catalog: DlqCatalog, timeout: floa
     from confluent_kafka import TopicPartition
 
     client = kafka.admin(props)
-    with kafka.kafka_errors(client, "list topics"):
+    with kafka_errors(client, "list topics"):
         metadata = client.list_topics(timeout=timeout)
     existing = existing_topics(metadata)
-    with kafka.kafka_errors(client, "read the offsets of the DLQ topics"):
+    with kafka_errors(client, "read the offsets of the DLQ topics"):
         found = read_dlq_topics(client, catalog.layout(metadata), catalog, timeout)
     marks = {name: dict(t.offsets or {}) for name, t in found.items()}
     filled = [(t, p, lh) for t, m in marks.items() for p, lh in m.items() if lh[1] > lh[0]]
@@ -192,11 +194,11 @@ def _replay_group_offsets(
     for topic, partitions in layout.items():
         group = replay_group_for(topic)
         request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
-        with kafka.kafka_errors(client, f"read the offsets of group {group!r}"):
+        with kafka_errors(client, f"read the offsets of group {group!r}"):
             futures[topic] = client.list_consumer_group_offsets([request], request_timeout=timeout)[group]
     result = {}
     for topic, future in futures.items():
-        with kafka.kafka_errors(client, f"read the offsets of group {replay_group_for(topic)!r}"):
+        with kafka_errors(client, f"read the offsets of group {replay_group_for(topic)!r}"):
             found = future.result(timeout)
         result[topic] = {
             tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()
@@ -319,7 +321,7 @@ def _is_eof(msg: Message) -> bool:
 def _raise_for(msg: Message, consumer: Consumer) -> None:
     error = msg.error()
     if error is not None:
-        raise kafka.translate_error(error, consumer, action=f"read {msg.topic()!r}")
+        raise translate_error(error, consumer, action=f"read {msg.topic()!r}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -339,7 +341,7 @@ def topics_without_dlq(conns: Connections, props: Mapping[str, Any], catalog: Dl
     """The DLQ topics missing for the topics whose rows need one (`dlq list` warns of them)."""
     with conns.connect() as conn:
         sources = topics_needing_dlq(conn, conns.table)
-    return catalog.missing(sources, set(kafka.topic_names(props)))
+    return catalog.missing(sources, set(topic_names(props)))
 
 
 def plan_ensure(
@@ -353,8 +355,8 @@ def plan_ensure(
     """What `ensure` would do for each source topic. `strict`: a source the user named that
     does not exist, or is itself a DLQ, is a usage error (exit 2); one taken from the table is
     only reported."""
-    info = kafka.check_reachable(props, timeout)
-    existing = set(kafka.topic_names(props, timeout))
+    info = check_reachable(props, timeout)
+    existing = set(topic_names(props, timeout))
     plans = []
     for source in dict.fromkeys(sources):
         dlq = catalog.dlq_for(source)
@@ -386,7 +388,7 @@ def plan_ensure(
                 )
             plans.append(EnsurePlan(source, dlq, None, None, "no-source"))
             continue
-        layout = kafka.topic_metadata(props, source, timeout)
+        layout = topic_metadata(props, source, timeout)
         replicas = max((len(p.replicas) for p in layout.partitions), default=1)
         factor = max(1, min(replicas, info.broker_count or 1))
         plans.append(EnsurePlan(source, dlq, layout.partition_count, factor, "create"))
@@ -395,7 +397,7 @@ def plan_ensure(
 
 def create_missing(props: Mapping[str, Any], plans: Sequence[EnsurePlan], timeout: float = 30.0) -> list[str]:
     todo = {p.dlq: (p.partitions or 1, p.replication_factor or 1) for p in plans if p.action == "create"}
-    kafka.create_topics(props, todo, timeout)
+    create_topics(props, todo, timeout)
     return list(todo)
 
 
@@ -429,7 +431,7 @@ def tail(
     from confluent_kafka import TopicPartition
 
     try:
-        marks = kafka.watermarks(consumer, request.topic, timeout)
+        marks = watermarks(consumer, request.topic, timeout)
     except NotFoundError as exc:
         raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
     marks = request.selection.chosen_partitions(request.topic, marks)
@@ -493,7 +495,7 @@ def _start_offsets(
 
     if request.since_ms is not None:
         asked = [TopicPartition(request.topic, p, request.since_ms) for p in marks]
-        with kafka.kafka_errors(consumer, f"find offsets by time in {request.topic!r}"):
+        with kafka_errors(consumer, f"find offsets by time in {request.topic!r}"):
             found = consumer.offsets_for_times(asked, timeout=timeout)
         # -1: no record at or after that time: start at the end.
         return {tp.partition: tp.offset if tp.offset >= 0 else marks[tp.partition][1] for tp in found}
