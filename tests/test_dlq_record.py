@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from kafkaops.common.jsontext import MAX_DEPTH, parse_json
-from kafkaops.dlq import catalogue as dlqcatalog
 from kafkaops.dlq import record as dlq_record
 from kafkaops.dlq.record import parse_origin
 from kafkaops.kafka.dlq_names import DEFAULT_DLQ_SUFFIXES as SUFFIXES
+from kafkaops.kafka.dlq_names import is_dlq_topic
 
 
 def be(value: int, size: int) -> bytes:
@@ -156,7 +156,7 @@ def test_without_headers_the_original_topic_is_the_name_without_its_suffix(
     dlq: str, original: str | None
 ) -> None:
     assert parse_origin([], dlq, SUFFIXES).topic == original
-    assert dlqcatalog.is_dlq_topic(dlq, SUFFIXES) is (original is not None)
+    assert is_dlq_topic(dlq, SUFFIXES) is (original is not None)
 
 
 def test_kafkaops_retry_headers_are_read_back() -> None:

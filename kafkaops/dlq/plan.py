@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import KafkaopsError, NotFoundError, UsageError
+from kafkaops.dlq.listing import pending_offsets, replay_group_for
+from kafkaops.dlq.reading import READ_ONLY
 from kafkaops.dlq.selection import Selection
-from kafkaops.dlq.topics import READ_ONLY, pending_offsets, replay_group_for
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors, translate_error
 from kafkaops.kafka.metadata import group_members, topic_metadata, watermarks

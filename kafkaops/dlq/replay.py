@@ -37,7 +37,7 @@ from kafkaops.dlq.plan import (
     check_target,
     client_id,
 )
-from kafkaops.dlq.topics import READ_ONLY
+from kafkaops.dlq.reading import READ_ONLY
 from kafkaops.dlq.transactions import Batch, TransactionPolicy
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
