@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from kafkaops.cli.main import app
 from kafkaops.config.settings import DatabaseSettings
-from kafkaops.db.connections import create_engine
+from kafkaops.db.engine import create_engine
 from kafkaops.db.schema import build_table, init_table
 from tests.helpers.config import write_config
 

@@ -78,7 +78,7 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops dlq list -o json
     """
-    from kafkaops.dlq.topics import list_dlq_topics
+    from kafkaops.dlq.listing import list_dlq_topics
 
     app_state = state(ctx)
     settings = app_state.settings
@@ -101,7 +101,7 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     if not settings.database.url:
         out.info("No database configured: topics with failed events were not checked for a DLQ.")
         return
-    from kafkaops.dlq.topics import topics_without_dlq
+    from kafkaops.dlq.ensure import topics_without_dlq
 
     for missing in topics_without_dlq(app_state.connections, props, catalog):
         out.warning(
@@ -139,7 +139,7 @@ def ensure(
       kafkaops dlq ensure casino.loyalty.points-earned.v1 --dry-run
     """
     from kafkaops.dlq.catalogue import topics_needing_dlq
-    from kafkaops.dlq.topics import create_missing, plan_ensure
+    from kafkaops.dlq.ensure import create_missing, plan_ensure
 
     app_state = state(ctx)
     settings = app_state.settings
@@ -224,8 +224,9 @@ def tail(
     Example:
       kafkaops dlq tail casino.player.registered.v1.dlq -n 5 --grep brandId
     """
-    from kafkaops.dlq.topics import TailRequest, read_consumer
-    from kafkaops.dlq.topics import tail as read_tail
+    from kafkaops.dlq.reading import read_consumer
+    from kafkaops.dlq.tail import TailRequest
+    from kafkaops.dlq.tail import tail as read_tail
 
     settings = state(ctx).settings
     out = output(output_format)
@@ -248,7 +249,7 @@ def tail(
         follow=follow,
         selection=selection,
     )
-    from kafkaops.kafka.client import check_reachable
+    from kafkaops.kafka.metadata import check_reachable
 
     check_reachable(settings.require_kafka())  # a cluster that is not there fails in seconds
     consumer = read_consumer(settings.require_kafka())
@@ -261,7 +262,7 @@ def tail(
     records: Iterator[Message] = read_tail(consumer, request, stop=stop)
     try:
         if out.fmt in (Format.json, Format.jsonl):
-            from kafkaops.dlq.topics import record_view
+            from kafkaops.dlq.tail import record_view
 
             views = (record_view(m, suffixes) for m in records)
             if out.fmt is Format.json:

@@ -109,7 +109,7 @@ class LockBoundGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except DatabaseError as error:
-            from kafkaops.db.connections import LOCK_NOT_AVAILABLE, sqlstate
+            from kafkaops.db.sqlerrors import LOCK_NOT_AVAILABLE, sqlstate
 
             if sqlstate(error) != LOCK_NOT_AVAILABLE:  # our lock_timeout fired
                 raise

@@ -145,7 +145,7 @@ def target(app: AppState) -> str:
     The context and the database's host and name, never its user or password."""
     from sqlalchemy.engine import make_url
 
-    from kafkaops.db.connections import normalise_url
+    from kafkaops.db.engine import normalise_url
 
     settings = app.settings
     url = make_url(normalise_url(settings.require_database_url()))

@@ -19,9 +19,9 @@ from kafkaops.common.errors import NotFoundError, UsageError
 from kafkaops.common.jsontext import parse_json
 from kafkaops.common.timeparse import as_utc
 from kafkaops.config.settings import LOGICAL_COLUMNS
-from kafkaops.db.connections import stream_rows
 from kafkaops.db.schema import ContainsFolded, StoredText, StoredTextResult, instant
 from kafkaops.db.statuses import GROUP_KEYS, PURGEABLE, REQUEUEABLE, SEVERITY, STATUSES
+from kafkaops.db.transactions import stream_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -97,7 +97,7 @@ def error_signature_expr(table: Table) -> ColumnElement[Any]:
 
 def error_signature(text: str) -> str:
     """The same normalisation as the SQL expression, for one string (tests, previews)."""
-    from kafkaops.db.connections import regexp_replace_text
+    from kafkaops.db.engine import regexp_replace_text
 
     result = text
     for pattern, flags, placeholder in SIGNATURE_RULES:

@@ -38,7 +38,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from kafkaops.common.timeparse import read_stored_time
 from kafkaops.config.settings import LOGICAL_COLUMNS, DatabaseSettings
-from kafkaops.db.connections import decode_text
+from kafkaops.db.text import decode_text
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -184,7 +184,7 @@ class StoredText(_WrappedOnSQLite):
     """A text column as SQL functions take it: itself on PostgreSQL; on SQLite its stored
     bytes, since sqlite3 hands a Python function only text that is valid UTF-8 and fails the
     query otherwise. kafkaops' functions (regexp_replace, lower) decode it as every reader does
-    (`connections.decode_text`) and give bytes back."""
+    (`text.decode_text`) and give bytes back."""
 
     inherit_cache = True
     type = Text()

@@ -197,7 +197,7 @@ def seed_history(url: str, *, now: datetime, rng: random.Random) -> dict[str, in
     import sqlalchemy as sa
 
     from kafkaops.config.settings import DatabaseSettings
-    from kafkaops.db.connections import create_engine
+    from kafkaops.db.engine import create_engine
     from kafkaops.db.schema import build_table, init_table
 
     settings = DatabaseSettings(url=url)

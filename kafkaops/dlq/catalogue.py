@@ -84,7 +84,7 @@ def _offsets(
     from confluent_kafka import KafkaException
 
     from kafkaops.kafka import faults as faults
-    from kafkaops.kafka.client import SETTLE_PAUSE
+    from kafkaops.kafka.metadata import SETTLE_PAUSE
 
     found: dict[tuple[str, int], int] = {}
     while wanted:

@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import KafkaopsError, NotFoundError, UsageError
+from kafkaops.dlq.listing import pending_offsets, replay_group_for
+from kafkaops.dlq.reading import READ_ONLY
 from kafkaops.dlq.selection import Selection
-from kafkaops.dlq.topics import READ_ONLY, pending_offsets, replay_group_for
-from kafkaops.kafka import client as kafka
 from kafkaops.kafka import dlq_names
+from kafkaops.kafka.errors import kafka_errors, translate_error
+from kafkaops.kafka.metadata import group_members, topic_metadata, watermarks
+from kafkaops.kafka.topics import is_internal_topic
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer
@@ -83,7 +86,7 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
     consumer = conns.consumer(group_id=request.group_id, **READ_ONLY)
     try:
         try:
-            kafka.topic_metadata(consumer, request.source, timeout)
+            topic_metadata(consumer, request.source, timeout)
         except NotFoundError as exc:
             raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
         if request.to is not None:
@@ -96,7 +99,7 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
                 if by_name
                 else "each record's original topic"
             )
-        marks = kafka.watermarks(consumer, request.source, timeout)
+        marks = watermarks(consumer, request.source, timeout)
         every = tuple(sorted(marks))
         # --partition chooses what is read at all: the other partitions stay as they are.
         marks = request.selection.chosen_partitions(request.source, marks)
@@ -122,11 +125,11 @@ def _committed(
     """``{partition: offset}`` the group committed on ``topic``; None where it has none."""
     from confluent_kafka import TopicPartition
 
-    with kafka.kafka_errors(consumer, f"read the offsets group {group!r} committed"):
+    with kafka_errors(consumer, f"read the offsets group {group!r} committed"):
         found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
     for tp in found:
         if tp.error is not None:
-            raise kafka.translate_error(tp.error, consumer, action=f"read group {group!r} offsets")
+            raise translate_error(tp.error, consumer, action=f"read group {group!r} offsets")
     return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found}
 
 
@@ -143,13 +146,13 @@ def check_target(
             f"refusing to replay into {target!r}: it is a dead-letter topic",
             hint="replay into the original topic (the default) or name one with --to",
         )
-    if kafka.is_internal_topic(target):
+    if is_internal_topic(target):
         raise UsageError(
             f"refusing to replay into {target!r}: it is an internal topic",
             hint="replay into the original topic (the default) or name one with --to",
         )
     try:
-        kafka.topic_metadata(client, target, timeout)
+        topic_metadata(client, target, timeout)
     except NotFoundError as exc:
         raise UsageError(exc.message, hint="create it first, or name another with --to") from None
 
@@ -162,7 +165,7 @@ def check_no_live_replay(
     A member left by a replay on this host whose process is gone (killed) does not count: the
     new run joins, and the group drops the dead member when its session times out (10 s).
     """
-    members = kafka.group_members(props_or_admin, group, timeout)
+    members = group_members(props_or_admin, group, timeout)
     if members is None:
         log.info("the cluster cannot describe group %r: a concurrent replay is only fenced", group)
         return

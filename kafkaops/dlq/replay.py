@@ -6,9 +6,9 @@ moment leaves either the whole batch and its offsets or neither; the next run re
 the committed offsets. The run ends at the high watermarks seen when it started (positions
 are compared, never records counted: transaction markers occupy offsets).
 
-Errors follow librdkafka's transactional model: retriable ones are retried, abortable ones
-abort the transaction and rewind the consumer to the committed offsets, fatal ones (fenced)
-stop the run. What a replay checks and reads before it acts is in `kafkaops.dlq.plan`.
+This module is the read loop; when a transaction commits, aborts and rewinds, retries or stops
+the run is `kafkaops.dlq.transactions`' to say. What a replay checks and reads before it acts
+is in `kafkaops.dlq.plan`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import gc
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,19 +37,18 @@ from kafkaops.dlq.plan import (
     check_target,
     client_id,
 )
-from kafkaops.dlq.topics import READ_ONLY
-from kafkaops.kafka import client as kafka
-from kafkaops.kafka import dlq_names, faults
+from kafkaops.dlq.reading import READ_ONLY
+from kafkaops.dlq.transactions import Batch, TransactionPolicy
+from kafkaops.kafka import dlq_names
+from kafkaops.kafka.errors import kafka_errors
+from kafkaops.kafka.metadata import watermarks
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, KafkaError, Message, Producer
+    from confluent_kafka import Consumer, Message, Producer
 
     from kafkaops.db.connections import Connections
 
 log = logging.getLogger(__name__)
-
-# Aborted attempts of one batch before the run gives up (each one rewinds and tries again).
-MAX_ABORTS = 3
 
 
 @dataclass
@@ -66,7 +65,7 @@ class ReplaySummary:
     complete: bool = False
     interrupted: bool = False
 
-    def add(self, batch: _Batch) -> None:
+    def add(self, batch: Batch) -> None:
         self.targets.update(batch.targets)
         self.replayed += batch.replayed
         self.skipped_filtered += batch.filtered
@@ -87,21 +86,6 @@ class ReplaySummary:
             "complete": self.complete,
             "interrupted": self.interrupted,
         }
-
-
-@dataclass
-class _Batch:
-    """What one transaction holds until it commits."""
-
-    targets: Counter[str] = field(default_factory=Counter)
-    replayed: int = 0
-    filtered: int = 0
-    max_replays: int = 0
-    examples: list[str] = field(default_factory=list)
-    moved: dict[int, int] = field(default_factory=dict)  # partition -> next offset
-
-    def advanced(self, positions: Mapping[int, int]) -> int:
-        return sum(self.moved[p] - positions[p] for p in self.moved)
 
 
 @contextmanager
@@ -185,7 +169,7 @@ class Replayer:
         # The run's consumer, once it exists: asked about targets over its open connection (a
         # client of its own would cost a bootstrap on the first record's path).
         self._asker: Consumer | None = None
-        self._delivery_error: tuple[KafkaError, str] | None = None
+        self.transactions = TransactionPolicy(request, self.props, self._targets_ok)
         self._produced = 0
         self._started = time.monotonic()
         # Consumed but not yet handled: a batch may close in the middle of a fetch.
@@ -220,7 +204,7 @@ class Replayer:
         from confluent_kafka import TopicPartition
 
         consumer = self._asker = self.conns.consumer(group_id=self.request.group_id, **READ_ONLY)
-        low = {p: lh[0] for p, lh in kafka.watermarks(consumer, self.request.source).items()}
+        low = {p: lh[0] for p, lh in watermarks(consumer, self.request.source).items()}
         self.positions = {p: max(low[p], self.plan.committed.get(p) or low[p]) for p in self.end}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
         consumer.assign(
@@ -231,7 +215,7 @@ class Replayer:
             ]
         )
         while not self._finished():
-            batch = _Batch()
+            batch = Batch()
             try:
                 self._fill(consumer, batch, producer=None)
             except _StopBefore as stop:
@@ -240,7 +224,7 @@ class Replayer:
             self._settle_dry(batch)
         self.summary.complete = not self.summary.interrupted and self._all_done()
 
-    def _settle_dry(self, batch: _Batch) -> None:
+    def _settle_dry(self, batch: Batch) -> None:
         self.progress(batch.advanced(self.positions))
         self.positions.update(batch.moved)
         self.summary.add(batch)
@@ -268,7 +252,7 @@ class Replayer:
                 # librdkafka's own 1 MB cap would refuse a record the target takes: the
                 # broker and the target's max.message.bytes decide (1e9 is librdkafka's limit).
                 "message.max.bytes": 1_000_000_000,
-                "on_delivery": self._on_delivery,
+                "on_delivery": self.transactions.on_delivery,
                 # Only failures call back into Python: a report per record costs a third of
                 # the replay's time.
                 "delivery.report.only.error": True,
@@ -307,30 +291,21 @@ class Replayer:
         finally:
             error = init.wait()
         if error is not None:
-            with kafka.kafka_errors(producer, "start a transaction (init_transactions)"):
+            with kafka_errors(producer, "start a transaction (init_transactions)"):
                 raise error
         log.info("replay of %r: transactions initialised, group joined", request.source)
         self._rewind(consumer)
         self._started = time.monotonic()  # --rate counts from here, not from the set-up
         log.info("replay of %r: resuming at %s, ending at %s", request.source, self.positions, self.end)
-        aborts = 0
         while not self._finished():
-            batch = _Batch()
+            batch = Batch()
             producer.begin_transaction()
             stop_error: KafkaopsError | None = None
             try:
                 self._fill(consumer, batch, producer)
             except _StopBefore as stop:
                 stop_error = stop.error
-            if self._commit(producer, consumer, batch):
-                aborts = 0
-            else:
-                aborts += 1
-                if aborts >= MAX_ABORTS:
-                    raise KafkaClientError(
-                        f"replay of {request.source!r} stopped: the same batch was aborted {aborts} times "
-                        "(what committed before stays committed; a rerun resumes)"
-                    )
+            if not self._commit(producer, consumer, batch):
                 self._rewind(consumer)
             if stop_error is not None:
                 raise stop_error
@@ -345,7 +320,7 @@ class Replayer:
         def on_assign(_consumer: Any, partitions: list[Any]) -> None:
             assigned[:] = partitions
 
-        with kafka.kafka_errors(consumer, f"join group {self.request.group_id!r}"):
+        with kafka_errors(consumer, f"join group {self.request.group_id!r}"):
             consumer.subscribe([self.request.source], on_assign=on_assign)
             wait = max(30.0, self.request.commit_timeout)
             deadline = time.monotonic() + wait
@@ -358,9 +333,9 @@ class Replayer:
                 if (
                     error is not None
                     and error.code() != KafkaError._PARTITION_EOF
-                    and not self._transient(error)
+                    and not self.transactions.transient(error)
                 ):
-                    self._raise_consumer_error(error, consumer)
+                    raise self.transactions.consumer_failure(error, consumer)
                 if time.monotonic() > deadline:
                     if assigned:
                         raise ReplayConflictError(
@@ -377,13 +352,11 @@ class Replayer:
         from confluent_kafka import TopicPartition
 
         source = self.request.source
-        with kafka.kafka_errors(consumer, f"read group {self.request.group_id!r} offsets"):
+        with kafka_errors(consumer, f"read group {self.request.group_id!r} offsets"):
             committed = consumer.committed(
                 [TopicPartition(source, p) for p in self.end], timeout=self.request.commit_timeout
             )
-            low = {
-                p: lh[0] for p, lh in kafka.watermarks(consumer, source, self.request.commit_timeout).items()
-            }
+            low = {p: lh[0] for p, lh in watermarks(consumer, source, self.request.commit_timeout).items()}
         self._backlog.clear()  # the seek below fetches them again
         self.positions = {tp.partition: max(low[tp.partition], tp.offset) for tp in committed}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
@@ -398,7 +371,7 @@ class Replayer:
 
     # -- filling one batch -----------------------------------------------------------------
 
-    def _fill(self, consumer: Consumer, batch: _Batch, producer: Producer | None) -> None:
+    def _fill(self, consumer: Consumer, batch: Batch, producer: Producer | None) -> None:
         request = self.request
         backlog = self._backlog
         opened = idle_since = time.monotonic()
@@ -409,10 +382,7 @@ class Replayer:
             if self._finished(batch):
                 return
             now = time.monotonic()
-            if batch.moved and (
-                batch.replayed + batch.filtered + batch.max_replays >= request.batch_size
-                or now - opened >= request.batch_seconds
-            ):
+            if self.transactions.batch_closes(batch, opened, now):
                 return
             if not backlog:
                 if producer is not None:
@@ -430,7 +400,7 @@ class Replayer:
             if not (fast and producer is not None and self._replay_fast_or_stop(batch, producer, opened)):
                 self._handle(backlog.popleft(), batch, producer, consumer)
 
-    def _replay_fast_or_stop(self, batch: _Batch, producer: Producer, opened: float) -> int:
+    def _replay_fast_or_stop(self, batch: Batch, producer: Producer, opened: float) -> int:
         """_replay_fast(), which meets a record whose headers cannot be read as an exception
         from headers(): that record is then left first in the backlog for _handle() to refuse.
         (Only the first headers() call fails; later ones return a broken list. The failure
@@ -445,7 +415,7 @@ class Replayer:
             self._unreadable_headers.add((msg.partition() or 0, msg.offset() or 0))
             return 0
 
-    def _replay_fast(self, batch: _Batch, producer: Producer, opened: float) -> int:
+    def _replay_fast(self, batch: Batch, producer: Producer, opened: float) -> int:
         """_handle() for a run of plain records, inlined: a replay spends its time here.
 
         Anything unusual (an error or end-of-partition event, a record before the position or
@@ -469,7 +439,7 @@ class Replayer:
         lasts = {p: end[p] - 1 for p in nexts}
         prefixes = {p: b"%s/%d/" % (source.encode(), p) for p in nexts}
         sent_to: list[str] = []  # one entry per record: cheaper than counting as they go
-        room = request.batch_size - (batch.replayed + batch.filtered + batch.max_replays)
+        room = request.batch_size - batch.handled  # batch_closes, per batch, not per record
         handled = 0
         try:
             while backlog and handled < room:
@@ -507,7 +477,7 @@ class Replayer:
                     producer.poll(0.05)
                     continue
                 except self._kafka_exception as exc:
-                    raise self._producer_failure(exc.args[0], producer) from None
+                    raise self.transactions.producer_failure(exc.args[0], producer) from None
                 popleft()
                 sent_to.append(target)
                 nexts[partition] = offset + 1
@@ -524,7 +494,7 @@ class Replayer:
             batch.replayed += handled
         return handled
 
-    def _handle(self, msg: Message, batch: _Batch, producer: Producer | None, consumer: Consumer) -> None:
+    def _handle(self, msg: Message, batch: Batch, producer: Producer | None, consumer: Consumer) -> None:
         # The hot path: one call per record, so no imports or set-ups in here.
         error = msg.error()
         partition = msg.partition() or 0
@@ -536,9 +506,9 @@ class Replayer:
                     batch.moved[partition] = min(max(current, msg.offset() or 0), self.end[partition])
                     self._maybe_done(partition, batch, consumer)
                 return
-            if self._transient(error):
+            if self.transactions.transient(error):
                 return
-            self._raise_consumer_error(error, consumer)
+            raise self.transactions.consumer_failure(error, consumer)
         offset = msg.offset() or 0
         if partition in self.done or partition not in self.positions:
             return
@@ -555,7 +525,7 @@ class Replayer:
         if offset + 1 >= end:
             self._mark_done(partition, consumer)
 
-    def _replay_one(self, msg: Message, batch: _Batch, producer: Producer | None) -> None:
+    def _replay_one(self, msg: Message, batch: Batch, producer: Producer | None) -> None:
         request = self.request
         if self._selecting and not request.selection.matches(msg):
             batch.filtered += 1
@@ -601,7 +571,7 @@ class Replayer:
                 except BufferError:
                     producer.poll(0.05)  # the local queue is full: let deliveries drain it
                 except self._kafka_exception as exc:
-                    raise self._producer_failure(exc.args[0], producer) from None
+                    raise self.transactions.producer_failure(exc.args[0], producer) from None
             self._produced += 1
         batch.targets[target] += 1
         batch.replayed += 1
@@ -631,7 +601,7 @@ class Replayer:
         while (wait := due - time.monotonic()) > 0 and not self.stop():
             time.sleep(min(wait, 0.1))
 
-    def _maybe_done(self, partition: int, batch: _Batch, consumer: Consumer) -> None:
+    def _maybe_done(self, partition: int, batch: Batch, consumer: Consumer) -> None:
         if batch.moved.get(partition, self.positions[partition]) >= self.end[partition]:
             self._mark_done(partition, consumer)
 
@@ -641,7 +611,7 @@ class Replayer:
         self.done.add(partition)
         consumer.pause([TopicPartition(self.request.source, partition)])
 
-    def _finished(self, batch: _Batch | None = None) -> bool:
+    def _finished(self, batch: Batch | None = None) -> bool:
         if self.summary.interrupted or self._all_done():
             return True
         limit = self.request.limit
@@ -651,34 +621,15 @@ class Replayer:
     def _all_done(self) -> bool:
         return len(self.done) >= len(self.end)
 
-    # -- committing ------------------------------------------------------------------------
+    # -- after a commit --------------------------------------------------------------------
 
-    def _commit(self, producer: Producer, consumer: Consumer, batch: _Batch) -> bool:
-        """Commit the batch with its offsets; False when it was aborted (the caller rewinds)."""
-        from confluent_kafka import KafkaException, TopicPartition
-
-        if not batch.moved:
-            self._abort(producer, "nothing to commit")
-            return True
-        offsets = [TopicPartition(self.request.source, p, off) for p, off in sorted(batch.moved.items())]
-        try:
-            self._with_retries(
-                lambda t: producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), t)
-            )
-            self._with_retries(producer.commit_transaction)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if error.fatal() or faults.is_fenced(error.name()):
-                raise self._producer_failure(error, producer) from None
-            self._abort(producer, error.str())
-            self._after_abort(error)
-            log.warning(
-                "replay transaction aborted (%s: %s); rewinding to the committed offsets and retrying",
-                error.name(),
-                kafka.translate_error(error, producer).message,
-            )
+    def _commit(self, producer: Producer, consumer: Consumer, batch: Batch) -> bool:
+        """The batch committed with its offsets (TransactionPolicy.commit) and counted; False
+        when it was aborted (the caller rewinds)."""
+        if not self.transactions.commit(producer, consumer, batch):
             return False
-        self._delivery_error = None
+        if not batch.moved:
+            return True  # nothing was in it
         log.info(
             "replay of %r: committed %d record(s), offsets %s",
             self.request.source,
@@ -690,121 +641,3 @@ class Replayer:
         self.summary.add(batch)
         gc.collect()  # cheap: only what was made since the run started (_collect_per_batch)
         return True
-
-    def _producer_failure(self, error: KafkaError, producer: Producer) -> KafkaopsError:
-        """The error that ends the run when the producer cannot go on."""
-        from confluent_kafka import KafkaException
-
-        if error.name() == "_FATAL":
-            # produce() only says "fatal error"; a transactional call names it (fenced, ...).
-            try:
-                producer.abort_transaction(1)
-            except KafkaException as exc:
-                if exc.args[0].fatal():
-                    error = exc.args[0]
-        cause = kafka.last_error(producer)
-        fenced = faults.is_fenced(error.name()) or (cause is not None and faults.is_fenced(cause.name()))
-        if fenced or error.fatal() or error.name() == "_FATAL":
-            shown = cause if cause is not None and cause.fatal() else error
-            what = "was fenced by another replay" if fenced else "hit a fatal producer error"
-            return ReplayConflictError(
-                f"this replay of {self.request.source!r} {what} "
-                f"({kafka.translate_error(shown, producer).message}); what it committed stays committed",
-                hint="let the other replay finish, then rerun to see what is left",
-            )
-        return kafka.translate_error(error, producer, action="produce a replayed record")
-
-    def _with_retries(self, call: Callable[[float], Any]) -> None:
-        """Retry what librdkafka says is retriable, within the commit deadline; a call that
-        hangs past the deadline counts as failed (raised as an abortable timeout)."""
-        from confluent_kafka import KafkaException
-
-        deadline = time.monotonic() + self.request.commit_timeout
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                call(max(0.5, left))
-                return
-            except KafkaException as exc:
-                error = exc.args[0]
-                if error.retriable() and time.monotonic() < deadline and not error.txn_requires_abort():
-                    time.sleep(0.1)
-                    continue
-                raise
-
-    def _abort(self, producer: Producer, why: str) -> None:
-        from confluent_kafka import KafkaException
-
-        try:
-            producer.abort_transaction(self.request.commit_timeout)
-        except KafkaException as exc:
-            error = exc.args[0]
-            raise kafka.translate_error(
-                error, producer, action=f"abort the replay transaction ({why}); nothing of it is visible"
-            ) from None
-
-    def _after_abort(self, error: KafkaError) -> None:
-        """After an abort: stop at once when retrying the same bytes cannot help (a record at
-        fault), nor trying again without a change (kafkaops' own principal was denied)."""
-        delivery = self._delivery_error
-        self._delivery_error = None
-        # One target known: a denial that names no topic (the commit's) is about that one.
-        topic = (
-            delivery[1] if delivery else next(iter(self._targets_ok)) if len(self._targets_ok) == 1 else None
-        )
-        if delivery is not None and faults.is_configuration_fault(delivery[0].name()):
-            raise self._denied(delivery[0], topic)
-        if faults.is_configuration_fault(error.name()):
-            raise self._denied(error, topic)
-        if delivery is not None and faults.is_event_fault(delivery[0].name()):
-            raise KafkaClientError(
-                f"a record cannot be written to {delivery[1]!r}: {delivery[0].name()} "
-                f"({delivery[0].str()}); the transaction was aborted and nothing of it is visible",
-                hint="the record itself is at fault (e.g. too large for the target topic); "
-                "skip it with a selection (--until, --partition) or fix the target's settings",
-            )
-        if faults.is_event_fault(error.name()):
-            # The transaction itself was refused for the target's sake (no such topic): the
-            # same batch would be refused again.
-            reason = kafka.translate_error(error, self.props, action="commit the replay transaction")
-            raise KafkaClientError(
-                f"{reason.message} ({error.name()}); the transaction was aborted and nothing of it is visible",
-                hint="check the target topics, then rerun",
-            )
-        if faults.is_unreachable(error.name()) and error.name() != "_TIMED_OUT":
-            raise kafka.translate_error(error, self.props, action="commit the replay transaction")
-
-    def _denied(self, error: KafkaError, topic: str | None) -> KafkaopsError:
-        """The stop for a configuration fault, once the transaction was aborted."""
-        code = error.name()
-        then = ": the transaction was aborted and nothing of it is visible; replay stopped (a rerun resumes)"
-        resource = faults.classify(code).resource
-        if resource is None:  # credentials: the translation says it best
-            return kafka.translate_error(error, self.props, action="commit the replay transaction")
-        name = {
-            "topic": topic,
-            "group": self.request.group_id,
-            "transactional id": self.request.transactional_id,
-        }.get(resource)
-        operation = "Write" if resource in ("topic", "transactional id") else None
-        return kafka.authorization_error(code, self.props, name=name, operation=operation, then=then)
-
-    def _on_delivery(self, error: KafkaError | None, msg: Message) -> None:
-        if error is not None and self._delivery_error is None:
-            self._delivery_error = (error, msg.topic() or "?")
-
-    # -- consumer errors -------------------------------------------------------------------
-
-    @staticmethod
-    def _transient(error: KafkaError | None) -> bool:
-        return error is not None and (bool(error.retriable()) or faults.is_unreachable(error.name()))
-
-    def _raise_consumer_error(self, error: KafkaError | None, consumer: Consumer) -> None:
-        if error is None:
-            return
-        if error.name() == "FENCED_INSTANCE_ID":
-            raise ReplayConflictError(
-                f"another replay of {self.request.source!r} took over group {self.request.group_id!r}; "
-                "what this one committed stays committed"
-            )
-        raise kafka.translate_error(error, consumer, action=f"read {self.request.source!r}")

@@ -1,1 +1,2 @@
-"""The Kafka layer: clients, error faults, topic names."""
+"""The Kafka layer: building clients, their errors as kafkaops errors, error faults, what the
+cluster says (metadata, offsets, groups), topic and DLQ names."""

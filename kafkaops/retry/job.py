@@ -24,9 +24,10 @@ from kafkaops.common.errors import KafkaClientError, KafkaopsError, SchemaError
 from kafkaops.common.escape import safe_text
 from kafkaops.common.timeparse import time_or_none
 from kafkaops.config.settings import PASS_DEADLINE, SETTLE_TIMEOUT, RetrySettings
-from kafkaops.db.connections import bound_transaction, is_utf8, stream_rows
 from kafkaops.db.failed_events import glob_condition, logical
 from kafkaops.db.schema import BytesAsText, TableShape, inspect_table
+from kafkaops.db.text import is_utf8
+from kafkaops.db.transactions import bound_transaction, stream_rows
 from kafkaops.dlq import record as dlq_record
 from kafkaops.kafka import faults
 from kafkaops.retry.publish import Failure, Headers, Publisher, SetRefusal, producer_overrides, record_headers
@@ -333,7 +334,7 @@ def run_pass(
     touching a row when the cluster cannot be reached, SchemaError before publishing when the
     table cannot take what the pass writes, and PassStopped when a settle fails: `summary`
     (when given) then holds what was done."""
-    from kafkaops.kafka import client as kafka
+    from kafkaops.kafka.metadata import check_reachable
 
     settings = conns.settings.retry
     started = time.monotonic()
@@ -342,7 +343,7 @@ def run_pass(
     try:
         props = conns.kafka_props  # a configuration error is reported before anything is touched
         shape = preflight(conns)
-        kafka.check_reachable(props, timeout=options.reachability_timeout)
+        check_reachable(props, timeout=options.reachability_timeout)
         _run_batches(conns, options, settings, shape, ends, summary, on_batch)
     finally:
         summary.duration_s = time.monotonic() - started
@@ -480,7 +481,7 @@ def _stop_on_denial(conns: Connections, summary: PassSummary, batch: int) -> Non
     """kafkaops' own principal may not write a topic: configuration, not the events' fault. The
     batch is settled (what was acknowledged is RESOLVED); the denied rows are left exactly as
     they were, and the pass stops before the next batch."""
-    from kafkaops.kafka import client as kafka
+    from kafkaops.kafka.errors import authorization_error
 
     assert summary.denied is not None
     topic, failure = summary.denied
@@ -499,9 +500,7 @@ def _stop_on_denial(conns: Connections, summary: PassSummary, batch: int) -> Non
     if resource != "topic":  # the idempotent producer's right on the cluster (brokers < 2.8), or other
         name, operation = None, "IdempotentWrite" if resource == "cluster" else None
         stopped = f" writing to {topic}{stopped}"
-    raise kafka.authorization_error(
-        failure.code, conns.kafka_props, name=name, operation=operation, then=stopped
-    )
+    raise authorization_error(failure.code, conns.kafka_props, name=name, operation=operation, then=stopped)
 
 
 def _max_untouched(batch_size: int) -> int:

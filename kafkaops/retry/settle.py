@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, update
 
-from kafkaops.db.connections import classify_db_error
 from kafkaops.db.schema import fit
+from kafkaops.db.sqlerrors import classify_db_error
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

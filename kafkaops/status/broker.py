@@ -11,8 +11,9 @@ import time
 from collections.abc import Mapping
 
 from kafkaops.dlq.catalogue import read_dlq_topics, uncounted
-from kafkaops.kafka import client as kafka
 from kafkaops.kafka.dlq_names import DlqCatalog, existing_topics
+from kafkaops.kafka.errors import translate_error
+from kafkaops.kafka.metadata import cluster_metadata
 from kafkaops.status.model import KafkaStatus
 
 
@@ -20,7 +21,7 @@ def read_kafka(props: Mapping[str, str], *, catalog: DlqCatalog, timeout: float)
     """Raises KafkaUnavailableError / KafkaClientError when the cluster cannot be asked."""
     deadline = time.monotonic() + timeout
     started = time.monotonic()
-    info, metadata, client = kafka.cluster_metadata(props, timeout)
+    info, metadata, client = cluster_metadata(props, timeout)
     elapsed = time.monotonic() - started
     status = KafkaStatus(
         bootstrap_servers=info.bootstrap_servers,
@@ -35,5 +36,5 @@ def read_kafka(props: Mapping[str, str], *, catalog: DlqCatalog, timeout: float)
         status.dlq_topics = read_dlq_topics(client, layout, catalog, max(0.1, deadline - time.monotonic()))
     except Exception as error:  # the counts are extra: reachability already answered
         status.dlq_topics = uncounted(layout, catalog)
-        status.offsets_error = kafka.translate_error(error, client, action="read DLQ offsets").message
+        status.offsets_error = translate_error(error, client, action="read DLQ offsets").message
     return status

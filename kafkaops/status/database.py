@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import DatabaseError
 from kafkaops.common.timeparse import time_or_none
-from kafkaops.db.connections import QUERY_CANCELED, bound_transaction, sqlstate
 from kafkaops.db.schema import instant
+from kafkaops.db.sqlerrors import QUERY_CANCELED, sqlstate
+from kafkaops.db.transactions import bound_transaction
 from kafkaops.dlq.catalogue import needs_dlq
 from kafkaops.status.model import DatabaseStatus
 

@@ -25,7 +25,7 @@ from typer.main import get_command
 
 from kafkaops.cli.main import app
 from kafkaops.config.settings import DatabaseSettings
-from kafkaops.db.connections import create_engine
+from kafkaops.db.engine import create_engine
 from kafkaops.db.schema import build_table, init_table
 from kafkaops.demo.cluster import EmbeddedKafka
 from tests.conftest import Cli

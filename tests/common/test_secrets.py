@@ -215,7 +215,7 @@ def test_the_driver_reads_the_password_that_masking_masks(password: str) -> None
 
     from sqlalchemy.engine import make_url
 
-    from kafkaops.db.connections import normalise_url
+    from kafkaops.db.engine import normalise_url
 
     parsed = make_url(normalise_url(f"postgresql://app:{password}@127.0.0.1:1/casino"))
     assert (parsed.username, parsed.password, parsed.host, parsed.port) == (
@@ -251,7 +251,7 @@ def test_a_url_in_free_text_is_masked_by_position_however_short_its_password() -
 def test_a_sqlite_path_with_an_at_is_no_password() -> None:
     from sqlalchemy.engine import make_url
 
-    from kafkaops.db.connections import normalise_url
+    from kafkaops.db.engine import normalise_url
 
     assert make_url(normalise_url("sqlite:////var/lib/me@host/x.db")).database == "/var/lib/me@host/x.db"
     assert mask_url("sqlite:////var/lib/me@host/x.db") == "sqlite:////var/lib/me@host/x.db"

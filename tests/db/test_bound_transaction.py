@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from kafkaops.config.settings import Overrides, load_settings
-from kafkaops.db.connections import Connections, bound_transaction
+from kafkaops.db.connections import Connections
+from kafkaops.db.transactions import bound_transaction
 
 
 def current_limits(conn, dialect: str) -> tuple[str, ...]:  # type: ignore[no-untyped-def]

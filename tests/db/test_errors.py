@@ -18,7 +18,9 @@ import sqlalchemy as sa
 
 from kafkaops.common.errors import DatabaseError, SchemaError
 from kafkaops.config.settings import Overrides, load_settings
-from kafkaops.db.connections import Connections, classify_db_error, create_engine, sqlstate
+from kafkaops.db.connections import Connections
+from kafkaops.db.engine import create_engine
+from kafkaops.db.sqlerrors import classify_db_error, sqlstate
 from tests.helpers.config import write_config
 from tests.helpers.events import event
 from tests.helpers.process import run_kafkaops, start_kafkaops
@@ -319,10 +321,10 @@ def test_an_error_raised_while_unwinding_an_interrupt_does_not_replace_it() -> N
     Connections.connect()/begin() then fails ("can't change 'autocommit' now", seen about once
     in 25 interrupted purges). The interrupt is what the user must see (exit 130 and what was
     done), so it wins over an error raised while unwinding it, however wrapped."""
-    from kafkaops.db.connections import _interrupt_wins
+    from kafkaops.db.transactions import interrupt_wins
 
     interrupt = KeyboardInterrupt()
-    with pytest.raises(KeyboardInterrupt) as raised, _interrupt_wins():
+    with pytest.raises(KeyboardInterrupt) as raised, interrupt_wins():
         try:
             raise interrupt
         finally:
@@ -332,7 +334,7 @@ def test_an_error_raised_while_unwinding_an_interrupt_does_not_replace_it() -> N
                 raise DatabaseError("database error: can't change 'autocommit' now") from cleanup
     assert raised.value is interrupt
     # An error of its own is not turned into an interrupt.
-    with pytest.raises(DatabaseError), _interrupt_wins():
+    with pytest.raises(DatabaseError), interrupt_wins():
         raise DatabaseError("database error: connection refused")
 
 

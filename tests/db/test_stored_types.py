@@ -125,7 +125,7 @@ def test_sqlite_text_that_is_not_utf8_is_listed_and_published_as_stored(
 
 @pytest.fixture
 def sql_ascii_url(pg_url: str):  # type: ignore[no-untyped-def]
-    from kafkaops.db.connections import create_engine
+    from kafkaops.db.engine import create_engine
 
     name = f"ascii_{uuid.uuid4().hex[:8]}"
     admin = create_engine(pg_url)
@@ -157,7 +157,7 @@ def test_a_sql_ascii_database_works(sql_ascii_url, embedded_kafka, cli, tmp_path
     assert cli("db", "init").exit_code == 0
     payload = json.dumps({"eventId": "evt-1", "name": "Zoë 🎰"}, ensure_ascii=False)
     from kafkaops.config.settings import DatabaseSettings
-    from kafkaops.db.connections import create_engine
+    from kafkaops.db.engine import create_engine
     from kafkaops.db.schema import build_table
 
     engine = create_engine(sql_ascii_url)

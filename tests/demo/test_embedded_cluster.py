@@ -22,6 +22,8 @@ from confluent_kafka.admin import NewTopic
 from kafkaops.common.errors import KafkaUnavailableError
 from kafkaops.demo.cluster import ApiKey, EmbeddedKafka, EmbeddedKafkaError
 from kafkaops.kafka import client as kafka
+from kafkaops.kafka.errors import translate_error
+from kafkaops.kafka.metadata import check_reachable, committed_offsets, topic_metadata
 
 Delivery = tuple[KafkaError | None, Message | None]
 
@@ -64,7 +66,7 @@ def three_brokers() -> Iterator[EmbeddedKafka]:
 
 def test_import_has_no_side_effects_and_stays_light() -> None:
     code = (
-        "import sys, kafkaops.demo.cluster, kafkaops.kafka.client\n"
+        "import sys, kafkaops.demo.cluster, kafkaops.kafka.client, kafkaops.kafka.metadata\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('confluent_kafka', 'typer', 'rich')]\n"
         "assert not heavy, heavy\n"
     )
@@ -80,7 +82,7 @@ def test_brokers_listen_on_loopback_tcp(three_brokers: EmbeddedKafka) -> None:
         host, port = address.rsplit(":", 1)
         assert host == "127.0.0.1"
         socket.create_connection((host, int(port)), timeout=1).close()
-    assert kafka.check_reachable({"bootstrap.servers": addresses[0]}, timeout=2).broker_count == 3
+    assert check_reachable({"bootstrap.servers": addresses[0]}, timeout=2).broker_count == 3
 
 
 @pytest.mark.slow
@@ -114,14 +116,14 @@ def test_broker_down_fails_delivery_and_reachability_then_recovers(
     embedded_kafka.broker_down()
     error, _ = deliver(client, "t", b"during")
     assert error is not None and error.code() == KafkaError._MSG_TIMED_OUT
-    assert isinstance(kafka.translate_error(error, client), KafkaUnavailableError)
+    assert isinstance(translate_error(error, client), KafkaUnavailableError)
     started = time.monotonic()
     with pytest.raises(KafkaUnavailableError, match=r"^cannot reach Kafka at 127\.0\.0\.1:\d+: "):
-        kafka.check_reachable(embedded_props, timeout=1.0)
+        check_reachable(embedded_props, timeout=1.0)
     assert time.monotonic() - started < 1.5
 
     embedded_kafka.broker_up()
-    assert kafka.check_reachable(embedded_props, timeout=5.0).broker_count == 1
+    assert check_reachable(embedded_props, timeout=5.0).broker_count == 1
     client.list_topics(timeout=5)  # the old client reconnects on its own backoff schedule
     assert deliver(client, "t", b"after")[0] is None
     assert [m.value() for m in read_all(embedded_props, "t")] == [b"before", b"after"]
@@ -131,7 +133,7 @@ def test_broker_down_fails_delivery_and_reachability_then_recovers(
 def test_one_broker_down_leaves_the_others_serving(three_brokers: EmbeddedKafka) -> None:
     props = {"bootstrap.servers": three_brokers.bootstrap_servers}
     three_brokers.broker_down(2)
-    info = kafka.check_reachable(props, timeout=2.0)
+    info = check_reachable(props, timeout=2.0)
     assert [b.id for b in info.brokers] == [1, 3]  # like Kafka, metadata lists live brokers only
     client = kafka.producer(props, message_timeout_ms=1000)
     assert deliver(client, "t", b"to 1", partition=0)[0] is None  # leaders: partition p on p+1
@@ -207,7 +209,7 @@ def test_broker_request_errors_delay_or_fail_one_kind_of_request(
     assert deliver(client, "t", b"slow ack")[0] is None  # refused after 400 ms, then retried
     assert time.monotonic() - started >= 0.35
     started = time.monotonic()
-    kafka.check_reachable(embedded_props, timeout=2.0)  # other requests are not slowed
+    check_reachable(embedded_props, timeout=2.0)  # other requests are not slowed
     assert time.monotonic() - started < 0.35
     assert [m.value() for m in read_all(embedded_props, "t")] == [b"slow ack"]
     with pytest.raises(EmbeddedKafkaError, match="broker 9"):
@@ -217,9 +219,9 @@ def test_broker_request_errors_delay_or_fail_one_kind_of_request(
 def test_partition_leader_can_move(three_brokers: EmbeddedKafka) -> None:
     props = {"bootstrap.servers": three_brokers.bootstrap_servers}
     three_brokers.partition_set_leader("t", 0, 3)
-    assert kafka.topic_metadata(props, "t").partitions[0].leader == 3
+    assert topic_metadata(props, "t").partitions[0].leader == 3
     three_brokers.partition_set_leader("t", 0, -1)
-    assert kafka.topic_metadata(props, "t").partitions[0].leader is None
+    assert topic_metadata(props, "t").partitions[0].leader is None
 
 
 def test_bad_calls_raise_and_closed_cluster_refuses_use() -> None:
@@ -273,8 +275,8 @@ def test_module_serves_until_signalled(signum: signal.Signals) -> None:
         assert line.startswith("bootstrap.servers=127.0.0.1:")
         props = {"bootstrap.servers": line.split("=", 1)[1]}
         assert len(props["bootstrap.servers"].split(",")) == 2
-        assert kafka.topic_metadata(props, "orders").partition_count == 3
-        assert kafka.topic_metadata(props, "audit").partition_count == 1
+        assert topic_metadata(props, "orders").partition_count == 3
+        assert topic_metadata(props, "audit").partition_count == 1
         child.send_signal(signum)
         _, stderr = child.communicate(timeout=10)
     finally:
@@ -310,7 +312,7 @@ def test_limit_create_topics_is_not_answered(
 
 def test_producing_auto_creates_a_topic_with_four_partitions(embedded_props: dict[str, str]) -> None:
     assert deliver(kafka.producer(embedded_props), "fresh", b"x")[0] is None
-    assert kafka.topic_metadata(embedded_props, "fresh").partition_count == 4
+    assert topic_metadata(embedded_props, "fresh").partition_count == 4
 
 
 def _transactional(props: dict[str, str], txn_id: str) -> Producer:
@@ -338,7 +340,7 @@ def test_limit_transactional_offsets_and_aborts_and_fencing(
     txn.send_offsets_to_transaction([TopicPartition("in", 0, 1)], reader.consumer_group_metadata(), 5)
     txn.commit_transaction(5)
     reader.close()
-    assert kafka.committed_offsets(embedded_props, group, "in") == {0: None}
+    assert committed_offsets(embedded_props, group, "in") == {0: None}
 
     # Aborted records are shown to read_committed consumers.
     txn.begin_transaction()

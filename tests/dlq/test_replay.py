@@ -20,7 +20,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from kafkaops.demo.cluster import ApiKey, EmbeddedKafka
-from kafkaops.kafka import client as kafka_layer
+from kafkaops.kafka.metadata import group_members
 from tests.conftest import Cli
 from tests.helpers.broker_fixtures import NewTopicFactory, kafka_broker
 from tests.helpers.dlq import (
@@ -557,7 +557,7 @@ def test_a_second_replay_is_refused_and_a_stolen_transactional_id_fences_the_fir
     )
     try:
         wait_until(lambda: high_total(kafka_bootstrap, target, 2) > 0, 60, "the first replay to produce")
-        members = kafka_layer.group_members({"bootstrap.servers": kafka_bootstrap}, group)
+        members = group_members({"bootstrap.servers": kafka_bootstrap}, group)
         assert members and members[0].client_id.startswith("kafkaops-replay@")
 
         second = cli("-b", kafka_bootstrap, "dlq", "replay", dlq, "--yes")

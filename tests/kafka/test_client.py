@@ -1,5 +1,6 @@
-"""kafkaops.kafka.client against Kafka speaking the real protocol over TCP: the embedded cluster, and
-(marked ``kafka``) the real broker of tests/helpers/broker_fixtures.py.
+"""The Kafka layer (kafkaops.kafka: client, errors, metadata) against Kafka speaking the real
+protocol over TCP: the embedded cluster, and (marked ``kafka``) the real broker of
+tests/helpers/broker_fixtures.py.
 
 Client building, log routing, one-line secret-free errors within their deadlines, and each
 metadata helper. Nothing here mocks the Kafka client.
@@ -29,6 +30,8 @@ from kafkaops.common.errors import (
 )
 from kafkaops.demo.cluster import EmbeddedKafka
 from kafkaops.kafka import client as kafka
+from kafkaops.kafka.errors import kafka_errors, translate_error
+from kafkaops.kafka.metadata import check_reachable, committed_offsets, topic_metadata, watermarks
 from tests.helpers.broker_fixtures import NewTopicFactory
 
 SECRET = "s3cr3t-value"
@@ -118,7 +121,7 @@ def test_first_reconnect_backoff_is_short_unless_configured(
 
 
 def test_consumer_group_id_wins_and_throwaway_groups_are_unique(props: dict[str, str]) -> None:
-    assert kafka.committed_offsets(props, "payments", "orders") == {0: None, 1: None, 2: None}
+    assert committed_offsets(props, "payments", "orders") == {0: None, 1: None, 2: None}
     first, second = kafka.consumer(props), kafka.consumer(props)
     try:
         assert first.consumer_group_metadata() != second.consumer_group_metadata()
@@ -162,6 +165,7 @@ def test_librdkafka_never_writes_to_stderr(closed_port: int) -> None:
         f"""
         import logging
         from kafkaops.kafka import client as kafka
+        from kafkaops.kafka.metadata import check_reachable
         from kafkaops.common.errors import KafkaopsError
         logging.basicConfig(level=logging.WARNING)  # what a CLI without -v would do
         props = {{"bootstrap.servers": "127.0.0.1:{closed_port}", "sasl.password": "{SECRET}"}}
@@ -173,7 +177,7 @@ def test_librdkafka_never_writes_to_stderr(closed_port: int) -> None:
         consumer.poll(0.5)
         consumer.close()
         try:
-            kafka.check_reachable(props, timeout=1.0)
+            check_reachable(props, timeout=1.0)
         except KafkaopsError as exc:
             print(type(exc).__name__, exc.message)
         """
@@ -194,7 +198,7 @@ def test_unreachable_bootstrap_is_one_line_within_deadline_and_hides_secrets(
     bootstrap = f"127.0.0.1:{closed_port}"
     started = time.monotonic()
     with caplog.at_level(logging.DEBUG), pytest.raises(KafkaUnavailableError) as raised:
-        kafka.check_reachable({**sasl_props(bootstrap), "debug": "security,conf,broker"}, timeout=1.0)
+        check_reachable({**sasl_props(bootstrap), "debug": "security,conf,broker"}, timeout=1.0)
     assert time.monotonic() - started < 1.0 + MARGIN
     message = raised.value.message
     assert message.startswith(f"cannot reach Kafka at {bootstrap}: ")
@@ -223,7 +227,7 @@ def test_silent_broker_fails_within_deadline(
     props = {"bootstrap.servers": f"127.0.0.1:{silent_port}", "socket.connection.setup.timeout.ms": setup_ms}
     started = time.monotonic()
     with pytest.raises(KafkaUnavailableError) as raised:
-        kafka.check_reachable(props, timeout=timeout)
+        check_reachable(props, timeout=timeout)
     assert time.monotonic() - started < timeout + MARGIN
     assert re.fullmatch(rf"cannot reach Kafka at 127\.0\.0\.1:{silent_port}: {reason}", raised.value.message)
 
@@ -232,13 +236,13 @@ def test_silent_broker_fails_within_deadline(
 def test_slow_broker_is_reachable_within_deadline(cluster: EmbeddedKafka, props: dict[str, str]) -> None:
     # The mock answers ApiVersions in two round trips, then Metadata: three 0.4 s trips.
     cluster.set_rtt(-1, 400)
-    assert kafka.check_reachable(props, timeout=3.0).broker_count == 3
+    assert check_reachable(props, timeout=3.0).broker_count == 3
 
 
 def test_unresolvable_host_fails_fast() -> None:
     started = time.monotonic()
     with pytest.raises(KafkaUnavailableError, match=r"nonexistent\.invalid"):
-        kafka.check_reachable({"bootstrap.servers": "nonexistent.invalid:9092"}, timeout=3.0)
+        check_reachable({"bootstrap.servers": "nonexistent.invalid:9092"}, timeout=3.0)
     assert time.monotonic() - started < 3.0 + MARGIN
 
 
@@ -246,7 +250,7 @@ def test_translate_error_classifies_and_redacts() -> None:
     source = sasl_props("broker-1:9092")
     leak = f"SASL failed for password {SECRET}"
 
-    unavailable = kafka.translate_error(KafkaError(KafkaError._TRANSPORT, leak), source, action="produce")
+    unavailable = translate_error(KafkaError(KafkaError._TRANSPORT, leak), source, action="produce")
     assert isinstance(unavailable, KafkaUnavailableError)
     assert (
         unavailable.message == "cannot reach Kafka at broker-1:9092 to produce: SASL failed for password ****"
@@ -258,16 +262,14 @@ def test_translate_error_classifies_and_redacts() -> None:
         KafkaError._RESOLVE,
         KafkaError._MSG_TIMED_OUT,
     ):
-        assert isinstance(
-            kafka.translate_error(KafkaException(KafkaError(code)), source), KafkaUnavailableError
-        )
+        assert isinstance(translate_error(KafkaException(KafkaError(code)), source), KafkaUnavailableError)
 
-    refused = kafka.translate_error(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), source)
+    refused = translate_error(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), source)
     assert isinstance(refused, KafkaClientError) and not isinstance(refused, KafkaUnavailableError)
     assert refused.message == "Kafka at broker-1:9092: Broker: Topic authorization failed"
     assert refused.hint == "the cluster denied kafkaops' principal: an ACL for it is missing"
 
-    auth = kafka.translate_error(KafkaError(KafkaError._AUTHENTICATION, leak), source)
+    auth = translate_error(KafkaError(KafkaError._AUTHENTICATION, leak), source)
     assert isinstance(auth, KafkaClientError) and "rejected the credentials" in auth.message
     assert SECRET not in auth.message
 
@@ -276,7 +278,7 @@ def test_kafka_errors_context_translates_client_failures(props: dict[str, str]) 
     consumer = kafka.consumer(props)
     with (
         pytest.raises(KafkaClientError, match=r"failed to commit: .*No offset stored"),
-        kafka.kafka_errors(consumer, "commit"),
+        kafka_errors(consumer, "commit"),
     ):
         consumer.commit(asynchronous=False)
     consumer.close()
@@ -286,7 +288,7 @@ def test_kafka_errors_context_translates_client_failures(props: dict[str, str]) 
 
 
 def test_check_reachable_describes_the_cluster(props: dict[str, str]) -> None:
-    info = kafka.check_reachable(props, timeout=2.0)
+    info = check_reachable(props, timeout=2.0)
     assert info.bootstrap_servers == props["bootstrap.servers"]
     assert info.cluster_id
     assert info.broker_count == 3
@@ -297,33 +299,33 @@ def test_check_reachable_describes_the_cluster(props: dict[str, str]) -> None:
 
 
 def test_topic_metadata_lists_partitions_and_leaders(cluster: EmbeddedKafka, props: dict[str, str]) -> None:
-    topic = kafka.topic_metadata(props, "orders")
+    topic = topic_metadata(props, "orders")
     assert topic.name == "orders" and topic.partition_count == 3
     assert [p.id for p in topic.partitions] == [0, 1, 2]
     assert all(p.leader in (1, 2, 3) and p.leader in p.replicas for p in topic.partitions)
 
     client = kafka.admin(props)
-    assert kafka.topic_metadata(client, "orders") == topic
+    assert topic_metadata(client, "orders") == topic
 
 
 def test_unknown_topic_is_not_found_and_not_auto_created(props: dict[str, str]) -> None:
     with pytest.raises(NotFoundError, match=r"topic 'ghost' does not exist on Kafka at 127\.0\.0\.1:"):
-        kafka.topic_metadata(props, "ghost")
+        topic_metadata(props, "ghost")
     with pytest.raises(NotFoundError):
-        kafka.watermarks(props, "ghost")
+        watermarks(props, "ghost")
     with pytest.raises(NotFoundError):
-        kafka.committed_offsets(props, "payments", "ghost")
-    assert kafka.check_reachable(props, timeout=2.0).topic_count == 1  # still only "orders"
+        committed_offsets(props, "payments", "ghost")
+    assert check_reachable(props, timeout=2.0).topic_count == 1  # still only "orders"
 
 
 def test_watermarks_per_partition(props: dict[str, str]) -> None:
-    assert kafka.watermarks(props, "orders") == {0: (0, 0), 1: (0, 0), 2: (0, 0)}
+    assert watermarks(props, "orders") == {0: (0, 0), 1: (0, 0), 2: (0, 0)}
     produce(props, "orders", {0: 3, 2: 1})
-    assert kafka.watermarks(props, "orders") == {0: (0, 3), 1: (0, 0), 2: (0, 1)}
+    assert watermarks(props, "orders") == {0: (0, 3), 1: (0, 0), 2: (0, 1)}
 
     consumer = kafka.consumer(props)
     try:
-        assert kafka.watermarks(consumer, "orders", timeout=2.0) == {0: (0, 3), 1: (0, 0), 2: (0, 1)}
+        assert watermarks(consumer, "orders", timeout=2.0) == {0: (0, 3), 1: (0, 0), 2: (0, 1)}
     finally:
         consumer.close()
 
@@ -332,7 +334,7 @@ def test_watermarks_per_partition(props: dict[str, str]) -> None:
 def test_watermarks_of_an_unreachable_cluster_fail_within_deadline(closed_port: int) -> None:
     started = time.monotonic()
     with pytest.raises(KafkaUnavailableError, match=r"^cannot reach Kafka at 127\.0\.0\.1:"):
-        kafka.watermarks({"bootstrap.servers": f"127.0.0.1:{closed_port}"}, "orders", timeout=1.0)
+        watermarks({"bootstrap.servers": f"127.0.0.1:{closed_port}"}, "orders", timeout=1.0)
     assert time.monotonic() - started < 1.0 + MARGIN
 
 
@@ -344,8 +346,8 @@ def test_committed_offsets_per_partition(props: dict[str, str]) -> None:
     )
     committer.close()
 
-    assert kafka.committed_offsets(props, "payments", "orders") == {0: 4, 1: 2, 2: None}
-    assert kafka.committed_offsets(props, "nobody", "orders") == {0: None, 1: None, 2: None}
+    assert committed_offsets(props, "payments", "orders") == {0: 4, 1: 2, 2: None}
+    assert committed_offsets(props, "nobody", "orders") == {0: None, 1: None, 2: None}
 
 
 # -- the real broker (tests/helpers/broker_fixtures.py) -------------------------------------------------
@@ -354,24 +356,24 @@ def test_committed_offsets_per_partition(props: dict[str, str]) -> None:
 @pytest.mark.kafka
 def test_helpers_against_a_real_broker(kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
     props = {"bootstrap.servers": kafka_bootstrap}
-    info = kafka.check_reachable(props, timeout=10.0)
+    info = check_reachable(props, timeout=10.0)
     assert info.cluster_id and info.broker_count >= 1
     assert info.controller_id in {b.id for b in info.brokers}  # KRaft names a live broker
 
     topic = new_topic(partitions=2)
-    layout = kafka.topic_metadata(props, topic)
+    layout = topic_metadata(props, topic)
     assert [p.id for p in layout.partitions] == [0, 1]
     assert all(p.leader is not None and p.leader in p.isrs for p in layout.partitions)
 
     produce(props, topic, {0: 3, 1: 1})
-    assert kafka.watermarks(props, topic, timeout=10.0) == {0: (0, 3), 1: (0, 1)}
+    assert watermarks(props, topic, timeout=10.0) == {0: (0, 3), 1: (0, 1)}
 
     group = f"g-{uuid.uuid4().hex[:12]}"
-    assert kafka.committed_offsets(props, group, topic, timeout=10.0) == {0: None, 1: None}
+    assert committed_offsets(props, group, topic, timeout=10.0) == {0: None, 1: None}
     committer = kafka.consumer(props, group_id=group)
     committer.commit(offsets=[TopicPartition(topic, 0, 2)], asynchronous=False)
     committer.close()
-    assert kafka.committed_offsets(props, group, topic, timeout=10.0) == {0: 2, 1: None}
+    assert committed_offsets(props, group, topic, timeout=10.0) == {0: 2, 1: None}
 
 
 @pytest.mark.kafka
@@ -380,9 +382,9 @@ def test_unknown_topic_is_not_auto_created_by_a_real_broker(kafka_bootstrap: str
     props = {"bootstrap.servers": kafka_bootstrap}
     ghost = f"ghost-{uuid.uuid4().hex[:12]}"
     with pytest.raises(NotFoundError, match=ghost):
-        kafka.topic_metadata(props, ghost, timeout=10.0)
+        topic_metadata(props, ghost, timeout=10.0)
     with pytest.raises(NotFoundError):
-        kafka.watermarks(props, ghost, timeout=10.0)
+        watermarks(props, ghost, timeout=10.0)
     with pytest.raises(NotFoundError):
-        kafka.committed_offsets(props, "payments", ghost, timeout=10.0)
+        committed_offsets(props, "payments", ghost, timeout=10.0)
     assert ghost not in kafka.admin(props).list_topics(timeout=10).topics

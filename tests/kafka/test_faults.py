@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka import KafkaError
 
 from kafkaops.demo.cluster import ApiKey, EmbeddedKafka
-from kafkaops.kafka import client as kafka
 from kafkaops.kafka import faults
+from kafkaops.kafka.errors import authorization_error, principal
 from kafkaops.kafka.faults import Fault
 from tests.conftest import Cli, TestDatabase
 from tests.helpers.config import write_config
@@ -160,11 +160,9 @@ def test_a_denial_names_operation_resource_and_principal(
 
 
 def test_the_principal_is_the_configured_sasl_username() -> None:
-    assert (
-        kafka.principal({"sasl.username": "svc-kafkaops", "sasl.password": "s3cret"}) == "User:svc-kafkaops"
-    )
-    assert kafka.principal({"bootstrap.servers": "b:9092"}) is None
-    error = kafka.authorization_error(
+    assert principal({"sasl.username": "svc-kafkaops", "sasl.password": "s3cret"}) == "User:svc-kafkaops"
+    assert principal({"bootstrap.servers": "b:9092"}) is None
+    error = authorization_error(
         "TOPIC_AUTHORIZATION_FAILED",
         {"sasl.username": "svc", "sasl.password": "s3cret"},
         name="t",

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import sqlalchemy as sa
 
-from kafkaops.db.connections import create_engine
+from kafkaops.db.engine import create_engine
 from tests.helpers.broker_fixtures import kafka_broker
 from tests.service.harness import SKIP_PREFIX, ServiceMissing, build_service
 

@@ -30,7 +30,8 @@ import yaml
 
 from kafkaops.common.clock import now as utcnow
 from kafkaops.config.settings import Overrides, load_settings
-from kafkaops.db.connections import Connections, create_engine
+from kafkaops.db.connections import Connections
+from kafkaops.db.engine import create_engine
 from kafkaops.retry.job import claim_due_events, to_record
 from kafkaops.retry.publish import publish
 from kafkaops.retry.schedule import RetrySchedule

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from kafkaops.db.connections import create_engine
+from kafkaops.db.engine import create_engine
 from tests.service.conftest import OwnBroker
 from tests.service.harness import Service, records_of, running_service, wait_until
 

@@ -1,0 +1,128 @@
+"""`dlq list`: every DLQ topic of the catalogue with its size, origin, age and what replay has
+left, in a constant number of round trips; and the consumer group replay commits under.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from kafkaops.common.timeparse import from_epoch_ms
+from kafkaops.dlq import record as dlq_record
+from kafkaops.dlq.catalogue import read_dlq_topics
+from kafkaops.dlq.reading import last_records, read_consumer, read_to_end
+from kafkaops.dlq.selection import record_timestamp_ms
+from kafkaops.kafka import client as kafka
+from kafkaops.kafka.dlq_names import DlqCatalog, existing_topics
+from kafkaops.kafka.errors import kafka_errors
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
+
+REPLAY_GROUP_PREFIX = "kafkaops-replay."
+
+
+def replay_group_for(topic: str) -> str:
+    """The consumer group `dlq replay` commits its progress under, unless told otherwise."""
+    return f"{REPLAY_GROUP_PREFIX}{topic}"
+
+
+@dataclass
+class DlqListing:
+    """One row of `dlq list`: a DLQ topic of the catalogue, with what its records say."""
+
+    topic: str
+    messages: int
+    original_topic: str | None
+    original_exists: bool
+    oldest: datetime | None
+    newest: datetime | None
+    replay_pending: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def list_dlq_topics(props: Mapping[str, Any], catalog: DlqCatalog, timeout: float = 10.0) -> list[DlqListing]:
+    """Every DLQ topic of the catalogue, with its size, origin, age and what replay has left.
+
+    A constant number of round trips, however many DLQ topics there are: one metadata
+    request, the catalogue's two offset requests, one read of every partition's first record
+    and one of its last ones."""
+    from confluent_kafka import TopicPartition
+
+    client = kafka.admin(props)
+    with kafka_errors(client, "list topics"):
+        metadata = client.list_topics(timeout=timeout)
+    existing = existing_topics(metadata)
+    with kafka_errors(client, "read the offsets of the DLQ topics"):
+        found = read_dlq_topics(client, catalog.layout(metadata), catalog, timeout)
+    marks = {name: dict(t.offsets or {}) for name, t in found.items()}
+    filled = [(t, p, lh) for t, m in marks.items() for p, lh in m.items() if lh[1] > lh[0]]
+    consumer = read_consumer(props)
+    try:
+        firsts = read_to_end(
+            consumer, [TopicPartition(t, p, lh[0]) for t, p, lh in filled], timeout, first_only=True
+        )
+        lasts = last_records(consumer, {(t, p): lh for t, p, lh in filled}, 1, timeout)
+    finally:
+        consumer.close()
+    group_offsets = _replay_group_offsets(client, {t: list(m) for t, m in marks.items()}, timeout)
+    result = []
+    for topic, dlq in found.items():
+        stamps_first = [s for m in firsts if m.topic() == topic and (s := record_timestamp_ms(m)) is not None]
+        mine = [m for (t, _), got in lasts.items() if t == topic for m in got]
+        newest_msg = max(mine, key=lambda m: record_timestamp_ms(m) or -1, default=None)
+        original = dlq.source
+        if newest_msg is not None:
+            headers = dlq_record.readable_headers(newest_msg)
+            original = dlq_record.parse_origin(headers, topic, catalog.suffixes).topic or original
+        result.append(
+            DlqListing(
+                topic=topic,
+                messages=dlq.messages or 0,
+                original_topic=original,
+                original_exists=original in existing,
+                oldest=from_epoch_ms(min(stamps_first, default=None)),
+                newest=from_epoch_ms(
+                    max((s for m in mine if (s := record_timestamp_ms(m)) is not None), default=None)
+                ),
+                replay_pending=pending_offsets(marks[topic], group_offsets[topic]),
+            )
+        )
+    return result
+
+
+def _replay_group_offsets(
+    client: AdminClient, layout: Mapping[str, list[int]], timeout: float
+) -> dict[str, dict[int, int | None]]:
+    """What each topic's replay group committed on it, through one admin client: every
+    request is sent before any answer is awaited (one round trip, not one per topic)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    futures = {}
+    for topic, partitions in layout.items():
+        group = replay_group_for(topic)
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+        with kafka_errors(client, f"read the offsets of group {group!r}"):
+            futures[topic] = client.list_consumer_group_offsets([request], request_timeout=timeout)[group]
+    result = {}
+    for topic, future in futures.items():
+        with kafka_errors(client, f"read the offsets of group {replay_group_for(topic)!r}"):
+            found = future.result(timeout)
+        result[topic] = {
+            tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()
+        }
+    return result
+
+
+def pending_offsets(marks: Mapping[int, tuple[int, int]], committed: Mapping[int, int | None]) -> int:
+    """Offsets between the group's position and the end of each partition (transaction
+    markers included: an estimate of the records left, never an undercount of zero)."""
+    total = 0
+    for partition, (low, high) in marks.items():
+        start = max(low, committed.get(partition) or low)
+        total += max(0, high - start)
+    return total

@@ -1,0 +1,171 @@
+"""`dlq tail`: records of a DLQ topic, read-only, newest per partition or from a start point,
+optionally followed; and the JSON shape of one record as the user sees it.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kafkaops.common.errors import KafkaUnavailableError, NotFoundError, UsageError
+from kafkaops.common.jsontext import parse_json
+from kafkaops.common.timeparse import from_epoch_ms, isoformat_utc
+from kafkaops.dlq import record as dlq_record
+from kafkaops.dlq.reading import is_eof, last_records, raise_for
+from kafkaops.dlq.selection import Selection, record_timestamp_ms
+from kafkaops.kafka.errors import kafka_errors
+from kafkaops.kafka.metadata import watermarks
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, Message
+
+
+def record_view(msg: Message, suffixes: Sequence[str]) -> dict[str, Any]:
+    """The JSON shape of one DLQ record (`dlq tail -o json`)."""
+    headers = dlq_record.readable_headers(msg)
+    origin = dlq_record.parse_origin(headers, msg.topic() or "", suffixes)
+    view: dict[str, Any] = {
+        "topic": msg.topic(),
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+        "timestamp": isoformat_utc(from_epoch_ms(record_timestamp_ms(msg))),
+    }
+    view.update(_bytes_field("key", msg.key()))
+    # None: the client could not read them (a header name that is not UTF-8).
+    view["headers"] = (
+        None if headers is None else [{"key": k, **_bytes_field("value", v)} for k, v in headers]
+    )
+    view["original"] = {
+        "topic": origin.topic,
+        "partition": origin.partition,
+        "offset": origin.offset,
+        "timestamp": origin.timestamp,
+    }
+    view["error"] = {
+        "message": origin.error_message,
+        "class": origin.error_class,
+        "wrapper": origin.error_wrapper,
+    }
+    view.update(_value_field(msg.value()))
+    return view
+
+
+def _bytes_field(name: str, value: bytes | str | None) -> dict[str, Any]:
+    if value is None:
+        return {name: None}
+    raw = value.encode() if isinstance(value, str) else value
+    try:
+        return {name: raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {f"{name}_base64": base64.b64encode(raw).decode("ascii")}
+
+
+def _value_field(value: bytes | None) -> dict[str, Any]:
+    if value is None:
+        return {"value": None}
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"value_base64": base64.b64encode(value).decode("ascii")}
+    parsed, is_json = parse_json(text)
+    return {"value": parsed if is_json else text}
+
+
+@dataclass(frozen=True)
+class TailRequest:
+    topic: str
+    last: int | None  # per partition; None: everything from the start point
+    from_beginning: bool = False
+    since_ms: int | None = None
+    follow: bool = False
+    selection: Selection = field(default_factory=Selection)
+
+
+def tail(
+    consumer: Consumer,
+    request: TailRequest,
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    timeout: float = 30.0,
+) -> Iterator[Message]:
+    """Records of a DLQ topic, read-only (partitions assigned, nothing committed).
+
+    Without a start point, the last `last` matching records of each partition merged by time;
+    with one, every matching record from there (at most `last` per partition) in the order
+    read. With `follow`, new records are yielded as they arrive until `stop()` says so.
+    """
+    from confluent_kafka import TopicPartition
+
+    try:
+        marks = watermarks(consumer, request.topic, timeout)
+    except NotFoundError as exc:
+        raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
+    marks = request.selection.chosen_partitions(request.topic, marks)
+    if request.last is not None and not request.from_beginning and request.since_ms is None:
+        ranges = {(request.topic, p): mark for p, mark in marks.items()}
+        found = last_records(consumer, ranges, request.last, timeout, request.selection.matches)
+        merged = [m for q in found.values() for m in q]
+        merged.sort(key=lambda m: (record_timestamp_ms(m) or 0, m.partition(), m.offset()))
+        yield from merged
+        if request.follow:
+            consumer.assign([TopicPartition(request.topic, p, high) for p, (_, high) in marks.items()])
+            yield from _follow(consumer, request, stop)
+        return
+    starts = _start_offsets(consumer, request, marks, timeout)
+    counts = dict.fromkeys(marks, 0)
+    consumer.assign([TopicPartition(request.topic, p, off) for p, off in starts.items()])
+    waiting = {p for p, off in starts.items() if off < marks[p][1]}
+    late: list[Message] = []
+    deadline = time.monotonic() + timeout
+    while waiting and not stop():
+        batch = consumer.consume(500, timeout=0.2)
+        if batch:
+            deadline = time.monotonic() + timeout
+        elif time.monotonic() > deadline:
+            raise KafkaUnavailableError(f"Kafka delivered nothing from {request.topic!r} for {timeout:g}s")
+        for msg in batch:
+            if is_eof(msg):
+                waiting.discard(msg.partition())
+                continue
+            raise_for(msg, consumer)
+            partition = msg.partition() or 0
+            if partition not in waiting:
+                if request.follow and request.selection.matches(msg):
+                    late.append(msg)  # arrived after the start: --follow shows it next
+                continue
+            if (msg.offset() or 0) >= marks[partition][1] - 1:
+                waiting.discard(partition)
+            if request.selection.matches(msg) and (request.last is None or counts[partition] < request.last):
+                counts[partition] += 1
+                yield msg
+    if request.follow:
+        yield from late
+        yield from _follow(consumer, request, stop)
+
+
+def _follow(consumer: Consumer, request: TailRequest, stop: Callable[[], bool]) -> Iterator[Message]:
+    """New matching records from the consumer's positions, until `stop()` says so."""
+    while not stop():
+        for msg in consumer.consume(500, timeout=0.5):
+            if is_eof(msg):
+                continue
+            raise_for(msg, consumer)
+            if request.selection.matches(msg):
+                yield msg
+
+
+def _start_offsets(
+    consumer: Consumer, request: TailRequest, marks: Mapping[int, tuple[int, int]], timeout: float
+) -> dict[int, int]:
+    from confluent_kafka import TopicPartition
+
+    if request.since_ms is not None:
+        asked = [TopicPartition(request.topic, p, request.since_ms) for p in marks]
+        with kafka_errors(consumer, f"find offsets by time in {request.topic!r}"):
+            found = consumer.offsets_for_times(asked, timeout=timeout)
+        # -1: no record at or after that time: start at the end.
+        return {tp.partition: tp.offset if tp.offset >= 0 else marks[tp.partition][1] for tp in found}
+    return {p: low for p, (low, _) in marks.items()}

@@ -1,0 +1,238 @@
+"""The transactions of a replay: what one holds (`Batch`), when it closes, and how it ends: committed
+with its offsets, retried, aborted and rewound, or the run stopped. `Replayer`'s read loop asks
+`TransactionPolicy` at each of those points; exactly-once is decided here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kafkaops.common.errors import KafkaClientError, KafkaopsError
+from kafkaops.dlq.plan import ReplayConflictError, ReplayRequest
+from kafkaops.kafka import faults
+from kafkaops.kafka.client import last_error
+from kafkaops.kafka.errors import authorization_error, translate_error
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, KafkaError, Message, Producer
+
+log = logging.getLogger(__name__)
+
+# Aborted attempts of one batch before the run gives up (each one rewinds and tries again).
+MAX_ABORTS = 3
+
+
+@dataclass
+class Batch:
+    """What one transaction holds until it commits."""
+
+    targets: Counter[str] = field(default_factory=Counter)
+    replayed: int = 0
+    filtered: int = 0
+    max_replays: int = 0
+    examples: list[str] = field(default_factory=list)
+    moved: dict[int, int] = field(default_factory=dict)  # partition -> next offset
+
+    @property
+    def handled(self) -> int:
+        """Records this batch has taken: replayed, or skipped by the selection or the loop guard."""
+        return self.replayed + self.filtered + self.max_replays
+
+    def advanced(self, positions: Mapping[int, int]) -> int:
+        return sum(self.moved[p] - positions[p] for p in self.moved)
+
+
+class TransactionPolicy:
+    """When a replay's transaction commits, and what a failure does to it and to the run.
+
+    librdkafka's transactional model: retriable errors are retried within the commit deadline,
+    abortable ones abort the transaction (the read loop then rewinds to the committed offsets
+    and tries the batch again, at most MAX_ABORTS times), fatal ones (fenced) stop the run. An
+    abort whose cause a retry cannot cure (a record at fault, a denied ACL) stops it too.
+    """
+
+    def __init__(
+        self, request: ReplayRequest, props: Mapping[str, Any], targets: Mapping[str, KafkaopsError | None]
+    ) -> None:
+        self.request = request
+        self.props = props
+        # The run's targets as checked so far (the read loop fills it): an abort's denial that
+        # names no topic is about the one target, when there is one.
+        self._targets = targets
+        self._delivery_error: tuple[KafkaError, str] | None = None
+        self._aborts = 0
+
+    # -- when a batch closes ---------------------------------------------------------------
+
+    def batch_closes(self, batch: Batch, opened: float, now: float) -> bool:
+        """Commit now: the batch moved a partition and is full, or has been open batch_seconds."""
+        request = self.request
+        return bool(batch.moved) and (
+            batch.handled >= request.batch_size or now - opened >= request.batch_seconds
+        )
+
+    # -- how it ends -----------------------------------------------------------------------
+
+    def commit(self, producer: Producer, consumer: Consumer, batch: Batch) -> bool:
+        """Commit the batch with its offsets (an empty one is aborted: nothing to commit). False
+        when it was aborted: the caller rewinds to the committed offsets and tries again. Raises
+        when the run must stop: fenced or fatal, a fault a retry cannot cure, or MAX_ABORTS
+        aborts of the same batch."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        if not batch.moved:
+            self._abort(producer, "nothing to commit")
+            self._aborts = 0
+            return True
+        offsets = [TopicPartition(self.request.source, p, off) for p, off in sorted(batch.moved.items())]
+        try:
+            self._with_retries(
+                lambda t: producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), t)
+            )
+            self._with_retries(producer.commit_transaction)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.fatal() or faults.is_fenced(error.name()):
+                raise self.producer_failure(error, producer) from None
+            self._abort(producer, error.str())
+            self._after_abort(error)
+            log.warning(
+                "replay transaction aborted (%s: %s); rewinding to the committed offsets and retrying",
+                error.name(),
+                translate_error(error, producer).message,
+            )
+            self._aborts += 1
+            if self._aborts >= MAX_ABORTS:
+                raise KafkaClientError(
+                    f"replay of {self.request.source!r} stopped: the same batch was aborted "
+                    f"{self._aborts} times (what committed before stays committed; a rerun resumes)"
+                ) from None
+            return False
+        self._delivery_error = None
+        self._aborts = 0
+        return True
+
+    def on_delivery(self, error: KafkaError | None, msg: Message) -> None:
+        """The producer's delivery callback (failures only): the first failure of the open
+        transaction, which its abort then explains."""
+        if error is not None and self._delivery_error is None:
+            self._delivery_error = (error, msg.topic() or "?")
+
+    def producer_failure(self, error: KafkaError, producer: Producer) -> KafkaopsError:
+        """The error that ends the run when the producer cannot go on."""
+        from confluent_kafka import KafkaException
+
+        if error.name() == "_FATAL":
+            # produce() only says "fatal error"; a transactional call names it (fenced, ...).
+            try:
+                producer.abort_transaction(1)
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    error = exc.args[0]
+        cause = last_error(producer)
+        fenced = faults.is_fenced(error.name()) or (cause is not None and faults.is_fenced(cause.name()))
+        if fenced or error.fatal() or error.name() == "_FATAL":
+            shown = cause if cause is not None and cause.fatal() else error
+            what = "was fenced by another replay" if fenced else "hit a fatal producer error"
+            return ReplayConflictError(
+                f"this replay of {self.request.source!r} {what} "
+                f"({translate_error(shown, producer).message}); what it committed stays committed",
+                hint="let the other replay finish, then rerun to see what is left",
+            )
+        return translate_error(error, producer, action="produce a replayed record")
+
+    # -- what the consumer reports ---------------------------------------------------------
+
+    @staticmethod
+    def transient(error: KafkaError | None) -> bool:
+        """A consumer error the read loop waits out (librdkafka reconnects and refetches)."""
+        return error is not None and (bool(error.retriable()) or faults.is_unreachable(error.name()))
+
+    def consumer_failure(self, error: KafkaError, consumer: Consumer) -> KafkaopsError:
+        """The error that ends the run for a consumer error that is not transient."""
+        if error.name() == "FENCED_INSTANCE_ID":
+            return ReplayConflictError(
+                f"another replay of {self.request.source!r} took over group {self.request.group_id!r}; "
+                "what this one committed stays committed"
+            )
+        return translate_error(error, consumer, action=f"read {self.request.source!r}")
+
+    # -- inside ----------------------------------------------------------------------------
+
+    def _with_retries(self, call: Callable[[float], Any]) -> None:
+        """Retry what librdkafka says is retriable, within the commit deadline; a call that
+        hangs past the deadline counts as failed (raised as an abortable timeout)."""
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + self.request.commit_timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                call(max(0.5, left))
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.retriable() and time.monotonic() < deadline and not error.txn_requires_abort():
+                    time.sleep(0.1)
+                    continue
+                raise
+
+    def _abort(self, producer: Producer, why: str) -> None:
+        from confluent_kafka import KafkaException
+
+        try:
+            producer.abort_transaction(self.request.commit_timeout)
+        except KafkaException as exc:
+            error = exc.args[0]
+            raise translate_error(
+                error, producer, action=f"abort the replay transaction ({why}); nothing of it is visible"
+            ) from None
+
+    def _after_abort(self, error: KafkaError) -> None:
+        """After an abort: stop at once when retrying the same bytes cannot help (a record at
+        fault), nor trying again without a change (kafkaops' own principal was denied)."""
+        delivery = self._delivery_error
+        self._delivery_error = None
+        # One target known: a denial that names no topic (the commit's) is about that one.
+        topic = delivery[1] if delivery else next(iter(self._targets)) if len(self._targets) == 1 else None
+        if delivery is not None and faults.is_configuration_fault(delivery[0].name()):
+            raise self._denied(delivery[0], topic)
+        if faults.is_configuration_fault(error.name()):
+            raise self._denied(error, topic)
+        if delivery is not None and faults.is_event_fault(delivery[0].name()):
+            raise KafkaClientError(
+                f"a record cannot be written to {delivery[1]!r}: {delivery[0].name()} "
+                f"({delivery[0].str()}); the transaction was aborted and nothing of it is visible",
+                hint="the record itself is at fault (e.g. too large for the target topic); "
+                "skip it with a selection (--until, --partition) or fix the target's settings",
+            )
+        if faults.is_event_fault(error.name()):
+            # The transaction itself was refused for the target's sake (no such topic): the
+            # same batch would be refused again.
+            reason = translate_error(error, self.props, action="commit the replay transaction")
+            raise KafkaClientError(
+                f"{reason.message} ({error.name()}); the transaction was aborted and nothing of it is visible",
+                hint="check the target topics, then rerun",
+            )
+        if faults.is_unreachable(error.name()) and error.name() != "_TIMED_OUT":
+            raise translate_error(error, self.props, action="commit the replay transaction")
+
+    def _denied(self, error: KafkaError, topic: str | None) -> KafkaopsError:
+        """The stop for a configuration fault, once the transaction was aborted."""
+        code = error.name()
+        then = ": the transaction was aborted and nothing of it is visible; replay stopped (a rerun resumes)"
+        resource = faults.classify(code).resource
+        if resource is None:  # credentials: the translation says it best
+            return translate_error(error, self.props, action="commit the replay transaction")
+        name = {
+            "topic": topic,
+            "group": self.request.group_id,
+            "transactional id": self.request.transactional_id,
+        }.get(resource)
+        operation = "Write" if resource in ("topic", "transactional id") else None
+        return authorization_error(code, self.props, name=name, operation=operation, then=then)

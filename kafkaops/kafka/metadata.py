@@ -1,0 +1,349 @@
+"""What the cluster says: reachability and brokers, topic layout, watermarks, committed offsets,
+group members and topic names; and creating topics. Every call is bounded by a timeout and
+raises translated kafkaops errors (`kafka.errors`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kafkaops.common.errors import KafkaopsError, KafkaUnavailableError, NotFoundError, UsageError
+from kafkaops.kafka import faults
+from kafkaops.kafka.client import admin, client_state, consumer, kafka_error_of
+from kafkaops.kafka.errors import kafka_errors, translate_error
+from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_internal_topic, is_valid_topic_name
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, ClusterMetadata, TopicMetadata
+
+    Client = Producer | Consumer | AdminClient
+
+# check_reachable first asks for metadata with this short a wait: long enough for a refused
+# connection or an unresolvable host to show, so those fail at once. Then it asks once more
+# with the rest of the deadline (one request, not many short ones: each abandoned request
+# would still queue at a slow broker ahead of the one that counts).
+_FIRST_WINDOW = 0.25
+# librdkafka rejects socket.connection.setup.timeout.ms below one second.
+_MIN_SETUP_MS = 1000
+SETTLE_PAUSE = 0.1
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    id: int
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What a reachability check learnt about the cluster."""
+
+    bootstrap_servers: str
+    cluster_id: str | None
+    controller_id: int | None
+    brokers: tuple[BrokerInfo, ...]
+    topic_count: int
+
+    @property
+    def broker_count(self) -> int:
+        return len(self.brokers)
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    id: int
+    leader: int | None  # None: no leader right now
+    replicas: tuple[int, ...]
+    isrs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    partitions: tuple[PartitionInfo, ...]
+
+    @property
+    def partition_count(self) -> int:
+        return len(self.partitions)
+
+
+def check_reachable(props: Mapping[str, Any], timeout: float = 5.0) -> ClusterInfo:
+    """Ask the cluster for its metadata, within ``timeout`` seconds however it fails.
+
+    Raises KafkaUnavailableError("cannot reach Kafka at <bootstrap>: <reason>") once every
+    bootstrap broker has refused or the deadline has passed, and KafkaClientError when the
+    cluster answers but rejects the client (e.g. bad credentials).
+    """
+    info, _metadata, _client = cluster_metadata(props, timeout)
+    return info
+
+
+def cluster_metadata(
+    props: Mapping[str, Any], timeout: float = 5.0
+) -> tuple[ClusterInfo, ClusterMetadata, AdminClient]:
+    """As check_reachable, plus the metadata of every topic (one request) and the admin client
+    that asked, for follow-up requests to the same cluster."""
+    deadline = time.monotonic() + timeout
+    client = admin(props, **{"socket.connection.setup.timeout.ms": _setup_timeout_ms(props, timeout)})
+    metadata = _metadata_before(client, deadline, timeout)
+    brokers = tuple(
+        BrokerInfo(id=b.id, host=b.host or "", port=b.port)
+        for b in sorted(metadata.brokers.values(), key=lambda b: b.id)
+    )
+    controller = metadata.controller_id
+    info = ClusterInfo(
+        bootstrap_servers=client_state(client).bootstrap,
+        cluster_id=metadata.cluster_id or None,
+        controller_id=controller if controller is not None and controller >= 0 else None,
+        brokers=brokers,
+        topic_count=len(metadata.topics),
+    )
+    return info, metadata, client
+
+
+def _setup_timeout_ms(props: Mapping[str, Any], timeout: float) -> int:
+    """No connection attempt outlives the deadline (librdkafka's default allows 30 s, then
+    retries forever), unless the configuration already asks for less."""
+    setup_ms = max(_MIN_SETUP_MS, int(timeout * 1000))
+    try:
+        return min(setup_ms, int(props.get("socket.connection.setup.timeout.ms", setup_ms)))
+    except (TypeError, ValueError):
+        return setup_ms
+
+
+def _metadata_before(client: AdminClient, deadline: float, timeout: float) -> ClusterMetadata:
+    """Cluster metadata: a quick first try to fail fast, then the rest of the deadline."""
+    from confluent_kafka import KafkaException
+
+    state = client_state(client)
+    window = _FIRST_WINDOW
+    while True:
+        asked = time.monotonic()
+        try:
+            return client.list_topics(timeout=max(0.01, min(window, deadline - asked)))
+        except KafkaException as exc:
+            client.poll(0)  # serve error_cb and log lines: they carry the concrete reason
+            if state.definite is not None:
+                raise translate_error(state.definite, client) from None
+            if deadline - time.monotonic() <= 0:
+                raise _deadline_error(exc, client, timeout) from None
+            # A request can also fail before its wait is over (the connection dropped);
+            # ask again, without spinning.
+            time.sleep(max(0.0, min(0.05 - (time.monotonic() - asked), deadline - time.monotonic())))
+            window = timeout
+
+
+def _deadline_error(exc: Exception, client: AdminClient, timeout: float) -> KafkaopsError:
+    """The error for a deadline that passed; silence says more than "transport failure"."""
+    state = client_state(client)
+    error = translate_error(exc, client)
+    if isinstance(error, KafkaUnavailableError) and state.detail is None:
+        return KafkaUnavailableError(
+            f"cannot reach Kafka at {state.bootstrap}: no answer within {timeout:g}s", hint=error.hint
+        )
+    return error
+
+
+def topic_metadata(props_or_admin: Mapping[str, Any] | Client, topic: str, timeout: float = 5.0) -> TopicInfo:
+    """Partitions, leaders and replicas of ``topic``; NotFoundError when it does not exist.
+
+    Give properties, an admin() or a consumer(): a Producer's metadata request may make a
+    broker with auto.create.topics.enable create the topic it asks about.
+    """
+    with _client_for(props_or_admin, admin) as client:
+        found = _describe_topic(client, topic, timeout)
+    partitions = tuple(
+        PartitionInfo(
+            id=p.id,
+            leader=p.leader if p.leader >= 0 else None,
+            replicas=tuple(p.replicas),
+            isrs=tuple(p.isrs),
+        )
+        for p in sorted(found.partitions.values(), key=lambda p: p.id)
+    )
+    return TopicInfo(name=topic, partitions=partitions)
+
+
+def watermarks(
+    consumer_or_props: Mapping[str, Any] | Consumer, topic: str, timeout: float = 5.0
+) -> dict[int, tuple[int, int]]:
+    """``{partition: (low, high)}`` offsets of ``topic``, read from the leaders now."""
+    from confluent_kafka import TopicPartition
+
+    deadline = time.monotonic() + timeout
+    with _client_for(consumer_or_props, consumer) as client:
+        found = _describe_topic(client, topic, _left(deadline))
+        result: dict[int, tuple[int, int]] = {}
+        with kafka_errors(client, f"read the offsets of {topic!r}"):
+            for partition in sorted(found.partitions):
+                result[partition] = watermark_offsets(client, TopicPartition(topic, partition), deadline)
+    return result
+
+
+def watermark_offsets(client: Consumer, partition: TopicPartition, deadline: float) -> tuple[int, int]:
+    """``(low, high)`` of one partition, read from its leader now; asked again while its
+    leadership settles (a partition created a moment ago answers NOT_LEADER_FOR_PARTITION,
+    which librdkafka does not call retriable), until the deadline."""
+    from confluent_kafka import KafkaException
+
+    while True:
+        try:
+            low, high = client.get_watermark_offsets(partition, timeout=_left(deadline), cached=False)
+            return low, high
+        except KafkaException as exc:
+            error = exc.args[0]
+            settling = error.retriable() or faults.is_settling(error.name())
+            if not settling or time.monotonic() + SETTLE_PAUSE >= deadline:
+                raise
+            time.sleep(SETTLE_PAUSE)
+
+
+def committed_offsets(
+    props: Mapping[str, Any], group: str, topic: str, timeout: float = 5.0
+) -> dict[int, int | None]:
+    """``{partition: offset}`` the group committed on ``topic``; None where it has none.
+
+    Reads only: the consumer it uses never joins the group, so members are not rebalanced.
+    """
+    from confluent_kafka import TopicPartition
+
+    deadline = time.monotonic() + timeout
+    with _client_for(props, functools.partial(consumer, group_id=group)) as client:
+        found = _describe_topic(client, topic, _left(deadline))
+        wanted = [TopicPartition(topic, p) for p in sorted(found.partitions)]
+        with kafka_errors(client, f"read the offsets group {group!r} committed"):
+            committed: list[TopicPartition] = client.committed(wanted, timeout=_left(deadline))
+    for tp in committed:
+        if tp.error is not None:
+            raise translate_error(tp.error, props, action=f"read group {group!r} offsets")
+    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in committed}
+
+
+def _left(deadline: float) -> float:
+    return max(0.01, deadline - time.monotonic())
+
+
+@contextmanager
+def _client_for(source: Any, build: Callable[[Mapping[str, Any]], Any]) -> Iterator[Any]:
+    """Use the client given, or build one from properties and close it afterwards."""
+    if not isinstance(source, Mapping):
+        yield source
+        return
+    client = build(source)
+    try:
+        yield client
+    finally:
+        _close(client)
+
+
+def _close(client: Any) -> None:
+    close = getattr(client, "close", None)
+    if close is None:
+        return  # AdminClient: freed when the last reference goes
+    with suppress(RuntimeError):  # already closed
+        close()
+
+
+def check_topic_name(topic: str) -> None:
+    """UsageError when Kafka could never have a topic of this name (asked before the cluster
+    is, whose answer would only be "Invalid topic")."""
+    if not is_valid_topic_name(topic):
+        raise UsageError(f"{topic!r} is not a valid Kafka topic name", hint=TOPIC_NAME_RULE)
+
+
+def _describe_topic(client: Client, topic: str, timeout: float) -> TopicMetadata:
+    check_topic_name(topic)
+    with kafka_errors(client, f"describe topic {topic!r}"):
+        metadata = client.list_topics(topic=topic, timeout=timeout)
+    found = metadata.topics.get(topic)
+    error = found.error if found is not None else None
+    if found is None or (error is not None and error.name() == "UNKNOWN_TOPIC_OR_PART"):
+        raise NotFoundError(f"topic {topic!r} does not exist on Kafka at {client_state(client).bootstrap}")
+    if error is not None and not found.partitions:
+        raise translate_error(error, client, action=f"describe topic {topic!r}")
+    return found
+
+
+# ---------------------------------------------------------------------------------------
+# Groups, topic names, topic creation
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    member_id: str
+    client_id: str
+    host: str
+    instance_id: str | None
+
+
+def group_members(
+    props_or_admin: Mapping[str, Any] | AdminClient, group: str, timeout: float = 10.0
+) -> list[GroupMember] | None:
+    """The live members of consumer group ``group`` (none when the group is empty or unknown);
+    None when the cluster cannot describe groups (librdkafka's mock cluster)."""
+    from confluent_kafka import KafkaException
+
+    with _client_for(props_or_admin, admin) as client:
+        future = client.describe_consumer_groups([group], request_timeout=timeout)[group]
+        try:
+            description = future.result(timeout=timeout + 1)
+        except KafkaException as exc:
+            error = kafka_error_of(exc)
+            if error is not None and error.name() == "_UNSUPPORTED_FEATURE":
+                return None
+            raise translate_error(exc, client, action=f"describe consumer group {group!r}") from exc
+    return [
+        GroupMember(
+            member_id=m.member_id,
+            client_id=m.client_id,
+            host=m.host,
+            instance_id=m.group_instance_id,
+        )
+        for m in description.members or ()
+    ]
+
+
+def topic_names(props_or_admin: Mapping[str, Any] | Client, timeout: float = 10.0) -> list[str]:
+    """Every topic on the cluster except the internal ones, sorted."""
+    with _client_for(props_or_admin, admin) as client, kafka_errors(client, "list topics"):
+        metadata = client.list_topics(timeout=timeout)
+    return sorted(t for t in metadata.topics if not is_internal_topic(t))
+
+
+def create_topics(
+    props_or_admin: Mapping[str, Any] | AdminClient,
+    topics: Mapping[str, tuple[int, int]],
+    timeout: float = 30.0,
+) -> None:
+    """Create ``{name: (partitions, replication_factor)}`` and wait until each exists."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    if not topics:
+        return
+    with _client_for(props_or_admin, admin) as client:
+        new = [NewTopic(name, num_partitions=p, replication_factor=r) for name, (p, r) in topics.items()]
+        with kafka_errors(client, "create topics"):
+            futures = client.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout + 1)
+            except KafkaException as exc:
+                raise translate_error(exc, client, action=f"create topic {name!r}") from exc
+        # Created is not yet known: the broker answering the next metadata request may not
+        # have heard of it for a moment, and `dlq list` right after `ensure` would miss it.
+        deadline = time.monotonic() + timeout
+        waiting = set(topics)
+        while waiting and time.monotonic() < deadline:
+            with kafka_errors(client, "list topics"):
+                known = client.list_topics(timeout=_left(deadline)).topics
+            waiting = {t for t in waiting if t not in known or not known[t].partitions}
+            if waiting:
+                time.sleep(SETTLE_PAUSE)
