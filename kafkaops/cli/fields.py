@@ -11,9 +11,10 @@ class Field:
     """One column of tabular output.
 
     `kind` says how a table shows it: `text`, `long` (free text that gives way first on a narrow
-    terminal), `int` (a count), `id`, `status` (coloured), `time`, `age` (computed from `source`,
-    a time column; left out of machine formats). A `text` field named `status`, `id`/`*_id` or
-    `count` is taken as that kind.
+    terminal), `topic` (gives way last, cut in the middle), `int` (a count), `id`, `status`
+    (coloured), `time`, `age` (computed from `source`, a time column; left out of machine
+    formats). A `text` field named `status`, `id`/`*_id`, `count` or `topic`/`*_topic` is taken
+    as that kind.
     """
 
     name: str
@@ -35,6 +36,8 @@ class Field:
             return "id"
         if self.name == "count":
             return "int"
+        if self.name == "topic" or self.name.endswith("_topic"):
+            return "topic"
         return "text"
 
 
