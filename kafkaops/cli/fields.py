@@ -12,9 +12,9 @@ class Field:
 
     `kind` says how a table shows it: `text`, `long` (free text that gives way first on a narrow
     terminal), `topic` (gives way last, cut in the middle), `int` (a count), `id`, `status`
-    (coloured), `time`, `age` (computed from `source`, a time column; left out of machine
+    (coloured), `exists` (a flag shown `yes` or `MISSING`, as `status` shows it), `time`, `age` (computed from `source`, a time column; left out of machine
     formats). A `text` field named `status`, `id`/`*_id`, `count` or `topic`/`*_topic` is taken
-    as that kind.
+    as that kind. A table shows `header`, else the name in capitals.
     """
 
     name: str
@@ -24,7 +24,7 @@ class Field:
 
     @property
     def title(self) -> str:
-        return self.header or self.name
+        return self.header or self.name.upper().replace("_", " ")
 
     @property
     def role(self) -> str:
@@ -41,4 +41,10 @@ class Field:
         return "text"
 
 
+def exists_word(exists: bool) -> str:
+    """How a table says whether a topic exists, in `status` and in `dlq list` alike."""
+    return "yes" if exists else "MISSING"
+
+
+EXISTS_STYLES = {"MISSING": "yellow"}
 STATUS_STYLES = {"DLQ_FAILED": "bold red", "PENDING": "yellow", "DLQ": "magenta", "RESOLVED": "green"}

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from kafkaops.cli.fields import EXISTS_STYLES, exists_word
 from kafkaops.common.escape import safe_text
 from kafkaops.common.timeparse import format_duration, isoformat_utc
 
@@ -190,7 +191,7 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
             table.add_row(
                 _t(d.name),
                 _t(d.source),
-                _t("yes" if d.exists else "MISSING", "" if d.exists else "yellow"),
+                _t(exists_word(d.exists), EXISTS_STYLES.get(exists_word(d.exists), "")),
                 _t("" if d.messages is None else d.messages),
             )
         out.append((title, table))

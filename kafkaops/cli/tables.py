@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from kafkaops.cli.fields import STATUS_STYLES, Field
+from kafkaops.cli.fields import EXISTS_STYLES, STATUS_STYLES, Field
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -91,7 +91,8 @@ def render_terminal(
         title = n == 0 and bool(header)
         for i, (cell, width, role) in enumerate(zip(row, fitted, roles, strict=True)):
             last = i == len(row) - 1
-            style = "bold" if title else STATUS_STYLES.get(cell) if role == "status" else None
+            styles = STATUS_STYLES if role == "status" else EXISTS_STYLES if role == "exists" else {}
+            style = "bold" if title else styles.get(cell)
             fitted_cell = (
                 _elide_middle(cell, width, pad=not last)
                 if role == "topic" and not title
