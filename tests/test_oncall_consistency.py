@@ -279,3 +279,44 @@ def test_completion_offers_ids_from_the_table_most_urgent_first(configured: Test
     config = os.environ["KAFKAOPS_CONFIG"]
     assert _complete("kafkaops failed show ", config)[0] == ["102", "230", "101"]
     assert _complete("kafkaops failed requeue 10", config)[0] == ["102", "101"]
+
+
+def test_a_degraded_service_is_never_an_ok_line(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held already (the service check judges DEGRADED a WARNING): guarded in the human view too."""
+    from kafkaops.demo.service import FakeService, health_body
+
+    with FakeService().healthy() as service:
+        service.set_json("/actuator/health/kafka", health_body(status="DEGRADED", breaker="CLOSED"))
+        path = write_config(
+            tmp_path / "kafkaops.yaml", app={"instances": [{"name": "pod-a", "url": service.url}]}
+        )
+        monkeypatch.setenv("KAFKAOPS_CONFIG", str(path))
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+        result = cli("status")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    checks = result.stdout.split("\n\n")[1].splitlines()
+    assert any(
+        line.startswith("WARNING") and "service pod-a" in line and "DEGRADED" in line for line in checks
+    )
+    assert not [line for line in checks if line.startswith("OK") and "DEGRADED" in line]
+
+
+def test_the_readme_installs_what_its_python_m_commands_run() -> None:
+    """`python -m build` after `pip install .` failed: build is no dependency of kafkaops."""
+    import re
+    import sys
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("## Installing for real use", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    installed: set[str] = set()
+    for line in block.splitlines():
+        command = line.split("#", 1)[0]
+        for part in command.split("&&"):
+            words = part.split()
+            if "pip" in words and "install" in words:
+                installed.update(w for w in words[words.index("install") + 1 :] if not w.startswith("-"))
+            for module in re.findall(r"python3? -m (\S+)", part):
+                if module not in ("pip", "venv") and module not in sys.stdlib_module_names:
+                    assert module in installed, f"`python -m {module}` runs before anything installs {module}"
