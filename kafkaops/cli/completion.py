@@ -90,3 +90,87 @@ def context_names_of(text: str) -> list[str]:
             if match:
                 names.append(match.group(1).strip("\"'"))
     return names
+
+
+# -- values from the cluster and the table: bounded, silent ----------------------------------
+
+COMPLETION_SECONDS = 2.0  # a Tab that waits longer than this offers nothing instead
+COMPLETION_IDS = 100
+
+
+def complete_dlq_topics(ctx: click.Context, incomplete: str) -> list[str]:
+    """The cluster's DLQ topics (named by retry.dlq_suffixes), for `dlq tail` and `dlq replay`."""
+    return _bounded(lambda: _topics(ctx, incomplete, dlq=True))
+
+
+def complete_source_topics(ctx: click.Context, incomplete: str) -> list[str]:
+    """The cluster's topics that are not DLQs, for `dlq ensure`."""
+    return _bounded(lambda: _topics(ctx, incomplete, dlq=False))
+
+
+def complete_event_ids(ctx: click.Context, incomplete: str) -> list[str]:
+    """Ids from the failed-events table starting with what was typed, those needing attention
+    first (at most COMPLETION_IDS)."""
+    return _bounded(lambda: _event_ids(ctx, incomplete))
+
+
+def _bounded(find: Any) -> list[str]:
+    """`find()` in a daemon thread, given COMPLETION_SECONDS; nothing when it fails or is late,
+    and nothing logged: a completion that printed an error would land in the user's prompt."""
+    import logging
+    import threading
+
+    logging.disable(logging.CRITICAL)
+    found: list[list[str]] = []
+
+    def run() -> None:
+        try:
+            found.append(find())
+        except Exception:  # any failure: no completion, never a message
+            found.append([])
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(COMPLETION_SECONDS)
+    return found[0] if found else []
+
+
+def _settings(ctx: click.Context) -> Any:
+    """The settings the command would use (its --context and --config), without the warnings
+    a command prints about its config file."""
+    from kafkaops.cli.state import AppState
+    from kafkaops.config.file import open_config_file, running_uid
+    from kafkaops.config.settings import Overrides, settings_from
+
+    app = ctx.find_root().obj
+    overrides = app.overrides if isinstance(app, AppState) else Overrides()
+    file = open_config_file(overrides.config_path, os.environ)
+    return settings_from(file, overrides, os.environ, uid=running_uid())
+
+
+def _topics(ctx: click.Context, incomplete: str, *, dlq: bool) -> list[str]:
+    from kafkaops.kafka.metadata import topic_names
+
+    settings = _settings(ctx)
+    props = settings.require_kafka()
+    catalog = settings.retry.dlq_catalog
+    names = topic_names(props, timeout=COMPLETION_SECONDS)
+    return [n for n in names if n.startswith(incomplete) and catalog.is_dlq(n) == dlq]
+
+
+def _event_ids(ctx: click.Context, incomplete: str) -> list[str]:
+    import sqlalchemy as sa
+
+    from kafkaops.db.connections import Connections
+    from kafkaops.db.failed_events import severity_order
+
+    conns = Connections(_settings(ctx))
+    try:
+        table = conns.table
+        query = sa.select(table.c.id).order_by(severity_order(table), table.c.id.desc())
+        if incomplete:
+            query = query.where(sa.cast(table.c.id, sa.String).startswith(incomplete, autoescape=True))
+        with conns.connect() as conn:
+            return [str(i) for i in conn.execute(query.limit(COMPLETION_IDS)).scalars()]
+    finally:
+        conns.close()

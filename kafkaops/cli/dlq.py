@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kafkaops.cli.completion import complete_dlq_topics, complete_source_topics
 from kafkaops.cli.fields import Field
 from kafkaops.cli.formats import RECORDS, output_option
 from kafkaops.cli.options import DryRunOpt, OutputOpt, YesOpt
@@ -91,7 +92,7 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
         Field("topic", "TOPIC"),
         Field("messages", "MESSAGES", kind="int"),
         Field("original_topic", "ORIGINAL TOPIC"),
-        Field("original_exists", "EXISTS"),
+        Field("original_exists", "EXISTS", kind="exists"),
         Field("oldest", "OLDEST"),
         Field("newest", "NEWEST"),
         Field("replay_pending", "REPLAY PENDING", kind="int"),
@@ -124,6 +125,7 @@ def ensure(
             metavar="[TOPIC]...",
             help="Source topics. [default: every topic with rows in the failed-events table]",
             show_default=False,
+            autocompletion=complete_source_topics,
         ),
     ] = None,
     dry_run: DryRunOpt = False,
@@ -189,15 +191,16 @@ def ensure(
 @app.command()
 def tail(
     ctx: typer.Context,
-    topic: Annotated[str, typer.Argument(help="The DLQ topic.")],
+    topic: Annotated[str, typer.Argument(help="The DLQ topic.", autocompletion=complete_dlq_topics)],
     last: Annotated[
         int | None,
         typer.Option(
+            "--limit",
             "-n",
             "--last",
             min=1,
-            help="The last N records of each partition, merged by time. With --from-beginning or "
-            "--since: at most N per partition from there. [default: 20, or all from a start point]",
+            help="At most N records of each partition: the last N, merged by time; with "
+            "--from-beginning or --since, the first N from there. [default: 20, or all from a start point]",
             show_default=False,
         ),
     ] = None,
@@ -373,7 +376,9 @@ def _selection(
 @app.command()
 def replay(
     ctx: typer.Context,
-    topic: Annotated[str, typer.Argument(help="The DLQ topic to replay.")],
+    topic: Annotated[
+        str, typer.Argument(help="The DLQ topic to replay.", autocompletion=complete_dlq_topics)
+    ],
     to: Annotated[
         str | None,
         typer.Option(
@@ -392,7 +397,9 @@ def replay(
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", min=1, help="Replay at most N records. [default: all]", show_default=False),
+        typer.Option(
+            "--limit", "-n", min=1, help="Replay at most N records. [default: all]", show_default=False
+        ),
     ] = None,
     since: RecordSinceOpt = None,
     until: Annotated[

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from click.core import ParameterSource
 
-from kafkaops.cli.completion import complete_group_by, complete_purgeable
+from kafkaops.cli.completion import complete_event_ids, complete_group_by, complete_purgeable
 from kafkaops.cli.errors import LockBoundGroup
 from kafkaops.cli.fields import Field
 from kafkaops.cli.options import (
@@ -69,7 +69,10 @@ TopOpt = Annotated[
 IdsArg = Annotated[
     list[str] | None,
     typer.Argument(
-        metavar="[ID]...", help="Only these rows (ids as `failed list` shows them).", show_default=False
+        metavar="[ID]...",
+        help="Only these rows (ids as `failed list` shows them).",
+        show_default=False,
+        autocompletion=complete_event_ids,
     ),
 ]
 
@@ -239,7 +242,9 @@ def list_(
     all_rows: Annotated[bool, typer.Option("--all", help="Every matching row, streamed (no limit).")] = False,
     output_format: OutputOpt = None,
 ) -> None:
-    """List failed events, newest first, without payloads.
+    """List failed events, most urgent first, without payloads.
+
+    Order: DLQ_FAILED, PENDING, DLQ, then RESOLVED; newest first within a status.
 
     Payloads and headers: `failed show ID`. When --limit cuts the list, stderr says how many
     rows matched.
@@ -276,7 +281,12 @@ def show(
     ctx: typer.Context,
     event_ids: Annotated[
         list[str],
-        typer.Argument(metavar="ID...", help="The rows' ids (numbers, or UUIDs).", show_default=False),
+        typer.Argument(
+            metavar="ID...",
+            help="The rows' ids (numbers, or UUIDs).",
+            show_default=False,
+            autocompletion=complete_event_ids,
+        ),
     ],
     output_format: OutputOpt = None,
 ) -> None:

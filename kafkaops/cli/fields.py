@@ -11,9 +11,10 @@ class Field:
     """One column of tabular output.
 
     `kind` says how a table shows it: `text`, `long` (free text that gives way first on a narrow
-    terminal), `int` (a count), `id`, `status` (coloured), `time`, `age` (computed from `source`,
-    a time column; left out of machine formats). A `text` field named `status`, `id`/`*_id` or
-    `count` is taken as that kind.
+    terminal), `topic` (gives way last, cut in the middle), `int` (a count), `id`, `status`
+    (coloured), `exists` (a flag shown `yes` or `MISSING`, as `status` shows it), `time`, `age` (computed from `source`, a time column; left out of machine
+    formats). A `text` field named `status`, `id`/`*_id`, `count` or `topic`/`*_topic` is taken
+    as that kind. A table shows `header`, else the name in capitals.
     """
 
     name: str
@@ -23,7 +24,7 @@ class Field:
 
     @property
     def title(self) -> str:
-        return self.header or self.name
+        return self.header or self.name.upper().replace("_", " ")
 
     @property
     def role(self) -> str:
@@ -35,7 +36,15 @@ class Field:
             return "id"
         if self.name == "count":
             return "int"
+        if self.name == "topic" or self.name.endswith("_topic"):
+            return "topic"
         return "text"
 
 
+def exists_word(exists: bool) -> str:
+    """How a table says whether a topic exists, in `status` and in `dlq list` alike."""
+    return "yes" if exists else "MISSING"
+
+
+EXISTS_STYLES = {"MISSING": "yellow"}
 STATUS_STYLES = {"DLQ_FAILED": "bold red", "PENDING": "yellow", "DLQ": "magenta", "RESOLVED": "green"}

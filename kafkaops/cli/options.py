@@ -187,6 +187,18 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act without asking fo
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Only count what would change; change nothing.")]
 
 
+def refuse_empty(given: dict[str, str | None]) -> None:
+    """An empty filter (`--topic "$TOPIC"` with the variable unset) would mean "no filter": for a
+    purge, every topic; for a retry pass, every topic. Refused instead of silently widening what
+    a command acts on. (`--error ' '` searches for a space: allowed.)"""
+    from kafkaops.common.errors import UsageError
+
+    for name, value in given.items():
+        blank = value == "" if name == "--error" else not (value or "").replace(",", "").strip()
+        if value is not None and blank:
+            raise UsageError(f"{name} is empty: give a value, or leave the option out")
+
+
 def event_filter(
     *,
     status: list[str] | None,
@@ -195,18 +207,11 @@ def event_filter(
     until: str | None,
     error: str | None,
 ) -> EventFilter:
-    from kafkaops.common.errors import UsageError
     from kafkaops.common.timeparse import parse_instant
     from kafkaops.db.failed_events import EventFilter, parse_statuses
 
-    # An empty value (`--topic "$TOPIC"` with the variable unset) would mean "no filter": for
-    # a purge, every topic. Refused instead of silently widening what a command acts on.
     given = {"--status": ",".join(status) if status else None, "--topic": topic, "--since": since}
-    given |= {"--until": until, "--error": error}
-    for name, value in given.items():
-        blank = value == "" if name == "--error" else not (value or "").replace(",", "").strip()
-        if value is not None and blank:  # (--error ' ' searches for a space: allowed)
-            raise UsageError(f"{name} is empty: give a value, or leave the option out")
+    refuse_empty({**given, "--until": until, "--error": error})
     return EventFilter(
         statuses=parse_statuses(status or []),
         topic=topic or None,

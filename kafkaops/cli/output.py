@@ -21,7 +21,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar, TextIO, TypeVar
 
-from kafkaops.cli.fields import Field
+from kafkaops.cli.fields import Field, exists_word
 from kafkaops.common import clock
 from kafkaops.common.errors import OutputError
 from kafkaops.common.escape import _BIDI, _JSON_UNSAFE, _VISIBLE, safe_text, shown_text
@@ -549,6 +549,8 @@ class TableWriter(Writer):
             if isinstance(value, datetime):
                 return format_age(clock.now() - value)
             return "" if value is None else safe_text(value)  # a stored value that is no time
+        if field.kind == "exists" and isinstance(row.get(field.name), bool):
+            return exists_word(row[field.name])
         return self._text(row.get(field.name))
 
     @staticmethod

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kafkaops.cli.fields import Field
-from kafkaops.cli.options import OutputOpt, TopicOpt
+from kafkaops.cli.options import OutputOpt, TopicOpt, refuse_empty
 from kafkaops.cli.output import Output
 from kafkaops.cli.state import output, state
 from kafkaops.common.errors import KafkaopsError
@@ -100,6 +100,7 @@ def retry(
     from kafkaops.retry.job import PassOptions
     from kafkaops.retry.outcome import check_metrics_targets, retry_pass
 
+    refuse_empty({"--topic": topic})
     app = state(ctx)
     pass_deadline = parse_duration(deadline, what="--deadline")
     if pass_deadline.total_seconds() <= 0:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from kafkaops.cli.fields import EXISTS_STYLES, exists_word
 from kafkaops.common.escape import safe_text
 from kafkaops.common.timeparse import format_duration, isoformat_utc
 
@@ -65,18 +66,56 @@ def build_view(
     return Group(*parts)
 
 
-def _checks(result: StatusResult) -> Table:
+def _checks(result: StatusResult) -> RenderableType:
+    """A row per check (state, name, message), each non-OK check's next steps under it."""
+    from rich.console import Group
+
     from kafkaops.status.checks import worst_first
 
-    table = _table("STATE", "CHECK", "")
-    table.show_header = False
-    for check in worst_first(result.checks):
-        message = _t(check.message)
+    checks = worst_first(result.checks)
+    state_width = max((len(c.status) for c in checks), default=0)
+    name_width = max((len(safe_text(c.name)) for c in checks), default=0)
+    parts: list[Any] = []
+    for check in checks:
+        row = _table("STATE", "CHECK", "")
+        row.show_header = False
+        row.columns[0].width, row.columns[1].width = state_width, name_width
+        row.columns[2].overflow = "fold"  # a topic named in the message is never cut
+        row.add_row(_t(check.status, COLOURS[check.status]), _t(check.name), _t(check.message))
+        parts.append(row)
         if check.next_step and check.status != "OK":
-            message.append("\n→ ", style="dim")
-            message.append(safe_text(check.next_step), style="cyan")
-        table.add_row(_t(check.status, COLOURS[check.status]), _t(check.name), message)
-    return table
+            parts += [_step(step) for step in split_steps(check.next_step)]
+    return Group(*parts)
+
+
+def _step(step: str) -> Text:
+    """A next step whole on its own line, whatever the width: never wrapped, never cut (the
+    terminal may fold it on screen; a copy still gives the one line)."""
+    from rich.text import Text
+
+    line = Text("  → ", style="dim", no_wrap=True, overflow="ignore")
+    line.append(safe_text(step), style="cyan")
+    return line
+
+
+def split_steps(next_step: str) -> list[str]:
+    """The steps of a check, said as one string joined by `; `; a `; ` inside a shell-quoted
+    word or inside parentheses (an aside) is part of its step."""
+    steps, current, quoted, depth = [], "", False, 0
+    i = 0
+    while i < len(next_step):
+        char = next_step[i]
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char in "()":
+            depth = max(0, depth + (1 if char == "(" else -1))
+        if not quoted and depth == 0 and next_step.startswith("; ", i):
+            steps.append(current)
+            current, i = "", i + 2
+            continue
+        current += char
+        i += 1
+    return [step for step in [*steps, current] if step]
 
 
 def _tables(result: StatusResult) -> list[tuple[str, Table]]:
@@ -152,7 +191,7 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
             table.add_row(
                 _t(d.name),
                 _t(d.source),
-                _t("yes" if d.exists else "MISSING", "" if d.exists else "yellow"),
+                _t(exists_word(d.exists), EXISTS_STYLES.get(exists_word(d.exists), "")),
                 _t("" if d.messages is None else d.messages),
             )
         out.append((title, table))
@@ -196,8 +235,8 @@ def render_text(renderable: RenderableType, stdout: Any) -> None:
     from rich.console import Console
 
     if getattr(stdout, "isatty", lambda: False)():
-        Console(file=stdout, highlight=False, emoji=False).print(renderable)
+        Console(file=stdout, highlight=False, emoji=False).print(renderable, crop=False)
         return
     buffer = io.StringIO()
-    Console(file=buffer, highlight=False, emoji=False, width=200, no_color=True).print(renderable)
+    Console(file=buffer, highlight=False, emoji=False, width=200, no_color=True).print(renderable, crop=False)
     stdout.write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))

@@ -2,8 +2,10 @@
 
 Cells arrive as safe text (control characters already escaped) and are handed to rich as
 `Text`, never as markup, so `[/bold]` or `[casino.loyalty.v1]` in data shows as written. On a
-narrow terminal, error text and then topics give way (ellipsis); ids, statuses, counts and
-times are never cut: when even they do not fit, the table is wider than the terminal.
+narrow terminal, error text and other text give way first (ellipsis at the end), topics last
+and cut in the middle (`casino.game…completed.v1`: rows of one prefix stay told apart); ids,
+statuses, counts and times are never cut: when even they do not fit, the table is wider than
+the terminal.
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from kafkaops.cli.fields import STATUS_STYLES, Field
+from kafkaops.cli.fields import EXISTS_STYLES, STATUS_STYLES, Field
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 GAP = 2  # between columns
-# Which columns give way, in order, and how far: error text first, then topics and other text.
-SHRINK_STEPS = (("long", 20), ("text", 16), ("long", 10), ("text", 8))
+# Which columns give way, in order, and how far: error text first, then other text, topics last.
+SHRINK_STEPS = (
+    ("long", 20),
+    ("text", 16),
+    ("long", 10),
+    ("text", 8),
+    ("topic", 20),
+    ("long", 6),
+    ("topic", 12),
+)
 
 
 def cell_width(text: str) -> int:
@@ -32,7 +42,7 @@ def cell_width(text: str) -> int:
 
 
 def fit_widths(widths: Sequence[int], roles: Sequence[str], available: int) -> list[int]:
-    """Column widths within `available` cells, shrinking only `long` and `text` columns."""
+    """Column widths within `available` cells, shrinking only `long`, `text` and `topic` columns."""
     fitted = list(widths)
     excess = sum(fitted) + GAP * (len(fitted) - 1) - available
     for role, floor in SHRINK_STEPS:
@@ -81,8 +91,14 @@ def render_terminal(
         title = n == 0 and bool(header)
         for i, (cell, width, role) in enumerate(zip(row, fitted, roles, strict=True)):
             last = i == len(row) - 1
-            style = "bold" if title else STATUS_STYLES.get(cell) if role == "status" else None
-            screen.append(_fit(cell, width, right=role == "int", pad=not last), style)
+            styles = STATUS_STYLES if role == "status" else EXISTS_STYLES if role == "exists" else {}
+            style = "bold" if title else styles.get(cell)
+            fitted_cell = (
+                _elide_middle(cell, width, pad=not last)
+                if role == "topic" and not title
+                else _fit(cell, width, right=role == "int", pad=not last)
+            )
+            screen.append(fitted_cell, style)
             if not last:
                 screen.append(gap, "bold" if title else None)
         screen.append("\n")
@@ -107,6 +123,30 @@ def _fit(text: str, width: int, *, right: bool, pad: bool) -> str:
     if right:
         return fill + text
     return text + fill if pad else text
+
+
+def _elide_middle(text: str, width: int, *, pad: bool) -> str:
+    """`text` in exactly `width` cells, its middle replaced by an ellipsis when too long: a topic
+    keeps its domain and its version (`casino.game…completed.v1`)."""
+    used = cell_width(text)
+    if used <= width:
+        return text + " " * (width - used) if pad else text
+    tail_room = (width - 1) // 2
+    head_room = width - 1 - tail_room
+    head = _take(text, head_room)
+    tail = _take(text[::-1], tail_room)[::-1]
+    shown = head + "…" + tail
+    return shown + " " * (width - cell_width(shown)) if pad else shown
+
+
+def _take(text: str, room: int) -> str:
+    kept, used = [], 0
+    for char in text:
+        if used + cell_width(char) > room:
+            break
+        kept.append(char)
+        used += cell_width(char)
+    return "".join(kept)
 
 
 def render_plain(

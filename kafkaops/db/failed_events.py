@@ -188,13 +188,14 @@ def list_events(
     where: Sequence[ColumnElement[bool]] | None = None,
     columns: Sequence[str] = LIST_COLUMNS,
 ) -> Generator[dict[str, Any], None, None]:
-    """Rows without their payloads, newest first, streamed (`limit` None: all of them).
+    """Rows without their payloads, the ones that need attention first (DLQ_FAILED, PENDING,
+    DLQ, then RESOLVED), newest first within a status, streamed (`limit` None: all of them).
 
     `where` replaces the filter's conditions (purge's own, for its dry run)."""
     query = (
         select(*logical(table, columns))
         .where(*(conditions(table, flt) if where is None else where))
-        .order_by(instant(table.c.created_at).desc(), table.c.id.desc())
+        .order_by(severity_order(table), instant(table.c.created_at).desc(), table.c.id.desc())
     )
     if limit is not None:
         query = query.limit(limit)

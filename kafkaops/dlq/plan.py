@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLIENT_ID_PREFIX = "kafkaops-replay@"
+SAMPLE_RECORDS = 20  # the first records read to tell whether a topic not named like a DLQ is one
+SAMPLE_SECONDS = 2.0
 
 
 class ReplayConflictError(KafkaopsError):
@@ -100,6 +103,8 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
                 else "each record's original topic"
             )
         marks = watermarks(consumer, request.source, timeout)
+        if request.to is None and not dlq_names.is_dlq_topic(request.source, suffixes):
+            check_looks_like_dlq(consumer, request.source, marks, suffixes, min(timeout, SAMPLE_SECONDS))
         every = tuple(sorted(marks))
         # --partition chooses what is read at all: the other partitions stay as they are.
         marks = request.selection.chosen_partitions(request.source, marks)
@@ -116,6 +121,46 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
         committed=committed,
         pending=pending_offsets(marks, committed),
         selection=request.selection.describe(),
+    )
+
+
+def check_looks_like_dlq(
+    consumer: Consumer,
+    source: str,
+    marks: Mapping[int, tuple[int, int]],
+    suffixes: Iterable[str],
+    timeout: float,
+) -> None:
+    """Refuse, before anything is planned, a replay of a topic that is no DLQ: its name has no
+    DLQ suffix and none of its first records (up to SAMPLE_RECORDS, read for at most `timeout`
+    seconds) says where it came from. An empty topic passes: there is nothing to replay."""
+    from confluent_kafka import TopicPartition
+
+    from kafkaops.dlq.record import header_values, original_topic_of, readable_headers
+
+    starts = [TopicPartition(source, p, low) for p, (low, high) in sorted(marks.items()) if high > low]
+    if not starts:
+        return
+    names = tuple(suffixes)
+    read = 0
+    with kafka_errors(consumer, f"read the first records of {source!r}"):
+        consumer.assign(starts)
+        try:
+            deadline = time.monotonic() + timeout
+            while read < SAMPLE_RECORDS and (left := deadline - time.monotonic()) > 0:
+                msg = consumer.poll(min(left, 0.5))
+                if msg is None or msg.error() is not None:
+                    continue
+                read += 1
+                headers = readable_headers(msg)
+                if headers is None or original_topic_of(header_values(headers), source, names):
+                    return  # a DLQ record (or headers no producer but a service's would write)
+        finally:
+            consumer.unassign()
+    raise UsageError(
+        f"refusing to replay {source!r}: it is not a dead-letter topic (its name has no DLQ "
+        f"suffix, {', '.join(names)}, and its first {read} record(s) carry no original-topic header)",
+        hint="to copy its records anyway, name the target with --to",
     )
 
 

@@ -24,7 +24,7 @@ def test_help_uses_the_terminal_width_and_keeps_summaries_whole() -> None:
     for text in (narrow, _help(columns=80)):
         commands = text.split("Commands:")[1]
         assert "..." not in commands
-    assert "List failed events, newest first, without payloads." in narrow
+    assert "List failed events, most urgent first, without payloads." in narrow
 
 
 def test_purge_help_offers_only_what_purge_accepts() -> None:

@@ -134,7 +134,7 @@ def test_every_format_carries_the_same_groups(configured, cli, fmt: str) -> None
         rows = list(csv.DictReader(io.StringIO(out), delimiter="," if fmt == "csv" else "\t"))
     else:
         lines = out.splitlines()
-        assert lines[0].split() == ["status", "count", "OLDEST", "NEWEST"]
+        assert lines[0].split() == ["STATUS", "COUNT", "OLDEST", "NEWEST"]
         assert "\x1b[" not in out  # plain text when not a terminal
         rows = [dict(zip(["status", "count"], line.split()[:2], strict=True)) for line in lines[1:]]
     assert [(r["status"], int(r["count"])) for r in rows] == [
@@ -179,12 +179,12 @@ def test_bad_input_is_one_line_and_exit_2(configured, cli, args: list[str], mess
     assert configured.count() == 10
 
 
-def test_list_is_newest_first_with_limit(configured, cli) -> None:
+def test_list_is_most_urgent_then_newest_first_with_limit(configured, cli) -> None:
     insert_a_mix(configured)
     result = cli("failed", "list", "--limit", "3", "-o", "json")
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert [r["event_id"] for r in rows] == ["evt-0", "evt-1", "evt-2"]
+    assert [r["event_id"] for r in rows] == ["evt-10", "evt-11", "evt-0"]
     assert set(rows[0]) == {
         "id",
         "event_id",
@@ -199,7 +199,7 @@ def test_list_is_newest_first_with_limit(configured, cli) -> None:
         "next_retry_at",
         "resolved_at",
     }
-    assert rows[0]["created_at"] == "2026-11-27T12:00:00Z"
+    assert rows[0]["created_at"] == "2026-11-27T11:50:00Z"  # evt-10: ten minutes before evt-0
     assert isinstance(rows[0]["retry_count"], int)
 
 

@@ -325,7 +325,8 @@ def test_a_topic_name_that_is_a_command_is_never_offered_as_one(
     table = cli("status")
     steps = [line for line in table.stdout.splitlines() if "→" in line]
     assert steps and all("$(touch" not in line for line in steps)
-    assert "→ kafkaops dlq ensure casino.wallet.v1; no command for an invalid topic name" in table.stdout
+    assert "  → kafkaops dlq ensure casino.wallet.v1\n" in table.stdout  # each step on its own line
+    assert "  → no command for an invalid topic name" in table.stdout
     assert "not a valid Kafka topic name: 'orders.v1 $(touch pwned)'" in table.stdout
 
 
