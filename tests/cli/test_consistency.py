@@ -127,7 +127,7 @@ def test_n_is_limit_in_every_command(cli: Any, command: list[str]) -> None:
 def test_failed_list_starts_with_the_rows_that_need_attention(configured: TestDatabase, cli: Any) -> None:
     from datetime import timedelta
 
-    from tests.events import NOW
+    from tests.helpers.events import NOW
 
     configured.insert(
         [
@@ -170,7 +170,7 @@ def test_exists_reads_the_same_in_status_and_dlq_list(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.dlq_helpers import produce, spring_headers
+    from tests.helpers.dlq import produce, spring_headers
 
     embedded_kafka.create_topic("casino.wallet.v1.dlq")  # its source is gone: dlq list says MISSING
     embedded_kafka.create_topic("casino.bonus.v1")
@@ -200,7 +200,7 @@ def test_exists_reads_the_same_in_status_and_dlq_list(
 def test_replay_of_a_topic_that_is_no_dlq_is_refused_unless_to_is_given(
     embedded_kafka: EmbeddedKafka, cli: Any
 ) -> None:
-    from tests.dlq_helpers import produce, spring_headers
+    from tests.helpers.dlq import produce, spring_headers
 
     bootstrap = embedded_kafka.bootstrap_servers
     for name in ("casino.wallet.v1", "casino.wallet.copy.v1", "casino.parked.v1"):
@@ -309,7 +309,7 @@ def test_the_readme_installs_what_its_python_m_commands_run() -> None:
     import re
     import sys
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = readme.split("## Installing for real use", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     installed: set[str] = set()
     for line in block.splitlines():
