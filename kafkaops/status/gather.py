@@ -99,7 +99,7 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
         conns.engine  # noqa: B018 - a bad URL is a configuration error, raised here, not a source failure
         db_source = _Source(
             "database",
-            lambda: read_database(conns, now=now, timeout=source_timeout),
+            lambda: read_database(conns, now=now, timeout=source_timeout, exact=config.exact_counts),
             time.monotonic() + source_timeout + _GRACE,
         )
     if db_source is not None:
@@ -223,7 +223,14 @@ def _source_checks(gathered: Gathered) -> list[Check]:
         e = gathered.database_error
         out.append(checks.source_unreachable("database", e.message, e.hint))
     elif gathered.database is not None:
-        out.append(checks.source_ok("database", f"answered in {gathered.database.elapsed_s * 1000:.0f} ms"))
+        db = gathered.database
+        message = f"answered in {db.elapsed_s * 1000:.0f} ms"
+        if db.resolved_estimated:
+            message += "; RESOLVED estimated (--exact counts every row)"
+        if db.missing_index:
+            # Said once, here: without it every run reads the whole table for the unresolved rows.
+            message += f"; the unresolved rows' index is missing, which makes status fast: {db.missing_index}"
+        out.append(checks.source_ok("database", message))
     if gathered.kafka_error is not None:
         e = gathered.kafka_error
         out.append(checks.source_unreachable("kafka", e.message, e.hint))

@@ -16,6 +16,8 @@ class DatabaseStatus:
     newest_resolved_at: datetime | None = None
     pending_by_topic: dict[str, int] = field(default_factory=dict)
     failed_topics: list[str] = field(default_factory=list)  # topics with rows that need a DLQ topic
+    resolved_estimated: bool = False  # counts["RESOLVED"] is the planner's estimate
+    missing_index: str | None = None  # the statement creating the index a large table lacks
     elapsed_s: float = 0.0
 
     @property
