@@ -197,7 +197,7 @@ def test_db_check_names_the_missing_index_and_db_init_creates_it(
     index = unresolved_index_name(db.settings)
     if kind == "postgresql":
         statement = (
-            f'CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON "{db.schema}".failed_kafka_events '
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {db.schema}.failed_kafka_events "
             "(event_state, first_seen) WHERE event_state != 'RESOLVED'"
         )
     else:
