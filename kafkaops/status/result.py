@@ -124,6 +124,7 @@ def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
         "stored_for_retry": i.stored_for_retry,
         "publish_latency_s": i.latency_s,
         "publish_latency_kind": i.latency_kind,
+        "publish_latency_p99_by_topic": i.latency_by_topic,
         "endpoint_errors": i.endpoint_errors,
         "missing_metrics": i.missing,
         "invalid_figures": i.invalid,
