@@ -107,11 +107,15 @@ def timed_psql(url: str, sql: str, runs: int) -> list[float]:
 
 
 def psql(url: str, sql: str) -> None:
-    subprocess.run(["psql", "-X", "-q", "-d", url, "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, timeout=3600)
+    subprocess.run(
+        ["psql", "-X", "-q", "-d", url, "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, timeout=3600
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--unresolved", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
@@ -126,19 +130,36 @@ def main() -> int:
         assert "index" not in statement, statement
         started = time.perf_counter()
         psql(url, f"DROP INDEX {index}; DROP INDEX ix_failed_kafka_events_status_next_retry_at")
-        fill = FILL.format(rows=args.rows, unresolved=args.unresolved, t1=TOPICS[0], t2=TOPICS[1], t3=TOPICS[2])
+        fill = FILL.format(
+            rows=args.rows, unresolved=args.unresolved, t1=TOPICS[0], t2=TOPICS[1], t3=TOPICS[2]
+        )
         psql(url, fill)
-        psql(url, "CREATE INDEX ix_failed_kafka_events_status_next_retry_at ON failed_kafka_events (status, next_retry_at)")
+        psql(
+            url,
+            "CREATE INDEX ix_failed_kafka_events_status_next_retry_at ON failed_kafka_events (status, next_retry_at)",
+        )
         psql(url, "VACUUM ANALYZE failed_kafka_events")
-        print(f"filled {args.rows:,} rows ({args.unresolved:,} not RESOLVED) in {time.perf_counter() - started:.0f} s")
+        print(
+            f"filled {args.rows:,} rows ({args.unresolved:,} not RESOLVED) in {time.perf_counter() - started:.0f} s"
+        )
 
         config = Path(tmp) / "kafkaops.yaml"
-        context = {"database": {"url": url}, "status": {"state_dir": str(Path(tmp) / "state"), "timeout": "60s"}}
+        context = {
+            "database": {"url": url},
+            "status": {"state_dir": str(Path(tmp) / "state"), "timeout": "60s"},
+        }
         config.write_text(yaml.safe_dump({"current-context": "bench", "contexts": {"bench": context}}))
-        check = subprocess.run(
-            [kafkaops_exe(), "db", "check"], env={**os.environ, "KAFKAOPS_CONFIG": str(config)},
-            capture_output=True, text=True, check=True,
-        ).stderr.splitlines()[-1].strip()
+        check = (
+            subprocess.run(
+                [kafkaops_exe(), "db", "check"],
+                env={**os.environ, "KAFKAOPS_CONFIG": str(config)},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stderr.splitlines()[-1]
+            .strip()
+        )
         print(f"db check advises: {check}")
 
         # Without the index first (what a service's own table starts with), then with it.
@@ -164,7 +185,9 @@ def main() -> int:
             f"RESOLVED ~{counts['RESOLVED']:,} ({'ok' if passed else 'OVER TARGET'}, target < {TARGET_S * 1000:.0f} ms)"
         )
         baseline = timed_psql(url, STATUS_SQL, args.runs)
-        print(f"baseline: the same SQL in psql: {statistics.median(baseline) * 1000:6.0f} ms median of {args.runs}")
+        print(
+            f"baseline: the same SQL in psql: {statistics.median(baseline) * 1000:6.0f} ms median of {args.runs}"
+        )
         scan = timed_psql(url, SCAN_SQL, max(1, args.runs // 2))
         print(f"before: the one aggregate scan in psql: {statistics.median(scan) * 1000:6.0f} ms")
         samples, doc = timed_status(config, max(1, args.runs // 2), "--exact")

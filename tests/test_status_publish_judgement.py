@@ -74,7 +74,9 @@ def test_the_captured_p99_is_judged_against_the_default_thresholds(
     assert code == 1
 
 
-def test_latency_thresholds_come_from_the_config(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_latency_thresholds_come_from_the_config(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with captured("CLOSED") as service:
         configure(
             tmp_path, monkeypatch, app=_app(service), thresholds={"publish_latency": {"warning": "300ms"}}
@@ -99,7 +101,9 @@ def test_the_slowest_topic_is_named_and_a_p99_of_seconds_is_critical(
     (name,) = [n for n in checks_by_name(doc) if n.startswith("publish_latency")]
     check = checks_by_name(doc)[name]
     assert check["status"] == "CRITICAL" and code == 2
-    assert re.fullmatch(r"publish p99 \d\.\d s on casino\.bets\.v1 \(> 1\.0 s\) \(2 topics over\)", check["message"])
+    assert re.fullmatch(
+        r"publish p99 \d\.\d s on casino\.bets\.v1 \(> 1\.0 s\) \(2 topics over\)", check["message"]
+    )
     assert 2.0 < check["value"] <= 8.0  # within the bucket that holds 4.9 s
     # The table says it on a CRITICAL line with its next step, not as a figure on an OK line.
     line = next(x for x in table.stdout.splitlines() if "publish_latency" in x)
@@ -127,14 +131,18 @@ def test_errors_are_judged_since_the_start_then_over_the_window_between_runs(
         _, second, _ = status_json(cli)
         check = checks_by_name(second)["publish_errors pod-0"]
         assert check["status"] == "CRITICAL" and check["value"] == pytest.approx(0.6)
-        assert re.fullmatch(r"1,500 of 2,500 publishes failed in the last \d+s \(60\.0%, > 10\.0%\)", check["message"])
+        assert re.fullmatch(
+            r"1,500 of 2,500 publishes failed in the last \d+s \(60\.0%, > 10\.0%\)", check["message"]
+        )
 
         # The errors stop: 2 of 102 is a warning (> 1 %), then none is OK.
         service.set_text("/actuator/prometheus", _counters(1105, 1517))
         _, third, _ = status_json(cli)
         check = checks_by_name(third)["publish_errors pod-0"]
         assert check["status"] == "WARNING"
-        assert re.fullmatch(r"2 of 102 publishes failed in the last \d+s \(2\.0%, > 1\.0%\)", check["message"])
+        assert re.fullmatch(
+            r"2 of 102 publishes failed in the last \d+s \(2\.0%, > 1\.0%\)", check["message"]
+        )
         service.set_text("/actuator/prometheus", _counters(1205, 1517))
         _, fourth, _ = status_json(cli)
         check = checks_by_name(fourth)["publish_errors pod-0"]
@@ -148,7 +156,9 @@ def test_errors_are_judged_since_the_start_then_over_the_window_between_runs(
         assert check["message"] == "0 of 40 publishes failed since the service started (0.0%)"
 
 
-def test_error_ratio_thresholds_take_percentages(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_ratio_thresholds_take_percentages(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with captured("OPEN") as service:
         configure(
             tmp_path,
@@ -167,9 +177,18 @@ def test_error_ratio_thresholds_take_percentages(cli: Any, tmp_path: Path, monke
     [
         ({"publish_latency": {"warn": "1s"}}, "thresholds.publish_latency"),
         ({"publish_latency": {"warning": "soon"}}, "thresholds.publish_latency.warning"),
-        ({"publish_latency": {"warning": "2s", "critical": "1s"}}, "thresholds.publish_latency: warning must not be above critical"),
-        ({"publish_error_ratio": {"critical": "150%"}}, "thresholds.publish_error_ratio.critical must be a share"),
-        ({"publish_error_ratio": {"warning": 5}}, "thresholds.publish_error_ratio.warning must be a number above 0"),
+        (
+            {"publish_latency": {"warning": "2s", "critical": "1s"}},
+            "thresholds.publish_latency: warning must not be above critical",
+        ),
+        (
+            {"publish_error_ratio": {"critical": "150%"}},
+            "thresholds.publish_error_ratio.critical must be a share",
+        ),
+        (
+            {"publish_error_ratio": {"warning": 5}},
+            "thresholds.publish_error_ratio.warning must be a number above 0",
+        ),
         ({"publish_error_ratio": "1%"}, "thresholds.publish_error_ratio must be a mapping"),
     ],
 )
@@ -183,7 +202,9 @@ def test_bad_publish_thresholds_are_one_line_and_exit_code_3(
     assert "Traceback" not in result.stderr
 
 
-def test_config_show_gives_the_publish_thresholds(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_show_gives_the_publish_thresholds(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     configure(tmp_path, monkeypatch, thresholds={"publish_error_ratio": {"warning": "2%"}})
     shown = cli("config", "show").stdout
     assert "p99 warning > 100 ms, critical > 1000 ms" in shown

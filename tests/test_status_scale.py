@@ -38,7 +38,9 @@ def _fill_resolved(db: TestDatabase, rows: int) -> None:
     """`rows` RESOLVED rows, made by the database itself (generate_series, a recursive CTE)."""
     c = {k: db.settings.physical(k) for k in db.settings.columns}
     q = {k: f'"{v}"' for k, v in c.items()}
-    cols = ", ".join(q[k] for k in ("topic", "payload", "status", "retry_count", "created_at", "updated_at", "resolved_at"))
+    cols = ", ".join(
+        q[k] for k in ("topic", "payload", "status", "retry_count", "created_at", "updated_at", "resolved_at")
+    )
     if db.kind == "postgresql":
         sql = (
             f"INSERT INTO {_name(db)} ({cols}) SELECT 'orders.v1', repeat(md5(n::text), {PAD // 32}), "
@@ -133,9 +135,7 @@ def test_exact_counts_every_resolved_row_and_finds_the_newest(large: TestDatabas
     assert "estimated" not in _database_check(doc)
 
 
-def test_estimate_is_marked_in_the_table_and_the_database_check(
-    large: TestDatabase, cli: Any
-) -> None:
+def test_estimate_is_marked_in_the_table_and_the_database_check(large: TestDatabase, cli: Any) -> None:
     if large.kind != "postgresql":
         pytest.skip("SQLite counts RESOLVED exactly")
     result = cli("status")
@@ -145,10 +145,14 @@ def test_estimate_is_marked_in_the_table_and_the_database_check(
     assert "RESOLVED estimated (--exact counts every row)" in result.stdout
 
 
-def test_small_table_is_counted_exactly(database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any) -> None:
+def test_small_table_is_counted_exactly(
+    database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
     database.init()
     rows = _unresolved_rows()
-    rows.append(event(len(rows), status="RESOLVED", created_at=datetime.now(timezone.utc) - timedelta(hours=1)))
+    rows.append(
+        event(len(rows), status="RESOLVED", created_at=datetime.now(timezone.utc) - timedelta(hours=1))
+    )
     database.insert(rows)
     _configure(database, tmp_path, monkeypatch)
     db = _status(cli)["database"]
@@ -164,7 +168,9 @@ def test_without_the_index_status_still_answers_and_names_it(large: TestDatabase
     assert {k: v for k, v in db["counts"].items() if k != "RESOLVED"} == UNRESOLVED
     statement = db["missing_index"]
     assert statement is not None
-    assert f"the unresolved rows' index is missing, which makes status fast: {statement}" in _database_check(doc)
+    assert f"the unresolved rows' index is missing, which makes status fast: {statement}" in _database_check(
+        doc
+    )
 
 
 def test_the_planner_reads_the_unresolved_rows_through_the_index(large: TestDatabase) -> None:
@@ -216,7 +222,9 @@ def test_db_check_names_the_missing_index_and_db_init_creates_it(
     assert "index" not in cli("db", "init").stderr  # nothing more to create
 
 
-def test_the_statement_db_check_prints_makes_the_index(pg_database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any) -> None:
+def test_the_statement_db_check_prints_makes_the_index(
+    pg_database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
     pg_database.init()
     _configure(pg_database, tmp_path, monkeypatch)
     _drop_index(pg_database)

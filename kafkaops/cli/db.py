@@ -60,7 +60,12 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops db check
     """
-    from kafkaops.db.schema import has_unresolved_index, inspect_table, time_storage, unresolved_index_statement
+    from kafkaops.db.schema import (
+        has_unresolved_index,
+        inspect_table,
+        time_storage,
+        unresolved_index_statement,
+    )
 
     conns = bounded_connections(ctx)
     db = conns.settings.database

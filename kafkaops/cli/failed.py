@@ -153,7 +153,9 @@ def summary(
             # The default summary: what is unresolved from its index, not a scan of the history.
             from kafkaops.common import clock
 
-            rows, counts = status_summary(conn, conns.table, conns.settings.database, now=clock.now(), top=top)
+            rows, counts = status_summary(
+                conn, conns.table, conns.settings.database, now=clock.now(), top=top
+            )
             written = out.rows(rows, fields)
         else:
             counts = None

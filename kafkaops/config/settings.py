@@ -632,10 +632,14 @@ def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
     )
 
 
-def _publish_thresholds(latency: Mapping[str, Any], errors: Mapping[str, Any], d: Thresholds) -> dict[str, Any]:
+def _publish_thresholds(
+    latency: Mapping[str, Any], errors: Mapping[str, Any], d: Thresholds
+) -> dict[str, Any]:
     s = "thresholds"
     out = {
-        "publish_latency_warning": _duration(latency, "warning", d.publish_latency_warning, f"{s}.publish_latency"),
+        "publish_latency_warning": _duration(
+            latency, "warning", d.publish_latency_warning, f"{s}.publish_latency"
+        ),
         "publish_latency_critical": _duration(
             latency, "critical", d.publish_latency_critical, f"{s}.publish_latency"
         ),
