@@ -106,8 +106,8 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
                 if db.counts.get(status)
                 else ""
             )
-            shown = db.counts.get(status, 0)
-            count = f"~{shown}" if status == "RESOLVED" and db.resolved_estimated else shown
+            rows = db.counts.get(status, 0)
+            count = f"~{rows}" if status == "RESOLVED" and db.resolved_estimated else rows
             table.add_row(_t(status, style), _t(count), _t(note))
         for status, n in sorted(db.counts.items()):
             if status not in ("DLQ_FAILED", "PENDING", "DLQ", "RESOLVED"):

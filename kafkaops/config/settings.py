@@ -636,24 +636,21 @@ def _publish_thresholds(
     latency: Mapping[str, Any], errors: Mapping[str, Any], d: Thresholds
 ) -> dict[str, Any]:
     s = "thresholds"
-    out = {
-        "publish_latency_warning": _duration(
-            latency, "warning", d.publish_latency_warning, f"{s}.publish_latency"
-        ),
-        "publish_latency_critical": _duration(
-            latency, "critical", d.publish_latency_critical, f"{s}.publish_latency"
-        ),
-        "publish_error_ratio_warning": _percent(
-            errors, "warning", d.publish_error_ratio_warning, f"{s}.publish_error_ratio"
-        ),
-        "publish_error_ratio_critical": _percent(
-            errors, "critical", d.publish_error_ratio_critical, f"{s}.publish_error_ratio"
-        ),
+    lat, err = f"{s}.publish_latency", f"{s}.publish_error_ratio"
+    latency_warning = _duration(latency, "warning", d.publish_latency_warning, lat)
+    latency_critical = _duration(latency, "critical", d.publish_latency_critical, lat)
+    ratio_warning = _percent(errors, "warning", d.publish_error_ratio_warning, err)
+    ratio_critical = _percent(errors, "critical", d.publish_error_ratio_critical, err)
+    if latency_warning > latency_critical:
+        raise ConfigError(f"{lat}: warning must not be above critical")
+    if ratio_warning > ratio_critical:
+        raise ConfigError(f"{err}: warning must not be above critical")
+    return {
+        "publish_latency_warning": latency_warning,
+        "publish_latency_critical": latency_critical,
+        "publish_error_ratio_warning": ratio_warning,
+        "publish_error_ratio_critical": ratio_critical,
     }
-    for name in ("publish_latency", "publish_error_ratio"):
-        if out[f"{name}_warning"] > out[f"{name}_critical"]:
-            raise ConfigError(f"{s}.{name}: warning must not be above critical")
-    return out
 
 
 def _percent(raw: Mapping[str, Any], key: str, default: float, section: str) -> float:
