@@ -104,6 +104,7 @@ bench: install deps kafka-cache kcat
 	$(BIN)/python benchmarks/failed_group_by.py
 	$(BIN)/python benchmarks/retry_pass.py
 	$(BIN)/python benchmarks/status.py
+	$(BIN)/python benchmarks/status_rows.py
 	$(BIN)/python benchmarks/dlq_replay.py
 
 pictures: install

@@ -25,16 +25,20 @@ def init(
         typer.Option("--id-type", help="Type of the id primary key: bigint (identity) or uuid."),
     ] = "bigint",
 ) -> None:
-    """Create the table and its (status, next_retry_at) index if they do not exist.
+    """Create the table and its indexes if they do not exist.
 
-    Safe to run again: an existing table is left as it is.
+    The indexes: (status, next_retry_at) for the retry pass, and (status, created_at) over the
+    rows not RESOLVED, which keeps `status` and `failed` fast however much history the table
+    holds. Safe to run again: an existing table is left as it is, except that the unresolved
+    rows' index is added when missing (CREATE INDEX CONCURRENTLY on PostgreSQL: the service's
+    writes go on while it builds).
 
     \b
     Example:
       kafkaops db init
     """
     from kafkaops.common.errors import UsageError
-    from kafkaops.db.schema import init_table
+    from kafkaops.db.schema import add_unresolved_index, init_table
 
     if id_type not in ("bigint", "uuid"):
         raise UsageError(f"--id-type must be bigint or uuid, not {id_type!r}")
@@ -42,8 +46,12 @@ def init(
     db = conns.settings.database
     with conns.db_errors():
         created = init_table(conns.engine, db, id_type=id_type)
+        index = None if created else add_unresolved_index(conns.engine, db)
     name = f"{db.schema}.{db.table}" if db.schema else db.table
-    output(None).info(f"Created table {name}." if created else f"Table {name} already exists; left as it is.")
+    out = output(None)
+    out.info(f"Created table {name}." if created else f"Table {name} already exists; left as it is.")
+    if index:
+        out.info(f"Created index {index} on the rows not RESOLVED.")
 
 
 @app.command()
@@ -54,7 +62,12 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops db check
     """
-    from kafkaops.db.schema import inspect_table, time_storage
+    from kafkaops.db.schema import (
+        has_unresolved_index,
+        inspect_table,
+        time_storage,
+        unresolved_index_statement,
+    )
 
     conns = bounded_connections(ctx)
     db = conns.settings.database
@@ -63,6 +76,8 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
         shape = inspect_table(conn, db)
         problems = shape.problems
         times = time_storage(conn, db, shape) if not problems else None
+        indexed = has_unresolved_index(conn, db) if not problems else True
+        dialect = conn.dialect.name
     rows = [{"column": p.column, "physical": p.physical, "problem": p.problem} for p in problems]
     if out.fmt.value != "table":
         out.rows(rows, [Field("column"), Field("physical"), Field("problem")])
@@ -76,6 +91,11 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     out.info(f"Table {name} matches the mapping.")
     if times and times.forms:
         out.info(f"Times are stored as {' and '.join(times.forms)}.")
+    if not indexed:
+        out.warning(
+            "no index over the rows not RESOLVED: status and failed read the whole table to count "
+            "them; create it with (or run kafkaops db init):\n  " + unresolved_index_statement(db, dialect)
+        )
     if times and times.unreadable:
         out.warning(
             f"{times.unreadable:,} time value(s) cannot be read as times: shown as stored, "

@@ -122,7 +122,7 @@ def summary(
                 f"`failed {ctx.invoked_subcommand}` does not take them"
             )
         return
-    from kafkaops.db.failed_events import group_counts, parse_group_by
+    from kafkaops.db.failed_events import EventFilter, group_counts, parse_group_by, status_summary
 
     keys = parse_group_by(group_by or ["status"])
     flt = event_filter(status=status, topic=topic, since=since, until=until, error=error)
@@ -135,7 +135,24 @@ def summary(
         Field("newest_created_at", "NEWEST"),
     ]
     with conns.connect() as conn:
-        written = out.rows(group_counts(conn, conns.table, group_by=keys, flt=flt, top=top), fields)
+        if keys == ["status"] and flt == EventFilter():
+            # The default summary: what is unresolved from its index, not a scan of the history.
+            from kafkaops.common import clock
+
+            rows, counts = status_summary(
+                conn, conns.table, conns.settings.database, now=clock.now(), top=top
+            )
+            written = out.rows(rows, fields)
+        else:
+            counts = None
+            written = out.rows(group_counts(conn, conns.table, group_by=keys, flt=flt, top=top), fields)
+    if counts is not None and counts.resolved_estimated:
+        out.info(
+            f"RESOLVED: ~{counts.resolved.count:,}, the planner's estimate (exact, with a scan of "
+            "the table: kafkaops failed --status RESOLVED)"
+        )
+    if counts is not None and counts.missing_index:
+        out.info(f"counting faster needs the unresolved rows' index: {counts.missing_index}")
     if not written and out.fmt.value == "table":
         out.info("No failed events match.")
 

@@ -140,6 +140,14 @@ def status(
             show_default=False,
         ),
     ] = None,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="Count every RESOLVED row of a large table (a scan of the whole table) instead of "
+            "the planner's estimate, and show the newest RESOLVED time. [default: estimate past 16 MiB]",
+        ),
+    ] = False,
 ) -> None:
     """The whole pipeline at a glance: database, broker and service, judged by the runbook.
 
@@ -161,7 +169,7 @@ def status(
     """
     fmt = output_format or StatusFormat.table
     try:
-        _status(state(ctx), fmt, watch, alert_webhook, metrics_file)
+        _status(state(ctx), fmt, watch, alert_webhook, metrics_file, exact)
     except KafkaopsError as error:
         if fmt is StatusFormat.nagios:
             # A plugin's state line belongs on stdout, even when status could not judge.
@@ -170,7 +178,12 @@ def status(
 
 
 def _status(
-    app: AppState, fmt: StatusFormat, watch: float | None, alert_webhook: str | None, metrics_file: str | None
+    app: AppState,
+    fmt: StatusFormat,
+    watch: float | None,
+    alert_webhook: str | None,
+    metrics_file: str | None,
+    exact: bool = False,
 ) -> None:
     if watch is not None and fmt is not StatusFormat.table:
         raise UsageError("--watch shows the table view; it cannot be combined with -o " + fmt.value)
@@ -182,9 +195,9 @@ def _status(
         check_metrics_path(metrics_file)
     webhook = _webhook(app, alert_webhook)
     if watch is not None:
-        _watch(app, watch, webhook, metrics_file)
+        _watch(app, watch, webhook, metrics_file, exact)
         return
-    result = _run(app, webhook)
+    result = _run(app, webhook, exact)
     out = Output(
         Format.json if fmt is StatusFormat.json else Format.yaml if fmt is StatusFormat.yaml else Format.table
     )
@@ -206,12 +219,14 @@ def _webhook(app: AppState, flag: str | None) -> str | None:
     return None
 
 
-def _run(app: AppState, webhook: str | None) -> StatusResult:
+def _run(app: AppState, webhook: str | None, exact: bool = False) -> StatusResult:
+    from dataclasses import replace
+
     from kafkaops.common import clock as clock
     from kafkaops.status.gather import run_status
     from kafkaops.status.settings import status_config
 
-    config = status_config(app.settings)
+    config = replace(status_config(app.settings), exact_counts=exact)
     return run_status(app.settings, app.connections, now=clock.now(), config=config, webhook=webhook)
 
 
@@ -242,7 +257,9 @@ def _write_metrics(path: str, result: StatusResult) -> None:
         result.warnings.append(error.message)
 
 
-def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: str | None) -> None:
+def _watch(
+    app: AppState, interval: float, webhook: str | None, metrics_file: str | None, exact: bool = False
+) -> None:
     """A full-screen view refreshed every `interval` seconds; Ctrl-C ends it with exit 0."""
     from rich.console import Console
     from rich.live import Live
@@ -255,14 +272,14 @@ def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: st
     if console.is_dumb_terminal:
         # TERM=dumb (Emacs' shell, some CI consoles): rich's Live draws nothing there, and the
         # watch showed a blank screen. Print each refresh below the last one instead.
-        _watch_plainly(app, interval, webhook, metrics_file, trend)
+        _watch_plainly(app, interval, webhook, metrics_file, trend, exact)
         return
     try:
         with Live(
             Text("kafkaops status: gathering…"), console=console, screen=True, auto_refresh=False
         ) as live:
             while True:
-                result = _refresh(app, webhook, metrics_file, trend)
+                result = _refresh(app, webhook, metrics_file, trend, exact)
                 view = build_view(result, context=app.settings.context, trend=trend)
                 footer = Text(f"\nrefreshing every {interval:g}s; Ctrl-C to quit", style="dim")
                 for warning in result.warnings:
@@ -277,11 +294,15 @@ def _watch(app: AppState, interval: float, webhook: str | None, metrics_file: st
 
 
 def _refresh(
-    app: AppState, webhook: str | None, metrics_file: str | None, trend: list[tuple[datetime, int]]
+    app: AppState,
+    webhook: str | None,
+    metrics_file: str | None,
+    trend: list[tuple[datetime, int]],
+    exact: bool = False,
 ) -> StatusResult:
     """One `--watch` refresh: gather and judge, keep the PENDING trend (the last 500), write
     the metrics file."""
-    result = _run(app, webhook)
+    result = _run(app, webhook, exact)
     if result.pending is not None:
         trend.append((result.checked_at, result.pending))
         del trend[:-500]
@@ -296,6 +317,7 @@ def _watch_plainly(
     webhook: str | None,
     metrics_file: str | None,
     trend: list[tuple[datetime, int]],
+    exact: bool = False,
 ) -> None:
     """`--watch` on a terminal that cannot redraw: one full view per refresh, one after the other."""
     from kafkaops.cli.status_view import build_view, render_text
@@ -303,7 +325,7 @@ def _watch_plainly(
     out = Output()
     try:
         while True:
-            result = _refresh(app, webhook, metrics_file, trend)
+            result = _refresh(app, webhook, metrics_file, trend, exact)
             render_text(build_view(result, context=app.settings.context, trend=trend), out.stdout)
             for warning in result.warnings:
                 out.warning(warning)

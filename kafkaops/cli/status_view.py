@@ -138,12 +138,16 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
                 note = f"oldest {when}, {db.due_now} due now"
             elif status == "RESOLVED" and db.newest_resolved_at is not None:
                 note = f"newest {format_duration(result.checked_at - db.newest_resolved_at)} ago"
+            elif status == "RESOLVED" and db.resolved_estimated:
+                note = "estimate (--exact counts)"
             style = (
                 {"DLQ_FAILED": "bold red", "PENDING": "yellow"}.get(status, "")
                 if db.counts.get(status)
                 else ""
             )
-            table.add_row(_t(status, style), _t(db.counts.get(status, 0)), _t(note))
+            rows = db.counts.get(status, 0)
+            count = f"~{rows}" if status == "RESOLVED" and db.resolved_estimated else rows
+            table.add_row(_t(status, style), _t(count), _t(note))
         for status, n in sorted(db.counts.items()):
             if status not in ("DLQ_FAILED", "PENDING", "DLQ", "RESOLVED"):
                 table.add_row(_t(status), _t(n), _t("unknown status"))

@@ -127,6 +127,8 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
         "circuit_breaker_open",
         "dlq_failed_count",
         "thread_pool_queue",
+        "publish_latency",
+        "publish_error_ratio",
     ),
     "alerts": ("webhook", "timeout"),
     "status": ("state_dir", "timeout"),
@@ -137,6 +139,8 @@ THRESHOLD_LEVELS: dict[str, tuple[str, ...]] = {
     "circuit_breaker_open": ("critical",),
     "dlq_failed_count": ("critical",),
     "thread_pool_queue": ("warning", "warning_ratio"),
+    "publish_latency": ("warning", "critical"),
+    "publish_error_ratio": ("warning", "critical"),
 }
 
 
@@ -191,6 +195,10 @@ class Thresholds:
     dlq_failed_critical: int = 0  # any DLQ_FAILED row is critical at once
     thread_pool_queue_warning: int = 9000
     thread_pool_queue_warning_ratio: float = 0.9  # or above this share of the queue's capacity
+    publish_latency_warning: timedelta = timedelta(milliseconds=100)  # the service's p99
+    publish_latency_critical: timedelta = timedelta(seconds=1)
+    publish_error_ratio_warning: float = 0.01  # errors / all publishes between two runs
+    publish_error_ratio_critical: float = 0.10
 
 
 @dataclass(frozen=True)
@@ -620,4 +628,40 @@ def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
             d.thread_pool_queue_warning_ratio,
             f"{s}.thread_pool_queue",
         ),
+        **_publish_thresholds(level("publish_latency"), level("publish_error_ratio"), d),
     )
+
+
+def _publish_thresholds(
+    latency: Mapping[str, Any], errors: Mapping[str, Any], d: Thresholds
+) -> dict[str, Any]:
+    s = "thresholds"
+    lat, err = f"{s}.publish_latency", f"{s}.publish_error_ratio"
+    latency_warning = _duration(latency, "warning", d.publish_latency_warning, lat)
+    latency_critical = _duration(latency, "critical", d.publish_latency_critical, lat)
+    ratio_warning = _percent(errors, "warning", d.publish_error_ratio_warning, err)
+    ratio_critical = _percent(errors, "critical", d.publish_error_ratio_critical, err)
+    if latency_warning > latency_critical:
+        raise ConfigError(f"{lat}: warning must not be above critical")
+    if ratio_warning > ratio_critical:
+        raise ConfigError(f"{err}: warning must not be above critical")
+    return {
+        "publish_latency_warning": latency_warning,
+        "publish_latency_critical": latency_critical,
+        "publish_error_ratio_warning": ratio_warning,
+        "publish_error_ratio_critical": ratio_critical,
+    }
+
+
+def _percent(raw: Mapping[str, Any], key: str, default: float, section: str) -> float:
+    """A share: `1%`, `0.5 %` or a number above 0 and at most 1 (0.01)."""
+    value = raw.get(key, default)
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            number = float(value.strip()[:-1])
+        except ValueError:
+            number = -1.0
+        if not 0 < number <= 100:
+            raise ConfigError(f"{section}.{key} must be a share above 0% and at most 100%, not {value!r}")
+        return number / 100
+    return _ratio(raw, key, default, section)

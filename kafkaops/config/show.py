@@ -118,9 +118,23 @@ def _describe_section(settings: Settings, section: str, add: Any) -> None:
             f"warning > {t.thread_pool_queue_warning} or > {t.thread_pool_queue_warning_ratio:.0%} of capacity",
             src("thresholds.thread_pool_queue"),
         )
+        add(
+            "thresholds.publish_latency",
+            f"p99 warning > {_fmt_ms(t.publish_latency_warning)}, critical > {_fmt_ms(t.publish_latency_critical)}",
+            src("thresholds.publish_latency"),
+        )
+        add(
+            "thresholds.publish_error_ratio",
+            f"warning > {t.publish_error_ratio_warning:.1%}, critical > {t.publish_error_ratio_critical:.1%}",
+            src("thresholds.publish_error_ratio"),
+        )
     else:  # app, alerts, status: shown as written, masked
         for key, value in flatten(settings.raw.get(section) or {}, section):
             add(key, value)
+
+
+def _fmt_ms(delta: timedelta) -> str:
+    return f"{delta.total_seconds() * 1000:g} ms"
 
 
 def _fmt(delta: timedelta) -> str:

@@ -26,6 +26,9 @@ from kafkaops.db.transactions import stream_rows
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from kafkaops.config.settings import DatabaseSettings
+    from kafkaops.db.table_counts import TableCounts
+
 # last_error -> error_signature: each (pattern, flags, placeholder) in order. PostgreSQL's
 # regular expressions use \y for a word boundary; SQLite gets the same function in Python.
 # Explicit ASCII classes ([0-9], [ \t]), not \d or \s, so that both engines agree on
@@ -172,6 +175,30 @@ def group_counts(
         query = query.limit(top)
     for item in stream_rows(conn, query):
         yield _normalise(item, ("oldest_created_at", "newest_created_at"))
+
+
+def status_summary(
+    conn: Connection, table: Table, db: DatabaseSettings, *, now: datetime, top: int | None = None
+) -> tuple[list[dict[str, Any]], TableCounts]:
+    """`kafkaops failed` without filters: the counts per status, most urgent first, read as
+    `status` reads them (`table_counts`): the rows not RESOLVED exactly through their index,
+    RESOLVED estimated on a large table (its oldest and newest then unknown: None)."""
+    from kafkaops.db.table_counts import read_counts
+
+    counts = read_counts(conn, table, db, now=now)
+    by_status = counts.by_status()
+    rank = {s: i for i, s in enumerate(SEVERITY)}
+    ordered = sorted(by_status, key=lambda s: (rank.get(s, len(SEVERITY)), -by_status[s].count, s))
+    rows = [
+        {
+            "status": status,
+            "count": by_status[status].count,
+            "oldest_created_at": by_status[status].oldest_created_at,
+            "newest_created_at": by_status[status].newest_created_at,
+        }
+        for status in ordered
+    ]
+    return rows[:top] if top is not None else rows, counts
 
 
 # Everything but the bulky columns; `failed show` prints those.

@@ -8,6 +8,7 @@ live here too, since both are about the table's shape.
 from __future__ import annotations
 
 import operator
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from sqlalchemy import (
     cast,
     func,
     inspect,
+    literal_column,
     text,
     type_coerce,
     types,
@@ -265,7 +267,7 @@ def build_table(
     else:
         id_column = types.NullType()
     col = db.physical
-    return Table(
+    table = Table(
         db.table,
         MetaData(),
         Column(col("id"), id_column, key="id", primary_key=True, autoincrement=id_type != "uuid"),
@@ -285,15 +287,126 @@ def build_table(
         Index(f"ix_{db.table}_status_next_retry_at", "status", "next_retry_at"),
         schema=db.schema,
     )
+    unresolved_index(table, db)
+    return table
 
 
 def init_table(engine: Engine, db: DatabaseSettings, *, id_type: str = "bigint") -> bool:
-    """Create the table and its (status, next_retry_at) index if missing; True if created."""
+    """Create the table and its indexes ((status, next_retry_at), and the unresolved rows'
+    index `status` reads) if missing; True if created."""
     table = build_table(db, id_type=id_type)
     with engine.begin() as conn:
         existed = inspect(conn).has_table(db.table, schema=db.schema)
         table.metadata.create_all(conn, checkfirst=True)
     return not existed
+
+
+# -- the unresolved rows' index ---------------------------------------------------------------------
+# `status` and `failed` count what is not yet RESOLVED; a year of RESOLVED history must not be
+# read for it. A partial index over the other rows keeps those counts (per status and topic,
+# the oldest PENDING, the rows due) proportional to what is unresolved. The predicate is
+# written as a literal, in the queries too: a planner proves a partial index usable only from
+# the same term, never from a bound parameter (SQLite) or a generic plan (PostgreSQL).
+RESOLVED_LITERAL = "'RESOLVED'"
+
+
+def unresolved(table: Table) -> ColumnElement[bool]:
+    """`status <> 'RESOLVED'`, as the unresolved rows' index has it."""
+    return table.c.status != literal_column(RESOLVED_LITERAL)
+
+
+def resolved(table: Table) -> ColumnElement[bool]:
+    return table.c.status == literal_column(RESOLVED_LITERAL)
+
+
+def unresolved_index_name(db: DatabaseSettings) -> str:
+    return f"ix_{db.table}_unresolved"[:63]  # PostgreSQL's longest name
+
+
+def unresolved_index(table: Table, db: DatabaseSettings) -> Index:
+    """(status, created_at) over the rows not RESOLVED: the counts per status and topic, the
+    oldest PENDING (and each status' oldest and newest row for `failed`) from it alone."""
+    where = unresolved(table)
+    return Index(
+        unresolved_index_name(db),
+        table.c.status,
+        table.c.created_at,
+        postgresql_where=where,
+        sqlite_where=where,
+    )
+
+
+def unresolved_index_statement(db: DatabaseSettings, dialect: str) -> str:
+    """The one statement that creates the index: CONCURRENTLY on PostgreSQL, so the service's
+    writes go on while it builds."""
+    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.schema import CreateIndex
+
+    table = build_table(db, id_type="any")
+    index = next(i for i in table.indexes if i.name == unresolved_index_name(db))
+    if dialect == "postgresql":
+        index.dialect_options["postgresql"]["concurrently"] = True
+        compiled = CreateIndex(index, if_not_exists=True).compile(dialect=postgresql.dialect())
+    else:
+        compiled = CreateIndex(index, if_not_exists=True).compile(dialect=sqlite.dialect())
+    return " ".join(str(compiled).split())
+
+
+def add_unresolved_index(engine: Engine, db: DatabaseSettings) -> str | None:
+    """Create the unresolved rows' index on an existing table that lacks it (outside a
+    transaction: CONCURRENTLY takes none); its name when created."""
+    with engine.connect() as conn:
+        if has_unresolved_index(conn, db):
+            return None
+        dialect = conn.dialect.name
+    statement = unresolved_index_statement(db, dialect)
+    if dialect == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(statement)
+    else:  # kafkaops begins SQLite's transactions itself: commit this one
+        with engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    return unresolved_index_name(db)
+
+
+def has_unresolved_index(conn: Connection, db: DatabaseSettings) -> bool:
+    """Whether the live table has a usable (valid) index led by the status column over the rows
+    `status <> 'RESOLVED'`, whatever its name."""
+    status = db.physical("status").lower()
+    wanted = f"{status}<>'resolved'"
+    if conn.dialect.name == "postgresql":
+        name = f"{db.schema}.{db.table}" if db.schema else db.table
+        query = text(
+            "SELECT pg_get_expr(i.indpred, i.indrelid), lower(a.attname) FROM pg_index i "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+            "WHERE i.indrelid = to_regclass(:name) AND i.indisvalid AND i.indpred IS NOT NULL"
+        )
+        found = [(str(p), str(c)) for p, c in conn.execute(query, {"name": _quoted(name)})]
+    elif conn.dialect.name == "sqlite":
+        # The index's own statement, as SQLite keeps it (the inspector misses the predicate of
+        # an index made with IF NOT EXISTS); its first column from index_info.
+        prefix = f"{_quoted(db.schema)}." if db.schema else ""
+        master = text(
+            f"SELECT name, sql FROM {prefix}sqlite_master "
+            "WHERE type = 'index' AND tbl_name = :table AND sql IS NOT NULL"
+        )
+        found = []
+        for name, sql in conn.execute(master, {"table": db.table}).all():
+            parts = re.split(r"\bwhere\b", str(sql), maxsplit=1, flags=re.IGNORECASE)
+            info = conn.exec_driver_sql(f"PRAGMA {prefix}index_info({_quoted(str(name))})").all()
+            first = [str(row[2]).lower() for row in info if row[0] == 0]
+            if len(parts) == 2 and first:
+                found.append((parts[1], first[0]))
+    else:
+        return False
+    return any(column == status and _predicate(where) == wanted for where, column in found)
+
+
+def _predicate(where: str) -> str:
+    """A partial index's predicate in one spelling: PostgreSQL's `((status)::text <>
+    'RESOLVED'::text)` and SQLite's `"status" != 'RESOLVED'` alike."""
+    plain = re.sub(r"::[a-z ]+", "", where.lower())
+    return re.sub(r'[()"\s`\[\]]', "", plain).replace("!=", "<>")
 
 
 @dataclass(frozen=True)

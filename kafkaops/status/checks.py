@@ -146,10 +146,18 @@ def dlq_failed(count: int, t: Thresholds) -> Check:
 
 
 def circuit_breaker(
-    instance: str, state: str | None, open_since: datetime | None, now: datetime, t: Thresholds
+    instance: str,
+    state: str | None,
+    open_since: datetime | None,
+    now: datetime,
+    t: Thresholds,
+    *,
+    kafka_ok: bool = False,
 ) -> Check | None:
     """OPEN is WARNING until it has been seen open for longer than the threshold, then CRITICAL.
 
+    `kafka_ok`: kafkaops itself reached the brokers (the kafka check is OK): an OPEN breaker
+    then points between the service and Kafka, not at the brokers.
     None when the instance reports no breaker state (its service check says so)."""
     name = f"circuit_breaker {instance}"
     if state is None:
@@ -161,13 +169,23 @@ def circuit_breaker(
             "Kafka is down or unreachable for the service: look at the kafka check; "
             f"pending events wait in the table: {PENDING_BY_TOPIC}"
         )
+        where = ""
+        if kafka_ok:
+            where = (
+                "; the kafka check is OK: the problem is between the service and Kafka (network, "
+                "credentials, the service's producer), not the brokers"
+            )
+            step = (
+                "look at the service's log for its producer's errors and at its route and credentials "
+                f"to the brokers; pending events wait in the table: {PENDING_BY_TOPIC}"
+            )
         if open_for > t.breaker_open_critical:
             return Check(
                 name,
                 CRITICAL,
                 state,
                 f"circuit breaker {state} for {format_duration(open_for)} "
-                f"(> {format_duration(t.breaker_open_critical)})",
+                f"(> {format_duration(t.breaker_open_critical)}){where}",
                 step,
             )
         return Check(
@@ -175,7 +193,7 @@ def circuit_breaker(
             WARNING,
             state,
             f"circuit breaker {state} for {format_duration(open_for)} "
-            f"(critical after {format_duration(t.breaker_open_critical)})",
+            f"(critical after {format_duration(t.breaker_open_critical)}){where}",
             step,
         )
     if state == "HALF_OPEN":
@@ -237,6 +255,98 @@ def thread_pool(instance: str, pools: Sequence[ThreadPool], t: Thresholds) -> Ch
     if len(judged) > MAX_LISTED:
         summary += f", and {len(judged) - MAX_LISTED:,} more"
     return Check(name, OK, value, summary)
+
+
+LATENCY_STEP = (
+    "the runbook's High latency steps: the service's producer batch.size (32768) and linger.ms (10), "
+    "the network to the brokers (the kafka check's metadata time), slow consumers; per topic: "
+    + command("kafkaops", "status", "-o", "json")
+    + " | "
+    + command("jq", ".instances[] | {name, publish_latency_p99_by_topic}")
+)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"
+
+
+def publish_latency(
+    instance: str, latency_s: float | None, kind: str | None, by_topic: dict[str, float], t: Thresholds
+) -> Check | None:
+    """The service's publish latency (p99 from its timer's histogram, per topic where it tags
+    the timer; a mean when it gives nothing else) against thresholds.publish_latency.
+    None when the service gives no figure (its service check says so)."""
+    if latency_s is None:
+        return None
+    name = f"publish_latency {instance}"
+    what = kind or "p99"
+    worst_topic, worst = max(by_topic.items(), key=lambda tq: tq[1], default=(None, latency_s))
+    where = f" on {worst_topic}" if worst_topic else ""
+    if worst > t.publish_latency_critical.total_seconds():
+        status, limit = CRITICAL, t.publish_latency_critical
+    elif worst > t.publish_latency_warning.total_seconds():
+        status, limit = WARNING, t.publish_latency_warning
+    else:
+        return Check(name, OK, round(worst, 6), f"publish {what} {_ms(worst)}{where}")
+    slow = [tp for tp, q in by_topic.items() if q > limit.total_seconds()]
+    more = f" ({len(slow)} topics over)" if len(slow) > 1 else ""
+    return Check(
+        name,
+        status,
+        round(worst, 6),
+        f"publish {what} {_ms(worst)}{where} (> {_ms(limit.total_seconds())}){more}",
+        LATENCY_STEP,
+    )
+
+
+def publish_window(
+    previous: tuple[datetime, dict[str, float]] | None, current: dict[str, float], now: datetime
+) -> tuple[dict[str, float], timedelta | None]:
+    """The publishes per status since the previous run, and how long ago that was (None: the
+    counters since the service started: no previous run, a clock that went back, or a counter
+    that went down, which is a restarted service)."""
+    if previous is None or previous[0] >= now:
+        return dict(current), None
+    at, before = previous
+    if any(current.get(k, 0.0) < v for k, v in before.items()):
+        return dict(current), None
+    return {k: v - before.get(k, 0.0) for k, v in current.items()}, now - at
+
+
+def publish_error_ratio(
+    instance: str, window: dict[str, float], ago: timedelta | None, t: Thresholds
+) -> Check | None:
+    """Errors / all publishes (kafka_events_published_total by status: every status but
+    `success` is an error) over the window between two runs, against
+    thresholds.publish_error_ratio. None when the service counts no publishes."""
+    if not window:
+        return None
+    name = f"publish_errors {instance}"
+    total = sum(window.values())
+    errors = total - window.get("success", 0.0)
+    span = f"in the last {format_duration(ago)}" if ago is not None else "since the service started"
+    if total <= 0:
+        return Check(name, OK, 0.0, f"no publishes {span}")
+    ratio = errors / total
+    shown = f"{errors:,.0f} of {total:,.0f} publishes failed {span} ({ratio:.1%})"
+    if ratio > t.publish_error_ratio_critical:
+        status, limit = CRITICAL, t.publish_error_ratio_critical
+    elif ratio > t.publish_error_ratio_warning:
+        status, limit = WARNING, t.publish_error_ratio_warning
+    else:
+        return Check(name, OK, round(ratio, 6), shown)
+    return Check(
+        name,
+        status,
+        round(ratio, 6),
+        f"{shown[:-1]}, > {limit:.1%})",
+        "why the service's publishes fail, by error type: "
+        + command("kafkaops", "status", "-o", "json")
+        + " | "
+        + command("jq", ".instances[] | {name, errors}")
+        + "; what waits for a retry: "
+        + PENDING_BY_CAUSE,
+    )
 
 
 def dlq_topics(missing: Sequence[DlqTopic]) -> Check:

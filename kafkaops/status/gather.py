@@ -24,7 +24,7 @@ from kafkaops.status.settings import StatusConfig, status_config
 from kafkaops.status.statefile import StatusState
 
 if TYPE_CHECKING:
-    from kafkaops.config.settings import Settings
+    from kafkaops.config.settings import Settings, Thresholds
     from kafkaops.db.connections import Connections
 
 T = TypeVar("T")
@@ -99,7 +99,7 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
         conns.engine  # noqa: B018 - a bad URL is a configuration error, raised here, not a source failure
         db_source = _Source(
             "database",
-            lambda: read_database(conns, now=now, timeout=source_timeout),
+            lambda: read_database(conns, now=now, timeout=source_timeout, exact=config.exact_counts),
             time.monotonic() + source_timeout + _GRACE,
         )
     if db_source is not None:
@@ -143,6 +143,7 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
     out: list[Check] = []
     db = gathered.database
     breaker_open = any(i.breaker in checks.OPEN_STATES for i in gathered.instances)
+    kafka_ok = gathered.kafka is not None and gathered.kafka_error is None
 
     # The table's figures; the service's own count stands in when the table cannot be read.
     reported = [i for i in gathered.instances if i.pending is not None or i.dlq_failed is not None]
@@ -175,10 +176,16 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
             else:
                 state.breakers_open_since.pop(instance.name, None)
         breaker = checks.circuit_breaker(
-            instance.name, instance.breaker, state.breakers_open_since.get(instance.name), now, t
+            instance.name,
+            instance.breaker,
+            state.breakers_open_since.get(instance.name),
+            now,
+            t,
+            kafka_ok=kafka_ok,
         )
         if breaker is not None and instance.reachable:
             out.append(breaker)
+        out += _publishing(instance, state, now, t)
         pool = checks.thread_pool(instance.name, instance.pools, t)
         if pool is not None:
             out.append(pool)
@@ -189,6 +196,24 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
 
     out += _source_checks(gathered)
     return StatusResult(status=checks.overall(out), checks=out, gathered=gathered, dlq=dlq, checked_at=now)
+
+
+def _publishing(instance: InstanceStatus, state: StatusState, now: datetime, t: Thresholds) -> list[Check]:
+    """The service's publish latency and its error ratio since the previous run (whose counters
+    the state keeps)."""
+    out: list[Check] = []
+    latency = checks.publish_latency(
+        instance.name, instance.latency_s, instance.latency_kind, instance.latency_by_topic, t
+    )
+    if latency is not None:
+        out.append(latency)
+    if instance.published:
+        window, ago = checks.publish_window(state.published.get(instance.name), instance.published, now)
+        errors = checks.publish_error_ratio(instance.name, window, ago, t)
+        if errors is not None:
+            out.append(errors)
+        state.published[instance.name] = (now, dict(instance.published))
+    return out
 
 
 def _as_reported(check: Check) -> Check:
@@ -223,7 +248,14 @@ def _source_checks(gathered: Gathered) -> list[Check]:
         e = gathered.database_error
         out.append(checks.source_unreachable("database", e.message, e.hint))
     elif gathered.database is not None:
-        out.append(checks.source_ok("database", f"answered in {gathered.database.elapsed_s * 1000:.0f} ms"))
+        db = gathered.database
+        message = f"answered in {db.elapsed_s * 1000:.0f} ms"
+        if db.resolved_estimated:
+            message += "; RESOLVED estimated (--exact counts every row)"
+        if db.missing_index:
+            # Said once, here: without it every run reads the whole table for the unresolved rows.
+            message += f"; the unresolved rows' index is missing, which makes status fast: {db.missing_index}"
+        out.append(checks.source_ok("database", message))
     if gathered.kafka_error is not None:
         e = gathered.kafka_error
         out.append(checks.source_unreachable("kafka", e.message, e.hint))

@@ -16,6 +16,8 @@ class DatabaseStatus:
     newest_resolved_at: datetime | None = None
     pending_by_topic: dict[str, int] = field(default_factory=dict)
     failed_topics: list[str] = field(default_factory=list)  # topics with rows that need a DLQ topic
+    resolved_estimated: bool = False  # counts["RESOLVED"] is the planner's estimate
+    missing_index: str | None = None  # the statement creating the index a large table lacks
     elapsed_s: float = 0.0
 
     @property
@@ -72,6 +74,7 @@ class InstanceStatus:
     stored_for_retry: float | None = None
     latency_s: float | None = None
     latency_kind: str | None = None  # p99 | mean | "no publish yet" (latency_s None)
+    latency_by_topic: dict[str, float] = field(default_factory=dict)  # p99 per topic tag, slowest first
     endpoint_errors: dict[str, str] = field(default_factory=dict)  # health|metrics|stats -> why
     missing: list[str] = field(default_factory=list)  # metrics the endpoint did not expose
     invalid: list[str] = field(default_factory=list)  # figures given that are no count ("lots", -3)

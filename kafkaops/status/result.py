@@ -81,6 +81,8 @@ def _database_dict(g: Gathered, now: datetime) -> dict[str, Any] | None:
         "oldest_pending_age_s": int(age.total_seconds()) if age is not None else None,
         "due_now": db.due_now,
         "newest_resolved_at": isoformat_utc(db.newest_resolved_at),
+        "resolved_estimated": db.resolved_estimated,
+        "missing_index": db.missing_index,
         "pending_by_topic": dict(sorted(db.pending_by_topic.items(), key=lambda kv: (-kv[1], kv[0]))),
         "duration_s": round(db.elapsed_s, 3),
     }
@@ -122,6 +124,7 @@ def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
         "stored_for_retry": i.stored_for_retry,
         "publish_latency_s": i.latency_s,
         "publish_latency_kind": i.latency_kind,
+        "publish_latency_p99_by_topic": i.latency_by_topic,
         "endpoint_errors": i.endpoint_errors,
         "missing_metrics": i.missing,
         "invalid_figures": i.invalid,

@@ -290,6 +290,7 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
     opens: float | None = None
     stored: float | None = None
     buckets: dict[float, float] = defaultdict(float)
+    topic_buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     quantiles: list[float] = []
     latency_sum = latency_count = 0.0
     seen_latency = False
@@ -331,6 +332,8 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
         elif name == f"{LATENCY}_bucket":
             seen_latency = True
             buckets[_le(labels.get("le", "+Inf"))] += value
+            if "topic" in labels:
+                topic_buckets[label(labels, "topic")][_le(labels.get("le", "+Inf"))] += value
         elif name == LATENCY and labels.get("quantile") == "0.99":
             seen_latency = True
             quantiles.append(value)
@@ -354,6 +357,7 @@ def read_metrics(status: InstanceStatus, text: str, app: AppSettings) -> None:
     p99 = _bucket_quantile(buckets, 0.99) if buckets else None
     if p99 is not None:
         status.latency_s, status.latency_kind = p99, "p99"
+        status.latency_by_topic = _slowest(topic_buckets)
     elif quantiles:
         status.latency_s, status.latency_kind = max(quantiles), "p99"
     elif latency_count > 0:
@@ -482,6 +486,13 @@ def _le(text: str) -> float:
         return float(text)
     except ValueError:
         return math.inf
+
+
+def _slowest(topic_buckets: dict[str, dict[float, float]]) -> dict[str, float]:
+    """p99 per topic the timer is tagged with, the slowest MAX_LABEL_VALUES kept."""
+    found = {t: _bucket_quantile(b, 0.99) for t, b in topic_buckets.items()}
+    ranked = sorted(((t, q) for t, q in found.items() if q is not None), key=lambda tq: (-tq[1], tq[0]))
+    return dict(ranked[:MAX_LABEL_VALUES])
 
 
 def _bucket_quantile(buckets: dict[float, float], q: float) -> float | None:

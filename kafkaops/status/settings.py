@@ -27,6 +27,7 @@ class StatusConfig:
     state_dir: Path  # status.state_dir: default $XDG_STATE_HOME/kafkaops or ~/.local/state/kafkaops
     timeout: timedelta = StatusSettings.timeout  # status.timeout: database and broker deadline
     webhook_timeout: timedelta = AlertSettings.timeout  # alerts.timeout: the longest one send gets
+    exact_counts: bool = False  # --exact: count RESOLVED rows of a large table, never estimate
 
 
 def status_config(settings: Settings, env: Mapping[str, str] | None = None) -> StatusConfig:

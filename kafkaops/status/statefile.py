@@ -36,6 +36,9 @@ class StatusState:
     breakers_open_since: dict[str, datetime] = field(default_factory=dict)  # instance -> first seen
     alert: Alert | None = None
     last_pending: tuple[datetime, int] | None = None  # the previous run's PENDING count, for the trend
+    # Each instance's kafka_events_published_total per status at the previous run: the error
+    # ratio is judged over the window between two runs.
+    published: dict[str, tuple[datetime, dict[str, float]]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -44,6 +47,11 @@ class StatusState:
         }
         if self.last_pending is not None:
             data["last_pending"] = {"at": isoformat_utc(self.last_pending[0]), "count": self.last_pending[1]}
+        if self.published:
+            data["published"] = {
+                name: {"at": isoformat_utc(at), "counts": dict(sorted(counts.items()))}
+                for name, (at, counts) in sorted(self.published.items())
+            }
         if self.alert is not None:
             data["alert"] = {
                 "fingerprint": self.alert.fingerprint,
@@ -95,7 +103,13 @@ def _parse(data: Any) -> StatusState:
         )
     last = data.get("last_pending")
     last_pending = (_time(last["at"]), int(last["count"])) if last else None
-    return StatusState(breakers_open_since=breakers, alert=alert, last_pending=last_pending)
+    published = {
+        str(name): (_time(seen["at"]), {str(k): float(v) for k, v in dict(seen["counts"]).items()})
+        for name, seen in dict(data.get("published") or {}).items()
+    }
+    return StatusState(
+        breakers_open_since=breakers, alert=alert, last_pending=last_pending, published=published
+    )
 
 
 def _time(value: Any) -> datetime:
