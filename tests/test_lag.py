@@ -468,3 +468,81 @@ def test_every_format_carries_the_groups_figures(
         header, row = result.stdout.splitlines()
         assert header.startswith("group,topic,partition,committed,end,lag,")
         assert row.startswith(f"{group},{topic},0,1,4,3,")
+
+
+# -- in status ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(90)
+def test_status_judges_the_configured_groups_worst_first_with_the_command_to_paste(
+    cli: Any, kafka_bootstrap: str, new_topic: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = new_topic(1)
+    produce(kafka_bootstrap, topic, 5)
+    stopped, live = group_name(), group_name()
+    consume_and_commit(kafka_bootstrap, topic, stopped, 2)
+    member = consume_and_commit(kafka_bootstrap, topic, live, 5, close=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state-home"))
+    kafka = {"bootstrap.servers": kafka_bootstrap, "consumer_groups": [stopped, live]}
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", kafka=kafka)))
+    try:
+        result = cli("status", "-o", "json")
+        doc = json.loads(result.stdout)
+        check = next(c for c in doc["checks"] if c["name"] == "consumer_lag")
+        assert check["status"] == "CRITICAL" and check["value"] == 3
+        assert check["message"] == f"group {stopped} ERROR: group is empty: no member consumes its partitions"
+        assert check["next_step"] == f"kafkaops lag --group {stopped} --partitions"
+        assert [g["group"] for g in doc["consumer_lag"]["groups"]] == [stopped, live]
+        assert result.exit_code == 2
+
+        metrics = cli("status", "-o", "prometheus").stdout
+        assert f'kafkaops_consumer_lag_records{{group="{stopped}",topic="{topic}"}} 3.0' in metrics
+        assert f'kafkaops_consumer_lag_records{{group="{live}",topic="{topic}"}} 0.0' in metrics
+        assert f'kafkaops_consumer_lag_seconds{{group="{live}",topic="{topic}"}} 0.0' in metrics
+        assert f'kafkaops_consumer_lag_seconds{{group="{stopped}",topic="{topic}"}}' in metrics
+    finally:
+        member.close()
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(90)
+def test_status_without_groups_configured_or_discoverable_has_no_lag_check(
+    cli: Any, kafka_bootstrap: str, lag_config: Any
+) -> None:
+    doc = json.loads(cli("status", "-o", "json").stdout)
+    assert "consumer_lag" not in {c["name"] for c in doc["checks"]}
+    assert doc["consumer_lag"] is None
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(90)
+def test_without_groups_named_lag_judges_the_groups_consuming_the_failed_events_topics_and_dlqs(
+    cli: Any,
+    kafka_bootstrap: str,
+    new_topic: Any,
+    make_database: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.events import event
+
+    failing, other = new_topic(1), new_topic(1)
+    dlq = f"{failing}.dlq"
+    for topic in (failing, other):
+        produce(kafka_bootstrap, topic, 2)
+    db = make_database("sqlite")
+    db.init()
+    db.insert([event(1, topic=failing, status="RESOLVED")])
+    on_failing, on_other, own = group_name(), group_name(), f"kafkaops-replay.{failing}"
+    consume_and_commit(kafka_bootstrap, failing, on_failing, 1)
+    consume_and_commit(kafka_bootstrap, other, on_other, 1)
+    consume_and_commit(kafka_bootstrap, failing, own, 1)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state-home"))
+    path = write_config(tmp_path / "k.yaml", db, kafka={"bootstrap.servers": kafka_bootstrap})
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(path))
+    code, doc, _ = lag_json(cli)
+    assert [g["group"] for g in doc["groups"]] == [on_failing]
+    assert doc["selection"] == "groups consuming the topics of failed_kafka_events and their DLQ topics"
+    assert dlq not in {p["topic"] for p in doc["groups"][0]["partitions"]}
+    assert code == 2

@@ -112,42 +112,26 @@ def lag(
 
 def _run(app: AppState, groups: list[str], timeout: float) -> LagReport:
     from kafkaops.common import clock
-    from kafkaops.lag.observations import observations_path
-    from kafkaops.lag.report import failed_event_topics, run_lag
+    from kafkaops.lag.report import lag_of_pipeline
     from kafkaops.status.settings import status_config
 
     settings = app.settings
-    props = settings.require_kafka()
-    patterns = groups or list(settings.consumer_groups)
-    topics: list[str] = []
-    if groups:
-        selection = "--group " + " ".join(groups)
-    elif patterns:
-        selection = "kafka.consumer_groups"
-    elif settings.database.url:
-        topics = failed_event_topics(app.connections, settings.retry.dlq_catalog, timeout=timeout)
-        selection = "groups consuming the topics of failed_kafka_events and their DLQ topics"
-        if not topics:
-            from kafkaops.lag.model import LagReport
-
-            return LagReport([], checked_at=clock.now(), selection="no topic in failed_kafka_events yet")
-    else:
+    settings.require_kafka()
+    report = lag_of_pipeline(
+        settings,
+        app.connections,
+        groups=groups,
+        state_dir=status_config(settings).state_dir,
+        now=clock.now(),
+        timeout=timeout,
+    )
+    if report is None:
         raise UsageError(
             "no consumer group to judge",
             hint="give --group NAME, set kafka.consumer_groups in the config, or configure "
             "database.url so lag judges the groups consuming the failed events' topics",
         )
-    path = observations_path(status_config(settings).state_dir, settings.context)
-    return run_lag(
-        props,
-        patterns=patterns,
-        topics=topics,
-        thresholds=settings.thresholds,
-        state_path=path,
-        now=clock.now(),
-        timeout=timeout,
-        selection=selection,
-    )
+    return report
 
 
 def _group_rows(report: LagReport) -> list[dict[str, Any]]:

@@ -20,10 +20,14 @@ from kafkaops.lag.model import GroupLag, LagReport
 from kafkaops.lag.read import describe, list_groups, read_committed, read_ends, read_oldest, select_groups
 
 if TYPE_CHECKING:
-    from kafkaops.config.settings import Thresholds
+    from kafkaops.config.settings import Settings, Thresholds
     from kafkaops.db.connections import Connections
     from kafkaops.kafka.dlq_names import DlqCatalog
 
+# kafkaops' own groups (throwaway readers `kafkaops-<uuid>`, `dlq replay`'s `kafkaops-replay.<topic>`)
+# are not the pipeline's consumers: a finished replay's empty group must not alarm. Named with
+# --group or kafka.consumer_groups, they are judged like any other.
+OWN_GROUP_PREFIX = "kafkaops-"
 _LOCK_WAIT = 1.0  # seconds a run waits for another one's hold on the observations file
 
 
@@ -72,7 +76,9 @@ def run_lag(
         groups = {n: groups[n] for n in names}
     else:
         wanted = set(topics)
-        everything = read_committed(client, known, deadline)
+        everything = read_committed(
+            client, [g for g in known if not g.startswith(OWN_GROUP_PREFIX)], deadline
+        )
         groups = {
             n: g
             for n, g in everything.items()
@@ -120,3 +126,41 @@ def _judge_with(report: LagReport, kept: observations.Observations, t: Threshold
             if p.note:
                 p.reason = f"{p.reason}; {p.note}"
         g.verdict, g.reason = judge_group(g)
+
+
+def lag_of_pipeline(
+    settings: Settings,
+    conns: Connections,
+    *,
+    groups: Sequence[str] = (),
+    state_dir: Path,
+    now: datetime,
+    timeout: float,
+) -> LagReport | None:
+    """The groups `lag` and `status` judge: `groups` (names or globs), else
+    `kafka.consumer_groups`, else those consuming the failed events' topics and their DLQ
+    topics. None when there is no way to choose any (no group named and no database)."""
+    started = time.monotonic()
+    patterns = list(groups) or list(settings.consumer_groups)
+    topics: list[str] = []
+    if groups:
+        selection = "--group " + " ".join(groups)
+    elif patterns:
+        selection = "kafka.consumer_groups"
+    elif settings.database.url:
+        topics = failed_event_topics(conns, settings.retry.dlq_catalog, timeout=timeout)
+        selection = "groups consuming the topics of failed_kafka_events and their DLQ topics"
+        if not topics:
+            return LagReport([], checked_at=now, selection="no topic in failed_kafka_events yet")
+    else:
+        return None
+    return run_lag(
+        settings.require_kafka(),
+        patterns=patterns,
+        topics=topics,
+        thresholds=settings.thresholds,
+        state_path=observations.observations_path(state_dir, settings.context),
+        now=now,
+        timeout=max(0.5, timeout - (time.monotonic() - started)),
+        selection=selection,
+    )
