@@ -129,6 +129,7 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
         "thread_pool_queue",
         "publish_latency",
         "publish_error_ratio",
+        "consumer_lag",
     ),
     "alerts": ("webhook", "timeout"),
     "status": ("state_dir", "timeout"),
@@ -141,7 +142,10 @@ THRESHOLD_LEVELS: dict[str, tuple[str, ...]] = {
     "thread_pool_queue": ("warning", "warning_ratio"),
     "publish_latency": ("warning", "critical"),
     "publish_error_ratio": ("warning", "critical"),
+    "consumer_lag": ("warning", "critical"),
 }
+# Not a librdkafka property: the consumer groups `kafkaops lag` and `status` judge (globs).
+CONSUMER_GROUPS_KEY = "consumer_groups"
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,10 @@ class Thresholds:
     publish_latency_critical: timedelta = timedelta(seconds=1)
     publish_error_ratio_warning: float = 0.01  # errors / all publishes between two runs
     publish_error_ratio_critical: float = 0.10
+    # The age of a consumer group's oldest record not yet consumed; a committed offset that
+    # has not moved for longer than `critical` while records wait is STOP (kafkaops lag).
+    consumer_lag_warning: timedelta = timedelta(minutes=5)
+    consumer_lag_critical: timedelta = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,7 @@ class Settings:
         thresholds: Thresholds | None = None,
         alerts: AlertSettings | None = None,
         status: StatusSettings | None = None,
+        consumer_groups: tuple[str, ...] | None = None,
         sources: Mapping[str, str] | None = None,
         missing: Mapping[str, tuple[MissingVariable, ...]] | None = None,
         raw: Mapping[str, Mapping[str, Any]] | None = None,
@@ -236,6 +245,7 @@ class Settings:
         self.context = context
         self.config_path = config_path
         self.config_origin = config_origin  # how the lookup found the file
+        self._consumer_groups = tuple(consumer_groups or ())
         self.sources: Mapping[str, str] = dict(sources or {})
         self.missing: Mapping[str, tuple[MissingVariable, ...]] = {
             k: tuple(v) for k, v in (missing or {}).items() if v
@@ -268,6 +278,12 @@ class Settings:
     @property
     def kafka(self) -> Mapping[str, str]:
         return self._section("kafka")
+
+    @property
+    def consumer_groups(self) -> tuple[str, ...]:
+        """`kafka.consumer_groups`: the groups (globs) `kafkaops lag` judges unless told others."""
+        self._section("kafka")
+        return self._consumer_groups
 
     @property
     def app(self) -> AppSettings:
@@ -421,7 +437,11 @@ def settings_from(
         config_path=path,
         config_origin=file.origin if file else None,
         database=parsed("database", _database),
-        kafka=parsed("kafka", lambda r: {str(k): _stringify(v, f"kafka.{k}") for k, v in r.items()}),
+        kafka=parsed(
+            "kafka",
+            lambda r: {str(k): _stringify(v, f"kafka.{k}") for k, v in r.items() if k != CONSUMER_GROUPS_KEY},
+        ),
+        consumer_groups=parsed("kafka", _consumer_groups),
         app=parsed("app", app_settings),
         retry=parsed("retry", _retry),
         thresholds=parsed("thresholds", _thresholds),
@@ -591,6 +611,18 @@ def _retry(raw: Mapping[str, Any]) -> RetrySettings:
     )
 
 
+def _consumer_groups(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    value = raw.get(CONSUMER_GROUPS_KEY)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(
+            f"kafka.{CONSUMER_GROUPS_KEY} must be a list of consumer group names or globs "
+            "(casino-events-*), not " + repr(value)
+        )
+    return tuple(dict.fromkeys(v.strip() for v in value))
+
+
 def _ratio(raw: Mapping[str, Any], key: str, default: float, section: str) -> float:
     value = raw.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
@@ -629,6 +661,12 @@ def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
             f"{s}.thread_pool_queue",
         ),
         **_publish_thresholds(level("publish_latency"), level("publish_error_ratio"), d),
+        consumer_lag_warning=_duration(
+            level("consumer_lag"), "warning", d.consumer_lag_warning, f"{s}.consumer_lag"
+        ),
+        consumer_lag_critical=_duration(
+            level("consumer_lag"), "critical", d.consumer_lag_critical, f"{s}.consumer_lag"
+        ),
     )
 
 

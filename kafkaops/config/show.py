@@ -81,6 +81,8 @@ def _describe_section(settings: Settings, section: str, add: Any) -> None:
     elif section == "kafka":
         for key in sorted(settings.kafka):
             add(f"kafka.{key}", settings.kafka[key])
+        if settings.consumer_groups:
+            add("kafka.consumer_groups", ", ".join(settings.consumer_groups))
     elif section == "retry":
         r = settings.retry
         add("retry.schedule", ", ".join(_fmt(t) for t in r.schedule))
@@ -127,6 +129,12 @@ def _describe_section(settings: Settings, section: str, add: Any) -> None:
             "thresholds.publish_error_ratio",
             f"warning > {t.publish_error_ratio_warning:.1%}, critical > {t.publish_error_ratio_critical:.1%}",
             src("thresholds.publish_error_ratio"),
+        )
+        add(
+            "thresholds.consumer_lag",
+            f"warning > {_fmt(t.consumer_lag_warning)} behind, STOP when no commit for > "
+            f"{_fmt(t.consumer_lag_critical)}",
+            src("thresholds.consumer_lag"),
         )
     else:  # app, alerts, status: shown as written, masked
         for key, value in flatten(settings.raw.get(section) or {}, section):

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.timeparse import format_duration
 from kafkaops.config.settings import Thresholds
@@ -20,6 +20,9 @@ from kafkaops.kafka.dlq_names import DlqTopic
 from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_valid_topic_name
 from kafkaops.status.limits import cut
 from kafkaops.status.model import InstanceStatus, ThreadPool
+
+if TYPE_CHECKING:
+    from kafkaops.lag.model import LagReport
 
 OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
 # Monitoring Plugins exit codes: `status`' own contract, for what it judged. It is apart from
@@ -381,6 +384,34 @@ def dlq_topics(missing: Sequence[DlqTopic]) -> Check:
 
 def _invalid_name(topic: DlqTopic) -> str:
     return topic.source if not is_valid_topic_name(topic.source) else topic.name
+
+
+# `kafkaops lag`'s verdicts as checks: STALL, STOP and ERROR mean nobody is consuming.
+_LAG_STATUS = {"OK": OK, "WARNING": WARNING, "STALL": CRITICAL, "STOP": CRITICAL, "ERROR": CRITICAL}
+
+
+def consumer_lag(report: LagReport) -> Check | None:
+    """The consumer groups' verdicts (kafkaops/lag): the worst group first, the next step
+    `kafkaops lag` on it. None when no group was judged."""
+    groups = report.worst_first()
+    if not groups:
+        return None
+    worst = groups[0]
+    status = _LAG_STATUS[worst.verdict]
+    lag = sum(g.lag for g in groups)
+    if status == OK:
+        return Check("consumer_lag", OK, lag, f"{len(groups)} consumer group(s) OK, {lag:,} records waiting")
+    bad = [g for g in groups if g.verdict != "OK"]
+    parts = [f"group {g.group} {g.verdict}: {g.reason}" for g in bad[:3]]
+    if len(bad) > 3:
+        parts.append(f"and {len(bad) - 3:,} more not OK")
+    return Check(
+        "consumer_lag",
+        status,
+        lag,
+        "; ".join(parts),
+        command("kafkaops", "lag", "--group", worst.group, "--partitions"),
+    )
 
 
 def source_unreachable(source: str, message: str, hint: str | None = None) -> Check:

@@ -102,12 +102,26 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
             lambda: read_database(conns, now=now, timeout=source_timeout, exact=config.exact_counts),
             time.monotonic() + source_timeout + _GRACE,
         )
+    lag_source = None
+    if result.configured["kafka"] and (settings.consumer_groups or result.configured["database"]):
+        # Consumer lag when groups are configured or can be found (through the table's
+        # topics), within the broker's deadline; after the engine, which it shares.
+        from kafkaops.lag.report import lag_of_pipeline
+
+        lag_left = max(0.5, started + source_timeout - time.monotonic())
+        lag_source = _Source(
+            "consumer_lag",
+            lambda: lag_of_pipeline(settings, conns, state_dir=config.state_dir, now=now, timeout=lag_left),
+            started + source_timeout + _GRACE,
+        )
     if db_source is not None:
         db_answer = _collect(db_source, "database", source_timeout)
         result.database, result.database_error = db_answer
     if kafka_source is not None:
         kafka_answer = _collect(kafka_source, "kafka", source_timeout)
         result.kafka, result.kafka_error = kafka_answer
+    if lag_source is not None:
+        result.lag, result.lag_error = _collect(lag_source, "consumer_lag", source_timeout)
     for source, instance in zip(instance_sources, config.app.endpoints(), strict=True):
         if source.wait() and isinstance(source.value, InstanceStatus):
             result.instances.append(source.value)
@@ -194,6 +208,13 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
     if db is not None and gathered.kafka is not None:
         out.append(checks.dlq_topics([d for d in dlq if not d.exists]))
 
+    if gathered.lag is not None:
+        lag = checks.consumer_lag(gathered.lag)
+        if lag is not None:
+            out.append(lag)
+    elif gathered.lag_error is not None and gathered.kafka is not None:
+        e = gathered.lag_error
+        out.append(checks.source_unreachable("consumer_lag", e.message, e.hint))
     out += _source_checks(gathered)
     return StatusResult(status=checks.overall(out), checks=out, gathered=gathered, dlq=dlq, checked_at=now)
 
@@ -301,6 +322,8 @@ def run_status(
         state, warning = statefile.load(path)
         result = judge(gathered, settings, state, now=now)
         result.warnings += [w for w in (busy, warning) if w]
+        if gathered.lag is not None:
+            result.warnings += gathered.lag.warnings
         if webhook:
             longest = config.webhook_timeout.total_seconds()
             left = min(longest, max(WEBHOOK_FLOOR, ends - time.monotonic()))

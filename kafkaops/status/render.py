@@ -163,6 +163,7 @@ class _Collector:
         yield from self._database()
         yield from self._kafka()
         yield from self._instances()
+        yield from self._consumer_lag()
 
     def _database(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -227,6 +228,43 @@ class _Collector:
                 messages.add_metric([d.name], d.messages)
         yield exists
         yield messages
+
+    def _consumer_lag(self) -> Iterator[Any]:
+        """Per group and topic (a topic's partitions summed, its oldest waiting record), as
+        kafka-lag-exporter's and kminion's gauges are; the verdict per group."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        from kafkaops.lag.model import VERDICTS, rank
+
+        report = self.result.gathered.lag
+        if report is None:
+            return
+        records = GaugeMetricFamily(
+            "kafkaops_consumer_lag_records", "Records not yet consumed", labels=["group", "topic"]
+        )
+        seconds = GaugeMetricFamily(
+            "kafkaops_consumer_lag_seconds",
+            "Age of the oldest record not yet consumed (0 when none waits)",
+            labels=["group", "topic"],
+        )
+        verdict = GaugeMetricFamily(
+            "kafkaops_consumer_group_verdict",
+            "The group's verdict: " + ", ".join(f"{rank(v)} {v}" for v in VERDICTS),
+            labels=["group"],
+        )
+        for g in report.groups:
+            verdict.add_metric([g.group], rank(g.verdict))
+            for topic in g.topics():
+                parts = [p for p in g.partitions if p.topic == topic]
+                known = [p.lag for p in parts if p.lag is not None]
+                if known:
+                    records.add_metric([g.group, topic], sum(known))
+                ages = [p.time_lag_s for p in parts if p.time_lag_s is not None]
+                if ages:
+                    seconds.add_metric([g.group, topic], max(ages))
+        yield records
+        yield seconds
+        yield verdict
 
     def _instances(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.timeparse import isoformat_utc
 from kafkaops.kafka.dlq_names import DlqTopic
 from kafkaops.status import checks
 from kafkaops.status.checks import Check
 from kafkaops.status.model import DatabaseStatus, InstanceStatus, KafkaStatus, SourceError
+
+if TYPE_CHECKING:
+    from kafkaops.lag.model import LagReport
 
 
 @dataclass
@@ -22,6 +25,8 @@ class Gathered:
     kafka: KafkaStatus | None = None
     kafka_error: SourceError | None = None
     instances: list[InstanceStatus] = field(default_factory=list)
+    lag: LagReport | None = None  # consumer groups, when any is configured or discoverable
+    lag_error: SourceError | None = None
     configured: dict[str, bool] = field(default_factory=dict)  # database, kafka, service
     elapsed_s: float = 0.0
 
@@ -62,6 +67,7 @@ class StatusResult:
             "kafka": _kafka_dict(g),
             "instances": [_instance_dict(i) for i in g.instances],
             "dlq_topics": [_dlq_dict(d) for d in self.dlq],
+            "consumer_lag": g.lag.as_dict() if g.lag is not None else None,
         }
 
 
