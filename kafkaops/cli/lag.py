@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kafkaops.cli.common import state
 from kafkaops.cli.fields import Field
 from kafkaops.cli.formats import output_option
 from kafkaops.cli.output import Format, Output
+from kafkaops.cli.state import state
 from kafkaops.cli.status import StatusCommand
 from kafkaops.common.errors import UsageError
 
 if TYPE_CHECKING:
-    from kafkaops.cli.common import AppState
+    from kafkaops.cli.state import AppState
     from kafkaops.lag.model import LagReport
 
 DEFAULT_TIMEOUT = 10.0
