@@ -86,6 +86,23 @@ def refuse_shared(path: Path, what: str, *, follow: bool, hint: str) -> None:
     )
 
 
+def read_private(path: Path, what: str, *, hint: str) -> tuple[str | None, str | None]:
+    """The text of a state file only its user may write: `(text, None)`, `(None, None)` when
+    there is none yet, or `(None, reason)` when it exists but cannot be read. A file or folder
+    others could have written is refused (ConfigError), never read; a link is never followed."""
+    refuse_shared(path.parent, "state folder", follow=True, hint=hint)
+    refuse_shared(path, what, follow=False, hint=hint)
+    try:
+        fd = open_nofollow(path, os.O_RDONLY)
+        with os.fdopen(fd, encoding="utf-8") as fh:
+            return fh.read(), None
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        return None, f"cannot read {what} {path} ({reason})"
+
+
 def private_dir(path: Path, what: str, *, hint: str) -> bool:
     """Make sure `path` is a folder only its owner can write: a missing one is created 0700,
     an existing one is judged (`refuse_shared`, following a link to it). False when it

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafkaops.common.filelock import flock_within, open_nofollow, private_dir, refuse_shared, replace_file
+from kafkaops.common.filelock import (
+    flock_within,
+    open_nofollow,
+    private_dir,
+    read_private,
+    replace_file,
+)
 from kafkaops.lag.evaluate import Observation
 
 VERSION = 1
@@ -84,17 +90,9 @@ def observations_path(state_dir: Path, context: str | None) -> Path:
 def load(path: Path) -> tuple[Observations, str | None]:
     """The observations, and a warning when the file existed but could not be used. A file or
     folder others could have written is refused (ConfigError), never read."""
-    refuse_shared(path.parent, "state folder", follow=True, hint=_HINT)
-    refuse_shared(path, "lag state file", follow=False, hint=_HINT)
-    try:
-        fd = open_nofollow(path, os.O_RDONLY)
-        with os.fdopen(fd, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        return Observations(), None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        return Observations(), f"cannot read lag state file {path} ({reason}): the window starts afresh"
+    text, unreadable = read_private(path, "lag state file", hint=_HINT)
+    if text is None:
+        return Observations(), unreadable and f"{unreadable}: the window starts afresh"
     try:
         return _parse(json.loads(text)), None
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError, OverflowError):

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from kafkaops.common.filelock import flock_within, open_nofollow, private_dir, refuse_shared, replace_file
+from kafkaops.common.filelock import flock_within, open_nofollow, private_dir, read_private, replace_file
 from kafkaops.common.timeparse import isoformat_utc, parse_iso
 
 VERSION = 1
@@ -74,17 +74,9 @@ _PRIVATE_HINT = "status.state_dir must be a folder only you (or root) can write;
 def load(path: Path) -> tuple[StatusState, str | None]:
     """The state, and a warning when the file existed but could not be used. A file (or
     folder) others could have written is refused (ConfigError), never read."""
-    refuse_shared(path.parent, "state folder", follow=True, hint=_PRIVATE_HINT)
-    refuse_shared(path, "state file", follow=False, hint=_PRIVATE_HINT)
-    try:
-        fd = open_nofollow(path, os.O_RDONLY)
-        with os.fdopen(fd, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        return StatusState(), None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        return StatusState(), f"cannot read state file {path} ({reason}): starting afresh"
+    text, unreadable = read_private(path, "state file", hint=_PRIVATE_HINT)
+    if text is None:
+        return StatusState(), unreadable and f"{unreadable}: starting afresh"
     try:
         return _parse(json.loads(text)), None
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
