@@ -104,9 +104,10 @@ def test_outage_status_then_retry_publishes_each_event_once(outage: Outage, cli:
     config = outage.config(tmp_path)
     result = cli("status", "--config", str(config), "-o", "json")
     report = json.loads(result.stdout)
-    # OPEN for less than 5 minutes: WARNING (the broker, unreachable, is UNKNOWN).
-    assert result.exit_code == 1, result.stdout + result.stderr
-    assert report["status"] == "WARNING"
+    # Every publish since the service started failed: the error ratio is CRITICAL, whatever the
+    # breaker (OPEN for less than 5 minutes: WARNING) and the broker (unreachable: UNKNOWN) say.
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert report["status"] == "CRITICAL"
     (instance,) = report["instances"]
     assert instance["circuit_breaker"] == "OPEN"
     assert instance["pending_events"] == 20
@@ -118,6 +119,8 @@ def test_outage_status_then_retry_publishes_each_event_once(outage: Outage, cli:
     assert checks["circuit_breaker"]["message"].startswith("circuit breaker OPEN for ")
     assert checks["kafka"]["status"] == "UNKNOWN"
     assert checks["pending_events"]["message"] == "20 PENDING events"
+    assert checks["publish_errors"]["status"] == "CRITICAL"
+    assert checks["publish_errors"]["message"].startswith("20 of 20 publishes failed")
 
     outage.broker.start()
     result = cli("retry", "--config", str(config), "-o", "json")
