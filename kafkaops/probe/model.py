@@ -7,10 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROBE_TOPIC = "kafkaops.probe"
-# The runbook's producer settings ("High latency": batch.size 32768, linger.ms 10), used where
-# the config's kafka section sets none; acks and idempotence as the service publishes.
-RUNBOOK_PRODUCER: dict[str, Any] = {"batch.size": 32768, "linger.ms": 10}
-SERVICE_PRODUCER: dict[str, Any] = {"acks": "all", "enable.idempotence": True}
 
 
 def percentile(samples: list[float], q: float) -> float | None:

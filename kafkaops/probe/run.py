@@ -19,7 +19,8 @@ from kafkaops.kafka import faults
 from kafkaops.kafka.client import consumer, kafka_error_of, producer
 from kafkaops.kafka.errors import authorization_error, kafka_errors, translate_error
 from kafkaops.kafka.metadata import check_topic_name, cluster_metadata, create_topics
-from kafkaops.probe.model import RUNBOOK_PRODUCER, SERVICE_PRODUCER, ProbeResult
+from kafkaops.kafka.producer_settings import RUNBOOK_PRODUCER, SERVICE_PRODUCER
+from kafkaops.probe.model import PROBE_TOPIC, ProbeResult
 
 # What the read-back consumer waits for: the broker answers a fetch as soon as one record is
 # there, so the end-to-end figure is the cluster's, not a fetch's idle wait.
@@ -38,14 +39,8 @@ def _left(deadline: float) -> float:
 def missing_topic(topic: str) -> NotFoundError:
     return NotFoundError(
         f"probe topic {topic} does not exist (kafkaops creates it only when asked)",
-        hint=f"create it: kafkaops probe --ensure{'' if topic == _default() else f' --topic {topic}'}",
+        hint=f"create it: kafkaops probe --ensure{'' if topic == PROBE_TOPIC else f' --topic {topic}'}",
     )
-
-
-def _default() -> str:
-    from kafkaops.probe.model import PROBE_TOPIC
-
-    return PROBE_TOPIC
 
 
 def ensure_probe_topic(props: Mapping[str, Any], topic: str, *, timeout: float) -> bool:

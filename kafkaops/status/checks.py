@@ -451,6 +451,26 @@ PROBE_REPLICAS_STEP = "bring the missing replicas back in sync (the brokers' hea
 )
 
 
+def producer_settings(instance: InstanceStatus) -> Check | None:
+    """The service's producer settings (from /actuator/configprops) beside the runbook's:
+    information, always OK; a difference or an endpoint that could not be read is said. None
+    when configprops is not configured."""
+    from kafkaops.kafka.producer_settings import compare
+
+    name = f"producer_settings {instance.name}"
+    if instance.producer_settings is None:
+        if instance.producer_settings_note is None:
+            return None
+        return Check(name, OK, None, f"not read: {instance.producer_settings_note}")
+    compared = compare(instance.producer_settings)
+    differ = [c for c in compared if c.differs]
+    if not differ:
+        shown = ", ".join(f"{c.setting} {c.service}" for c in compared if c.service is not None)
+        return Check(name, OK, 0, f"as expected: {shown}")
+    parts = [f"{c.setting} {c.service or 'not set'} ({c.source} {c.expected})" for c in differ]
+    return Check(name, OK, len(differ), "differs (information): " + ", ".join(parts))
+
+
 def source_unreachable(source: str, message: str, hint: str | None = None) -> Check:
     return Check(source, UNKNOWN, None, message, hint)
 

@@ -217,6 +217,9 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
         if breaker is not None and instance.reachable:
             out.append(breaker)
         out += _publishing(instance, state, now, t)
+        settings_check = checks.producer_settings(instance)
+        if settings_check is not None:
+            out.append(settings_check)
         pool = checks.thread_pool(instance.name, instance.pools, t)
         if pool is not None:
             out.append(pool)

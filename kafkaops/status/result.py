@@ -139,7 +139,22 @@ def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
         "missing_metrics": i.missing,
         "invalid_figures": i.invalid,
         "left_out": i.omitted,
+        "producer_settings": _producer_settings(i),
         "duration_s": round(i.elapsed_s, 3),
+    }
+
+
+def _producer_settings(i: InstanceStatus) -> dict[str, Any] | None:
+    """The service's producer settings beside the runbook's; None when configprops is not read."""
+    from kafkaops.kafka.producer_settings import compare
+
+    if i.producer_settings is None and i.producer_settings_note is None:
+        return None
+    return {
+        "settings": [c.as_dict() for c in compare(i.producer_settings)]
+        if i.producer_settings is not None
+        else [],
+        "note": i.producer_settings_note,
     }
 
 
