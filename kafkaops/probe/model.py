@@ -27,6 +27,7 @@ class ProbeResult:
     metadata_s: float | None = None  # a second one, over the open connection
     ack_s: list[float] = field(default_factory=list)  # produce call to acknowledgement, per record
     end_to_end_s: list[float] = field(default_factory=list)  # produce call to read back, per record
+    sent: int = 0  # records handed to the producer (none when a problem is seen before writing)
     acked: int = 0
     received: int = 0
     problem: str | None = None  # why records could not go through, one line
@@ -35,8 +36,8 @@ class ProbeResult:
 
     @property
     def lost(self) -> int:
-        """Records produced but not read back (unacknowledged ones included)."""
-        return self.count - self.received
+        """Records written but not read back (unacknowledged ones included)."""
+        return self.sent - self.received
 
     def figures(self, samples: list[float]) -> dict[str, float | None]:
         return {
@@ -49,6 +50,7 @@ class ProbeResult:
         return {
             "topic": self.topic,
             "count": self.count,
+            "sent": self.sent,
             "acked": self.acked,
             "received": self.received,
             "lost": self.lost,

@@ -167,6 +167,7 @@ def _write_and_read(
         finally:
             stop.set()
             thread.join(2.0)
+        result.sent = len(sent)
         result.received = len(arrived)
         result.end_to_end_s = [arrived[n] - sent[n] for n in arrived if n in sent]
     finally:
@@ -175,7 +176,7 @@ def _write_and_read(
         _delivery_problem(result, errors, props)
     elif result.lost:
         result.problem = (
-            f"{result.lost} of {result.count} record(s) acknowledged but not read back within the deadline"
+            f"{result.lost} of {result.sent} record(s) written but not read back within the deadline"
         )
 
 

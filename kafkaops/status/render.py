@@ -164,6 +164,7 @@ class _Collector:
         yield from self._kafka()
         yield from self._instances()
         yield from self._consumer_lag()
+        yield from self._probe()
 
     def _database(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -265,6 +266,37 @@ class _Collector:
         yield records
         yield seconds
         yield verdict
+
+    def _probe(self) -> Iterator[Any]:
+        """`status --probe`: the probe's latencies (seconds, by quantile), records lost, and
+        the time to connect and to read metadata."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        probe = self.result.gathered.probe
+        if probe is None:
+            return
+        latency = GaugeMetricFamily(
+            "kafkaops_probe_latency_seconds",
+            "The probe's produce acknowledgement (ack) and written-to-read-back (end_to_end) latency",
+            labels=["kind", "quantile"],
+        )
+        for kind, samples in (("ack", probe.ack_s), ("end_to_end", probe.end_to_end_s)):
+            for quantile, value in probe.figures(samples).items():
+                if value is not None:
+                    latency.add_metric([kind, quantile], value)
+        yield latency
+        lost = GaugeMetricFamily("kafkaops_probe_records_lost", "Probe records not read back")
+        lost.add_metric([], probe.lost)
+        yield lost
+        steps = GaugeMetricFamily(
+            "kafkaops_probe_step_seconds",
+            "Time to connect and to read the probe topic's metadata",
+            labels=["step"],
+        )
+        for step, value in (("connect", probe.connect_s), ("metadata", probe.metadata_s)):
+            if value is not None:
+                steps.add_metric([step], value)
+        yield steps
 
     def _instances(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily

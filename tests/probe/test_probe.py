@@ -75,7 +75,14 @@ def test_ensure_creates_the_topic_and_every_record_comes_back_timed(
     assert result.exit_code == 0, result.stderr
     assert result.stderr == f"Created topic {topic}.\n"
     doc = json.loads(result.stdout)
-    assert (doc["status"], doc["count"], doc["acked"], doc["received"], doc["lost"]) == ("OK", 50, 50, 50, 0)
+    assert (doc["status"], doc["count"], doc["sent"], doc["acked"], doc["received"], doc["lost"]) == (
+        "OK",
+        50,
+        50,
+        50,
+        50,
+        0,
+    )
     assert doc["producer"] == {
         "acks": "all",
         "enable.idempotence": True,
@@ -130,7 +137,7 @@ def test_min_insync_replicas_unmet_is_critical_in_one_line_without_waiting_out_t
     result = cli("probe", "--topic", topic, "-o", "json", "--timeout", "8")
     assert time.monotonic() - started < 6
     doc = json.loads(result.stdout)
-    assert doc["status"] == "CRITICAL" and doc["received"] == 0
+    assert (doc["status"], doc["sent"], doc["received"], doc["lost"]) == ("CRITICAL", 0, 0, 0)
     assert doc["message"] == (
         f"{topic}: NOT_ENOUGH_REPLICAS: partition 0 of {topic} has 1 in-sync replica(s), "
         "min.insync.replicas is 2: every acks=all write to it is refused, the service's too"
@@ -182,3 +189,8 @@ def test_status_probe_adds_the_probe_check_and_a_missing_topic_is_unknown_with_t
     assert check["status"] == "OK" and check["message"].startswith("100 records to kafkaops.probe")
     assert doc["probe"]["received"] == 100
     assert result.exit_code == 0
+    metrics = cli("status", "--probe", "-o", "prometheus").stdout
+    assert 'kafkaops_probe_latency_seconds{kind="ack",quantile="p99"}' in metrics
+    assert 'kafkaops_probe_latency_seconds{kind="end_to_end",quantile="max"}' in metrics
+    assert "kafkaops_probe_records_lost 0.0" in metrics
+    assert 'kafkaops_probe_step_seconds{step="connect"}' in metrics
