@@ -90,6 +90,31 @@ def test_a_partition_without_a_leader_is_an_error_with_its_reason() -> None:
     assert judged(p, []) == (ERROR, "partition has no leader: its end offset cannot be read")
 
 
+@pytest.mark.timeout(30)
+def test_end_offsets_of_a_partition_without_a_leader_are_not_asked_and_it_is_an_error() -> None:
+    from kafkaops.demo.cluster import EmbeddedKafka
+    from kafkaops.kafka.client import admin
+    from kafkaops.lag.read import read_ends
+    from tests.helpers.embedded_fixtures import FAST_CLIENT
+
+    with EmbeddedKafka() as cluster:
+        cluster.create_topic("t", partitions=2)
+        cluster.partition_set_leader("t", 1, -1)
+        group = GroupLag("g", partitions=[PartitionLag("t", 0, 0), PartitionLag("t", 1, 0)])
+        started = time.monotonic()
+        read_ends(
+            admin({"bootstrap.servers": cluster.bootstrap_servers, **FAST_CLIENT}), {"g": group}, started + 5
+        )
+        assert time.monotonic() - started < 3
+    led, leaderless = group.partitions
+    assert (led.end, led.problem) == (0, None)
+    assert (leaderless.end, leaderless.problem) == (
+        None,
+        "partition has no leader: its end offset cannot be read",
+    )
+    assert judged(leaderless, []) == (ERROR, "partition has no leader: its end offset cannot be read")
+
+
 def test_a_record_without_a_timestamp_leaves_the_lag_in_time_unknown_and_says_so() -> None:
     p = PartitionLag("t", 0, committed=5, end=9)
     _set_time_lag(p, -1, NOW)

@@ -194,3 +194,20 @@ def test_status_probe_adds_the_probe_check_and_a_missing_topic_is_unknown_with_t
     assert 'kafkaops_probe_latency_seconds{kind="end_to_end",quantile="max"}' in metrics
     assert "kafkaops_probe_records_lost 0.0" in metrics
     assert 'kafkaops_probe_step_seconds{step="connect"}' in metrics
+
+
+@pytest.mark.timeout(60)
+def test_a_probe_partition_without_a_leader_is_critical_at_once(cli: Any, configure: Any) -> None:
+    with EmbeddedKafka() as cluster:
+        cluster.create_topic("kafkaops.probe", partitions=2)
+        cluster.partition_set_leader("kafkaops.probe", 1, -1)
+        configure({"bootstrap.servers": cluster.bootstrap_servers, **FAST_CLIENT})
+        started = time.monotonic()
+        result = cli("probe", "-o", "json", "--timeout", "5")
+        assert time.monotonic() - started < 4
+    doc = json.loads(result.stdout)
+    assert (doc["status"], doc["sent"]) == ("CRITICAL", 0)
+    assert doc["message"] == (
+        "kafkaops.probe: partition(s) 1 of kafkaops.probe have no leader: nothing can be written there"
+    )
+    assert result.exit_code == 2

@@ -7,7 +7,10 @@ Starts PostgreSQL, a Kafka broker and the service (examples/casino-events, built
 /actuator/health/kafka and /actuator/kafkapublisher for CLOSED, OPEN and HALF_OPEN under
 tests/fixtures/service/<state>/, and Hibernate's DDL of failed_kafka_events beside them. Then
 a second service, started with no broker to reach, for COLD_START: an outage before any
-publish succeeded, so Micrometer has not registered kafka_publish_latency_seconds yet.
+publish succeeded, so Micrometer has not registered kafka_publish_latency_seconds yet. And
+/actuator/configprops under tests/fixtures/service/configprops/: from the first service, started
+with management.endpoint.configprops.show-values=always (configprops.json), and from the second,
+with Spring Boot's default, every value masked (configprops-masked.json).
 """
 
 from __future__ import annotations
@@ -40,6 +43,15 @@ def capture(service: Service, state: str) -> None:
             body = (json.dumps(json.loads(body), indent=2) + "\n").encode()
         (folder / name).write_bytes(body)
     print(f"captured {state} in {folder.relative_to(ROOT)}")
+
+
+def capture_configprops(service: Service, name: str) -> None:
+    folder = FIXTURES / "configprops"
+    folder.mkdir(parents=True, exist_ok=True)
+    status, body = service.get("/actuator/configprops")
+    assert status == 200, status
+    (folder / name).write_text(json.dumps(json.loads(body), indent=2) + "\n")
+    print(f"captured {name} in {folder.relative_to(ROOT)}")
 
 
 def table_ddl(url: str) -> str:
@@ -76,6 +88,7 @@ def capture_cold_start(jar: Path, database_url: str, workdir: Path) -> None:
             what="10 PENDING rows",
         )
         capture(service, "COLD_START")
+        capture_configprops(service, "configprops-masked.json")
 
 
 def main() -> int:
@@ -89,6 +102,7 @@ def main() -> int:
         properties = {
             "casino.retry.enabled": "false",
             "resilience4j.circuitbreaker.instances.kafka.wait-duration-in-open-state": "5s",
+            "management.endpoint.configprops.show-values": "always",
         }
         try:
             with running_service(
@@ -105,6 +119,7 @@ def main() -> int:
                     what="the first publishes",
                 )
                 capture(service, "CLOSED")
+                capture_configprops(service, "configprops.json")
                 broker.stop()
                 service.publish("casino.player.registered.v1", 10)
                 wait_until(lambda: service.breaker() == "OPEN", timeout=60, what="the breaker to open")
