@@ -9,8 +9,9 @@ tests/fixtures/service/<state>/, and Hibernate's DDL of failed_kafka_events besi
 a second service, started with no broker to reach, for COLD_START: an outage before any
 publish succeeded, so Micrometer has not registered kafka_publish_latency_seconds yet. And
 /actuator/configprops under tests/fixtures/service/configprops/: from the first service, started
-with management.endpoint.configprops.show-values=always (configprops.json), and from the second,
-with Spring Boot's default, every value masked (configprops-masked.json).
+a third service started with management.endpoint.configprops.show-values=always and the producer
+settings of its application.yml (the harness shortens them for outages; configprops.json), and
+from the second, with Spring Boot's default, every value masked (configprops-masked.json).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from tests.helpers.broker_fixtures import kafka_broker
-from tests.service.harness import ROOT, Service, build_service, running_service, wait_until
+from tests.service.harness import ROOT, Service, build_service, free_port, running_service, wait_until
 
 FIXTURES = ROOT / "tests" / "fixtures" / "service"
 ENDPOINTS = {
@@ -43,6 +44,18 @@ def capture(service: Service, state: str) -> None:
             body = (json.dumps(json.loads(body), indent=2) + "\n").encode()
         (folder / name).write_bytes(body)
     print(f"captured {state} in {folder.relative_to(ROOT)}")
+
+
+# The producer settings of examples/casino-events' application.yml, over the harness' short
+# ones, with every value shown.
+AS_CONFIGURED = {
+    "casino.retry.enabled": "false",
+    "management.endpoint.configprops.show-values": "always",
+    "spring.kafka.producer.properties.max.block.ms": "10000",
+    "spring.kafka.producer.properties.request.timeout.ms": "10000",
+    "spring.kafka.producer.properties.delivery.timeout.ms": "30000",
+    "spring.kafka.producer.properties.reconnect.backoff.max.ms": "1000",
+}
 
 
 def capture_configprops(service: Service, name: str) -> None:
@@ -73,7 +86,6 @@ def table_ddl(url: str) -> str:
 
 def capture_cold_start(jar: Path, database_url: str, workdir: Path) -> None:
     """The service's first events, with the broker unreachable since it started."""
-    from tests.service.harness import free_port
 
     properties = {"casino.retry.enabled": "false"}
     nowhere = f"127.0.0.1:{free_port()}"
@@ -102,7 +114,6 @@ def main() -> int:
         properties = {
             "casino.retry.enabled": "false",
             "resilience4j.circuitbreaker.instances.kafka.wait-duration-in-open-state": "5s",
-            "management.endpoint.configprops.show-values": "always",
         }
         try:
             with running_service(
@@ -119,7 +130,6 @@ def main() -> int:
                     what="the first publishes",
                 )
                 capture(service, "CLOSED")
-                capture_configprops(service, "configprops.json")
                 broker.stop()
                 service.publish("casino.player.registered.v1", 10)
                 wait_until(lambda: service.breaker() == "OPEN", timeout=60, what="the breaker to open")
@@ -137,6 +147,15 @@ def main() -> int:
             (FIXTURES / "failed_kafka_events.sql").write_text(table_ddl(pg))
         with pgserver.postgres_server() as cold_pg:
             capture_cold_start(jar, cold_pg, work / "cold")
+            nowhere = f"127.0.0.1:{free_port()}"
+            with running_service(
+                jar,
+                database_url=cold_pg,
+                bootstrap=nowhere,
+                workdir=work / "configprops",
+                properties=AS_CONFIGURED,
+            ) as service:
+                capture_configprops(service, "configprops.json")
     return 0
 
 
