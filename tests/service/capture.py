@@ -86,7 +86,6 @@ def table_ddl(url: str) -> str:
 
 def capture_cold_start(jar: Path, database_url: str, workdir: Path) -> None:
     """The service's first events, with the broker unreachable since it started."""
-
     properties = {"casino.retry.enabled": "false"}
     nowhere = f"127.0.0.1:{free_port()}"
     with running_service(
