@@ -77,6 +77,13 @@ def _perfdata(result: StatusResult, t: Thresholds) -> Iterator[str]:
     missing = result.check("dlq_topics")
     if missing is not None:
         yield f"missing_dlq_topics={missing.value};0;;0"
+    probe = result.gathered.probe
+    if probe is not None:
+        p99 = probe.figures(probe.ack_s)["p99"]
+        if p99 is not None:
+            limits = (t.publish_latency_warning.total_seconds(), t.publish_latency_critical.total_seconds())
+            yield f"probe_ack_p99_s={p99:.3f}s;{limits[0]:g};{limits[1]:g};0"
+        yield f"probe_lost={probe.lost};;0;0"
 
 
 def build_registry(result: StatusResult) -> CollectorRegistry:

@@ -194,6 +194,9 @@ def test_status_probe_adds_the_probe_check_and_a_missing_topic_is_unknown_with_t
     assert 'kafkaops_probe_latency_seconds{kind="end_to_end",quantile="max"}' in metrics
     assert "kafkaops_probe_records_lost 0.0" in metrics
     assert 'kafkaops_probe_step_seconds{step="connect"}' in metrics
+    nagios = cli("status", "--probe", "-o", "nagios").stdout
+    assert nagios.startswith("KAFKAOPS OK - all checks OK | ")
+    assert "probe_ack_p99_s=0." in nagios and "s;0.1;1;0" in nagios and " probe_lost=0;;0;0" in nagios
 
 
 @pytest.mark.timeout(60)
