@@ -35,9 +35,10 @@ def check_database(conns: Connections) -> tuple[list[Check], list[str]]:
             )
         if not problems:
             checks.append(Check(COMMAND, f"table {name}", "columns", GRANTED, None, "as kafkaops db check"))
-        if conn.dialect.name == "postgresql":
-            checks += _privileges(conn, db.schema, db.table, name)
-        topics = topics_needing_dlq(conn, conns.table) if not problems else []
+        privileges = _privileges(conn, db.schema, db.table, name) if conn.dialect.name == "postgresql" else []
+        checks += privileges
+        readable = not any(c.operation == "SELECT" and c.state != GRANTED for c in privileges)
+        topics = topics_needing_dlq(conn, conns.table) if not problems and readable else []
     return checks, topics
 
 

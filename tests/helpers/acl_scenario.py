@@ -91,6 +91,7 @@ def make_world(
     tmp_path: Path,
     *,
     sections: dict[str, Any] | None = None,
+    kafka_extra: dict[str, Any] | None = None,
 ) -> World:
     """Topics `acl-<hex>.events` and its `.dlq` with records, the table, no ACL yet."""
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
@@ -118,7 +119,7 @@ def make_world(
     config = write_config(
         tmp_path / "kafkaops.yaml",
         db,
-        kafka={**user.kafka, **FAST_CLIENT},
+        kafka={**user.kafka, **FAST_CLIENT, **(kafka_extra or {})},
         retry={"delivery_timeout": "5s"},
         **(sections or {}),
     )
