@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from kafkaops.common.errors import UsageError
 from kafkaops.doctor.acls import COMMANDS
-from kafkaops.doctor.report import DoctorReport
+from kafkaops.doctor.report import UNKNOWN, DoctorReport
 
 if TYPE_CHECKING:
     from kafkaops.db.connections import Connections
@@ -74,4 +74,9 @@ def run_doctor(
         )
     kafka_checks = check_kafka(conns, commands, names_of, catalog.write_suffix, timeout)
     report.checks = kafka_checks + report.checks
+    if any(c.state == UNKNOWN and c.resource.startswith("transactional id") for c in kafka_checks):
+        report.notes.append(
+            "a literal ACL on a transactional id shows only to a principal that may read the ACLs "
+            "(Describe on the cluster); a PREFIXED one (kafkaops-replay:) is told either way"
+        )
     return report
