@@ -30,8 +30,9 @@ def parse_commands(words: Sequence[str]) -> tuple[str, ...]:
             word = rest.split(" ", 1)[0]
             short = f"dlq {word}"
             if short not in COMMANDS:
+                named = " ".join(rest.split(" ", 2)[:2]) if word == "dlq" else word
                 raise UsageError(
-                    f"doctor knows no command {word!r}", hint=f"name any of: {', '.join(COMMANDS)}"
+                    f"doctor knows no command {named!r}", hint=f"name any of: {', '.join(COMMANDS)}"
                 )
             match, rest = short, rest[len(word) :].strip()
         else:
