@@ -471,7 +471,14 @@ def producer_settings(instance: InstanceStatus) -> Check | None:
     return Check(name, OK, len(differ), "differs (information): " + ", ".join(parts))
 
 
-def source_unreachable(source: str, message: str, hint: str | None = None) -> Check:
+DOCTOR = command("kafkaops", "doctor")
+
+
+def source_unreachable(source: str, message: str, hint: str | None = None, *, denied: bool = False) -> Check:
+    """A source status could not read; ``denied``: because the cluster denied kafkaops'
+    principal something, so the next step also checks every permission (`kafkaops doctor`)."""
+    if denied:
+        hint = f"{hint}; then every permission kafkaops needs: {DOCTOR}" if hint else DOCTOR
     return Check(source, UNKNOWN, None, message, hint)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from kafkaops.common.errors import ConfigError, KafkaopsError
+from kafkaops.common.errors import ConfigError, KafkaAuthorizationError, KafkaopsError
 from kafkaops.kafka.dlq_names import DlqTopic
 from kafkaops.status import checks
 from kafkaops.status.checks import Check
@@ -163,7 +163,8 @@ def _collect(source: _Source[T], name: str, timeout: float) -> tuple[T | None, S
     if source.error is not None:
         error = source.error
         if isinstance(error, KafkaopsError):
-            return None, SourceError(name, error.message, error.hint)
+            denied = isinstance(error, KafkaAuthorizationError)
+            return None, SourceError(name, error.message, error.hint, denied=denied)
         return None, SourceError(name, f"{name}: unexpected {type(error).__name__}")
     return source.value, None
 
@@ -234,12 +235,12 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
             out.append(lag)
     elif gathered.lag_error is not None and gathered.kafka is not None:
         e = gathered.lag_error
-        out.append(checks.source_unreachable("consumer_lag", e.message, e.hint))
+        out.append(checks.source_unreachable("consumer_lag", e.message, e.hint, denied=e.denied))
     if gathered.probe is not None:
         out.append(checks.probe(gathered.probe, t))
     elif gathered.probe_error is not None:
         e = gathered.probe_error
-        out.append(checks.source_unreachable("probe", e.message, e.hint))
+        out.append(checks.source_unreachable("probe", e.message, e.hint, denied=e.denied))
     out += _source_checks(gathered)
     return StatusResult(status=checks.overall(out), checks=out, gathered=gathered, dlq=dlq, checked_at=now)
 
@@ -304,7 +305,7 @@ def _source_checks(gathered: Gathered) -> list[Check]:
         out.append(checks.source_ok("database", message))
     if gathered.kafka_error is not None:
         e = gathered.kafka_error
-        out.append(checks.source_unreachable("kafka", e.message, e.hint))
+        out.append(checks.source_unreachable("kafka", e.message, e.hint, denied=e.denied))
     elif gathered.kafka is not None:
         k = gathered.kafka
         controller = f"controller {k.controller_id}" if k.controller_id is not None else "no controller"

@@ -99,3 +99,4 @@ class SourceError:
     source: str  # database | kafka
     message: str
     hint: str | None = None
+    denied: bool = False  # the cluster denied kafkaops' principal (a missing ACL)
