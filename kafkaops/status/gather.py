@@ -26,9 +26,11 @@ from kafkaops.status.statefile import StatusState
 if TYPE_CHECKING:
     from kafkaops.config.settings import Settings, Thresholds
     from kafkaops.db.connections import Connections
+    from kafkaops.probe.model import ProbeResult
 
 T = TypeVar("T")
 WEBHOOK_FLOOR = 0.5  # seconds a webhook gets even when gathering used the whole deadline
+PROBE_COUNT = 100  # records `status --probe` writes, as `kafkaops probe` by default
 _GRACE = 0.5  # beyond a source's own deadline, for its thread to hand the answer over
 
 
@@ -114,6 +116,18 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
             lambda: lag_of_pipeline(settings, conns, state_dir=config.state_dir, now=now, timeout=lag_left),
             started + source_timeout + _GRACE,
         )
+    probe_source: _Source[ProbeResult] | None = None
+    if result.configured["kafka"] and config.probe:
+        from kafkaops.probe.model import PROBE_TOPIC
+        from kafkaops.probe.run import run_probe
+
+        probe_props = settings.require_kafka()
+        probe_left = max(0.5, started + source_timeout - time.monotonic())
+        probe_source = _Source(
+            "probe",
+            lambda: run_probe(probe_props, topic=PROBE_TOPIC, count=PROBE_COUNT, timeout=probe_left),
+            started + source_timeout + _GRACE,
+        )
     if db_source is not None:
         db_answer = _collect(db_source, "database", source_timeout)
         result.database, result.database_error = db_answer
@@ -122,6 +136,9 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
         result.kafka, result.kafka_error = kafka_answer
     if lag_source is not None:
         result.lag, result.lag_error = _collect(lag_source, "consumer_lag", source_timeout)
+    if probe_source is not None:
+        probed = _collect(probe_source, "probe", source_timeout)
+        result.probe, result.probe_error = probed
     for source, instance in zip(instance_sources, config.app.endpoints(), strict=True):
         if source.wait() and isinstance(source.value, InstanceStatus):
             result.instances.append(source.value)
@@ -201,6 +218,9 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
         if breaker is not None and instance.reachable:
             out.append(breaker)
         out += _publishing(instance, state, now, t)
+        settings_check = checks.producer_settings(instance)
+        if settings_check is not None:
+            out.append(settings_check)
         pool = checks.thread_pool(instance.name, instance.pools, t)
         if pool is not None:
             out.append(pool)
@@ -216,6 +236,11 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
     elif gathered.lag_error is not None and gathered.kafka is not None:
         e = gathered.lag_error
         out.append(checks.source_unreachable("consumer_lag", e.message, e.hint, denied=e.denied))
+    if gathered.probe is not None:
+        out.append(checks.probe(gathered.probe, t))
+    elif gathered.probe_error is not None:
+        e = gathered.probe_error
+        out.append(checks.source_unreachable("probe", e.message, e.hint, denied=e.denied))
     out += _source_checks(gathered)
     return StatusResult(status=checks.overall(out), checks=out, gathered=gathered, dlq=dlq, checked_at=now)
 
