@@ -10,7 +10,7 @@ its bounded macros and no way to call Python: it is safe to run on whatever a re
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,3 +148,98 @@ def _eval_message(exc: Exception) -> str:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def unwrap(term: str) -> str:
+    """A term without the parentheses around all of it."""
+    term = term.strip()
+    while term.startswith("(") and term.endswith(")") and _depth_ok(term[1:-1]):
+        term = term[1:-1].strip()
+    return term
+
+
+def _depth_ok(text: str) -> bool:
+    depth = 0
+    for ch, in_string in _scan(text):
+        if in_string:
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _scan(text: str) -> Iterator[tuple[str, bool]]:
+    """Each character and whether it is inside a string literal."""
+    quote = ""
+    escaped = False
+    for ch in text:
+        if quote:
+            yield ch, True
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+            yield ch, True
+        else:
+            yield ch, False
+
+
+def conjuncts(source: str) -> list[str] | None:
+    """The terms joined by `&&` at the top level; None when `||` or `?:` joins anything there
+    (then no term alone is necessary)."""
+    terms: list[str] = []
+    current: list[str] = []
+    depth = 0
+    chars = list(_scan(source))
+    i = 0
+    while i < len(chars):
+        ch, in_string = chars[i]
+        nxt = chars[i + 1][0] if i + 1 < len(chars) else ""
+        if not in_string:
+            if ch in "([{":
+                depth += 1
+            elif ch in ")]}":
+                depth -= 1
+            elif depth == 0 and ch == "&" and nxt == "&":
+                terms.append("".join(current))
+                current = []
+                i += 2
+                continue
+            elif depth == 0 and ((ch == "|" and nxt == "|") or ch == "?"):
+                return None
+        current.append(ch)
+        i += 1
+    terms.append("".join(current))
+    return terms
+
+
+_HEADER_LOOKUP = re.compile(r'(?<![\w.])headers\s*\[\s*"((?:[^"\\]|\\.)*)"\s*\]')
+_HEADER_IN = re.compile(r'"((?:[^"\\]|\\.)*)"\s+in\s+headers(?!\w)')
+_HEADER_NAME = re.compile(r"(?<![\w.])headers(?!\w)")
+_HEADER_EQUALS = re.compile(r'^headers\s*\[\s*"([^"\\]*)"\s*\]\s*==\s*"([^"\\]*)"$')
+
+
+def header_names_read(source: str) -> frozenset[str] | None:
+    """The header names an expression can look at, when it only ever names them literally
+    (`headers["x"]`, `"x" in headers`); None when it may look at any (`headers.size()`)."""
+    looked = [m.group(1) for m in _HEADER_LOOKUP.finditer(source)]
+    tested = [m.group(1) for m in _HEADER_IN.finditer(source)]
+    if len(looked) + len(tested) != len(_HEADER_NAME.findall(source)) or any(
+        "\\" in n for n in looked + tested
+    ):
+        return None
+    return frozenset(looked + tested)
+
+
+def header_equalities(source: str) -> tuple[tuple[str, str], ...]:
+    """The top-level `&&` terms `headers["x"] == "text"` (no escapes): a record whose header x
+    holds other text cannot be selected (CEL's `&&` is false when one side is false)."""
+    terms = conjuncts(source) or []
+    found = [_HEADER_EQUALS.match(unwrap(t)) for t in terms]
+    return tuple((m.group(1), m.group(2)) for m in found if m)

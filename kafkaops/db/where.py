@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, Table, delete, select, update
 
 from kafkaops.common.timeparse import as_utc, isoformat_utc
-from kafkaops.common.where import Where, compile_where
+from kafkaops.common.where import Where, compile_where, conjuncts, unwrap
 from kafkaops.config.settings import LOGICAL_COLUMNS
 
 if TYPE_CHECKING:
@@ -110,12 +110,12 @@ def _plain(value: Any) -> Any:
 
 def sql_terms(source: str, table: Table) -> list[ColumnElement[bool]]:
     """The conditions SQL can answer: top-level `&&` terms that name a column directly."""
-    terms = _conjuncts(source)
+    terms = conjuncts(source)
     if terms is None:
         return []
     found: list[ColumnElement[bool]] = []
     for term in terms:
-        term = _unwrap(term)
+        term = unwrap(term)
         eq, within, cmp = _TERM_EQ.match(term), _TERM_IN.match(term), _TERM_CMP.match(term)
         if eq and eq.group(1) in _TEXT_COLUMNS and eq.group(1) != "id":
             found.append(table.c[eq.group(1)] == _unescape(eq.group(2)))
@@ -140,78 +140,6 @@ def sql_terms(source: str, table: Table) -> list[ColumnElement[bool]]:
 
 def _unescape(text: str) -> str:
     return text.replace('\\"', '"').replace("\\\\", "\\")
-
-
-def _unwrap(term: str) -> str:
-    term = term.strip()
-    while term.startswith("(") and term.endswith(")") and _conjuncts(term[1:-1]) is not None:
-        inner = term[1:-1]
-        if _depth_ok(inner):
-            term = inner.strip()
-        else:
-            break
-    return term
-
-
-def _depth_ok(text: str) -> bool:
-    depth = 0
-    for ch, in_string in _scan(text):
-        if in_string:
-            continue
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def _scan(text: str) -> Iterator[tuple[str, bool]]:
-    """Each character and whether it is inside a string literal."""
-    quote = ""
-    escaped = False
-    for ch in text:
-        if quote:
-            yield ch, True
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-            yield ch, True
-        else:
-            yield ch, False
-
-
-def _conjuncts(source: str) -> list[str] | None:
-    """The terms joined by `&&` at the top level; None when `||` or `?:` joins anything there
-    (then no term alone is necessary)."""
-    terms: list[str] = []
-    current: list[str] = []
-    depth = 0
-    chars = list(_scan(source))
-    i = 0
-    while i < len(chars):
-        ch, in_string = chars[i]
-        nxt = chars[i + 1][0] if i + 1 < len(chars) else ""
-        if not in_string:
-            if ch in "([{":
-                depth += 1
-            elif ch in ")]}":
-                depth -= 1
-            elif depth == 0 and ch == "&" and nxt == "&":
-                terms.append("".join(current))
-                current = []
-                i += 2
-                continue
-            elif depth == 0 and ((ch == "|" and nxt == "|") or ch == "?"):
-                return None
-        current.append(ch)
-        i += 1
-    terms.append("".join(current))
-    return terms
 
 
 # -- choosing rows ------------------------------------------------------------------------------

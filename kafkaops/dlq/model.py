@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from kafkaops.common.where import Where
 
+_UNREAD = object()
 FIELDS = (
     "topic",
     "partition",
@@ -57,10 +58,20 @@ def error_signature(message: str) -> str:
     return signature(message)
 
 
-def record_model(msg: Message, suffixes: Sequence[str], names: Collection[str] = FIELDS) -> dict[str, Any]:
+def record_model(
+    msg: Message,
+    suffixes: Sequence[str],
+    names: Collection[str] = FIELDS,
+    *,
+    headers: frozenset[str] | None = None,
+    pairs: Any = _UNREAD,
+) -> dict[str, Any]:
     """The model of one record, with only the top-level `names` asked for (an expression's
-    own, so a predicate on a header decodes no value)."""
-    model: dict[str, Any] = {}
+    own, so a predicate on a header decodes no value) and, given `headers`, only those header
+    names decoded. `pairs`: the headers when the caller has read them already."""
+    model: dict[str, Any] = {"_only": headers}
+    if pairs is not _UNREAD:
+        model["_pairs"] = pairs
     for name in names:
         build = _BUILDERS.get(name)
         if build is not None:
@@ -117,7 +128,10 @@ def _headers(msg: Message, suffixes: Sequence[str], model: dict[str, Any]) -> No
         return
     shown: dict[str, Any] = {}
     binary: dict[str, str] = {}
+    only = model["_only"]
     for name, raw in pairs:
+        if only is not None and name not in only:
+            continue
         shown.pop(name, None)
         binary.pop(name, None)
         if raw is None:
@@ -136,6 +150,18 @@ def _headers(msg: Message, suffixes: Sequence[str], model: dict[str, Any]) -> No
     model["headers"] = shown
     if binary:
         model["headers_base64"] = binary
+
+
+def _readable_once(msg: Message) -> list[tuple[str, bytes | None]] | None:
+    return dlq_record.readable_headers(msg)
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _readable(msg: Message, model: dict[str, Any]) -> list[tuple[str, bytes | None]] | None:
@@ -165,6 +191,35 @@ def _origin(msg: Message, suffixes: Sequence[str], model: dict[str, Any]) -> Non
     }
 
 
+# The headers that say why a record failed and where it came from (not at which offset).
+_CAUSE_HEADERS = frozenset(
+    (
+        *dlq_record._TOPIC_HEADERS,
+        *(name for pair in dlq_record._ERROR_HEADERS for name in pair),
+        dlq_record.EXCEPTION_CAUSE_FQCN,
+    )
+)
+
+
+def cause_of(
+    msg: Message, suffixes: tuple[str, ...]
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """(error class, message, signature, original topic) of a record, as `parse_origin` reads
+    them, computed once per distinct set of those headers: a DLQ holds few distinct causes."""
+    pairs = dlq_record.readable_headers(msg)
+    cause = None if pairs is None else tuple([pair for pair in pairs if pair[0] in _CAUSE_HEADERS])
+    return _cause(cause, msg.topic() or "", suffixes)
+
+
+@lru_cache(maxsize=4096)
+def _cause(
+    pairs: tuple[tuple[str, bytes | None], ...] | None, topic: str, suffixes: tuple[str, ...]
+) -> tuple[str | None, str | None, str | None, str | None]:
+    origin = dlq_record.parse_origin(list(pairs) if pairs is not None else None, topic, suffixes)
+    message = origin.error_message
+    return origin.error_class, message, None if message is None else error_signature(message), origin.topic
+
+
 _Builder = Callable[["Message", Sequence[str], dict[str, Any]], None]
 _BUILDERS: dict[str, _Builder] = {
     "topic": _where,
@@ -186,6 +241,7 @@ _BUILDERS: dict[str, _Builder] = {
 def _clean(model: dict[str, Any]) -> dict[str, Any]:
     model.pop("_pairs", None)
     model.pop("_origin", None)
+    model.pop("_only", None)
     return model
 
 
@@ -193,13 +249,41 @@ class RecordFilter:
     """`--where` over DLQ records: builds only the fields the expression reads."""
 
     def __init__(self, where: Where, suffixes: Sequence[str]) -> None:
+        from kafkaops.common.where import header_equalities, header_names_read
+
         self.where = where
         self.suffixes = tuple(suffixes)
         self.names = tuple(n for n in FIELDS if n in where.names)
+        self.headers = header_names_read(where.source) if "headers_base64" not in where.names else None
+        # Header texts that, when a record holds another, make the expression false: such a
+        # record is passed over without evaluating it (numbers Spring writes are left to CEL).
+        self.quick = tuple(
+            (name, text.encode())
+            for name, text in header_equalities(where.source)
+            if name not in _NUMBER_HEADERS
+        )
+        self._quick_names = frozenset(name for name, _ in self.quick)
 
     def matches(self, msg: Message) -> bool:
-        model = record_model(msg, self.suffixes, self.names)
+        pairs: Any = _UNREAD
+        if self.quick:
+            pairs = _readable_once(msg)
+            if pairs is not None and self._other_text(pairs):
+                return False
+        model = record_model(msg, self.suffixes, self.names, headers=self.headers, pairs=pairs)
         return self.where.test(model, f"partition {msg.partition()} offset {msg.offset()}")
+
+    def _other_text(self, pairs: list[tuple[str, bytes | None]]) -> bool:
+        found: dict[str, bytes | None] = {}
+        names = self._quick_names
+        for name, raw in pairs:
+            if name in names:
+                found[name] = raw  # the last occurrence counts
+        for name, text in self.quick:
+            raw = found.get(name)
+            if raw is not None and raw != text and _is_utf8(raw):
+                return True
+        return False
 
     @property
     def failures(self) -> Any:

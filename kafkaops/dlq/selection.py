@@ -60,18 +60,17 @@ class Selection:
             return False
         if self.key is not None and msg.key() != self.key:
             return False
-        stamp = record_timestamp_ms(msg)
-        if self.since_ms is not None and (stamp is None or stamp < self.since_ms):
-            return False
-        if self.until_ms is not None and (stamp is None or stamp >= self.until_ms):
-            return False
-        value = msg.value()
-        key = msg.key()
-        if self.grep is not None and not (
-            (value is not None and self.grep in value) or (key is not None and self.grep in key)
-        ):
-            return False
-        if self.match and not _fields_match(value, self.match):
+        if self.since_ms is not None or self.until_ms is not None:
+            stamp = record_timestamp_ms(msg)
+            if self.since_ms is not None and (stamp is None or stamp < self.since_ms):
+                return False
+            if self.until_ms is not None and (stamp is None or stamp >= self.until_ms):
+                return False
+        if self.grep is not None:
+            value, key = msg.value(), msg.key()
+            if not ((value is not None and self.grep in value) or (key is not None and self.grep in key)):
+                return False
+        if self.match and not _fields_match(msg.value(), self.match):
             return False
         return self.where is None or self.where.matches(msg)
 

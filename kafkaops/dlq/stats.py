@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from kafkaops.common.errors import UsageError
 from kafkaops.common.shell import command
 from kafkaops.common.timeparse import from_epoch_ms, isoformat_utc
-from kafkaops.dlq.model import record_model
+from kafkaops.dlq.model import cause_of, record_model
 from kafkaops.dlq.selection import record_timestamp_ms
 
 if TYPE_CHECKING:
@@ -46,8 +46,10 @@ class Group:
     def add(self, stamp: int | None) -> None:
         self.count += 1
         if stamp is not None:
-            self.oldest_ms = stamp if self.oldest_ms is None else min(self.oldest_ms, stamp)
-            self.newest_ms = stamp if self.newest_ms is None else max(self.newest_ms, stamp)
+            if self.oldest_ms is None or stamp < self.oldest_ms:
+                self.oldest_ms = stamp
+            if self.newest_ms is None or stamp > self.newest_ms:
+                self.newest_ms = stamp
 
 
 @dataclass
@@ -80,19 +82,23 @@ def _shown(value: Any) -> Any:
 
 
 def group_key(names: Sequence[str], suffixes: Sequence[str]) -> Callable[[Message], tuple[Any, ...]]:
-    """The function giving a record's group: its values for `names`, in order."""
-    fields = {_NEEDS[n] for n in names if n in _NEEDS}
+    """The function giving a record's group: its values for `names`, in order (the same values
+    the record model holds: error and origin topic through `cause_of`)."""
+    fields = {_NEEDS[n] for n in names if n == "key"}
+    needs_cause = any(n in ("error.signature", "error.class", "origin.topic") for n in names)
+    suffixes = tuple(suffixes)
 
     def key_of(msg: Message) -> tuple[Any, ...]:
-        model = record_model(msg, suffixes, fields)
+        model = record_model(msg, suffixes, fields) if fields else {}
+        cause = cause_of(msg, suffixes) if needs_cause else (None, None, None, None)
         values: list[Any] = []
         for name in names:
             if name == "error.signature":
-                values.append(model["error"]["signature"])
+                values.append(cause[2])
             elif name == "error.class":
-                values.append(model["error"]["class"])
+                values.append(cause[0])
             elif name == "origin.topic":
-                values.append(model["origin"]["topic"])
+                values.append(cause[3])
             elif name == "key":
                 b64 = model.get("key_base64")
                 values.append(("base64", b64) if b64 is not None else model.get("key"))

@@ -72,10 +72,11 @@ def tail(
         elif time.monotonic() > deadline:
             raise KafkaUnavailableError(f"Kafka delivered nothing from {request.topic!r} for {timeout:g}s")
         for msg in batch:
-            if is_eof(msg):
-                waiting.discard(msg.partition())
-                continue
-            raise_for(msg, consumer)
+            if msg.error() is not None:
+                if is_eof(msg):
+                    waiting.discard(msg.partition())
+                    continue
+                raise_for(msg, consumer)
             partition = msg.partition() or 0
             if partition not in waiting:
                 if request.follow and request.selection.matches(msg):

@@ -299,3 +299,31 @@ def test_a_killed_filtered_replay_resumed_replays_each_selected_record_once(
     assert json.loads(out)["complete"] is True
     keys = [m.key().decode() for m in read_all(kafka_bootstrap, target)]
     assert sorted(keys) == sorted(selected)  # each selected record once, none outside the filter
+
+
+def test_a_header_equality_reads_the_last_occurrence_and_counts_records_without_it(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    # The records a header predicate passes over without evaluating it must be the very ones
+    # the expression would find false: same result, same count of failures.
+    _, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(
+        kafka_bootstrap,
+        dlq,
+        [
+            ("first-wins-not", "1", [("brand", b"casino-7"), ("brand", b"casino-1")]),
+            ("last-wins", "2", [("brand", b"casino-1"), ("brand", b"casino-7")]),
+            ("missing", "3", [("other", b"x")]),
+            ("binary", "4", [("brand", b"\xff")]),
+            ("plain", "5", [("brand", b"casino-7")]),
+        ],
+    )
+    for expression in ('headers["brand"] == "casino-7"', '(headers["brand"] == "casino-7") && key != "x"'):
+        records, stderr = tail_where(cli, kafka_bootstrap, dlq, "--where", expression)
+        assert [r["key"] for r in records] == ["last-wins", "plain"]
+        assert (
+            "2 records could not be evaluated (not selected): first at partition 0 offset 2: no key 'brand'"
+            in stderr
+        )
+    records, _ = tail_where(cli, kafka_bootstrap, dlq, "--where", 'headers["brand"] != "casino-7"')
+    assert [r["key"] for r in records] == ["first-wins-not"]
