@@ -442,8 +442,7 @@ def stats(
         topic=topic, last=None, from_beginning=since_ms is None, since_ms=since_ms, selection=selection
     )
     check_reachable(settings.require_kafka())
-    # A smaller prefetch than librdkafka's 64 MiB: memory bounded by the groups, not the topic.
-    consumer = read_consumer(settings.require_kafka(), **{"queued.max.messages.kbytes": 16384})
+    consumer = read_consumer(settings.require_kafka())
     try:
         counted = count_groups(
             read_tail(consumer, request),

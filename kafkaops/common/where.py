@@ -118,6 +118,7 @@ def _compile_message(message: str, source: str) -> str:
     if not found:
         return message.splitlines()[0] if message else "not a valid expression"
     line, column, what = found.groups()
+    what = re.sub(r"\s*expecting \{.*\}", "", what)  # ANTLR's list of every token it could take
     where = f"column {column}" if line == "1" else f"line {line} column {column}"
     return f"{what.strip()} at {where}: {source!r}"
 

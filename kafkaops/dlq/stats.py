@@ -88,6 +88,9 @@ def group_key(names: Sequence[str], suffixes: Sequence[str]) -> Callable[[Messag
     needs_cause = any(n in ("error.signature", "error.class", "origin.topic") for n in names)
     suffixes = tuple(suffixes)
 
+    if names == ["error.signature"]:  # the default: one lookup a record
+        return lambda msg: (cause_of(msg, suffixes)[2],)
+
     def key_of(msg: Message) -> tuple[Any, ...]:
         model = record_model(msg, suffixes, fields) if fields else {}
         cause = cause_of(msg, suffixes) if needs_cause else (None, None, None, None)
@@ -123,13 +126,16 @@ def count_groups(
     stats = DlqStats(topic=topic, group_by=list(group_by))
     key_of = group_key(group_by, suffixes)
     groups = stats.groups
+    counted = 0
     for msg in records:
         values = key_of(msg)
         group = groups.get(values)
         if group is None:
             group = groups[values] = Group()
-        group.add(record_timestamp_ms(msg))
-        stats.records += 1
+        kind, stamp = msg.timestamp()
+        group.add(stamp if kind != 0 and stamp >= 0 else None)  # as record_timestamp_ms reads it
+        counted += 1
+    stats.records = counted
     return stats
 
 
