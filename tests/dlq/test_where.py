@@ -20,6 +20,7 @@ from tests.helpers.dlq import (
     dlq_pair,
     kafkaops_process,
     produce,
+    produce_raw_header,
     read_all,
     wait_until,
 )
@@ -327,3 +328,26 @@ def test_a_header_equality_reads_the_last_occurrence_and_counts_records_without_
         )
     records, _ = tail_where(cli, kafka_bootstrap, dlq, "--where", 'headers["brand"] != "casino-7"')
     assert [r["key"] for r in records] == ["first-wins-not"]
+
+
+def test_a_record_whose_header_name_is_not_utf8_is_shown_with_unreadable_headers_after_a_filter(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    # The client reads such headers only once; the filter asked first, the output after it.
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce_raw_header(kafka_bootstrap, dlq, b"odd", b"payload", b"bad\xffname", b"v")
+    records, _ = tail_where(
+        cli, kafka_bootstrap, dlq, "--where", f'error.class == null && origin.topic == "{source}"'
+    )
+    assert [(r["key"], r["headers"]) for r in records] == [("odd", None)]
+
+
+def test_a_filtered_replay_refuses_a_record_whose_headers_cannot_be_read_without_crashing(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce_raw_header(kafka_bootstrap, dlq, b"odd", b"payload", b"bad\xffname", b"v")
+    result = cli("-b", kafka_bootstrap, "dlq", "replay", dlq, "--yes", "--where", "error.class == null")
+    assert result.exit_code == 1, result.stderr
+    assert "has a header name that is not UTF-8" in result.stderr
+    assert read_all(kafka_bootstrap, source) == []
