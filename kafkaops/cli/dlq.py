@@ -13,7 +13,7 @@ import typer
 from kafkaops.cli.completion import complete_dlq_topics, complete_source_topics
 from kafkaops.cli.fields import Field
 from kafkaops.cli.formats import RECORDS, output_option
-from kafkaops.cli.options import DryRunOpt, OutputOpt, YesOpt
+from kafkaops.cli.options import DryRunOpt, OutputOpt, WhereOpt, YesOpt
 from kafkaops.cli.output import Format, Output
 from kafkaops.cli.state import confirm, output, state
 from kafkaops.common import clock
@@ -214,18 +214,20 @@ def tail(
     partition: PartitionOpt = None,
     key: KeyOpt = None,
     grep: GrepOpt = None,
+    where: WhereOpt = None,
     output_format: Annotated[Format | None, output_option(RECORDS)] = None,
 ) -> None:
     """Print DLQ records: partition, offset, time, key, original topic, error and value.
 
     Read-only: partitions are assigned directly, no consumer group is joined or committed.
     `-o json` prints one JSON list of the records, `-o jsonl` one object per record per line
-    (the only machine format --follow takes: it never ends). Bytes that are not UTF-8 are
-    given as base64.
+    (the only machine format --follow takes: it never ends), each the record model --where
+    filters on (docs/filters.md). Bytes that are not UTF-8 are given as base64.
 
     \b
     Example:
       kafkaops dlq tail casino.player.registered.v1.dlq -n 5 --grep brandId
+      kafkaops dlq tail casino.player.registered.v1.dlq --from-beginning --where 'error.class.endsWith("TimeoutException")'
     """
     from kafkaops.dlq.reading import read_consumer
     from kafkaops.dlq.tail import TailRequest
@@ -242,7 +244,9 @@ def tail(
         )
     if from_beginning and since is not None:
         raise UsageError("--from-beginning and --since are two start points: give one")
+    suffixes = settings.retry.dlq_catalog.suffixes
     selection = _selection(partition=partition, key=key, grep=grep, since=None, until=None, match=None)
+    selection = _with_where(selection, where, settings)
     since_ms = _since_ms(since)
     request = TailRequest(
         topic=topic,
@@ -256,7 +260,6 @@ def tail(
 
     check_reachable(settings.require_kafka())  # a cluster that is not there fails in seconds
     consumer = read_consumer(settings.require_kafka())
-    suffixes = settings.retry.dlq_catalog.suffixes
     stopped = False
 
     def stop() -> bool:
@@ -265,9 +268,9 @@ def tail(
     records: Iterator[Message] = read_tail(consumer, request, stop=stop)
     try:
         if out.fmt in (Format.json, Format.jsonl):
-            from kafkaops.dlq.tail import record_view
+            from kafkaops.dlq.model import full_model
 
-            views = (record_view(m, suffixes) for m in records)
+            views = (full_model(m, suffixes) for m in records)
             if out.fmt is Format.json:
                 out.json_list(views)
             else:
@@ -283,6 +286,26 @@ def tail(
         stopped = True  # Ctrl-C ends --follow: a normal way to stop, exit 0
     finally:
         consumer.close()
+        _say_failures(out, selection)
+
+
+def _with_where(selection: Selection, where: str | None, settings: Any) -> Selection:
+    """The selection narrowed by --where (compiled here: a bad expression stops the command
+    before anything is read)."""
+    if where is None:
+        return selection
+    import dataclasses
+
+    from kafkaops.dlq.model import compile_record_filter
+
+    found = compile_record_filter(where, saved=settings.filters, suffixes=settings.retry.dlq_catalog.suffixes)
+    return dataclasses.replace(selection, where=found)
+
+
+def _say_failures(out: Output, selection: Selection) -> None:
+    failures = getattr(selection.where, "failures", None)
+    if failures is not None and failures.count:
+        out.warning(failures.sentence())
 
 
 def _record_text(msg: Message, suffixes: tuple[str, ...]) -> str:
@@ -370,6 +393,79 @@ def _selection(
 
 
 # ---------------------------------------------------------------------------------------
+# stats
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="The DLQ topic.", autocompletion=complete_dlq_topics)],
+    group_by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group-by",
+            "-g",
+            help="Count per error.signature, error.class, origin.topic, key, hour or day; repeat or "
+            "comma-separate. [default: error.signature]",
+            show_default=False,
+        ),
+    ] = None,
+    since: RecordSinceOpt = None,
+    where: WhereOpt = None,
+    output_format: OutputOpt = None,
+) -> None:
+    """Count a DLQ topic's records per group, with the oldest and newest of each.
+
+    Reads the topic once, up to its end offsets at the start (read-only, no consumer group),
+    keeping one counter per group. Each group comes with the `kafkaops dlq replay` line that
+    replays exactly its records. error.signature is `failed --group-by error_signature`'s: a
+    table row and its DLQ record fall in the same group.
+
+    \b
+    Example:
+      kafkaops dlq stats casino.player.registered.v1.dlq -g error.class -g day --since 7d
+    """
+    from kafkaops.common.timeparse import from_epoch_ms, isoformat_utc
+    from kafkaops.dlq.reading import read_consumer
+    from kafkaops.dlq.selection import Selection
+    from kafkaops.dlq.stats import count_groups, parse_stats_group_by
+    from kafkaops.dlq.tail import TailRequest
+    from kafkaops.dlq.tail import tail as read_tail
+    from kafkaops.kafka.metadata import check_reachable
+
+    settings = state(ctx).settings
+    out = output(output_format)
+    names = parse_stats_group_by(group_by)
+    selection = _with_where(Selection(), where, settings)
+    since_ms = _since_ms(since)
+    request = TailRequest(
+        topic=topic, last=None, from_beginning=since_ms is None, since_ms=since_ms, selection=selection
+    )
+    check_reachable(settings.require_kafka())
+    consumer = read_consumer(settings.require_kafka())
+    try:
+        counted = count_groups(
+            read_tail(consumer, request),
+            topic=topic,
+            group_by=names,
+            suffixes=settings.retry.dlq_catalog.suffixes,
+        )
+    finally:
+        consumer.close()
+    source = selection.where.where.source if selection.where is not None else None  # type: ignore[attr-defined]
+    rows = counted.rows(since=isoformat_utc(from_epoch_ms(since_ms)), where=source)
+    fields = [Field(n, n.upper()) for n in names] + [
+        Field("count", "COUNT", kind="int"),
+        Field("oldest", "OLDEST"),
+        Field("newest", "NEWEST"),
+        Field("replay", "REPLAY WITH", kind="long"),
+    ]
+    if not out.rows(rows, fields) and out.fmt is Format.table:
+        out.info("No records match.")
+    _say_failures(out, selection)
+
+
+# ---------------------------------------------------------------------------------------
 # replay
 
 
@@ -422,6 +518,7 @@ def replay(
             show_default=False,
         ),
     ] = None,
+    where: WhereOpt = None,
     max_replays: Annotated[
         int,
         typer.Option("--max-replays", min=1, help="Skip (and report) records already replayed this often."),
@@ -471,6 +568,7 @@ def replay(
     \b
     Example:
       kafkaops dlq replay casino.player.registered.v1.dlq --match brandId=casino-7 --rate 500
+      kafkaops dlq replay casino.player.registered.v1.dlq --where @timeouts --dry-run
     """
     from kafkaops.dlq import plan as replay_plan
     from kafkaops.dlq import replay as core
@@ -483,7 +581,11 @@ def replay(
         source=topic,
         group=group,
         to=to,
-        selection=_selection(partition=partition, key=key, grep=grep, since=since, until=until, match=match),
+        selection=_with_where(
+            _selection(partition=partition, key=key, grep=grep, since=since, until=until, match=match),
+            where,
+            settings,
+        ),
         limit=limit,
         max_replays=max_replays,
         rate=rate,
@@ -517,6 +619,8 @@ def replay(
         except Exception:  # whatever stopped the run, say what it had committed by then
             _print_summary(out, replayer.summary, failed=True)
             raise
+        finally:
+            _say_failures(out, request.selection)
     _print_summary(out, summary, failed=False)
     if summary.interrupted:
         raise typer.Exit(exit_status_for_signal(stop.signum or signal.SIGINT))

@@ -20,6 +20,7 @@ from kafkaops.cli.options import (
     StatusOpt,
     TopicOpt,
     UntilOpt,
+    WhereOpt,
     YesOpt,
     event_filter,
 )
@@ -257,6 +258,7 @@ def list_(
         int, typer.Option("--limit", "-n", min=1, max=MAX_ROWS, help="At most this many rows.")
     ] = 50,
     all_rows: Annotated[bool, typer.Option("--all", help="Every matching row, streamed (no limit).")] = False,
+    where: WhereOpt = None,
     output_format: OutputOpt = None,
 ) -> None:
     """List failed events, most urgent first, without payloads.
@@ -283,6 +285,10 @@ def list_(
     out = output(opts["output_format"])
     conns = bounded_connections(ctx)
     shown = None if all_rows else limit
+    rows = _row_filter(ctx, where)
+    if rows is not None:
+        _list_selected(out, conns, flt, rows, shown)
+        return
     with conns.connect() as conn:
         page = page_of_events(conn, conns.table, flt=flt, limit=shown)
         written = _write_page(out, page, _list_fields(out))
@@ -291,6 +297,53 @@ def list_(
         out.info(f"Showing {written:,} of {total:,}; use --limit N or --all.")
     if not written and out.fmt is Format.table:
         out.info("No failed events match.")
+
+
+def _row_filter(ctx: typer.Context, where: str | None) -> Any:
+    if where is None:
+        return None
+    from kafkaops.db.where import compile_row_filter
+
+    return compile_row_filter(where, saved=state(ctx).settings.filters)
+
+
+def _say_failures(out: Output, rows: Any) -> None:
+    if rows is not None and rows.where.failures.count:
+        out.warning(rows.where.failures.sentence("row"))
+
+
+def _list_selected(out: Output, conns: Any, flt: EventFilter, rows: Any, shown: int | None) -> None:
+    """`failed list --where`: the rows the expression selects (in id order), at most `shown`."""
+    from datetime import datetime
+
+    from kafkaops.common.timeparse import as_utc
+    from kafkaops.db.failed_events import LIST_COLUMNS, conditions
+    from kafkaops.db.where import stream_selected
+
+    total = 0
+
+    def page() -> Iterator[dict[str, Any]]:
+        nonlocal total
+        where = conditions(conns.table, flt)
+        for row in stream_selected(conn, conns.table, rows, where, columns=LIST_COLUMNS):
+            total += 1
+            if shown is None or total <= shown:
+                yield {
+                    k: as_utc(v) if isinstance(v, datetime) else v
+                    for k, v in row.items()
+                    if k in LIST_COLUMNS
+                }
+
+    with conns.connect() as conn:
+        listed = page()
+        written = out.rows(_for_people(listed) if out.fmt is Format.table else listed, _list_fields(out))
+        for _ in listed:  # count the rest
+            pass
+    if shown is not None and total > written:
+        out.info(f"Showing {written:,} of {total:,}; use --limit N or --all.")
+    if not written and out.fmt is Format.table:
+        out.info("No failed events match.")
+    _say_failures(out, rows)
 
 
 @app.command()
@@ -305,6 +358,7 @@ def show(
             autocompletion=complete_event_ids,
         ),
     ],
+    where: WhereOpt = None,
     output_format: OutputOpt = None,
 ) -> None:
     """Show events whole: payload (pretty-printed when JSON) and decoded headers.
@@ -323,8 +377,19 @@ def show(
     out = output(opts["output_format"])
     conns = bounded_connections(ctx)
     ids = _ids(ctx, event_ids)
+    chooser = _row_filter(ctx, where)
     with conns.connect() as conn:
         rows = get_events(conn, conns.table, ids)
+    if chooser is not None:
+        kept = [row for row in rows if chooser.test(row)]
+        for row in rows:
+            if row not in kept:
+                out.warning(f"id {row['id']} left out (--where does not select it).")
+        _say_failures(out, chooser)
+        rows = kept
+        if not rows:
+            out.info("No failed events match.")
+            return
     for row in rows:
         row["headers"] = decode_headers(row["headers"])
     if out.fmt in (Format.csv, Format.tsv, Format.jsonl):  # one line (or row) per event
@@ -390,6 +455,7 @@ def _bulk(
     doc = {"matched": plan.matched, action.done_key: 0, **(extra or {}), "dry_run": dry_run}
     doc["left_out"] = plan.left_out
     if dry_run or plan.matched == 0:
+        _say_failures(out, action.rows)
         if plan.matched > len(plan.preview) and dry_run:
             out.info(f"Showing {len(plan.preview):,} of {plan.matched:,}.")
         _result(out, {**doc, "rows": plan.preview} if dry_run else doc)
@@ -406,12 +472,15 @@ def _bulk(
         raise KeyboardInterrupt from None
     out.info(done(changed))
     _result(out, {**doc, action.done_key: changed})
+    _say_failures(out, action.rows)
 
 
 def _warn_left_out(out: Output, left_out: list[dict[str, Any]], action: BulkAction) -> None:
     for item in left_out[:WARNED_IDS]:
         status = item["status"]
         why = "no such row" if status is None else f"{safe_text(status)}: {action.verb} takes {action.takes}"
+        if item.get("where") is False:
+            why = "--where does not select it"
         out.warning(f"id {item['id']} left out ({why}).")
     if len(left_out) > WARNED_IDS:
         out.warning(f"{len(left_out) - WARNED_IDS:,} more named id(s) left out (-o json lists them all).")
@@ -441,6 +510,7 @@ def requeue(
     since: SinceOpt = None,
     until: UntilOpt = None,
     error: ErrorOpt = None,
+    where: WhereOpt = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
     timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
@@ -468,6 +538,7 @@ def requeue(
     conns = bounded_connections(ctx)
     flt = _filter(opts, _ids(ctx, event_ids))
     action = Requeue(conns, flt, within=_timeout(timeout), now=clock.now())
+    action.rows = _row_filter(ctx, where)
     _bulk(
         ctx,
         out,
@@ -512,6 +583,7 @@ def purge(
         int,
         typer.Option("--batch-size", min=1, max=MAX_ROWS, help="Rows deleted per transaction."),
     ] = 10_000,
+    where: WhereOpt = None,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
     timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
@@ -543,6 +615,7 @@ def purge(
     within = _timeout(timeout)
     cutoff = purge_cutoff(older_than, now=clock.now())
     action = Purge(conns, flt, older_than=cutoff, batch_size=batch_size, within=within)
+    action.rows = _row_filter(ctx, where)
     age = f" last updated before {format_utc(cutoff)}" if cutoff else ""
     _bulk(
         ctx,

@@ -183,6 +183,16 @@ ErrorOpt = Annotated[
         show_default=False,
     ),
 ]
+WhereOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        "-w",
+        help='Only records for which this CEL expression is true (error.class.endsWith("Timeout")); '
+        "@NAME: the context's saved filter NAME. See docs/filters.md.",
+        show_default=False,
+    ),
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act without asking for confirmation.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Only count what would change; change nothing.")]
 

@@ -92,7 +92,7 @@ SETTLE_TIMEOUT = timedelta(seconds=30)
 STATEMENT_TIMEOUT = timedelta(seconds=30)
 
 # The keys each section accepts (`kafka` is librdkafka's free-form properties).
-SECTIONS = ("database", "kafka", "app", "retry", "thresholds", "alerts", "status")
+SECTIONS = ("database", "kafka", "app", "retry", "thresholds", "alerts", "status", "filters")
 SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
     "database": ("url", "table", "schema", "columns", "id_type", "lock_timeout"),
     "kafka": None,
@@ -135,6 +135,7 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
     ),
     "alerts": ("webhook", "timeout"),
     "status": ("state_dir", "timeout"),
+    "filters": None,  # saved --where expressions: name -> expression
 }
 THRESHOLD_LEVELS: dict[str, tuple[str, ...]] = {
     "pending_events": ("warning", "critical"),
@@ -306,6 +307,18 @@ class Settings:
     @property
     def status(self) -> StatusSettings:
         return self._section("status")
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """`filters`: the context's saved `--where` expressions (`--where @name`)."""
+        saved = self.raw.get("filters") or {}
+        bad = [name for name, expr in saved.items() if not isinstance(expr, str)]
+        if bad:
+            raise ConfigError(
+                f"filters.{bad[0]} must be an expression in quotes",
+                hint="filters: {timeouts: 'error.class.endsWith(\"TimeoutException\")'}",
+            )
+        return dict(saved)
 
     def require_database_url(self) -> str:
         if not self.database.url:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from kafkaops.db.connections import Connections
+    from kafkaops.db.where import RowFilter
 
 
 class ActionInterrupted(Exception):
@@ -56,6 +57,7 @@ class BulkAction:
         self.flt = flt
         self.within = within
         self.where: Sequence[ColumnElement[bool]] = ()
+        self.rows: RowFilter | None = None  # --where: only the rows this expression selects
 
     @property
     def statuses(self) -> str:
@@ -66,6 +68,13 @@ class BulkAction:
         """What it would act on, found before anyone is asked (`preview`: rows to show)."""
         try:
             with self._transaction() as conn:
+                if self.rows is not None:
+                    from kafkaops.db.where import plan_selected
+
+                    matched, shown, left_out = plan_selected(
+                        conn, self.conns.table, self.rows, self.where, ids=self.flt.ids, preview=preview
+                    )
+                    return ActionPlan(matched, left_out, shown)
                 return plan_action(conn, self.conns.table, self.where, ids=self.flt.ids, preview=preview)
         except StatementTimeoutError as late:
             raise late.telling(f"nothing was {self.done_key}") from late
@@ -95,6 +104,8 @@ class Requeue(BulkAction):
     def run(self) -> int:
         try:
             with self._transaction() as conn:
+                if self.rows is not None:
+                    return self._requeue_selected(conn, self.rows)
                 return requeue(conn, self.conns.table, flt=self.flt, now=self.now)
         except StatementTimeoutError as late:
             raise late.telling("nothing was requeued (the transaction was rolled back)") from late
@@ -104,6 +115,19 @@ class Requeue(BulkAction):
                 if lost.during_commit
                 else "nothing was requeued (the transaction was rolled back)"
             ) from lost
+
+    def _requeue_selected(self, conn: Connection, rows: RowFilter) -> int:
+        """--where: every selected row, in batches of one transaction."""
+        from kafkaops.db.where import act_batch, requeue_statement
+
+        statement = requeue_statement(self.conns.table, self.now)
+        done, after, more = 0, None, True
+        while more:
+            changed, after, more = act_batch(
+                conn, self.conns.table, rows, self.where, statement, after=after, batch_size=5_000
+            )
+            done += changed
+        return done
 
 
 class Purge(BulkAction):
@@ -132,6 +156,26 @@ class Purge(BulkAction):
         the rows committed so far; a timeout or a lost connection says them in its message."""
         deleted = 0
         try:
+            if self.rows is not None:
+                from kafkaops.db.where import act_batch, delete_statement
+
+                # Each batch its own transaction, as below, resuming after the last id read: the
+                # rows the expression leaves are never read twice.
+                after, more = None, True
+                while more:
+                    with self._transaction() as conn:
+                        batch, after, more = act_batch(
+                            conn,
+                            self.conns.table,
+                            self.rows,
+                            self.where,
+                            delete_statement(self.conns.table),
+                            after=after,
+                            batch_size=self.batch_size,
+                            skip_locked=True,
+                        )
+                    deleted += batch
+                return deleted
             while True:
                 with self._transaction() as conn:
                     batch = purge_batch(

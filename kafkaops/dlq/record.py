@@ -136,20 +136,30 @@ def _text(value: bytes | None) -> str | None:
 
 
 _HEADERS = operator.methodcaller("headers")
+# The last message asked and its answer: a filter (`--where`) and then the output or the
+# replay of one record each ask, and only the first ask of a message is safe.
+_LAST: list[Any] = [None, None]
 
 
 def readable_headers(msg: Message) -> list[tuple[str, bytes | None]] | None:
     """The record's headers as read ([] when it has none), or None when confluent-kafka cannot
     read them: it fails on a header name that is not UTF-8, which a non-Java producer can write.
-    Only the first call on a message fails (later ones return a list holding a NULL name), so
-    this must be the first to ask. The failure is a result returned with an exception set,
-    which Python's specialised call of `msg.headers()` may not notice at once: the generic
+    Only the first call on a message fails (later ones return a list holding a NULL name, which
+    crashes the interpreter when read), so this must be the first to ask; asked again of the
+    last message, it gives the first answer. The failure is a result returned with an exception
+    set, which Python's specialised call of `msg.headers()` may not notice at once: the generic
     call (methodcaller) always does."""
+    if _LAST[0] is msg:
+        last: list[tuple[str, bytes | None]] | None = _LAST[1]
+        return last
     try:
         headers: Any = _HEADERS(msg)
     except (SystemError, UnicodeDecodeError):
-        return None
-    return list(headers.items()) if isinstance(headers, dict) else headers or []
+        found = None
+    else:
+        found = list(headers.items()) if isinstance(headers, dict) else headers or []
+    _LAST[0], _LAST[1] = msg, found
+    return found
 
 
 def header_values(headers: HeaderInput) -> dict[str, bytes | None]:

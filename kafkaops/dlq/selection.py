@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kafkaops.common.errors import UsageError
 from kafkaops.common.jsontext import parse_json
@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class RecordPredicate(Protocol):
+    def matches(self, msg: Message) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Selection:
     partitions: frozenset[int] | None = None
@@ -30,13 +36,14 @@ class Selection:
     since_ms: int | None = None  # record timestamp, inclusive
     until_ms: int | None = None  # record timestamp, exclusive
     match: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    where: RecordPredicate | None = None  # --where (dlq/model.py's RecordFilter)
 
     @property
     def filters_records(self) -> bool:
         """True when records of the chosen partitions may still be passed over."""
-        return any(v is not None for v in (self.key, self.grep, self.since_ms, self.until_ms)) or bool(
-            self.match
-        )
+        return any(
+            v is not None for v in (self.key, self.grep, self.since_ms, self.until_ms, self.where)
+        ) or bool(self.match)
 
     def chosen_partitions(self, topic: str, marks: Mapping[int, T]) -> dict[int, T]:
         """`marks` (per partition of `topic`) narrowed to the chosen partitions; one the topic
@@ -53,18 +60,19 @@ class Selection:
             return False
         if self.key is not None and msg.key() != self.key:
             return False
-        stamp = record_timestamp_ms(msg)
-        if self.since_ms is not None and (stamp is None or stamp < self.since_ms):
+        if self.since_ms is not None or self.until_ms is not None:
+            stamp = record_timestamp_ms(msg)
+            if self.since_ms is not None and (stamp is None or stamp < self.since_ms):
+                return False
+            if self.until_ms is not None and (stamp is None or stamp >= self.until_ms):
+                return False
+        if self.grep is not None:
+            value, key = msg.value(), msg.key()
+            if not ((value is not None and self.grep in value) or (key is not None and self.grep in key)):
+                return False
+        if self.match and not _fields_match(msg.value(), self.match):
             return False
-        if self.until_ms is not None and (stamp is None or stamp >= self.until_ms):
-            return False
-        value = msg.value()
-        key = msg.key()
-        if self.grep is not None and not (
-            (value is not None and self.grep in value) or (key is not None and self.grep in key)
-        ):
-            return False
-        return not self.match or _fields_match(value, self.match)
+        return self.where is None or self.where.matches(msg)
 
     def describe(self) -> str:
         """The selection in words, for the summary printed before acting."""
@@ -80,6 +88,8 @@ class Selection:
         if self.until_ms is not None:
             parts.append(f"until {isoformat_utc(from_epoch_ms(self.until_ms))}")
         parts += [f"{name}={value}" for name, value in self.match]
+        if self.where is not None:
+            parts.append(self.where.describe())
         return ", ".join(parts) if parts else "every record"
 
 

@@ -1,19 +1,15 @@
 """`dlq tail`: records of a DLQ topic, read-only, newest per partition or from a start point,
-optionally followed; and the JSON shape of one record as the user sees it.
+optionally followed (the JSON shape of a record is dlq/model.py's).
 """
 
 from __future__ import annotations
 
-import base64
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kafkaops.common.errors import KafkaUnavailableError, NotFoundError, UsageError
-from kafkaops.common.jsontext import parse_json
-from kafkaops.common.timeparse import from_epoch_ms, isoformat_utc
-from kafkaops.dlq import record as dlq_record
 from kafkaops.dlq.reading import is_eof, last_records, raise_for
 from kafkaops.dlq.selection import Selection, record_timestamp_ms
 from kafkaops.kafka.errors import kafka_errors
@@ -21,57 +17,6 @@ from kafkaops.kafka.metadata import watermarks
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
-
-
-def record_view(msg: Message, suffixes: Sequence[str]) -> dict[str, Any]:
-    """The JSON shape of one DLQ record (`dlq tail -o json`)."""
-    headers = dlq_record.readable_headers(msg)
-    origin = dlq_record.parse_origin(headers, msg.topic() or "", suffixes)
-    view: dict[str, Any] = {
-        "topic": msg.topic(),
-        "partition": msg.partition(),
-        "offset": msg.offset(),
-        "timestamp": isoformat_utc(from_epoch_ms(record_timestamp_ms(msg))),
-    }
-    view.update(_bytes_field("key", msg.key()))
-    # None: the client could not read them (a header name that is not UTF-8).
-    view["headers"] = (
-        None if headers is None else [{"key": k, **_bytes_field("value", v)} for k, v in headers]
-    )
-    view["original"] = {
-        "topic": origin.topic,
-        "partition": origin.partition,
-        "offset": origin.offset,
-        "timestamp": origin.timestamp,
-    }
-    view["error"] = {
-        "message": origin.error_message,
-        "class": origin.error_class,
-        "wrapper": origin.error_wrapper,
-    }
-    view.update(_value_field(msg.value()))
-    return view
-
-
-def _bytes_field(name: str, value: bytes | str | None) -> dict[str, Any]:
-    if value is None:
-        return {name: None}
-    raw = value.encode() if isinstance(value, str) else value
-    try:
-        return {name: raw.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {f"{name}_base64": base64.b64encode(raw).decode("ascii")}
-
-
-def _value_field(value: bytes | None) -> dict[str, Any]:
-    if value is None:
-        return {"value": None}
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return {"value_base64": base64.b64encode(value).decode("ascii")}
-    parsed, is_json = parse_json(text)
-    return {"value": parsed if is_json else text}
 
 
 @dataclass(frozen=True)
@@ -127,10 +72,11 @@ def tail(
         elif time.monotonic() > deadline:
             raise KafkaUnavailableError(f"Kafka delivered nothing from {request.topic!r} for {timeout:g}s")
         for msg in batch:
-            if is_eof(msg):
-                waiting.discard(msg.partition())
-                continue
-            raise_for(msg, consumer)
+            if msg.error() is not None:
+                if is_eof(msg):
+                    waiting.discard(msg.partition())
+                    continue
+                raise_for(msg, consumer)
             partition = msg.partition() or 0
             if partition not in waiting:
                 if request.follow and request.selection.matches(msg):

@@ -8,12 +8,12 @@ Thresholds are exclusive, as the runbook writes them: pending "> 1000" warns at 
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from kafkaops.common.shell import command
 from kafkaops.common.timeparse import format_duration
 from kafkaops.config.settings import Thresholds
 from kafkaops.kafka.dlq_names import DlqTopic
@@ -41,12 +41,6 @@ KNOWN_STATES = ("CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED", "METRI
 # Spring Boot's health statuses: DOWN and OUT_OF_SERVICE are what it answers 503 for.
 HEALTH_CRITICAL = ("DOWN", "OUT_OF_SERVICE")
 HEALTH_WARNING = ("DEGRADED", "UNKNOWN")
-
-
-def command(*argv: str) -> str:
-    """A command to paste into a shell: each part one word, quoted when it needs to be, so a
-    topic named `orders.v1 $(touch pwned)` stays a name and never becomes a command."""
-    return shlex.join(argv)
 
 
 PENDING_BY_TOPIC = command("kafkaops", "failed", "--status", "PENDING", "--group-by", "topic")

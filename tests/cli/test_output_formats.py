@@ -44,6 +44,7 @@ COMMANDS: dict[str, list[str]] = {
     "status": [],
     "dlq list": [],
     "dlq tail": ["t.v1.dlq", "--from-beginning"],
+    "dlq stats": ["t.v1.dlq"],
     "dlq replay": ["t.v1.dlq", "--dry-run"],
     "config show": [],
     "config contexts": [],

@@ -329,21 +329,23 @@ def test_tail_json_lines_carry_every_field_and_binary_as_base64(
     time.strptime(binary["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
     assert base64.b64decode(binary["key_base64"]) == b"\xfe\xffkey" and "key" not in binary
     assert base64.b64decode(binary["value_base64"]) == b"\x00\x01\x9b\xff" and "value" not in binary
-    assert binary["original"] == {
+    assert binary["origin"] == {
         "topic": "casino.orders.v1",
         "partition": 3,
         "offset": 42,
-        "timestamp": 1_795_000_000_123,
+        "timestamp": "2026-11-18T11:06:40Z",
     }
     assert binary["error"] == {
-        "message": "Timeout [/bold]",
         "class": "java.lang.IllegalStateException",
+        "message": "Timeout [/bold]",
+        "signature": "Timeout [/bold]",
         "wrapper": None,
     }
-    assert [h["key"] for h in binary["headers"]] == [k for k, _ in headers]
-    assert binary["headers"][-1] == {"key": "bin", "value_base64": base64.b64encode(b"\xff\x00\xfe").decode()}
-    assert binary["headers"][0] == {"key": "kafka_dlt-original-topic", "value": "casino.orders.v1"}
-    assert text["key"] == "text-key" and text["value"] == "not json {" and text["headers"] == []
+    assert list(binary["headers"]) == [k for k, _ in headers if k != "bin"]
+    assert binary["headers_base64"] == {"bin": base64.b64encode(b"\xff\x00\xfe").decode()}
+    assert binary["headers"]["kafka_dlt-original-topic"] == "casino.orders.v1"
+    assert binary["headers"]["kafka_dlt-original-offset"] == 42
+    assert text["key"] == "text-key" and text["value"] == "not json {" and text["headers"] == {}
 
 
 def test_tail_json_lines_escape_what_a_terminal_would_obey(
@@ -361,7 +363,7 @@ def test_tail_json_lines_escape_what_a_terminal_would_obey(
     assert not any(c in result.stdout for c in ("\x1b", "\x07", "\x9b", "\u202e"))
     (record,) = json.loads(result.stdout)  # the same strings, once decoded
     assert record["key"] == hostile and record["value"] == {"m": hostile}
-    assert record["headers"] == [{"key": "h", "value": hostile}]
+    assert record["headers"] == {"h": hostile}
 
 
 def test_tail_text_never_lets_escape_sequences_or_binary_reach_the_terminal(
@@ -406,7 +408,7 @@ def test_a_header_name_that_is_not_utf8_does_not_stop_tail_or_list(
     records = tail_json(cli, kafka_bootstrap, dlq)
     assert [r["key"] for r in records] == ["player-0", "odd", "player-1"]
     assert records[1]["headers"] is None and records[1]["value"] == "payload"
-    assert records[1]["original"]["topic"] == source  # by the DLQ's name
+    assert records[1]["origin"]["topic"] == source  # by the DLQ's name
     text = cli("-b", kafka_bootstrap, "dlq", "tail", dlq)
     assert text.exit_code == 0, text.stderr
     assert "headers:  (unreadable: a header name is not UTF-8)" in text.stdout

@@ -32,6 +32,7 @@ from kafkaops.common.clock import now as utcnow
 from kafkaops.config.settings import Overrides, load_settings
 from kafkaops.db.connections import Connections
 from kafkaops.db.engine import create_engine
+from kafkaops.db.failed_events import error_signature
 from kafkaops.retry.job import claim_due_events, to_record
 from kafkaops.retry.publish import publish
 from kafkaops.retry.schedule import RetrySchedule
@@ -359,11 +360,12 @@ class TestSkipLockedJob:
         assert result.exit_code == 0, result.stderr
         (tailed,) = json.loads(result.stdout)
         assert tailed["value"]["eventId"] == event_id
-        assert tailed["original"] == {"topic": topic, "partition": None, "offset": None, "timestamp": None}
+        assert tailed["origin"] == {"topic": topic, "partition": None, "offset": None, "timestamp": None}
         assert tailed["error"] == {
             "class": "org.apache.kafka.common.errors.RecordTooLargeException",
             "wrapper": None,
             "message": row["last_error"],
+            "signature": error_signature(row["last_error"]),
         }
 
         result = cli("failed", "--config", str(setup.config), "--topic", topic, "-o", "json")

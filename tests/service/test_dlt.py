@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from kafkaops.common.timeparse import from_epoch_ms, isoformat_utc
+from kafkaops.db.failed_events import error_signature
 from tests.service.harness import Service, running_service, wait_until
 
 pytestmark = [pytest.mark.service, pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -95,11 +97,11 @@ def test_spring_dlt_records_are_decoded_and_replayed_once(
         headers = dict(raw[record["offset"]].headers())
         original = originals[int.from_bytes(headers["kafka_dlt-original-offset"], "big")]
         # Spring's big-endian partition, offset and timestamp, its exception class and message.
-        assert record["original"] == {
+        assert record["origin"] == {
             "topic": TOPIC,
             "partition": 0,
             "offset": original.offset(),
-            "timestamp": original.timestamp()[1],
+            "timestamp": isoformat_utc(from_epoch_ms(original.timestamp()[1])),
         }
         # Spring wraps the listener's exception: the cause is the class shown, the wrapper kept.
         assert headers["kafka_dlt-exception-fqcn"] == LISTENER_FAILED.encode()
@@ -107,6 +109,7 @@ def test_spring_dlt_records_are_decoded_and_replayed_once(
             "class": POISON,
             "wrapper": LISTENER_FAILED,
             "message": headers["kafka_dlt-exception-message"].decode(),
+            "signature": error_signature(headers["kafka_dlt-exception-message"].decode()),
         }
         assert headers["kafka_dlt-exception-cause-fqcn"] == POISON.encode()
         assert record["error"]["message"].endswith(
