@@ -25,10 +25,17 @@ class PassOutcome:
     @property
     def exit_status(self) -> int:
         """When no failure is raised: 128 + the signal that stopped the pass, else 1 when it
-        stopped early (breaker, deadline), made DLQ_FAILED rows or lost its metrics, else 0."""
+        stopped early (breaker, deadline), made DLQ_FAILED rows, met records the broker will never
+        accept or lost its metrics, else 0."""
         if self.signum is not None and self.summary.stopped_by is not None:
             return exit_status_for_signal(self.signum)
-        if not self.summary.completed or self.summary.dlq_failed or self.metrics_error is not None:
+        summary = self.summary
+        if (
+            not summary.completed
+            or summary.dlq_failed
+            or summary.permanent_ids
+            or self.metrics_error is not None
+        ):
             return ExitStatus.FAILURE
         return ExitStatus.OK
 

@@ -237,8 +237,10 @@ def test_a_null_retry_count_counts_as_never_attempted(
     embedded_kafka.create_topic("refused")
     embedded_kafka.refuse_produce("refused", INVALID_RECORD)
     pg_database.insert([event(1, topic="refused", retry_count=None), event(2, topic="ok", retry_count=None)])
-    for result in passes(cli, 2, "-o", "json"):
-        assert result.exit_code == 0, result.stderr
+    first, second = passes(cli, 2, "-o", "json")
+    assert first.exit_code == 1, first.stderr  # refused alone for INVALID_RECORD: permanent
+    assert json.loads(first.stdout)["permanent"] == 1
+    assert second.exit_code == 0, second.stderr  # nothing due
     assert {(r["topic"], r["status"], r["retry_count"]) for r in pg_database.rows()} == {
         ("refused", "PENDING", 1),
         ("ok", "RESOLVED", None),
@@ -261,7 +263,8 @@ def test_a_null_payload_counts_as_an_attempt_and_does_not_block_the_queue(
     embedded_kafka.create_topic("casino.player.registered.v1.dlq")
     database.insert([event(9, payload=None)] + [event(i) for i in range(3)])  # the NULL one is oldest
     result = cli("retry", "-o", "json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # a NULL payload is a permanent failure
+    assert json.loads(result.stdout)["permanent"] == 1
     rows = {r["event_id"]: r for r in database.rows()}
     assert {rows[f"evt-{i}"]["status"] for i in range(3)} == {"RESOLVED"}
     assert (rows["evt-9"]["status"], rows["evt-9"]["last_error"]) == (
