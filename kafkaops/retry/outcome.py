@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from kafkaops.common.errors import ExitStatus, KafkaopsError, exit_status_for_signal
+from kafkaops.common.errors import DatabaseError, ExitStatus, KafkaopsError, exit_status_for_signal
 from kafkaops.common.signals import stop_on_signals
 from kafkaops.retry.job import PassOptions, PassSummary, run_pass
 
@@ -62,7 +62,11 @@ def retry_pass(
     batches: the batch in flight is published and settled first, instead of dying between the
     broker's acknowledgement and the commit (which sends that batch again next pass); a second
     signal stops at once."""
+    from kafkaops.common import clock
+    from kafkaops.retry.runs import pass_run, record_pass
+
     outcome = PassOutcome(PassSummary())
+    started_at = clock.now()
     with stop_on_signals() as stop:
         options.stop = stop
         try:
@@ -70,6 +74,8 @@ def retry_pass(
         except KafkaopsError as error:
             outcome.failure = error
     outcome.signum = stop.signum
+    if conns.settings.database.url and not isinstance(outcome.failure, DatabaseError):
+        record_pass(conns, pass_run(outcome.summary, started_at=started_at, failure=outcome.failure))
     outcome.metrics_error = _write_metrics(
         outcome.summary, metrics_file=metrics_file, pushgateway=pushgateway, lock_timeout=lock_timeout
     )

@@ -21,6 +21,8 @@ from kafkaops.dlq.catalogue import needs_dlq
 from kafkaops.status.model import DatabaseStatus
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from kafkaops.db.connections import Connections
 
 
@@ -42,6 +44,7 @@ def read_database(
         bound_transaction(conn, statement=left, lock=left)
         try:
             counts = read_counts(conn, conns.table, conns.settings.database, now=now, exact=exact)
+            _read_retry_side(conn, conns, result)
         except sa.exc.DBAPIError as error:
             if sqlstate(error) == QUERY_CANCELED:
                 raise DatabaseError(
@@ -53,6 +56,22 @@ def read_database(
     _fold(counts, result)
     result.elapsed_s = time.monotonic() - started
     return result
+
+
+def _read_retry_side(conn: Connection, conns: Connections, result: DatabaseStatus) -> None:
+    """The rows the broker will never accept, and the last retry pass recorded (when the
+    kafkaops_retry_runs table exists)."""
+    from kafkaops.db.park import permanent_breakdown
+    from kafkaops.db.retry_runs import has_runs_table, last_run
+    from kafkaops.db.schema import unresolved
+
+    table = conns.table
+    where = [unresolved(table), table.c.status.in_(("PENDING", "DLQ_FAILED"))]
+    result.permanent = permanent_breakdown(conn, table, where)
+    db = conns.settings.database
+    result.retry_runs_recorded = has_runs_table(conn, db)
+    if result.retry_runs_recorded:
+        result.last_retry_run = last_run(conn, db)
 
 
 def _fold(counts: TableCounts, result: DatabaseStatus) -> None:

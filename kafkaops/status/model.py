@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from kafkaops.db.retry_runs import RetryRun
 from kafkaops.kafka.dlq_names import DlqTopic
 
 
@@ -18,6 +19,10 @@ class DatabaseStatus:
     failed_topics: list[str] = field(default_factory=list)  # topics with rows that need a DLQ topic
     resolved_estimated: bool = False  # counts["RESOLVED"] is the planner's estimate
     missing_index: str | None = None  # the statement creating the index a large table lacks
+    # PENDING and DLQ_FAILED rows whose error_type the broker gives a record it never accepts.
+    permanent: dict[str, int] = field(default_factory=dict)  # error class (simple name) -> rows
+    retry_runs_recorded: bool = False  # the kafkaops_retry_runs table exists
+    last_retry_run: RetryRun | None = None
     elapsed_s: float = 0.0
 
     @property

@@ -89,8 +89,25 @@ def _database_dict(g: Gathered, now: datetime) -> dict[str, Any] | None:
         "newest_resolved_at": isoformat_utc(db.newest_resolved_at),
         "resolved_estimated": db.resolved_estimated,
         "missing_index": db.missing_index,
+        "permanent": dict(sorted(db.permanent.items())),
+        "last_retry_run": _run_dict(db),
         "pending_by_topic": dict(sorted(db.pending_by_topic.items(), key=lambda kv: (-kv[1], kv[0]))),
         "duration_s": round(db.elapsed_s, 3),
+    }
+
+
+def _run_dict(db: Any) -> dict[str, Any] | None:
+    """The last retry pass recorded; None when the kafkaops_retry_runs table does not exist."""
+    if not db.retry_runs_recorded:
+        return None
+    run = db.last_retry_run
+    if run is None:
+        return {"recorded": False}
+    return {
+        "recorded": True,
+        **run.as_dict(),
+        "started_at": isoformat_utc(run.started_at),
+        "finished_at": isoformat_utc(run.finished_at),
     }
 
 
