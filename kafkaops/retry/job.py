@@ -543,7 +543,7 @@ def _attempt(
         except ValueError as exc:
             # The row's own fault, found before anything is sent: an attempt like any other.
             failure = Failure("INVALID_RECORD", str(exc))
-            _note_permanent(summary, event, failure)
+            _note_permanent(summary, event, failure, settings)
             _failed_attempt(event, failure, settings, settlement, exhausted)
             continue
         records.append(record)
@@ -556,7 +556,7 @@ def _attempt(
             summary.resolved_by_topic[topic_label(event.topic)] += 1
         elif result.counts_as_attempt:
             breaker.record(False)
-            _note_permanent(summary, event, result)
+            _note_permanent(summary, event, result, settings)
             _failed_attempt(event, result, settings, settlement, exhausted)
         else:
             _leave_untouched(event, event.topic or "", result, breaker, settlement, summary)
@@ -565,10 +565,13 @@ def _attempt(
     return settlement
 
 
-def _note_permanent(summary: PassSummary, event: FailedEvent, failure: Failure) -> None:
-    """A record the broker will never accept (refused alone: isolation ran first) is flagged at
-    its first attempt, not after the schedule runs out; its error_type says so in the table."""
-    if faults.is_permanent(failure.code):
+def _note_permanent(
+    summary: PassSummary, event: FailedEvent, failure: Failure, settings: RetrySettings
+) -> None:
+    """A record the broker will never accept (refused alone: isolation ran first) and sent back
+    into the loop is flagged at its first attempt, not after the schedule runs out; its
+    error_type says so in the table. One on its last attempt goes to its DLQ, as any other."""
+    if faults.is_permanent(failure.code) and event.retry_count + 1 < settings.max_retries:
         summary.permanent_ids.append(event.id)
         summary.permanent_errors[failure.error_type.rsplit(".", 1)[-1]] += 1
 

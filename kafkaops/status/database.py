@@ -83,6 +83,11 @@ def _fold(counts: TableCounts, result: DatabaseStatus) -> None:
             if oldest is not None and (result.oldest_pending_at is None or oldest < result.oldest_pending_at):
                 result.oldest_pending_at = oldest
             result.due_now += figures.due
+            since = figures.oldest_since
+            if since is not None and (
+                result.oldest_pending_since is None or since < result.oldest_pending_since
+            ):
+                result.oldest_pending_since = since
         if topic is None:
             continue
         if needs_dlq(status):

@@ -12,7 +12,9 @@ from kafkaops.kafka.dlq_names import DlqTopic
 @dataclass
 class DatabaseStatus:
     counts: dict[str, int] = field(default_factory=dict)  # status -> rows
-    oldest_pending_at: datetime | None = None
+    oldest_pending_at: datetime | None = None  # the oldest PENDING row's created_at
+    # When the longest-waiting PENDING row became PENDING (`table_counts.pending_since`).
+    oldest_pending_since: datetime | None = None
     due_now: int = 0
     newest_resolved_at: datetime | None = None
     pending_by_topic: dict[str, int] = field(default_factory=dict)
@@ -34,9 +36,12 @@ class DatabaseStatus:
         return self.counts.get("DLQ_FAILED", 0)
 
     def oldest_pending_age(self, now: datetime) -> timedelta | None:
-        if self.oldest_pending_at is None:
+        """How long the longest-waiting PENDING row has been PENDING (since stored, or since
+        requeued or unparked when not attempted since)."""
+        since = self.oldest_pending_since or self.oldest_pending_at
+        if since is None:
             return None
-        return max(timedelta(0), now - self.oldest_pending_at)
+        return max(timedelta(0), now - since)
 
 
 @dataclass

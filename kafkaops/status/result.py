@@ -84,6 +84,7 @@ def _database_dict(g: Gathered, now: datetime) -> dict[str, Any] | None:
         "pending": db.pending,
         "dlq_failed": db.dlq_failed,
         "oldest_pending_created_at": isoformat_utc(db.oldest_pending_at),
+        "oldest_pending_since": isoformat_utc(db.oldest_pending_since),
         "oldest_pending_age_s": int(age.total_seconds()) if age is not None else None,
         "due_now": db.due_now,
         "newest_resolved_at": isoformat_utc(db.newest_resolved_at),

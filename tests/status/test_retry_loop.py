@@ -109,3 +109,24 @@ def test_parked_rows_are_counted_never_critical_and_permanent_ones_are_named(
     assert check["next_step"] == (
         "kafkaops failed park --permanent --reason 'the broker refuses it' --dry-run"
     )
+
+
+def test_a_requeued_row_is_as_old_as_its_requeue_not_its_first_failure(
+    database: TestDatabase, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row stored 5h ago and requeued now has been PENDING for seconds; one attempted since
+    it was stored keeps its created_at (each attempt moves updated_at)."""
+    database.init()
+    database.insert(rows(1, status="DLQ_FAILED", retry_count=5, age=timedelta(hours=5)))
+    configure(tmp_path, monkeypatch, database)
+    assert cli("failed", "requeue", "--yes").exit_code == 0
+    _, doc, _ = status_json(cli)
+    check = checks_by_name(doc)["oldest_pending_age"]
+    assert (check["status"], check["value"] < 60) == ("OK", True), check
+    assert check["message"].startswith("oldest PENDING event has been PENDING for ")
+    assert doc["database"]["oldest_pending_created_at"] < doc["database"]["oldest_pending_since"]
+    stuck = now() - timedelta(hours=2)
+    database.insert([*rows(1, retry_count=3, age=timedelta(hours=2), updated_at=now(), next_retry_at=stuck)])
+    _, doc, _ = status_json(cli)
+    check = checks_by_name(doc)["oldest_pending_age"]
+    assert (check["status"], check["value"] // 60) == ("WARNING", 120), check
