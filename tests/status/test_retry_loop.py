@@ -130,3 +130,20 @@ def test_a_requeued_row_is_as_old_as_its_requeue_not_its_first_failure(
     _, doc, _ = status_json(cli)
     check = checks_by_name(doc)["oldest_pending_age"]
     assert (check["status"], check["value"] // 60) == ("WARNING", 120), check
+
+
+def test_the_threshold_is_configured_under_thresholds_retry_last_run(
+    database: TestDatabase, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database.init()
+    database.insert(rows(1))
+    _record(database, _run(timedelta(minutes=12)))
+    configure(tmp_path, monkeypatch, database, thresholds={"retry_last_run": {"warning": "30m"}})
+    _, doc, _ = status_json(cli)
+    assert checks_by_name(doc)["retry_last_run"]["status"] == "OK"
+    shown = cli("config", "show")
+    assert "warning > 30m ago while rows are due" in shown.stdout
+    configure(tmp_path, monkeypatch, database, thresholds={"retry_last_run": {"critical": "30m"}})
+    refused = cli("status")
+    assert refused.exit_code == 3
+    assert "thresholds.retry_last_run" in refused.stderr
