@@ -465,8 +465,8 @@ def requeue(
         bool,
         typer.Option(
             "--force",
-            help="Requeue rows the broker will never accept too (RecordTooLarge, InvalidRecord, "
-            "unknown topic in error_type).",
+            help="Requeue rows the broker will never accept too (error_type RecordTooLarge, "
+            "InvalidRecord, InvalidTopic).",
         ),
     ] = False,
     yes: YesOpt = False,
@@ -479,7 +479,7 @@ def requeue(
     The manual intervention the runbook asks for: the next retry pass publishes them again.
     Ids narrow it to those rows (DLQ_FAILED or DLQ alike unless --status says which); a named
     row in another status (PENDING, RESOLVED) is left as it is, with a warning. Rows whose
-    error_type says the broker will never accept them (too large, invalid, unknown topic) are
+    error_type says the broker will never accept them (too large, invalid, a topic name Kafka refuses) are
     left out, in one line, unless --force: park them (kafkaops failed park) or fix the cause.
     -o json prints {"matched", "requeued", "dry_run", "left_out", "refused_permanent", "rows"}.
 

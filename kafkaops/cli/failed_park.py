@@ -54,7 +54,7 @@ def park(
         typer.Option(
             "--permanent",
             help="Only rows the broker will never accept (error_type RecordTooLarge, InvalidRecord, "
-            "unknown or invalid topic).",
+            "InvalidTopic).",
         ),
     ] = False,
     status: StatusOpt = None,

@@ -74,7 +74,7 @@ def permanent_breakdown(conn: Connection, table: Table, where: list[ColumnElemen
 
 
 def describe_breakdown(found: dict[str, int]) -> str:
-    """`3x RecordTooLargeException, 1x UnknownTopicOrPartitionException`."""
+    """`3x RecordTooLargeException, 1x InvalidRecordException`."""
     return ", ".join(f"{n}x {name}" for name, n in sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
 
 

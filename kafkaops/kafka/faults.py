@@ -39,13 +39,23 @@ class KafkaErrorClass:
     # The broker will never accept the same bytes for the same topic (too large, invalid, a topic
     # that does not exist or whose name Kafka refuses): no number of retries helps, a person must.
     permanent: bool = False
+    # ...until the topic is created: true of the attempt that met it, not of a row stored with it.
+    until_topic_exists: bool = False
 
 
 _J = "org.apache.kafka.common.errors."
 
 
-def _event(java: str, *, whole_set: bool = False, permanent: bool = True) -> KafkaErrorClass:
-    return KafkaErrorClass(Fault.EVENT, java=java, whole_set=whole_set, permanent=permanent)
+def _event(
+    java: str, *, whole_set: bool = False, permanent: bool = True, until_topic_exists: bool = False
+) -> KafkaErrorClass:
+    return KafkaErrorClass(
+        Fault.EVENT,
+        java=java,
+        whole_set=whole_set,
+        permanent=permanent,
+        until_topic_exists=until_topic_exists,
+    )
 
 
 def _unreachable(java: str | None = None, *, vague: bool = False, definite: bool = False) -> KafkaErrorClass:
@@ -71,9 +81,9 @@ ERRORS: dict[str, KafkaErrorClass] = {
     "MSG_SIZE_TOO_LARGE": _event(_J + "RecordTooLargeException", whole_set=True),
     "RECORD_LIST_TOO_LARGE": _event(_J + "RecordBatchTooLargeException", whole_set=True),
     "TOPIC_EXCEPTION": _event(_J + "InvalidTopicException"),
-    "UNKNOWN_TOPIC_OR_PART": _event(_J + "UnknownTopicOrPartitionException"),
-    "_UNKNOWN_TOPIC": _event(_J + "UnknownTopicOrPartitionException"),
-    "_UNKNOWN_PARTITION": _event(_J + "UnknownTopicOrPartitionException"),
+    "UNKNOWN_TOPIC_OR_PART": _event(_J + "UnknownTopicOrPartitionException", until_topic_exists=True),
+    "_UNKNOWN_TOPIC": _event(_J + "UnknownTopicOrPartitionException", until_topic_exists=True),
+    "_UNKNOWN_PARTITION": _event(_J + "UnknownTopicOrPartitionException", until_topic_exists=True),
     "INVALID_RECORD": _event(_J + "InvalidRecordException", whole_set=True),
     # A policy may change, and an invalid argument is not known to be the record's for good.
     "POLICY_VIOLATION": _event(_J + "PolicyViolationException", permanent=False),
@@ -194,8 +204,12 @@ def is_permanent(code: str | None) -> bool:
 
 def permanent_error_types() -> tuple[str, ...]:
     """The exception classes (the `error_type` column, as kafkaops and the service write it) of
-    the permanent errors: how a stored row is known to be one the broker will never accept."""
-    return tuple(sorted({e.java for e in ERRORS.values() if e.permanent and e.java}))
+    the permanent errors whose cause is the record itself (too large, invalid, a topic name Kafka
+    refuses): how a stored row is known to be one the broker will never accept. A topic unknown
+    when the row failed may have been created since: the next attempt says whether it still is."""
+    return tuple(
+        sorted({e.java for e in ERRORS.values() if e.permanent and not e.until_topic_exists and e.java})
+    )
 
 
 def is_too_large(code: str | None) -> bool:

@@ -415,3 +415,12 @@ def test_permanent_errors_are_the_records_own_for_good() -> None:
     )
     assert not any(is_permanent(c) for c in ("POLICY_VIOLATION", "_MSG_TIMED_OUT", "INVALID_TIMESTAMP", None))
     assert "org.apache.kafka.common.errors.RecordTooLargeException" in permanent_error_types()
+
+
+def test_a_row_stored_with_an_unknown_topic_is_not_called_permanent() -> None:
+    """The attempt that met it is flagged; the row is not refused a requeue for it: its topic may
+    have been created since (the demo's round-completed rows are)."""
+    from kafkaops.kafka.faults import is_permanent, permanent_error_types
+
+    assert is_permanent("_UNKNOWN_TOPIC")
+    assert "org.apache.kafka.common.errors.UnknownTopicOrPartitionException" not in permanent_error_types()
