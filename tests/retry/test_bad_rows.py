@@ -125,7 +125,10 @@ def test_a_null_topic_in_a_big_batch_publishes_every_other_row_once(
             conn.execute(sa.update(t).where(t.c.status == "PENDING").values(next_retry_at=None))
     assert [json.loads(r.stdout)["resolved"] for r in results] == [300, 0, 0]
     assert [json.loads(r.stdout)["rescheduled"] for r in results] == [3, 0, 0]
-    assert [r.exit_code for r in results] == [0, 1, 0]  # pass 2: DLQ_FAILED, a CRITICAL line
+    # pass 1: three rows that can never be published (no topic, bad headers), flagged PERMANENT;
+    # pass 2: DLQ_FAILED, a CRITICAL line
+    assert [r.exit_code for r in results] == [1, 1, 0]
+    assert [json.loads(r.stdout)["permanent"] for r in results] == [3, 0, 0]
     # No topic, so no DLQ topic: a requeue could only fail again, and the line says so.
     assert "CRITICAL: 2 event(s) have no topic, or one Kafka refuses as a name" in results[1].stderr
     assert "a requeue would only fail again" in results[1].stderr
@@ -155,8 +158,9 @@ def test_a_headers_column_nested_too_deep_is_the_rows_own_fault_and_the_rest_pub
     configure(pg_database, tmp_path, monkeypatch, kafka_bootstrap, max_retries=2)
     pg_database.insert([event(1, topic=topic), event(2, topic=topic, headers="[" * 100_000)])
     result = cli("retry", "-o", "json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # the row's headers can never be published: PERMANENT
     assert (json.loads(result.stdout)["resolved"], json.loads(result.stdout)["rescheduled"]) == (1, 1)
+    assert json.loads(result.stdout)["permanent_ids"] == [str(pg_database.rows()[1]["id"])]
     by_event = {r["event_id"]: r for r in pg_database.rows()}
     assert (by_event["evt-2"]["status"], by_event["evt-2"]["last_error"]) == (
         "PENDING",
