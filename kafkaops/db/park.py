@@ -28,7 +28,7 @@ from kafkaops.db.actions import ActionInterrupted, BulkAction
 from kafkaops.db.failed_events import EventFilter, conditions
 from kafkaops.db.schema import fit
 from kafkaops.db.statuses import PARKABLE
-from kafkaops.db.text import decode_text
+from kafkaops.db.text import decode_text, encode_text, is_utf8
 from kafkaops.kafka.faults import permanent_error_types
 
 if TYPE_CHECKING:
@@ -217,9 +217,12 @@ class _Batched(BulkAction):
 
 
 def _text(value: Any) -> str | None:
+    """A stored last_error as text to write back: bytes that are not UTF-8 (SQLite keeps what it
+    is given) as `\\xNN` escapes, since the database takes text, not lone surrogates."""
     if value is None:
         return None
-    return decode_text(bytes(value)) if isinstance(value, bytes | bytearray | memoryview) else str(value)
+    text = decode_text(bytes(value)) if isinstance(value, bytes | bytearray | memoryview) else str(value)
+    return text if is_utf8(text) else encode_text(text).decode("utf-8", "backslashreplace")
 
 
 class Park(_Batched):

@@ -160,3 +160,25 @@ def test_rows_a_retry_pass_holds_are_left_out_and_counted_busy(
     statuses = {r["id"]: r["status"] for r in pg_database.rows()}
     assert [statuses[e.id] for e in claimed] == ["PENDING", "PENDING"]
     assert sorted(statuses.values()) == ["PARKED", "PARKED", "PARKED", "PENDING", "PENDING"]
+
+
+def test_a_last_error_that_is_not_utf8_is_kept_readable_when_parked(
+    database, tmp_path, monkeypatch, cli
+) -> None:  # type: ignore[no-untyped-def]
+    """SQLite keeps whatever bytes it is given; parking such a row is not a traceback."""
+    import sqlalchemy as sa
+
+    from tests.helpers.config import write_config
+
+    if database.kind != "sqlite":
+        pytest.skip("PostgreSQL text is always valid in its encoding")
+    database.init()
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", database)))
+    database.insert([event(1, status="DLQ_FAILED")])
+    with database.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE failed_kafka_events SET last_error = CAST(X'626164ff' AS TEXT)"))
+    result = cli("failed", "park", "--status", "DLQ_FAILED", "--reason", "r", "--yes")
+    assert result.exit_code == 0, result.stderr
+    with database.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT last_error FROM failed_kafka_events")).scalar()
+    assert stored == "parked from DLQ_FAILED: r\nbad\\xff"
