@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,15 +165,15 @@ def test_rows_a_retry_pass_holds_are_left_out_and_counted_busy(
 
 
 def test_a_last_error_that_is_not_utf8_is_kept_readable_when_parked(
-    database, tmp_path, monkeypatch, cli
-) -> None:  # type: ignore[no-untyped-def]
-    """SQLite keeps whatever bytes it is given; parking such a row is not a traceback."""
+    make_database: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    """SQLite keeps whatever bytes it is given (PostgreSQL text is always valid in its
+    encoding); parking such a row is not a traceback."""
     import sqlalchemy as sa
 
     from tests.helpers.config import write_config
 
-    if database.kind != "sqlite":
-        pytest.skip("PostgreSQL text is always valid in its encoding")
+    database = make_database("sqlite")
     database.init()
     monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", database)))
     database.insert([event(1, status="DLQ_FAILED")])
