@@ -101,6 +101,9 @@ def lag(
         out.document(report.as_dict())
     elif partitions:
         out.rows(_partition_rows(report), PARTITION_FIELDS)
+        for g in report.worst_first():
+            if not g.partitions:  # no row above says why
+                out.info(f"Group {g.group}: {g.verdict}, {g.reason}.")
     else:
         out.rows(_group_rows(report), GROUP_FIELDS)
     if not report.groups:

@@ -11,8 +11,10 @@ from kafkaops.cli import config as config_cli
 from kafkaops.cli import db as db_cli
 from kafkaops.cli import demo as demo_cli
 from kafkaops.cli import dlq as dlq_cli
+from kafkaops.cli import doctor as doctor_cli
 from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import lag as lag_cli
+from kafkaops.cli import probe as probe_cli
 from kafkaops.cli import retry as retry_cli
 from kafkaops.cli import sandbox as sandbox_cli
 from kafkaops.cli import status as status_cli
@@ -58,6 +60,8 @@ app.command("sandbox")(sandbox_cli.sandbox)
 app.command("status", cls=status_cli.StatusCommand)(status_cli.status)
 app.command("demo")(demo_cli.demo)
 app.command("lag", cls=lag_cli.LagCommand)(lag_cli.lag)
+app.command("probe", cls=probe_cli.ProbeCommand)(probe_cli.probe)
+app.command("doctor")(doctor_cli.doctor)
 
 
 def _version(value: bool) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -148,6 +149,14 @@ def status(
             "the planner's estimate, and show the newest RESOLVED time. [default: estimate past 16 MiB]",
         ),
     ] = False,
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Also write records to the probe topic and read them back (kafkaops probe: 100 "
+            "records to kafkaops.probe, judged by thresholds.publish_latency) within status.timeout.",
+        ),
+    ] = False,
 ) -> None:
     """The whole pipeline at a glance: database, broker and service, judged by the runbook.
 
@@ -169,7 +178,7 @@ def status(
     """
     fmt = output_format or StatusFormat.table
     try:
-        _status(state(ctx), fmt, watch, alert_webhook, metrics_file, exact)
+        _status(state(ctx), fmt, watch, alert_webhook, metrics_file, {"exact_counts": exact, "probe": probe})
     except KafkaopsError as error:
         if fmt is StatusFormat.nagios:
             # A plugin's state line belongs on stdout, even when status could not judge.
@@ -183,7 +192,7 @@ def _status(
     watch: float | None,
     alert_webhook: str | None,
     metrics_file: str | None,
-    exact: bool = False,
+    given: Mapping[str, bool] | None = None,
 ) -> None:
     if watch is not None and fmt is not StatusFormat.table:
         raise UsageError("--watch shows the table view; it cannot be combined with -o " + fmt.value)
@@ -195,9 +204,9 @@ def _status(
         check_metrics_path(metrics_file)
     webhook = _webhook(app, alert_webhook)
     if watch is not None:
-        _watch(app, watch, webhook, metrics_file, exact)
+        _watch(app, watch, webhook, metrics_file, given)
         return
-    result = _run(app, webhook, exact)
+    result = _run(app, webhook, given)
     out = Output(
         Format.json if fmt is StatusFormat.json else Format.yaml if fmt is StatusFormat.yaml else Format.table
     )
@@ -219,14 +228,19 @@ def _webhook(app: AppState, flag: str | None) -> str | None:
     return None
 
 
-def _run(app: AppState, webhook: str | None, exact: bool = False) -> StatusResult:
+def _run(app: AppState, webhook: str | None, given: Mapping[str, bool] | None = None) -> StatusResult:
     from dataclasses import replace
 
     from kafkaops.common import clock as clock
     from kafkaops.status.gather import run_status
     from kafkaops.status.settings import status_config
 
-    config = replace(status_config(app.settings), exact_counts=exact)
+    given = given or {}
+    config = replace(
+        status_config(app.settings),
+        exact_counts=given.get("exact_counts", False),
+        probe=given.get("probe", False),
+    )
     return run_status(app.settings, app.connections, now=clock.now(), config=config, webhook=webhook)
 
 
@@ -258,7 +272,11 @@ def _write_metrics(path: str, result: StatusResult) -> None:
 
 
 def _watch(
-    app: AppState, interval: float, webhook: str | None, metrics_file: str | None, exact: bool = False
+    app: AppState,
+    interval: float,
+    webhook: str | None,
+    metrics_file: str | None,
+    given: Mapping[str, bool] | None = None,
 ) -> None:
     """A full-screen view refreshed every `interval` seconds; Ctrl-C ends it with exit 0."""
     from rich.console import Console
@@ -272,14 +290,14 @@ def _watch(
     if console.is_dumb_terminal:
         # TERM=dumb (Emacs' shell, some CI consoles): rich's Live draws nothing there, and the
         # watch showed a blank screen. Print each refresh below the last one instead.
-        _watch_plainly(app, interval, webhook, metrics_file, trend, exact)
+        _watch_plainly(app, interval, webhook, metrics_file, trend, given)
         return
     try:
         with Live(
             Text("kafkaops status: gathering…"), console=console, screen=True, auto_refresh=False
         ) as live:
             while True:
-                result = _refresh(app, webhook, metrics_file, trend, exact)
+                result = _refresh(app, webhook, metrics_file, trend, given)
                 view = build_view(result, context=app.settings.context, trend=trend)
                 footer = Text(f"\nrefreshing every {interval:g}s; Ctrl-C to quit", style="dim")
                 for warning in result.warnings:
@@ -298,11 +316,11 @@ def _refresh(
     webhook: str | None,
     metrics_file: str | None,
     trend: list[tuple[datetime, int]],
-    exact: bool = False,
+    given: Mapping[str, bool] | None = None,
 ) -> StatusResult:
     """One `--watch` refresh: gather and judge, keep the PENDING trend (the last 500), write
     the metrics file."""
-    result = _run(app, webhook, exact)
+    result = _run(app, webhook, given)
     if result.pending is not None:
         trend.append((result.checked_at, result.pending))
         del trend[:-500]
@@ -317,7 +335,7 @@ def _watch_plainly(
     webhook: str | None,
     metrics_file: str | None,
     trend: list[tuple[datetime, int]],
-    exact: bool = False,
+    given: Mapping[str, bool] | None = None,
 ) -> None:
     """`--watch` on a terminal that cannot redraw: one full view per refresh, one after the other."""
     from kafkaops.cli.status_view import build_view, render_text
@@ -325,7 +343,7 @@ def _watch_plainly(
     out = Output()
     try:
         while True:
-            result = _refresh(app, webhook, metrics_file, trend, exact)
+            result = _refresh(app, webhook, metrics_file, trend, given)
             render_text(build_view(result, context=app.settings.context, trend=trend), out.stdout)
             for warning in result.warnings:
                 out.warning(warning)

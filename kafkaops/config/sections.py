@@ -28,6 +28,7 @@ class ServiceInstance:
     health_url: str | None
     metrics_url: str | None
     stats_url: str | None
+    configprops_url: str | None = None  # Spring Boot's /actuator/configprops: the producer's settings
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class AppSettings:
     health_path: str | None = "/actuator/health/kafka"
     metrics_path: str | None = "/actuator/prometheus"
     stats_path: str | None = None  # the publisher-stats JSON endpoint is off unless configured
+    configprops_url: str | None = None
+    configprops_path: str | None = None  # /actuator/configprops: off unless configured
     timeout: timedelta = timedelta(seconds=2)
     username: str | None = None
     password: str | None = None
@@ -54,15 +57,23 @@ class AppSettings:
 
     @property
     def configured(self) -> bool:
-        return bool(self.instances or self.health_url or self.metrics_url or self.stats_url)
+        return bool(
+            self.instances or self.health_url or self.metrics_url or self.stats_url or self.configprops_url
+        )
 
     def endpoints(self) -> tuple[ServiceInstance, ...]:
         if not self.instances:
             if not self.configured:
                 return ()
-            first = self.health_url or self.metrics_url or self.stats_url or ""
+            first = self.health_url or self.metrics_url or self.stats_url or self.configprops_url or ""
             return (
-                ServiceInstance(_instance_name(first), self.health_url, self.metrics_url, self.stats_url),
+                ServiceInstance(
+                    _instance_name(first),
+                    self.health_url,
+                    self.metrics_url,
+                    self.stats_url,
+                    self.configprops_url,
+                ),
             )
         return tuple(
             ServiceInstance(
@@ -70,6 +81,7 @@ class AppSettings:
                 _join(base, self.health_path),
                 _join(base, self.metrics_path),
                 _join(base, self.stats_path),
+                _join(base, self.configprops_path),
             )
             for name, base in self.instances
         )
@@ -129,7 +141,9 @@ def app_settings(raw: Mapping[str, Any]) -> AppSettings:
             raise ConfigError(f"{where}: instance {name!r} is listed twice (give each a name:)")
         instances.append((name, url.rstrip("/")))
     shorthand = {
-        k: _http_url(raw[k], f"app.{k}") for k in ("health_url", "metrics_url", "stats_url") if raw.get(k)
+        k: _http_url(raw[k], f"app.{k}")
+        for k in ("health_url", "metrics_url", "stats_url", "configprops_url")
+        if raw.get(k)
     }
     if instances and shorthand:
         raise ConfigError(
@@ -143,9 +157,11 @@ def app_settings(raw: Mapping[str, Any]) -> AppSettings:
         health_url=shorthand.get("health_url"),
         metrics_url=shorthand.get("metrics_url"),
         stats_url=shorthand.get("stats_url"),
+        configprops_url=shorthand.get("configprops_url"),
         health_path=_path(raw, "health_path", d.health_path),
         metrics_path=_path(raw, "metrics_path", d.metrics_path),
         stats_path=_path(raw, "stats_path", d.stats_path),
+        configprops_path=_path(raw, "configprops_path", d.configprops_path),
         timeout=positive_duration(raw, "timeout", d.timeout, "app"),
         username=_text(raw, "username", "app"),
         password=_text(raw, "password", "app"),

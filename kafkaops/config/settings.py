@@ -104,6 +104,8 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
         "metrics_path",
         "stats_path",
         "stats_url",
+        "configprops_path",
+        "configprops_url",
         "executor",
         "circuit_breaker",
         "timeout",

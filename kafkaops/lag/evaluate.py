@@ -36,6 +36,10 @@ from kafkaops.lag.model import (
     worst,
 )
 
+# The broker drops a deleted topic's committed offsets with it: a group that read only deleted
+# topics is left with none, and nothing says which topics they were.
+NO_OFFSETS = "no committed offset on any topic (none committed yet, or the topics it read were deleted)"
+
 # One observation: (when, committed offset, end offset).
 Observation = tuple[float, int, int]
 
@@ -106,7 +110,8 @@ def judge_group(g: GroupLag) -> tuple[str, str]:
         state = "" if g.state in ("EMPTY", "UNKNOWN") else f" ({g.state})"
         group_verdict, group_reason = ERROR, f"group is empty{state}: no member consumes its partitions"
     if not g.partitions:
-        return worst([group_verdict, WARNING]), group_reason or "no committed offsets"
+        none = NO_OFFSETS if not group_reason else f"{group_reason}; {NO_OFFSETS}"
+        return worst([group_verdict, WARNING]), none
     assert worst_partition is not None
     if rank(worst_partition.verdict) > rank(group_verdict):
         where = f"{worst_partition.topic}[{worst_partition.partition}]"

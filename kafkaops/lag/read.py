@@ -1,7 +1,8 @@
 """Reading consumer groups from the cluster, batched: one ListGroups, one OffsetFetch per group
 (all in flight at once), one DescribeGroups for every group, one metadata request, one
 ListOffsets for every partition, and one consumer reading the record at each committed offset
-(assigned, never joining a group) for the lag in time. Nothing is asked per partition.
+(assigned, never joining a group, one forward pass per partition) for the lag in time. Nothing
+is asked per partition.
 
 Every answer that fails for one group or partition becomes that one's `problem`, a line the
 verdict carries; only a cluster that cannot be asked at all raises.
@@ -24,11 +25,18 @@ _GLOB = set("*?[")
 # The time-lag read: small fetches, one record wanted per partition.
 _READER: dict[str, Any] = {
     "enable.partition.eof": True,
+    # librdkafka waits this long (1 s by default) before fetching again once the queue holds
+    # queued.min.messages; with one record wanted per partition, every round would wait it out.
+    "fetch.queue.backoff.ms": 0,
     "fetch.wait.max.ms": 50,
     "max.partition.fetch.bytes": 16384,
     "queued.min.messages": 1,
     "queued.max.messages.kbytes": 1024,
 }
+
+
+# Records to read through rather than seek over, to the next offset wanted on a partition.
+_SEEK_GAP = 200
 
 
 def _left(deadline: float) -> float:
@@ -166,8 +174,9 @@ def read_oldest(
     props: Mapping[str, Any], groups: Mapping[str, GroupLag], now: datetime, deadline: float
 ) -> int:
     """The timestamp of the record at each committed offset with records waiting, read with one
-    consumer assigned to all of them; partitions several groups read at different offsets are
-    read again, one offset per partition per round. Returns how many were not read in time."""
+    consumer assigned to all of them at once. Several groups at different offsets of one
+    partition are served by one pass reading forward, seeking over gaps wider than a fetch.
+    Returns how many were not read in time."""
     todo: dict[tuple[str, int], set[int]] = {}
     for g in groups.values():
         for p in g.partitions:
@@ -176,16 +185,12 @@ def read_oldest(
             elif p.problem is None and p.end is not None:
                 p.time_lag_s = 0.0 if not p.beyond_end else None
     stamps: dict[tuple[str, int, int], int | None] = {}
-    reader = consumer(props, **_READER)
-    try:
-        while todo and time.monotonic() < deadline:
-            round_ = {tp: min(offsets) for tp, offsets in todo.items()}
-            stamps.update(_read_round(reader, round_, deadline))
-            for (topic, part), offset in round_.items():
-                todo[(topic, part)].discard(offset)
-            todo = {tp: o for tp, o in todo.items() if o}
-    finally:
-        reader.close()
+    if todo:
+        reader = consumer(props, **_READER)
+        try:
+            stamps = _read_forward(reader, {tp: sorted(o) for tp, o in todo.items()}, deadline)
+        finally:
+            reader.close()
     missed = 0
     for g in groups.values():
         for p in g.partitions:
@@ -199,35 +204,52 @@ def read_oldest(
     return missed
 
 
-def _read_round(
-    reader: Any, offsets: Mapping[tuple[str, int], int], deadline: float
-) -> dict[Any, int | None]:
-    """{(topic, partition, offset): timestamp ms; -1 for a record without one, None when
-    nothing readable waits (only transaction markers or aborted records)}."""
-    from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, TopicPartition
+def _read_forward(
+    reader: Any, wanted: dict[tuple[str, int], list[int]], deadline: float
+) -> dict[tuple[str, int, int], int | None]:
+    """{(topic, partition, offset): timestamp ms of the first record at or after offset; -1
+    for a record without one, None when nothing readable waits (only transaction markers or
+    aborted records)}. `wanted`: each partition's offsets, ascending; consumed as found."""
+    from confluent_kafka import KafkaError, TopicPartition
 
-    pending = dict(offsets)
     found: dict[tuple[str, int, int], int | None] = {}
-    reader.assign([TopicPartition(t, n, o) for (t, n), o in pending.items()])
+    sought: dict[tuple[str, int], int] = {}
+    reader.assign([TopicPartition(t, n, offsets[0]) for (t, n), offsets in wanted.items()])
     try:
-        while pending and time.monotonic() < deadline:
+        while wanted and time.monotonic() < deadline:
             for msg in reader.consume(num_messages=1000, timeout=min(0.2, _left(deadline))):
                 tp = (msg.topic(), msg.partition())
-                if tp not in pending:
+                offsets = wanted.get(tp)
+                if not offsets:
                     continue
                 error = msg.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
-                        found[(*tp, pending.pop(tp))] = None  # nothing readable waits
-                    continue
-                kind, ms = msg.timestamp()
-                found[(*tp, pending.pop(tp))] = -1 if kind == TIMESTAMP_NOT_AVAILABLE or ms < 0 else ms
-                reader.incremental_unassign([TopicPartition(*tp)])
+                        for offset in offsets:
+                            found[(*tp, offset)] = None  # nothing readable waits
+                        offsets.clear()
+                    else:
+                        continue
+                else:
+                    stamp = _stamp(msg)
+                    while offsets and offsets[0] <= msg.offset():
+                        found[(*tp, offsets.pop(0))] = stamp
+                    if offsets and offsets[0] - msg.offset() > _SEEK_GAP and sought.get(tp) != offsets[0]:
+                        sought[tp] = offsets[0]
+                        reader.seek(TopicPartition(*tp, offsets[0]))
+                if not offsets:
+                    del wanted[tp]
+                    reader.incremental_unassign([TopicPartition(*tp)])
     finally:
         reader.unassign()
-    for tp, offset in pending.items():
-        found.pop((*tp, offset), None)
     return found
+
+
+def _stamp(msg: Any) -> int:
+    from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
+
+    kind, ms = msg.timestamp()
+    return -1 if kind == TIMESTAMP_NOT_AVAILABLE or ms < 0 else int(ms)
 
 
 def _set_time_lag(p: PartitionLag, ms: int | None, now: datetime) -> None:

@@ -23,6 +23,7 @@ from kafkaops.status.model import InstanceStatus, ThreadPool
 
 if TYPE_CHECKING:
     from kafkaops.lag.model import LagReport
+    from kafkaops.probe.model import ProbeResult
 
 OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
 # Monitoring Plugins exit codes: `status`' own contract, for what it judged. It is apart from
@@ -273,6 +274,16 @@ def _ms(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"
 
 
+def latency_level(seconds: float, t: Thresholds) -> tuple[str, timedelta] | None:
+    """WARNING or CRITICAL, with the limit passed, for a publish latency over
+    thresholds.publish_latency; None when within it."""
+    if seconds > t.publish_latency_critical.total_seconds():
+        return CRITICAL, t.publish_latency_critical
+    if seconds > t.publish_latency_warning.total_seconds():
+        return WARNING, t.publish_latency_warning
+    return None
+
+
 def publish_latency(
     instance: str, latency_s: float | None, kind: str | None, by_topic: dict[str, float], t: Thresholds
 ) -> Check | None:
@@ -285,12 +296,10 @@ def publish_latency(
     what = kind or "p99"
     worst_topic, worst = max(by_topic.items(), key=lambda tq: tq[1], default=(None, latency_s))
     where = f" on {worst_topic}" if worst_topic else ""
-    if worst > t.publish_latency_critical.total_seconds():
-        status, limit = CRITICAL, t.publish_latency_critical
-    elif worst > t.publish_latency_warning.total_seconds():
-        status, limit = WARNING, t.publish_latency_warning
-    else:
+    level = latency_level(worst, t)
+    if level is None:
         return Check(name, OK, round(worst, 6), f"publish {what} {_ms(worst)}{where}")
+    status, limit = level
     slow = [tp for tp, q in by_topic.items() if q > limit.total_seconds()]
     more = f" ({len(slow)} topics over)" if len(slow) > 1 else ""
     return Check(
@@ -414,7 +423,62 @@ def consumer_lag(report: LagReport) -> Check | None:
     )
 
 
-def source_unreachable(source: str, message: str, hint: str | None = None) -> Check:
+def probe(result: ProbeResult, t: Thresholds) -> Check:
+    """`kafkaops probe`'s records: CRITICAL when they could not go through (lost, refused),
+    else their acknowledgement p99 against thresholds.publish_latency, as the service's."""
+    ack = result.figures(result.ack_s)
+    e2e = result.figures(result.end_to_end_s)
+    if result.problem is not None:
+        step = PROBE_REPLICAS_STEP if "NOT_ENOUGH_REPLICAS" in result.problem else LATENCY_STEP
+        return Check("probe", CRITICAL, result.lost, f"{result.topic}: {result.problem}", step)
+    p99 = ack["p99"] or 0.0
+    figures = (
+        f"{result.count} records to {result.topic}: ack p99 {_ms(p99)}, end to end p99 "
+        f"{_ms(e2e['p99'] or 0.0)}, connect {_ms(result.connect_s or 0.0)}, metadata "
+        f"{_ms(result.metadata_s or 0.0)}"
+    )
+    level = latency_level(p99, t)
+    if level is None:
+        return Check("probe", OK, round(p99, 6), figures)
+    status, limit = level
+    return Check(
+        "probe", status, round(p99, 6), f"{figures} (ack p99 > {_ms(limit.total_seconds())})", LATENCY_STEP
+    )
+
+
+PROBE_REPLICAS_STEP = "bring the missing replicas back in sync (the brokers' health), then: " + command(
+    "kafkaops", "probe"
+)
+
+
+def producer_settings(instance: InstanceStatus) -> Check | None:
+    """The service's producer settings (from /actuator/configprops) beside the runbook's:
+    information, always OK; a difference or an endpoint that could not be read is said. None
+    when configprops is not configured."""
+    from kafkaops.kafka.producer_settings import compare
+
+    name = f"producer_settings {instance.name}"
+    if instance.producer_settings is None:
+        if instance.producer_settings_note is None:
+            return None
+        return Check(name, OK, None, f"not read: {instance.producer_settings_note}")
+    compared = compare(instance.producer_settings)
+    differ = [c for c in compared if c.differs]
+    if not differ:
+        shown = ", ".join(f"{c.setting} {c.service}" for c in compared if c.service is not None)
+        return Check(name, OK, 0, f"as expected: {shown}")
+    parts = [f"{c.setting} {c.service or 'not set'} ({c.source} {c.expected})" for c in differ]
+    return Check(name, OK, len(differ), "differs (information): " + ", ".join(parts))
+
+
+DOCTOR = command("kafkaops", "doctor")
+
+
+def source_unreachable(source: str, message: str, hint: str | None = None, *, denied: bool = False) -> Check:
+    """A source status could not read; ``denied``: because the cluster denied kafkaops'
+    principal something, so the next step also checks every permission (`kafkaops doctor`)."""
+    if denied:
+        hint = f"{hint}; then every permission kafkaops needs: {DOCTOR}" if hint else DOCTOR
     return Check(source, UNKNOWN, None, message, hint)
 
 

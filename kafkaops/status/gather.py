@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from kafkaops.common.errors import ConfigError, KafkaopsError
+from kafkaops.common.errors import ConfigError, KafkaAuthorizationError, KafkaopsError
 from kafkaops.kafka.dlq_names import DlqTopic
 from kafkaops.status import checks
 from kafkaops.status.checks import Check
@@ -26,9 +26,11 @@ from kafkaops.status.statefile import StatusState
 if TYPE_CHECKING:
     from kafkaops.config.settings import Settings, Thresholds
     from kafkaops.db.connections import Connections
+    from kafkaops.probe.model import ProbeResult
 
 T = TypeVar("T")
 WEBHOOK_FLOOR = 0.5  # seconds a webhook gets even when gathering used the whole deadline
+PROBE_COUNT = 100  # records `status --probe` writes, as `kafkaops probe` by default
 _GRACE = 0.5  # beyond a source's own deadline, for its thread to hand the answer over
 
 
@@ -114,6 +116,18 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
             lambda: lag_of_pipeline(settings, conns, state_dir=config.state_dir, now=now, timeout=lag_left),
             started + source_timeout + _GRACE,
         )
+    probe_source: _Source[ProbeResult] | None = None
+    if result.configured["kafka"] and config.probe:
+        from kafkaops.probe.model import PROBE_TOPIC
+        from kafkaops.probe.run import run_probe
+
+        probe_props = settings.require_kafka()
+        probe_left = max(0.5, started + source_timeout - time.monotonic())
+        probe_source = _Source(
+            "probe",
+            lambda: run_probe(probe_props, topic=PROBE_TOPIC, count=PROBE_COUNT, timeout=probe_left),
+            started + source_timeout + _GRACE,
+        )
     if db_source is not None:
         db_answer = _collect(db_source, "database", source_timeout)
         result.database, result.database_error = db_answer
@@ -122,6 +136,9 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
         result.kafka, result.kafka_error = kafka_answer
     if lag_source is not None:
         result.lag, result.lag_error = _collect(lag_source, "consumer_lag", source_timeout)
+    if probe_source is not None:
+        probed = _collect(probe_source, "probe", source_timeout)
+        result.probe, result.probe_error = probed
     for source, instance in zip(instance_sources, config.app.endpoints(), strict=True):
         if source.wait() and isinstance(source.value, InstanceStatus):
             result.instances.append(source.value)
@@ -146,7 +163,8 @@ def _collect(source: _Source[T], name: str, timeout: float) -> tuple[T | None, S
     if source.error is not None:
         error = source.error
         if isinstance(error, KafkaopsError):
-            return None, SourceError(name, error.message, error.hint)
+            denied = isinstance(error, KafkaAuthorizationError)
+            return None, SourceError(name, error.message, error.hint, denied=denied)
         return None, SourceError(name, f"{name}: unexpected {type(error).__name__}")
     return source.value, None
 
@@ -201,6 +219,9 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
         if breaker is not None and instance.reachable:
             out.append(breaker)
         out += _publishing(instance, state, now, t)
+        settings_check = checks.producer_settings(instance)
+        if settings_check is not None:
+            out.append(settings_check)
         pool = checks.thread_pool(instance.name, instance.pools, t)
         if pool is not None:
             out.append(pool)
@@ -215,7 +236,12 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
             out.append(lag)
     elif gathered.lag_error is not None and gathered.kafka is not None:
         e = gathered.lag_error
-        out.append(checks.source_unreachable("consumer_lag", e.message, e.hint))
+        out.append(checks.source_unreachable("consumer_lag", e.message, e.hint, denied=e.denied))
+    if gathered.probe is not None:
+        out.append(checks.probe(gathered.probe, t))
+    elif gathered.probe_error is not None:
+        e = gathered.probe_error
+        out.append(checks.source_unreachable("probe", e.message, e.hint, denied=e.denied))
     out += _source_checks(gathered)
     return StatusResult(status=checks.overall(out), checks=out, gathered=gathered, dlq=dlq, checked_at=now)
 
@@ -292,7 +318,7 @@ def _source_checks(gathered: Gathered) -> list[Check]:
         out.append(checks.source_ok("database", message))
     if gathered.kafka_error is not None:
         e = gathered.kafka_error
-        out.append(checks.source_unreachable("kafka", e.message, e.hint))
+        out.append(checks.source_unreachable("kafka", e.message, e.hint, denied=e.denied))
     elif gathered.kafka is not None:
         k = gathered.kafka
         controller = f"controller {k.controller_id}" if k.controller_id is not None else "no controller"

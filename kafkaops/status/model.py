@@ -91,6 +91,10 @@ class InstanceStatus:
     omitted: list[str] = field(default_factory=list)  # what the bounds (status/limits.py) left out
     unread_lines: int = 0  # metrics lines past the bound, not read: any metric may be among them
     answered: list[str] = field(default_factory=list)  # endpoints that gave a usable answer
+    # The producer's settings from /actuator/configprops (Kafka names), or why they were not
+    # read: information only, never a failure of the instance.
+    producer_settings: dict[str, str] | None = None
+    producer_settings_note: str | None = None
     elapsed_s: float = 0.0
 
     @property
@@ -105,3 +109,4 @@ class SourceError:
     source: str  # database | kafka
     message: str
     hint: str | None = None
+    denied: bool = False  # the cluster denied kafkaops' principal (a missing ACL)

@@ -77,6 +77,13 @@ def _perfdata(result: StatusResult, t: Thresholds) -> Iterator[str]:
     missing = result.check("dlq_topics")
     if missing is not None:
         yield f"missing_dlq_topics={missing.value};0;;0"
+    probe = result.gathered.probe
+    if probe is not None:
+        p99 = probe.figures(probe.ack_s)["p99"]
+        if p99 is not None:
+            limits = (t.publish_latency_warning.total_seconds(), t.publish_latency_critical.total_seconds())
+            yield f"probe_ack_p99_s={p99:.3f}s;{limits[0]:g};{limits[1]:g};0"
+        yield f"probe_lost={probe.lost};;0;0"
 
 
 def build_registry(result: StatusResult) -> CollectorRegistry:
@@ -164,6 +171,7 @@ class _Collector:
         yield from self._kafka()
         yield from self._instances()
         yield from self._consumer_lag()
+        yield from self._probe()
 
     def _database(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
@@ -276,6 +284,37 @@ class _Collector:
         yield records
         yield seconds
         yield verdict
+
+    def _probe(self) -> Iterator[Any]:
+        """`status --probe`: the probe's latencies (seconds, by quantile), records lost, and
+        the time to connect and to read metadata."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        probe = self.result.gathered.probe
+        if probe is None:
+            return
+        latency = GaugeMetricFamily(
+            "kafkaops_probe_latency_seconds",
+            "The probe's produce acknowledgement (ack) and written-to-read-back (end_to_end) latency",
+            labels=["kind", "quantile"],
+        )
+        for kind, samples in (("ack", probe.ack_s), ("end_to_end", probe.end_to_end_s)):
+            for quantile, value in probe.figures(samples).items():
+                if value is not None:
+                    latency.add_metric([kind, quantile], value)
+        yield latency
+        lost = GaugeMetricFamily("kafkaops_probe_records_lost", "Probe records not read back")
+        lost.add_metric([], probe.lost)
+        yield lost
+        steps = GaugeMetricFamily(
+            "kafkaops_probe_step_seconds",
+            "Time to connect and to read the probe topic's metadata",
+            labels=["step"],
+        )
+        for step, value in (("connect", probe.connect_s), ("metadata", probe.metadata_s)):
+            if value is not None:
+                steps.add_metric([step], value)
+        yield steps
 
     def _instances(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily

@@ -16,6 +16,7 @@ from kafkaops.status.model import DatabaseStatus, InstanceStatus, KafkaStatus, S
 
 if TYPE_CHECKING:
     from kafkaops.lag.model import LagReport
+    from kafkaops.probe.model import ProbeResult
 
 
 @dataclass
@@ -27,6 +28,8 @@ class Gathered:
     instances: list[InstanceStatus] = field(default_factory=list)
     lag: LagReport | None = None  # consumer groups, when any is configured or discoverable
     lag_error: SourceError | None = None
+    probe: ProbeResult | None = None  # status --probe
+    probe_error: SourceError | None = None
     configured: dict[str, bool] = field(default_factory=dict)  # database, kafka, service
     elapsed_s: float = 0.0
 
@@ -68,6 +71,7 @@ class StatusResult:
             "instances": [_instance_dict(i) for i in g.instances],
             "dlq_topics": [_dlq_dict(d) for d in self.dlq],
             "consumer_lag": g.lag.as_dict() if g.lag is not None else None,
+            "probe": g.probe.as_dict() if g.probe is not None else None,
         }
 
 
@@ -153,7 +157,22 @@ def _instance_dict(i: InstanceStatus) -> dict[str, Any]:
         "missing_metrics": i.missing,
         "invalid_figures": i.invalid,
         "left_out": i.omitted,
+        "producer_settings": _producer_settings(i),
         "duration_s": round(i.elapsed_s, 3),
+    }
+
+
+def _producer_settings(i: InstanceStatus) -> dict[str, Any] | None:
+    """The service's producer settings beside the runbook's; None when configprops is not read."""
+    from kafkaops.kafka.producer_settings import compare
+
+    if i.producer_settings is None and i.producer_settings_note is None:
+        return None
+    return {
+        "settings": [c.as_dict() for c in compare(i.producer_settings)]
+        if i.producer_settings is not None
+        else [],
+        "note": i.producer_settings_note,
     }
 
 

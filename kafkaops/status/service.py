@@ -70,6 +70,7 @@ def probe_instance(app: AppSettings, instance: ServiceInstance) -> InstanceStatu
             ("health", instance.health_url),
             ("metrics", instance.metrics_url),
             ("stats", instance.stats_url),
+            ("configprops", instance.configprops_url),
         )
         if url
     ]
@@ -80,7 +81,9 @@ def probe_instance(app: AppSettings, instance: ServiceInstance) -> InstanceStatu
         thread.join(timeout + 1)
     for kind, url in wanted:
         answer = answers.get(kind)
-        if answer is None:
+        if kind == "configprops":
+            read_configprops(status, answer, mask_url(url), timeout)
+        elif answer is None:
             status.endpoint_errors[kind] = f"{mask_url(url)}: no answer within {timeout:g}s"
         elif isinstance(answer, HttpError):
             status.endpoint_errors[kind] = answer.message
@@ -91,6 +94,36 @@ def probe_instance(app: AppSettings, instance: ServiceInstance) -> InstanceStatu
         status.invalid[MAX_NOTES - 1 :] = [f"and {more:,} more figures like these"]
     status.elapsed_s = time.monotonic() - started
     return status
+
+
+def read_configprops(status: InstanceStatus, answer: Any, shown: str, timeout: float) -> None:
+    """The producer's settings, or the one line that says why they could not be read."""
+    from kafkaops.status.configprops import EXPOSE, NotProducerSettings, producer_settings
+
+    note = None
+    if answer is None:
+        note = f"{shown}: no answer within {timeout:g}s"
+    elif isinstance(answer, HttpError):
+        note = answer.message
+    elif answer.status == 404:
+        note = f"{shown}: HTTP 404, the service does not expose configprops: set {EXPOSE} on it"
+    elif answer.status in (401, 403):
+        note = (
+            f"{shown}: HTTP {answer.status}, the service refused kafkaops' credentials "
+            "(app.username and app.password, or app.token)"
+        )
+    elif not 200 <= answer.status < 300:
+        note = f"{shown}: HTTP {answer.status}"
+    elif "html" in answer.content_type.lower() or answer.body.lstrip()[:1] == b"<":
+        note = f"{shown}: answered HTML, not configprops' JSON (a login page or a proxy in front of the actuator?)"
+    else:
+        try:
+            status.producer_settings = producer_settings(_json(answer.body, status, "configprops"))
+        except NotProducerSettings as error:
+            note = f"{shown}: {error}"
+        except ValueError as error:
+            note = f"{shown}: {error}"
+    status.producer_settings_note = note
 
 
 def _read(status: InstanceStatus, kind: str, response: Any, shown: str, app: AppSettings) -> None:

@@ -28,6 +28,7 @@ class StatusConfig:
     timeout: timedelta = StatusSettings.timeout  # status.timeout: database and broker deadline
     webhook_timeout: timedelta = AlertSettings.timeout  # alerts.timeout: the longest one send gets
     exact_counts: bool = False  # --exact: count RESOLVED rows of a large table, never estimate
+    probe: bool = False  # --probe: write records to the probe topic and read them back
 
 
 def status_config(settings: Settings, env: Mapping[str, str] | None = None) -> StatusConfig:

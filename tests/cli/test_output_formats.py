@@ -51,12 +51,14 @@ COMMANDS: dict[str, list[str]] = {
     "config contexts": [],
     "db check": [],
     "lag": [],
+    "doctor": ["status"],
+    "probe": ["--topic", "t.v1", "-n", "3"],
 }
 # A format no command writes, and every one some command writes.
 EVERY_FORMAT = ["table", "json", "jsonl", "yaml", "csv", "tsv", "nagios", "prometheus", "xml"]
 # status judges: 0-2 are its verdicts, and a usage error is 3 (UNKNOWN), never a verdict.
-VERDICTS = {"status": (0, 1, 2), "lag": (0, 1, 2, 3)}
-USAGE_EXIT = {"status": 3, "lag": 3}
+VERDICTS = {"status": (0, 1, 2), "lag": (0, 1, 2, 3), "doctor": (0, 1), "probe": (0, 1, 2)}
+USAGE_EXIT = {"status": 3, "lag": 3, "probe": 3}
 
 
 def _commands_with_output(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from kafkaops.common.timeparse import isoformat_utc
 from kafkaops.lag import observations
 from kafkaops.lag.evaluate import judge_group, judge_partition
 from kafkaops.lag.model import ERROR, OK, STALL, STOP, WARNING, GroupLag, Member, PartitionLag
@@ -87,6 +88,31 @@ def test_a_committed_offset_beyond_the_end_is_an_error_naming_a_recreated_topic(
 def test_a_partition_without_a_leader_is_an_error_with_its_reason() -> None:
     p = PartitionLag("t", 0, committed=5, problem="partition has no leader: its end offset cannot be read")
     assert judged(p, []) == (ERROR, "partition has no leader: its end offset cannot be read")
+
+
+@pytest.mark.timeout(30)
+def test_end_offsets_of_a_partition_without_a_leader_are_not_asked_and_it_is_an_error() -> None:
+    from kafkaops.demo.cluster import EmbeddedKafka
+    from kafkaops.kafka.client import admin
+    from kafkaops.lag.read import read_ends
+    from tests.helpers.embedded_fixtures import FAST_CLIENT
+
+    with EmbeddedKafka() as cluster:
+        cluster.create_topic("t", partitions=2)
+        cluster.partition_set_leader("t", 1, -1)
+        group = GroupLag("g", partitions=[PartitionLag("t", 0, 0), PartitionLag("t", 1, 0)])
+        started = time.monotonic()
+        read_ends(
+            admin({"bootstrap.servers": cluster.bootstrap_servers, **FAST_CLIENT}), {"g": group}, started + 5
+        )
+        assert time.monotonic() - started < 3
+    led, leaderless = group.partitions
+    assert (led.end, led.problem) == (0, None)
+    assert (leaderless.end, leaderless.problem) == (
+        None,
+        "partition has no leader: its end offset cannot be read",
+    )
+    assert judged(leaderless, []) == (ERROR, "partition has no leader: its end offset cannot be read")
 
 
 def test_a_record_without_a_timestamp_leaves_the_lag_in_time_unknown_and_says_so() -> None:
@@ -433,6 +459,88 @@ def test_a_record_dated_in_the_future_is_said_and_not_counted_as_waiting(
     [p] = doc["groups"][0]["partitions"]
     assert p["lag"] == 2 and p["time_lag_s"] == 0.0
     assert "is dated 10m in the future" in p["reason"] or "is dated 9m" in p["reason"]
+
+
+def commit_at(bootstrap: str, group: str, topic: str, offset: int) -> None:
+    """Offsets as a consumer that stopped would have left them, without joining the group."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    committer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    committer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+    committer.close()
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(90)
+def test_a_record_without_a_timestamp_leaves_the_lag_in_time_unknown_on_the_broker(
+    cli: Any, kafka_bootstrap: str, new_topic: Any, lag_config: Any
+) -> None:
+    topic = new_topic(1)
+    produce(kafka_bootstrap, topic, 3, timestamp_ms=-1)  # stored as CreateTime -1
+    group = group_name()
+    commit_at(kafka_bootstrap, group, topic, 1)
+    started = time.monotonic()
+    code, doc, _ = lag_json(cli, "-g", group, "--timeout", "5")
+    assert time.monotonic() - started < 8
+    [p] = doc["groups"][0]["partitions"]
+    assert (p["lag"], p["time_lag_s"], p["oldest_unconsumed_at"]) == (2, None, None)
+    assert p["reason"].endswith("the oldest waiting record has no timestamp (-1): its lag in time is unknown")
+    assert code == 2  # the group is empty
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(90)
+def test_a_group_whose_topic_was_deleted_says_its_offsets_went_with_it(
+    cli: Any, kafka_bootstrap: str, new_topic: Any, lag_config: Any
+) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    topic = new_topic(1)
+    produce(kafka_bootstrap, topic, 3)
+    group = group_name()
+    commit_at(kafka_bootstrap, group, topic, 1)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.delete_topics([topic])[topic].result(30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # the broker drops the offsets shortly after the topic
+        code, doc, _ = lag_json(cli, "-g", group)
+        if not doc["groups"][0]["partitions"]:
+            break
+        time.sleep(0.3)
+    [g] = doc["groups"]
+    assert (g["verdict"], g["partitions"]) == (ERROR, [])
+    assert g["reason"] == (
+        "group is empty: no member consumes its partitions; no committed offset on any topic "
+        "(none committed yet, or the topics it read were deleted)"
+    )
+    table = cli("lag", "-g", group, "-p")
+    assert f"Group {group}: ERROR, group is empty" in table.stderr
+    assert code == 2
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(90)
+def test_groups_at_different_offsets_of_one_partition_each_get_the_age_of_their_own_record(
+    cli: Any, kafka_bootstrap: str, new_topic: Any, lag_config: Any
+) -> None:
+    from confluent_kafka import Producer
+
+    topic = new_topic(1)
+    base_ms = int((time.time() - 3600) * 1000)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for n in range(600):  # record n is dated base + n seconds
+        producer.produce(topic, value=b"r", timestamp=base_ms + n * 1000)
+    assert producer.flush(30) == 0
+    offsets = {group_name(): offset for offset in (0, 7, 8, 450)}  # 450: past a seek's gap
+    for group, offset in offsets.items():
+        commit_at(kafka_bootstrap, group, topic, offset)
+    _, doc, _ = lag_json(cli, *(a for g in offsets for a in ("-g", g)))
+    ages = {g["group"]: g["partitions"][0] for g in doc["groups"]}
+    for group, offset in offsets.items():
+        p = ages[group]
+        assert p["lag"] == 600 - offset
+        expected = datetime.fromtimestamp((base_ms + offset * 1000) / 1000, tz=timezone.utc)
+        assert p["oldest_unconsumed_at"] == isoformat_utc(expected), (group, offset)
 
 
 @pytest.mark.kafka

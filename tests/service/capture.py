@@ -7,7 +7,11 @@ Starts PostgreSQL, a Kafka broker and the service (examples/casino-events, built
 /actuator/health/kafka and /actuator/kafkapublisher for CLOSED, OPEN and HALF_OPEN under
 tests/fixtures/service/<state>/, and Hibernate's DDL of failed_kafka_events beside them. Then
 a second service, started with no broker to reach, for COLD_START: an outage before any
-publish succeeded, so Micrometer has not registered kafka_publish_latency_seconds yet.
+publish succeeded, so Micrometer has not registered kafka_publish_latency_seconds yet. And
+/actuator/configprops under tests/fixtures/service/configprops/: from the first service, started
+a third service started with management.endpoint.configprops.show-values=always and the producer
+settings of its application.yml (the harness shortens them for outages; configprops.json), and
+from the second, with Spring Boot's default, every value masked (configprops-masked.json).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from tests.helpers.broker_fixtures import kafka_broker
-from tests.service.harness import ROOT, Service, build_service, running_service, wait_until
+from tests.service.harness import ROOT, Service, build_service, free_port, running_service, wait_until
 
 FIXTURES = ROOT / "tests" / "fixtures" / "service"
 ENDPOINTS = {
@@ -42,6 +46,27 @@ def capture(service: Service, state: str) -> None:
     print(f"captured {state} in {folder.relative_to(ROOT)}")
 
 
+# The producer settings of examples/casino-events' application.yml, over the harness' short
+# ones, with every value shown.
+AS_CONFIGURED = {
+    "casino.retry.enabled": "false",
+    "management.endpoint.configprops.show-values": "always",
+    "spring.kafka.producer.properties.max.block.ms": "10000",
+    "spring.kafka.producer.properties.request.timeout.ms": "10000",
+    "spring.kafka.producer.properties.delivery.timeout.ms": "30000",
+    "spring.kafka.producer.properties.reconnect.backoff.max.ms": "1000",
+}
+
+
+def capture_configprops(service: Service, name: str) -> None:
+    folder = FIXTURES / "configprops"
+    folder.mkdir(parents=True, exist_ok=True)
+    status, body = service.get("/actuator/configprops")
+    assert status == 200, status
+    (folder / name).write_text(json.dumps(json.loads(body), indent=2) + "\n")
+    print(f"captured {name} in {folder.relative_to(ROOT)}")
+
+
 def table_ddl(url: str) -> str:
     """failed_kafka_events as Hibernate created it, in pg_dump's words (table and index)."""
     pg_dump = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))[-1]
@@ -61,8 +86,6 @@ def table_ddl(url: str) -> str:
 
 def capture_cold_start(jar: Path, database_url: str, workdir: Path) -> None:
     """The service's first events, with the broker unreachable since it started."""
-    from tests.service.harness import free_port
-
     properties = {"casino.retry.enabled": "false"}
     nowhere = f"127.0.0.1:{free_port()}"
     with running_service(
@@ -76,6 +99,7 @@ def capture_cold_start(jar: Path, database_url: str, workdir: Path) -> None:
             what="10 PENDING rows",
         )
         capture(service, "COLD_START")
+        capture_configprops(service, "configprops-masked.json")
 
 
 def main() -> int:
@@ -122,6 +146,15 @@ def main() -> int:
             (FIXTURES / "failed_kafka_events.sql").write_text(table_ddl(pg))
         with pgserver.postgres_server() as cold_pg:
             capture_cold_start(jar, cold_pg, work / "cold")
+            nowhere = f"127.0.0.1:{free_port()}"
+            with running_service(
+                jar,
+                database_url=cold_pg,
+                bootstrap=nowhere,
+                workdir=work / "configprops",
+                properties=AS_CONFIGURED,
+            ) as service:
+                capture_configprops(service, "configprops.json")
     return 0
 
 
