@@ -23,9 +23,9 @@ def complete_group_by(ctx: click.Context, incomplete: str) -> list[str]:
 
 
 def complete_purgeable(ctx: click.Context, incomplete: str) -> list[str]:
-    from kafkaops.db.statuses import PURGEABLE
+    from kafkaops.db.statuses import PURGEABLE, PURGEABLE_WHEN_NAMED
 
-    return _complete_list(PURGEABLE, incomplete, upper=True)
+    return _complete_list(PURGEABLE + PURGEABLE_WHEN_NAMED, incomplete, upper=True)
 
 
 def _complete_list(values: tuple[str, ...], incomplete: str, *, upper: bool = False) -> list[str]:

@@ -25,11 +25,12 @@ def init(
         typer.Option("--id-type", help="Type of the id primary key: bigint (identity) or uuid."),
     ] = "bigint",
 ) -> None:
-    """Create the table and its indexes if they do not exist.
+    """Create the table and its indexes if they do not exist, and kafkaops_retry_runs.
 
     The indexes: (status, next_retry_at) for the retry pass, and (status, created_at) over the
     rows not RESOLVED, which keeps `status` and `failed` fast however much history the table
-    holds. Safe to run again: an existing table is left as it is, except that the unresolved
+    holds. kafkaops_retry_runs (in the same schema) keeps one row per retry pass, for status to
+    say when the retry job last ran; a week of them is kept. Safe to run again: an existing table is left as it is, except that the unresolved
     rows' index is added when missing (CREATE INDEX CONCURRENTLY on PostgreSQL: the service's
     writes go on while it builds).
 
@@ -38,6 +39,7 @@ def init(
       kafkaops db init
     """
     from kafkaops.common.errors import UsageError
+    from kafkaops.db.retry_runs import TABLE, init_runs_table
     from kafkaops.db.schema import add_unresolved_index, init_table
 
     if id_type not in ("bigint", "uuid"):
@@ -47,21 +49,29 @@ def init(
     with conns.db_errors():
         created = init_table(conns.engine, db, id_type=id_type)
         index = None if created else add_unresolved_index(conns.engine, db)
+        runs_created = init_runs_table(conns.engine, db)
     name = f"{db.schema}.{db.table}" if db.schema else db.table
     out = output(None)
     out.info(f"Created table {name}." if created else f"Table {name} already exists; left as it is.")
     if index:
         out.info(f"Created index {index} on the rows not RESOLVED.")
+    if runs_created:
+        runs = f"{db.schema}.{TABLE}" if db.schema else TABLE
+        out.info(f"Created table {runs} (one row per retry pass, read by status).")
 
 
 @app.command()
 def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     """Compare the live table with the configured column mapping; exit 1 when it is unusable.
 
+    Also says whether kafkaops_retry_runs exists (status reads the last retry pass from it;
+    without it the last pass is not recorded, which is a warning, not a failure).
+
     \b
     Example:
       kafkaops db check
     """
+    from kafkaops.db.retry_runs import TABLE, has_runs_table
     from kafkaops.db.schema import (
         has_unresolved_index,
         inspect_table,
@@ -77,6 +87,7 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
         problems = shape.problems
         times = time_storage(conn, db, shape) if not problems else None
         indexed = has_unresolved_index(conn, db) if not problems else True
+        runs = has_runs_table(conn, db)
         dialect = conn.dialect.name
     rows = [{"column": p.column, "physical": p.physical, "problem": p.problem} for p in problems]
     if out.fmt.value != "table":
@@ -91,6 +102,12 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     out.info(f"Table {name} matches the mapping.")
     if times and times.forms:
         out.info(f"Times are stored as {' and '.join(times.forms)}.")
+    out.info(
+        f"Table {TABLE} exists: status reads the last retry pass from it."
+        if runs
+        else f"No table {TABLE}: retry passes are not recorded, so status cannot say when the "
+        "retry job last ran (kafkaops db init creates it)."
+    )
     if not indexed:
         out.warning(
             "no index over the rows not RESOLVED: status and failed read the whole table to count "

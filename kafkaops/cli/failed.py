@@ -103,10 +103,10 @@ def summary(
     top: TopOpt = None,
     output_format: OutputOpt = None,
 ) -> None:
-    """See what failed and why: counts per group; list, show, requeue or purge events.
+    """See what failed and why: counts per group; list, show, requeue, park or purge events.
 
     Without a subcommand, counts failed events per group (default: per status, most urgent
-    first: DLQ_FAILED, PENDING, DLQ, RESOLVED; other groupings largest first), with the oldest
+    first: DLQ_FAILED, PENDING, DLQ, PARKED, RESOLVED; other groupings largest first), with the oldest
     and newest created_at of each group. Grouping and counting run in SQL. Filters and -o given
     here apply to the subcommand too.
 
@@ -434,6 +434,7 @@ def _bulk(
     question: Callable[[int], str],
     done: Callable[[int], str],
     extra: dict[str, Any] | None = None,
+    after: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
     """The shape requeue and purge share: count and show what matches (and the named ids left
     out), then ask, naming where, then act; -o json gets one result object. `matched`,
@@ -451,9 +452,12 @@ def _bulk(
         ]
         out.rows(plan.preview, fields)
     _warn_left_out(out, plan.left_out, action)
+    refused = _refused_permanent(out, action)
     out.info(f"{matched(plan.matched)} match in {where}.")
     doc = {"matched": plan.matched, action.done_key: 0, **(extra or {}), "dry_run": dry_run}
     doc["left_out"] = plan.left_out
+    if refused is not None:
+        doc["refused_permanent"] = refused
     if dry_run or plan.matched == 0:
         _say_failures(out, action.rows)
         if plan.matched > len(plan.preview) and dry_run:
@@ -471,8 +475,24 @@ def _bulk(
         _result(out, {**doc, action.done_key: stop.done, "interrupted": True})
         raise KeyboardInterrupt from None
     out.info(done(changed))
-    _result(out, {**doc, action.done_key: changed})
+    _result(out, {**doc, action.done_key: changed, **(after() if after else {})})
     _say_failures(out, action.rows)
+
+
+def _refused_permanent(out: Output, action: BulkAction) -> int | None:
+    """Requeue's one line on the rows it left out because the broker will never accept them."""
+    found = getattr(action, "refused_permanent", None)
+    if found is None:
+        return None
+    total = sum(found.values())
+    if total:
+        from kafkaops.db.park import describe_breakdown
+
+        out.warning(
+            f"{total:,} row(s) left out: the broker will never accept them ({describe_breakdown(found)}); "
+            "park them (kafkaops failed park --permanent --reason TEXT), fix the cause, or requeue with --force."
+        )
+    return total
 
 
 def _warn_left_out(out: Output, left_out: list[dict[str, Any]], action: BulkAction) -> None:
@@ -511,6 +531,14 @@ def requeue(
     until: UntilOpt = None,
     error: ErrorOpt = None,
     where: WhereOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Requeue rows the broker will never accept too (error_type RecordTooLarge, "
+            "InvalidRecord, InvalidTopic).",
+        ),
+    ] = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
     timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
@@ -520,8 +548,10 @@ def requeue(
 
     The manual intervention the runbook asks for: the next retry pass publishes them again.
     Ids narrow it to those rows (DLQ_FAILED or DLQ alike unless --status says which); a named
-    row in another status (PENDING, RESOLVED) is left as it is, with a warning. -o json prints
-    {"matched", "requeued", "dry_run", "left_out", "rows"} for scripts.
+    row in another status (PENDING, RESOLVED) is left as it is, with a warning. Rows whose
+    error_type says the broker will never accept them (too large, invalid, a topic name Kafka refuses) are
+    left out, in one line, unless --force: park them (kafkaops failed park) or fix the cause.
+    -o json prints {"matched", "requeued", "dry_run", "left_out", "refused_permanent", "rows"}.
 
     \b
     Example:
@@ -537,7 +567,7 @@ def requeue(
     out = output(opts["output_format"])
     conns = bounded_connections(ctx)
     flt = _filter(opts, _ids(ctx, event_ids))
-    action = Requeue(conns, flt, within=_timeout(timeout), now=clock.now())
+    action = Requeue(conns, flt, within=_timeout(timeout), now=clock.now(), force=force)
     action.rows = _row_filter(ctx, where)
     _bulk(
         ctx,
@@ -569,8 +599,8 @@ def purge(
         typer.Option(
             "--status",
             "-s",
-            help="RESOLVED or DLQ (repeat or comma-separate); PENDING and DLQ_FAILED are never "
-            "purged. [default: RESOLVED; with ids: both]",
+            help="RESOLVED or DLQ (repeat or comma-separate), or PARKED (only when named); PENDING "
+            "and DLQ_FAILED are never purged. [default: RESOLVED; with ids: RESOLVED and DLQ]",
             show_default=False,
             autocompletion=complete_purgeable,
         ),
@@ -589,7 +619,7 @@ def purge(
     timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
     output_format: OutputOpt = None,
 ) -> None:
-    """Delete old RESOLVED (default) or DLQ rows; never PENDING or DLQ_FAILED.
+    """Delete old RESOLVED (default) or DLQ rows (PARKED ones when --status PARKED); never PENDING or DLQ_FAILED.
 
     Rows go in batches, each one transaction that locks what it deletes (SKIP LOCKED).
 
@@ -628,3 +658,6 @@ def purge(
         done=lambda n: f"Deleted {n:,} row(s).",
         extra={"older_than": isoformat_utc(cutoff) if cutoff else None},
     )
+
+
+from kafkaops.cli import failed_park  # noqa: E402, F401  (registers `failed park` and `failed unpark`)

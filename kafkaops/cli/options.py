@@ -148,7 +148,7 @@ StatusOpt = Annotated[
     typer.Option(
         "--status",
         "-s",
-        help="Only rows in this status (PENDING, RESOLVED, DLQ, DLQ_FAILED); repeat or comma-separate.",
+        help="Only rows in this status (PENDING, RESOLVED, DLQ, DLQ_FAILED, PARKED); repeat or comma-separate.",
         show_default=False,
         autocompletion=complete_statuses,
     ),

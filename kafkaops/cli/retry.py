@@ -85,10 +85,14 @@ def retry(
     The table is checked first, as db check does: nothing is published into a table that
     cannot take the outcome.
 
-    Exit 0 when the pass completed, 1 when it stopped early (breaker, deadline, database) or
-    made DLQ_FAILED rows, 2 on usage or configuration errors. SIGTERM or Ctrl-C stops the pass
-    once the batch in flight is published and settled (exit 143 or 130; a second signal stops
-    at once). Quiet when nothing is due; -v logs one line per batch; -o json always prints the
+    A record the broker will never accept (RecordTooLarge, InvalidRecord, an unknown topic:
+    refused alone) is flagged at its first attempt: counted under "permanent", its ids listed
+    (-o json: "permanent_ids"), and the pass exits 1.
+
+    Exit 0 when the pass completed, 1 when it stopped early (breaker, deadline, database),
+    made DLQ_FAILED rows or met permanent failures, 2 on usage or configuration errors.
+    SIGTERM or Ctrl-C stops the pass once the batch in flight is published and settled (exit
+    143 or 130; a second signal stops at once). Quiet when nothing is due; -v logs one line per batch; -o json always prints the
     summary, with an "error" key when the pass failed and "stopped_by" when a signal stopped it.
 
     \b
@@ -154,6 +158,8 @@ def _report(
     if out.fmt.value != "table":
         if summary.set_refusals:
             document["set_refusals"] = summary.refusals_as_list()
+        if summary.permanent_ids:
+            document["permanent_ids"] = [str(i) for i in summary.permanent_ids]
         if failure is not None:
             document["error"] = failure.message
         if summary.stopped_by is not None:
@@ -163,6 +169,14 @@ def _report(
         out.rows([document], [Field(k, SUMMARY_HEADERS.get(k, k.upper())) for k in document])
     for environment, line in describe_set_refusals(summary):
         (out.error if environment else out.info)(line)
+    if summary.permanent_ids:
+        found = ", ".join(f"{n}x {name}" for name, n in summary.permanent_errors.most_common())
+        out.info(
+            f"PERMANENT: {len(summary.permanent_ids)} event(s) the broker will never accept as they are "
+            f"({found}): id {describe_failed_ids(summary.permanent_ids)}; retrying cannot help "
+            "(kafkaops failed requeue leaves them out): fix the cause, or take them out of the loop "
+            "with: kafkaops failed park --permanent --reason TEXT"
+        )
     too_large = set(summary.too_large_for_dlq_ids)
     bad_topic = set(summary.bad_topic_ids)
     retryable = [i for i in summary.dlq_failed_ids if i not in too_large and i not in bad_topic]

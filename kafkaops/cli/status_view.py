@@ -124,7 +124,9 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
     db = g.database
     if db is not None:
         table = _table("STATUS", "COUNT", "", right=(1,))
-        for status in ("DLQ_FAILED", "PENDING", "DLQ", "RESOLVED"):
+        for status in ("DLQ_FAILED", "PENDING", "DLQ", "PARKED", "RESOLVED"):
+            if status == "PARKED" and not db.counts.get(status):
+                continue  # kafkaops' own status: shown when a row has it
             note = ""
             if status == "PENDING" and db.oldest_pending_at is not None:
                 age = db.oldest_pending_age(result.checked_at)
@@ -140,6 +142,8 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
                 note = f"newest {format_duration(result.checked_at - db.newest_resolved_at)} ago"
             elif status == "RESOLVED" and db.resolved_estimated:
                 note = "estimate (--exact counts)"
+            elif status == "PARKED" and db.counts.get(status):
+                note = "set aside by failed park, not retried"
             style = (
                 {"DLQ_FAILED": "bold red", "PENDING": "yellow"}.get(status, "")
                 if db.counts.get(status)
@@ -149,7 +153,7 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
             count = f"~{rows}" if status == "RESOLVED" and db.resolved_estimated else rows
             table.add_row(_t(status, style), _t(count), _t(note))
         for status, n in sorted(db.counts.items()):
-            if status not in ("DLQ_FAILED", "PENDING", "DLQ", "RESOLVED"):
+            if status not in ("DLQ_FAILED", "PENDING", "DLQ", "PARKED", "RESOLVED"):
                 table.add_row(_t(status), _t(n), _t("unknown status"))
         out.append(("Failed events", table))
     if g.instances:

@@ -132,6 +132,7 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
         "publish_latency",
         "publish_error_ratio",
         "consumer_lag",
+        "retry_last_run",
     ),
     "alerts": ("webhook", "timeout"),
     "status": ("state_dir", "timeout"),
@@ -146,6 +147,7 @@ THRESHOLD_LEVELS: dict[str, tuple[str, ...]] = {
     "publish_latency": ("warning", "critical"),
     "publish_error_ratio": ("warning", "critical"),
     "consumer_lag": ("warning", "critical"),
+    "retry_last_run": ("warning",),
 }
 # Not a librdkafka property: the consumer groups `kafkaops lag` and `status` judge (globs).
 CONSUMER_GROUPS_KEY = "consumer_groups"
@@ -210,6 +212,8 @@ class Thresholds:
     # has not moved for longer than `critical` while records wait is STOP (kafkaops lag).
     consumer_lag_warning: timedelta = timedelta(minutes=5)
     consumer_lag_critical: timedelta = timedelta(minutes=30)
+    # The last retry pass recorded (kafkaops_retry_runs) older than this while rows are due.
+    retry_last_run_warning: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -681,6 +685,9 @@ def _thresholds(raw: Mapping[str, Any]) -> Thresholds:
         ),
         consumer_lag_critical=_duration(
             level("consumer_lag"), "critical", d.consumer_lag_critical, f"{s}.consumer_lag"
+        ),
+        retry_last_run_warning=_duration(
+            level("retry_last_run"), "warning", d.retry_last_run_warning, f"{s}.retry_last_run"
         ),
     )
 

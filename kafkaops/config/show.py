@@ -136,6 +136,11 @@ def _describe_section(settings: Settings, section: str, add: Any) -> None:
             f"{_fmt(t.consumer_lag_critical)}",
             src("thresholds.consumer_lag"),
         )
+        add(
+            "thresholds.retry_last_run",
+            f"warning > {_fmt(t.retry_last_run_warning)} ago while rows are due",
+            src("thresholds.retry_last_run"),
+        )
     else:  # app, alerts, status: shown as written, masked
         for key, value in flatten(settings.raw.get(section) or {}, section):
             add(key, value)

@@ -92,21 +92,47 @@ class BulkAction:
 
 
 class Requeue(BulkAction):
-    """DLQ_FAILED (default) or DLQ rows back to PENDING, retry_count 0, due now; one transaction."""
+    """DLQ_FAILED (default) or DLQ rows back to PENDING, retry_count 0, due now; one transaction.
+    Rows the broker will never accept (`db.park.permanent`) are left out unless `force`; how
+    many, and why, is in `refused_permanent` once planned."""
 
     verb, done_key, takes = "requeue", "requeued", "DLQ_FAILED or DLQ"
 
-    def __init__(self, conns: Connections, flt: EventFilter, *, within: timedelta, now: datetime) -> None:
+    def __init__(
+        self, conns: Connections, flt: EventFilter, *, within: timedelta, now: datetime, force: bool = False
+    ) -> None:
+        from kafkaops.db.park import not_permanent
+
         super().__init__(conns, requeue_filter(flt), within=within)
         self.now = now
         self.where = conditions(conns.table, self.flt)
+        self.force = force
+        self.refused_permanent: dict[str, int] = {}  # error type -> rows left out
+        if not force:
+            self.where.append(not_permanent(conns.table))
+
+    def plan(self, *, preview: int) -> ActionPlan:
+        from kafkaops.db.park import permanent_breakdown, permanent_ids
+
+        plan = super().plan(preview=preview)
+        if not self.force:
+            with self._transaction() as conn:
+                self.refused_permanent = permanent_breakdown(
+                    conn, self.conns.table, conditions(self.conns.table, self.flt)
+                )
+                # A named id left out for this reason is told by the one line, not as a wrong status.
+                named = {item["id"] for item in plan.left_out}
+                left = [i for i in self.flt.ids if str(i) in named]
+                refused = permanent_ids(conn, self.conns.table, left) if left else set()
+            plan.left_out = [i for i in plan.left_out if i["id"] not in refused]
+        return plan
 
     def run(self) -> int:
         try:
             with self._transaction() as conn:
                 if self.rows is not None:
                     return self._requeue_selected(conn, self.rows)
-                return requeue(conn, self.conns.table, flt=self.flt, now=self.now)
+                return requeue(conn, self.conns.table, flt=self.flt, now=self.now, where=self.where)
         except StatementTimeoutError as late:
             raise late.telling("nothing was requeued (the transaction was rolled back)") from late
         except ConnectionLostError as lost:

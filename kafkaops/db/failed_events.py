@@ -20,7 +20,14 @@ from kafkaops.common.jsontext import parse_json
 from kafkaops.common.timeparse import as_utc
 from kafkaops.config.settings import LOGICAL_COLUMNS
 from kafkaops.db.schema import ContainsFolded, StoredText, StoredTextResult, instant
-from kafkaops.db.statuses import GROUP_KEYS, PURGEABLE, REQUEUEABLE, SEVERITY, STATUSES
+from kafkaops.db.statuses import (
+    GROUP_KEYS,
+    PURGEABLE,
+    PURGEABLE_WHEN_NAMED,
+    REQUEUEABLE,
+    SEVERITY,
+    STATUSES,
+)
 from kafkaops.db.transactions import stream_rows
 
 if TYPE_CHECKING:
@@ -377,12 +384,20 @@ def requeue_filter(flt: EventFilter) -> EventFilter:
     return flt.with_statuses(statuses)
 
 
-def requeue(conn: Connection, table: Table, *, flt: EventFilter, now: datetime) -> int:
-    """Back to PENDING, attempt counter reset, due now: the runbook's manual intervention."""
+def requeue(
+    conn: Connection,
+    table: Table,
+    *,
+    flt: EventFilter,
+    now: datetime,
+    where: Sequence[ColumnElement[bool]] | None = None,
+) -> int:
+    """Back to PENDING, attempt counter reset, due now: the runbook's manual intervention.
+    `where` replaces the filter's conditions (the requeue action's own)."""
     flt = requeue_filter(flt)
     statement = (
         update(table)
-        .where(*conditions(table, flt))
+        .where(*(conditions(table, flt) if where is None else where))
         .values(
             status="PENDING",
             retry_count=0,
@@ -395,13 +410,14 @@ def requeue(conn: Connection, table: Table, *, flt: EventFilter, now: datetime) 
 
 
 def purge_filter(flt: EventFilter) -> EventFilter:
-    """Purge acts on RESOLVED rows unless told DLQ; undelivered events are refused."""
+    """Purge acts on RESOLVED rows unless told DLQ (or PARKED, only when named); undelivered
+    events are refused."""
     statuses = flt.statuses or (PURGEABLE if flt.ids else ("RESOLVED",))
-    refused = [s for s in statuses if s not in PURGEABLE]
+    refused = [s for s in statuses if s not in PURGEABLE + PURGEABLE_WHEN_NAMED]
     if refused:
         raise UsageError(
             f"purge never deletes {', '.join(refused)} rows: they are events not yet delivered "
-            "(purge takes RESOLVED or DLQ)"
+            "(purge takes RESOLVED or DLQ, and PARKED when --status PARKED names it)"
         )
     return flt.with_statuses(statuses)
 
@@ -413,9 +429,12 @@ def purge_conditions(
     any age), in a purgeable status only."""
     if older_than is None and not flt.ids:
         raise UsageError("purge needs --older-than, or the ids of the rows to delete")
-    where = conditions(table, purge_filter(flt))
-    # Belt and braces: whatever the filter says, these two statuses are never deleted.
-    where.append(table.c.status.in_(PURGEABLE))
+    flt = purge_filter(flt)
+    where = conditions(table, flt)
+    # Belt and braces: whatever the filter says, PENDING and DLQ_FAILED are never deleted, and
+    # PARKED only when the filter names it.
+    named = tuple(s for s in PURGEABLE_WHEN_NAMED if s in flt.statuses)
+    where.append(table.c.status.in_(PURGEABLE + named))
     if older_than is not None:
         where.append(table.c.updated_at < older_than)
     return where

@@ -40,12 +40,12 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from kafkaops.common.timeparse import read_stored_time
 from kafkaops.config.settings import LOGICAL_COLUMNS, DatabaseSettings
+from kafkaops.db.statuses import STATUSES
 from kafkaops.db.text import decode_text
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-STATUSES = ("PENDING", "RESOLVED", "DLQ", "DLQ_FAILED")
 
 # What kind of type each logical column must have, for `db check`.
 _KINDS: dict[str, str] = {

@@ -21,7 +21,14 @@ import sqlalchemy as sa
 
 from kafkaops.common.timeparse import time_or_none
 from kafkaops.config.settings import DatabaseSettings
-from kafkaops.db.schema import has_unresolved_index, instant, resolved, unresolved, unresolved_index_statement
+from kafkaops.db.schema import (
+    ComparableTime,
+    has_unresolved_index,
+    instant,
+    resolved,
+    unresolved,
+    unresolved_index_statement,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -38,10 +45,15 @@ class StatusFigures:
     oldest_created_at: datetime | None = None
     newest_created_at: datetime | None = None
     due: int = 0  # PENDING rows due now
+    oldest_since: datetime | None = None  # the earliest `pending_since` (PENDING rows)
 
     def add(self, other: StatusFigures) -> None:
         self.count += other.count
         self.due += other.due
+        if other.oldest_since is not None and (
+            self.oldest_since is None or other.oldest_since < self.oldest_since
+        ):
+            self.oldest_since = other.oldest_since
         if other.oldest_created_at is not None and (
             self.oldest_created_at is None or other.oldest_created_at < self.oldest_created_at
         ):
@@ -69,6 +81,17 @@ class TableCounts:
         return out
 
 
+def pending_since(table: sa.Table) -> sa.ColumnElement[Any]:
+    """When a PENDING row became PENDING, as near as the table tells: the table has no column
+    for it. A row not attempted since (retry_count 0) was last written when it was stored,
+    requeued or unparked: its updated_at. A row attempted since keeps its created_at (each
+    attempt moves updated_at, which would make a row stuck for hours look minutes old)."""
+    c = table.c
+    fresh = sa.func.coalesce(c.retry_count, 0) == 0
+    since = sa.case((fresh, ComparableTime(c.updated_at)), else_=ComparableTime(c.created_at))
+    return sa.type_coerce(since, c.created_at.type)
+
+
 def read_counts(
     conn: Connection, table: sa.Table, db: DatabaseSettings, *, now: datetime, exact: bool = False
 ) -> TableCounts:
@@ -84,6 +107,7 @@ def read_counts(
             sa.func.min(instant(c.created_at)).label("oldest"),
             sa.func.max(instant(c.created_at)).label("newest"),
             sa.func.sum(sa.case((due, 1), else_=0)).label("due"),
+            sa.func.min(sa.case((c.status == "PENDING", pending_since(table)))).label("since"),
         )
         .where(unresolved(table))
         .group_by(c.status, c.topic)
@@ -91,7 +115,11 @@ def read_counts(
     unresolved_total = 0
     for row in conn.execute(query):
         figures = StatusFigures(
-            int(row.n), time_or_none(row.oldest), time_or_none(row.newest), int(row.due or 0)
+            int(row.n),
+            time_or_none(row.oldest),
+            time_or_none(row.newest),
+            int(row.due or 0),
+            time_or_none(row.since),
         )
         topic = None if row.topic is None else str(row.topic)
         result.by_status_topic[(str(row.status), topic)] = figures

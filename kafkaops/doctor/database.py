@@ -1,7 +1,7 @@
 """The database side of `kafkaops doctor`: a connection, the table's columns as `db check`
 compares them (kafkaops/db/schema.py), and on PostgreSQL the privileges kafkaops uses on the
-table (`has_table_privilege`): SELECT (every command), UPDATE (`retry`, `failed requeue`),
-DELETE (`failed purge`)."""
+table (`has_table_privilege`): SELECT (every command), UPDATE (`retry`, `failed requeue`,
+`park`, `unpark`), DELETE (`failed purge`)."""
 
 from __future__ import annotations
 

@@ -36,13 +36,26 @@ class KafkaErrorClass:
     # The broker answers it for a whole message set when one record of the set is at fault (or
     # the set itself is too large): only a record refused alone is known to be at fault.
     whole_set: bool = False
+    # The broker will never accept the same bytes for the same topic (too large, invalid, a topic
+    # that does not exist or whose name Kafka refuses): no number of retries helps, a person must.
+    permanent: bool = False
+    # ...until the topic is created: true of the attempt that met it, not of a row stored with it.
+    until_topic_exists: bool = False
 
 
 _J = "org.apache.kafka.common.errors."
 
 
-def _event(java: str, *, whole_set: bool = False) -> KafkaErrorClass:
-    return KafkaErrorClass(Fault.EVENT, java=java, whole_set=whole_set)
+def _event(
+    java: str, *, whole_set: bool = False, permanent: bool = True, until_topic_exists: bool = False
+) -> KafkaErrorClass:
+    return KafkaErrorClass(
+        Fault.EVENT,
+        java=java,
+        whole_set=whole_set,
+        permanent=permanent,
+        until_topic_exists=until_topic_exists,
+    )
 
 
 def _unreachable(java: str | None = None, *, vague: bool = False, definite: bool = False) -> KafkaErrorClass:
@@ -68,12 +81,13 @@ ERRORS: dict[str, KafkaErrorClass] = {
     "MSG_SIZE_TOO_LARGE": _event(_J + "RecordTooLargeException", whole_set=True),
     "RECORD_LIST_TOO_LARGE": _event(_J + "RecordBatchTooLargeException", whole_set=True),
     "TOPIC_EXCEPTION": _event(_J + "InvalidTopicException"),
-    "UNKNOWN_TOPIC_OR_PART": _event(_J + "UnknownTopicOrPartitionException"),
-    "_UNKNOWN_TOPIC": _event(_J + "UnknownTopicOrPartitionException"),
-    "_UNKNOWN_PARTITION": _event(_J + "UnknownTopicOrPartitionException"),
+    "UNKNOWN_TOPIC_OR_PART": _event(_J + "UnknownTopicOrPartitionException", until_topic_exists=True),
+    "_UNKNOWN_TOPIC": _event(_J + "UnknownTopicOrPartitionException", until_topic_exists=True),
+    "_UNKNOWN_PARTITION": _event(_J + "UnknownTopicOrPartitionException", until_topic_exists=True),
     "INVALID_RECORD": _event(_J + "InvalidRecordException", whole_set=True),
-    "POLICY_VIOLATION": _event(_J + "PolicyViolationException"),
-    "_INVALID_ARG": _event("java.lang.IllegalArgumentException"),
+    # A policy may change, and an invalid argument is not known to be the record's for good.
+    "POLICY_VIOLATION": _event(_J + "PolicyViolationException", permanent=False),
+    "_INVALID_ARG": _event("java.lang.IllegalArgumentException", permanent=False),
     # Could not talk to the cluster (in time).
     "_TRANSPORT": _unreachable(vague=True),
     "_ALL_BROKERS_DOWN": _unreachable(vague=True, definite=True),  # every broker refused or timed out
@@ -179,6 +193,23 @@ def is_fenced(code: str | None) -> bool:
 def is_rejected_credentials(code: str | None) -> bool:
     """True when the cluster did not accept kafkaops' credentials."""
     return classify(code).credentials
+
+
+def is_permanent(code: str | None) -> bool:
+    """True when the broker will never accept the record as it is (too large, invalid, its topic
+    unknown or a name Kafka refuses): retrying cannot help; a person must park or fix it. Only
+    asked of a record refused alone (`is_whole_set_refusal` says when a refusal is not)."""
+    return classify(code).permanent
+
+
+def permanent_error_types() -> tuple[str, ...]:
+    """The exception classes (the `error_type` column, as kafkaops and the service write it) of
+    the permanent errors whose cause is the record itself (too large, invalid, a topic name Kafka
+    refuses): how a stored row is known to be one the broker will never accept. A topic unknown
+    when the row failed may have been created since: the next attempt says whether it still is."""
+    return tuple(
+        sorted({e.java for e in ERRORS.values() if e.permanent and not e.until_topic_exists and e.java})
+    )
 
 
 def is_too_large(code: str | None) -> bool:

@@ -89,6 +89,10 @@ class PassSummary:
     dlq_failed_ids: list[Any] = field(default_factory=list)
     too_large_for_dlq_ids: list[Any] = field(default_factory=list)  # requeueing cannot help them
     bad_topic_ids: list[Any] = field(default_factory=list)  # no topic, or one Kafka refuses: neither can
+    # Rows whose attempt failed for an error the broker gives a record it will never accept
+    # (faults.is_permanent, the record refused alone): flagged at their first attempt.
+    permanent_ids: list[Any] = field(default_factory=list)
+    permanent_errors: Counter[str] = field(default_factory=Counter)  # by error class (simple name)
     # The first topic (and why) that kafkaops' own principal may not write: the pass stops.
     denied: tuple[str, Failure] | None = None
     denied_rows: int = 0  # claimed and left as they were for that reason (part of `aborted`)
@@ -122,6 +126,7 @@ class PassSummary:
             "rescheduled": self.rescheduled,
             "dlq": self.dlq,
             "dlq_failed": self.dlq_failed,
+            "permanent": len(self.permanent_ids),
             "aborted": self.aborted,
             "circuit_breaker": self.circuit_breaker,
             "duration_s": round(self.duration_s, 3),
@@ -537,7 +542,9 @@ def _attempt(
             record = to_record(event)
         except ValueError as exc:
             # The row's own fault, found before anything is sent: an attempt like any other.
-            _failed_attempt(event, Failure("INVALID_RECORD", str(exc)), settings, settlement, exhausted)
+            failure = Failure("INVALID_RECORD", str(exc))
+            _note_permanent(summary, event, failure, settings)
+            _failed_attempt(event, failure, settings, settlement, exhausted)
             continue
         records.append(record)
         publishable.append(event)
@@ -549,12 +556,24 @@ def _attempt(
             summary.resolved_by_topic[topic_label(event.topic)] += 1
         elif result.counts_as_attempt:
             breaker.record(False)
+            _note_permanent(summary, event, result, settings)
             _failed_attempt(event, result, settings, settlement, exhausted)
         else:
             _leave_untouched(event, event.topic or "", result, breaker, settlement, summary)
     if exhausted:
         _send_to_dlq(publisher, exhausted, settings, breaker, settlement, summary, timeout)
     return settlement
+
+
+def _note_permanent(
+    summary: PassSummary, event: FailedEvent, failure: Failure, settings: RetrySettings
+) -> None:
+    """A record the broker will never accept (refused alone: isolation ran first) and sent back
+    into the loop is flagged at its first attempt, not after the schedule runs out; its
+    error_type says so in the table. One on its last attempt goes to its DLQ, as any other."""
+    if faults.is_permanent(failure.code) and event.retry_count + 1 < settings.max_retries:
+        summary.permanent_ids.append(event.id)
+        summary.permanent_errors[failure.error_type.rsplit(".", 1)[-1]] += 1
 
 
 def topic_label(topic: str | None) -> str:

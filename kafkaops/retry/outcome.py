@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from kafkaops.common.errors import ExitStatus, KafkaopsError, exit_status_for_signal
+from kafkaops.common.errors import DatabaseError, ExitStatus, KafkaopsError, exit_status_for_signal
 from kafkaops.common.signals import stop_on_signals
 from kafkaops.retry.job import PassOptions, PassSummary, run_pass
 
@@ -25,10 +25,17 @@ class PassOutcome:
     @property
     def exit_status(self) -> int:
         """When no failure is raised: 128 + the signal that stopped the pass, else 1 when it
-        stopped early (breaker, deadline), made DLQ_FAILED rows or lost its metrics, else 0."""
+        stopped early (breaker, deadline), made DLQ_FAILED rows, met records the broker will never
+        accept or lost its metrics, else 0."""
         if self.signum is not None and self.summary.stopped_by is not None:
             return exit_status_for_signal(self.signum)
-        if not self.summary.completed or self.summary.dlq_failed or self.metrics_error is not None:
+        summary = self.summary
+        if (
+            not summary.completed
+            or summary.dlq_failed
+            or summary.permanent_ids
+            or self.metrics_error is not None
+        ):
             return ExitStatus.FAILURE
         return ExitStatus.OK
 
@@ -55,7 +62,11 @@ def retry_pass(
     batches: the batch in flight is published and settled first, instead of dying between the
     broker's acknowledgement and the commit (which sends that batch again next pass); a second
     signal stops at once."""
+    from kafkaops.common import clock
+    from kafkaops.retry.runs import pass_run, record_pass
+
     outcome = PassOutcome(PassSummary())
+    started_at = clock.now()
     with stop_on_signals() as stop:
         options.stop = stop
         try:
@@ -63,6 +74,8 @@ def retry_pass(
         except KafkaopsError as error:
             outcome.failure = error
     outcome.signum = stop.signum
+    if conns.settings.database.url and not isinstance(outcome.failure, DatabaseError):
+        record_pass(conns, pass_run(outcome.summary, started_at=started_at, failure=outcome.failure))
     outcome.metrics_error = _write_metrics(
         outcome.summary, metrics_file=metrics_file, pushgateway=pushgateway, lock_timeout=lock_timeout
     )

@@ -119,12 +119,12 @@ def oldest_pending_age(age: timedelta | None, t: Thresholds) -> Check:
     elif age > t.oldest_pending_warning:
         status, limit = WARNING, t.oldest_pending_warning
     else:
-        return Check("oldest_pending_age", OK, seconds, f"oldest PENDING event is {shown} old")
+        return Check("oldest_pending_age", OK, seconds, f"oldest PENDING event has been PENDING for {shown}")
     return Check(
         "oldest_pending_age",
         status,
         seconds,
-        f"oldest PENDING event is {shown} old (> {format_duration(limit)})",
+        f"oldest PENDING event has been PENDING for {shown} (> {format_duration(limit)})",
         f"{command('kafkaops', 'retry', '--dry-run', '--limit', '20')}  (what is due; is the retry "
         f"job running?), then {command('kafkaops', 'failed', 'list', '--status', 'PENDING')}",
     )

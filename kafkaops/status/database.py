@@ -21,6 +21,8 @@ from kafkaops.dlq.catalogue import needs_dlq
 from kafkaops.status.model import DatabaseStatus
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from kafkaops.db.connections import Connections
 
 
@@ -42,6 +44,7 @@ def read_database(
         bound_transaction(conn, statement=left, lock=left)
         try:
             counts = read_counts(conn, conns.table, conns.settings.database, now=now, exact=exact)
+            _read_retry_side(conn, conns, result)
         except sa.exc.DBAPIError as error:
             if sqlstate(error) == QUERY_CANCELED:
                 raise DatabaseError(
@@ -55,6 +58,22 @@ def read_database(
     return result
 
 
+def _read_retry_side(conn: Connection, conns: Connections, result: DatabaseStatus) -> None:
+    """The rows the broker will never accept, and the last retry pass recorded (when the
+    kafkaops_retry_runs table exists)."""
+    from kafkaops.db.park import permanent_breakdown
+    from kafkaops.db.retry_runs import has_runs_table, last_run
+    from kafkaops.db.schema import unresolved
+
+    table = conns.table
+    where = [unresolved(table), table.c.status.in_(("PENDING", "DLQ_FAILED"))]
+    result.permanent = permanent_breakdown(conn, table, where)
+    db = conns.settings.database
+    result.retry_runs_recorded = has_runs_table(conn, db)
+    if result.retry_runs_recorded:
+        result.last_retry_run = last_run(conn, db)
+
+
 def _fold(counts: TableCounts, result: DatabaseStatus) -> None:
     topics: set[str] = set()
     for (status, topic), figures in counts.by_status_topic.items():
@@ -64,6 +83,11 @@ def _fold(counts: TableCounts, result: DatabaseStatus) -> None:
             if oldest is not None and (result.oldest_pending_at is None or oldest < result.oldest_pending_at):
                 result.oldest_pending_at = oldest
             result.due_now += figures.due
+            since = figures.oldest_since
+            if since is not None and (
+                result.oldest_pending_since is None or since < result.oldest_pending_since
+            ):
+                result.oldest_pending_since = since
         if topic is None:
             continue
         if needs_dlq(status):

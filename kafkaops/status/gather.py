@@ -18,7 +18,7 @@ from kafkaops.common.errors import ConfigError, KafkaAuthorizationError, Kafkaop
 from kafkaops.kafka.dlq_names import DlqTopic
 from kafkaops.status import checks
 from kafkaops.status.checks import Check
-from kafkaops.status.model import InstanceStatus, SourceError
+from kafkaops.status.model import DatabaseStatus, InstanceStatus, SourceError
 from kafkaops.status.result import Gathered, StatusResult
 from kafkaops.status.settings import StatusConfig, status_config
 from kafkaops.status.statefile import StatusState
@@ -188,6 +188,7 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
         state.last_pending = (now, db.pending)
         out.append(checks.pending_events(db.pending, t, breaker_open=breaker_open, change=change))
         out.append(checks.oldest_pending_age(db.oldest_pending_age(now), t))
+        out += _retry_loop(db, now, t)
     elif reported:
         failed = [i.dlq_failed for i in reported if i.dlq_failed is not None]
         pending = [i.pending for i in reported if i.pending is not None]
@@ -243,6 +244,18 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
         out.append(checks.source_unreachable("probe", e.message, e.hint, denied=e.denied))
     out += _source_checks(gathered)
     return StatusResult(status=checks.overall(out), checks=out, gathered=gathered, dlq=dlq, checked_at=now)
+
+
+def _retry_loop(db: DatabaseStatus, now: datetime, t: Thresholds) -> list[Check]:
+    """Whether the retry job runs, what it can never deliver, what was set aside."""
+    from kafkaops.status import retry_checks
+
+    found = [
+        retry_checks.retry_last_run(db.retry_runs_recorded, db.last_retry_run, due=db.due_now, now=now, t=t),
+        retry_checks.permanent_failures(db.permanent),
+        retry_checks.parked(db.counts.get("PARKED", 0)),
+    ]
+    return [check for check in found if check is not None]
 
 
 def _publishing(instance: InstanceStatus, state: StatusState, now: datetime, t: Thresholds) -> list[Check]:

@@ -5,19 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from kafkaops.db.retry_runs import RetryRun
 from kafkaops.kafka.dlq_names import DlqTopic
 
 
 @dataclass
 class DatabaseStatus:
     counts: dict[str, int] = field(default_factory=dict)  # status -> rows
-    oldest_pending_at: datetime | None = None
+    oldest_pending_at: datetime | None = None  # the oldest PENDING row's created_at
+    # When the longest-waiting PENDING row became PENDING (`table_counts.pending_since`).
+    oldest_pending_since: datetime | None = None
     due_now: int = 0
     newest_resolved_at: datetime | None = None
     pending_by_topic: dict[str, int] = field(default_factory=dict)
     failed_topics: list[str] = field(default_factory=list)  # topics with rows that need a DLQ topic
     resolved_estimated: bool = False  # counts["RESOLVED"] is the planner's estimate
     missing_index: str | None = None  # the statement creating the index a large table lacks
+    # PENDING and DLQ_FAILED rows whose error_type the broker gives a record it never accepts.
+    permanent: dict[str, int] = field(default_factory=dict)  # error class (simple name) -> rows
+    retry_runs_recorded: bool = False  # the kafkaops_retry_runs table exists
+    last_retry_run: RetryRun | None = None
     elapsed_s: float = 0.0
 
     @property
@@ -29,9 +36,12 @@ class DatabaseStatus:
         return self.counts.get("DLQ_FAILED", 0)
 
     def oldest_pending_age(self, now: datetime) -> timedelta | None:
-        if self.oldest_pending_at is None:
+        """How long the longest-waiting PENDING row has been PENDING (since stored, or since
+        requeued or unparked when not attempted since)."""
+        since = self.oldest_pending_since or self.oldest_pending_at
+        if since is None:
             return None
-        return max(timedelta(0), now - self.oldest_pending_at)
+        return max(timedelta(0), now - since)
 
 
 @dataclass

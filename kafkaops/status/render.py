@@ -197,6 +197,17 @@ class _Collector:
         due = GaugeMetricFamily("kafkaops_failed_events_due", "PENDING rows due for a retry now")
         due.add_metric([], db.due_now)
         yield due
+        permanent = GaugeMetricFamily(
+            "kafkaops_failed_events_permanent", "PENDING and DLQ_FAILED rows the broker will never accept"
+        )
+        permanent.add_metric([], sum(db.permanent.values()))
+        yield permanent
+        if db.last_retry_run is not None:
+            run = GaugeMetricFamily(
+                "kafkaops_retry_last_pass_end_timestamp_seconds", "When the last recorded retry pass ended"
+            )
+            run.add_metric([], db.last_retry_run.finished_at.timestamp())
+            yield run
         if db.newest_resolved_at is not None:
             resolved = GaugeMetricFamily(
                 "kafkaops_failed_events_last_resolved_timestamp_seconds", "Newest RESOLVED row's time"

@@ -88,13 +88,31 @@ def _database_dict(g: Gathered, now: datetime) -> dict[str, Any] | None:
         "pending": db.pending,
         "dlq_failed": db.dlq_failed,
         "oldest_pending_created_at": isoformat_utc(db.oldest_pending_at),
+        "oldest_pending_since": isoformat_utc(db.oldest_pending_since),
         "oldest_pending_age_s": int(age.total_seconds()) if age is not None else None,
         "due_now": db.due_now,
         "newest_resolved_at": isoformat_utc(db.newest_resolved_at),
         "resolved_estimated": db.resolved_estimated,
         "missing_index": db.missing_index,
+        "permanent": dict(sorted(db.permanent.items())),
+        "last_retry_run": _run_dict(db),
         "pending_by_topic": dict(sorted(db.pending_by_topic.items(), key=lambda kv: (-kv[1], kv[0]))),
         "duration_s": round(db.elapsed_s, 3),
+    }
+
+
+def _run_dict(db: Any) -> dict[str, Any] | None:
+    """The last retry pass recorded; None when the kafkaops_retry_runs table does not exist."""
+    if not db.retry_runs_recorded:
+        return None
+    run = db.last_retry_run
+    if run is None:
+        return {"recorded": False}
+    return {
+        "recorded": True,
+        **run.as_dict(),
+        "started_at": isoformat_utc(run.started_at),
+        "finished_at": isoformat_utc(run.finished_at),
     }
 
 

@@ -37,8 +37,8 @@ def test_completion_offers_values_and_context_names(tmp_path: Path) -> None:
         text="current-context: local\ncontexts:\n  local:\n    database: {url: 'sqlite:///x'}\n  prod-eu:\n    {}\n",
     )
     assert _complete("kafkaops failed --group-by er", {}, tmp_path) == ["error_type", "error_signature"]
-    assert _complete("kafkaops failed list --status DLQ,P", {}, tmp_path) == ["DLQ,PENDING"]
-    assert _complete("kafkaops failed purge --status ", {}, tmp_path) == ["RESOLVED", "DLQ"]
+    assert _complete("kafkaops failed list --status DLQ,P", {}, tmp_path) == ["DLQ,PENDING", "DLQ,PARKED"]
+    assert _complete("kafkaops failed purge --status ", {}, tmp_path) == ["RESOLVED", "DLQ", "PARKED"]
     assert _complete("kafkaops failed show 1 -o j", {}, tmp_path) == ["json", "jsonl"]
     assert _complete("kafkaops --context ", {}, tmp_path) == ["local", "prod-eu"]
     assert _complete("kafkaops failed list --context p", {}, tmp_path) == ["prod-eu"]

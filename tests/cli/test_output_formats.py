@@ -39,6 +39,8 @@ COMMANDS: dict[str, list[str]] = {
     "failed list": [],
     "failed show": ["1"],
     "failed requeue": ["--dry-run"],
+    "failed park": ["--dry-run", "--status", "PENDING", "--reason", "x"],
+    "failed unpark": ["--dry-run", "--status", "PARKED"],
     "failed purge": ["--dry-run", "--older-than", "1d"],
     "retry": ["--dry-run"],
     "status": [],

@@ -164,7 +164,7 @@ def test_empty_table_gives_empty_json_list_and_a_note_for_people(configured, cli
         ),
         (["--since", "yesterday"], "invalid --since 'yesterday'"),
         (["--until", "2h30"], "invalid --until '2h30'"),
-        (["--status", "LOST"], "unknown status 'LOST' (valid: PENDING, RESOLVED, DLQ, DLQ_FAILED)"),
+        (["--status", "LOST"], "unknown status 'LOST' (valid: PENDING, RESOLVED, DLQ, DLQ_FAILED, PARKED)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(configured, cli, args: list[str], message: str) -> None:

@@ -212,7 +212,9 @@ def test_the_events_fault_counts_an_attempt(
     embedded_kafka.refuse_produce("orders", getattr(KafkaError, code))
     sqlite_database.insert([event(1, topic="orders")])
     result = cli("retry")
-    assert result.exit_code == 0, result.stderr
+    # A record the broker will never accept is flagged at this first attempt, and the pass exits 1.
+    assert result.exit_code == (1 if faults.is_permanent(code) else 0), result.stderr
+    assert ("PERMANENT: 1 event(s)" in result.stderr) is faults.is_permanent(code)
     [row] = sqlite_database.rows()
     assert (row["status"], row["retry_count"], row["error_type"]) == (
         "PENDING",
@@ -402,3 +404,23 @@ def test_a_denied_write_stops_the_replay_and_a_rerun_replays_exactly_once(cli: C
         again = cli("-b", bootstrap, "dlq", "replay", "orders.dlq", "--yes")
         assert again.exit_code == 0, again.stderr
         assert [m.value() for m in read_all(bootstrap, "orders")] == [b"v0", b"v1", b"v2"]
+
+
+def test_permanent_errors_are_the_records_own_for_good() -> None:
+    """What the broker gives a record it will never accept; a policy or a timeout is not."""
+    from kafkaops.kafka.faults import is_permanent, permanent_error_types
+
+    assert all(
+        is_permanent(c) for c in ("MSG_SIZE_TOO_LARGE", "INVALID_RECORD", "_UNKNOWN_TOPIC", "TOPIC_EXCEPTION")
+    )
+    assert not any(is_permanent(c) for c in ("POLICY_VIOLATION", "_MSG_TIMED_OUT", "INVALID_TIMESTAMP", None))
+    assert "org.apache.kafka.common.errors.RecordTooLargeException" in permanent_error_types()
+
+
+def test_a_row_stored_with_an_unknown_topic_is_not_called_permanent() -> None:
+    """The attempt that met it is flagged; the row is not refused a requeue for it: its topic may
+    have been created since (the demo's round-completed rows are)."""
+    from kafkaops.kafka.faults import is_permanent, permanent_error_types
+
+    assert is_permanent("_UNKNOWN_TOPIC")
+    assert "org.apache.kafka.common.errors.UnknownTopicOrPartitionException" not in permanent_error_types()

@@ -125,7 +125,10 @@ def test_a_null_topic_in_a_big_batch_publishes_every_other_row_once(
             conn.execute(sa.update(t).where(t.c.status == "PENDING").values(next_retry_at=None))
     assert [json.loads(r.stdout)["resolved"] for r in results] == [300, 0, 0]
     assert [json.loads(r.stdout)["rescheduled"] for r in results] == [3, 0, 0]
-    assert [r.exit_code for r in results] == [0, 1, 0]  # pass 2: DLQ_FAILED, a CRITICAL line
+    # pass 1: three rows that can never be published (no topic, bad headers), flagged PERMANENT;
+    # pass 2: DLQ_FAILED, a CRITICAL line
+    assert [r.exit_code for r in results] == [1, 1, 0]
+    assert [json.loads(r.stdout)["permanent"] for r in results] == [3, 0, 0]
     # No topic, so no DLQ topic: a requeue could only fail again, and the line says so.
     assert "CRITICAL: 2 event(s) have no topic, or one Kafka refuses as a name" in results[1].stderr
     assert "a requeue would only fail again" in results[1].stderr
@@ -155,8 +158,9 @@ def test_a_headers_column_nested_too_deep_is_the_rows_own_fault_and_the_rest_pub
     configure(pg_database, tmp_path, monkeypatch, kafka_bootstrap, max_retries=2)
     pg_database.insert([event(1, topic=topic), event(2, topic=topic, headers="[" * 100_000)])
     result = cli("retry", "-o", "json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # the row's headers can never be published: PERMANENT
     assert (json.loads(result.stdout)["resolved"], json.loads(result.stdout)["rescheduled"]) == (1, 1)
+    assert json.loads(result.stdout)["permanent_ids"] == [str(pg_database.rows()[1]["id"])]
     by_event = {r["event_id"]: r for r in pg_database.rows()}
     assert (by_event["evt-2"]["status"], by_event["evt-2"]["last_error"]) == (
         "PENDING",
@@ -237,8 +241,10 @@ def test_a_null_retry_count_counts_as_never_attempted(
     embedded_kafka.create_topic("refused")
     embedded_kafka.refuse_produce("refused", INVALID_RECORD)
     pg_database.insert([event(1, topic="refused", retry_count=None), event(2, topic="ok", retry_count=None)])
-    for result in passes(cli, 2, "-o", "json"):
-        assert result.exit_code == 0, result.stderr
+    first, second = passes(cli, 2, "-o", "json")
+    assert first.exit_code == 1, first.stderr  # refused alone for INVALID_RECORD: permanent
+    assert json.loads(first.stdout)["permanent"] == 1
+    assert second.exit_code == 0, second.stderr  # nothing due
     assert {(r["topic"], r["status"], r["retry_count"]) for r in pg_database.rows()} == {
         ("refused", "PENDING", 1),
         ("ok", "RESOLVED", None),
@@ -262,6 +268,7 @@ def test_a_null_payload_counts_as_an_attempt_and_does_not_block_the_queue(
     database.insert([event(9, payload=None)] + [event(i) for i in range(3)])  # the NULL one is oldest
     result = cli("retry", "-o", "json")
     assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["permanent"] == 0  # on its last attempt: to the DLQ, not flagged
     rows = {r["event_id"]: r for r in database.rows()}
     assert {rows[f"evt-{i}"]["status"] for i in range(3)} == {"RESOLVED"}
     assert (rows["evt-9"]["status"], rows["evt-9"]["last_error"]) == (

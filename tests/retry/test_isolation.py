@@ -104,9 +104,14 @@ def test_one_null_key_on_a_compacted_topic_charges_only_its_own_row(
 
     result = cli("retry", "-o", "json")
 
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # the guilty record, refused alone: PERMANENT
     summary = json.loads(result.stdout)
-    assert (summary["resolved"], summary["rescheduled"], summary["dlq"]) == (299, 1, 0)
+    assert (summary["resolved"], summary["rescheduled"], summary["dlq"], summary["permanent"]) == (
+        299,
+        1,
+        0,
+        1,
+    )
     [refusal] = summary["set_refusals"]
     assert refusal["topic"] == topic and refusal["error"] == "INVALID_RECORD"
     assert (refusal["charged"], refusal["not_charged"], refusal["cause"]) == (1, 0, "event")
@@ -154,9 +159,9 @@ def test_sets_are_sized_to_the_topics_max_message_bytes(
 
     result = cli("retry", "-o", "json")
 
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr  # the big record, refused alone: PERMANENT
     summary = json.loads(result.stdout)
-    assert (summary["resolved"], summary["rescheduled"]) == (399, 1)
+    assert (summary["resolved"], summary["rescheduled"], summary["permanent"]) == (399, 1, 1)
     [refusal] = summary["set_refusals"]  # sets sized to the limit: only the big record refused
     assert (refusal["rows"], refusal["charged"], refusal["cause"]) == (1, 1, "event")
     status = rows_by_status(pg_database)

@@ -170,7 +170,7 @@ def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path
     embedded_kafka.refuse_produce("refused", INVALID_RECORD)
     database.insert([event(i, topic="ok" if i < 3 else "refused") for i in range(5)])
     path = tmp_path / "kafkaops.prom"
-    assert cli("retry", "--metrics-file", str(path)).exit_code == 0
+    assert cli("retry", "--metrics-file", str(path)).exit_code == 1  # two permanent failures
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(path.read_text())
@@ -179,6 +179,7 @@ def test_metrics_file_is_prometheus_text(database, embedded_kafka, cli, tmp_path
     assert samples[("kafka_retry_attempts_total", (("topic", "ok"),))] == 3
     assert samples[("kafka_retry_attempts_total", (("topic", "refused"),))] == 2
     assert samples[("kafka_retry_success_total", (("topic", "ok"),))] == 3
+    assert samples[("kafkaops_retry_events", (("outcome", "permanent"),))] == 2
     assert abs(samples[("kafkaops_retry_last_success_timestamp_seconds", ())] - time.time()) < 60
     assert not list(tmp_path.glob("kafkaops.prom.*"))  # no temp file left behind
     database.insert([event(10 + i, topic="ok") for i in range(4)])

@@ -45,7 +45,12 @@ def test_full_lifecycle_through_every_state(database, embedded_kafka, cli, tmp_p
         result = cli("retry", "-o", "json")
         rows = {r["topic"]: r for r in database.rows()}
         if attempt < 5:
-            assert result.exit_code == 0, result.stderr
+            # Refused alone for INVALID_RECORD: flagged as permanent from the first attempt on.
+            assert result.exit_code == 1, result.stderr
+            assert (
+                "PERMANENT: 2 event(s) the broker will never accept as they are (2x InvalidRecordException)"
+                in result.stderr
+            )
             bad = rows["bad"]
             assert (bad["status"], bad["retry_count"]) == ("PENDING", attempt)
             assert bad["error_type"] == "org.apache.kafka.common.errors.InvalidRecordException"
@@ -54,16 +59,20 @@ def test_full_lifecycle_through_every_state(database, embedded_kafka, cli, tmp_p
             with database.engine.begin() as conn:  # time passes: make them due again
                 conn.execute(sa.update(t).where(t.c.status == "PENDING").values(next_retry_at=None))
         if attempt == 1:
-            assert json.loads(result.stdout) == {
+            doc = json.loads(result.stdout)
+            permanent_ids = doc.pop("permanent_ids")
+            assert doc == {
                 "claimed": 3,
                 "resolved": 1,
                 "rescheduled": 2,
                 "dlq": 0,
                 "dlq_failed": 0,
+                "permanent": 2,
                 "aborted": 0,
                 "circuit_breaker": "CLOSED",
-                "duration_s": json.loads(result.stdout)["duration_s"],
+                "duration_s": doc["duration_s"],
             }
+            assert sorted(permanent_ids) == sorted(str(rows[t]["id"]) for t in ("bad", "worse"))
             good = rows["good"]
             assert (
                 good["status"] == "RESOLVED" and good["resolved_at"] is not None and good["retry_count"] == 0
