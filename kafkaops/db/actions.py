@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import ConnectionLostError, StatementTimeoutError, UsageError
 from kafkaops.common.timeparse import parse_instant
@@ -87,15 +87,28 @@ class Requeue(BulkAction):
 
     verb, done_key, takes = "requeue", "requeued", "DLQ_FAILED or DLQ"
 
-    def __init__(self, conns: Connections, flt: EventFilter, *, within: timedelta, now: datetime) -> None:
+    def __init__(
+        self,
+        conns: Connections,
+        flt: EventFilter,
+        *,
+        within: timedelta,
+        now: datetime,
+        exclude: Sequence[Any] = (),
+    ) -> None:
         super().__init__(conns, requeue_filter(flt), within=within)
         self.now = now
-        self.where = conditions(conns.table, self.flt)
+        # Rows held back (their DLQ record was replayed, or waits for a replay).
+        self.exclude = tuple(exclude)
+        self.where = [*conditions(conns.table, self.flt), *self._held_back()]
+
+    def _held_back(self) -> list[ColumnElement[bool]]:
+        return [self.conns.table.c.id.notin_(self.exclude)] if self.exclude else []
 
     def run(self) -> int:
         try:
             with self._transaction() as conn:
-                return requeue(conn, self.conns.table, flt=self.flt, now=self.now)
+                return requeue(conn, self.conns.table, flt=self.flt, now=self.now, also=self._held_back())
         except StatementTimeoutError as late:
             raise late.telling("nothing was requeued (the transaction was rolled back)") from late
         except ConnectionLostError as lost:

@@ -49,6 +49,8 @@ def record_view(msg: Message, suffixes: Sequence[str]) -> dict[str, Any]:
         "class": origin.error_class,
         "wrapper": origin.error_wrapper,
     }
+    # The failed_kafka_events row it came from (kafkaops-failed-event-id), when it says.
+    view["failed_event_id"] = origin.failed_event_id
     view.update(_value_field(msg.value()))
     return view
 
