@@ -137,7 +137,8 @@ def demo(
         _say(
             out,
             f"Done: the cluster stopped and the demo folder is {where}. Point kafkaops at your own "
-            "database and brokers: docs/configuration.md.",
+            "database and brokers: docs/configuration.md. To try every command by hand on the same "
+            "environment, next: kafkaops sandbox",
             color,
         )
     if unexpected:
