@@ -500,15 +500,12 @@ def requeue(
     conns = bounded_connections(ctx)
     flt = _filter(opts, _ids(ctx, event_ids))
     within = _timeout(timeout)
-    states = _dlq_record_states(conns, flt)
-    if not force:
-        _warn_held_back(out, states)
-    elif states.held_back:
-        out.warning(
-            f"--force: requeueing {len(states.held_back):,} DLQ row(s) whose DLQ record was replayed "
-            "or waits for a replay: their events are published twice"
-        )
-    held = () if force else states.held_back
+    from kafkaops.dlq.reconcile import DlqRecordStates
+
+    # --force asks Kafka nothing: it is also the way on when Kafka cannot be asked.
+    states = DlqRecordStates() if force else _dlq_record_states(conns, flt)
+    _warn_held_back(out, states)
+    held = states.held_back
     action = Requeue(conns, flt, within=within, now=clock.now(), exclude=held)
     _bulk(
         ctx,
@@ -521,8 +518,8 @@ def requeue(
         done=lambda n: f"Requeued {n:,} row(s) to PENDING; the next retry pass publishes them.",
         extra={
             "held_back": {
-                "replayed": [] if force else [str(i) for i in states.replayed],
-                "pending_replay": [] if force else [str(i) for i in states.pending],
+                "replayed": [str(i) for i in states.replayed],
+                "pending_replay": [str(i) for i in states.pending],
             }
         },
     )
@@ -536,8 +533,8 @@ def _dlq_record_states(conns: Connections, flt: EventFilter) -> DlqRecordStates:
     try:
         return dlq_record_states(conns, flt)
     except KafkaopsError as error:
-        if error.hint is None:
-            error.hint = "--force requeues without asking Kafka whether their DLQ records were replayed"
+        force = "--force requeues without asking Kafka whether their DLQ records were replayed"
+        error.hint = f"{error.hint}; or {force}" if error.hint else force
         error.message = f"cannot tell whether the DLQ rows' records were replayed: {error.message}"
         raise
 

@@ -148,7 +148,7 @@ class DlqRecordStates:
         return self.replayed + self.pending
 
 
-def dlq_record_states(conns: Connections, flt: EventFilter, timeout: float = 10.0) -> DlqRecordStates:
+def dlq_record_states(conns: Connections, flt: EventFilter, timeout: float = 5.0) -> DlqRecordStates:
     """For the DLQ rows `requeue` would take: which records were replayed (the default replay
     group's committed offset is past the record's offset), which still wait (at or before it,
     and still on the topic), and how many rows recorded no DLQ record (`dlq_offset` NULL, or a

@@ -168,5 +168,5 @@ def test_a_replay_whose_database_is_down_names_every_row_it_could_not_mark(
     assert doc["requeued"] == 0 and doc["held_back"]["replayed"] == [str(i) for i in ids]
     assert {r["status"] for r in dlq_columns(pg_database).values()} == {"DLQ"}
     forced = cli("--config", cfg, "failed", "requeue", "--status", "DLQ", "--yes", "--force")
-    assert forced.exit_code == 0 and "published twice" in forced.stderr
+    assert forced.exit_code == 0, forced.stderr
     assert {r["status"] for r in dlq_columns(pg_database).values()} == {"PENDING"}
