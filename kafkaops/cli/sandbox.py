@@ -104,9 +104,12 @@ def sandbox(
             f"Sandbox ready: Kafka at {env.bootstrap_servers}, {counts} failed events in {env.folder}. "
             "Paste the export lines into another terminal; Ctrl-C stops it."
         )
-        while not stop.wait(0.2):
-            if story.serve_requests(env):
-                out.info(f"Fault lifted: {story.REFUSED_TOPIC} takes its records again.")
+        try:
+            while not stop.wait(0.2):
+                if story.serve_requests(env):
+                    out.info(f"Fault lifted: {story.REFUSED_TOPIC} takes its records again.")
+        finally:
+            story.announce_stopped(env.folder)
     out.info("Sandbox stopped" + ("." if keep is not None else "; its folder is removed."))
 
 

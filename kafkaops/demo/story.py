@@ -183,7 +183,14 @@ LIFT_REQUEST = "lift-fault.request"
 
 
 def announce_running(folder: Path) -> None:
-    _write_new(folder / PID_FILE, f"{os.getpid()}\n")
+    """The pid file (one a stopped sandbox left in a --keep folder is replaced; never a link)."""
+    fd = os.open(folder / PID_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"{os.getpid()}\n")
+
+
+def announce_stopped(folder: Path) -> None:
+    (folder / PID_FILE).unlink(missing_ok=True)
 
 
 def serve_requests(environment: DemoEnvironment) -> bool:
@@ -213,8 +220,14 @@ def request_lift(config_file: str | None, *, timeout: float = 15.0) -> None:
             f"--lift-fault: no kafkaops sandbox is running in {safe_text(str(folder))}", hint=hint
         ) from None
     request = folder / LIFT_REQUEST
-    if not request.exists():
+    try:
         _write_new(request, "lift\n")
+    except FileExistsError:
+        pass  # asked already: wait for the same answer
+    except OSError as error:
+        raise UsageError(
+            f"--lift-fault: cannot ask the sandbox in {safe_text(str(folder))}: {error.strerror}"
+        ) from None
     deadline = time.monotonic() + timeout
     while request.exists():
         if time.monotonic() > deadline:
