@@ -6,6 +6,7 @@ whose record was replayed or still waits for a replay."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -21,6 +22,7 @@ from tests.helpers.broker_fixtures import NewTopicFactory
 from tests.helpers.config import write_config
 from tests.helpers.dlq import dlq_pair, produce, read_all
 from tests.helpers.events import NOW, event
+from tests.helpers.process import finish, start_kafkaops
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
@@ -170,3 +172,96 @@ def test_a_replay_whose_database_is_down_names_every_row_it_could_not_mark(
     forced = cli("--config", cfg, "failed", "requeue", "--status", "DLQ", "--yes", "--force")
     assert forced.exit_code == 0, forced.stderr
     assert {r["status"] for r in dlq_columns(pg_database).values()} == {"PENDING"}
+
+
+class Cuttable:
+    """A TCP relay to PostgreSQL that can be cut: the database goes away mid-run, as a
+    failover or a network cut does, while the test still reaches it directly."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.target = target
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        self.server.close()
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+
+@pytest.mark.slow
+def test_the_database_going_down_during_the_marking_names_the_rows_left_dlq(
+    kafka_bootstrap: str, new_topic: NewTopicFactory, pg_database: TestDatabase, tmp_path: Path
+) -> None:
+    source, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    pg_database.init()
+    pg_database.insert([event(n, topic=source, status="DLQ", retry_count=5) for n in range(6)])
+    ids = sorted(dlq_columns(pg_database))
+    produce(
+        kafka_bootstrap,
+        dlq,
+        [
+            (
+                f"k{n}",
+                f"v{n}",
+                [
+                    ("kafka_dlt-original-topic", source.encode()),
+                    ("kafkaops-failed-event-id", str(i).encode()),
+                ],
+            )
+            for n, i in enumerate(ids)
+        ],
+        partition=0,
+    )
+    url = sa.engine.make_url(pg_database.url)
+    relay = Cuttable((url.host or "127.0.0.1", url.port or 5432))
+    through_relay = url.set(port=relay.port).render_as_string(hide_password=False)
+    cfg = config(tmp_path, pg_database, kafka_bootstrap, url=through_relay)
+    # One record per transaction, two a second: the rows are marked one by one.
+    proc = start_kafkaops("dlq", "replay", dlq, "--yes", "--batch-size", "1", "--rate", "2", config=cfg)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(r["status"] == "RESOLVED" for r in dlq_columns(pg_database).values()):
+            assert time.monotonic() < deadline and proc.poll() is None, "no row was marked"
+            time.sleep(0.05)
+        relay.cut()  # the database is gone for the rest of the run
+        code, _, err = finish(proc)
+    finally:
+        relay.cut()
+    rows = dlq_columns(pg_database)
+    marked = [i for i in ids if rows[i]["status"] == "RESOLVED"]
+    left = [i for i in ids if rows[i]["status"] == "DLQ"]
+    assert marked and left and len(marked) + len(left) == 6
+    assert code == 1, err
+    assert "Replayed 6 record(s)" in err
+    assert f"{len(left)} row(s) could not be marked RESOLVED" in err
+    assert "ids " + ", ".join(str(i) for i in left) + "\n" in err
+    assert "Traceback" not in err
+    assert len(read_all(kafka_bootstrap, source)) == 6  # every record once
