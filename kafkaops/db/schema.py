@@ -311,9 +311,12 @@ def _optional_columns(db: DatabaseSettings, present: tuple[str, ...], ts: Stored
     ]
 
 
-def live_optional_columns(conn: Connection, db: DatabaseSettings) -> tuple[str, ...]:
-    """The OPTIONAL_COLUMNS the live table has, under their mapped names (one catalog query)."""
-    found = declared_types(conn, db)
+def live_optional_columns(
+    conn: Connection, db: DatabaseSettings, *, declared: dict[str, str] | None = None
+) -> tuple[str, ...]:
+    """The OPTIONAL_COLUMNS the live table has, under their mapped names (one catalog query,
+    none when `declared` is `declared_types`' answer already)."""
+    found = declared if declared is not None else declared_types(conn, db)
     return tuple(name for name in OPTIONAL_COLUMNS if db.physical(name).lower() in found)
 
 
@@ -616,7 +619,9 @@ def detect_id_type(conn: Connection, db: DatabaseSettings) -> str:
     return "bigint" if any(word in found.lower() for word in ("int", "serial")) else "uuid"
 
 
-def live_stored_kinds(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
+def live_stored_kinds(
+    conn: Connection, db: DatabaseSettings, *, declared: dict[str, str] | None = None
+) -> dict[str, str]:
     """`json` or `bytes` for a payload/headers column stored that way on PostgreSQL (one
     catalog query). SQLite types values, not columns: text and blobs are read as they come,
     and `times` is the form of the newest row's created_at, the form kafkaops then writes."""
@@ -624,7 +629,7 @@ def live_stored_kinds(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
         return {"times": _newest_time_form(conn, db)}
     if conn.dialect.name != "postgresql":
         return {}
-    found = declared_types(conn, db)
+    found = declared if declared is not None else declared_types(conn, db)
     kinds: dict[str, str] = {}
     for logical in ("payload", "headers"):
         type_name = found.get(db.physical(logical).lower(), "")
