@@ -163,7 +163,7 @@ def dlq_record_states(conns: Connections, flt: EventFilter, timeout: float = 5.0
         return states
     c = table.c
     where = [*conditions(table, flt), c.status == "DLQ"]
-    query = select(c.id, c.dlq_topic, c.dlq_partition, c.dlq_offset).where(*where)
+    query = select(c.id, c.dlq_topic, c.dlq_partition, c.dlq_offset).where(*where).order_by(c.id)
     located: dict[str, list[tuple[Any, int, int]]] = defaultdict(list)
     with conns.connect() as conn:
         for row_id, topic, partition, offset in conn.execute(query):
