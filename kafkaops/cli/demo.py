@@ -63,7 +63,10 @@ def steps() -> list[Step]:
         Step("Which dead-letter topics hold records, and where did they come from?", ("dlq", "list")),
         Step("Read the newest records of one of them.", ("dlq", "tail", refused_dlq, "-n", "3")),
         Step(f"The max.message.bytes of {demo.REFUSED_TOPIC} is raised on the broker.", action=raise_limit),
-        Step("Replay the DLQ to its original topic, exactly once.", ("dlq", "replay", refused_dlq, "--yes")),
+        Step(
+            "Replay the DLQ to its original topic, exactly once; the rows its records name become RESOLVED.",
+            ("dlq", "replay", refused_dlq, "--yes"),
+        ),
         Step(
             "DLQ_FAILED events are effectively lost until someone acts: which are they?",
             ("failed", "list", "--status", "DLQ_FAILED", "--limit", "5"),
@@ -137,7 +140,8 @@ def demo(
         _say(
             out,
             f"Done: the cluster stopped and the demo folder is {where}. Point kafkaops at your own "
-            "database and brokers: docs/configuration.md.",
+            "database and brokers: docs/configuration.md. To try every command by hand on the same "
+            "environment, next: kafkaops sandbox",
             color,
         )
     if unexpected:

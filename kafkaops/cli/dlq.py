@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from confluent_kafka import Message
 
     from kafkaops.dlq.plan import ReplayPlan, ReplayRequest
+    from kafkaops.dlq.reconcile import MarkResult
     from kafkaops.dlq.selection import Selection
 
 app = typer.Typer(no_args_is_help=True, help="Dead-letter topics: list, tail, ensure, replay.")
@@ -331,6 +332,9 @@ def _record_text(msg: Message, suffixes: tuple[str, ...]) -> str:
     if origin.error_message or origin.error_class:
         error = ": ".join(shown_text(x) for x in (origin.error_class, origin.error_message) if x)
         lines.append(f"error:    {error}")
+    if origin.failed_event_id:
+        row = shown_text(origin.failed_event_id)
+        lines.append(f"row:      {row}  (kafkaops failed show {row})")
     if origin.replay_count:
         lines.append(f"replayed: {origin.replay_count} time(s)")
     lines.append("value:")
@@ -612,16 +616,23 @@ def replay(
             yes=yes,
         )
     # SIGINT/SIGTERM: finish the open transaction and stop; a second one aborts it (on close).
+    from kafkaops.dlq.reconcile import RowMarker
+
+    marker = RowMarker(conns)  # the rows each committed transaction's records name: RESOLVED
     with _progress(out, plan.pending) as advance, stop_on_signals(announce=_stopping) as stop:
-        replayer = core.Replayer(conns, request, plan, stop=stop.is_requested, progress=advance)
+        replayer = core.Replayer(
+            conns, request, plan, stop=stop.is_requested, progress=advance, on_commit=marker
+        )
         try:
             summary = replayer.run()
         except Exception:  # whatever stopped the run, say what it had committed by then
-            _print_summary(out, replayer.summary, failed=True)
+            _print_summary(out, replayer.summary, failed=True, marks=marker.result)
+            _say_marks(out, marker.result, fail=False)
             raise
         finally:
             _say_failures(out, request.selection)
-    _print_summary(out, summary, failed=False)
+    _print_summary(out, summary, failed=False, marks=None if dry_run else marker.result)
+    _say_marks(out, marker.result)
     if summary.interrupted:
         raise typer.Exit(exit_status_for_signal(stop.signum or signal.SIGINT))
 
@@ -637,13 +648,41 @@ def _say_plan(out: Output, plan: ReplayPlan, request: ReplayRequest) -> None:
         )
 
 
+def _say_marks(out: Output, marks: MarkResult, *, fail: bool = True) -> None:
+    """What became of the failed-event rows the replayed records name; a database side that
+    failed is an error naming every row left DLQ (the replay itself stays committed)."""
+    if marks.marked:
+        out.info(f"Marked {marks.marked:,} DLQ row(s) RESOLVED (resolved by replay).")
+    if marks.not_dlq:
+        out.info(f"{marks.not_dlq:,} replayed record(s) name a row that is not DLQ here: left as it is.")
+    if marks.no_database:
+        out.info(
+            f"{marks.no_database:,} replayed record(s) name a failed-event row; no database is configured, none was marked."
+        )
+    if marks.unmarked:
+        from kafkaops.common.errors import DatabaseError
+
+        error = DatabaseError(
+            f"the replay is committed (a rerun does not publish these again), but {len(marks.unmarked):,} "
+            f"row(s) could not be marked RESOLVED ({safe_text(marks.error)}) and stay DLQ: ids "
+            + ", ".join(safe_text(i) for i in marks.unmarked),
+            hint="their DLQ record was replayed: kafkaops failed requeue --status DLQ refuses them",
+        )
+        if fail:
+            raise error
+        out.warning(error.message)
+
+
 def _stopping() -> None:
     sys.stderr.write("Stopping after the open transaction (again to abort it)...\n")
 
 
-def _print_summary(out: Output, summary: Any, *, failed: bool) -> None:
+def _print_summary(out: Output, summary: Any, *, failed: bool, marks: MarkResult | None = None) -> None:
     if out.fmt is not Format.table:
-        out.document(summary.as_dict())
+        doc = summary.as_dict()
+        if marks is not None:
+            doc["rows"] = marks.as_dict()
+        out.document(doc)
         return
     verb = "Would replay" if summary.dry_run else "Replayed"
     targets = ", ".join(f"{safe_text(t)}: {n}" for t, n in sorted(summary.targets.items())) or "none"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from kafkaops.db.actions import BulkAction
+    from kafkaops.db.connections import Connections
     from kafkaops.db.failed_events import EventFilter
+    from kafkaops.dlq.reconcile import DlqRecordStates
 
 
 app = typer.Typer(
@@ -413,6 +415,7 @@ def _show_one(out: Output, row: dict[str, Any]) -> None:
 
     if row.get("status") in SETTLED:
         row["next_retry_at"] = None
+    _dlq_record_line(row)
     stored = row.pop("payload")
     if stored is None:
         out.record(row, blocks={"payload (NULL: nothing stored)": ""})
@@ -421,6 +424,23 @@ def _show_one(out: Output, row: dict[str, Any]) -> None:
     title = "payload (JSON)" if is_json else "payload (not JSON, shown as stored)"
     text = json.dumps(payload, indent=2, ensure_ascii=False) if is_json else payload
     out.record(row, blocks={title: text})
+
+
+def _dlq_record_line(row: dict[str, Any]) -> None:
+    """The optional dlq_* columns as one `dlq_record` line: where the row's DLQ record is and
+    when the DLQ send was acknowledged; for a DLQ row without them, what can be said."""
+    from kafkaops.common.timeparse import isoformat_utc
+
+    has_columns = "dlq_offset" in row
+    topic, partition, offset = (row.pop(k, None) for k in ("dlq_topic", "dlq_partition", "dlq_offset"))
+    acked = row.pop("dlq_acked_at", None)
+    if topic is not None or offset is not None:
+        where = f"{topic or '(topic not recorded)'} partition {partition} offset {offset}"
+        when = isoformat_utc(acked, timespec="milliseconds") if isinstance(acked, datetime) else acked
+        row["dlq_record"] = where + (f", acknowledged {when}" if when else "")
+    elif row.get("status") == "DLQ":
+        why = "its DLQ send did not record it" if has_columns else "the table has no dlq_* columns"
+        row["dlq_record"] = f"not recorded ({why}): kafkaops dlq tail shows each record's row"
 
 
 def _bulk(
@@ -531,16 +551,17 @@ def requeue(
     until: UntilOpt = None,
     error: ErrorOpt = None,
     where: WhereOpt = None,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
     force: Annotated[
         bool,
         typer.Option(
             "--force",
-            help="Requeue rows the broker will never accept too (error_type RecordTooLarge, "
-            "InvalidRecord, InvalidTopic).",
+            help="Requeue the rows held back too: those the broker will never accept (error_type "
+            "RecordTooLarge, InvalidRecord, InvalidTopic) and DLQ rows whose DLQ record was already "
+            "replayed or still waits for `dlq replay` (their event is then published twice).",
         ),
     ] = False,
-    yes: YesOpt = False,
-    dry_run: DryRunOpt = False,
     timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
     output_format: OutputOpt = None,
 ) -> None:
@@ -549,9 +570,13 @@ def requeue(
     The manual intervention the runbook asks for: the next retry pass publishes them again.
     Ids narrow it to those rows (DLQ_FAILED or DLQ alike unless --status says which); a named
     row in another status (PENDING, RESOLVED) is left as it is, with a warning. Rows whose
-    error_type says the broker will never accept them (too large, invalid, a topic name Kafka refuses) are
-    left out, in one line, unless --force: park them (kafkaops failed park) or fix the cause.
-    -o json prints {"matched", "requeued", "dry_run", "left_out", "refused_permanent", "rows"}.
+    error_type says the broker will never accept them (too large, invalid, a topic name Kafka
+    refuses) are left out, in one line: park them (kafkaops failed park) or fix the cause. A DLQ
+    row whose DLQ record is known (dlq_topic, dlq_partition, dlq_offset) is held back when
+    `kafkaops dlq replay` already replayed that record, or when the record still waits on its
+    DLQ topic (replay it instead: that publishes it once and marks the row RESOLVED). --force
+    requeues both kinds anyway. -o json prints {"matched", "requeued", "dry_run", "left_out",
+    "refused_permanent", "held_back", "rows"} for scripts.
 
     \b
     Example:
@@ -567,7 +592,13 @@ def requeue(
     out = output(opts["output_format"])
     conns = bounded_connections(ctx)
     flt = _filter(opts, _ids(ctx, event_ids))
-    action = Requeue(conns, flt, within=_timeout(timeout), now=clock.now(), force=force)
+    within = _timeout(timeout)
+    from kafkaops.dlq.reconcile import DlqRecordStates
+
+    # --force asks Kafka nothing: it is also the way on when Kafka cannot be asked.
+    states = DlqRecordStates() if force else _dlq_record_states(conns, flt)
+    _warn_held_back(out, states)
+    action = Requeue(conns, flt, within=within, now=clock.now(), force=force, exclude=states.held_back)
     action.rows = _row_filter(ctx, where)
     _bulk(
         ctx,
@@ -578,7 +609,48 @@ def requeue(
         matched=lambda n: f"{n:,} {action.statuses} row(s)",
         question=lambda n: f"Requeue {n:,} {action.statuses} row(s) to PENDING",
         done=lambda n: f"Requeued {n:,} row(s) to PENDING; the next retry pass publishes them.",
+        extra={
+            "held_back": {
+                "replayed": [str(i) for i in states.replayed],
+                "pending_replay": [str(i) for i in states.pending],
+            }
+        },
     )
+
+
+def _dlq_record_states(conns: Connections, flt: EventFilter) -> DlqRecordStates:
+    """What became of the DLQ records of the DLQ rows a requeue takes (see dlq.reconcile)."""
+    from kafkaops.common.errors import KafkaopsError
+    from kafkaops.dlq.reconcile import dlq_record_states
+
+    try:
+        return dlq_record_states(conns, flt)
+    except KafkaopsError as error:
+        force = "--force requeues without asking Kafka whether their DLQ records were replayed"
+        error.hint = f"{error.hint}; or {force}" if error.hint else force
+        error.message = f"cannot tell whether the DLQ rows' records were replayed: {error.message}"
+        raise
+
+
+def _warn_held_back(out: Output, states: DlqRecordStates) -> None:
+    if states.replayed:
+        out.warning(
+            f"{len(states.replayed):,} DLQ row(s) left out: `kafkaops dlq replay` already replayed their DLQ "
+            f"record (ids {_some_ids(states.replayed)}); requeueing them publishes their events twice "
+            "(--force to do it anyway)"
+        )
+    if states.pending:
+        topics = ", ".join(sorted(safe_text(t) for t in states.pending_topics))
+        out.warning(
+            f"{len(states.pending):,} DLQ row(s) left out: their DLQ record still waits in {topics} "
+            f"(ids {_some_ids(states.pending)}); `kafkaops dlq replay` publishes them once and marks "
+            "the rows RESOLVED, requeueing them as well publishes them twice (--force to requeue anyway)"
+        )
+
+
+def _some_ids(ids: list[Any]) -> str:
+    shown = ", ".join(safe_text(str(i)) for i in ids[:WARNED_IDS])
+    return shown + (f" and {len(ids) - WARNED_IDS:,} more" if len(ids) > WARNED_IDS else "")
 
 
 @app.command()

@@ -42,26 +42,47 @@ def sandbox(
             file_okay=False,
         ),
     ] = None,
+    lift_fault: Annotated[
+        bool,
+        typer.Option(
+            "--lift-fault",
+            help="Tell the running sandbox (the one KAFKAOPS_CONFIG points at) to lift its injected "
+            "fault: casino.loyalty.points-earned.v1 takes its records again, as after raising its "
+            "max.message.bytes; then exit.",
+        ),
+    ] = False,
 ) -> None:
     """Run the demo's environment until Ctrl-C: an embedded Kafka and a table of failed events.
 
     Starts librdkafka's mock cluster on 127.0.0.1 with the service's topics (one refusing its
-    records as too large, one without its DLQ) and a SQLite file holding a week of failed events in every
-    status, then prints the `export KAFKAOPS_...` lines that point kafkaops at them: paste them
-    into another terminal and try any command. Ctrl-C (or SIGTERM) stops the cluster and removes
-    the folder. Fit for trying kafkaops, not for data you care about.
+    records as too large, one without its DLQ), a SQLite file holding a week of failed events in
+    every status, and on the DLQ topics the records of the DLQ rows; then prints the `export`
+    lines that point kafkaops at them (and put this kafkaops first on PATH): paste them into
+    another terminal and try any command. `kafkaops sandbox --lift-fault` there lifts the
+    injected fault. The mock cluster has no CreateTopics, so `dlq ensure` cannot create a topic
+    in it: --topic creates one up front. Ctrl-C (or SIGTERM) stops the cluster and removes the
+    folder. Fit for trying kafkaops, not for data you care about.
 
     \b
     Example:
       kafkaops sandbox --port 19092
     """
+    import os
     import shlex
     import signal
+    import sysconfig
     import threading
 
     from kafkaops.common.errors import UsageError
-    from kafkaops.demo.story import demo_environment
+    from kafkaops.demo import story
 
+    if lift_fault:
+        story.request_lift(os.environ.get("KAFKAOPS_CONFIG"))
+        output(None).info(
+            f"{story.REFUSED_TOPIC} takes its records again (the sandbox's stand-in for raising its "
+            "max.message.bytes): a replay of its DLQ now goes through."
+        )
+        return
     if port is not None and port + brokers - 1 > 65535:
         raise UsageError(
             f"--port {port} leaves no room for {brokers} brokers (the last port would be above 65535)"
@@ -72,15 +93,23 @@ def sandbox(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     out = output(None)
-    with demo_environment(keep=keep, port=port, brokers=brokers, extra_topics=extra) as env:
-        out.text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.env().items()))
+    with story.demo_environment(keep=keep, port=port, brokers=brokers, extra_topics=extra) as env:
+        story.announce_running(env.folder)
+        exports = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.env().items())
+        # The kafkaops of this environment first on PATH, so `kafkaops` runs as printed.
+        scripts = sysconfig.get_path("scripts")
+        out.text(exports + f'export PATH={shlex.quote(scripts)}:"$PATH"\n')
         counts = ", ".join(f"{n:,} {status}" for status, n in sorted(env.seeded.items()))
         out.info(
             f"Sandbox ready: Kafka at {env.bootstrap_servers}, {counts} failed events in {env.folder}. "
             "Paste the export lines into another terminal; Ctrl-C stops it."
         )
-        while not stop.wait(0.5):
-            pass
+        try:
+            while not stop.wait(0.2):
+                if story.serve_requests(env):
+                    out.info(f"Fault lifted: {story.REFUSED_TOPIC} takes its records again.")
+        finally:
+            story.announce_stopped(env.folder)
     out.info("Sandbox stopped" + ("." if keep is not None else "; its folder is removed."))
 
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOGICAL_COLUMNS",
+    "OPTIONAL_COLUMNS",
     "VARIABLE",
     "ConfigFile",
     "DatabaseSettings",
@@ -73,6 +74,15 @@ LOGICAL_COLUMNS: tuple[str, ...] = (
     "updated_at",
     "next_retry_at",
     "resolved_at",
+)
+# Columns kafkaops uses where the live table has them (`db init` creates them; a service's
+# table gains them with ALTER TABLE): where its DLQ record is, and who resolved a row.
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "dlq_topic",
+    "dlq_partition",
+    "dlq_offset",
+    "dlq_acked_at",
+    "resolved_by",
 )
 
 CONFIG_HINT = (
@@ -438,7 +448,7 @@ def settings_from(
         raise ConfigError(
             "database.columns must map logical column names to physical ones (event_key: kafka_key)"
         )
-    check_keys(raw["database"].get("columns") or {}, LOGICAL_COLUMNS, "database.columns")
+    check_keys(raw["database"].get("columns") or {}, LOGICAL_COLUMNS + OPTIONAL_COLUMNS, "database.columns")
     overridden = _apply_overrides(raw, sources, overrides, env)
     missing = [m for m in missing if m.key not in overridden]
     by_section: dict[str, tuple[MissingVariable, ...]] = {}
@@ -557,7 +567,7 @@ def _database(raw: Mapping[str, Any]) -> DatabaseSettings:
         table=_text(raw, "table", "database", "failed_kafka_events") or "failed_kafka_events",
         schema=_text(raw, "schema", "database", None),
         id_type=id_type,
-        columns={c: str(columns.get(c, c)) for c in LOGICAL_COLUMNS},
+        columns={c: str(columns.get(c, c)) for c in LOGICAL_COLUMNS + OPTIONAL_COLUMNS},
     )
 
 

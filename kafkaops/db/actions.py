@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import ConnectionLostError, StatementTimeoutError, UsageError
 from kafkaops.common.timeparse import parse_instant
@@ -99,17 +99,29 @@ class Requeue(BulkAction):
     verb, done_key, takes = "requeue", "requeued", "DLQ_FAILED or DLQ"
 
     def __init__(
-        self, conns: Connections, flt: EventFilter, *, within: timedelta, now: datetime, force: bool = False
+        self,
+        conns: Connections,
+        flt: EventFilter,
+        *,
+        within: timedelta,
+        now: datetime,
+        force: bool = False,
+        exclude: Sequence[Any] = (),
     ) -> None:
         from kafkaops.db.park import not_permanent
 
         super().__init__(conns, requeue_filter(flt), within=within)
         self.now = now
-        self.where = conditions(conns.table, self.flt)
         self.force = force
+        # Rows held back (their DLQ record was replayed, or waits for a replay).
+        self.exclude = tuple(exclude)
+        self.where = [*conditions(conns.table, self.flt), *self._held_back()]
         self.refused_permanent: dict[str, int] = {}  # error type -> rows left out
         if not force:
             self.where.append(not_permanent(conns.table))
+
+    def _held_back(self) -> list[ColumnElement[bool]]:
+        return [self.conns.table.c.id.notin_(self.exclude)] if self.exclude else []
 
     def plan(self, *, preview: int) -> ActionPlan:
         from kafkaops.db.park import permanent_breakdown, permanent_ids

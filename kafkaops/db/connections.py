@@ -70,10 +70,16 @@ class Connections:
 
             db = self.settings.database
             # json/jsonb/bytea payloads are read as text; SQLite's times in their stored form.
+            # The optional columns (DLQ record, resolved_by) where the table has them.
             with self.connect() as conn:
-                kinds = schema.live_stored_kinds(conn, db)
+                declared = schema.declared_types(conn, db)  # one catalog query for both
+                kinds = schema.live_stored_kinds(conn, db, declared=declared)
+                optional = schema.live_optional_columns(conn, db, declared=declared)
             self._table = schema.build_table(
-                db, id_type="any" if db.id_type == "auto" else db.id_type, stored_kinds=kinds
+                db,
+                id_type="any" if db.id_type == "auto" else db.id_type,
+                stored_kinds=kinds,
+                optional=optional,
             )
         return self._table
 

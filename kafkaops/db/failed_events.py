@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Label, Table, case, delete, func, select, 
 from kafkaops.common.errors import NotFoundError, UsageError
 from kafkaops.common.jsontext import parse_json
 from kafkaops.common.timeparse import as_utc
-from kafkaops.config.settings import LOGICAL_COLUMNS
+from kafkaops.config.settings import LOGICAL_COLUMNS, OPTIONAL_COLUMNS
 from kafkaops.db.schema import ContainsFolded, StoredText, StoredTextResult, instant
 from kafkaops.db.statuses import (
     GROUP_KEYS,
@@ -210,7 +210,7 @@ def status_summary(
 
 # Everything but the bulky columns; `failed show` prints those.
 LIST_COLUMNS = tuple(c for c in LOGICAL_COLUMNS if c not in ("payload", "headers"))
-_TIMES = ("created_at", "updated_at", "next_retry_at", "resolved_at")
+_TIMES = ("created_at", "updated_at", "next_retry_at", "resolved_at", "dlq_acked_at")
 
 
 def list_events(
@@ -305,7 +305,8 @@ def parse_event_ids(raws: Sequence[str], id_type: str, dialect: str) -> tuple[An
 
 def get_events(conn: Connection, table: Table, event_ids: Sequence[Any]) -> list[dict[str, Any]]:
     """Whole rows in the order asked; a NotFoundError names every id that does not exist."""
-    query = select(*logical(table, LOGICAL_COLUMNS)).where(table.c.id.in_(event_ids))
+    names = LOGICAL_COLUMNS + tuple(c for c in OPTIONAL_COLUMNS if c in table.c)
+    query = select(*logical(table, names)).where(table.c.id.in_(event_ids))
     found = {str(row["id"]): row for row in (_normalise(dict(r._mapping)) for r in conn.execute(query))}
     missing = [str(i) for i in event_ids if str(i) not in found]
     if missing:

@@ -39,7 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from kafkaops.common.timeparse import read_stored_time
-from kafkaops.config.settings import LOGICAL_COLUMNS, DatabaseSettings
+from kafkaops.config.settings import LOGICAL_COLUMNS, OPTIONAL_COLUMNS, DatabaseSettings
 from kafkaops.db.statuses import STATUSES
 from kafkaops.db.text import decode_text
 
@@ -245,7 +245,11 @@ def stored_type(kind: str) -> types.TypeEngine[Any]:
 
 
 def build_table(
-    db: DatabaseSettings, *, id_type: str = "bigint", stored_kinds: dict[str, str] | None = None
+    db: DatabaseSettings,
+    *,
+    id_type: str = "bigint",
+    stored_kinds: dict[str, str] | None = None,
+    optional: tuple[str, ...] = (),
 ) -> Table:
     """The SQLAlchemy table for this mapping.
 
@@ -253,7 +257,9 @@ def build_table(
     type was not configured) declares no type, so bound ids are typed by their Python value.
     `stored_kinds`: the live kind (`json`, `bytes`) of the payload and headers columns when
     they are not text, so every reader gets text, and under `times` the form SQLite holds
-    times in (see `live_stored_kinds`).
+    times in (see `live_stored_kinds`). `optional`: the OPTIONAL_COLUMNS the table has (see
+    `live_optional_columns`); only those are in the Table, so `"dlq_offset" in table.c` says
+    whether kafkaops can record and show it.
     """
     kinds = stored_kinds or {}
     ts = StoredTime(kinds.get("times", "text"))
@@ -284,6 +290,7 @@ def build_table(
         Column(col("updated_at"), ts, key="updated_at", nullable=False),
         Column(col("next_retry_at"), ts, key="next_retry_at"),
         Column(col("resolved_at"), ts, key="resolved_at"),
+        *_optional_columns(db, optional, ts),
         Index(f"ix_{db.table}_status_next_retry_at", "status", "next_retry_at"),
         schema=db.schema,
     )
@@ -291,10 +298,32 @@ def build_table(
     return table
 
 
+def _optional_columns(db: DatabaseSettings, present: tuple[str, ...], ts: StoredTime) -> list[Column[Any]]:
+    types_of: dict[str, types.TypeEngine[Any]] = {
+        "dlq_topic": String(255),
+        "dlq_partition": Integer(),
+        "dlq_offset": BigInteger(),
+        "dlq_acked_at": ts,
+        "resolved_by": String(50),
+    }
+    return [
+        Column(db.physical(name), types_of[name], key=name) for name in OPTIONAL_COLUMNS if name in present
+    ]
+
+
+def live_optional_columns(
+    conn: Connection, db: DatabaseSettings, *, declared: dict[str, str] | None = None
+) -> tuple[str, ...]:
+    """The OPTIONAL_COLUMNS the live table has, under their mapped names (one catalog query,
+    none when `declared` is `declared_types`' answer already)."""
+    found = declared if declared is not None else declared_types(conn, db)
+    return tuple(name for name in OPTIONAL_COLUMNS if db.physical(name).lower() in found)
+
+
 def init_table(engine: Engine, db: DatabaseSettings, *, id_type: str = "bigint") -> bool:
-    """Create the table and its indexes ((status, next_retry_at), and the unresolved rows'
-    index `status` reads) if missing; True if created."""
-    table = build_table(db, id_type=id_type)
+    """Create the table (with every optional column) and its indexes ((status, next_retry_at),
+    and the unresolved rows' index `status` reads) if missing; True if created."""
+    table = build_table(db, id_type=id_type, optional=OPTIONAL_COLUMNS)
     with engine.begin() as conn:
         existed = inspect(conn).has_table(db.table, schema=db.schema)
         table.metadata.create_all(conn, checkfirst=True)
@@ -590,7 +619,9 @@ def detect_id_type(conn: Connection, db: DatabaseSettings) -> str:
     return "bigint" if any(word in found.lower() for word in ("int", "serial")) else "uuid"
 
 
-def live_stored_kinds(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
+def live_stored_kinds(
+    conn: Connection, db: DatabaseSettings, *, declared: dict[str, str] | None = None
+) -> dict[str, str]:
     """`json` or `bytes` for a payload/headers column stored that way on PostgreSQL (one
     catalog query). SQLite types values, not columns: text and blobs are read as they come,
     and `times` is the form of the newest row's created_at, the form kafkaops then writes."""
@@ -598,7 +629,7 @@ def live_stored_kinds(conn: Connection, db: DatabaseSettings) -> dict[str, str]:
         return {"times": _newest_time_form(conn, db)}
     if conn.dialect.name != "postgresql":
         return {}
-    found = declared_types(conn, db)
+    found = declared if declared is not None else declared_types(conn, db)
     kinds: dict[str, str] = {}
     for logical in ("payload", "headers"):
         type_name = found.get(db.physical(logical).lower(), "")

@@ -123,6 +123,7 @@ def demo_environment(
         ):
             refuse_as_too_large(cluster)
             seeded = seed_history(url, now=now or clock.now(), rng=random.Random(seed))
+            fill_dlq_topics(url, cluster.bootstrap_servers)
             pending, dlq_failed = seeded.get("PENDING", 0), seeded.get("DLQ_FAILED", 0)
             service.set_json("/actuator/health/kafka", health_body(pending=pending, dlq_failed=dlq_failed))
             environment = DemoEnvironment(folder, url, cluster.bootstrap_servers, cluster, service, seeded)
@@ -173,6 +174,73 @@ def raise_message_limit(cluster: EmbeddedKafka) -> None:
     cluster.create_topic(REFUSED_TOPIC, TOPICS[REFUSED_TOPIC])
 
 
+# -- a running sandbox, told to lift its injected fault from another terminal -----------------
+# The sandbox writes its pid in its folder while it runs; `kafkaops sandbox --lift-fault` (run
+# where the export lines point KAFKAOPS_CONFIG at that folder) leaves a request file there,
+# which the sandbox's loop takes, answers by lifting the fault, and removes.
+PID_FILE = "sandbox.pid"
+LIFT_REQUEST = "lift-fault.request"
+
+
+def announce_running(folder: Path) -> None:
+    """The pid file (one a stopped sandbox left in a --keep folder is replaced; never a link)."""
+    fd = os.open(folder / PID_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"{os.getpid()}\n")
+
+
+def announce_stopped(folder: Path) -> None:
+    (folder / PID_FILE).unlink(missing_ok=True)
+
+
+def serve_requests(environment: DemoEnvironment) -> bool:
+    """Lift the fault if another terminal asked for it; True when it did."""
+    request = environment.folder / LIFT_REQUEST
+    if not request.exists():
+        return False
+    raise_message_limit(environment.cluster)
+    request.unlink(missing_ok=True)
+    return True
+
+
+def request_lift(config_file: str | None, *, timeout: float = 15.0) -> None:
+    """Ask the sandbox whose config file is `config_file` to lift its fault, and wait until it
+    has; a UsageError when no sandbox runs there."""
+    import time
+
+    hint = "run it where the export lines of a running `kafkaops sandbox` were pasted"
+    if not config_file:
+        raise UsageError("--lift-fault: KAFKAOPS_CONFIG names no sandbox", hint=hint)
+    folder = Path(config_file).parent
+    try:
+        pid = int((folder / PID_FILE).read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        raise UsageError(
+            f"--lift-fault: no kafkaops sandbox is running in {safe_text(str(folder))}", hint=hint
+        ) from None
+    request = folder / LIFT_REQUEST
+    try:
+        _write_new(request, "lift\n")
+    except FileExistsError:
+        pass  # asked already: wait for the same answer
+    except OSError as error:
+        raise UsageError(
+            f"--lift-fault: cannot ask the sandbox in {safe_text(str(folder))}: {error.strerror}"
+        ) from None
+    deadline = time.monotonic() + timeout
+    while request.exists():
+        if time.monotonic() > deadline:
+            raise UsageError(f"--lift-fault: the sandbox (pid {pid}) did not answer within {timeout:g}s")
+        time.sleep(0.1)
+
+
+def _write_new(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
 def _write_config(environment: DemoEnvironment) -> None:
     import yaml
 
@@ -216,6 +284,95 @@ def seed_history(url: str, *, now: datetime, rng: random.Random) -> dict[str, in
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     return counts
+
+
+def fill_dlq_topics(url: str, bootstrap_servers: str) -> int:
+    """Put each DLQ row's record on its topic's DLQ, as the DLQ send that made the row DLQ did
+    (the kafkaops-failed-event-id header names the row), and record in the row where it went:
+    the table and the DLQ topics tell one story from the start. The records in each row's
+    order; the number written."""
+    import sqlalchemy as sa
+
+    from kafkaops.config.settings import DatabaseSettings
+    from kafkaops.db.engine import create_engine
+    from kafkaops.db.schema import OPTIONAL_COLUMNS, build_table
+    from kafkaops.dlq.record import dlq_headers
+    from kafkaops.kafka.client import producer
+    from kafkaops.retry.publish import record_headers
+
+    settings = DatabaseSettings(url=url)
+    table = build_table(settings, id_type="bigint", optional=OPTIONAL_COLUMNS)
+    c = table.c
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    c.id,
+                    c.topic,
+                    c.event_key,
+                    c.payload,
+                    c.headers,
+                    c.last_error,
+                    c.error_type,
+                    c.retry_count,
+                    c.updated_at,
+                )
+                .where(c.status == "DLQ")
+                .order_by(c.updated_at, c.id)
+            ).all()
+        acked: dict[int, tuple[str, int, int]] = {}
+        sender = producer({"bootstrap.servers": bootstrap_servers}, **{"linger.ms": 5})
+
+        def report(row_id: int) -> Any:
+            def on_delivery(error: Any, msg: Any) -> None:
+                if error is None:
+                    acked[row_id] = (msg.topic(), msg.partition(), msg.offset())
+
+            return on_delivery
+
+        for row in rows:
+            headers = dlq_headers(
+                record_headers(row.headers),
+                original_topic=row.topic,
+                exception_message=row.last_error or "",
+                exception_fqcn=row.error_type or "",
+                failed_event_id=row.id,
+                retry_count=row.retry_count,
+            )
+            sender.produce(
+                f"{row.topic}.dlq",
+                value=row.payload.encode(),
+                key=row.event_key.encode() if row.event_key else None,
+                headers=headers,
+                timestamp=_epoch_ms(row.updated_at),
+                on_delivery=report(row.id),
+            )
+            sender.poll(0)
+        sender.flush(30)
+        stamps = {row.id: row.updated_at for row in rows}
+        with engine.begin() as conn:
+            for row_id, (topic, partition, offset) in acked.items():
+                conn.execute(
+                    sa.update(table)
+                    .where(c.id == row_id)
+                    .values(
+                        dlq_topic=topic,
+                        dlq_partition=partition,
+                        dlq_offset=offset,
+                        dlq_acked_at=stamps[row_id],
+                    )
+                )
+    finally:
+        engine.dispose()
+    return len(acked)
+
+
+def _epoch_ms(at: datetime) -> int:
+    """When the DLQ send happened, as the record's timestamp."""
+    from datetime import timezone
+
+    return int((at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp() * 1000)
 
 
 def _history(now: datetime, rng: random.Random) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ and `dlq stats`.
 `key`, `value` (parsed JSON when it parses, else text; `value_base64` for bytes that are not
 UTF-8), `headers` (name -> text, the numbers Spring writes as binary decoded; the last
 occurrence wins), `timestamp`, `topic`, `partition`, `offset`, `origin` {topic, partition,
-offset, timestamp}, `error` {class, message, signature, wrapper}, `replay_count`. Headers are
+offset, timestamp}, `error` {class, message, signature, wrapper}, `replay_count`,
+`failed_event_id` (the row it came from, when a header names it). Headers are
 read through dlq/record.py, the signature is `failed --group-by error_signature`'s.
 """
 
@@ -38,6 +39,7 @@ FIELDS = (
     "origin",
     "error",
     "replay_count",
+    "failed_event_id",
     "value",
     "value_base64",
 )
@@ -183,6 +185,8 @@ def _origin(msg: Message, suffixes: Sequence[str], model: dict[str, Any]) -> Non
         "timestamp": isoformat_utc(from_epoch_ms(origin.timestamp)),
     }
     model["replay_count"] = origin.replay_count
+    # The failed_kafka_events row it came from (kafkaops-failed-event-id), when it says.
+    model["failed_event_id"] = origin.failed_event_id
     model["error"] = {
         "class": origin.error_class,
         "message": origin.error_message,
@@ -235,6 +239,7 @@ _BUILDERS: dict[str, _Builder] = {
     "origin": _origin,
     "error": _origin,
     "replay_count": _origin,
+    "failed_event_id": _origin,
 }
 
 

@@ -154,8 +154,11 @@ class Replayer:
         *,
         stop: Callable[[], bool] = lambda: False,
         progress: Callable[[int], None] = lambda advanced: None,
+        on_commit: Callable[[Batch], None] = lambda batch: None,
     ) -> None:
         self.conns = conns
+        # Called with each batch once its transaction has committed (kafkaops.dlq.reconcile).
+        self.on_commit = on_commit
         self.props = conns.settings.require_kafka()
         self.request = request
         self.plan = plan
@@ -430,6 +433,7 @@ class Replayer:
         to, source, suffixes = request.to, request.source, request.suffixes
         replay_count_header, by_raw = dlq_record.REPLAY_COUNT, self._target_by_raw
         original_topic_header = dlq_record.ORIGINAL_TOPIC
+        row_header, rows = dlq_record.FAILED_EVENT_ID, batch.rows
         replayed_from, replay_count_one = dlq_record.REPLAYED_FROM, (dlq_record.REPLAY_COUNT, b"1")
         produce, stop, popleft = producer.produce, self.stop, backlog.popleft
         # Per partition still open: the next offset this batch expects at the earliest (older
@@ -450,8 +454,10 @@ class Replayer:
                 if floor is None or offset < floor or offset >= lasts[partition] or msg.error() is not None:
                     break  # _fill hands this one to _handle()
                 headers = msg.headers()
+                row_id = None
                 if headers:
                     values = dict(headers)
+                    row_id = values.get(row_header)
                     if replay_count_header in values:
                         break  # the loop guard's business
                     if to is not None:
@@ -480,6 +486,9 @@ class Replayer:
                     raise self.transactions.producer_failure(exc.args[0], producer) from None
                 popleft()
                 sent_to.append(target)
+                if row_id is not None:
+                    # The row's topic is the record's original one (the target, unless --to).
+                    rows.append((row_id, target if to is None else self._original(values)))
                 nexts[partition] = offset + 1
                 handled += 1
                 if handled % 512 == 0 and (stop() or time.monotonic() - opened >= request.batch_seconds):
@@ -573,8 +582,15 @@ class Replayer:
                 except self._kafka_exception as exc:
                     raise self.transactions.producer_failure(exc.args[0], producer) from None
             self._produced += 1
+            row_id = values.get(dlq_record.FAILED_EVENT_ID)
+            if row_id is not None:
+                batch.rows.append((row_id, target if request.to is None else self._original(values)))
         batch.targets[target] += 1
         batch.replayed += 1
+
+    def _original(self, values: dict[str, Any]) -> str:
+        """The record's original topic (its row's topic), for a replay --to another one."""
+        return dlq_record.original_topic_of(values, self.request.source, self.request.suffixes) or ""
 
     def _target_problem(self, target: str | None, msg: Message) -> KafkaopsError | None:
         where = f"record {msg.partition()}/{msg.offset()} of {self.request.source!r}"
@@ -639,5 +655,6 @@ class Replayer:
         self.progress(batch.advanced(self.positions))
         self.positions.update(batch.moved)
         self.summary.add(batch)
+        self.on_commit(batch)
         gc.collect()  # cheap: only what was made since the run started (_collect_per_batch)
         return True

@@ -37,6 +37,8 @@ class Batch:
     max_replays: int = 0
     examples: list[str] = field(default_factory=list)
     moved: dict[int, int] = field(default_factory=dict)  # partition -> next offset
+    # (kafkaops-failed-event-id, original topic) of each replayed record that names its row.
+    rows: list[tuple[str | bytes, str]] = field(default_factory=list)
 
     @property
     def handled(self) -> int:

@@ -317,6 +317,14 @@ def topic_names(props_or_admin: Mapping[str, Any] | Client, timeout: float = 10.
     return sorted(t for t in metadata.topics if not is_internal_topic(t))
 
 
+# Why a cluster without CreateTopics (librdkafka's mock: the sandbox's) cannot get a topic here.
+NO_CREATE_TOPICS = (
+    "this cluster takes no CreateTopics requests (librdkafka's mock cluster, which kafkaops sandbox "
+    "and demo run, has none): create the topic with the cluster's own tools; a sandbox creates it "
+    "when it starts: kafkaops sandbox --topic NAME:PARTITIONS"
+)
+
+
 def create_topics(
     props_or_admin: Mapping[str, Any] | AdminClient,
     topics: Mapping[str, tuple[int, int]],
@@ -336,7 +344,10 @@ def create_topics(
             try:
                 future.result(timeout=timeout + 1)
             except KafkaException as exc:
-                raise translate_error(exc, client, action=f"create topic {name!r}") from exc
+                error = translate_error(exc, client, action=f"create topic {name!r}")
+                if exc.args[0].name() == "_UNSUPPORTED_FEATURE" and error.hint is None:
+                    error.hint = NO_CREATE_TOPICS
+                raise error from exc
         # Created is not yet known: the broker answering the next metadata request may not
         # have heard of it for a moment, and `dlq list` right after `ensure` would miss it.
         deadline = time.monotonic() + timeout

@@ -32,7 +32,7 @@ from kafkaops.dlq import record as dlq_record
 from kafkaops.kafka import faults
 from kafkaops.retry.publish import Failure, Headers, Publisher, SetRefusal, producer_overrides, record_headers
 from kafkaops.retry.schedule import RetrySchedule
-from kafkaops.retry.settle import Settlement, SettleResult, as_written, settle_or_isolate
+from kafkaops.retry.settle import Settlement, SettleResult, as_written, settle_or_isolate, with_dlq_record
 from kafkaops.retry.topic_limits import TopicLimits
 
 if TYPE_CHECKING:
@@ -670,12 +670,13 @@ def _send_to_dlq(
         records.append(
             (settings.dlq_topic_for(event.topic), value, key, dlq_headers(event, failure, retry_count))
         )
-    for (event, failure, retry_count), result in zip(
-        sendable, publisher.publish(records, timeout=timeout), strict=True
+    for index, ((event, failure, retry_count), result) in enumerate(
+        zip(sendable, publisher.publish(records, timeout=timeout), strict=True)
     ):
         if result is None:
             breaker.record(False)
-            settlement.dlq.append(_row(event, retry_count, failure.message, failure.error_type))
+            row = _row(event, retry_count, failure.message, failure.error_type)
+            settlement.dlq.append(with_dlq_record(row, publisher.acked.get(index)))
             summary.dlq_by_topic[topic_label(event.topic)] += 1
         elif result.counts_as_attempt:
             breaker.record(False)

@@ -10,8 +10,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from kafkaops.common import clock
 from kafkaops.common.jsontext import parse_json
 from kafkaops.config.settings import RetrySettings
 from kafkaops.dlq.record import Headers
@@ -155,6 +157,16 @@ class SetRefusal:
         }
 
 
+@dataclass(frozen=True)
+class Acked:
+    """Where the broker put a record, and when it said so."""
+
+    topic: str
+    partition: int
+    offset: int
+    at: datetime
+
+
 class Publisher:
     """Publishes a batch's records and finds the guilty ones: message sets sized to each topic's
     `max.message.bytes` where it is known, and the records of a set the broker refused as a
@@ -178,11 +190,15 @@ class Publisher:
         self._producers: dict[tuple[int | None, int | None], Producer] = {(None, None): producer}
         self._set_bytes = set_bytes
         self.refusals = refusals if refusals is not None else {}
+        # Where each record of the last publish() was acknowledged, by index: its topic,
+        # partition and offset, and when the acknowledgement came.
+        self.acked: dict[int, Acked] = {}
 
     def publish(self, records: Sequence[Record], *, timeout: float) -> list[Failure | None]:
         """Per record None (acknowledged) or its Failure, as `publish` says. The first sending
         waits up to `timeout`; the isolation of refused sets up to `timeout` more. A record
         refused in a set and not yet sent alone when that time is up is not called guilty."""
+        self.acked = {}
         limits = dict(self._set_bytes(record[0] for record in records)) if self._set_bytes else {}
         results, local = self._wave(records, range(len(records)), None, limits, timeout)
         refused = self._refused_in_sets(records, results, local, sets_of=None)
@@ -258,9 +274,13 @@ class Publisher:
         local: set[int] = set()
         used: list[Producer] = []
 
+        acked = self.acked
+
         def reporter(index: int) -> Callable[[KafkaError | None, Any], None]:
-            def on_delivery(error: KafkaError | None, _msg: Any) -> None:
+            def on_delivery(error: KafkaError | None, msg: Any) -> None:
                 results[index] = None if error is None else failure_of(error)
+                if error is None:
+                    acked[index] = Acked(msg.topic(), msg.partition(), msg.offset(), clock.now())
 
             return on_delivery
 

@@ -19,6 +19,7 @@ from kafkaops.db.sqlerrors import classify_db_error
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from kafkaops.retry.publish import Acked
     from kafkaops.retry.schedule import RetrySchedule
 
 
@@ -75,7 +76,26 @@ def settle_batch(
         }
         if status == "PENDING":
             values["next_retry_at"] = bindparam("b_next_retry_at")
+        if status == "DLQ":
+            values.update(dlq_record_values(table))
         conn.execute(update(table).where(c.id == bindparam("b_id")).values(**values), rows)
+
+
+# Where a DLQ row's record is, in the optional columns the table has (schema.OPTIONAL_COLUMNS).
+_DLQ_RECORD = ("dlq_topic", "dlq_partition", "dlq_offset", "dlq_acked_at")
+
+
+def with_dlq_record(row: dict[str, Any], acked: Acked | None) -> dict[str, Any]:
+    """A DLQ row's settle parameters with where its record was acknowledged (None: unknown)."""
+    row["b_dlq_topic"] = acked.topic if acked else None
+    row["b_dlq_partition"] = acked.partition if acked else None
+    row["b_dlq_offset"] = acked.offset if acked else None
+    row["b_dlq_acked_at"] = acked.at if acked else None
+    return row
+
+
+def dlq_record_values(table: Table) -> dict[str, Any]:
+    return {name: bindparam(f"b_{name}") for name in _DLQ_RECORD if name in table.c}
 
 
 # What a row whose full settle the database refuses becomes: a status alone, the one write

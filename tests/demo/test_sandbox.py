@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +129,15 @@ def test_sandbox_serves_kafkaops_from_another_process_and_stops_cleanly(signum: 
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert not folder.exists()
+
+
+def test_lift_fault_without_a_running_sandbox_is_one_error_line(tmp_path: Path) -> None:
+    """`sandbox --lift-fault` talks to the sandbox KAFKAOPS_CONFIG points at; none there (or a
+    pid file a stopped one left) is a usage error naming the folder."""
+    (tmp_path / "kafkaops.yaml").write_text("{}\n")
+    (tmp_path / "sandbox.pid").write_text("999999999\n")
+    done = run_kafkaops("sandbox", "--lift-fault", env={"KAFKAOPS_CONFIG": str(tmp_path / "kafkaops.yaml")})
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"Error: --lift-fault: no kafkaops sandbox is running in {tmp_path}\n")
+    assert "Hint: run it where the export lines of a running `kafkaops sandbox` were pasted" in done.stderr
+    assert not (tmp_path / "lift-fault.request").exists()

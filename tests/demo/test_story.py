@@ -49,9 +49,13 @@ def test_the_demo_runs_to_the_end_with_real_figures(tmp_path: Path) -> None:
         counts = dict(
             conn.execute(sa.text("SELECT status, count(*) FROM failed_kafka_events GROUP BY status")).all()
         )
+        # The replay of their DLQ marked them: RESOLVED by the replay.
         refused_in_dlq = conn.execute(
-            sa.text("SELECT count(*) FROM failed_kafka_events WHERE status = 'DLQ' AND topic = :t"),
-            {"t": demo.REFUSED_TOPIC},
+            sa.text(
+                "SELECT count(*) FROM failed_kafka_events WHERE status = 'RESOLVED' AND topic = :t "
+                "AND resolved_by = 'replay' AND dlq_topic = :dlq"
+            ),
+            {"t": demo.REFUSED_TOPIC, "dlq": f"{demo.REFUSED_TOPIC}.dlq"},
         ).scalar_one()
     engine.dispose()
     first_pass = summary_after(out, "retry")
@@ -59,8 +63,11 @@ def test_the_demo_runs_to_the_end_with_real_figures(tmp_path: Path) -> None:
     # What the first pass printed is what the table holds now.
     assert int(first_pass["dlq"]) == refused_in_dlq > 0
     assert int(second_pass["resolved"]) == 14  # the requeued DLQ_FAILED events
-    assert counts["RESOLVED"] == 2100 + int(first_pass["resolved"]) + int(second_pass["resolved"])
-    assert counts["DLQ"] == 140 + refused_in_dlq
+    resolved = int(first_pass["resolved"]) + int(second_pass["resolved"]) + refused_in_dlq
+    assert counts["RESOLVED"] == 2100 + resolved
+    assert counts["DLQ"] == 140
+    assert f"Marked {refused_in_dlq} DLQ row(s) RESOLVED (resolved by replay)." in out
+    assert out.rstrip().endswith("next: kafkaops sandbox")
     assert "DLQ_FAILED" not in counts
     # Nothing was left in the working folder or outside the kept one.
     assert sorted(p.name for p in tmp_path.iterdir()) == [keep.name]

@@ -11,6 +11,7 @@ import json
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -648,3 +649,16 @@ def test_an_unreachable_cluster_is_one_error_line_and_exit_1(
     assert result.stderr.startswith(f"Error: cannot reach Kafka at 127.0.0.1:{closed_port}")
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 30
+
+
+def test_ensure_on_a_cluster_without_create_topics_says_why_in_one_line(
+    cli: Cli, embedded_kafka: Any
+) -> None:
+    """librdkafka's mock cluster (the sandbox's) takes no CreateTopics: one Error line and a hint
+    saying so, and how the sandbox gets a topic instead."""
+    embedded_kafka.create_topic("orders", 2)
+    result = cli("-b", embedded_kafka.bootstrap_servers, "dlq", "ensure", "orders")
+    assert result.exit_code == 1
+    assert "Error: " in result.stderr and "Traceback" not in result.stderr
+    assert "Hint: this cluster takes no CreateTopics requests" in result.stderr
+    assert "kafkaops sandbox --topic NAME:PARTITIONS" in result.stderr

@@ -135,6 +135,7 @@ def test_tail_json_prints_the_model_where_filters_on(
     connect = by_key["connect"]
     assert connect["origin"]["offset"] == 12_345_678 and connect["headers"]["__connect.errors.partition"] == 3
     assert by_key["kafkaops"]["headers"]["kafkaops-failed-event-id"] == "41"
+    assert by_key["kafkaops"]["failed_event_id"] == "41" and connect["failed_event_id"] is None
     assert (
         by_key["cloud-stream"]["error"]["class"] == "org.springframework.messaging.MessageDeliveryException"
     )
@@ -142,7 +143,8 @@ def test_tail_json_prints_the_model_where_filters_on(
     for record in records:
         assert record["error"]["signature"] == error_signature(record["error"]["message"])
     assert list(records[0]) == [
-        "topic", "partition", "offset", "timestamp", "key", "headers", "origin", "error", "replay_count", "value",
+        "topic", "partition", "offset", "timestamp", "key", "headers", "origin", "error", "replay_count",
+        "failed_event_id", "value",
     ]  # fmt: skip
 
 
