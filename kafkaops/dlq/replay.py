@@ -36,15 +36,17 @@ from kafkaops.dlq.plan import (
     check_no_live_replay,
     check_target,
     client_id,
+    source_offsets,
 )
 from kafkaops.dlq.reading import READ_ONLY
 from kafkaops.dlq.transactions import Batch, TransactionPolicy
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
-from kafkaops.kafka.metadata import watermarks
+from kafkaops.kafka.metadata import group_offsets
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, Producer
+    from confluent_kafka.admin import AdminClient
 
     from kafkaops.db.connections import Connections
 
@@ -166,9 +168,9 @@ class Replayer:
         self.positions: dict[int, int] = {}
         self.done: set[int] = set()
         self._targets_ok: dict[str, KafkaopsError | None] = {}
-        # The run's consumer, once it exists: asked about targets over its open connection (a
-        # client of its own would cost a bootstrap on the first record's path).
-        self._asker: Consumer | None = None
+        # The run's admin client, once it exists: asked about targets, watermarks and committed
+        # offsets over its open connection (a client per question would cost a bootstrap each).
+        self._asker: AdminClient | None = None
         self.transactions = TransactionPolicy(request, self.props, self._targets_ok)
         self._produced = 0
         self._started = time.monotonic()
@@ -203,8 +205,10 @@ class Replayer:
     def _dry_run(self) -> None:
         from confluent_kafka import TopicPartition
 
-        consumer = self._asker = self.conns.consumer(group_id=self.request.group_id, **READ_ONLY)
-        low = {p: lh[0] for p, lh in watermarks(consumer, self.request.source).items()}
+        consumer = self.conns.consumer(group_id=self.request.group_id, **READ_ONLY)
+        admin = self._asker = self.conns.admin()
+        marks = source_offsets(admin, self.request.source, self.end, 10.0, high=False)
+        low = {p: lh[0] for p, lh in marks.items()}
         self.positions = {p: max(low[p], self.plan.committed.get(p) or low[p]) for p in self.end}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
         consumer.assign(
@@ -278,9 +282,10 @@ class Replayer:
                 "fetch.queue.backoff.ms": 5,
             },
         )
-        self._asker = consumer
+        # Targets, watermarks and committed offsets are asked through the admin client, in
+        # batched requests: never behind the group consumer's fetch long-poll.
+        self._asker = admin
         check_no_live_replay(admin, request.group_id)
-        del admin
         # init_transactions (which finishes or aborts what a killed run left open) and the
         # group join are independent round trips: run them side by side. The committed
         # offsets are read (_rewind) only once both are done, so they are the settled ones.
@@ -351,14 +356,15 @@ class Replayer:
         """Go back to the committed offsets: after the start, and after every abort."""
         from confluent_kafka import TopicPartition
 
-        source = self.request.source
-        with kafka_errors(consumer, f"read group {self.request.group_id!r} offsets"):
-            committed = consumer.committed(
-                [TopicPartition(source, p) for p in self.end], timeout=self.request.commit_timeout
-            )
-            low = {p: lh[0] for p, lh in watermarks(consumer, source, self.request.commit_timeout).items()}
+        source, admin, timeout = self.request.source, self._asker, self.request.commit_timeout
+        assert admin is not None
+        # Stable offsets: the transactions initialised, what a killed run left open is aborted
+        # (or committed) by now; the broker answers UNSTABLE_OFFSET_COMMIT until its markers
+        # are written, and group_offsets asks again until the deadline.
+        committed = group_offsets(admin, self.request.group_id, source, self.end, timeout, stable=True)
+        low = {p: lh[0] for p, lh in source_offsets(admin, source, self.end, timeout, high=False).items()}
         self._backlog.clear()  # the seek below fetches them again
-        self.positions = {tp.partition: max(low[tp.partition], tp.offset) for tp in committed}
+        self.positions = {p: max(low[p], committed.get(p) or low[p]) for p in self.end}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
         todo = [TopicPartition(source, p, pos) for p, pos in self.positions.items() if p not in self.done]
         idle = self.done | (set(self.plan.partitions) - set(self.end))

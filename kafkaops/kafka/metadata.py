@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ from kafkaops.kafka.errors import kafka_errors, translate_error
 from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_internal_topic, is_valid_topic_name
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, ClusterMetadata, TopicMetadata
 
     Client = Producer | Consumer | AdminClient
@@ -202,6 +202,132 @@ def watermark_offsets(client: Consumer, partition: TopicPartition, deadline: flo
             settling = error.retriable() or faults.is_settling(error.name())
             if not settling or time.monotonic() + SETTLE_PAUSE >= deadline:
                 raise
+            time.sleep(SETTLE_PAUSE)
+
+
+def partition_offsets(
+    admin_client: AdminClient,
+    layout: Mapping[str, Sequence[int]],
+    timeout: float,
+    *,
+    low: bool = True,
+    high: bool = True,
+) -> dict[str, dict[int, tuple[int, int]]]:
+    """``{topic: {partition: (low, high)}}`` through an admin client: one ListOffsets request
+    for the earliest offsets of every partition and one for the last stable ones (what a
+    read_committed reader reaches), however many topics and partitions. Never through a
+    consumer: a fetching consumer's requests queue behind its fetch long-poll, one partition
+    at a time. ``low=False`` or ``high=False`` skips that request (its side reads 0). A
+    partition whose leader is still being elected is asked again until ``timeout``; other
+    failures raise confluent-kafka's exception (wrap the call in ``kafka_errors``)."""
+    from confluent_kafka import IsolationLevel, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    deadline = time.monotonic() + timeout
+    wanted = [TopicPartition(t, p) for t, parts in layout.items() for p in parts]
+    committed = IsolationLevel.READ_COMMITTED
+    lows = _list_offsets(admin_client, wanted, OffsetSpec.earliest(), committed, deadline) if low else {}
+    highs = _list_offsets(admin_client, wanted, OffsetSpec.latest(), committed, deadline) if high else {}
+    result: dict[str, dict[int, tuple[int, int]]] = {t: {} for t in layout}
+    for tp in wanted:
+        key = (tp.topic, tp.partition)
+        result[tp.topic][tp.partition] = (lows.get(key, 0), highs.get(key, 0))
+    return result
+
+
+def _list_offsets(
+    client: AdminClient, wanted: list[TopicPartition], spec: Any, isolation: Any, deadline: float
+) -> dict[tuple[str, int], int]:
+    from confluent_kafka import KafkaException
+
+    found: dict[tuple[str, int], int] = {}
+    while wanted:
+        futures = client.list_offsets(
+            {tp: spec for tp in wanted}, isolation_level=isolation, request_timeout=_left(deadline)
+        )
+        again = []
+        for tp, future in futures.items():
+            try:
+                info = future.result(timeout=_left(deadline) + 1)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not _asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
+                    raise
+                again.append(tp)
+                continue
+            found[(tp.topic, tp.partition)] = int(info.offset)
+        wanted = again
+        if wanted:
+            time.sleep(SETTLE_PAUSE)
+    return found
+
+
+# What a group or transaction coordinator answers while it moves or loads (a broker restarted
+# a moment ago), and what OffsetFetch answers for a group whose transactional offsets are not
+# settled yet: asked again until the deadline (librdkafka's admin calls do not retry them).
+_COORDINATOR_MOVING = frozenset(
+    {
+        "NOT_COORDINATOR",
+        "COORDINATOR_NOT_AVAILABLE",
+        "COORDINATOR_LOAD_IN_PROGRESS",
+        "UNSTABLE_OFFSET_COMMIT",
+        "_WAIT_COORD",
+    }
+)
+
+
+def is_coordinator_moving(code: str | None) -> bool:
+    """True for the answers of a coordinator that moves or loads: asking again succeeds."""
+    return code in _COORDINATOR_MOVING
+
+
+def _asks_again(error: KafkaError) -> bool:
+    return bool(error.retriable()) or faults.is_settling(error.name()) or is_coordinator_moving(error.name())
+
+
+def group_offsets(
+    admin_client: AdminClient,
+    group: str,
+    topic: str,
+    partitions: Iterable[int],
+    timeout: float,
+    *,
+    stable: bool = False,
+) -> dict[int, int | None]:
+    """``{partition: offset}`` group ``group`` committed on ``topic`` (None where it has none),
+    in one OffsetFetch request through an admin client, never joining the group.
+
+    ``stable=True`` waits for offsets still inside an open transaction to be committed or
+    aborted (the broker answers UNSTABLE_OFFSET_COMMIT meanwhile): what a resumed replay needs,
+    once its init_transactions has aborted what a killed run left open. A coordinator that is
+    moving or loading is asked again until ``timeout``."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+
+    deadline = time.monotonic() + timeout
+    action = f"read the offsets group {group!r} committed"
+    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+    while True:
+        try:
+            with kafka_errors(admin_client, action):
+                future = admin_client.list_consumer_group_offsets(
+                    [request], require_stable=stable, request_timeout=_left(deadline)
+                )[group]
+            found = future.result(timeout=_left(deadline) + 1)
+            for tp in found.topic_partitions or ():
+                if tp.error is not None:
+                    raise KafkaException(tp.error)
+            return {
+                tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()
+            }
+        except TimeoutError:
+            raise KafkaUnavailableError(
+                f"cannot reach Kafka at {client_state(admin_client).bootstrap} to {action}: "
+                f"no answer within {timeout:g}s"
+            ) from None
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not _asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
+                raise translate_error(exc, admin_client, action=action) from None
             time.sleep(SETTLE_PAUSE)
 
 
