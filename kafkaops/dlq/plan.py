@@ -21,7 +21,7 @@ from kafkaops.dlq.reading import READ_ONLY
 from kafkaops.dlq.selection import Selection
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
-from kafkaops.kafka.metadata import group_members, group_offsets, partition_offsets, topic_metadata
+from kafkaops.kafka.metadata import committed_offsets, group_members, partition_offsets, topic_metadata
 from kafkaops.kafka.topics import is_internal_topic
 
 if TYPE_CHECKING:
@@ -83,11 +83,11 @@ class ReplayPlan:
 def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> ReplayPlan:
     """Check the source and target and read where the group stands; act on nothing.
 
-    One admin client asks everything (topics, watermarks, committed offsets) in batched
-    requests, whatever the number of partitions; a consumer is made only to sample the first
-    records of a topic not named like a DLQ. The committed offsets are read as they stand: a
-    transaction a killed run left open is not waited for (the run's init_transactions aborts
-    it, and the run reads its offsets again then)."""
+    One admin client asks topics and watermarks in batched requests, whatever the number of
+    partitions; a consumer that never joins the group reads its committed offsets in one
+    request, as they stand: a transaction a killed run left open is not waited for (the run's
+    init_transactions aborts it, and the run reads its offsets again then). Another consumer
+    is made only to sample the first records of a topic not named like a DLQ."""
     suffixes = request.suffixes
     admin = conns.admin()
     try:
@@ -115,8 +115,8 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
     # --partition chooses what is read at all: the other partitions stay as they are.
     marks = request.selection.chosen_partitions(request.source, marks)
     end = {p: high for p, (_, high) in marks.items()}
-    with kafka_errors(admin, f"read the offsets group {request.group_id!r} committed"):
-        committed = group_offsets(admin, request.group_id, request.source, every, timeout)
+    props = conns.settings.require_kafka()
+    committed = committed_offsets(props, request.group_id, request.source, timeout, partitions=every)
     return ReplayPlan(
         source=request.source,
         group=request.group_id,

@@ -42,7 +42,7 @@ from kafkaops.dlq.reading import READ_ONLY
 from kafkaops.dlq.transactions import Batch, TransactionPolicy
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
-from kafkaops.kafka.metadata import group_offsets
+from kafkaops.kafka.metadata import committed_offsets
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, Producer
@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     from kafkaops.db.connections import Connections
 
 log = logging.getLogger(__name__)
+
+# While another member shares the replay group at the start, how often a run asks whether it
+# still holds the transactional id (a transaction opened and aborted: two round trips).
+PROBE_SECONDS = 0.5
 
 
 @dataclass
@@ -132,6 +136,10 @@ class _InBackground:
         self._thread.join()
         return self._error
 
+    def succeeded(self) -> bool:
+        """The call has ended without raising."""
+        return not self._thread.is_alive() and self._error is None
+
 
 class _StopBefore(Exception):
     """A record that must not be replayed (bad target): commit what came before, then stop."""
@@ -171,6 +179,9 @@ class Replayer:
         # The run's admin client, once it exists: asked about targets, watermarks and committed
         # offsets over its open connection (a client per question would cost a bootstrap each).
         self._asker: AdminClient | None = None
+        # A consumer of the replay group that never joins it nor fetches: reads the committed
+        # offsets (one request, never queued behind the run's fetch long-poll).
+        self._offsets_reader: Consumer | None = None
         self.transactions = TransactionPolicy(request, self.props, self._targets_ok)
         self._produced = 0
         self._started = time.monotonic()
@@ -242,14 +253,16 @@ class Replayer:
         # transactional producer contacts no coordinator and fences nobody: init_transactions
         # does, which is why it waits for the check that no replay of this topic is running).
         admin = self.conns.admin()
+        txn_ms = self.transactions.transaction_timeout_ms
         producer = self.conns.transactional_producer(
             request.transactional_id,
             **{
                 # Java's partitioner: a replayed key lands where the service would put it.
                 "partitioner": "murmur2_random",
                 "linger.ms": 50,
-                "transaction.timeout.ms": max(60_000, int(request.commit_timeout * 2000)),
-                "message.timeout.ms": max(30_000, int(request.commit_timeout * 1000)),
+                "transaction.timeout.ms": txn_ms,
+                # librdkafka refuses a message timeout above the transaction's.
+                "message.timeout.ms": min(txn_ms, max(30_000, int(request.commit_timeout * 1000))),
                 # Memory is bounded by what awaits the broker's acknowledgement, never by the
                 # topic or the transaction: 16 MB is ~0.2 s of replay, the broker acks faster.
                 "queue.buffering.max.kbytes": 16_384,
@@ -285,19 +298,19 @@ class Replayer:
         # Targets, watermarks and committed offsets are asked through the admin client, in
         # batched requests: never behind the group consumer's fetch long-poll.
         self._asker = admin
+        self._offsets_reader = self.conns.consumer(group_id=request.group_id, **READ_ONLY)
         check_no_live_replay(admin, request.group_id)
         # init_transactions (which finishes or aborts what a killed run left open) and the
         # group join are independent round trips: run them side by side. The committed
         # offsets are read (_rewind) only once both are done, so they are the settled ones.
-        init = _InBackground(producer.init_transactions, request.commit_timeout)
+        init = _InBackground(self.transactions.init, producer)
         try:
             log.info("replay of %r: joining group %r", request.source, request.group_id)
-            self._join(consumer)
+            self._join(consumer, producer, init)
         finally:
             error = init.wait()
         if error is not None:
-            with kafka_errors(producer, "start a transaction (init_transactions)"):
-                raise error
+            raise error
         log.info("replay of %r: transactions initialised, group joined", request.source)
         self._rewind(consumer)
         self._started = time.monotonic()  # --rate counts from here, not from the set-up
@@ -316,14 +329,24 @@ class Replayer:
                 raise stop_error
         self.summary.complete = not self.summary.interrupted and self._all_done()
 
-    def _join(self, consumer: Consumer) -> None:
-        """Subscribe and wait until this run owns every partition of the source."""
+    def _join(self, consumer: Consumer, producer: Producer, init: _InBackground) -> None:
+        """Subscribe and wait until this run owns every partition of the source.
+
+        Two replays started at the same instant both pass check_no_live_replay and join the
+        group together. The one that holds the transactional id after init_transactions (the
+        last to initialise: it fenced the other) is the one that runs: while another member
+        shares the group, each asks whether it still holds the id (TransactionPolicy.holds_id,
+        every PROBE_SECONDS); the fenced one refuses and leaves, the other gets every partition.
+        """
         from confluent_kafka import KafkaError
 
         assigned: list[Any] = []
+        shared: list[bool] = []  # an assignment came and it is not every partition
+        probed = 0.0
 
         def on_assign(_consumer: Any, partitions: list[Any]) -> None:
             assigned[:] = partitions
+            shared[:] = [{tp.partition for tp in partitions} != set(self.plan.partitions)]
 
         with kafka_errors(consumer, f"join group {self.request.group_id!r}"):
             consumer.subscribe([self.request.source], on_assign=on_assign)
@@ -341,6 +364,15 @@ class Replayer:
                     and not self.transactions.transient(error)
                 ):
                     raise self.transactions.consumer_failure(error, consumer)
+                now = time.monotonic()
+                if shared and shared[0] and now - probed >= PROBE_SECONDS and init.succeeded():
+                    probed = now
+                    if not self.transactions.holds_id(producer, consumer, self.plan.partitions):
+                        raise ReplayConflictError(
+                            f"another replay of {self.request.source!r} started at the same moment and "
+                            "holds its transactional id: this one stopped before replaying anything",
+                            hint="let the other replay finish, then rerun to see what is left",
+                        )
                 if time.monotonic() > deadline:
                     if assigned:
                         raise ReplayConflictError(
@@ -358,10 +390,13 @@ class Replayer:
 
         source, admin, timeout = self.request.source, self._asker, self.request.commit_timeout
         assert admin is not None
-        # Stable offsets: the transactions initialised, what a killed run left open is aborted
-        # (or committed) by now; the broker answers UNSTABLE_OFFSET_COMMIT until its markers
-        # are written, and group_offsets asks again until the deadline.
-        committed = group_offsets(admin, self.request.group_id, source, self.end, timeout, stable=True)
+        # Stable offsets (the reader is read_committed), through a consumer that never fetches:
+        # the transactions initialised, what a killed run left open is aborted (or committed)
+        # by now, and librdkafka waits out UNSTABLE_OFFSET_COMMIT until its markers are written.
+        assert self._offsets_reader is not None
+        committed = committed_offsets(
+            self._offsets_reader, self.request.group_id, source, timeout, partitions=self.end
+        )
         low = {p: lh[0] for p, lh in source_offsets(admin, source, self.end, timeout, high=False).items()}
         self._backlog.clear()  # the seek below fetches them again
         self.positions = {p: max(low[p], committed.get(p) or low[p]) for p in self.end}

@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.common.errors import KafkaClientError, KafkaopsError
+from kafkaops.common.errors import ConfigError, KafkaClientError, KafkaopsError
 from kafkaops.dlq.plan import ReplayConflictError, ReplayRequest
 from kafkaops.kafka import faults
-from kafkaops.kafka.client import last_error
+from kafkaops.kafka.client import client_state, last_error
 from kafkaops.kafka.errors import authorization_error, translate_error
 
 if TYPE_CHECKING:
@@ -66,6 +66,86 @@ class TransactionPolicy:
         self._targets = targets
         self._delivery_error: tuple[KafkaError, str] | None = None
         self._aborts = 0
+
+    # -- before the first batch ------------------------------------------------------------
+
+    @property
+    def transaction_timeout_ms(self) -> int:
+        """The kafka section's ``transaction.timeout.ms`` when it sets one, else twice
+        --commit-timeout: a commit that hangs that long is aborted by the broker."""
+        configured = self.props.get("transaction.timeout.ms")
+        if configured is not None:
+            try:
+                return int(configured)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"transaction.timeout.ms in the kafka section is not a number of milliseconds: {configured!r}"
+                ) from None
+        return int(self.request.commit_timeout * 2000)
+
+    def init(self, producer: Producer) -> None:
+        """init_transactions: fence any earlier producer of this transactional id and finish
+        (abort) the transaction a killed run left open. Retriable errors (a coordinator moving
+        or loading after a broker restart) are asked again until --commit-timeout."""
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + self.request.commit_timeout
+        while True:
+            try:
+                producer.init_transactions(max(0.5, deadline - time.monotonic()))
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.name() == "INVALID_TRANSACTION_TIMEOUT":
+                    raise self._timeout_refused(producer) from None
+                if error.retriable() and time.monotonic() + 0.1 < deadline:
+                    time.sleep(0.1)
+                    continue
+                if error.fatal() or faults.is_fenced(error.name()):
+                    raise self.producer_failure(error, producer) from None
+                raise translate_error(
+                    error, producer, action="start a transaction (init_transactions)"
+                ) from None
+
+    def holds_id(self, producer: Producer, consumer: Consumer, partitions: Sequence[int]) -> bool:
+        """Whether this run's producer still holds the transactional id: False once another
+        producer initialised it since (fenced). Asked with a transaction that sends an offset
+        (AddOffsetsToTxn reaches the transaction coordinator, which knows the current epoch)
+        and is aborted at once: nothing of it takes effect. An answer that is neither (the
+        group rebalancing, a timeout) counts as holding it: the next probe asks again."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        if not partitions:
+            return True
+        offsets = [TopicPartition(self.request.source, partitions[0], 0)]
+        try:
+            producer.begin_transaction()
+            try:
+                producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 5.0)
+            finally:
+                producer.abort_transaction(self.request.commit_timeout)
+        except KafkaException as exc:
+            error = exc.args[0]
+            cause = last_error(producer)
+            fenced = faults.is_fenced(error.name()) or (cause is not None and faults.is_fenced(cause.name()))
+            if fenced or error.fatal() or error.name() == "_FATAL":
+                log.info("replay of %r: fenced at the start (%s)", self.request.source, error.name())
+                return False
+            log.info("replay of %r: probing the transactional id: %s", self.request.source, error.name())
+        return True
+
+    def _timeout_refused(self, producer: Producer) -> KafkaopsError:
+        ms = self.transaction_timeout_ms
+        where = client_state(producer).bootstrap
+        if self.props.get("transaction.timeout.ms") is not None:
+            lower = "lower transaction.timeout.ms in the kafka section of the configuration"
+        else:
+            lower = "lower --commit-timeout (the transaction timeout is twice it)"
+        return ConfigError(
+            f"Kafka at {where} refused a transaction timeout of {ms} ms (INVALID_TRANSACTION_TIMEOUT): "
+            "it is above the broker's transaction.max.timeout.ms; nothing was replayed",
+            hint=f"{lower}, or raise transaction.max.timeout.ms on the brokers",
+        )
 
     # -- when a batch closes ---------------------------------------------------------------
 

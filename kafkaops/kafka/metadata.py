@@ -5,7 +5,6 @@ raises translated kafkaops errors (`kafka.errors`).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -264,7 +263,7 @@ def _list_offsets(
 
 # What a group or transaction coordinator answers while it moves or loads (a broker restarted
 # a moment ago), and what OffsetFetch answers for a group whose transactional offsets are not
-# settled yet: asked again until the deadline (librdkafka's admin calls do not retry them).
+# settled yet: asked again until the deadline.
 _COORDINATOR_MOVING = frozenset(
     {
         "NOT_COORDINATOR",
@@ -285,70 +284,52 @@ def _asks_again(error: KafkaError) -> bool:
     return bool(error.retriable()) or faults.is_settling(error.name()) or is_coordinator_moving(error.name())
 
 
-def group_offsets(
-    admin_client: AdminClient,
+def committed_offsets(
+    consumer_or_props: Mapping[str, Any] | Consumer,
     group: str,
     topic: str,
-    partitions: Iterable[int],
-    timeout: float,
+    timeout: float = 5.0,
     *,
+    partitions: Iterable[int] | None = None,
     stable: bool = False,
 ) -> dict[int, int | None]:
-    """``{partition: offset}`` group ``group`` committed on ``topic`` (None where it has none),
-    in one OffsetFetch request through an admin client, never joining the group.
+    """``{partition: offset}`` the group committed on ``topic`` (every partition, or
+    ``partitions``), in one OffsetFetch request; None where it has none.
 
-    ``stable=True`` waits for offsets still inside an open transaction to be committed or
-    aborted (the broker answers UNSTABLE_OFFSET_COMMIT meanwhile): what a resumed replay needs,
-    once its init_transactions has aborted what a killed run left open. A coordinator that is
-    moving or loading is asked again until ``timeout``."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+    Reads only: give properties (a consumer of the group is made, which never joins it) or a
+    consumer that does not fetch (a fetching consumer's requests may queue behind its fetch).
+    ``stable=True`` (properties) waits for offsets still inside an open transaction to be
+    committed or aborted (the consumer reads read_committed); a given consumer's own
+    isolation.level decides. Coordinator moves and loads are librdkafka's business, and any
+    other retriable error is asked again until ``timeout``. (Not the admin client's
+    ListConsumerGroupOffsets: librdkafka 2.16 crashes the process when the coordinator
+    answers it NOT_COORDINATOR, as a broker restarted a moment ago does.)"""
+    from confluent_kafka import KafkaException, TopicPartition
 
     deadline = time.monotonic() + timeout
+    isolation = "read_committed" if stable else "read_uncommitted"
+    overrides = {"isolation.level": isolation}
+
+    def build(props: Mapping[str, Any]) -> Consumer:
+        return consumer(props, group_id=group, **overrides)
+
     action = f"read the offsets group {group!r} committed"
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
-    while True:
-        try:
-            with kafka_errors(admin_client, action):
-                future = admin_client.list_consumer_group_offsets(
-                    [request], require_stable=stable, request_timeout=_left(deadline)
-                )[group]
-            found = future.result(timeout=_left(deadline) + 1)
-            for tp in found.topic_partitions or ():
-                if tp.error is not None:
-                    raise KafkaException(tp.error)
-            return {
-                tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()
-            }
-        except TimeoutError:
-            raise KafkaUnavailableError(
-                f"cannot reach Kafka at {client_state(admin_client).bootstrap} to {action}: "
-                f"no answer within {timeout:g}s"
-            ) from None
-        except KafkaException as exc:
-            error = exc.args[0]
-            if not _asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
-                raise translate_error(exc, admin_client, action=action) from None
-            time.sleep(SETTLE_PAUSE)
-
-
-def committed_offsets(
-    props: Mapping[str, Any], group: str, topic: str, timeout: float = 5.0
-) -> dict[int, int | None]:
-    """``{partition: offset}`` the group committed on ``topic``; None where it has none.
-
-    Reads only: the consumer it uses never joins the group, so members are not rebalanced.
-    """
-    from confluent_kafka import TopicPartition
-
-    deadline = time.monotonic() + timeout
-    with _client_for(props, functools.partial(consumer, group_id=group)) as client:
-        found = _describe_topic(client, topic, _left(deadline))
-        wanted = [TopicPartition(topic, p) for p in sorted(found.partitions)]
-        with kafka_errors(client, f"read the offsets group {group!r} committed"):
-            committed: list[TopicPartition] = client.committed(wanted, timeout=_left(deadline))
-    for tp in committed:
-        if tp.error is not None:
-            raise translate_error(tp.error, props, action=f"read group {group!r} offsets")
+    with _client_for(consumer_or_props, build) as client:
+        if partitions is None:
+            partitions = sorted(_describe_topic(client, topic, _left(deadline)).partitions)
+        wanted = [TopicPartition(topic, p) for p in partitions]
+        while True:
+            try:
+                committed: list[TopicPartition] = client.committed(wanted, timeout=_left(deadline))
+                break
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not _asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
+                    raise translate_error(exc, client, action=action) from None
+                time.sleep(SETTLE_PAUSE)
+        for tp in committed:
+            if tp.error is not None:
+                raise translate_error(tp.error, client, action=f"read group {group!r} offsets")
     return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in committed}
 
 
@@ -416,15 +397,21 @@ def group_members(
     None when the cluster cannot describe groups (librdkafka's mock cluster)."""
     from confluent_kafka import KafkaException
 
+    deadline = time.monotonic() + timeout
     with _client_for(props_or_admin, admin) as client:
-        future = client.describe_consumer_groups([group], request_timeout=timeout)[group]
-        try:
-            description = future.result(timeout=timeout + 1)
-        except KafkaException as exc:
-            error = kafka_error_of(exc)
-            if error is not None and error.name() == "_UNSUPPORTED_FEATURE":
-                return None
-            raise translate_error(exc, client, action=f"describe consumer group {group!r}") from exc
+        while True:
+            future = client.describe_consumer_groups([group], request_timeout=_left(deadline))[group]
+            try:
+                description = future.result(timeout=_left(deadline) + 1)
+                break
+            except KafkaException as exc:
+                error = kafka_error_of(exc)
+                if error is not None and error.name() == "_UNSUPPORTED_FEATURE":
+                    return None
+                # A coordinator moving or loading (a broker restarted a moment ago): ask again.
+                if error is None or not _asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
+                    raise translate_error(exc, client, action=f"describe consumer group {group!r}") from exc
+                time.sleep(SETTLE_PAUSE)
     return [
         GroupMember(
             member_id=m.member_id,

@@ -6,13 +6,18 @@ source record exactly once."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tests.dlq.test_replay import assert_exactly_once
 from tests.helpers.broker_fixtures import NewTopicFactory
-from tests.helpers.dlq import dlq_pair, json_records, kafkaops_process, produce
-from tests.helpers.process import finish
+from tests.helpers.config import write_config
+from tests.helpers.dlq import ROOT, dlq_pair, json_records, kafkaops_process, produce, read_all
+from tests.helpers.process import finish, start_kafkaops
 
 
 def replay(bootstrap: str, dlq: str, *args: str, timeout: float = 90) -> tuple[int, dict, str]:  # type: ignore[type-arg]
@@ -42,3 +47,132 @@ def test_a_second_replay_of_a_100_partition_dlq_finishes(
     assert code == 0, err
     assert summary["replayed"] == 300 and summary["complete"] is True
     assert_exactly_once(kafka_bootstrap, dlq, target, 600, 100)
+
+
+# A replay that dies between send_offsets_to_transaction and commit_transaction: its
+# transaction (records and offsets) stays open on the broker until the transaction timeout.
+DIES_BEFORE_COMMIT = """
+import os, signal, sys
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+bootstrap, source, target, group, upto = sys.argv[1:6]
+producer = Producer({
+    "bootstrap.servers": bootstrap,
+    "transactional.id": f"kafkaops-replay:{group}:{source}",
+    "transaction.timeout.ms": 60000,
+})
+producer.init_transactions(30)
+producer.begin_transaction()
+for n in range(10):
+    producer.produce(target, value=b"never-visible", headers=[("kafkaops-replayed-from", b"dead/0/%d" % n)])
+producer.flush(30)
+reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+offsets = [TopicPartition(source, 0, int(upto))]
+producer.send_offsets_to_transaction(offsets, reader.consumer_group_metadata(), 30)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_rerun_right_after_a_replay_died_between_sending_offsets_and_committing_finishes(
+    kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    group = f"kafkaops-replay.{dlq}"
+    produce(kafka_bootstrap, dlq, json_records(target, 100))
+    code, summary, err = replay(kafka_bootstrap, dlq, "--limit", "40")
+    assert code == 0, err
+
+    dead = subprocess.run(
+        [sys.executable, "-c", DIES_BEFORE_COMMIT, kafka_bootstrap, dlq, target, group, "90"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert dead.returncode == -signal.SIGKILL, dead.stderr
+
+    # At once: the plan used to wait for the dead transaction's offsets to settle (60 s).
+    code, summary, err = replay(kafka_bootstrap, dlq)
+    assert code == 0, err
+    assert summary["replayed"] == 60 and summary["complete"] is True
+    assert_exactly_once(kafka_bootstrap, dlq, target, 100, 1)
+    never = [
+        m
+        for m in read_all(kafka_bootstrap, target, isolation="read_uncommitted")
+        if m.value() == b"never-visible"
+    ]
+    assert len(never) == 10  # the dead run's records are on the log, aborted
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize(
+    ("kafka", "args", "lower"),
+    [
+        ({"transaction.timeout.ms": "1000000"}, (), "lower transaction.timeout.ms in the kafka section"),
+        ({}, ("--commit-timeout", "450", "--batch-size", "1"), None),
+    ],
+    ids=["configured", "commit-timeout"],
+)
+def test_the_transaction_timeout_is_the_configured_one_or_twice_the_commit_timeout(
+    kafka: dict[str, str],
+    args: tuple[str, ...],
+    lower: str | None,
+    kafka_bootstrap: str,
+    new_topic: NewTopicFactory,
+    tmp_path: Path,
+) -> None:
+    # The broker allows transactions of 15 min (transaction.max.timeout.ms' default): a
+    # configured 1,000 s is refused, named; 2 x 450 s is exactly allowed.
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(target, 3))
+    config = write_config(tmp_path / "kafkaops.yaml", kafka={"bootstrap.servers": kafka_bootstrap, **kafka})
+    code, out, err = finish(
+        start_kafkaops("dlq", "replay", dlq, "--yes", "-o", "json", *args, config=config, cwd=str(ROOT))
+    )
+    if lower is None:
+        assert code == 0, err
+        assert json.loads(out)["replayed"] == 3
+        return
+    assert code != 0
+    [line] = [x for x in err.splitlines() if x.startswith("Error:")]
+    assert "refused a transaction timeout of 1000000 ms (INVALID_TRANSACTION_TIMEOUT)" in line, err
+    assert "transaction.max.timeout.ms" in line
+    assert lower in err
+    assert "Traceback" not in err
+    assert read_all(kafka_bootstrap, target) == []
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("partitions", [1, 2])
+def test_of_two_replays_started_together_exactly_one_runs(
+    partitions: int, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    # Both passed the up-front check (the group had no member yet) and joined together: each
+    # waited for the whole assignment, and both refused after 30 s.
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic, partitions=partitions)
+    total = 0
+    for round_ in range(3):
+        produce(kafka_bootstrap, dlq, json_records(target, 60, start=total))
+        total += 60
+        both = [
+            kafkaops_process(
+                "dlq", "replay", dlq, "--yes", "--rate", "30", "-o", "json", bootstrap=kafka_bootstrap
+            )
+            for _ in range(2)
+        ]
+        results = [finish(p, timeout=120) for p in both]
+        codes = sorted(code for code, _, _ in results)
+        assert codes == [0, 1], f"round {round_}: {[(c, e[-600:]) for c, _, e in results]}"
+        (_, won, _), (_, _, lost) = sorted(results, key=lambda r: r[0])
+        assert json.loads(won)["replayed"] == 60
+        errors = [line for line in lost.splitlines() if line.startswith("Error:")]
+        # Refused up front (the other had joined already) or by the transactional id.
+        assert len(errors) == 1, lost
+        assert "another replay of" in errors[0] or "a replay of this topic is running" in errors[0], lost
+        assert "Traceback" not in lost
+        assert_exactly_once(kafka_bootstrap, dlq, target, total, partitions)
