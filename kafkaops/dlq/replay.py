@@ -183,6 +183,8 @@ class Replayer:
         # offsets (one request, never queued behind the run's fetch long-poll).
         self._offsets_reader: Consumer | None = None
         self.transactions = TransactionPolicy(request, self.props, self._targets_ok)
+        self.transactions.locate = self._locate
+        self._open_batch: Batch | None = None  # the transaction being filled or committed
         self._produced = 0
         self._started = time.monotonic()
         # Consumed but not yet handled: a batch may close in the middle of a fetch.
@@ -316,7 +318,7 @@ class Replayer:
         self._started = time.monotonic()  # --rate counts from here, not from the set-up
         log.info("replay of %r: resuming at %s, ending at %s", request.source, self.positions, self.end)
         while not self._finished():
-            batch = Batch()
+            batch = self._open_batch = Batch()
             producer.begin_transaction()
             stop_error: KafkaopsError | None = None
             try:
@@ -409,6 +411,37 @@ class Replayer:
             consumer.resume(todo)
             for tp in todo:
                 consumer.seek(tp)
+
+    def _locate(self, key: bytes | None, value: bytes | None) -> str | None:
+        """``partition/offset`` of the first source record of the open batch with these key and
+        value bytes (read again: a delivery report carries no headers, so no replayed-from);
+        None when none is found within 10 s. Only asked when a delivery failed."""
+        from confluent_kafka import TopicPartition
+
+        batch = self._open_batch
+        if batch is None:
+            return None
+        ranges = {p: (self.positions[p], end) for p, end in batch.moved.items() if end > self.positions[p]}
+        if not ranges:
+            return None
+        reader = self.conns.consumer(**READ_ONLY)
+        try:
+            reader.assign([TopicPartition(self.request.source, p, start) for p, (start, _) in ranges.items()])
+            deadline = time.monotonic() + 10.0
+            while ranges and time.monotonic() < deadline:
+                msg = reader.poll(0.2)
+                if msg is None:
+                    continue
+                partition, offset = msg.partition() or 0, msg.offset() or 0
+                if partition not in ranges:
+                    continue
+                if msg.error() is not None or offset >= ranges[partition][1] - 1:
+                    del ranges[partition]  # the end of what the batch took
+                if msg.error() is None and msg.value() == value and msg.key() == key:
+                    return f"{partition}/{offset}"
+        finally:
+            reader.close()
+        return None
 
     # -- filling one batch -----------------------------------------------------------------
 

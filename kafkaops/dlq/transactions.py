@@ -9,7 +9,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import ConfigError, KafkaClientError, KafkaopsError
@@ -47,6 +47,26 @@ class Batch:
         return sum(self.moved[p] - positions[p] for p in self.moved)
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A delivery the broker (or librdkafka) failed: why, to which topic, the bytes sent (a
+    delivery report carries no headers) and, once located, the source record's partition/offset."""
+
+    error: KafkaError
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    position: str | None = None
+
+    def where(self, source: str) -> str:
+        return f"record {self.position} of {source!r}" if self.position else "a record"
+
+
+def _purged(error: KafkaError) -> bool:
+    """A record librdkafka dropped (purge, an aborting transaction): the effect, never the cause."""
+    return error.name() in ("_PURGE_QUEUE", "_PURGE_INFLIGHT")
+
+
 class TransactionPolicy:
     """When a replay's transaction commits, and what a failure does to it and to the run.
 
@@ -64,7 +84,10 @@ class TransactionPolicy:
         # The run's targets as checked so far (the read loop fills it): an abort's denial that
         # names no topic is about the one target, when there is one.
         self._targets = targets
-        self._delivery_error: tuple[KafkaError, str] | None = None
+        self._delivery_error: Refused | None = None
+        # Given by the read loop: (key, value) -> "partition/offset" of the open batch's source
+        # record with these bytes, to name the record a delivery failed for.
+        self.locate: Callable[[bytes | None, bytes | None], str | None] = lambda key, value: None
         self._aborts = 0
 
     # -- before the first batch ------------------------------------------------------------
@@ -199,14 +222,24 @@ class TransactionPolicy:
 
     def on_delivery(self, error: KafkaError | None, msg: Message) -> None:
         """The producer's delivery callback (failures only): the first failure of the open
-        transaction, which its abort then explains."""
-        if error is not None and self._delivery_error is None:
-            self._delivery_error = (error, msg.topic() or "?")
+        transaction, which its abort then explains. Records purged because of it (librdkafka
+        drops what is queued once the transaction must abort) do not hide it."""
+        if error is None:
+            return
+        known = self._delivery_error
+        if known is None or (_purged(known.error) and not _purged(error)):
+            self._delivery_error = Refused(error, msg.topic() or "?", msg.key(), msg.value())
 
     def producer_failure(self, error: KafkaError, producer: Producer) -> KafkaopsError:
         """The error that ends the run when the producer cannot go on."""
         from confluent_kafka import KafkaException
 
+        if error.name() == "_STATE" or error.txn_requires_abort():
+            # produce() refused because a delivery failed (the transaction must abort): that
+            # delivery's error is the cause, not "Erroneous state". Its report may still be queued.
+            refused = self._delivery_failure(producer)
+            if refused is not None:
+                return refused
         if error.name() == "_FATAL":
             # produce() only says "fatal error"; a transactional call names it (fenced, ...).
             try:
@@ -279,18 +312,13 @@ class TransactionPolicy:
         delivery = self._delivery_error
         self._delivery_error = None
         # One target known: a denial that names no topic (the commit's) is about that one.
-        topic = delivery[1] if delivery else next(iter(self._targets)) if len(self._targets) == 1 else None
-        if delivery is not None and faults.is_configuration_fault(delivery[0].name()):
-            raise self._denied(delivery[0], topic)
+        topic = delivery.topic if delivery else next(iter(self._targets)) if len(self._targets) == 1 else None
+        if delivery is not None and faults.is_configuration_fault(delivery.error.name()):
+            raise self._denied(delivery.error, topic)
         if faults.is_configuration_fault(error.name()):
             raise self._denied(error, topic)
-        if delivery is not None and faults.is_event_fault(delivery[0].name()):
-            raise KafkaClientError(
-                f"a record cannot be written to {delivery[1]!r}: {delivery[0].name()} "
-                f"({delivery[0].str()}); the transaction was aborted and nothing of it is visible",
-                hint="the record itself is at fault (e.g. too large for the target topic); "
-                "skip it with a selection (--until, --partition) or fix the target's settings",
-            )
+        if delivery is not None and faults.is_event_fault(delivery.error.name()):
+            raise self._record_refused(delivery)
         if faults.is_event_fault(error.name()):
             # The transaction itself was refused for the target's sake (no such topic): the
             # same batch would be refused again.
@@ -301,6 +329,52 @@ class TransactionPolicy:
             )
         if faults.is_unreachable(error.name()) and error.name() != "_TIMED_OUT":
             raise translate_error(error, self.props, action="commit the replay transaction")
+
+    def _delivery_failure(self, producer: Producer) -> KafkaopsError | None:
+        """After produce() was refused for a failed delivery: abort the transaction and say
+        which record the broker refused and why (None when no delivery failure is known)."""
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + 5.0
+        while (
+            self._delivery_error is None or _purged(self._delivery_error.error)
+        ) and time.monotonic() < deadline:
+            producer.poll(0.05)  # serves the delivery reports
+        delivery, self._delivery_error = self._delivery_error, None
+        if delivery is None:
+            return None
+        try:
+            # What is still queued or in flight belongs to the aborted transaction: dropped, and
+            # its reports served, so the abort does not wait for them.
+            producer.purge()
+            producer.flush(0)
+            producer.abort_transaction(self.request.commit_timeout)
+        except KafkaException as exc:
+            log.warning("replay: could not abort the transaction: %s", translate_error(exc, producer).message)
+        code = delivery.error.name()
+        if faults.is_configuration_fault(code):
+            return self._denied(delivery.error, delivery.topic)
+        if faults.is_event_fault(code):
+            return self._record_refused(delivery)
+        reason = translate_error(
+            delivery.error, producer, action=f"write {delivery.where(self.request.source)}"
+        )
+        return type(reason)(
+            f"{reason.message}; the transaction was aborted and nothing of it is visible; replay stopped "
+            "(a rerun resumes)",
+            hint=reason.hint,
+        )
+
+    def _record_refused(self, delivery: Refused) -> KafkaopsError:
+        """A record the target refuses for its own sake: the run stops at it."""
+        error = delivery.error
+        if delivery.position is None:
+            delivery = replace(delivery, position=self.locate(delivery.key, delivery.value))
+        return KafkaClientError(
+            f"{delivery.where(self.request.source)} cannot be written to {delivery.topic!r}: {error.name()} "
+            f"({error.str()}); the transaction was aborted and nothing of it is visible",
+            hint=faults.refusal_hint(error.name()),
+        )
 
     def _denied(self, error: KafkaError, topic: str | None) -> KafkaopsError:
         """The stop for a configuration fault, once the transaction was aborted."""

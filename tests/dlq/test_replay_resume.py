@@ -9,14 +9,23 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.dlq.test_replay import assert_exactly_once
-from tests.helpers.broker_fixtures import NewTopicFactory
+from tests.helpers.broker_fixtures import NewTopicFactory, _wait_for_topic
 from tests.helpers.config import write_config
-from tests.helpers.dlq import ROOT, dlq_pair, json_records, kafkaops_process, produce, read_all
+from tests.helpers.dlq import (
+    ROOT,
+    dlq_pair,
+    json_records,
+    kafkaops_process,
+    produce,
+    read_all,
+    spring_headers,
+)
 from tests.helpers.process import finish, start_kafkaops
 
 
@@ -182,3 +191,40 @@ def test_of_two_replays_started_together_exactly_one_runs(
         assert any(reason in errors[0] for reason in reasons), lost
         assert "Traceback" not in lost
         assert_exactly_once(kafka_bootstrap, dlq, target, total, partitions)
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_record_refused_in_mid_batch_is_named_with_its_position_and_the_brokers_reason(
+    kafka_bootstrap: str, new_topic: NewTopicFactory, tmp_path: Path
+) -> None:
+    # The refusal put the transaction in an abortable state: every produce() after it failed
+    # with "Local: Erroneous state", and that was all the user read.
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    target = new_topic(1, name_prefix="small")  # max.message.bytes: the broker's 1 MB
+    dlq = f"{target}.dlq"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(dlq, 1, -1, config={"max.message.bytes": "4000000"})])[dlq].result(30)
+    _wait_for_topic(admin, dlq, 1, time.monotonic() + 30)
+    before, after = json_records(target, 3000), json_records(target, 30_000, start=3001)
+    produce(kafka_bootstrap, dlq, before)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 5_000_000})
+    producer.produce(dlq, key=b"big", value=b"x" * 1_500_000, headers=spring_headers(target, 3000))
+    assert producer.flush(30) == 0
+    produce(kafka_bootstrap, dlq, after)
+
+    code, summary, err = replay(kafka_bootstrap, dlq, timeout=150)
+    assert code == 1, err
+    [line] = [x for x in err.splitlines() if x.startswith("Error:")]
+    assert line.startswith(
+        f"Error: record 0/3000 of {dlq!r} cannot be written to {target!r}: MSG_SIZE_TOO_LARGE"
+    ), err
+    assert "Erroneous state" not in err
+    assert "max.message.bytes" in err  # the hint: what to raise, or how to pass it over
+    assert summary["complete"] is False
+    # What committed before the refused record's batch stays; nothing of that batch is visible.
+    visible = read_all(kafka_bootstrap, target)
+    assert len(visible) == summary["replayed"] < 3000
