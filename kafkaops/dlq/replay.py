@@ -346,9 +346,13 @@ class Replayer:
         shared: list[bool] = []  # an assignment came and it is not every partition
         probed = 0.0
 
+        every = set(self.plan.partitions)
+
+        # Captures no `self`: the consumer holds this callback, and a cycle through a client
+        # is never collected.
         def on_assign(_consumer: Any, partitions: list[Any]) -> None:
             assigned[:] = partitions
-            shared[:] = [{tp.partition for tp in partitions} != set(self.plan.partitions)]
+            shared[:] = [{tp.partition for tp in partitions} != every]
 
         with kafka_errors(consumer, f"join group {self.request.group_id!r}"):
             consumer.subscribe([self.request.source], on_assign=on_assign)
