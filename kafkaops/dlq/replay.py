@@ -211,6 +211,7 @@ class Replayer:
                     self._replay()
         finally:
             self.summary.duration_s = time.monotonic() - self._started
+            self._asker = None  # an error's traceback may outlive the run: it holds no client
         return self.summary
 
     # -- dry run: read and count, commit and produce nothing -------------------------------
@@ -219,8 +220,8 @@ class Replayer:
         from confluent_kafka import TopicPartition
 
         consumer = self.conns.consumer(group_id=self.request.group_id, **READ_ONLY)
-        admin = self._asker = self.conns.admin()
-        marks = source_offsets(admin, self.request.source, self.end, 10.0, high=False)
+        self._asker = self.conns.admin()
+        marks = source_offsets(self._asker, self.request.source, self.end, 10.0, high=False)
         low = {p: lh[0] for p, lh in marks.items()}
         self.positions = {p: max(low[p], self.plan.committed.get(p) or low[p]) for p in self.end}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
@@ -261,6 +262,9 @@ class Replayer:
             **{
                 # Java's partitioner: a replayed key lands where the service would put it.
                 "partitioner": "murmur2_random",
+                # A target deleted mid-run stays deleted: never re-created by a metadata request
+                # on a broker with auto.create.topics.enable (targets are checked up front).
+                "allow.auto.create.topics": False,
                 "linger.ms": 50,
                 "transaction.timeout.ms": txn_ms,
                 # librdkafka refuses a message timeout above the transaction's.
@@ -302,6 +306,7 @@ class Replayer:
         self._asker = admin
         self._offsets_reader = self.conns.consumer(group_id=request.group_id, **READ_ONLY)
         check_no_live_replay(admin, request.group_id)
+        del admin  # the run's (self._asker), dropped when it ends: an admin client has no close()
         # init_transactions (which finishes or aborts what a killed run left open) and the
         # group join are independent round trips: run them side by side. The committed
         # offsets are read (_rewind) only once both are done, so they are the settled ones.

@@ -302,9 +302,34 @@ class TransactionPolicy:
             producer.abort_transaction(self.request.commit_timeout)
         except KafkaException as exc:
             error = exc.args[0]
+            gone = self._deleted_targets()
+            if gone:
+                names = ", ".join(repr(t) for t in gone)
+                raise KafkaClientError(
+                    f"target topic {names} no longer exists (deleted during the run): the open "
+                    f"transaction could neither commit nor abort ({error.name()}); nothing of it is "
+                    "visible, and the broker aborts it within the transaction timeout "
+                    f"({self.transaction_timeout_ms // 1000}s); what committed before stays committed",
+                    hint="recreate the topic, or replay what is left with --to, then rerun",
+                ) from None
             raise translate_error(
                 error, producer, action=f"abort the replay transaction ({why}); nothing of it is visible"
             ) from None
+
+    def _deleted_targets(self) -> list[str]:
+        """The run's targets that no longer exist on the cluster (asked when an abort failed)."""
+        from kafkaops.common.errors import NotFoundError
+        from kafkaops.kafka.metadata import topic_metadata
+
+        gone = []
+        for topic in self._targets:
+            try:
+                topic_metadata(self.props, topic, 5.0)
+            except NotFoundError:
+                gone.append(topic)
+            except KafkaopsError:
+                continue  # unknown: not claimed
+        return gone
 
     def _after_abort(self, error: KafkaError) -> None:
         """After an abort: stop at once when retrying the same bytes cannot help (a record at

@@ -20,11 +20,13 @@ from tests.helpers.config import write_config
 from tests.helpers.dlq import (
     ROOT,
     dlq_pair,
+    high_total,
     json_records,
     kafkaops_process,
     produce,
     read_all,
     spring_headers,
+    wait_until,
 )
 from tests.helpers.process import finish, start_kafkaops
 
@@ -228,3 +230,40 @@ def test_a_record_refused_in_mid_batch_is_named_with_its_position_and_the_broker
     # What committed before the refused record's batch stays; nothing of that batch is visible.
     visible = read_all(kafka_bootstrap, target)
     assert len(visible) == summary["replayed"] < 3000
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_a_target_deleted_mid_run_is_named(kafka_bootstrap: str, new_topic: NewTopicFactory) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(target, 400))
+    process = kafkaops_process(
+        "dlq",
+        "replay",
+        dlq,
+        "--yes",
+        "--rate",
+        "40",
+        "--commit-timeout",
+        "5",
+        "-o",
+        "json",
+        bootstrap=kafka_bootstrap,
+    )
+    try:
+        wait_until(lambda: high_total(kafka_bootstrap, target, 1) > 10, 60, "records in flight")
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        admin.delete_topics([target])[target].result(timeout=30)
+        del admin
+        code, _, err = finish(process, timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 1, err
+    [line] = [x for x in err.splitlines() if x.startswith("Error:")]
+    assert line.startswith(f"Error: target topic {target!r} no longer exists (deleted during the run)"), err
+    assert "Traceback" not in err
