@@ -107,6 +107,7 @@ bench: install deps kafka-cache kcat
 	$(BIN)/python benchmarks/status.py
 	$(BIN)/python benchmarks/status_rows.py
 	$(BIN)/python benchmarks/dlq_replay.py
+	$(BIN)/python benchmarks/dlq_replay_partitions.py
 
 pictures: install
 	$(BIN)/pip install -q -e ".[docs]"

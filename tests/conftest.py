@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 pytest_plugins = [
     p
     for p in (
+        "tests.helpers.open_clients",
         "tests.helpers.broker_fixtures",
         "tests.helpers.embedded_fixtures",
         "tests.helpers.secure_broker",

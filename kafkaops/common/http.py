@@ -105,10 +105,11 @@ def request(
 
     name = shown or mask_url(url)
     outcome: list[Response | BaseException] = []
+    answered: list[int] = []  # the status, once the server's headers arrived
 
     def exchange() -> None:
         try:
-            outcome.append(_request(method, url, timeout, auth, body, headers, name))
+            outcome.append(_request(method, url, timeout, auth, body, headers, name, answered))
         except BaseException as error:
             outcome.append(error)
 
@@ -116,7 +117,7 @@ def request(
     worker.start()
     worker.join(timeout + 0.25)
     if not outcome:
-        raise HttpError(f"{name}: no answer within {timeout:g}s", kind="timeout")
+        raise _late(name, timeout, answered)
     if isinstance(outcome[0], BaseException):
         raise outcome[0]
     return outcome[0]
@@ -130,6 +131,7 @@ def _request(
     body: bytes | None,
     headers: dict[str, str] | None,
     name: str,
+    answered: list[int],
 ) -> Response:
     import http.client
     import ssl
@@ -166,6 +168,7 @@ def _request(
             conn.request(method, parsed.target, body=body, headers=send)
             _set_timeout(conn, deadline, timeout, name)
             response = conn.getresponse()
+            answered.append(response.status)
             chunks: list[bytes] = []
             size = 0
             while True:
@@ -180,7 +183,11 @@ def _request(
                     )
                 chunks.append(chunk)
         except TimeoutError:
-            raise HttpError(f"{name}: no answer within {timeout:g}s", kind="timeout") from None
+            raise _late(name, timeout, answered) from None
+        except HttpError as error:
+            if error.kind == "timeout":
+                raise _late(name, timeout, answered) from None
+            raise
         except http.client.HTTPException as exc:
             raise HttpError(
                 f"{name}: not a valid HTTP answer ({type(exc).__name__})", kind="protocol"
@@ -204,6 +211,16 @@ def _request(
         return Response(status=response.status, content_type=content_type, body=b"".join(chunks))
     finally:
         conn.close()
+
+
+def _late(name: str, timeout: float, answered: list[int]) -> HttpError:
+    """The deadline passed: before the server answered, or while its body was still arriving."""
+    if answered:
+        return HttpError(
+            f"{name}: answered (HTTP {answered[0]}) but its body did not arrive within {timeout:g}s",
+            kind="timeout",
+        )
+    return HttpError(f"{name}: no answer within {timeout:g}s", kind="timeout")
 
 
 def _set_timeout(conn: object, deadline: float, timeout: float, name: str) -> None:

@@ -18,7 +18,6 @@ Cheap to import (the configuration uses it at load time): Kafka is imported wher
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -62,53 +61,11 @@ def topics_needing_dlq(conn: Connection, table: Table) -> list[str]:
 def read_offsets(
     client: Any, layout: Mapping[str, Sequence[int]], timeout: float
 ) -> dict[str, dict[int, tuple[int, int]]]:
-    """`{topic: {partition: (low, high)}}` through an admin client: one ListOffsets request for
-    the earliest offsets of every partition and one for the last stable ones, however many
-    topics. A partition whose leader is still being elected is asked again until `timeout`."""
-    from confluent_kafka import IsolationLevel, TopicPartition
-    from confluent_kafka.admin import OffsetSpec
+    """`{topic: {partition: (low, high)}}` through an admin client, in one ListOffsets request
+    per side (`kafka.metadata.partition_offsets`)."""
+    from kafkaops.kafka.metadata import partition_offsets
 
-    deadline = time.monotonic() + timeout
-    wanted = [TopicPartition(t, p) for t, parts in layout.items() for p in parts]
-    low = _offsets(client, wanted, OffsetSpec.earliest(), IsolationLevel.READ_COMMITTED, deadline)
-    high = _offsets(client, wanted, OffsetSpec.latest(), IsolationLevel.READ_COMMITTED, deadline)
-    result: dict[str, dict[int, tuple[int, int]]] = {t: {} for t in layout}
-    for (topic, partition), end in high.items():
-        result[topic][partition] = (low.get((topic, partition), 0), end)
-    return result
-
-
-def _offsets(
-    client: Any, wanted: list[Any], spec: Any, isolation: Any, deadline: float
-) -> dict[tuple[str, int], int]:
-    from confluent_kafka import KafkaException
-
-    from kafkaops.kafka import faults as faults
-    from kafkaops.kafka.metadata import SETTLE_PAUSE
-
-    found: dict[tuple[str, int], int] = {}
-    while wanted:
-        left = max(0.1, deadline - time.monotonic())
-        futures = client.list_offsets(
-            {tp: spec for tp in wanted}, isolation_level=isolation, request_timeout=left
-        )
-        settling = []
-        for tp, future in futures.items():
-            try:
-                info = future.result(timeout=max(0.1, deadline - time.monotonic()))
-            except KafkaException as exc:
-                error = exc.args[0]
-                if not (error.retriable() or faults.is_settling(error.name())):
-                    raise
-                if time.monotonic() + SETTLE_PAUSE >= deadline:
-                    raise
-                settling.append(tp)
-                continue
-            found[(tp.topic, tp.partition)] = int(info.offset)
-        wanted = settling
-        if wanted:
-            time.sleep(SETTLE_PAUSE)
-    return found
+    return partition_offsets(client, layout, timeout)
 
 
 def read_dlq_topics(

@@ -4,6 +4,7 @@ left, in a constant number of round trips; and the consumer group replay commits
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from kafkaops.dlq.selection import record_timestamp_ms
 from kafkaops.kafka import client as kafka
 from kafkaops.kafka.dlq_names import DlqCatalog, existing_topics
 from kafkaops.kafka.errors import kafka_errors
+from kafkaops.kafka.metadata import SETTLE_PAUSE, asks_again
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
@@ -99,19 +101,32 @@ def _replay_group_offsets(
     client: AdminClient, layout: Mapping[str, list[int]], timeout: float
 ) -> dict[str, dict[int, int | None]]:
     """What each topic's replay group committed on it, through one admin client: every
-    request is sent before any answer is awaited (one round trip, not one per topic)."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    request is sent before any answer is awaited (one round trip, not one per topic). A group
+    whose coordinator is loading or moving (a fresh or restarted broker) is asked again until
+    `timeout`."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
-    futures = {}
-    for topic, partitions in layout.items():
+    deadline = time.monotonic() + timeout
+
+    def ask(topic: str) -> Any:
         group = replay_group_for(topic)
-        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in layout[topic]])
         with kafka_errors(client, f"read the offsets of group {group!r}"):
-            futures[topic] = client.list_consumer_group_offsets([request], request_timeout=timeout)[group]
+            return client.list_consumer_group_offsets([request], request_timeout=timeout)[group]
+
+    futures = {topic: ask(topic) for topic in layout}
     result = {}
-    for topic, future in futures.items():
+    for topic in layout:
         with kafka_errors(client, f"read the offsets of group {replay_group_for(topic)!r}"):
-            found = future.result(timeout)
+            while True:
+                try:
+                    found = futures[topic].result(max(0.01, deadline - time.monotonic()))
+                    break
+                except KafkaException as exc:
+                    if not asks_again(exc.args[0]) or time.monotonic() + SETTLE_PAUSE >= deadline:
+                        raise
+                    time.sleep(SETTLE_PAUSE)
+                    futures[topic] = ask(topic)
         result[topic] = {
             tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()
         }

@@ -1,7 +1,7 @@
 """Before a replay acts: what it would read, where it would write, and whether it may start.
 
-`plan()` checks the source and target and reads where the replay group stands (one consumer
-that never joins the group); `check_no_live_replay()` refuses a second replay of a topic while
+`plan()` checks the source and target and reads where the replay group stands (one admin
+client, batched requests); `check_no_live_replay()` refuses a second replay of a topic while
 one runs. Neither commits nor produces anything: `kafkaops.dlq.replay` does.
 """
 
@@ -20,8 +20,8 @@ from kafkaops.dlq.listing import pending_offsets, replay_group_for
 from kafkaops.dlq.reading import READ_ONLY
 from kafkaops.dlq.selection import Selection
 from kafkaops.kafka import dlq_names
-from kafkaops.kafka.errors import kafka_errors, translate_error
-from kafkaops.kafka.metadata import group_members, topic_metadata, watermarks
+from kafkaops.kafka.errors import kafka_errors
+from kafkaops.kafka.metadata import committed_offsets, group_members, partition_offsets, topic_metadata
 from kafkaops.kafka.topics import is_internal_topic
 
 if TYPE_CHECKING:
@@ -83,35 +83,40 @@ class ReplayPlan:
 def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> ReplayPlan:
     """Check the source and target and read where the group stands; act on nothing.
 
-    One consumer that never joins the group asks everything (topics, watermarks, committed
-    offsets) over one connection: each client of its own would cost a bootstrap."""
+    One admin client asks topics and watermarks in batched requests, whatever the number of
+    partitions; a consumer that never joins the group reads its committed offsets in one
+    request, as they stand: a transaction a killed run left open is not waited for (the run's
+    init_transactions aborts it, and the run reads its offsets again then). Another consumer
+    is made only to sample the first records of a topic not named like a DLQ."""
     suffixes = request.suffixes
-    consumer = conns.consumer(group_id=request.group_id, **READ_ONLY)
+    admin = conns.admin()
     try:
+        layout = topic_metadata(admin, request.source, timeout)
+    except NotFoundError as exc:
+        raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
+    if request.to is not None:
+        check_target(admin, request.source, request.to, suffixes, timeout)
+        target = request.to
+    else:
+        by_name = dlq_names.original_topic_by_name(request.source, suffixes)
+        target = (
+            f"each record's original topic (by name: {by_name})"
+            if by_name
+            else "each record's original topic"
+        )
+    marks = source_offsets(admin, request.source, [p.id for p in layout.partitions], timeout)
+    if request.to is None and not dlq_names.is_dlq_topic(request.source, suffixes):
+        consumer = conns.consumer(group_id=request.group_id, **READ_ONLY)
         try:
-            topic_metadata(consumer, request.source, timeout)
-        except NotFoundError as exc:
-            raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
-        if request.to is not None:
-            check_target(consumer, request.source, request.to, suffixes, timeout)
-            target = request.to
-        else:
-            by_name = dlq_names.original_topic_by_name(request.source, suffixes)
-            target = (
-                f"each record's original topic (by name: {by_name})"
-                if by_name
-                else "each record's original topic"
-            )
-        marks = watermarks(consumer, request.source, timeout)
-        if request.to is None and not dlq_names.is_dlq_topic(request.source, suffixes):
             check_looks_like_dlq(consumer, request.source, marks, suffixes, min(timeout, SAMPLE_SECONDS))
-        every = tuple(sorted(marks))
-        # --partition chooses what is read at all: the other partitions stay as they are.
-        marks = request.selection.chosen_partitions(request.source, marks)
-        end = {p: high for p, (_, high) in marks.items()}
-        committed = _committed(consumer, request.group_id, request.source, every, timeout)
-    finally:
-        consumer.close()
+        finally:
+            consumer.close()
+    every = tuple(sorted(marks))
+    # --partition chooses what is read at all: the other partitions stay as they are.
+    marks = request.selection.chosen_partitions(request.source, marks)
+    end = {p: high for p, (_, high) in marks.items()}
+    props = conns.settings.require_kafka()
+    committed = committed_offsets(props, request.group_id, request.source, timeout, partitions=every)
     return ReplayPlan(
         source=request.source,
         group=request.group_id,
@@ -122,6 +127,16 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
         pending=pending_offsets(marks, committed),
         selection=request.selection.describe(),
     )
+
+
+def source_offsets(
+    admin: AdminClient, source: str, partitions: Iterable[int], timeout: float, *, high: bool = True
+) -> dict[int, tuple[int, int]]:
+    """``{partition: (low, high)}`` of these partitions of ``source``: one batched ListOffsets
+    request per side (`partition_offsets`), never through the fetching consumer."""
+    with kafka_errors(admin, f"read the offsets of {source!r}"):
+        found = partition_offsets(admin, {source: sorted(partitions)}, timeout, high=high)
+    return found[source]
 
 
 def check_looks_like_dlq(
@@ -164,22 +179,12 @@ def check_looks_like_dlq(
     )
 
 
-def _committed(
-    consumer: Consumer, group: str, topic: str, partitions: Iterable[int], timeout: float
-) -> dict[int, int | None]:
-    """``{partition: offset}`` the group committed on ``topic``; None where it has none."""
-    from confluent_kafka import TopicPartition
-
-    with kafka_errors(consumer, f"read the offsets group {group!r} committed"):
-        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
-    for tp in found:
-        if tp.error is not None:
-            raise translate_error(tp.error, consumer, action=f"read group {group!r} offsets")
-    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found}
-
-
 def check_target(
-    client: Mapping[str, Any] | Consumer, source: str, target: str, suffixes: tuple[str, ...], timeout: float
+    client: Mapping[str, Any] | Consumer | AdminClient,
+    source: str,
+    target: str,
+    suffixes: tuple[str, ...],
+    timeout: float,
 ) -> None:
     if target == source:
         raise UsageError(

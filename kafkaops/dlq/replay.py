@@ -36,19 +36,25 @@ from kafkaops.dlq.plan import (
     check_no_live_replay,
     check_target,
     client_id,
+    source_offsets,
 )
 from kafkaops.dlq.reading import READ_ONLY
 from kafkaops.dlq.transactions import Batch, TransactionPolicy
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
-from kafkaops.kafka.metadata import watermarks
+from kafkaops.kafka.metadata import committed_offsets
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message, Producer
+    from confluent_kafka.admin import AdminClient
 
     from kafkaops.db.connections import Connections
 
 log = logging.getLogger(__name__)
+
+# While another member shares the replay group at the start, how often a run asks whether it
+# still holds the transactional id (a transaction opened and aborted: two round trips).
+PROBE_SECONDS = 0.5
 
 
 @dataclass
@@ -130,6 +136,10 @@ class _InBackground:
         self._thread.join()
         return self._error
 
+    def succeeded(self) -> bool:
+        """The call has ended without raising."""
+        return not self._thread.is_alive() and self._error is None
+
 
 class _StopBefore(Exception):
     """A record that must not be replayed (bad target): commit what came before, then stop."""
@@ -169,10 +179,15 @@ class Replayer:
         self.positions: dict[int, int] = {}
         self.done: set[int] = set()
         self._targets_ok: dict[str, KafkaopsError | None] = {}
-        # The run's consumer, once it exists: asked about targets over its open connection (a
-        # client of its own would cost a bootstrap on the first record's path).
-        self._asker: Consumer | None = None
+        # The run's admin client, once it exists: asked about targets, watermarks and committed
+        # offsets over its open connection (a client per question would cost a bootstrap each).
+        self._asker: AdminClient | None = None
+        # A consumer of the replay group that never joins it nor fetches: reads the committed
+        # offsets (one request, never queued behind the run's fetch long-poll).
+        self._offsets_reader: Consumer | None = None
         self.transactions = TransactionPolicy(request, self.props, self._targets_ok)
+        self.transactions.locate = self._locate
+        self._open_batch: Batch | None = None  # the transaction being filled or committed
         self._produced = 0
         self._started = time.monotonic()
         # Consumed but not yet handled: a batch may close in the middle of a fetch.
@@ -199,6 +214,7 @@ class Replayer:
                     self._replay()
         finally:
             self.summary.duration_s = time.monotonic() - self._started
+            self._asker = None  # an error's traceback may outlive the run: it holds no client
         return self.summary
 
     # -- dry run: read and count, commit and produce nothing -------------------------------
@@ -206,8 +222,10 @@ class Replayer:
     def _dry_run(self) -> None:
         from confluent_kafka import TopicPartition
 
-        consumer = self._asker = self.conns.consumer(group_id=self.request.group_id, **READ_ONLY)
-        low = {p: lh[0] for p, lh in watermarks(consumer, self.request.source).items()}
+        consumer = self.conns.consumer(group_id=self.request.group_id, **READ_ONLY)
+        self._asker = self.conns.admin()
+        marks = source_offsets(self._asker, self.request.source, self.end, 10.0, high=False)
+        low = {p: lh[0] for p, lh in marks.items()}
         self.positions = {p: max(low[p], self.plan.committed.get(p) or low[p]) for p in self.end}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
         consumer.assign(
@@ -241,14 +259,19 @@ class Replayer:
         # transactional producer contacts no coordinator and fences nobody: init_transactions
         # does, which is why it waits for the check that no replay of this topic is running).
         admin = self.conns.admin()
+        txn_ms = self.transactions.transaction_timeout_ms
         producer = self.conns.transactional_producer(
             request.transactional_id,
             **{
                 # Java's partitioner: a replayed key lands where the service would put it.
                 "partitioner": "murmur2_random",
+                # A target deleted mid-run stays deleted: never re-created by a metadata request
+                # on a broker with auto.create.topics.enable (targets are checked up front).
+                "allow.auto.create.topics": False,
                 "linger.ms": 50,
-                "transaction.timeout.ms": max(60_000, int(request.commit_timeout * 2000)),
-                "message.timeout.ms": max(30_000, int(request.commit_timeout * 1000)),
+                "transaction.timeout.ms": txn_ms,
+                # librdkafka refuses a message timeout above the transaction's.
+                "message.timeout.ms": min(txn_ms, max(30_000, int(request.commit_timeout * 1000))),
                 # Memory is bounded by what awaits the broker's acknowledgement, never by the
                 # topic or the transaction: 16 MB is ~0.2 s of replay, the broker acks faster.
                 "queue.buffering.max.kbytes": 16_384,
@@ -281,27 +304,29 @@ class Replayer:
                 "fetch.queue.backoff.ms": 5,
             },
         )
-        self._asker = consumer
+        # Targets, watermarks and committed offsets are asked through the admin client, in
+        # batched requests: never behind the group consumer's fetch long-poll.
+        self._asker = admin
+        self._offsets_reader = self.conns.consumer(group_id=request.group_id, **READ_ONLY)
         check_no_live_replay(admin, request.group_id)
-        del admin
+        del admin  # the run's (self._asker), dropped when it ends: an admin client has no close()
         # init_transactions (which finishes or aborts what a killed run left open) and the
         # group join are independent round trips: run them side by side. The committed
         # offsets are read (_rewind) only once both are done, so they are the settled ones.
-        init = _InBackground(producer.init_transactions, request.commit_timeout)
+        init = _InBackground(self.transactions.init, producer)
         try:
             log.info("replay of %r: joining group %r", request.source, request.group_id)
-            self._join(consumer)
+            self._join(consumer, producer, init)
         finally:
             error = init.wait()
         if error is not None:
-            with kafka_errors(producer, "start a transaction (init_transactions)"):
-                raise error
+            raise error
         log.info("replay of %r: transactions initialised, group joined", request.source)
         self._rewind(consumer)
         self._started = time.monotonic()  # --rate counts from here, not from the set-up
         log.info("replay of %r: resuming at %s, ending at %s", request.source, self.positions, self.end)
         while not self._finished():
-            batch = Batch()
+            batch = self._open_batch = Batch()
             producer.begin_transaction()
             stop_error: KafkaopsError | None = None
             try:
@@ -314,14 +339,28 @@ class Replayer:
                 raise stop_error
         self.summary.complete = not self.summary.interrupted and self._all_done()
 
-    def _join(self, consumer: Consumer) -> None:
-        """Subscribe and wait until this run owns every partition of the source."""
+    def _join(self, consumer: Consumer, producer: Producer, init: _InBackground) -> None:
+        """Subscribe and wait until this run owns every partition of the source.
+
+        Two replays started at the same instant both pass check_no_live_replay and join the
+        group together. The one that holds the transactional id after init_transactions (the
+        last to initialise: it fenced the other) is the one that runs: while another member
+        shares the group, each asks whether it still holds the id (TransactionPolicy.holds_id,
+        every PROBE_SECONDS); the fenced one refuses and leaves, the other gets every partition.
+        """
         from confluent_kafka import KafkaError
 
         assigned: list[Any] = []
+        shared: list[bool] = []  # an assignment came and it is not every partition
+        probed = 0.0
 
+        every = set(self.plan.partitions)
+
+        # Captures no `self`: the consumer holds this callback, and a cycle through a client
+        # is never collected.
         def on_assign(_consumer: Any, partitions: list[Any]) -> None:
             assigned[:] = partitions
+            shared[:] = [{tp.partition for tp in partitions} != every]
 
         with kafka_errors(consumer, f"join group {self.request.group_id!r}"):
             consumer.subscribe([self.request.source], on_assign=on_assign)
@@ -339,6 +378,15 @@ class Replayer:
                     and not self.transactions.transient(error)
                 ):
                     raise self.transactions.consumer_failure(error, consumer)
+                now = time.monotonic()
+                if shared and shared[0] and now - probed >= PROBE_SECONDS and init.succeeded():
+                    probed = now
+                    if not self.transactions.holds_id(producer, consumer, self.plan.partitions):
+                        raise ReplayConflictError(
+                            f"another replay of {self.request.source!r} started at the same moment and "
+                            "holds its transactional id: this one stopped before replaying anything",
+                            hint="let the other replay finish, then rerun to see what is left",
+                        )
                 if time.monotonic() > deadline:
                     if assigned:
                         raise ReplayConflictError(
@@ -354,14 +402,18 @@ class Replayer:
         """Go back to the committed offsets: after the start, and after every abort."""
         from confluent_kafka import TopicPartition
 
-        source = self.request.source
-        with kafka_errors(consumer, f"read group {self.request.group_id!r} offsets"):
-            committed = consumer.committed(
-                [TopicPartition(source, p) for p in self.end], timeout=self.request.commit_timeout
-            )
-            low = {p: lh[0] for p, lh in watermarks(consumer, source, self.request.commit_timeout).items()}
+        source, admin, timeout = self.request.source, self._asker, self.request.commit_timeout
+        assert admin is not None
+        # Stable offsets (the reader is read_committed), through a consumer that never fetches:
+        # the transactions initialised, what a killed run left open is aborted (or committed)
+        # by now, and librdkafka waits out UNSTABLE_OFFSET_COMMIT until its markers are written.
+        assert self._offsets_reader is not None
+        committed = committed_offsets(
+            self._offsets_reader, self.request.group_id, source, timeout, partitions=self.end
+        )
+        low = {p: lh[0] for p, lh in source_offsets(admin, source, self.end, timeout, high=False).items()}
         self._backlog.clear()  # the seek below fetches them again
-        self.positions = {tp.partition: max(low[tp.partition], tp.offset) for tp in committed}
+        self.positions = {p: max(low[p], committed.get(p) or low[p]) for p in self.end}
         self.done = {p for p, pos in self.positions.items() if pos >= self.end[p]}
         todo = [TopicPartition(source, p, pos) for p, pos in self.positions.items() if p not in self.done]
         idle = self.done | (set(self.plan.partitions) - set(self.end))
@@ -371,6 +423,37 @@ class Replayer:
             consumer.resume(todo)
             for tp in todo:
                 consumer.seek(tp)
+
+    def _locate(self, key: bytes | None, value: bytes | None) -> str | None:
+        """``partition/offset`` of the first source record of the open batch with these key and
+        value bytes (read again: a delivery report carries no headers, so no replayed-from);
+        None when none is found within 10 s. Only asked when a delivery failed."""
+        from confluent_kafka import TopicPartition
+
+        batch = self._open_batch
+        if batch is None:
+            return None
+        ranges = {p: (self.positions[p], end) for p, end in batch.moved.items() if end > self.positions[p]}
+        if not ranges:
+            return None
+        reader = self.conns.consumer(**READ_ONLY)
+        try:
+            reader.assign([TopicPartition(self.request.source, p, start) for p, (start, _) in ranges.items()])
+            deadline = time.monotonic() + 10.0
+            while ranges and time.monotonic() < deadline:
+                msg = reader.poll(0.2)
+                if msg is None:
+                    continue
+                partition, offset = msg.partition() or 0, msg.offset() or 0
+                if partition not in ranges:
+                    continue
+                if msg.error() is not None or offset >= ranges[partition][1] - 1:
+                    del ranges[partition]  # the end of what the batch took
+                if msg.error() is None and msg.value() == value and msg.key() == key:
+                    return f"{partition}/{offset}"
+        finally:
+            reader.close()
+        return None
 
     # -- filling one batch -----------------------------------------------------------------
 

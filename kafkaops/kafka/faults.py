@@ -223,6 +223,28 @@ def is_invalid_topic(code: str | None) -> bool:
     return classify(code).java == _J + "InvalidTopicException"
 
 
+def refusal_hint(code: str | None) -> str:
+    """What to do about a record the target refuses for its own sake (an event fault)."""
+    if is_too_large(code):
+        return (
+            "the record (or the set it was sent in) is over the target's max.message.bytes: raise it "
+            "on the target, or pass the record over with a selection (--until, --partition)"
+        )
+    if code == "INVALID_RECORD":
+        return (
+            "the target refuses the record itself (a compacted topic takes no null key) or, when "
+            "every record is refused, their timestamps (its message.timestamp.* settings, or this "
+            "host's clock): fix the target's settings, or pass the record over with a selection "
+            "(--until, --partition)"
+        )
+    if classify(code).java == _J + "UnknownTopicOrPartitionException":
+        return "the target topic does not exist (deleted?): create it, or name another with --to"
+    return (
+        "the record itself is at fault: pass it over with a selection (--until, --partition) "
+        "or fix the target's settings"
+    )
+
+
 def java_exception(code: str) -> str:
     """The Java exception class the service would record for this error."""
     return classify(code).java or f"KafkaError.{code}"

@@ -5,9 +5,8 @@ raises translated kafkaops errors (`kafka.errors`).
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from kafkaops.kafka.errors import kafka_errors, translate_error
 from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_internal_topic, is_valid_topic_name
 
 if TYPE_CHECKING:
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, ClusterMetadata, TopicMetadata
 
     Client = Producer | Consumer | AdminClient
@@ -205,24 +204,133 @@ def watermark_offsets(client: Consumer, partition: TopicPartition, deadline: flo
             time.sleep(SETTLE_PAUSE)
 
 
-def committed_offsets(
-    props: Mapping[str, Any], group: str, topic: str, timeout: float = 5.0
-) -> dict[int, int | None]:
-    """``{partition: offset}`` the group committed on ``topic``; None where it has none.
-
-    Reads only: the consumer it uses never joins the group, so members are not rebalanced.
-    """
-    from confluent_kafka import TopicPartition
+def partition_offsets(
+    admin_client: AdminClient,
+    layout: Mapping[str, Sequence[int]],
+    timeout: float,
+    *,
+    low: bool = True,
+    high: bool = True,
+) -> dict[str, dict[int, tuple[int, int]]]:
+    """``{topic: {partition: (low, high)}}`` through an admin client: one ListOffsets request
+    for the earliest offsets of every partition and one for the last stable ones (what a
+    read_committed reader reaches), however many topics and partitions. Never through a
+    consumer: a fetching consumer's requests queue behind its fetch long-poll, one partition
+    at a time. ``low=False`` or ``high=False`` skips that request (its side reads 0). A
+    partition whose leader is still being elected is asked again until ``timeout``; other
+    failures raise confluent-kafka's exception (wrap the call in ``kafka_errors``)."""
+    from confluent_kafka import IsolationLevel, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
 
     deadline = time.monotonic() + timeout
-    with _client_for(props, functools.partial(consumer, group_id=group)) as client:
-        found = _describe_topic(client, topic, _left(deadline))
-        wanted = [TopicPartition(topic, p) for p in sorted(found.partitions)]
-        with kafka_errors(client, f"read the offsets group {group!r} committed"):
-            committed: list[TopicPartition] = client.committed(wanted, timeout=_left(deadline))
-    for tp in committed:
-        if tp.error is not None:
-            raise translate_error(tp.error, props, action=f"read group {group!r} offsets")
+    wanted = [TopicPartition(t, p) for t, parts in layout.items() for p in parts]
+    committed = IsolationLevel.READ_COMMITTED
+    lows = _list_offsets(admin_client, wanted, OffsetSpec.earliest(), committed, deadline) if low else {}
+    highs = _list_offsets(admin_client, wanted, OffsetSpec.latest(), committed, deadline) if high else {}
+    result: dict[str, dict[int, tuple[int, int]]] = {t: {} for t in layout}
+    for tp in wanted:
+        key = (tp.topic, tp.partition)
+        result[tp.topic][tp.partition] = (lows.get(key, 0), highs.get(key, 0))
+    return result
+
+
+def _list_offsets(
+    client: AdminClient, wanted: list[TopicPartition], spec: Any, isolation: Any, deadline: float
+) -> dict[tuple[str, int], int]:
+    from confluent_kafka import KafkaException
+
+    found: dict[tuple[str, int], int] = {}
+    while wanted:
+        futures = client.list_offsets(
+            {tp: spec for tp in wanted}, isolation_level=isolation, request_timeout=_left(deadline)
+        )
+        again = []
+        for tp, future in futures.items():
+            try:
+                info = future.result(timeout=_left(deadline) + 1)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
+                    raise
+                again.append(tp)
+                continue
+            found[(tp.topic, tp.partition)] = int(info.offset)
+        wanted = again
+        if wanted:
+            time.sleep(SETTLE_PAUSE)
+    return found
+
+
+# What a group or transaction coordinator answers while it moves or loads (a broker restarted
+# a moment ago), and what OffsetFetch answers for a group whose transactional offsets are not
+# settled yet: asked again until the deadline.
+_COORDINATOR_MOVING = frozenset(
+    {
+        "NOT_COORDINATOR",
+        "COORDINATOR_NOT_AVAILABLE",
+        "COORDINATOR_LOAD_IN_PROGRESS",
+        "UNSTABLE_OFFSET_COMMIT",
+        "_WAIT_COORD",
+    }
+)
+
+
+def is_coordinator_moving(code: str | None) -> bool:
+    """True for the answers of a coordinator that moves or loads: asking again succeeds."""
+    return code in _COORDINATOR_MOVING
+
+
+def asks_again(error: KafkaError) -> bool:
+    """True for an error a moment's wait may clear (retriable, settling, a coordinator moving)."""
+    return bool(error.retriable()) or faults.is_settling(error.name()) or is_coordinator_moving(error.name())
+
+
+def committed_offsets(
+    consumer_or_props: Mapping[str, Any] | Consumer,
+    group: str,
+    topic: str,
+    timeout: float = 5.0,
+    *,
+    partitions: Iterable[int] | None = None,
+    stable: bool = False,
+) -> dict[int, int | None]:
+    """``{partition: offset}`` the group committed on ``topic`` (every partition, or
+    ``partitions``), in one OffsetFetch request; None where it has none.
+
+    Reads only: give properties (a consumer of the group is made, which never joins it) or a
+    consumer that does not fetch (a fetching consumer's requests may queue behind its fetch).
+    ``stable=True`` (properties) waits for offsets still inside an open transaction to be
+    committed or aborted (the consumer reads read_committed); a given consumer's own
+    isolation.level decides. Coordinator moves and loads are librdkafka's business, and any
+    other retriable error is asked again until ``timeout``. (Not the admin client's
+    ListConsumerGroupOffsets: librdkafka 2.16 crashes the process when the coordinator
+    answers it NOT_COORDINATOR, as a broker restarted a moment ago does.)"""
+    from confluent_kafka import KafkaException, TopicPartition
+
+    deadline = time.monotonic() + timeout
+    isolation = "read_committed" if stable else "read_uncommitted"
+    overrides = {"isolation.level": isolation}
+
+    def build(props: Mapping[str, Any]) -> Consumer:
+        return consumer(props, group_id=group, **overrides)
+
+    action = f"read the offsets group {group!r} committed"
+    with _client_for(consumer_or_props, build) as client:
+        if partitions is None:
+            partitions = sorted(_describe_topic(client, topic, _left(deadline)).partitions)
+        wanted = [TopicPartition(topic, p) for p in partitions]
+        while True:
+            try:
+                committed: list[TopicPartition] = client.committed(wanted, timeout=_left(deadline))
+                break
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
+                    raise translate_error(exc, client, action=action) from None
+                time.sleep(SETTLE_PAUSE)
+        for tp in committed:
+            if tp.error is not None:
+                raise translate_error(tp.error, client, action=f"read group {group!r} offsets")
     return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in committed}
 
 
@@ -290,15 +398,21 @@ def group_members(
     None when the cluster cannot describe groups (librdkafka's mock cluster)."""
     from confluent_kafka import KafkaException
 
+    deadline = time.monotonic() + timeout
     with _client_for(props_or_admin, admin) as client:
-        future = client.describe_consumer_groups([group], request_timeout=timeout)[group]
-        try:
-            description = future.result(timeout=timeout + 1)
-        except KafkaException as exc:
-            error = kafka_error_of(exc)
-            if error is not None and error.name() == "_UNSUPPORTED_FEATURE":
-                return None
-            raise translate_error(exc, client, action=f"describe consumer group {group!r}") from exc
+        while True:
+            future = client.describe_consumer_groups([group], request_timeout=_left(deadline))[group]
+            try:
+                description = future.result(timeout=_left(deadline) + 1)
+                break
+            except KafkaException as exc:
+                error = kafka_error_of(exc)
+                if error is not None and error.name() == "_UNSUPPORTED_FEATURE":
+                    return None
+                # A coordinator moving or loading (a broker restarted a moment ago): ask again.
+                if error is None or not asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
+                    raise translate_error(exc, client, action=f"describe consumer group {group!r}") from exc
+                time.sleep(SETTLE_PAUSE)
     return [
         GroupMember(
             member_id=m.member_id,

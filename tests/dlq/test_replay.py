@@ -687,7 +687,7 @@ def test_a_record_the_target_rejects_stops_the_run_without_looping(cli: Cli) -> 
         cluster.push_request_errors(ApiKey.Produce, 87)  # INVALID_RECORD: the record's own fault
         code, summary, err = replay_json(cli, bootstrap, "orders.dlq", "--yes", "--commit-timeout", "5")
         assert code == 1
-        assert "Error: a record cannot be written to 'orders': INVALID_RECORD" in err
+        assert "Error: record 0/0 of 'orders.dlq' cannot be written to 'orders': INVALID_RECORD" in err
         assert summary["replayed"] == 0
         assert read_all(bootstrap, "orders", isolation="read_uncommitted") == []
 

@@ -260,6 +260,37 @@ def test_a_server_that_trickles_its_answer_cannot_outlast_the_deadline() -> None
     assert took < 2.0, f"a 1 s deadline took {took:.1f} s"
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(30)
+def test_an_answer_whose_body_does_not_arrive_in_time_says_the_server_answered() -> None:
+    # It answered (status and headers) and then its body trickled past the deadline: "no answer
+    # within 1s" sent the on-call looking for a dead instance.
+    stop = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+
+        def slow_body() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+                )
+                while not stop.wait(0.2):
+                    try:
+                        conn.sendall(b" ")
+                    except OSError:
+                        return
+
+        threading.Thread(target=slow_body, daemon=True).start()
+        with pytest.raises(HttpError) as caught:
+            within(10, lambda: get(f"http://127.0.0.1:{listener.getsockname()[1]}/health", timeout=1.0))
+        stop.set()
+    assert caught.value.kind == "timeout"
+    assert caught.value.message.endswith(": answered (HTTP 200) but its body did not arrive within 1s")
+
+
 def test_nan_and_infinite_samples_are_ignored(service: FakeService) -> None:
     text = metrics_text(omit=("kafka_events_published",)) + (
         "# TYPE kafka_events_published_total counter\n"
