@@ -8,6 +8,7 @@ import typer
 
 from kafkaops.cli.errors import LockBoundGroup
 from kafkaops.cli.fields import Field
+from kafkaops.cli.gate import no_writes, writes
 from kafkaops.cli.options import OutputOpt
 from kafkaops.cli.state import bounded_connections, output
 from kafkaops.common.errors import SchemaError
@@ -18,6 +19,7 @@ app = typer.Typer(
 
 
 @app.command()
+@writes
 def init(
     ctx: typer.Context,
     id_type: Annotated[
@@ -55,6 +57,7 @@ def init(
 
 
 @app.command()
+@no_writes
 def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     """Compare the live table with the configured column mapping; exit 1 when it is unusable.
 

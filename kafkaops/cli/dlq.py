@@ -13,6 +13,7 @@ import typer
 from kafkaops.cli.completion import complete_dlq_topics, complete_source_topics
 from kafkaops.cli.fields import Field
 from kafkaops.cli.formats import RECORDS, output_option
+from kafkaops.cli.gate import no_writes, writes
 from kafkaops.cli.options import DryRunOpt, OutputOpt, YesOpt
 from kafkaops.cli.output import Format, Output
 from kafkaops.cli.state import confirm, output, state
@@ -66,6 +67,7 @@ RecordSinceOpt = Annotated[
 
 
 @app.command("list")
+@no_writes
 def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     """List the dead-letter topics: size, original topic, record times, replay backlog.
 
@@ -117,6 +119,7 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
 
 
 @app.command()
+@writes
 def ensure(
     ctx: typer.Context,
     topics: Annotated[
@@ -189,6 +192,7 @@ def ensure(
 
 
 @app.command()
+@no_writes
 def tail(
     ctx: typer.Context,
     topic: Annotated[str, typer.Argument(help="The DLQ topic.", autocompletion=complete_dlq_topics)],
@@ -374,6 +378,7 @@ def _selection(
 
 
 @app.command()
+@writes
 def replay(
     ctx: typer.Context,
     topic: Annotated[

@@ -17,7 +17,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from kafkaops.cli import options
+from kafkaops.cli import gate, options
 from kafkaops.cli.output import Output
 from kafkaops.cli.state import AppState, state
 from kafkaops.common.errors import DatabaseError, ExitStatus, KafkaopsError
@@ -30,6 +30,7 @@ class KafkaopsGroup(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         options.install(self)
+        gate.install(self)
         for command in options.walk_commands(self):
             if command.help and not command.short_help:
                 # click cuts a summary to fit and adds "..."; the first paragraph is meant whole.

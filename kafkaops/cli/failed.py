@@ -12,6 +12,7 @@ from click.core import ParameterSource
 from kafkaops.cli.completion import complete_event_ids, complete_group_by, complete_purgeable
 from kafkaops.cli.errors import LockBoundGroup
 from kafkaops.cli.fields import Field
+from kafkaops.cli.gate import no_writes, writes
 from kafkaops.cli.options import (
     DryRunOpt,
     ErrorOpt,
@@ -91,6 +92,7 @@ _FILTERS = ("status", "topic", "since", "until", "error")
 
 
 @app.callback()
+@no_writes
 def summary(
     ctx: typer.Context,
     group_by: GroupByOpt = None,
@@ -246,6 +248,7 @@ def _write_page(out: Output, page: Any, fields: list[Field]) -> int:
 
 
 @app.command("list")
+@no_writes
 def list_(
     ctx: typer.Context,
     status: StatusOpt = None,
@@ -294,6 +297,7 @@ def list_(
 
 
 @app.command()
+@no_writes
 def show(
     ctx: typer.Context,
     event_ids: Annotated[
@@ -433,6 +437,7 @@ def _result(out: Output, doc: dict[str, Any]) -> None:
 
 
 @app.command()
+@writes
 def requeue(
     ctx: typer.Context,
     event_ids: IdsArg = None,
@@ -481,6 +486,7 @@ def requeue(
 
 
 @app.command()
+@writes
 def purge(
     ctx: typer.Context,
     event_ids: IdsArg = None,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kafkaops.cli.fields import Field
+from kafkaops.cli.gate import writes
 from kafkaops.cli.options import OutputOpt, TopicOpt, refuse_empty
 from kafkaops.cli.output import Output
 from kafkaops.cli.state import output, state
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from kafkaops.retry.job import PassOptions, PassSummary
 
 
+@writes
 def retry(
     ctx: typer.Context,
     batch_size: Annotated[
