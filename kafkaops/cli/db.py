@@ -14,7 +14,9 @@ from kafkaops.cli.state import bounded_connections, output
 from kafkaops.common.errors import SchemaError
 
 app = typer.Typer(
-    cls=LockBoundGroup, help="Create or check the failed_kafka_events table.", no_args_is_help=True
+    cls=LockBoundGroup,
+    help="Create or check the failed_kafka_events table and the audit journal.",
+    no_args_is_help=True,
 )
 
 
@@ -27,7 +29,7 @@ def init(
         typer.Option("--id-type", help="Type of the id primary key: bigint (identity) or uuid."),
     ] = "bigint",
 ) -> None:
-    """Create the table and its indexes if they do not exist.
+    """Create the table, its indexes and the audit journal (kafkaops_audit) if they do not exist.
 
     The indexes: (status, next_retry_at) for the retry pass, and (status, created_at) over the
     rows not RESOLVED, which keeps `status` and `failed` fast however much history the table
@@ -39,6 +41,8 @@ def init(
     Example:
       kafkaops db init
     """
+    from kafkaops.audit.table import NAME as AUDIT_TABLE
+    from kafkaops.audit.table import create_audit_table
     from kafkaops.common.errors import UsageError
     from kafkaops.db.schema import add_unresolved_index, init_table
 
@@ -49,11 +53,14 @@ def init(
     with conns.db_errors():
         created = init_table(conns.engine, db, id_type=id_type)
         index = None if created else add_unresolved_index(conns.engine, db)
+        journal = create_audit_table(conns.engine, db)
     name = f"{db.schema}.{db.table}" if db.schema else db.table
     out = output(None)
     out.info(f"Created table {name}." if created else f"Table {name} already exists; left as it is.")
     if index:
         out.info(f"Created index {index} on the rows not RESOLVED.")
+    if journal:
+        out.info(f"Created the audit journal {AUDIT_TABLE}.")
 
 
 @app.command()
@@ -65,6 +72,8 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     Example:
       kafkaops db check
     """
+    from kafkaops.audit.table import NAME as AUDIT_TABLE
+    from kafkaops.audit.table import missing_columns
     from kafkaops.db.schema import (
         has_unresolved_index,
         inspect_table,
@@ -81,6 +90,7 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
         times = time_storage(conn, db, shape) if not problems else None
         indexed = has_unresolved_index(conn, db) if not problems else True
         dialect = conn.dialect.name
+        journal = missing_columns(conn, db)
     rows = [{"column": p.column, "physical": p.physical, "problem": p.problem} for p in problems]
     if out.fmt.value != "table":
         out.rows(rows, [Field("column"), Field("physical"), Field("problem")])
@@ -99,6 +109,15 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
             "no index over the rows not RESOLVED: status and failed read the whole table to count "
             "them; create it with (or run kafkaops db init):\n  " + unresolved_index_statement(db, dialect)
         )
+    if journal is None:
+        out.warning(
+            f"no audit journal table {AUDIT_TABLE}: every command that changes data refuses to run "
+            "until `kafkaops db init` creates it (or audit.required: false)"
+        )
+    elif journal:
+        out.warning(f"the audit journal table {AUDIT_TABLE} lacks column(s): {', '.join(journal)}")
+    else:
+        out.info(f"Audit journal {AUDIT_TABLE} is in place.")
     if times and times.unreadable:
         out.warning(
             f"{times.unreadable:,} time value(s) cannot be read as times: shown as stored, "

@@ -36,6 +36,13 @@ class KafkaopsGroup(TyperGroup):
                 # click cuts a summary to fit and adds "..."; the first paragraph is meant whole.
                 command.short_help = " ".join(command.help.strip().split("\n\n")[0].split())
 
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        from kafkaops.cli.journal import ARGV
+
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta.setdefault(ARGV, list(args))  # before parsing consumed them: the audit journal's
+        return ctx
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)

@@ -13,6 +13,7 @@ from kafkaops.cli.completion import complete_event_ids, complete_group_by, compl
 from kafkaops.cli.errors import LockBoundGroup
 from kafkaops.cli.fields import Field
 from kafkaops.cli.gate import no_writes, writes
+from kafkaops.cli.journal import ArchiveOpt, NoArchiveOpt, archive_target, audit_action, selection_of
 from kafkaops.cli.options import (
     DryRunOpt,
     ErrorOpt,
@@ -473,6 +474,7 @@ def requeue(
     conns = bounded_connections(ctx)
     flt = _filter(opts, _ids(ctx, event_ids))
     action = Requeue(conns, flt, within=_timeout(timeout), now=clock.now())
+    audit_action(ctx, action, "failed requeue", selection_of(action.flt))
     _bulk(
         ctx,
         out,
@@ -521,11 +523,15 @@ def purge(
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
     timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
+    archive: ArchiveOpt = None,
+    no_archive: NoArchiveOpt = False,
     output_format: OutputOpt = None,
 ) -> None:
     """Delete old RESOLVED (default) or DLQ rows; never PENDING or DLQ_FAILED.
 
-    Rows go in batches, each one transaction that locks what it deletes (SKIP LOCKED).
+    Rows go in batches, each one transaction that locks what it deletes (SKIP LOCKED). Every
+    row deleted, every column, goes to the archive (--archive, or purge.archive_dir) and is
+    on disk before its batch commits; `failed restore ARCHIVE` puts rows back.
 
     Ids narrow it to those rows (then --older-than is optional); a named row in a status purge
     never deletes is kept, with a warning. -o json prints {"matched", "deleted", "dry_run",
@@ -533,8 +539,8 @@ def purge(
 
     \b
     Example:
-      kafkaops failed purge --status RESOLVED --older-than 30d --yes
-      kafkaops failed purge 4128 --status DLQ
+      kafkaops failed purge --status RESOLVED --older-than 30d --archive purge.jsonl.gz --yes
+      kafkaops failed purge 4128 --status DLQ --archive purge-4128.jsonl
     """
     from kafkaops.common import clock
     from kafkaops.common.timeparse import format_utc, isoformat_utc
@@ -549,6 +555,9 @@ def purge(
     within = _timeout(timeout)
     cutoff = purge_cutoff(older_than, now=clock.now())
     action = Purge(conns, flt, older_than=cutoff, batch_size=batch_size, within=within)
+    kept = archive_target(ctx, archive, no_archive, dry_run=dry_run)
+    chosen = selection_of(action.flt, older_than=cutoff, batch_size=batch_size)
+    audit_action(ctx, action, "failed purge", chosen, archive=kept)
     age = f" last updated before {format_utc(cutoff)}" if cutoff else ""
     _bulk(
         ctx,

@@ -377,8 +377,11 @@ def requeue_filter(flt: EventFilter) -> EventFilter:
     return flt.with_statuses(statuses)
 
 
-def requeue(conn: Connection, table: Table, *, flt: EventFilter, now: datetime) -> int:
-    """Back to PENDING, attempt counter reset, due now: the runbook's manual intervention."""
+def requeue(
+    conn: Connection, table: Table, *, flt: EventFilter, now: datetime, ids_out: list[Any] | None = None
+) -> int:
+    """Back to PENDING, attempt counter reset, due now: the runbook's manual intervention.
+    `ids_out` gets the ids of the rows changed (for the audit journal)."""
     flt = requeue_filter(flt)
     statement = (
         update(table)
@@ -391,6 +394,9 @@ def requeue(conn: Connection, table: Table, *, flt: EventFilter, now: datetime) 
             resolved_at=None,
         )
     )
+    if ids_out is not None:
+        ids_out += [row[0] for row in conn.execute(statement.returning(table.c.id))]
+        return len(ids_out)
     return int(conn.execute(statement).rowcount)
 
 
@@ -422,9 +428,16 @@ def purge_conditions(
 
 
 def purge_batch(
-    conn: Connection, table: Table, *, flt: EventFilter, older_than: datetime | None, batch_size: int
+    conn: Connection,
+    table: Table,
+    *,
+    flt: EventFilter,
+    older_than: datetime | None,
+    batch_size: int,
+    ids_out: list[Any] | None = None,
 ) -> int:
-    """Delete at most one batch; the caller commits and repeats until it returns 0."""
+    """Delete at most one batch; the caller commits and repeats until it returns 0. `ids_out`
+    gets the ids of the rows deleted (for the audit journal)."""
     # Locking the rows as they are chosen makes PostgreSQL re-check the conditions on a row
     # that changed meanwhile (requeued to PENDING: no longer deleted); SKIP LOCKED lets two
     # purges share the work instead of queueing behind each other.
@@ -435,6 +448,9 @@ def purge_batch(
         .with_for_update(skip_locked=True)
     )
     statement = delete(table).where(table.c.id.in_(ids.scalar_subquery()))
+    if ids_out is not None:
+        ids_out += [row[0] for row in conn.execute(statement.returning(table.c.id))]
+        return len(ids_out)
     return int(conn.execute(statement).rowcount)
 
 
