@@ -270,12 +270,6 @@ def _parse(line: bytes, shown: str) -> Any:
         raise UsageError(f"{shown} is not a kafkaops purge archive (a line is not JSON)") from None
 
 
-@dataclass
-class RestoreResult:
-    restored: int = 0
-    conflicts: list[str] = field(default_factory=list)  # ids already in the table: left as they are
-
-
 def restore_rows(
     conn: Connection, live: Table, rows: Sequence[dict[str, Any]], *, id_column: str, dry_run: bool
 ) -> tuple[list[Any], list[str]]:
