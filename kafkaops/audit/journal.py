@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from kafkaops import __version__
 from kafkaops.audit.table import NAME, audit_table
@@ -140,6 +140,7 @@ class Entry:
         if self.id is not None:
             try:
                 with self.conns.begin() as conn:
+                    ended.update(self._committed(conn))
                     conn.execute(update(self.table).where(self.table.c.id == self.id).values(**ended))
             except KafkaopsError as error:
                 if not quiet:
@@ -151,6 +152,16 @@ class Entry:
                 self.warnings.append(
                     f"the outcome was not written to {safe_text(str(self.file))}: {_why(error)}"
                 )
+
+    def _committed(self, conn: Connection) -> dict[str, Any]:
+        """The rows and ids as the table has them: what committed batches wrote, which a stop
+        between a commit and `committed()` leaves this process not knowing."""
+        row = conn.execute(
+            select(self.table.c.rows, self.table.c.details).where(self.table.c.id == self.id)
+        ).one()
+        stored = json.loads(row.details or "{}")
+        ids = {k: stored[k] for k in ("ids", "ids_total", "ids_sha256") if k in stored}
+        return {"rows": int(row.rows), "details": json.dumps({**self.details, **ids}, default=str)}
 
     # -- shapes -------------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ Every command says which kind it is, on its function, in one line:
     def requeue(...): ...
 
 `@writes`: it changes the database or Kafka (rows, topics, offsets, records), so a read-only
-context refuses it, after its options are parsed and before anything is opened. `@no_writes`:
+context refuses it, after its options are parsed and before anything is opened (as it does
+a $KAFKAOPS_ACTOR the audit journal cannot take). `@no_writes`:
 it changes neither (it may write its own files: `config use-context`, status' state file).
 `install` wraps every `@writes` command; tests/cli/test_read_only.py fails for a command that
 says neither.
@@ -82,7 +83,12 @@ def refuse_if_read_only(ctx: click.Context) -> None:
 def _gated(callback: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(callback)
     def gated(*args: Any, **kwargs: Any) -> Any:
+        import os
+
+        from kafkaops.audit.actor import actor
+
         refuse_if_read_only(click.get_current_context())
+        actor(os.environ)  # who acts, for the journal: a bad $KAFKAOPS_ACTOR stops it here
         return callback(*args, **kwargs)
 
     return gated

@@ -34,7 +34,9 @@ def fill(db, rows: int, status: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def purge(config, *extra: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
-    return start_kafkaops("failed", "purge", "--no-archive", "--older-than", "30d", "--yes", *extra, config=config)
+    return start_kafkaops(
+        "failed", "purge", "--no-archive", "--older-than", "30d", "--yes", *extra, config=config
+    )
 
 
 @pytest.mark.slow

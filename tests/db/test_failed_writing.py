@@ -232,14 +232,21 @@ def test_an_empty_filter_is_refused_not_read_as_no_filter(
 def test_a_purge_cutoff_in_the_future_is_refused(configured, cli) -> None:  # type: ignore[no-untyped-def]
     """A mistyped year (`--older-than 2062-11-01`) matched every purgeable row."""
     configured.insert([event(1, status="RESOLVED"), event(2, status="DLQ")])
-    result = cli("failed", "purge", "--no-archive", "--status", "RESOLVED,DLQ", "--older-than", "2062-11-01", "--yes")
+    result = cli(
+        "failed", "purge", "--no-archive", "--status", "RESOLVED,DLQ", "--older-than", "2062-11-01", "--yes"
+    )
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "Error: --older-than '2062-11-01' is in the future: every row would match",
         "Hint: to delete the rows whatever their age, say so: --older-than 0s",
     ]
     assert configured.count() == 2
-    assert cli("failed", "purge", "--no-archive", "--status", "RESOLVED,DLQ", "--older-than", "0s", "--yes").exit_code == 0
+    assert (
+        cli(
+            "failed", "purge", "--no-archive", "--status", "RESOLVED,DLQ", "--older-than", "0s", "--yes"
+        ).exit_code
+        == 0
+    )
     assert configured.count() == 0
 
 
