@@ -64,6 +64,7 @@ class Entry:
         self._shown: list[str] = []
         self._pending: tuple[Any, list[str], int] | None = None
         self._closed = False
+        self._witnessed = False  # batches recorded in the table: it, not this process, knows the rows
 
     @property
     def enabled(self) -> bool:
@@ -74,17 +75,39 @@ class Entry:
 
     def open(self) -> None:
         problems: list[str] = []
+        if not self.conns.settings.database.url:
+            # No database in this context (a Kafka-only one: dlq replay, dlq ensure): no table to
+            # keep the journal in; audit.file is the journal then.
+            if self.file is None:
+                self.warnings.append(
+                    "no audit record: this context has no database for the journal table and no audit.file"
+                )
+            else:
+                self._open_file(problems)
+            self._settle(problems)
+            return
+        reached = False
         try:
             with self.conns.begin() as conn:
+                reached = True
                 result = conn.execute(insert(self.table).values(**self._row(), rows=0, details="{}"))
                 self.id = int((result.inserted_primary_key or [0])[0])
         except KafkaopsError as error:
+            if not reached and self.required and self.file is None:
+                raise  # no database to act on either (unreachable, not configured): that is the error
             problems.append(f"table {NAME}: {error.message}")
+        self._open_file(problems)
+        self._settle(problems)
+
+    def _open_file(self, problems: list[str]) -> None:
         if self.file is not None:
             try:
                 self._append({"entry": self.id, "event": "intent", **self._row()})
             except (OSError, KafkaopsError) as error:
                 problems.append(f"file {safe_text(str(self.file))}: {_why(error)}")
+
+    def _settle(self, problems: list[str]) -> None:
+        """Fail closed on what could not be written, or (audit.required: false) say it."""
         if not problems:
             return
         if self.required:
@@ -107,6 +130,7 @@ class Entry:
             digest.update(f"{i}\n".encode())
         shown = self._shown + [str(i) for i in ids[: max(0, SHOWN_IDS - len(self._shown))]]
         self._pending = (digest, shown, len(ids))
+        self._witnessed = True
         if self.id is not None:
             values = {
                 "rows": self.rows + len(ids),
@@ -153,9 +177,15 @@ class Entry:
                     f"the outcome was not written to {safe_text(str(self.file))}: {_why(error)}"
                 )
 
+    def count(self, rows: int) -> None:
+        """The rows a command without batches changed (a retry pass), said when it ends."""
+        self.rows = rows
+
     def _committed(self, conn: Connection) -> dict[str, Any]:
         """The rows and ids as the table has them: what committed batches wrote, which a stop
         between a commit and `committed()` leaves this process not knowing."""
+        if not self._witnessed:
+            return {}
         row = conn.execute(
             select(self.table.c.rows, self.table.c.details).where(self.table.c.id == self.id)
         ).one()

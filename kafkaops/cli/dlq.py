@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,6 +15,7 @@ from kafkaops.cli.completion import complete_dlq_topics, complete_source_topics
 from kafkaops.cli.fields import Field
 from kafkaops.cli.formats import RECORDS, output_option
 from kafkaops.cli.gate import no_writes, writes
+from kafkaops.cli.journal import audited, note_replay, replay_selection, selection_of
 from kafkaops.cli.options import DryRunOpt, OutputOpt, YesOpt
 from kafkaops.cli.output import Format, Output
 from kafkaops.cli.state import confirm, output, state
@@ -183,7 +185,11 @@ def ensure(
             f"{len(todo)} DLQ topic(s) {'would be created' if dry_run else 'to create'}; nothing changed."
         )
         return
-    created = create_missing(props, todo)
+    chosen = selection_of(topics=[p.dlq for p in todo])
+    with audited(ctx, "dlq ensure", chosen) as entry:
+        created = create_missing(props, todo)
+        entry.note(created=list(created))
+        entry.count(len(created))
     out.info(f"Created {len(created)} DLQ topic(s).")
 
 
@@ -514,17 +520,22 @@ def replay(
             f"Replay {plan.pending} pending offset(s) of {plan.source} in context {context} on {cluster}?",
             yes=yes,
         )
+    journal = nullcontext(None) if dry_run else audited(ctx, "dlq replay", replay_selection(plan, request))
     # SIGINT/SIGTERM: finish the open transaction and stop; a second one aborts it (on close).
-    with _progress(out, plan.pending) as advance, stop_on_signals(announce=_stopping) as stop:
-        replayer = core.Replayer(conns, request, plan, stop=stop.is_requested, progress=advance)
-        try:
-            summary = replayer.run()
-        except Exception:  # whatever stopped the run, say what it had committed by then
-            _print_summary(out, replayer.summary, failed=True)
-            raise
-    _print_summary(out, summary, failed=False)
-    if summary.interrupted:
-        raise typer.Exit(exit_status_for_signal(stop.signum or signal.SIGINT))
+    with journal as entry:
+        with _progress(out, plan.pending) as advance, stop_on_signals(announce=_stopping) as stop:
+            replayer = core.Replayer(conns, request, plan, stop=stop.is_requested, progress=advance)
+            try:
+                summary = replayer.run()
+            except Exception:  # whatever stopped the run, say what it had committed by then
+                _print_summary(out, replayer.summary, failed=True)
+                raise
+            finally:
+                if entry is not None:
+                    note_replay(entry, plan, replayer)
+        _print_summary(out, summary, failed=False)
+        if summary.interrupted:
+            raise typer.Exit(exit_status_for_signal(stop.signum or signal.SIGINT))
 
 
 def _say_plan(out: Output, plan: ReplayPlan, request: ReplayRequest) -> None:

@@ -72,6 +72,15 @@ def selection_of(flt: Any = None, **extra: Any) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in chosen.items()}
 
 
+def journal_counts(summary: Any) -> dict[str, Any]:
+    """The counts of a result (a dataclass: retry's pass, a replay) for an entry's details."""
+    if hasattr(summary, "as_dict"):
+        return dict(summary.as_dict())
+    if is_dataclass(summary):
+        return {f.name: getattr(summary, f.name) for f in fields(summary)}
+    return {}
+
+
 @contextmanager
 def audited(ctx: click.Context, command: str, selection: dict[str, Any]) -> Iterator[Entry]:
     """An entry for `command`, its intent written before the block runs (or the command stops
@@ -192,3 +201,29 @@ def archive_target(ctx: click.Context, given: Path | None, no_archive: bool, *, 
         given = folder / f"failed-purge-{context}-{stamp}-{os.getpid()}.jsonl.gz"
     refuse_existing(given)
     return given
+
+
+def replay_selection(plan: Any, request: Any) -> dict[str, Any]:
+    """What a `dlq replay` was asked to replay, for its entry."""
+    return selection_of(
+        source=plan.source,
+        group=plan.group,
+        target=plan.target,
+        selection=plan.selection,
+        limit=request.limit,
+        pending=plan.pending,
+    )
+
+
+def note_replay(entry: Entry, plan: Any, replayer: Any) -> None:
+    """A replay's details: per partition the source offsets its commits moved the group over
+    ([from, to), from None: the partition's first offset, the group had none), the
+    transactions it committed, and its counts."""
+    summary = replayer.summary
+    ranges: dict[str, list[int | None]] = {}
+    for partition, end in sorted(replayer.positions.items()):
+        start = plan.committed.get(partition)
+        if start is None or end > start:
+            ranges[str(partition)] = [start, end]
+    entry.note(offsets=ranges, commits=getattr(summary, "commits", None), **journal_counts(summary))
+    entry.count(int(summary.replayed))
