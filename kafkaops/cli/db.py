@@ -104,11 +104,6 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     out.info(f"Table {name} matches the mapping.")
     if times and times.forms:
         out.info(f"Times are stored as {' and '.join(times.forms)}.")
-    if not indexed:
-        out.warning(
-            "no index over the rows not RESOLVED: status and failed read the whole table to count "
-            "them; create it with (or run kafkaops db init):\n  " + unresolved_index_statement(db, dialect)
-        )
     if journal is None:
         out.warning(
             f"no audit journal table {AUDIT_TABLE}: every command that changes data refuses to run "
@@ -118,6 +113,11 @@ def check(ctx: typer.Context, output_format: OutputOpt = None) -> None:
         out.warning(f"the audit journal table {AUDIT_TABLE} lacks column(s): {', '.join(journal)}")
     else:
         out.info(f"Audit journal {AUDIT_TABLE} is in place.")
+    if not indexed:
+        out.warning(
+            "no index over the rows not RESOLVED: status and failed read the whole table to count "
+            "them; create it with (or run kafkaops db init):\n  " + unresolved_index_statement(db, dialect)
+        )
     if times and times.unreadable:
         out.warning(
             f"{times.unreadable:,} time value(s) cannot be read as times: shown as stored, "
