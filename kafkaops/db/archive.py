@@ -82,6 +82,12 @@ class ArchiveWriter:
         self._put(b"".join(_line({k: encode(v) for k, v in row.items()}) for row in rows))
         self.rows += len(rows)
 
+    def write_json(self, lines: Sequence[str]) -> None:
+        """Rows the database already wrote as JSON objects (PostgreSQL's row_to_json), then
+        flush and fsync."""
+        self._put(("\n".join(lines) + "\n").encode() if lines else b"")
+        self.rows += len(lines)
+
     def close(self) -> None:
         if self._fd < 0:
             return
@@ -171,6 +177,7 @@ def live_table(conn: Connection, db: DatabaseSettings) -> Table:
     from sqlalchemy import MetaData, Table, types
 
     table = Table(db.table, MetaData(), autoload_with=conn, schema=db.schema)
+    table.info["dialect"] = conn.dialect.name
     if conn.dialect.name == "sqlite":
         for column in table.c:
             column.type = types.NullType()
@@ -181,6 +188,9 @@ def archive_header(
     table: Table, db: DatabaseSettings, *, context: str | None, now: datetime
 ) -> dict[str, Any]:
     return {
+        # PostgreSQL writes each row as JSON itself (row_to_json: times in ISO 8601, bytea as
+        # \\x hex, json as JSON), read back by the live column's type; SQLite's values are marked.
+        "values": "row_to_json" if table.info.get("dialect") == "postgresql" else "marked",
         "table": db.table,
         "schema": db.schema,
         "id_column": db.physical("id"),
@@ -209,6 +219,25 @@ def archived_purge_batch(
     ids = [row[0] for row in conn.execute(chosen)]
     rows: list[dict[str, Any]] = []
     key = live.c[id_column]
+    if conn.dialect.name == "postgresql":
+        # The server writes each row as JSON: no Python work per value.
+        from sqlalchemy import Text, cast, func, literal_column
+
+        whole: Any = literal_column(f"{conn.dialect.identifier_preparer.quote(live.name)}.*")
+        deleted: list[Any] = []
+        lines: list[str] = []
+        for start in range(0, len(ids), ID_CHUNK):
+            statement = (
+                delete(live)
+                .where(key.in_(ids[start : start + ID_CHUNK]))
+                .returning(key, cast(func.row_to_json(whole), Text))
+            )
+            for row in conn.execute(statement):
+                deleted.append(row[0])
+                lines.append(row[1])
+        if lines:
+            archive.write_json(lines)
+        return deleted
     for start in range(0, len(ids), ID_CHUNK):
         statement = delete(live).where(key.in_(ids[start : start + ID_CHUNK])).returning(*live.c)
         rows += [dict(r._mapping) for r in conn.execute(statement)]
@@ -249,11 +278,15 @@ def read_archive(path: Path) -> ArchiveContents:
             if not isinstance(header, dict) or header.get("kafkaops_archive") != FORMAT:
                 raise UsageError(f"{shown} is not a kafkaops purge archive")
             contents = ArchiveContents(header)
+            by_server = header.get("values") == "row_to_json"
             for line in lines:
                 if not line.endswith(b"\n"):  # a line a killed purge never finished
                     contents.cut_short = True
                     break
-                contents.rows.append({k: decode(v) for k, v in _parse(line, shown).items()})
+                if by_server:
+                    contents.rows.append(_parse(line, shown, exact=True))
+                else:
+                    contents.rows.append({k: decode(v) for k, v in _parse(line, shown).items()})
         except (EOFError, zlib.error, gzip.BadGzipFile):
             contents.cut_short = True  # the compressed stream ends inside a batch never committed
     return contents
@@ -263,11 +296,36 @@ def _lines(stream: Any) -> Iterator[bytes]:
     yield from stream
 
 
-def _parse(line: bytes, shown: str) -> Any:
+def _parse(line: bytes, shown: str, *, exact: bool = False) -> Any:
     try:
-        return json.loads(line)
+        return json.loads(line, parse_float=Decimal) if exact else json.loads(line)
     except ValueError:
         raise UsageError(f"{shown} is not a kafkaops purge archive (a line is not JSON)") from None
+
+
+def from_row_to_json(live: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """A row PostgreSQL wrote with row_to_json, each value back to the type of its live column
+    (numbers were read as Decimal: numeric keeps every digit)."""
+    from sqlalchemy import types
+
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        column = live.c.get(name)
+        kind = column.type if column is not None else None
+        if isinstance(value, str) and isinstance(kind, types.DateTime):
+            value = datetime.fromisoformat(value)
+        elif isinstance(value, str) and isinstance(kind, types.Date):
+            value = date.fromisoformat(value)
+        elif isinstance(value, str) and isinstance(kind, types.LargeBinary) and value.startswith("\\x"):
+            value = bytes.fromhex(value[2:])
+        elif isinstance(value, str) and isinstance(kind, types.Uuid):
+            value = uuid.UUID(value)
+        elif isinstance(value, Decimal) and isinstance(kind, types.Integer):
+            value = int(value)
+        elif isinstance(value, Decimal) and isinstance(kind, types.Float):
+            value = float(value)
+        out[name] = value
+    return out
 
 
 def restore_rows(

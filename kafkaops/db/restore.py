@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from kafkaops.common.errors import UsageError
 from kafkaops.common.escape import safe_text
-from kafkaops.db.archive import RESTORE_BATCH, live_table, read_archive, restore_rows
+from kafkaops.db.archive import RESTORE_BATCH, from_row_to_json, live_table, read_archive, restore_rows
 
 if TYPE_CHECKING:
     from kafkaops.db.actions import BatchWitness
@@ -43,6 +43,8 @@ class Restore:
         db = conns.settings.database
         with conns.connect() as conn:
             self.live = live_table(conn, db)
+        if self.header.get("values") == "row_to_json":
+            self.rows = [from_row_to_json(self.live, row) for row in self.rows]
         self.id_column = str(self.header.get("id_column") or db.physical("id"))
         if self.id_column not in self.live.c:
             raise UsageError(
