@@ -63,7 +63,7 @@ class ArchiveWriter:
         self.path = path
         self.rows = 0
         self._hash = hashlib.sha256()
-        self._zip = zlib.compressobj(6, zlib.DEFLATED, 31) if path.name.endswith(".gz") else None
+        self._zip = zlib.compressobj(1, zlib.DEFLATED, 31) if path.name.endswith(".gz") else None
         try:
             self._fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
