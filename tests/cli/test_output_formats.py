@@ -23,11 +23,11 @@ import yaml
 from confluent_kafka import Producer
 from typer.main import get_command
 
+from kafkaops.audit.table import audit_table, create_audit_table
 from kafkaops.cli.main import app
 from kafkaops.config.settings import DatabaseSettings
 from kafkaops.db.engine import create_engine
 from kafkaops.db.schema import build_table, init_table
-from kafkaops.audit.table import audit_table, create_audit_table
 from kafkaops.demo.cluster import EmbeddedKafka
 from tests.conftest import Cli
 from tests.helpers.config import write_config

@@ -269,3 +269,39 @@ def test_a_purge_killed_at_any_moment_on_sqlite_never_loses_a_row(configured, tm
     deleted = set(range(1, 20_001)) - kept
     assert deleted, "killed before the first batch: nothing to prove"
     assert deleted <= archived  # in the archive, or still in the table: never in neither
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_two_purges_at_once_share_the_rows_and_each_archives_what_it_deleted(pg_database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pg_database.init()
+    _old_rows(pg_database, 20_000)
+    config = write_config(tmp_path / "k.yaml", pg_database)
+    archives = [tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz"]
+    purges = [
+        start_kafkaops(
+            "failed",
+            "purge",
+            "--older-than",
+            "30d",
+            "--batch-size",
+            "500",
+            "--archive",
+            str(a),
+            "--yes",
+            config=config,
+        )
+        for a in archives
+    ]
+    for proc in purges:
+        code, _, err = finish(proc)
+        assert code == 0, err
+    assert pg_database.count() == 0
+    from kafkaops.db.archive import read_archive
+
+    first, second = ({r["id"] for r in read_archive(a).rows} for a in archives)
+    assert not first & second and len(first | second) == 20_000
+    listed = run_kafkaops("audit", "-o", "json", config=config)
+    entries = json.loads(listed.stdout)
+    assert sorted(e["rows"] for e in entries) == sorted([len(first), len(second)])
+    assert {e["outcome"] for e in entries} == {"ok"}
