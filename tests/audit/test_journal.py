@@ -179,6 +179,19 @@ def test_a_journal_file_that_cannot_be_written_stops_the_command(
     assert entry["outcome"].startswith("failed: file ") and entry["rows"] == 0
 
 
+def test_a_journal_file_on_a_full_disk_stops_the_command(configured, cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """/dev/full answers every write with ENOSPC, as a full file system does."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    config = write_config(tmp_path / "k.yaml", configured, audit={"file": "/dev/full"})
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(config))
+    insert_one_per_status(configured)
+    refused = cli("failed", "requeue", "--yes")
+    assert refused.exit_code == 1
+    assert "Error: cannot write the audit journal (file /dev/full: No space left on device)" in refused.stderr
+    assert _statuses(configured).count("DLQ_FAILED") == 1
+
+
 def test_secrets_on_the_command_line_are_masked(pg_database, cli, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     pg_database.init()
     insert_one_per_status(pg_database)
