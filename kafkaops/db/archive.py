@@ -216,28 +216,25 @@ def archived_purge_batch(
     from sqlalchemy import delete, select
 
     chosen = select(table.c.id).where(*where).limit(batch_size).with_for_update(skip_locked=True)
-    ids = [row[0] for row in conn.execute(chosen)]
-    rows: list[dict[str, Any]] = []
     key = live.c[id_column]
     if conn.dialect.name == "postgresql":
-        # The server writes each row as JSON: no Python work per value.
+        # One statement, as a purge without archive runs it (the batch chosen and locked in a
+        # subquery), every deleted row returned as the JSON the server writes: no id list to
+        # bind, no Python work per value.
         from sqlalchemy import Text, cast, func, literal_column
 
         whole: Any = literal_column(f"{conn.dialect.identifier_preparer.quote(live.name)}.*")
-        deleted: list[Any] = []
-        lines: list[str] = []
-        for start in range(0, len(ids), ID_CHUNK):
-            statement = (
-                delete(live)
-                .where(key.in_(ids[start : start + ID_CHUNK]))
-                .returning(key, cast(func.row_to_json(whole), Text))
-            )
-            for row in conn.execute(statement):
-                deleted.append(row[0])
-                lines.append(row[1])
-        if lines:
-            archive.write_json(lines)
-        return deleted
+        deleting = (
+            delete(live)
+            .where(key.in_(chosen.scalar_subquery()))
+            .returning(key, cast(func.row_to_json(whole), Text))
+        )
+        returned = conn.execute(deleting).all()
+        if returned:
+            archive.write_json([row[1] for row in returned])
+        return [row[0] for row in returned]
+    ids = [row[0] for row in conn.execute(chosen)]
+    rows: list[dict[str, Any]] = []
     for start in range(0, len(ids), ID_CHUNK):
         statement = delete(live).where(key.in_(ids[start : start + ID_CHUNK])).returning(*live.c)
         rows += [dict(r._mapping) for r in conn.execute(statement)]
