@@ -43,12 +43,12 @@ def entries(
             show_default=False,
         ),
     ] = None,
-    context: Annotated[
+    in_context: Annotated[
         str | None,
         typer.Option(
-            "--context",
-            help="Only entries made in this context (the database read is the one of the context "
-            "given before `audit`: kafkaops --context prod audit --context prod).",
+            "--in-context",
+            help="Only entries made in this context (--context, as everywhere, chooses the context "
+            "whose database is read).",
             show_default=False,
         ),
     ] = None,
@@ -65,7 +65,7 @@ def entries(
 
     \b
     Example:
-      kafkaops audit --since 7d --command 'failed purge'
+      kafkaops audit --since 7d --command 'failed purge' --in-context prod
       kafkaops audit show 42 -o json
     """
     if ctx.invoked_subcommand is not None:
@@ -80,7 +80,7 @@ def entries(
     db = conns.settings.database
     with conns.connect() as conn:
         found = list_entries(
-            conn, db, since=start, actor=actor, command=command, context=context, limit=limit
+            conn, db, since=start, actor=actor, command=command, context=in_context, limit=limit
         )
         rows = [_flat(r) for r in found] if out.fmt in (Format.csv, Format.tsv) else list(found)
     if out.fmt is Format.table:

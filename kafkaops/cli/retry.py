@@ -116,6 +116,7 @@ def retry(
     if dry_run:
         _dry_run(ctx, options, out)
         return
+    settings.require_kafka()  # a configuration error is said before anything is written
     started = False
     try:
         with audited(ctx, "retry", selection_of(topic=topic, limit=limit, batch_size=batch_size)) as entry:

@@ -212,8 +212,8 @@ def test_audit_lists_by_time_actor_command_and_context_in_every_format(configure
     assert [e["command"] for e in _entries(cli)] == ["failed purge", "failed requeue", "failed requeue"]
     assert [e["actor"] for e in _entries(cli, "--actor", "bob")] == ["bob"]
     assert len(_entries(cli, "--command", "failed requeue")) == 2
-    assert _entries(cli, "--context", "elsewhere") == []
-    assert len(_entries(cli, "--since", "1h", "--context", "test")) == 3
+    assert _entries(cli, "--in-context", "elsewhere") == []
+    assert len(_entries(cli, "--since", "1h", "--in-context", "test")) == 3
     assert _entries(cli, "--since", "2999-01-01T00:00:00Z") == []
     jsonl = cli("audit", "-o", "jsonl")
     assert [json.loads(line)["id"] for line in jsonl.stdout.splitlines()] == [3, 2, 1]
