@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from kafkaops.audit.table import create_audit_table
 from kafkaops.cli.main import app
 from kafkaops.config.settings import DatabaseSettings
 from kafkaops.db.engine import create_engine
@@ -72,10 +73,13 @@ class TestDatabase:
             self._table = build_table(self.settings, id_type=self.id_type)
         return self._table
 
-    def init(self, id_type: str = "bigint") -> sa.Table:
+    def init(self, id_type: str = "bigint", *, journal: bool = True) -> sa.Table:
+        """The failed-events table, and (as `db init` makes them) the audit journal's."""
         self.id_type = id_type
         self._table = None
         init_table(self.engine, self.settings, id_type=id_type)
+        if journal:
+            create_audit_table(self.engine, self.settings)
         return self.table
 
     def insert(self, rows: list[dict[str, Any]]) -> None:

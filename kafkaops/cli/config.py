@@ -9,6 +9,7 @@ import typer
 
 from kafkaops.cli.completion import complete_contexts
 from kafkaops.cli.fields import Field
+from kafkaops.cli.gate import no_writes
 from kafkaops.cli.options import OutputOpt
 from kafkaops.cli.state import output, state
 
@@ -16,6 +17,7 @@ app = typer.Typer(help="Show the resolved configuration and its contexts.", no_a
 
 
 @app.command()
+@no_writes
 def show(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     """Print the resolved configuration, secrets masked, with where each value came from.
 
@@ -35,6 +37,7 @@ def show(ctx: typer.Context, output_format: OutputOpt = None) -> None:
 
 
 @app.command("contexts")
+@no_writes
 def contexts(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     """List the contexts in the config file; the current one is marked.
 
@@ -56,6 +59,7 @@ def contexts(ctx: typer.Context, output_format: OutputOpt = None) -> None:
 
 
 @app.command("use-context")
+@no_writes
 def use_context(
     ctx: typer.Context,
     name: Annotated[

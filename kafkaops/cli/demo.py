@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kafkaops.cli.gate import no_writes
 from kafkaops.cli.state import output
 from kafkaops.common.errors import KafkaopsError
 
@@ -84,6 +85,7 @@ def steps() -> list[Step]:
     ]
 
 
+@no_writes
 def demo(
     keep: Annotated[
         Path | None,

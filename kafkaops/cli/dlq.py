@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,6 +14,8 @@ import typer
 from kafkaops.cli.completion import complete_dlq_topics, complete_source_topics
 from kafkaops.cli.fields import Field
 from kafkaops.cli.formats import RECORDS, output_option
+from kafkaops.cli.gate import no_writes, writes
+from kafkaops.cli.journal import audited, note_replay, replay_selection, selection_of
 from kafkaops.cli.options import DryRunOpt, OutputOpt, WhereOpt, YesOpt
 from kafkaops.cli.output import Format, Output
 from kafkaops.cli.state import confirm, output, state
@@ -67,6 +70,7 @@ RecordSinceOpt = Annotated[
 
 
 @app.command("list")
+@no_writes
 def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     """List the dead-letter topics: size, original topic, record times, replay backlog.
 
@@ -118,6 +122,7 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
 
 
 @app.command()
+@writes
 def ensure(
     ctx: typer.Context,
     topics: Annotated[
@@ -181,7 +186,11 @@ def ensure(
             f"{len(todo)} DLQ topic(s) {'would be created' if dry_run else 'to create'}; nothing changed."
         )
         return
-    created = create_missing(props, todo)
+    chosen = selection_of(topics=[p.dlq for p in todo])
+    with audited(ctx, "dlq ensure", chosen) as entry:
+        created = create_missing(props, todo)
+        entry.note(created=list(created))
+        entry.count(len(created))
     out.info(f"Created {len(created)} DLQ topic(s).")
 
 
@@ -190,6 +199,7 @@ def ensure(
 
 
 @app.command()
+@no_writes
 def tail(
     ctx: typer.Context,
     topic: Annotated[str, typer.Argument(help="The DLQ topic.", autocompletion=complete_dlq_topics)],
@@ -401,6 +411,7 @@ def _selection(
 
 
 @app.command()
+@no_writes
 def stats(
     ctx: typer.Context,
     topic: Annotated[str, typer.Argument(help="The DLQ topic.", autocompletion=complete_dlq_topics)],
@@ -474,6 +485,7 @@ def stats(
 
 
 @app.command()
+@writes
 def replay(
     ctx: typer.Context,
     topic: Annotated[
@@ -615,26 +627,30 @@ def replay(
             f"Replay {plan.pending} pending offset(s) of {plan.source} in context {context} on {cluster}?",
             yes=yes,
         )
+    journal = nullcontext(None) if dry_run else audited(ctx, "dlq replay", replay_selection(plan, request))
     # SIGINT/SIGTERM: finish the open transaction and stop; a second one aborts it (on close).
     from kafkaops.dlq.reconcile import RowMarker
 
     marker = RowMarker(conns)  # the rows each committed transaction's records name: RESOLVED
-    with _progress(out, plan.pending) as advance, stop_on_signals(announce=_stopping) as stop:
-        replayer = core.Replayer(
-            conns, request, plan, stop=stop.is_requested, progress=advance, on_commit=marker
-        )
-        try:
-            summary = replayer.run()
-        except Exception:  # whatever stopped the run, say what it had committed by then
-            _print_summary(out, replayer.summary, failed=True, marks=marker.result)
-            _say_marks(out, marker.result, fail=False)
-            raise
-        finally:
-            _say_failures(out, request.selection)
-    _print_summary(out, summary, failed=False, marks=None if dry_run else marker.result)
-    _say_marks(out, marker.result)
-    if summary.interrupted:
-        raise typer.Exit(exit_status_for_signal(stop.signum or signal.SIGINT))
+    with journal as entry:
+        with _progress(out, plan.pending) as advance, stop_on_signals(announce=_stopping) as stop:
+            replayer = core.Replayer(
+                conns, request, plan, stop=stop.is_requested, progress=advance, on_commit=marker
+            )
+            try:
+                summary = replayer.run()
+            except Exception:  # whatever stopped the run, say what it had committed by then
+                _print_summary(out, replayer.summary, failed=True, marks=marker.result)
+                _say_marks(out, marker.result, fail=False)
+                raise
+            finally:
+                _say_failures(out, request.selection)
+                if entry is not None:
+                    note_replay(entry, plan, replayer)
+        _print_summary(out, summary, failed=False, marks=None if dry_run else marker.result)
+        _say_marks(out, marker.result)
+        if summary.interrupted:
+            raise typer.Exit(exit_status_for_signal(stop.signum or signal.SIGINT))
 
 
 def _say_plan(out: Output, plan: ReplayPlan, request: ReplayRequest) -> None:

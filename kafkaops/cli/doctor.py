@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from kafkaops.cli.fields import Field
+from kafkaops.cli.gate import no_writes
 from kafkaops.cli.options import OutputOpt
 from kafkaops.cli.state import bounded_connections, output
 
@@ -20,6 +21,7 @@ FIELDS = [
 JSON_FIELDS = [*FIELDS, Field("detail", "HOW")]
 
 
+@no_writes
 def doctor(
     ctx: typer.Context,
     command: Annotated[

@@ -17,7 +17,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from kafkaops.cli import options
+from kafkaops.cli import gate, options
 from kafkaops.cli.output import Output
 from kafkaops.cli.state import AppState, state
 from kafkaops.common.errors import DatabaseError, ExitStatus, KafkaopsError
@@ -30,10 +30,18 @@ class KafkaopsGroup(TyperGroup):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         options.install(self)
+        gate.install(self)
         for command in options.walk_commands(self):
             if command.help and not command.short_help:
                 # click cuts a summary to fit and adds "..."; the first paragraph is meant whole.
                 command.short_help = " ".join(command.help.strip().split("\n\n")[0].split())
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        from kafkaops.cli.journal import ARGV
+
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta.setdefault(ARGV, list(args))  # before parsing consumed them: the audit journal's
+        return ctx
 
     def invoke(self, ctx: Any) -> Any:
         try:

@@ -12,6 +12,8 @@ from click.core import ParameterSource
 from kafkaops.cli.completion import complete_event_ids, complete_group_by, complete_purgeable
 from kafkaops.cli.errors import LockBoundGroup
 from kafkaops.cli.fields import Field
+from kafkaops.cli.gate import no_writes, writes
+from kafkaops.cli.journal import ArchiveOpt, NoArchiveOpt, archive_target, audit_action, selection_of
 from kafkaops.cli.options import (
     DryRunOpt,
     ErrorOpt,
@@ -94,6 +96,7 @@ _FILTERS = ("status", "topic", "since", "until", "error")
 
 
 @app.callback()
+@no_writes
 def summary(
     ctx: typer.Context,
     group_by: GroupByOpt = None,
@@ -249,6 +252,7 @@ def _write_page(out: Output, page: Any, fields: list[Field]) -> int:
 
 
 @app.command("list")
+@no_writes
 def list_(
     ctx: typer.Context,
     status: StatusOpt = None,
@@ -349,6 +353,7 @@ def _list_selected(out: Output, conns: Any, flt: EventFilter, rows: Any, shown: 
 
 
 @app.command()
+@no_writes
 def show(
     ctx: typer.Context,
     event_ids: Annotated[
@@ -542,6 +547,7 @@ def _result(out: Output, doc: dict[str, Any]) -> None:
 
 
 @app.command()
+@writes
 def requeue(
     ctx: typer.Context,
     event_ids: IdsArg = None,
@@ -600,6 +606,7 @@ def requeue(
     _warn_held_back(out, states)
     action = Requeue(conns, flt, within=within, now=clock.now(), force=force, exclude=states.held_back)
     action.rows = _row_filter(ctx, where)
+    audit_action(ctx, action, "failed requeue", selection_of(action.flt, where=where, force=force or None))
     _bulk(
         ctx,
         out,
@@ -654,6 +661,7 @@ def _some_ids(ids: list[Any]) -> str:
 
 
 @app.command()
+@writes
 def purge(
     ctx: typer.Context,
     event_ids: IdsArg = None,
@@ -689,11 +697,15 @@ def purge(
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
     timeout: TimeoutOpt = format_duration(STATEMENT_TIMEOUT),
+    archive: ArchiveOpt = None,
+    no_archive: NoArchiveOpt = False,
     output_format: OutputOpt = None,
 ) -> None:
     """Delete old RESOLVED (default) or DLQ rows (PARKED ones when --status PARKED); never PENDING or DLQ_FAILED.
 
-    Rows go in batches, each one transaction that locks what it deletes (SKIP LOCKED).
+    Rows go in batches, each one transaction that locks what it deletes (SKIP LOCKED). Every
+    row deleted, every column, goes to the archive (--archive, or purge.archive_dir) and is
+    on disk before its batch commits; `failed restore ARCHIVE` puts rows back.
 
     Ids narrow it to those rows (then --older-than is optional); a named row in a status purge
     never deletes is kept, with a warning. -o json prints {"matched", "deleted", "dry_run",
@@ -701,8 +713,8 @@ def purge(
 
     \b
     Example:
-      kafkaops failed purge --status RESOLVED --older-than 30d --yes
-      kafkaops failed purge 4128 --status DLQ
+      kafkaops failed purge --status RESOLVED --older-than 30d --archive purge.jsonl.gz --yes
+      kafkaops failed purge 4128 --status DLQ --archive purge-4128.jsonl
     """
     from kafkaops.common import clock
     from kafkaops.common.timeparse import format_utc, isoformat_utc
@@ -718,6 +730,9 @@ def purge(
     cutoff = purge_cutoff(older_than, now=clock.now())
     action = Purge(conns, flt, older_than=cutoff, batch_size=batch_size, within=within)
     action.rows = _row_filter(ctx, where)
+    kept = archive_target(ctx, archive, no_archive, dry_run=dry_run)
+    chosen = selection_of(action.flt, older_than=cutoff, batch_size=batch_size, where=where)
+    audit_action(ctx, action, "failed purge", chosen, archive=kept)
     age = f" last updated before {format_utc(cutoff)}" if cutoff else ""
     _bulk(
         ctx,

@@ -17,6 +17,8 @@ from kafkaops.cli.failed import (
     _timeout,
     app,
 )
+from kafkaops.cli.gate import writes
+from kafkaops.cli.journal import audit_action, selection_of
 from kafkaops.cli.options import (
     DryRunOpt,
     ErrorOpt,
@@ -38,6 +40,7 @@ BatchOpt = Annotated[
 
 
 @app.command()
+@writes
 def park(
     ctx: typer.Context,
     event_ids: IdsArg = None,
@@ -100,6 +103,12 @@ def park(
         now=clock.now(),
         batch_size=batch_size,
     )
+    audit_action(
+        ctx,
+        action,
+        "failed park",
+        selection_of(action.flt, reason=action.reason, permanent=permanent or None),
+    )
     kind = f"{action.statuses}{' permanent-failure' if permanent else ''}"
     _bulk(
         ctx,
@@ -116,6 +125,7 @@ def park(
 
 
 @app.command()
+@writes
 def unpark(
     ctx: typer.Context,
     event_ids: IdsArg = None,
@@ -151,6 +161,7 @@ def unpark(
     conns = bounded_connections(ctx)
     flt = _filter(opts, _ids(ctx, event_ids))
     action = Unpark(conns, flt, within=_timeout(timeout), now=clock.now(), batch_size=batch_size)
+    audit_action(ctx, action, "failed unpark", selection_of(action.flt))
     _bulk(
         ctx,
         out,

@@ -8,6 +8,7 @@ import typer
 
 from kafkaops.cli.fields import Field
 from kafkaops.cli.formats import output_option
+from kafkaops.cli.gate import no_writes
 from kafkaops.cli.output import Format, Output
 from kafkaops.cli.state import state
 from kafkaops.cli.status import StatusCommand
@@ -51,6 +52,7 @@ PARTITION_FIELDS = [
 ]
 
 
+@no_writes
 def lag(
     ctx: typer.Context,
     output_format: Annotated[Format | None, output_option(tuple(Format))] = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from kafkaops import __version__
+from kafkaops.cli import audit as audit_cli
 from kafkaops.cli import config as config_cli
 from kafkaops.cli import db as db_cli
 from kafkaops.cli import demo as demo_cli
@@ -15,6 +16,7 @@ from kafkaops.cli import doctor as doctor_cli
 from kafkaops.cli import failed as failed_cli
 from kafkaops.cli import lag as lag_cli
 from kafkaops.cli import probe as probe_cli
+from kafkaops.cli import restore as restore_cli
 from kafkaops.cli import retry as retry_cli
 from kafkaops.cli import sandbox as sandbox_cli
 from kafkaops.cli import status as status_cli
@@ -51,10 +53,12 @@ app = typer.Typer(
     # Help uses the terminal's width (click would stop at 80 columns); subcommands inherit it.
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": help_width()},
 )
+failed_cli.app.command("restore")(restore_cli.restore)
 app.add_typer(failed_cli.app, name="failed")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(dlq_cli.app, name="dlq")
 app.add_typer(config_cli.app, name="config")
+app.add_typer(audit_cli.app, name="audit")
 app.command("retry")(retry_cli.retry)
 app.command("sandbox")(sandbox_cli.sandbox)
 app.command("status", cls=status_cli.StatusCommand)(status_cli.status)

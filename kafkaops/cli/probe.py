@@ -8,6 +8,7 @@ import typer
 
 from kafkaops.cli.fields import Field
 from kafkaops.cli.formats import output_option
+from kafkaops.cli.gate import writes
 from kafkaops.cli.output import Format, Output
 from kafkaops.cli.state import state
 from kafkaops.cli.status import StatusCommand
@@ -34,6 +35,7 @@ FIELDS = [
 ]
 
 
+@writes
 def probe(
     ctx: typer.Context,
     output_format: Annotated[Format | None, output_option(FORMATS)] = None,

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kafkaops.cli.fields import Field
+from kafkaops.cli.gate import writes
+from kafkaops.cli.journal import audited, journal_counts, selection_of
 from kafkaops.cli.options import OutputOpt, TopicOpt, refuse_empty
 from kafkaops.cli.output import Output
 from kafkaops.cli.state import output, state
@@ -15,9 +17,11 @@ from kafkaops.common.timeparse import format_duration
 from kafkaops.config.settings import MAX_BATCH_SIZE, PASS_DEADLINE, SETTLE_TIMEOUT, RetrySettings
 
 if TYPE_CHECKING:
+    from kafkaops.audit.journal import Entry
     from kafkaops.retry.job import PassOptions, PassSummary
 
 
+@writes
 def retry(
     ctx: typer.Context,
     batch_size: Annotated[
@@ -102,7 +106,7 @@ def retry(
     from kafkaops.common.errors import UsageError
     from kafkaops.common.timeparse import parse_duration
     from kafkaops.retry.job import PassOptions
-    from kafkaops.retry.outcome import check_metrics_targets, retry_pass
+    from kafkaops.retry.outcome import check_metrics_targets
 
     refuse_empty({"--topic": topic})
     app = state(ctx)
@@ -116,6 +120,44 @@ def retry(
     if dry_run:
         _dry_run(ctx, options, out)
         return
+    settings.require_kafka()  # a configuration error is said before anything is written
+    started = False
+    try:
+        with audited(ctx, "retry", selection_of(topic=topic, limit=limit, batch_size=batch_size)) as entry:
+            started = True
+            _pass(
+                ctx,
+                entry,
+                options,
+                out,
+                metrics_file=metrics_file,
+                pushgateway=pushgateway,
+                deadline=deadline,
+            )
+    except KafkaopsError as refused:
+        if started:
+            raise
+        from kafkaops.retry.job import PassSummary
+
+        # Nothing ran (the journal or the database refused first): -o json still gets its summary.
+        _report(out, PassSummary(), breaker_threshold=settings.retry.breaker_threshold, failure=refused)
+        raise
+
+
+def _pass(
+    ctx: typer.Context,
+    entry: Entry,
+    options: PassOptions,
+    out: Output,
+    *,
+    metrics_file: str | None,
+    pushgateway: str | None,
+    deadline: str,
+) -> None:
+    from kafkaops.retry.outcome import retry_pass
+
+    app = state(ctx)
+    settings = app.settings
     outcome = retry_pass(
         app.connections,
         options,
@@ -123,6 +165,8 @@ def retry(
         pushgateway=pushgateway,
         lock_timeout=settings.retry.metrics_lock_timeout,
     )
+    entry.note(**journal_counts(outcome.summary))
+    entry.count(outcome.summary.claimed - outcome.summary.aborted)
     _report(
         out,
         outcome.summary,

@@ -8,9 +8,11 @@ from typing import Annotated
 
 import typer
 
+from kafkaops.cli.gate import no_writes
 from kafkaops.cli.state import output
 
 
+@no_writes
 def sandbox(
     brokers: Annotated[
         int, typer.Option("--brokers", min=1, max=9, help="Number of brokers. [default: 1]")

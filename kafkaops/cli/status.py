@@ -18,6 +18,7 @@ from typer.core import TyperCommand
 
 from kafkaops.cli.errors import known_error
 from kafkaops.cli.formats import output_option
+from kafkaops.cli.gate import no_writes
 from kafkaops.cli.output import Format, Output
 from kafkaops.cli.state import state
 from kafkaops.common.errors import ExitStatus, KafkaopsError, UsageError
@@ -104,6 +105,7 @@ def _nagios_unknown(message: str) -> None:
     Output().write(nagios_line("UNKNOWN", first) + "\n")
 
 
+@no_writes
 def status(
     ctx: typer.Context,
     output_format: Annotated[StatusFormat | None, output_option(tuple(StatusFormat))] = None,

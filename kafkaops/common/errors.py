@@ -111,3 +111,18 @@ class KafkaAuthorizationError(KafkaClientError):
 
 class OutputError(KafkaopsError):
     """The output could not be written (standard output closed, disk full)."""
+
+
+class ReadOnlyError(KafkaopsError):
+    """A command that writes to the database or Kafka, asked of a read-only context: refused
+    before anything is opened."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class AuditError(KafkaopsError):
+    """The audit journal could not be written, so the command did not act (fail closed)."""
+
+
+class ArchiveError(KafkaopsError):
+    """A purge's archive could not be created or written; the batch in flight was not deleted."""

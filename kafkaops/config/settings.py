@@ -38,6 +38,7 @@ from kafkaops.kafka.dlq_names import DEFAULT_DLQ_SUFFIX, DEFAULT_DLQ_SUFFIXES, D
 from kafkaops.kafka.topics import is_valid_topic_name
 
 if TYPE_CHECKING:
+    from kafkaops.config.journal import AuditSettings, PurgeSettings, ReadOnly
     from kafkaops.config.sections import AlertSettings, AppSettings, StatusSettings
 
 __all__ = [
@@ -102,7 +103,18 @@ SETTLE_TIMEOUT = timedelta(seconds=30)
 STATEMENT_TIMEOUT = timedelta(seconds=30)
 
 # The keys each section accepts (`kafka` is librdkafka's free-form properties).
-SECTIONS = ("database", "kafka", "app", "retry", "thresholds", "alerts", "status", "filters")
+SECTIONS = (
+    "database",
+    "kafka",
+    "app",
+    "retry",
+    "thresholds",
+    "alerts",
+    "status",
+    "filters",
+    "audit",
+    "purge",
+)
 SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
     "database": ("url", "table", "schema", "columns", "id_type", "lock_timeout"),
     "kafka": None,
@@ -147,6 +159,8 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
     "alerts": ("webhook", "timeout"),
     "status": ("state_dir", "timeout"),
     "filters": None,  # saved --where expressions: name -> expression
+    "audit": ("required", "file"),
+    "purge": ("archive_dir",),
 }
 THRESHOLD_LEVELS: dict[str, tuple[str, ...]] = {
     "pending_events": ("warning", "critical"),
@@ -258,8 +272,14 @@ class Settings:
         sources: Mapping[str, str] | None = None,
         missing: Mapping[str, tuple[MissingVariable, ...]] | None = None,
         raw: Mapping[str, Mapping[str, Any]] | None = None,
+        audit: AuditSettings | None = None,
+        purge: PurgeSettings | None = None,
+        readonly: ReadOnly | None = None,
     ) -> None:
+        from kafkaops.config.journal import AuditSettings, PurgeSettings, ReadOnly
+
         self.context = context
+        self.readonly = readonly or ReadOnly()
         self.config_path = config_path
         self.config_origin = config_origin  # how the lookup found the file
         self._consumer_groups = tuple(consumer_groups or ())
@@ -280,6 +300,8 @@ class Settings:
             "thresholds": thresholds or Thresholds(),
             "alerts": alerts or AlertSettings(),
             "status": status or StatusSettings(),
+            "audit": audit or AuditSettings(),
+            "purge": purge or PurgeSettings(),
         }
 
     def _section(self, name: str) -> Any:
@@ -333,6 +355,14 @@ class Settings:
                 hint="filters: {timeouts: 'error.class.endsWith(\"TimeoutException\")'}",
             )
         return dict(saved)
+
+    @property
+    def audit(self) -> AuditSettings:
+        return self._section("audit")
+
+    @property
+    def purge(self) -> PurgeSettings:
+        return self._section("purge")
 
     def require_database_url(self) -> str:
         if not self.database.url:
@@ -428,7 +458,9 @@ def settings_from(
     path = file.path if file else None
     data = file.data if file else {}
     name, context = select_context(data, path, flag=overrides.context, env=env)
-    check_keys(context, SECTIONS, f"context {name!r}")
+    from kafkaops.config.journal import READONLY_KEY, audit_settings, purge_settings, read_only
+
+    check_keys(context, (*SECTIONS, READONLY_KEY), f"context {name!r}")
     origin = f"file {path} (context {name})" if path else "default"
     sources: dict[str, str] = {}
     raw: dict[str, dict[str, Any]] = {}
@@ -479,6 +511,9 @@ def settings_from(
         sources=sources,
         missing=by_section,
         raw=raw,
+        audit=parsed("audit", audit_settings),
+        purge=parsed("purge", purge_settings),
+        readonly=read_only(context, env, name=name, path=path),
     )
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from kafkaops.common.errors import ConnectionLostError, StatementTimeoutError, UsageError
+from kafkaops.common.errors import ArchiveError, ConnectionLostError, StatementTimeoutError, UsageError
 from kafkaops.common.timeparse import parse_instant
 from kafkaops.db.failed_events import (
     ActionPlan,
@@ -28,11 +28,22 @@ from kafkaops.db.failed_events import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement
+    from sqlalchemy import ColumnElement, Table
     from sqlalchemy.engine import Connection
 
+    from kafkaops.db.archive import ArchiveWriter
     from kafkaops.db.connections import Connections
-    from kafkaops.db.where import RowFilter
+    from kafkaops.db.where import Performer, RowFilter
+
+
+class BatchWitness(Protocol):
+    """What sees each batch of an action (the audit journal): `batch` inside the batch's
+    transaction, after its change and before its commit (a failure there rolls the batch
+    back), `committed` once that commit succeeded."""
+
+    def batch(self, conn: Connection, ids: Sequence[Any]) -> None: ...
+
+    def committed(self) -> None: ...
 
 
 class ActionInterrupted(Exception):
@@ -58,6 +69,7 @@ class BulkAction:
         self.within = within
         self.where: Sequence[ColumnElement[bool]] = ()
         self.rows: RowFilter | None = None  # --where: only the rows this expression selects
+        self.witness: BatchWitness | None = None  # the audit journal, when one is kept
 
     @property
     def statuses(self) -> str:
@@ -141,10 +153,19 @@ class Requeue(BulkAction):
 
     def run(self) -> int:
         try:
+            ids: list[Any] | None = None if self.witness is None else []
             with self._transaction() as conn:
                 if self.rows is not None:
-                    return self._requeue_selected(conn, self.rows)
-                return requeue(conn, self.conns.table, flt=self.flt, now=self.now, where=self.where)
+                    changed = self._requeue_selected(conn, self.rows)
+                else:
+                    changed = requeue(
+                        conn, self.conns.table, flt=self.flt, now=self.now, where=self.where, ids_out=ids
+                    )
+                    if self.witness is not None:
+                        self.witness.batch(conn, ids or [])
+            if self.witness is not None:
+                self.witness.committed()
+            return changed
         except StatementTimeoutError as late:
             raise late.telling("nothing was requeued (the transaction was rolled back)") from late
         except ConnectionLostError as lost:
@@ -158,11 +179,18 @@ class Requeue(BulkAction):
         """--where: every selected row, in batches of one transaction."""
         from kafkaops.db.where import act_batch, requeue_statement
 
-        statement = requeue_statement(self.conns.table, self.now)
+        update = requeue_statement(self.conns.table, self.now)
+
+        def perform(conn: Connection, ids: Sequence[Any]) -> int:
+            changed = update(conn, ids)
+            if self.witness is not None:
+                self.witness.batch(conn, ids)
+            return changed
+
         done, after, more = 0, None, True
         while more:
             changed, after, more = act_batch(
-                conn, self.conns.table, rows, self.where, statement, after=after, batch_size=5_000
+                conn, self.conns.table, rows, self.where, perform, after=after, batch_size=5_000
             )
             done += changed
         return done
@@ -188,6 +216,12 @@ class Purge(BulkAction):
         self.batch_size = batch_size
         self.takes = "RESOLVED or DLQ" + (" last updated before the cutoff" if older_than else "")
         self.where = purge_conditions(conns.table, self.flt, older_than)  # refuses a purge of everything
+        self.archive: ArchiveWriter | None = None  # every row deleted, fsynced before each commit
+        self.live: Table | None = None  # the table as the database has it, every column
+
+    def keep_in(self, archive: ArchiveWriter, live: Table) -> None:
+        """Archive every row deleted, every column of `live`, before each batch commits."""
+        self.archive, self.live = archive, live
 
     def run(self) -> int:
         """Batch after batch until one comes back short. Ctrl-C raises ActionInterrupted with
@@ -195,7 +229,7 @@ class Purge(BulkAction):
         deleted = 0
         try:
             if self.rows is not None:
-                from kafkaops.db.where import act_batch, delete_statement
+                from kafkaops.db.where import act_batch
 
                 # Each batch its own transaction, as below, resuming after the last id read: the
                 # rows the expression leaves are never read twice.
@@ -207,27 +241,30 @@ class Purge(BulkAction):
                             self.conns.table,
                             self.rows,
                             self.where,
-                            delete_statement(self.conns.table),
+                            self._delete_selected(),
                             after=after,
                             batch_size=self.batch_size,
                             skip_locked=True,
                         )
+                    if self.witness is not None:
+                        self.witness.committed()
                     deleted += batch
                 return deleted
             while True:
                 with self._transaction() as conn:
-                    batch = purge_batch(
-                        conn,
-                        self.conns.table,
-                        flt=self.flt,
-                        older_than=self.older_than,
-                        batch_size=self.batch_size,
-                    )
+                    batch = self._batch(conn)
+                if self.witness is not None:
+                    self.witness.committed()
                 deleted += batch
                 if batch < self.batch_size:
                     return deleted
         except KeyboardInterrupt:
             raise ActionInterrupted(deleted, "deleting") from None
+        except ArchiveError as unwritten:
+            raise ArchiveError(
+                f"{unwritten.message}; {deleted:,} row(s) deleted in committed batches (all in the "
+                "archive); the batch in flight was rolled back"
+            ) from unwritten
         except StatementTimeoutError as late:
             if not deleted:
                 raise late.telling("nothing was deleted (the transaction was rolled back)") from late
@@ -243,6 +280,78 @@ class Purge(BulkAction):
                 else "the batch in flight was not"
             )
             raise lost.telling(f"{deleted:,} row(s) deleted in committed batches; {last}") from lost
+
+    def _delete_selected(self) -> Performer:
+        """--where: delete the ids a batch selected (locked by then), archived and witnessed
+        as `_batch` does."""
+
+        def perform(conn: Connection, ids: Sequence[Any]) -> int:
+            if self.archive is not None and self.live is not None:
+                from kafkaops.db.archive import archived_purge_batch
+
+                done = archived_purge_batch(
+                    conn,
+                    self.conns.table,
+                    self.live,
+                    where=[self.conns.table.c.id.in_(ids)],
+                    id_column=self.conns.settings.database.physical("id"),
+                    batch_size=len(ids),
+                    archive=self.archive,
+                )
+            else:
+                from sqlalchemy import delete
+
+                table = self.conns.table
+                statement = delete(table).where(table.c.id.in_(ids)).returning(table.c.id)
+                done = [row[0] for row in conn.execute(statement)]
+            if self.witness is not None:
+                self.witness.batch(conn, done)
+            return len(done)
+
+        return perform
+
+    def _batch(self, conn: Connection) -> int:
+        """Delete one batch: archived and witnessed when asked, else one plain DELETE."""
+        if self.archive is None and self.witness is None:
+            return purge_batch(
+                conn, self.conns.table, flt=self.flt, older_than=self.older_than, batch_size=self.batch_size
+            )
+        ids: list[Any] = []
+        if self.archive is not None and self.live is not None:
+            from kafkaops.db.archive import archived_purge_batch
+
+            db = self.conns.settings.database
+            ids = archived_purge_batch(
+                conn,
+                self.conns.table,
+                self.live,
+                where=self.where,
+                id_column=db.physical("id"),
+                batch_size=self.batch_size,
+                archive=self.archive,
+            )
+        else:
+            purge_batch(
+                conn,
+                self.conns.table,
+                flt=self.flt,
+                older_than=self.older_than,
+                batch_size=self.batch_size,
+                ids_out=ids,
+            )
+        if self.witness is not None:
+            self.witness.batch(conn, ids)
+        return len(ids)
+
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        """As every action's, and on SQLite holding the write lock from the start when the
+        rows are read before they are deleted (archived)."""
+        return self.conns.bounded(
+            self.verb,
+            within=self.within,
+            lock=self.conns.settings.database.lock_timeout,
+            immediate=self.archive is not None,
+        )
 
 
 def purge_cutoff(raw: str | None, *, now: datetime) -> datetime | None:

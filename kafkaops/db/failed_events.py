@@ -392,9 +392,11 @@ def requeue(
     flt: EventFilter,
     now: datetime,
     where: Sequence[ColumnElement[bool]] | None = None,
+    ids_out: list[Any] | None = None,
 ) -> int:
     """Back to PENDING, attempt counter reset, due now: the runbook's manual intervention.
-    `where` replaces the filter's conditions (the requeue action's own)."""
+    `where` replaces the filter's conditions (the requeue action's own); `ids_out` gets the ids
+    of the rows changed (for the audit journal)."""
     flt = requeue_filter(flt)
     statement = (
         update(table)
@@ -407,6 +409,9 @@ def requeue(
             resolved_at=None,
         )
     )
+    if ids_out is not None:
+        ids_out += [row[0] for row in conn.execute(statement.returning(table.c.id))]
+        return len(ids_out)
     return int(conn.execute(statement).rowcount)
 
 
@@ -442,9 +447,16 @@ def purge_conditions(
 
 
 def purge_batch(
-    conn: Connection, table: Table, *, flt: EventFilter, older_than: datetime | None, batch_size: int
+    conn: Connection,
+    table: Table,
+    *,
+    flt: EventFilter,
+    older_than: datetime | None,
+    batch_size: int,
+    ids_out: list[Any] | None = None,
 ) -> int:
-    """Delete at most one batch; the caller commits and repeats until it returns 0."""
+    """Delete at most one batch; the caller commits and repeats until it returns 0. `ids_out`
+    gets the ids of the rows deleted (for the audit journal)."""
     # Locking the rows as they are chosen makes PostgreSQL re-check the conditions on a row
     # that changed meanwhile (requeued to PENDING: no longer deleted); SKIP LOCKED lets two
     # purges share the work instead of queueing behind each other.
@@ -455,6 +467,9 @@ def purge_batch(
         .with_for_update(skip_locked=True)
     )
     statement = delete(table).where(table.c.id.in_(ids.scalar_subquery()))
+    if ids_out is not None:
+        ids_out += [row[0] for row in conn.execute(statement.returning(table.c.id))]
+        return len(ids_out)
     return int(conn.execute(statement).rowcount)
 
 

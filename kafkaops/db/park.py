@@ -163,6 +163,8 @@ class _Batched(BulkAction):
             while True:
                 with self._transaction() as conn:
                     batch = self._batch(conn, room)
+                if self.witness is not None:
+                    self.witness.committed()
                 done += batch.changed
                 if batch.seen < self.batch_size:
                     break
@@ -213,6 +215,8 @@ class _Batched(BulkAction):
             )
         )
         changed = conn.execute(statement, values).rowcount
+        if self.witness is not None:  # the audit journal, in this batch's transaction
+            self.witness.batch(conn, [row.id for row in rows])
         return _Batch(int(changed), len(rows))
 
 

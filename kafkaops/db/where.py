@@ -22,7 +22,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Table, delete, select, update
+from sqlalchemy import ColumnElement, Table, select, update
 
 from kafkaops.common.timeparse import as_utc, isoformat_utc
 from kafkaops.common.where import Where, compile_where, conjuncts, unwrap
@@ -30,6 +30,10 @@ from kafkaops.config.settings import LOGICAL_COLUMNS
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+
+# What a bulk action does to the ids a batch selected, inside the batch's transaction: the rows
+# it changed.
+Performer = Callable[["Connection", Sequence[Any]], int]
 
 ROW_FIELDS = (*LOGICAL_COLUMNS, "error_signature")
 _TEXT_COLUMNS = ("id", "event_id", "topic", "event_key", "status", "error_type")
@@ -197,12 +201,13 @@ def act_on_selected(
     rows: RowFilter,
     where: Sequence[ColumnElement[bool]],
     chosen: Sequence[Any],
-    act: Callable[[Sequence[Any]], Any],
+    act: Performer,
     *,
     skip_locked: bool = False,
 ) -> int:
     """Lock the `chosen` rows that still meet `where`, ask the expression again of each (a
-    row may have changed since it was read) and `act` on the ids still selected."""
+    row may have changed since it was read) and `act` on the ids still selected (it returns
+    how many rows it changed)."""
     if not chosen:
         return 0
     query = (
@@ -213,25 +218,19 @@ def act_on_selected(
     still = [r["id"] for r in (dict(m._mapping) for m in conn.execute(query)) if rows.test(r, count=False)]
     if not still:
         return 0
-    return int(conn.execute(act(still)).rowcount)
+    return act(conn, still)
 
 
-def requeue_statement(table: Table, now: datetime) -> Callable[[Sequence[Any]], Any]:
-    def statement(ids: Sequence[Any]) -> Any:
-        return (
+def requeue_statement(table: Table, now: datetime) -> Performer:
+    def perform(conn: Connection, ids: Sequence[Any]) -> int:
+        statement = (
             update(table)
             .where(table.c.id.in_(ids))
             .values(status="PENDING", retry_count=0, next_retry_at=now, updated_at=now, resolved_at=None)
         )
+        return int(conn.execute(statement).rowcount)
 
-    return statement
-
-
-def delete_statement(table: Table) -> Callable[[Sequence[Any]], Any]:
-    def statement(ids: Sequence[Any]) -> Any:
-        return delete(table).where(table.c.id.in_(ids))
-
-    return statement
+    return perform
 
 
 def plan_selected(
@@ -275,7 +274,7 @@ def act_batch(
     table: Table,
     rows: RowFilter,
     where: Sequence[ColumnElement[bool]],
-    act: Callable[[Sequence[Any]], Any],
+    act: Performer,
     *,
     after: Any,
     batch_size: int,

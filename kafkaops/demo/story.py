@@ -264,6 +264,7 @@ def seed_history(url: str, *, now: datetime, rng: random.Random) -> dict[str, in
     and the backlog of an outage that began an hour ago (PENDING, most due now)."""
     import sqlalchemy as sa
 
+    from kafkaops.audit.table import create_audit_table
     from kafkaops.config.settings import DatabaseSettings
     from kafkaops.db.engine import create_engine
     from kafkaops.db.schema import build_table, init_table
@@ -272,6 +273,7 @@ def seed_history(url: str, *, now: datetime, rng: random.Random) -> dict[str, in
     engine = create_engine(url)
     try:
         init_table(engine, settings, id_type="bigint")
+        create_audit_table(engine, settings)  # as `db init` does: the demo's requeue is journaled
         table = build_table(settings, id_type="bigint")
         rows = _history(now, rng)
         with engine.begin() as conn:

@@ -70,6 +70,7 @@ class ReplaySummary:
     duration_s: float = 0.0
     complete: bool = False
     interrupted: bool = False
+    commits: int = 0  # transactions committed (the audit journal says so)
 
     def add(self, batch: Batch) -> None:
         self.targets.update(batch.targets)
@@ -738,6 +739,7 @@ class Replayer:
         self.progress(batch.advanced(self.positions))
         self.positions.update(batch.moved)
         self.summary.add(batch)
+        self.summary.commits += 1
         self.on_commit(batch)
         gc.collect()  # cheap: only what was made since the run started (_collect_per_batch)
         return True

@@ -23,6 +23,7 @@ import yaml
 from confluent_kafka import Producer
 from typer.main import get_command
 
+from kafkaops.audit.table import audit_table, create_audit_table
 from kafkaops.cli.main import app
 from kafkaops.config.settings import DatabaseSettings
 from kafkaops.db.engine import create_engine
@@ -54,6 +55,9 @@ COMMANDS: dict[str, list[str]] = {
     "lag": [],
     "doctor": ["status"],
     "probe": ["--topic", "t.v1", "-n", "3"],
+    "failed restore": ["archive.jsonl", "--dry-run"],
+    "audit": [],
+    "audit show": ["1"],
 }
 # A format no command writes, and every one some command writes.
 EVERY_FORMAT = ["table", "json", "jsonl", "yaml", "csv", "tsv", "nagios", "prometheus", "xml"]
@@ -86,9 +90,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     settings = DatabaseSettings(url=url)
     engine = create_engine(url)
     init_table(engine, settings)
+    create_audit_table(engine, settings)
     with engine.begin() as conn:
         conn.execute(sa.insert(build_table(settings)), [event(1, topic="t.v1")])
+        entry = {"started_at": "2026-12-06T09:00:00.000000Z", "actor": "a@h", "version": "0", "rows": 0}
+        command = {"command": "failed requeue", "command_line": "kafkaops failed requeue", "selection": "{}"}
+        conn.execute(sa.insert(audit_table(settings)), [{**entry, **command, "details": "{}"}])
     engine.dispose()
+    header = {"kafkaops_archive": 1, "table": "failed_kafka_events", "id_column": "id", "columns": ["id"]}
+    (root / "archive.jsonl").write_text(json.dumps(header) + "\n")
     with EmbeddedKafka() as cluster:
         cluster.create_topic("t.v1")
         cluster.create_topic("t.v1.dlq")
@@ -105,6 +115,7 @@ def configured(world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.Monkey
     path = write_config(tmp_path / "kafkaops.yaml", kafka=kafka, database={"url": world["url"]})
     monkeypatch.setenv("KAFKAOPS_CONFIG", str(path))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(world["root"])  # where `failed restore archive.jsonl` finds it
 
 
 def listed_formats(cli: Cli, command: str) -> list[str]:

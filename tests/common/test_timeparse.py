@@ -18,8 +18,8 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
     [
         ["failed", "--since", "30"],
         ["failed", "list", "--until", "90"],
-        ["failed", "purge", "--older-than", "30", "--yes"],
-        ["failed", "purge", "--older-than", "30", "--dry-run"],
+        ["failed", "purge", "--no-archive", "--older-than", "30", "--yes"],
+        ["failed", "purge", "--no-archive", "--older-than", "30", "--dry-run"],
         ["failed", "requeue", "--since", "1.5", "--dry-run"],
     ],
 )
@@ -98,11 +98,11 @@ def test_machine_time_format_is_whole_seconds_with_z() -> None:
     ("args", "said"),
     [
         (
-            ["failed", "purge", "--older-than", "0999-01-02T03:04:05Z", "--dry-run"],
+            ["failed", "purge", "--no-archive", "--older-than", "0999-01-02T03:04:05Z", "--dry-run"],
             "last updated before 0999-01-02 03:04:05Z match in",
         ),
         (
-            ["failed", "purge", "--older-than", "2026-11-25T12:00:00.750+02:00", "--dry-run"],
+            ["failed", "purge", "--no-archive", "--older-than", "2026-11-25T12:00:00.750+02:00", "--dry-run"],
             "2026-11-25 10:00:00Z",
         ),
     ],

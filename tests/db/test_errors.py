@@ -181,7 +181,7 @@ def _kafkaops_waiting_on_a_lock(
         (["failed", "-g", "status"], "ACCESS EXCLUSIVE", ""),
         (["failed", "requeue", "--yes"], "SHARE", "; nothing was requeued (the transaction was rolled back)"),
         (
-            ["failed", "purge", "--older-than", "1d", "--yes", "--batch-size", "1"],
+            ["failed", "purge", "--no-archive", "--older-than", "1d", "--yes", "--batch-size", "1"],
             "SHARE",
             "; nothing was deleted (the transaction was rolled back)",
         ),
@@ -339,7 +339,7 @@ def test_an_error_raised_while_unwinding_an_interrupt_does_not_replace_it() -> N
 
 
 @pytest.mark.parametrize(
-    "args", [("failed",), ("failed", "purge", "--older-than", "1d", "--yes"), ("db", "check")]
+    "args", [("failed",), ("failed", "purge", "--no-archive", "--older-than", "1d", "--yes"), ("db", "check")]
 )
 @pytest.mark.slow
 def test_a_table_locked_by_a_migration_gives_up_with_one_error_instead_of_hanging(

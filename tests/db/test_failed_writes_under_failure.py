@@ -34,7 +34,9 @@ def fill(db, rows: int, status: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def purge(config, *extra: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
-    return start_kafkaops("failed", "purge", "--older-than", "30d", "--yes", *extra, config=config)
+    return start_kafkaops(
+        "failed", "purge", "--no-archive", "--older-than", "30d", "--yes", *extra, config=config
+    )
 
 
 @pytest.mark.slow
@@ -116,7 +118,7 @@ def test_a_row_being_requeued_while_purge_runs_is_skipped(pg_database, cli, tmp_
         operator.execute(sa.text("SET lock_timeout = '5s'"))
         # An operator's requeue of one DLQ row, not yet committed when the purge starts.
         operator.execute(sa.update(t).where(t.c.id == first).values(status="PENDING"))
-        result = cli("failed", "purge", "--status", "DLQ", "--older-than", "30d", "--yes")
+        result = cli("failed", "purge", "--no-archive", "--status", "DLQ", "--older-than", "30d", "--yes")
         operator.commit()
     assert result.exit_code == 0, result.stderr
     assert "Deleted 2 row(s)." in result.stderr
@@ -213,7 +215,7 @@ def slow_trigger(db, seconds: int) -> None:  # type: ignore[no-untyped-def]
     [
         (("requeue",), "requeue did not finish within 2s (statement_timeout); nothing was requeued"),
         (
-            ("purge", "--older-than", "30d"),
+            ("purge", "--no-archive", "--older-than", "30d"),
             "purge did not finish within 2s (statement_timeout); nothing was deleted",
         ),
     ],
@@ -254,6 +256,7 @@ def test_a_purge_that_times_out_after_some_batches_says_how_many_were_deleted(pg
     done = run_kafkaops(
         "failed",
         "purge",
+        "--no-archive",
         "--older-than",
         "30d",
         "--yes",
@@ -279,7 +282,7 @@ def test_a_purge_that_times_out_after_some_batches_says_how_many_were_deleted(pg
         ("0s", "Error: --timeout '0s' must be longer than 0s"),
     ],
 )
-@pytest.mark.parametrize("command", [("requeue",), ("purge", "--older-than", "1d")])
+@pytest.mark.parametrize("command", [("requeue",), ("purge", "--no-archive", "--older-than", "1d")])
 @pytest.mark.slow
 def test_a_timeout_that_is_not_a_positive_duration_is_a_usage_error(
     pg_database, tmp_path, command: tuple[str, ...], bad: str, message: str
@@ -328,6 +331,7 @@ def test_ctrl_c_in_the_middle_of_a_purge_says_how_many_rows_were_deleted(pg_data
             "kafkaops",
             "failed",
             "purge",
+            "--no-archive",
             "--older-than",
             "30d",
             "--yes",
@@ -382,6 +386,7 @@ def test_ctrl_c_while_a_statement_runs_is_an_interrupt_not_a_database_error(
                 "kafkaops",
                 "failed",
                 "purge",
+                "--no-archive",
                 "--older-than",
                 "30d",
                 "--yes",

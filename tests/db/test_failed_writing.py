@@ -50,13 +50,13 @@ def test_requeue_by_id_acts_on_those_rows_and_names_the_ones_it_leaves(configure
 
 def test_purge_by_id_never_deletes_undelivered_rows(configured, cli) -> None:
     ids = insert_one_per_status(configured)
-    result = cli("failed", "purge", *(str(i) for i in ids.values()), "--yes", "-o", "json")
+    result = cli("failed", "purge", "--no-archive", *(str(i) for i in ids.values()), "--yes", "-o", "json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert (doc["matched"], doc["deleted"]) == (2, 2)
     assert sorted(item["status"] for item in doc["left_out"]) == ["DLQ_FAILED", "PENDING"]
     assert sorted(r["event_id"] for r in configured.rows()) == ["evt-1", "evt-2"]
-    refused = cli("failed", "purge", str(ids["evt-1"]), "--status", "DLQ_FAILED", "--yes")
+    refused = cli("failed", "purge", "--no-archive", str(ids["evt-1"]), "--status", "DLQ_FAILED", "--yes")
     assert refused.exit_code == 2 and "purge never deletes DLQ_FAILED" in refused.stderr
     assert configured.count() == 2
 
@@ -127,7 +127,7 @@ def _run_in_pty(args: list[str], answer: str, env: dict[str, str]) -> tuple[str,
 @pytest.mark.slow
 def test_confirmation_names_the_context_and_the_database(renamed_pg_free_config) -> None:
     db, env = renamed_pg_free_config
-    seen, code = _run_in_pty(["failed", "purge", "--older-than", "30d"], "n", env)
+    seen, code = _run_in_pty(["failed", "purge", "--no-archive", "--older-than", "30d"], "n", env)
     assert code == 1, seen
     host = db.engine.url.host
     port = db.engine.url.port
@@ -135,7 +135,7 @@ def test_confirmation_names_the_context_and_the_database(renamed_pg_free_config)
     assert f"Delete 1 RESOLVED row(s) in context test (postgresql {host}:{port}/{name})? [y/N]" in seen
     assert "Aborted; nothing changed." in seen
     assert db.count() == 1
-    seen, code = _run_in_pty(["failed", "purge", "--older-than", "30d"], "y", env)
+    seen, code = _run_in_pty(["failed", "purge", "--no-archive", "--older-than", "30d"], "y", env)
     assert code == 0 and "Deleted 1 row(s)." in seen
     assert db.count() == 0
 
@@ -221,7 +221,7 @@ def test_an_empty_filter_is_refused_not_read_as_no_filter(
     from tests.helpers.events import NOW
 
     configured.insert([event(1, status="RESOLVED", topic="a", updated_at=NOW - timedelta(days=90))])
-    purge = ("purge", "--older-than", "30d", "--yes")
+    purge = ("purge", "--no-archive", "--older-than", "30d", "--yes")
     args = ("failed", *purge, option, value) if where == "after" else ("failed", option, value, *purge)
     result = cli(*args)
     assert result.exit_code == 2
@@ -232,14 +232,21 @@ def test_an_empty_filter_is_refused_not_read_as_no_filter(
 def test_a_purge_cutoff_in_the_future_is_refused(configured, cli) -> None:  # type: ignore[no-untyped-def]
     """A mistyped year (`--older-than 2062-11-01`) matched every purgeable row."""
     configured.insert([event(1, status="RESOLVED"), event(2, status="DLQ")])
-    result = cli("failed", "purge", "--status", "RESOLVED,DLQ", "--older-than", "2062-11-01", "--yes")
+    result = cli(
+        "failed", "purge", "--no-archive", "--status", "RESOLVED,DLQ", "--older-than", "2062-11-01", "--yes"
+    )
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "Error: --older-than '2062-11-01' is in the future: every row would match",
         "Hint: to delete the rows whatever their age, say so: --older-than 0s",
     ]
     assert configured.count() == 2
-    assert cli("failed", "purge", "--status", "RESOLVED,DLQ", "--older-than", "0s", "--yes").exit_code == 0
+    assert (
+        cli(
+            "failed", "purge", "--no-archive", "--status", "RESOLVED,DLQ", "--older-than", "0s", "--yes"
+        ).exit_code
+        == 0
+    )
     assert configured.count() == 0
 
 
@@ -285,19 +292,19 @@ def test_purge_deletes_old_rows_in_batches_and_never_undelivered_ones(configured
         ]
     )
     t = configured.table
-    result = cli("failed", "purge", "--older-than", "30d", "--dry-run")
+    result = cli("failed", "purge", "--no-archive", "--older-than", "30d", "--dry-run")
     assert "7 RESOLVED row(s)" in result.stderr and configured.count() == 10
-    result = cli("failed", "purge", "--older-than", "30d", "--batch-size", "3", "--yes")
+    result = cli("failed", "purge", "--no-archive", "--older-than", "30d", "--batch-size", "3", "--yes")
     assert result.exit_code == 0, result.stderr
     assert "Deleted 7 row(s)." in result.stderr
     assert configured.count(t.c.status == "RESOLVED") == 1
     for status in ("PENDING", "DLQ_FAILED", "pending,resolved"):
-        refused = cli("failed", "purge", "--status", status, "--older-than", "0s", "--yes")
+        refused = cli("failed", "purge", "--no-archive", "--status", status, "--older-than", "0s", "--yes")
         assert refused.exit_code == 2 and "purge never deletes" in refused.stderr
     assert configured.count() == 3
 
 
 def test_purge_needs_older_than(configured, cli) -> None:
-    result = cli("failed", "purge", "--yes")
+    result = cli("failed", "purge", "--no-archive", "--yes")
     assert result.exit_code == 2
     assert "--older-than" in result.stderr

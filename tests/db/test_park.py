@@ -89,12 +89,14 @@ def test_a_parked_row_is_purged_only_when_purge_names_parked(configured, cli) ->
     old = {"created_at": OLD, "updated_at": OLD}
     configured.insert([event(1, status="PARKED", last_error="parked from PENDING: x", **old)])
     [row] = configured.rows()
-    result = cli("failed", "purge", "--older-than", "1d", "--status", "RESOLVED,DLQ", "--yes")
+    result = cli("failed", "purge", "--older-than", "1d", "--status", "RESOLVED,DLQ", "--no-archive", "--yes")
     assert result.exit_code == 0, result.stderr
-    result = cli("failed", "purge", str(row["id"]), "--yes", "-o", "json")
+    result = cli("failed", "purge", str(row["id"]), "--no-archive", "--yes", "-o", "json")
     assert json.loads(result.stdout)["deleted"] == 0
     assert configured.count() == 1
-    result = cli("failed", "purge", "--older-than", "1d", "--status", "PARKED", "--yes", "-o", "json")
+    result = cli(
+        "failed", "purge", "--older-than", "1d", "--status", "PARKED", "--no-archive", "--yes", "-o", "json"
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["deleted"] == 1
     assert configured.count() == 0

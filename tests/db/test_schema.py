@@ -238,7 +238,7 @@ def test_every_command_keys_rows_by_logical_names_under_a_full_mapping(renamed, 
     requeued = cli("failed", "requeue", str(ids["evt-1"]), "--yes", "-o", "json")
     assert requeued.exit_code == 0, requeued.stderr
     assert json.loads(requeued.stdout)["requeued"] == 1
-    purged = cli("failed", "purge", "--older-than", "30d", "--yes", "-o", "json")
+    purged = cli("failed", "purge", "--no-archive", "--older-than", "30d", "--yes", "-o", "json")
     assert json.loads(purged.stdout)["deleted"] == 1
     t = renamed.table
     assert {r["event_id"]: r["status"] for r in renamed.rows()} == {

@@ -90,7 +90,7 @@ def test_times_in_each_stored_form_are_read_and_compared_as_instants(
     assert table.exit_code == 0 and "10d" in table.stdout and "1h" in table.stdout, table.stdout
     since = cli("failed", "list", "--since", "2d", "-o", "json")
     assert [r["id"] for r in json.loads(since.stdout)] == [2]
-    purged = cli("failed", "purge", "--older-than", "7d", "--yes", "-o", "json")
+    purged = cli("failed", "purge", "--no-archive", "--older-than", "7d", "--yes", "-o", "json")
     assert purged.exit_code == 0, purged.stderr
     assert json.loads(purged.stdout)["deleted"] == 1
     assert list(raw_times(db, "created_at")) == [2]
@@ -136,7 +136,7 @@ def test_a_value_that_is_no_time_is_shown_raw_and_never_matches_a_cutoff(
     assert {r["id"]: r["created_at"] for r in json.loads(listed.stdout)}[1] == "yesterday\x1b[31m"
     assert cli("failed", "show", "1").exit_code == 0
     assert cli("failed", "-g", "status").exit_code == 0
-    purged = cli("failed", "purge", "--older-than", "1d", "--yes", "-o", "json")
+    purged = cli("failed", "purge", "--no-archive", "--older-than", "1d", "--yes", "-o", "json")
     assert json.loads(purged.stdout)["deleted"] == 1
     assert list(raw_times(db, "created_at")) == [1]  # an unreadable time is never "older than"
 

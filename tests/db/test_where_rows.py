@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from kafkaops.common.where import compile_where
+from kafkaops.db.archive import read_archive
 from kafkaops.db.where import ROW_FIELDS, sql_terms
 from tests.conftest import Cli
 from tests.helpers.config import write_config
@@ -83,16 +84,22 @@ def test_requeue_where_changes_only_the_rows_it_selects(configured, cli: Cli) ->
     assert "1 row could not be evaluated" in result.stderr
 
 
-def test_purge_where_deletes_only_selected_rows_batch_by_batch(configured, cli: Cli) -> None:  # type: ignore[no-untyped-def]
+def test_purge_where_deletes_only_selected_rows_batch_by_batch(configured, cli: Cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     configured.insert(
         [event(n, status="RESOLVED", payload=json.dumps({"n": n}), updated_at=NOW) for n in range(25)]
     )
+    archive = tmp_path / "purged.jsonl"
     result = cli(
-        "failed", "purge", "--older-than", "0s", "--where", "payload.n % 3 == 0", "--batch-size", "4", "--yes", "-o", "json"
+        "failed", "purge", "--older-than", "0s", "--where", "payload.n % 3 == 0", "--batch-size", "4",
+        "--archive", str(archive), "--yes", "-o", "json",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["deleted"] == 9
     assert sorted(int(r["event_id"][4:]) for r in configured.rows()) == [n for n in range(25) if n % 3]
+    # Every row the expression deleted is in the archive, and no other.
+    kept = read_archive(archive)
+    assert not kept.cut_short
+    assert sorted(int(r["event_id"][4:]) for r in kept.rows) == [n for n in range(25) if n % 3 == 0]
 
 
 @pytest.mark.timeout(60)
@@ -131,7 +138,7 @@ def test_a_row_the_expression_leaves_is_never_locked(
         assert json.loads(result.stdout)["requeued"] == 2
         # evt-11 is selected but locked: SKIP LOCKED passes over it; evt-10 is not selected.
         result = cli(
-            "failed", "purge", "--status", "DLQ", "--older-than", "0s", "--where", "payload.n >= 1", "--yes", "-o", "json"
+            "failed", "purge", "--status", "DLQ", "--older-than", "0s", "--where", "payload.n >= 1", "--no-archive", "--yes", "-o", "json"
         )  # fmt: skip
         assert result.exit_code == 0, result.stderr
         assert json.loads(result.stdout)["deleted"] == 2
@@ -143,7 +150,12 @@ def test_a_row_the_expression_leaves_is_never_locked(
 
 
 def test_a_bad_expression_is_exit_2_for_failed(configured, cli: Cli) -> None:  # type: ignore[no-untyped-def]
-    for argv in (("list",), ("requeue", "--yes"), ("purge", "--older-than", "1d", "--yes"), ("show", "1")):
+    for argv in (
+        ("list",),
+        ("requeue", "--yes"),
+        ("purge", "--older-than", "1d", "--no-archive", "--yes"),
+        ("show", "1"),
+    ):
         result = cli("failed", *argv, "--where", "payload.brandId ==")
         assert result.exit_code == 2, (argv, result.stderr)
         assert result.stderr.startswith("Error: --where: Syntax error") and "at column 19" in result.stderr

@@ -256,12 +256,14 @@ def test_a_null_retry_count_counts_as_never_attempted(
 def test_a_null_payload_counts_as_an_attempt_and_does_not_block_the_queue(
     database, embedded_kafka, cli, tmp_path, monkeypatch
 ) -> None:
+    from kafkaops.audit.table import create_audit_table
     from kafkaops.db.schema import build_table
 
     table = build_table(database.settings)
     table.c.payload.nullable = True  # the service's table may allow it; db init's does not
     table.metadata.create_all(database.engine)
     database._table = table
+    create_audit_table(database.engine, database.settings)  # as `db init` makes it
     configure(database, tmp_path, monkeypatch, embedded_kafka.bootstrap_servers, max_retries=1)
     embedded_kafka.create_topic("casino.player.registered.v1")
     embedded_kafka.create_topic("casino.player.registered.v1.dlq")

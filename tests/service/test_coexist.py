@@ -28,8 +28,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from kafkaops.audit.table import create_audit_table
 from kafkaops.common.clock import now as utcnow
-from kafkaops.config.settings import Overrides, load_settings
+from kafkaops.config.settings import DatabaseSettings, Overrides, load_settings
 from kafkaops.db.connections import Connections
 from kafkaops.db.engine import create_engine
 from kafkaops.db.failed_events import error_signature
@@ -67,6 +68,7 @@ class Setup:
         self.config = workdir / "kafkaops.yaml"
         context = {"database": {"url": database_url}, "kafka": {"bootstrap.servers": bootstrap}}
         self.config.write_text(yaml.safe_dump({"current-context": "svc", "contexts": {"svc": context}}))
+        create_audit_table(self.engine, DatabaseSettings(url=database_url))  # as `kafkaops db init` would
 
     def connections(self) -> Connections:
         return Connections(load_settings(Overrides(config_path=str(self.config))))

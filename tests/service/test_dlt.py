@@ -73,7 +73,8 @@ def service(
 
 def config(tmp_path: Path, bootstrap: str) -> str:
     path = tmp_path / "kafkaops.yaml"
-    context = {"kafka": {"bootstrap.servers": bootstrap}}
+    # No database: the replay's audit journal is a file.
+    context = {"kafka": {"bootstrap.servers": bootstrap}, "audit": {"file": str(tmp_path / "audit.jsonl")}}
     path.write_text(yaml.safe_dump({"current-context": "svc", "contexts": {"svc": context}}))
     return str(path)
 

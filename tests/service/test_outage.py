@@ -16,6 +16,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from kafkaops.audit.table import create_audit_table
+from kafkaops.config.settings import DatabaseSettings
 from kafkaops.db.engine import create_engine
 from tests.service.conftest import OwnBroker
 from tests.service.harness import Service, records_of, running_service, wait_until
@@ -45,6 +47,9 @@ class Outage:
         }
         path = tmp_path / "kafkaops.yaml"
         path.write_text(yaml.safe_dump({"current-context": "svc", "contexts": {"svc": context}}))
+        engine = create_engine(self.database_url)
+        create_audit_table(engine, DatabaseSettings(url=self.database_url))  # as `kafkaops db init` would
+        engine.dispose()
         return path
 
     def rows(self) -> list[dict[str, Any]]:
