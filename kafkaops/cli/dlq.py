@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -105,11 +105,27 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
     from kafkaops.dlq.ensure import topics_without_dlq
 
     for missing in topics_without_dlq(app_state.connections, props, catalog):
+        if missing.denied:
+            out.warning(
+                f"topic {safe_text(missing.source)} has failed events, and this principal is not "
+                f"authorized to describe its DLQ topic {safe_text(missing.name)} (whether it exists "
+                f"is unknown); {acl_hint_for_describe(missing.name, props)}"
+            )
+            continue
         out.warning(
             f"topic {safe_text(missing.source)} has failed events but no DLQ topic "
             f"{safe_text(missing.name)}: its next DLQ send fails and leaves "
             "DLQ_FAILED rows (run `kafkaops dlq ensure`)"
         )
+
+
+def acl_hint_for_describe(topic: str, props: Mapping[str, Any]) -> str:
+    """The ACL that lets kafkaops' principal describe ``topic``."""
+    from kafkaops.kafka.client import principal_of
+    from kafkaops.kafka.faults import acl_hint
+
+    who = principal_of(props)
+    return safe_text(acl_hint("TOPIC_AUTHORIZATION_FAILED", name=topic, operation="Describe", principal=who))
 
 
 # ---------------------------------------------------------------------------------------
@@ -167,6 +183,11 @@ def ensure(
                 f"topic {safe_text(p.source)} can have no DLQ topic: {safe_text(p.dlq)} is not a valid "
                 "Kafka topic name (too long?)"
             )
+        elif p.action == "no-describe":
+            out.warning(
+                f"not authorized to describe topic {safe_text(p.source)}: {safe_text(p.dlq)} not created "
+                f"({acl_hint_for_describe(p.source, props)})"
+            )
         elif p.action == "no-source":
             out.warning(
                 f"topic {safe_text(p.source)} does not exist on the cluster: {safe_text(p.dlq)} not created"
@@ -181,6 +202,9 @@ def ensure(
         )
         return
     created = create_missing(props, todo)
+    for p in todo:
+        if p.dlq not in created:
+            out.info(f"exists      {safe_text(p.dlq)} (the cluster says it already exists)")
     out.info(f"Created {len(created)} DLQ topic(s).")
 
 

@@ -17,11 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import KafkaopsError, NotFoundError, UsageError
 from kafkaops.dlq.listing import pending_offsets, replay_group_for
-from kafkaops.dlq.reading import READ_ONLY
+from kafkaops.dlq.reading import READ_ONLY, is_eof, raise_for
 from kafkaops.dlq.selection import Selection
 from kafkaops.kafka import dlq_names
-from kafkaops.kafka.errors import kafka_errors, translate_error
-from kafkaops.kafka.metadata import group_members, topic_metadata, watermarks
+from kafkaops.kafka.errors import kafka_errors
+from kafkaops.kafka.metadata import (
+    cluster_metadata,
+    committed_offsets,
+    group_members,
+    topic_metadata,
+    watermarks,
+)
 from kafkaops.kafka.topics import is_internal_topic
 
 if TYPE_CHECKING:
@@ -86,6 +92,9 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
     One consumer that never joins the group asks everything (topics, watermarks, committed
     offsets) over one connection: each client of its own would cost a bootstrap."""
     suffixes = request.suffixes
+    # Rejected credentials or TLS end the run here at once, with their cause (a consumer's
+    # requests would only time out).
+    _info, _metadata, admin = cluster_metadata(conns.kafka_props, timeout)
     consumer = conns.consumer(group_id=request.group_id, **READ_ONLY)
     try:
         try:
@@ -109,7 +118,9 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
         # --partition chooses what is read at all: the other partitions stay as they are.
         marks = request.selection.chosen_partitions(request.source, marks)
         end = {p: high for p, (_, high) in marks.items()}
-        committed = _committed(consumer, request.group_id, request.source, every, timeout)
+        # Through the admin client: a group the principal may not describe is denied at once
+        # (a consumer's committed() only times out).
+        committed = committed_offsets(admin, request.group_id, request.source, timeout, partitions=every)
     finally:
         consumer.close()
     return ReplayPlan(
@@ -149,8 +160,9 @@ def check_looks_like_dlq(
             deadline = time.monotonic() + timeout
             while read < SAMPLE_RECORDS and (left := deadline - time.monotonic()) > 0:
                 msg = consumer.poll(min(left, 0.5))
-                if msg is None or msg.error() is not None:
+                if msg is None or is_eof(msg):
                     continue
+                raise_for(msg, consumer)
                 read += 1
                 headers = readable_headers(msg)
                 if headers is None or original_topic_of(header_values(headers), source, names):
@@ -162,20 +174,6 @@ def check_looks_like_dlq(
         f"suffix, {', '.join(names)}, and its first {read} record(s) carry no original-topic header)",
         hint="to copy its records anyway, name the target with --to",
     )
-
-
-def _committed(
-    consumer: Consumer, group: str, topic: str, partitions: Iterable[int], timeout: float
-) -> dict[int, int | None]:
-    """``{partition: offset}`` the group committed on ``topic``; None where it has none."""
-    from confluent_kafka import TopicPartition
-
-    with kafka_errors(consumer, f"read the offsets group {group!r} committed"):
-        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
-    for tp in found:
-        if tp.error is not None:
-            raise translate_error(tp.error, consumer, action=f"read group {group!r} offsets")
-    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found}
 
 
 def check_target(

@@ -37,7 +37,7 @@ from kafkaops.dlq.plan import (
     check_target,
     client_id,
 )
-from kafkaops.dlq.reading import READ_ONLY
+from kafkaops.dlq.reading import READ_ONLY, raise_definite
 from kafkaops.dlq.transactions import Batch, TransactionPolicy
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
@@ -291,7 +291,7 @@ class Replayer:
         finally:
             error = init.wait()
         if error is not None:
-            with kafka_errors(producer, "start a transaction (init_transactions)"):
+            with kafka_errors(producer, "start a transaction (init_transactions)", self._access("Write")):
                 raise error
         log.info("replay of %r: transactions initialised, group joined", request.source)
         self._rewind(consumer)
@@ -311,6 +311,16 @@ class Replayer:
                 raise stop_error
         self.summary.complete = not self.summary.interrupted and self._all_done()
 
+    def _access(self, operation: str) -> dict[str, tuple[str | None, str | None]]:
+        """What a replay request asks of each resource, for naming a denial: ``operation`` on
+        the source and the group, Write on the transactional id (the run's producer)."""
+        return {
+            "topic": (self.request.source, operation),
+            "group": (self.request.group_id, operation),
+            "transactional id": (self.request.transactional_id, "Write"),
+            "cluster": (None, "IdempotentWrite"),
+        }
+
     def _join(self, consumer: Consumer) -> None:
         """Subscribe and wait until this run owns every partition of the source."""
         from confluent_kafka import KafkaError
@@ -320,7 +330,7 @@ class Replayer:
         def on_assign(_consumer: Any, partitions: list[Any]) -> None:
             assigned[:] = partitions
 
-        with kafka_errors(consumer, f"join group {self.request.group_id!r}"):
+        with kafka_errors(consumer, f"join group {self.request.group_id!r}", self._access("Read")):
             consumer.subscribe([self.request.source], on_assign=on_assign)
             wait = max(30.0, self.request.commit_timeout)
             deadline = time.monotonic() + wait
@@ -352,7 +362,9 @@ class Replayer:
         from confluent_kafka import TopicPartition
 
         source = self.request.source
-        with kafka_errors(consumer, f"read group {self.request.group_id!r} offsets"):
+        with kafka_errors(
+            consumer, f"read group {self.request.group_id!r} offsets", self._access("Describe")
+        ):
             committed = consumer.committed(
                 [TopicPartition(source, p) for p in self.end], timeout=self.request.commit_timeout
             )
@@ -388,6 +400,7 @@ class Replayer:
                 if producer is not None:
                     producer.poll(0)
                 messages = consumer.consume(min(500, request.batch_size), timeout=0.1)
+                raise_definite(consumer)
                 if messages:
                     idle_since = time.monotonic()
                     backlog.extend(messages)

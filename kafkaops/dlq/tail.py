@@ -14,7 +14,7 @@ from kafkaops.common.errors import KafkaUnavailableError, NotFoundError, UsageEr
 from kafkaops.common.jsontext import parse_json
 from kafkaops.common.timeparse import from_epoch_ms, isoformat_utc
 from kafkaops.dlq import record as dlq_record
-from kafkaops.dlq.reading import is_eof, last_records, raise_for
+from kafkaops.dlq.reading import is_eof, last_records, raise_definite, raise_for
 from kafkaops.dlq.selection import Selection, record_timestamp_ms
 from kafkaops.kafka.errors import kafka_errors
 from kafkaops.kafka.metadata import watermarks
@@ -122,6 +122,7 @@ def tail(
     deadline = time.monotonic() + timeout
     while waiting and not stop():
         batch = consumer.consume(500, timeout=0.2)
+        raise_definite(consumer)
         if batch:
             deadline = time.monotonic() + timeout
         elif time.monotonic() > deadline:
@@ -149,7 +150,9 @@ def tail(
 def _follow(consumer: Consumer, request: TailRequest, stop: Callable[[], bool]) -> Iterator[Message]:
     """New matching records from the consumer's positions, until `stop()` says so."""
     while not stop():
-        for msg in consumer.consume(500, timeout=0.5):
+        batch = consumer.consume(500, timeout=0.5)
+        raise_definite(consumer)
+        for msg in batch:
             if is_eof(msg):
                 continue
             raise_for(msg, consumer)

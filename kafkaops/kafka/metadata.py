@@ -5,17 +5,22 @@ raises translated kafkaops errors (`kafka.errors`).
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.common.errors import KafkaopsError, KafkaUnavailableError, NotFoundError, UsageError
+from kafkaops.common.errors import (
+    KafkaAuthorizationError,
+    KafkaopsError,
+    KafkaUnavailableError,
+    NotFoundError,
+    UsageError,
+)
 from kafkaops.kafka import faults
 from kafkaops.kafka.client import admin, client_state, consumer, kafka_error_of
-from kafkaops.kafka.errors import kafka_errors, translate_error
+from kafkaops.kafka.errors import denied, kafka_errors, translate_error
 from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_internal_topic, is_valid_topic_name
 
 if TYPE_CHECKING:
@@ -32,6 +37,7 @@ _FIRST_WINDOW = 0.25
 # librdkafka rejects socket.connection.setup.timeout.ms below one second.
 _MIN_SETUP_MS = 1000
 SETTLE_PAUSE = 0.1
+_COORDINATOR_SETTLING = frozenset({"COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR"})
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,7 @@ def watermarks(
     with _client_for(consumer_or_props, consumer) as client:
         found = _describe_topic(client, topic, _left(deadline))
         result: dict[int, tuple[int, int]] = {}
-        with kafka_errors(client, f"read the offsets of {topic!r}"):
+        with kafka_errors(client, f"read the offsets of {topic!r}", {"topic": (topic, "Describe")}):
             for partition in sorted(found.partitions):
                 result[partition] = watermark_offsets(client, TopicPartition(topic, partition), deadline)
     return result
@@ -206,24 +212,47 @@ def watermark_offsets(client: Consumer, partition: TopicPartition, deadline: flo
 
 
 def committed_offsets(
-    props: Mapping[str, Any], group: str, topic: str, timeout: float = 5.0
+    props_or_admin: Mapping[str, Any] | AdminClient,
+    group: str,
+    topic: str,
+    timeout: float = 5.0,
+    partitions: Sequence[int] | None = None,
 ) -> dict[int, int | None]:
     """``{partition: offset}`` the group committed on ``topic``; None where it has none.
 
-    Reads only: the consumer it uses never joins the group, so members are not rebalanced.
+    Reads only, through an admin client: it never joins the group, so members are not
+    rebalanced, and a group the principal may not describe is denied at once
+    (GROUP_AUTHORIZATION_FAILED; a consumer's committed() would only time out). Without
+    ``partitions``, every partition of the topic.
     """
-    from confluent_kafka import TopicPartition
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
     deadline = time.monotonic() + timeout
-    with _client_for(props, functools.partial(consumer, group_id=group)) as client:
-        found = _describe_topic(client, topic, _left(deadline))
-        wanted = [TopicPartition(topic, p) for p in sorted(found.partitions)]
-        with kafka_errors(client, f"read the offsets group {group!r} committed"):
-            committed: list[TopicPartition] = client.committed(wanted, timeout=_left(deadline))
-    for tp in committed:
+    access = {"group": (group, "Describe"), "topic": (topic, "Describe")}
+    with _client_for(props_or_admin, admin) as client:
+        if partitions is None:
+            partitions = sorted(_describe_topic(client, topic, _left(deadline)).partitions)
+        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+        while True:
+            with kafka_errors(client, f"read the offsets group {group!r} committed", access):
+                future = client.list_consumer_group_offsets([request], request_timeout=_left(deadline))[group]
+            try:
+                found = future.result(timeout=_left(deadline) + 1)
+                break
+            except KafkaException as exc:
+                error = kafka_error_of(exc)
+                # A coordinator still loading (or moving) answers in a moment; a consumer's
+                # committed() waits that out by itself.
+                waiting = error is not None and (error.retriable() or error.name() in _COORDINATOR_SETTLING)
+                if not waiting or time.monotonic() + SETTLE_PAUSE >= deadline:
+                    raise translate_error(exc, client, action=f"read group {group!r} offsets", access=access) from exc
+                time.sleep(SETTLE_PAUSE)
+    committed: dict[int, int | None] = dict.fromkeys(partitions)
+    for tp in found.topic_partitions or ():
         if tp.error is not None:
-            raise translate_error(tp.error, props, action=f"read group {group!r} offsets")
-    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in committed}
+            raise translate_error(tp.error, client, action=f"read group {group!r} offsets", access=access)
+        committed[tp.partition] = tp.offset if tp.offset >= 0 else None
+    return committed
 
 
 def _left(deadline: float) -> float:
@@ -260,14 +289,17 @@ def check_topic_name(topic: str) -> None:
 
 def _describe_topic(client: Client, topic: str, timeout: float) -> TopicMetadata:
     check_topic_name(topic)
-    with kafka_errors(client, f"describe topic {topic!r}"):
+    access = {"topic": (topic, "Describe")}
+    with kafka_errors(client, f"describe topic {topic!r}", access):
         metadata = client.list_topics(topic=topic, timeout=timeout)
     found = metadata.topics.get(topic)
     error = found.error if found is not None else None
     if found is None or (error is not None and error.name() == "UNKNOWN_TOPIC_OR_PART"):
         raise NotFoundError(f"topic {topic!r} does not exist on Kafka at {client_state(client).bootstrap}")
+    if error is not None and error.name() == "TOPIC_AUTHORIZATION_FAILED":
+        raise not_described(client, topic)
     if error is not None and not found.partitions:
-        raise translate_error(error, client, action=f"describe topic {topic!r}")
+        raise translate_error(error, client, action=f"describe topic {topic!r}", access=access)
     return found
 
 
@@ -298,7 +330,12 @@ def group_members(
             error = kafka_error_of(exc)
             if error is not None and error.name() == "_UNSUPPORTED_FEATURE":
                 return None
-            raise translate_error(exc, client, action=f"describe consumer group {group!r}") from exc
+            raise translate_error(
+                exc,
+                client,
+                action=f"describe consumer group {group!r}",
+                access={"group": (group, "Describe")},
+            ) from exc
     return [
         GroupMember(
             member_id=m.member_id,
@@ -308,6 +345,57 @@ def group_members(
         )
         for m in description.members or ()
     ]
+
+
+EXISTS, MISSING, DENIED = "exists", "missing", "denied"
+
+
+def named_topics(
+    props_or_admin: Mapping[str, Any] | AdminClient, names: Sequence[str], timeout: float = 10.0
+) -> dict[str, str]:
+    """``{name: EXISTS | MISSING | DENIED}`` for each topic named, in one request.
+
+    A listing of every topic silently leaves out those the principal may not describe; asked
+    by name, the cluster says so (TOPIC_AUTHORIZATION_FAILED: DENIED, whether or not the
+    topic exists)."""
+    from confluent_kafka import KafkaException, TopicCollection
+
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return {}
+    result: dict[str, str] = {}
+    with _client_for(props_or_admin, admin) as client:
+        with kafka_errors(client, "describe topics"):
+            futures = client.describe_topics(TopicCollection(wanted), request_timeout=timeout)
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout + 1)
+                result[name] = EXISTS
+            except KafkaException as exc:
+                error = kafka_error_of(exc)
+                code = error.name() if error is not None else None
+                if code in ("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC"):
+                    result[name] = MISSING
+                elif code == "TOPIC_AUTHORIZATION_FAILED":
+                    result[name] = DENIED
+                elif faults.is_settling(code):
+                    result[name] = EXISTS  # just created: its leader is being elected
+                else:
+                    access = {"topic": (name, "Describe")}
+                    raise translate_error(
+                        exc, client, action=f"describe topic {name!r}", access=access
+                    ) from exc
+    return result
+
+
+def not_described(source: Any, topic: str) -> KafkaAuthorizationError:
+    """The error for a topic the principal may not describe (whether it exists is unknown)."""
+    denial = denied(
+        "TOPIC_AUTHORIZATION_FAILED", client_state(source).principal, name=topic, operation="Describe"
+    )
+    return KafkaAuthorizationError(
+        f"not authorized to describe topic {topic!r}: {denial.message}", hint=denial.hint
+    )
 
 
 def topic_names(props_or_admin: Mapping[str, Any] | Client, timeout: float = 10.0) -> list[str]:
@@ -321,13 +409,18 @@ def create_topics(
     props_or_admin: Mapping[str, Any] | AdminClient,
     topics: Mapping[str, tuple[int, int]],
     timeout: float = 30.0,
-) -> None:
-    """Create ``{name: (partitions, replication_factor)}`` and wait until each exists."""
+    *,
+    exist_ok: bool = False,
+) -> list[str]:
+    """Create ``{name: (partitions, replication_factor)}`` and wait until each exists; the
+    names created. ``exist_ok``: a topic that already exists (TOPIC_ALREADY_EXISTS) is no
+    error, and is not waited for (a principal that may not describe it would never see it)."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic
 
     if not topics:
-        return
+        return []
+    created: list[str] = []
     with _client_for(props_or_admin, admin) as client:
         new = [NewTopic(name, num_partitions=p, replication_factor=r) for name, (p, r) in topics.items()]
         with kafka_errors(client, "create topics"):
@@ -336,14 +429,20 @@ def create_topics(
             try:
                 future.result(timeout=timeout + 1)
             except KafkaException as exc:
-                raise translate_error(exc, client, action=f"create topic {name!r}") from exc
+                error = kafka_error_of(exc)
+                if error is not None and error.name() == "TOPIC_ALREADY_EXISTS" and exist_ok:
+                    continue  # made meanwhile, or one the principal may create but not describe
+                access = {"topic": (name, "Create"), "cluster": (None, "Create")}
+                raise translate_error(exc, client, action=f"create topic {name!r}", access=access) from exc
+            created.append(name)
         # Created is not yet known: the broker answering the next metadata request may not
         # have heard of it for a moment, and `dlq list` right after `ensure` would miss it.
+        # Asked by name: one the principal may create but not describe is never seen.
         deadline = time.monotonic() + timeout
-        waiting = set(topics)
+        waiting = list(created)
         while waiting and time.monotonic() < deadline:
-            with kafka_errors(client, "list topics"):
-                known = client.list_topics(timeout=_left(deadline)).topics
-            waiting = {t for t in waiting if t not in known or not known[t].partitions}
+            known = named_topics(client, waiting, _left(deadline))
+            waiting = [t for t in waiting if known.get(t) == MISSING]
             if waiting:
                 time.sleep(SETTLE_PAUSE)
+    return created

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -122,6 +123,8 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
         result.kafka, result.kafka_error = kafka_answer
     if lag_source is not None:
         result.lag, result.lag_error = _collect(lag_source, "consumer_lag", source_timeout)
+    if result.kafka is not None and result.database is not None:
+        _ask_for_missing(result, settings, max(1.0, started + source_timeout - time.monotonic()))
     for source, instance in zip(instance_sources, config.app.endpoints(), strict=True):
         if source.wait() and isinstance(source.value, InstanceStatus):
             result.instances.append(source.value)
@@ -206,7 +209,8 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
 
     dlq = _dlq_topics(gathered, settings)
     if db is not None and gathered.kafka is not None:
-        out.append(checks.dlq_topics([d for d in dlq if not d.exists]))
+        principal = gathered.kafka.principal
+        out.append(checks.dlq_topics([d for d in dlq if not d.exists], principal=principal))
 
     if gathered.lag is not None:
         lag = checks.consumer_lag(gathered.lag)
@@ -252,7 +256,10 @@ def _dlq_topics(gathered: Gathered, settings: Settings) -> list[DlqTopic]:
     catalog = settings.retry.dlq_catalog
     found: dict[str, DlqTopic] = dict(kafka.dlq_topics)
     sources = gathered.database.failed_topics if gathered.database else []
-    missing = {d.name: d for d in catalog.missing(sources, kafka.topics)}
+    missing = {
+        d.name: replace(d, denied=d.name in kafka.denied_topics)
+        for d in catalog.missing(sources, kafka.topics)
+    }
     result: list[DlqTopic] = []
     for topic in dict.fromkeys(sources):
         if catalog.is_dlq(topic):
@@ -261,6 +268,22 @@ def _dlq_topics(gathered: Gathered, settings: Settings) -> list[DlqTopic]:
         known = found.pop(name, None)
         result.append(known if known is not None else missing[name])
     return result + [found[name] for name in sorted(found)]
+
+
+def _ask_for_missing(result: Gathered, settings: Settings, timeout: float) -> None:
+    """The DLQ topics the listing lacks, asked for by name: those the principal may not
+    describe are "not authorized", never "missing". Unanswered, they stay missing."""
+    from kafkaops.status.broker import denied_topics
+
+    assert result.kafka is not None and result.database is not None
+    catalog = settings.retry.dlq_catalog
+    names = [d.name for d in catalog.missing(result.database.failed_topics, result.kafka.topics)]
+    if not names:
+        return
+    try:
+        result.kafka.denied_topics = denied_topics(settings.require_kafka(), names, timeout)
+    except KafkaopsError:
+        return
 
 
 def _source_checks(gathered: Gathered) -> list[Check]:
