@@ -67,6 +67,7 @@ completions: install
 # docs/reference.md from every command's --help (tests/test_docs.py fails when it is stale).
 docs: install
 	$(BIN)/python scripts/make_reference.py
+	$(BIN)/python scripts/make_acls.py
 
 # Kafka jars from Maven Central into ~/.cache/kafkaops (once), for the real broker of the tests.
 kafka-cache: install

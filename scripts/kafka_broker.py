@@ -232,7 +232,18 @@ def _new_cluster_id() -> str:
             return cid
 
 
-def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+# Changes the broker's settings in place before they are written; gets the one extra free
+# loopback port start_broker picked for it (a second client listener, say).
+SettingsHook = Callable[[dict[str, str], int], None]
+
+
+def _server_properties(
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    hook: SettingsHook | None = None,
+    extra_port: int = 0,
+) -> str:
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -267,6 +278,8 @@ def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
         "num.io.threads": "4",
         "background.threads": "4",
     }
+    if hook is not None:
+        hook(settings, extra_port)
     return "".join(f"{key}={_escape(value)}\n" for key, value in settings.items())
 
 
@@ -459,8 +472,10 @@ class Broker:
         controller_port: int,
         startup_seconds: float = 0.0,
         cds_pending: tuple[Path, Path] | None = None,
+        extra_port: int = 0,
     ) -> None:
         self.process = process
+        self.extra_port = extra_port
         self._cds_pending = cds_pending
         self.workdir = workdir
         self.port = port
@@ -580,12 +595,21 @@ def _format_storage(java: str, classpath: str, archive: Path | None, workdir: Pa
         )
 
 
-def _launch(java: str, libs: Path, workdir: Path, port: int, controller_port: int, deadline: float) -> Broker:
+def _launch(
+    java: str,
+    libs: Path,
+    workdir: Path,
+    port: int,
+    controller_port: int,
+    deadline: float,
+    hook: SettingsHook | None = None,
+    extra_port: int = 0,
+) -> Broker:
     data_dir = workdir / "data"
     if data_dir.exists():
         shutil.rmtree(data_dir)
     properties = workdir / "server.properties"
-    properties.write_text(_server_properties(data_dir, port, controller_port))
+    properties.write_text(_server_properties(data_dir, port, controller_port, hook, extra_port))
     (workdir / "log4j2.properties").write_text(_log4j2_properties(workdir / "server.log"))
     classpath = _classpath(libs)
     archive = _cds_archive(java, libs, classpath)
@@ -620,6 +644,7 @@ def _launch(java: str, libs: Path, workdir: Path, port: int, controller_port: in
         port,
         controller_port,
         cds_pending=(cds_pending, archive) if cds_pending and archive else None,
+        extra_port=extra_port,
     )
     try:
         while True:
@@ -648,11 +673,14 @@ def start_broker(
     port: int | None = None,
     version: str = DEFAULT_KAFKA_VERSION,
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+    settings_hook: SettingsHook | None = None,
 ) -> Broker:
     """Format ``workdir`` and start a single-node KRaft broker on 127.0.0.1.
 
     ``port`` is the client port (a free one if None); the controller port is always picked
-    free. Returns once the broker answers a metadata request; raises ``KafkaBrokerError``
+    free. ``settings_hook(settings, extra_port)`` changes the broker's settings before they
+    are written, with one more free port (``Broker.extra_port``) for a listener of its own;
+    the PLAINTEXT listener on ``port`` stays, as the readiness probe's. Returns once the broker answers a metadata request; raises ``KafkaBrokerError``
     with the tail of the broker's logs if it exits or ``startup_timeout`` seconds pass.
     """
     deadline = time.monotonic() + startup_timeout
@@ -667,14 +695,16 @@ def start_broker(
     last_error: KafkaBrokerError | None = None
     for _ in range(attempts):
         if port is None:
-            broker_port, controller_port = _free_loopback_ports(2)
+            broker_port, controller_port, extra_port = _free_loopback_ports(3)
         else:
             broker_port = port
-            controller_port = port
-            while controller_port == port:  # the kernel may offer a port that is free *now*
-                (controller_port,) = _free_loopback_ports(1)
+            controller_port = extra_port = port
+            while port in (controller_port, extra_port):  # the kernel may offer a port free *now*
+                controller_port, extra_port = _free_loopback_ports(2)
         try:
-            return _launch(java, libs, workdir, broker_port, controller_port, deadline)
+            return _launch(
+                java, libs, workdir, broker_port, controller_port, deadline, settings_hook, extra_port
+            )
         except KafkaBrokerError as exc:
             # Free ports are only free until someone else binds them; retry with new ones
             # if that is what happened, fail on anything else.

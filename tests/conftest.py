@@ -30,7 +30,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 pytest_plugins = [
     p
-    for p in ("tests.helpers.broker_fixtures", "tests.helpers.embedded_fixtures")
+    for p in (
+        "tests.helpers.broker_fixtures",
+        "tests.helpers.embedded_fixtures",
+        "tests.helpers.secure_broker",
+    )
     if (ROOT / (p.replace(".", "/") + ".py")).exists()
 ]
 
