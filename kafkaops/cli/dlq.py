@@ -17,7 +17,7 @@ from kafkaops.cli.options import DryRunOpt, OutputOpt, YesOpt
 from kafkaops.cli.output import Format, Output
 from kafkaops.cli.state import confirm, output, state
 from kafkaops.common import clock
-from kafkaops.common.errors import exit_status_for_signal
+from kafkaops.common.errors import KafkaopsError, UsageError, exit_status_for_signal
 from kafkaops.common.escape import safe_binary, safe_text, shown_text
 from kafkaops.common.signals import stop_on_signals
 
@@ -257,7 +257,6 @@ def tail(
 
     settings = state(ctx).settings
     out = output(output_format)
-    from kafkaops.common.errors import UsageError
 
     if follow and out.fmt is Format.json:
         raise UsageError(
@@ -516,7 +515,13 @@ def replay(
         commit_timeout=commit_timeout,
         suffixes=settings.retry.dlq_catalog.suffixes,
     )
-    plan = replay_plan.plan(conns, request)
+    try:
+        plan = replay_plan.plan(conns, request)
+    except KafkaopsError as exc:  # -o json still gets its document, with the error (as retry's)
+        if out.fmt is not Format.table and not isinstance(exc, UsageError):
+            started = core.ReplaySummary(source=topic, group=request.group_id, dry_run=dry_run)
+            _print_summary(out, started, failed=True, error=exc)
+        raise
     cluster = settings.require_kafka().get("bootstrap.servers", "?")
     context = settings.context or "(no context)"
     _say_plan(out, plan, request)
@@ -538,8 +543,8 @@ def replay(
         replayer = core.Replayer(conns, request, plan, stop=stop.is_requested, progress=advance)
         try:
             summary = replayer.run()
-        except Exception:  # whatever stopped the run, say what it had committed by then
-            _print_summary(out, replayer.summary, failed=True)
+        except Exception as exc:  # whatever stopped the run, say what it had committed by then
+            _print_summary(out, replayer.summary, failed=True, error=exc)
             raise
     _print_summary(out, summary, failed=False)
     if summary.interrupted:
@@ -561,9 +566,12 @@ def _stopping() -> None:
     sys.stderr.write("Stopping after the open transaction (again to abort it)...\n")
 
 
-def _print_summary(out: Output, summary: Any, *, failed: bool) -> None:
+def _print_summary(out: Output, summary: Any, *, failed: bool, error: BaseException | None = None) -> None:
     if out.fmt is not Format.table:
-        out.document(summary.as_dict())
+        document = summary.as_dict()
+        if error is not None:  # the same line as the Error: on stderr
+            document["error"] = error.message if isinstance(error, KafkaopsError) else type(error).__name__
+        out.document(document)
         return
     verb = "Would replay" if summary.dry_run else "Replayed"
     targets = ", ".join(f"{safe_text(t)}: {n}" for t, n in sorted(summary.targets.items())) or "none"

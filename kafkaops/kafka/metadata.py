@@ -20,8 +20,9 @@ from kafkaops.common.errors import (
 )
 from kafkaops.kafka import faults
 from kafkaops.kafka.client import admin, client_state, consumer, kafka_error_of
+from kafkaops.kafka.dlq_names import existing_topics
 from kafkaops.kafka.errors import denied, kafka_errors, translate_error
-from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_internal_topic, is_valid_topic_name
+from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_valid_topic_name
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Producer, TopicPartition
@@ -37,7 +38,9 @@ _FIRST_WINDOW = 0.25
 # librdkafka rejects socket.connection.setup.timeout.ms below one second.
 _MIN_SETUP_MS = 1000
 SETTLE_PAUSE = 0.1
-_COORDINATOR_SETTLING = frozenset({"COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR"})
+_COORDINATOR_SETTLING = frozenset(
+    {"COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR"}
+)
 
 
 @dataclass(frozen=True)
@@ -245,7 +248,9 @@ def committed_offsets(
                 # committed() waits that out by itself.
                 waiting = error is not None and (error.retriable() or error.name() in _COORDINATOR_SETTLING)
                 if not waiting or time.monotonic() + SETTLE_PAUSE >= deadline:
-                    raise translate_error(exc, client, action=f"read group {group!r} offsets", access=access) from exc
+                    raise translate_error(
+                        exc, client, action=f"read group {group!r} offsets", access=access
+                    ) from exc
                 time.sleep(SETTLE_PAUSE)
     committed: dict[int, int | None] = dict.fromkeys(partitions)
     for tp in found.topic_partitions or ():
@@ -360,10 +365,10 @@ def named_topics(
     topic exists)."""
     from confluent_kafka import KafkaException, TopicCollection
 
-    wanted = list(dict.fromkeys(names))
+    result: dict[str, str] = {name: MISSING for name in names if not is_valid_topic_name(name)}
+    wanted = [name for name in dict.fromkeys(names) if name not in result]
     if not wanted:
-        return {}
-    result: dict[str, str] = {}
+        return result
     with _client_for(props_or_admin, admin) as client:
         with kafka_errors(client, "describe topics"):
             futures = client.describe_topics(TopicCollection(wanted), request_timeout=timeout)
@@ -374,7 +379,7 @@ def named_topics(
             except KafkaException as exc:
                 error = kafka_error_of(exc)
                 code = error.name() if error is not None else None
-                if code in ("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC"):
+                if code in ("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC") or faults.is_invalid_topic(code):
                     result[name] = MISSING
                 elif code == "TOPIC_AUTHORIZATION_FAILED":
                     result[name] = DENIED
@@ -399,10 +404,11 @@ def not_described(source: Any, topic: str) -> KafkaAuthorizationError:
 
 
 def topic_names(props_or_admin: Mapping[str, Any] | Client, timeout: float = 10.0) -> list[str]:
-    """Every topic on the cluster except the internal ones, sorted."""
+    """Every topic on the cluster except the internal ones and those the principal may not
+    describe (`dlq_names.existing_topics`), sorted."""
     with _client_for(props_or_admin, admin) as client, kafka_errors(client, "list topics"):
         metadata = client.list_topics(timeout=timeout)
-    return sorted(t for t in metadata.topics if not is_internal_topic(t))
+    return sorted(existing_topics(metadata))
 
 
 def create_topics(

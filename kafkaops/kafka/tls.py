@@ -93,3 +93,66 @@ def verify_failure(host: str, port: int, settings: Mapping[str, str]) -> str | N
         return str(exc.verify_message or exc.reason or exc)
     except (OSError, ValueError):
         return None
+
+
+# Properties holding certificates inline (PEM): shown by their subject and fingerprint.
+INLINE_CERTIFICATE_KEYS = ("ssl.ca.pem", "ssl.certificate.pem")
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.DOTALL)
+
+
+def certificates_summary(pem: str) -> str:
+    """An inline PEM as one short line: each certificate's subject and SHA-256 fingerprint
+    (`config show` would otherwise print 1,300 characters of base64 in one column)."""
+    blocks = _PEM_CERT.findall(pem)
+    if not blocks:
+        return f"(no PEM certificate in {len(pem)} characters)"
+    shown = [_certificate_line(block) for block in blocks]
+    prefix = f"{len(blocks)} certificates: " if len(blocks) > 1 else ""
+    return prefix + "; ".join(shown)
+
+
+def _certificate_line(block: str) -> str:
+    import hashlib
+    import ssl
+
+    try:
+        der = ssl.PEM_cert_to_DER_cert(block)
+    except ValueError:
+        return "(not a readable certificate)"
+    digest = hashlib.sha256(der).hexdigest().upper()
+    fingerprint = ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+    subject = _subject(block)
+    return f"{subject + ', ' if subject else ''}SHA-256 {fingerprint}"
+
+
+def _subject(block: str) -> str | None:
+    """The certificate's subject ("CN=kafkaops test CA, O=..."), through the decoder the
+    standard library tests with (it reads a file); None when it cannot."""
+    import os
+    import ssl
+    import tempfile
+
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    if decode is None:
+        return None
+    fd, path = tempfile.mkstemp(suffix=".pem")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(block + "\n")
+        decoded = decode(path)
+    except Exception:  # noqa: BLE001 - a private decoder: any failure means no subject
+        return None
+    finally:
+        os.unlink(path)
+    parts = [f"{_SHORT.get(k, k)}={v}" for rdn in decoded.get("subject", ()) for k, v in rdn]
+    return ", ".join(parts) or None
+
+
+_SHORT = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+}

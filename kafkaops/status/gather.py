@@ -68,9 +68,16 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
     source_timeout = config.timeout.total_seconds()
     app_timeout = config.app.timeout.total_seconds()
     db_source = kafka_source = None
+    # A kafka section held back (an unset ${VAR}, e.g. for sasl.password) is the kafka
+    # check's UNKNOWN, not the whole status's error: the database and the service still answer.
+    kafka_held_back: ConfigError | None = None
+    try:
+        kafka_configured = bool(settings.kafka.get("bootstrap.servers"))
+    except ConfigError as exc:
+        kafka_held_back, kafka_configured = exc, True
     result.configured = {
         "database": bool(settings.database.url),
-        "kafka": bool(settings.kafka.get("bootstrap.servers")),
+        "kafka": kafka_configured,
         "service": config.app.configured,
     }
     if not any(result.configured.values()):
@@ -79,7 +86,7 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
             hint="set database.url, kafka.bootstrap.servers or app.instances in the config file "
             "(see config.example.yaml)",
         )
-    if result.configured["kafka"]:
+    if result.configured["kafka"] and kafka_held_back is None:
         props = settings.require_kafka()
         kafka_source = _Source(
             "kafka",
@@ -104,7 +111,11 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
             time.monotonic() + source_timeout + _GRACE,
         )
     lag_source = None
-    if result.configured["kafka"] and (settings.consumer_groups or result.configured["database"]):
+    if (
+        result.configured["kafka"]
+        and kafka_held_back is None
+        and (settings.consumer_groups or result.configured["database"])
+    ):
         # Consumer lag when groups are configured or can be found (through the table's
         # topics), within the broker's deadline; after the engine, which it shares.
         from kafkaops.lag.report import lag_of_pipeline
@@ -121,6 +132,8 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
     if kafka_source is not None:
         kafka_answer = _collect(kafka_source, "kafka", source_timeout)
         result.kafka, result.kafka_error = kafka_answer
+    elif kafka_held_back is not None:
+        result.kafka_error = SourceError("kafka", kafka_held_back.message, kafka_held_back.hint)
     if lag_source is not None:
         result.lag, result.lag_error = _collect(lag_source, "consumer_lag", source_timeout)
     if result.kafka is not None and result.database is not None:
