@@ -140,7 +140,7 @@ def _subject(block: str) -> str | None:
         with os.fdopen(fd, "w") as handle:
             handle.write(block + "\n")
         decoded = decode(path)
-    except Exception:  # noqa: BLE001 - a private decoder: any failure means no subject
+    except Exception:  # a private decoder: any failure means no subject
         return None
     finally:
         os.unlink(path)
