@@ -97,14 +97,18 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
         Field("newest", "NEWEST"),
         Field("replay_pending", "REPLAY PENDING", kind="int"),
     ]
+    without = None
+    if settings.database.url:
+        from kafkaops.dlq.ensure import topics_without_dlq
+
+        without = topics_without_dlq(app_state.connections, props, catalog)
     if not out.rows(rows, fields) and out.fmt is Format.table:
-        out.info("No DLQ topics (names ending in " + ", ".join(catalog.suffixes) + ").")
-    if not settings.database.url:
+        hidden = " that this principal may describe" if any(m.denied for m in without or ()) else ""
+        out.info("No DLQ topics" + hidden + " (names ending in " + ", ".join(catalog.suffixes) + ").")
+    if without is None:
         out.info("No database configured: topics with failed events were not checked for a DLQ.")
         return
-    from kafkaops.dlq.ensure import topics_without_dlq
-
-    for missing in topics_without_dlq(app_state.connections, props, catalog):
+    for missing in without:
         if missing.denied:
             out.warning(
                 f"topic {safe_text(missing.source)} has failed events, and this principal is not "

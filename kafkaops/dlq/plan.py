@@ -98,7 +98,7 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
     consumer = conns.consumer(group_id=request.group_id, **READ_ONLY)
     try:
         try:
-            topic_metadata(consumer, request.source, timeout)
+            topic_metadata(consumer, request.source, timeout, operation="Read")
         except NotFoundError as exc:
             raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
         if request.to is not None:
@@ -111,7 +111,7 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
                 if by_name
                 else "each record's original topic"
             )
-        marks = watermarks(consumer, request.source, timeout)
+        marks = watermarks(consumer, request.source, timeout, operation="Read")
         if request.to is None and not dlq_names.is_dlq_topic(request.source, suffixes):
             check_looks_like_dlq(consumer, request.source, marks, suffixes, min(timeout, SAMPLE_SECONDS))
         every = tuple(sorted(marks))
@@ -120,7 +120,9 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
         end = {p: high for p, (_, high) in marks.items()}
         # Through the admin client: a group the principal may not describe is denied at once
         # (a consumer's committed() only times out).
-        committed = committed_offsets(admin, request.group_id, request.source, timeout, partitions=every)
+        committed = committed_offsets(
+            admin, request.group_id, request.source, timeout, partitions=every, operation="Read"
+        )
     finally:
         consumer.close()
     return ReplayPlan(
@@ -195,7 +197,7 @@ def check_target(
             hint="replay into the original topic (the default) or name one with --to",
         )
     try:
-        topic_metadata(client, target, timeout)
+        topic_metadata(client, target, timeout, operation="Write")
     except NotFoundError as exc:
         raise UsageError(exc.message, hint="create it first, or name another with --to") from None
 

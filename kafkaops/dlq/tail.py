@@ -100,7 +100,7 @@ def tail(
     from confluent_kafka import TopicPartition
 
     try:
-        marks = watermarks(consumer, request.topic, timeout)
+        marks = watermarks(consumer, request.topic, timeout, operation="Read")
     except NotFoundError as exc:
         raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
     marks = request.selection.chosen_partitions(request.topic, marks)

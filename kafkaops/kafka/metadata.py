@@ -31,9 +31,11 @@ if TYPE_CHECKING:
     Client = Producer | Consumer | AdminClient
 
 # check_reachable first asks for metadata with this short a wait: long enough for a refused
-# connection or an unresolvable host to show, so those fail at once. Then it asks once more
-# with the rest of the deadline (one request, not many short ones: each abandoned request
-# would still queue at a slow broker ahead of the one that counts).
+# connection or an unresolvable host to show, so those fail at once. Then it asks again with
+# twice the wait each time, up to the deadline: what the error callback reported meanwhile (a
+# TLS handshake or a SASL login that failed, after a few round trips) ends it within twice the
+# time it took to learn, while a slow broker gets few abandoned requests queued ahead of the
+# one that counts.
 _FIRST_WINDOW = 0.25
 # librdkafka rejects socket.connection.setup.timeout.ms below one second.
 _MIN_SETUP_MS = 1000
@@ -128,7 +130,8 @@ def _setup_timeout_ms(props: Mapping[str, Any], timeout: float) -> int:
 
 
 def _metadata_before(client: AdminClient, deadline: float, timeout: float) -> ClusterMetadata:
-    """Cluster metadata: a quick first try to fail fast, then the rest of the deadline."""
+    """Cluster metadata: a quick first try to fail fast, then tries twice as long each, until
+    the deadline; a definite failure (credentials, TLS) ends the wait with its cause."""
     from confluent_kafka import KafkaException
 
     state = client_state(client)
@@ -146,7 +149,7 @@ def _metadata_before(client: AdminClient, deadline: float, timeout: float) -> Cl
             # A request can also fail before its wait is over (the connection dropped);
             # ask again, without spinning.
             time.sleep(max(0.0, min(0.05 - (time.monotonic() - asked), deadline - time.monotonic())))
-            window = timeout
+            window *= 2
 
 
 def _deadline_error(exc: Exception, client: AdminClient, timeout: float) -> KafkaopsError:
@@ -160,14 +163,20 @@ def _deadline_error(exc: Exception, client: AdminClient, timeout: float) -> Kafk
     return error
 
 
-def topic_metadata(props_or_admin: Mapping[str, Any] | Client, topic: str, timeout: float = 5.0) -> TopicInfo:
+def topic_metadata(
+    props_or_admin: Mapping[str, Any] | Client,
+    topic: str,
+    timeout: float = 5.0,
+    *,
+    operation: str = "Describe",
+) -> TopicInfo:
     """Partitions, leaders and replicas of ``topic``; NotFoundError when it does not exist.
 
     Give properties, an admin() or a consumer(): a Producer's metadata request may make a
     broker with auto.create.topics.enable create the topic it asks about.
     """
     with _client_for(props_or_admin, admin) as client:
-        found = _describe_topic(client, topic, timeout)
+        found = _describe_topic(client, topic, timeout, operation)
     partitions = tuple(
         PartitionInfo(
             id=p.id,
@@ -181,16 +190,22 @@ def topic_metadata(props_or_admin: Mapping[str, Any] | Client, topic: str, timeo
 
 
 def watermarks(
-    consumer_or_props: Mapping[str, Any] | Consumer, topic: str, timeout: float = 5.0
+    consumer_or_props: Mapping[str, Any] | Consumer,
+    topic: str,
+    timeout: float = 5.0,
+    *,
+    operation: str = "Describe",
 ) -> dict[int, tuple[int, int]]:
-    """``{partition: (low, high)}`` offsets of ``topic``, read from the leaders now."""
+    """``{partition: (low, high)}`` offsets of ``topic``, read from the leaders now.
+    ``operation``: what the command needs on the topic (Read implies Describe), named when the
+    cluster denies it."""
     from confluent_kafka import TopicPartition
 
     deadline = time.monotonic() + timeout
     with _client_for(consumer_or_props, consumer) as client:
-        found = _describe_topic(client, topic, _left(deadline))
+        found = _describe_topic(client, topic, _left(deadline), operation)
         result: dict[int, tuple[int, int]] = {}
-        with kafka_errors(client, f"read the offsets of {topic!r}", {"topic": (topic, "Describe")}):
+        with kafka_errors(client, f"read the offsets of {topic!r}", {"topic": (topic, operation)}):
             for partition in sorted(found.partitions):
                 result[partition] = watermark_offsets(client, TopicPartition(topic, partition), deadline)
     return result
@@ -220,6 +235,8 @@ def committed_offsets(
     topic: str,
     timeout: float = 5.0,
     partitions: Sequence[int] | None = None,
+    *,
+    operation: str = "Describe",
 ) -> dict[int, int | None]:
     """``{partition: offset}`` the group committed on ``topic``; None where it has none.
 
@@ -231,7 +248,7 @@ def committed_offsets(
     from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
     deadline = time.monotonic() + timeout
-    access = {"group": (group, "Describe"), "topic": (topic, "Describe")}
+    access = {"group": (group, operation), "topic": (topic, operation)}
     with _client_for(props_or_admin, admin) as client:
         if partitions is None:
             partitions = sorted(_describe_topic(client, topic, _left(deadline)).partitions)
@@ -292,9 +309,9 @@ def check_topic_name(topic: str) -> None:
         raise UsageError(f"{topic!r} is not a valid Kafka topic name", hint=TOPIC_NAME_RULE)
 
 
-def _describe_topic(client: Client, topic: str, timeout: float) -> TopicMetadata:
+def _describe_topic(client: Client, topic: str, timeout: float, operation: str = "Describe") -> TopicMetadata:
     check_topic_name(topic)
-    access = {"topic": (topic, "Describe")}
+    access = {"topic": (topic, operation)}
     with kafka_errors(client, f"describe topic {topic!r}", access):
         metadata = client.list_topics(topic=topic, timeout=timeout)
     found = metadata.topics.get(topic)
@@ -302,7 +319,7 @@ def _describe_topic(client: Client, topic: str, timeout: float) -> TopicMetadata
     if found is None or (error is not None and error.name() == "UNKNOWN_TOPIC_OR_PART"):
         raise NotFoundError(f"topic {topic!r} does not exist on Kafka at {client_state(client).bootstrap}")
     if error is not None and error.name() == "TOPIC_AUTHORIZATION_FAILED":
-        raise not_described(client, topic)
+        raise not_described(client, topic, operation)
     if error is not None and not found.partitions:
         raise translate_error(error, client, action=f"describe topic {topic!r}", access=access)
     return found
@@ -393,10 +410,11 @@ def named_topics(
     return result
 
 
-def not_described(source: Any, topic: str) -> KafkaAuthorizationError:
-    """The error for a topic the principal may not describe (whether it exists is unknown)."""
+def not_described(source: Any, topic: str, operation: str = "Describe") -> KafkaAuthorizationError:
+    """The error for a topic the principal may not describe (whether it exists is unknown);
+    ``operation`` is what the command needs on it (Read and Write imply Describe)."""
     denial = denied(
-        "TOPIC_AUTHORIZATION_FAILED", client_state(source).principal, name=topic, operation="Describe"
+        "TOPIC_AUTHORIZATION_FAILED", client_state(source).principal, name=topic, operation=operation
     )
     return KafkaAuthorizationError(
         f"not authorized to describe topic {topic!r}: {denial.message}", hint=denial.hint

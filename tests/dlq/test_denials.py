@@ -108,11 +108,11 @@ def test_a_replay_whose_group_is_denied_stops_at_once_naming_the_group(
     assert time.monotonic() - started < 5
     assert result.exit_code == 1
     group = "kafkaops-replay.orders.dlq"
-    line = f"Describe on group {group} denied to User:{USER} (GROUP_AUTHORIZATION_FAILED)"
+    line = f"Read on group {group} denied to User:{USER} (GROUP_AUTHORIZATION_FAILED)"
     assert error_lines(result.stderr) == [
         f"Error: {line}",
         f"Hint: grant it, e.g. kafka-acls --bootstrap-server ... --add --allow-principal User:{USER} "
-        f"--operation Describe --group {group}",
+        f"--operation Read --group {group}",
     ]
     document = json.loads(result.stdout)
     assert document["error"] == line
@@ -151,7 +151,7 @@ def test_a_dlq_topic_the_principal_may_not_describe_is_not_authorized_never_miss
 
     listed = cli("dlq", "list")
     assert listed.exit_code == 0, listed.stderr
-    assert "No DLQ topics" in listed.stderr
+    assert "No DLQ topics that this principal may describe" in listed.stderr
     assert "not authorized to describe its DLQ topic orders.dlq" in listed.stderr
     assert "no DLQ topic" not in listed.stderr.replace("No DLQ topics", "")
     assert "MISSING" not in listed.stdout + listed.stderr
