@@ -84,6 +84,7 @@ def _offsets(
     from confluent_kafka import KafkaException
 
     from kafkaops.kafka import faults as faults
+    from kafkaops.kafka.errors import translate_error
     from kafkaops.kafka.metadata import SETTLE_PAUSE
 
     found: dict[tuple[str, int], int] = {}
@@ -98,6 +99,8 @@ def _offsets(
                 info = future.result(timeout=max(0.1, deadline - time.monotonic()))
             except KafkaException as exc:
                 error = exc.args[0]
+                if faults.classify(error.name()).resource is not None:  # a denial: name the topic
+                    raise translate_error(exc, client, access={"topic": (tp.topic, "Describe")}) from exc
                 if not (error.retriable() or faults.is_settling(error.name())):
                     raise
                 if time.monotonic() + SETTLE_PAUSE >= deadline:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # What a request asked for, by the resource type an authorization error names ("topic",
 # "group", "transactional id", "cluster"): (its name, the operation), e.g.
 # {"topic": ("orders.dlq", "Read"), "group": ("kafkaops-replay.orders.dlq", "Read")}.
-Access = Mapping[str, tuple["str | None", "str | None"]]
+Access = Mapping[str, tuple[str | None, str | None]]
 
 
 def translate_error(

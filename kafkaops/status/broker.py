@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from kafkaops.common.errors import KafkaopsError
 from kafkaops.dlq.catalogue import read_dlq_topics, uncounted
 from kafkaops.kafka.client import principal_of
 from kafkaops.kafka.dlq_names import DlqCatalog, existing_topics
@@ -38,7 +39,12 @@ def read_kafka(props: Mapping[str, str], *, catalog: DlqCatalog, timeout: float)
         status.dlq_topics = read_dlq_topics(client, layout, catalog, max(0.1, deadline - time.monotonic()))
     except Exception as error:  # the counts are extra: reachability already answered
         status.dlq_topics = uncounted(layout, catalog)
-        status.offsets_error = translate_error(error, client, action="read DLQ offsets").message
+        known = (
+            error
+            if isinstance(error, KafkaopsError)
+            else translate_error(error, client, action="read DLQ offsets")
+        )
+        status.offsets_error = known.message
     return status
 
 

@@ -174,3 +174,17 @@ def test_ensure_of_a_source_the_principal_may_not_describe_says_so_not_does_not_
         "--operation Describe --topic orders",
     ]
     assert "does not exist" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_status_names_the_dlq_topic_whose_offsets_were_denied(
+    embedded_kafka: EmbeddedKafka, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedded_kafka.create_topic("orders.dlq")
+    configure(tmp_path, monkeypatch, embedded_kafka.bootstrap_servers)
+    embedded_kafka.push_request_errors(ApiKey.ListOffsets, *[TOPIC_AUTHORIZATION_FAILED] * 50)
+    doc = json.loads(cli("status", "-o", "json").stdout)
+    assert doc["kafka"]["offsets_error"] == (
+        f"Describe on topic orders.dlq denied to User:{USER} (TOPIC_AUTHORIZATION_FAILED)"
+    )
