@@ -97,14 +97,17 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
         Field("newest", "NEWEST"),
         Field("replay_pending", "REPLAY PENDING", kind="int"),
     ]
+    shown = out.rows(rows, fields)  # the Kafka side first: the database may be down
     without = None
-    if settings.database.url:
-        from kafkaops.dlq.ensure import topics_without_dlq
+    try:
+        if settings.database.url:
+            from kafkaops.dlq.ensure import topics_without_dlq
 
-        without = topics_without_dlq(app_state.connections, props, catalog)
-    if not out.rows(rows, fields) and out.fmt is Format.table:
-        hidden = " that this principal may describe" if any(m.denied for m in without or ()) else ""
-        out.info("No DLQ topics" + hidden + " (names ending in " + ", ".join(catalog.suffixes) + ").")
+            without = topics_without_dlq(app_state.connections, props, catalog)
+    finally:
+        if not shown and out.fmt is Format.table:
+            hidden = " that this principal may describe" if any(m.denied for m in without or ()) else ""
+            out.info("No DLQ topics" + hidden + " (names ending in " + ", ".join(catalog.suffixes) + ").")
     if without is None:
         out.info("No database configured: topics with failed events were not checked for a DLQ.")
         return
