@@ -22,7 +22,7 @@ from kafkaops.dlq.selection import Selection
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
 from kafkaops.kafka.metadata import (
-    cluster_metadata,
+    check_reachable,
     committed_offsets,
     group_members,
     topic_metadata,
@@ -94,7 +94,7 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
     suffixes = request.suffixes
     # Rejected credentials or TLS end the run here at once, with their cause (a consumer's
     # requests would only time out).
-    _info, _metadata, admin = cluster_metadata(conns.kafka_props, timeout)
+    check_reachable(conns.kafka_props, timeout)
     consumer = conns.consumer(group_id=request.group_id, **READ_ONLY)
     try:
         try:
@@ -118,10 +118,9 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
         # --partition chooses what is read at all: the other partitions stay as they are.
         marks = request.selection.chosen_partitions(request.source, marks)
         end = {p: high for p, (_, high) in marks.items()}
-        # Through the admin client: a group the principal may not describe is denied at once
-        # (a consumer's committed() only times out).
+        # A group the principal may not describe is denied at once (committed_offsets).
         committed = committed_offsets(
-            admin, request.group_id, request.source, timeout, partitions=every, operation="Read"
+            consumer, request.group_id, request.source, timeout, partitions=every, operation="Read"
         )
     finally:
         consumer.close()

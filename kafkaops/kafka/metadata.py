@@ -5,6 +5,7 @@ raises translated kafkaops errors (`kafka.errors`).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -40,6 +41,7 @@ _FIRST_WINDOW = 0.25
 # librdkafka rejects socket.connection.setup.timeout.ms below one second.
 _MIN_SETUP_MS = 1000
 SETTLE_PAUSE = 0.1
+_SLICE = 0.5  # committed() is asked for this long at a time (see committed_offsets)
 _COORDINATOR_SETTLING = frozenset(
     {"COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR"}
 )
@@ -230,7 +232,7 @@ def watermark_offsets(client: Consumer, partition: TopicPartition, deadline: flo
 
 
 def committed_offsets(
-    props_or_admin: Mapping[str, Any] | AdminClient,
+    props_or_consumer: Mapping[str, Any] | Consumer,
     group: str,
     topic: str,
     timeout: float = 5.0,
@@ -240,41 +242,53 @@ def committed_offsets(
 ) -> dict[int, int | None]:
     """``{partition: offset}`` the group committed on ``topic``; None where it has none.
 
-    Reads only, through an admin client: it never joins the group, so members are not
-    rebalanced, and a group the principal may not describe is denied at once
-    (GROUP_AUTHORIZATION_FAILED; a consumer's committed() would only time out). Without
-    ``partitions``, every partition of the topic.
+    Reads only: the consumer it uses (``group``'s, with nothing assigned) never joins the
+    group, so members are not rebalanced. Asked in short slices: a group the principal may not
+    describe only times out committed(), while the consumer's queue already holds the
+    coordinator's GROUP_AUTHORIZATION_FAILED, which ends the wait with the denial. (Not an
+    admin client's ListConsumerGroupOffsets: librdkafka 2.16 crashes when one is answered
+    NOT_COORDINATOR.) Without ``partitions``, every partition of the topic.
     """
-    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+    from confluent_kafka import KafkaException, TopicPartition
 
     deadline = time.monotonic() + timeout
     access = {"group": (group, operation), "topic": (topic, operation)}
-    with _client_for(props_or_admin, admin) as client:
+    with _client_for(props_or_consumer, functools.partial(consumer, group_id=group)) as client:
         if partitions is None:
             partitions = sorted(_describe_topic(client, topic, _left(deadline)).partitions)
-        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
+        wanted = [TopicPartition(topic, p) for p in partitions]
         while True:
-            with kafka_errors(client, f"read the offsets group {group!r} committed", access):
-                future = client.list_consumer_group_offsets([request], request_timeout=_left(deadline))[group]
             try:
-                found = future.result(timeout=_left(deadline) + 1)
+                found: list[TopicPartition] = client.committed(wanted, timeout=min(_SLICE, _left(deadline)))
                 break
             except KafkaException as exc:
                 error = kafka_error_of(exc)
-                # A coordinator still loading (or moving) answers in a moment; a consumer's
-                # committed() waits that out by itself.
-                waiting = error is not None and (error.retriable() or error.name() in _COORDINATOR_SETTLING)
+                waiting = error is not None and (
+                    error.name() == "_TIMED_OUT" or error.retriable() or error.name() in _COORDINATOR_SETTLING
+                )
+                if waiting:
+                    _raise_group_error(client, access)
                 if not waiting or time.monotonic() + SETTLE_PAUSE >= deadline:
                     raise translate_error(
                         exc, client, action=f"read group {group!r} offsets", access=access
                     ) from exc
-                time.sleep(SETTLE_PAUSE)
-    committed: dict[int, int | None] = dict.fromkeys(partitions)
-    for tp in found.topic_partitions or ():
+    for tp in found:
         if tp.error is not None:
             raise translate_error(tp.error, client, action=f"read group {group!r} offsets", access=access)
-        committed[tp.partition] = tp.offset if tp.offset >= 0 else None
-    return committed
+    return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found}
+
+
+def _raise_group_error(client: Consumer, access: Mapping[str, tuple[str | None, str | None]]) -> None:
+    """Raise a denial the consumer's queue holds (its group's coordinator refused it), or a
+    definite failure its error callback reported. The consumer has nothing assigned: poll()
+    returns errors only."""
+    msg = client.poll(0)
+    error = msg.error() if msg is not None else None
+    if error is not None and faults.classify(error.name()).resource is not None:
+        raise translate_error(error, client, access=access)
+    definite = client_state(client).definite
+    if definite is not None and faults.is_configuration_fault(definite.name()):
+        raise translate_error(definite, client)
 
 
 def _left(deadline: float) -> float:
