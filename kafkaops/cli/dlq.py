@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,7 +20,7 @@ from kafkaops.cli.options import DryRunOpt, OutputOpt, WhereOpt, YesOpt
 from kafkaops.cli.output import Format, Output
 from kafkaops.cli.state import confirm, output, state
 from kafkaops.common import clock
-from kafkaops.common.errors import exit_status_for_signal
+from kafkaops.common.errors import KafkaopsError, UsageError, exit_status_for_signal
 from kafkaops.common.escape import safe_binary, safe_text, shown_text
 from kafkaops.common.signals import stop_on_signals
 
@@ -102,19 +102,42 @@ def list_(ctx: typer.Context, output_format: OutputOpt = None) -> None:
         Field("newest", "NEWEST"),
         Field("replay_pending", "REPLAY PENDING", kind="int"),
     ]
-    if not out.rows(rows, fields) and out.fmt is Format.table:
-        out.info("No DLQ topics (names ending in " + ", ".join(catalog.suffixes) + ").")
-    if not settings.database.url:
+    shown = out.rows(rows, fields)  # the Kafka side first: the database may be down
+    without = None
+    try:
+        if settings.database.url:
+            from kafkaops.dlq.ensure import topics_without_dlq
+
+            without = topics_without_dlq(app_state.connections, props, catalog)
+    finally:
+        if not shown and out.fmt is Format.table:
+            hidden = " that this principal may describe" if any(m.denied for m in without or ()) else ""
+            out.info("No DLQ topics" + hidden + " (names ending in " + ", ".join(catalog.suffixes) + ").")
+    if without is None:
         out.info("No database configured: topics with failed events were not checked for a DLQ.")
         return
-    from kafkaops.dlq.ensure import topics_without_dlq
-
-    for missing in topics_without_dlq(app_state.connections, props, catalog):
+    for missing in without:
+        if missing.denied:
+            out.warning(
+                f"topic {safe_text(missing.source)} has failed events, and this principal is not "
+                f"authorized to describe its DLQ topic {safe_text(missing.name)} (whether it exists "
+                f"is unknown); {acl_hint_for_describe(missing.name, props)}"
+            )
+            continue
         out.warning(
             f"topic {safe_text(missing.source)} has failed events but no DLQ topic "
             f"{safe_text(missing.name)}: its next DLQ send fails and leaves "
             "DLQ_FAILED rows (run `kafkaops dlq ensure`)"
         )
+
+
+def acl_hint_for_describe(topic: str, props: Mapping[str, Any]) -> str:
+    """The ACL that lets kafkaops' principal describe ``topic``."""
+    from kafkaops.kafka.client import principal_of
+    from kafkaops.kafka.faults import acl_hint
+
+    who = principal_of(props)
+    return safe_text(acl_hint("TOPIC_AUTHORIZATION_FAILED", name=topic, operation="Describe", principal=who))
 
 
 # ---------------------------------------------------------------------------------------
@@ -173,6 +196,11 @@ def ensure(
                 f"topic {safe_text(p.source)} can have no DLQ topic: {safe_text(p.dlq)} is not a valid "
                 "Kafka topic name (too long?)"
             )
+        elif p.action == "no-describe":
+            out.warning(
+                f"not authorized to describe topic {safe_text(p.source)}: {safe_text(p.dlq)} not created "
+                f"({acl_hint_for_describe(p.source, props)})"
+            )
         elif p.action == "no-source":
             out.warning(
                 f"topic {safe_text(p.source)} does not exist on the cluster: {safe_text(p.dlq)} not created"
@@ -191,6 +219,9 @@ def ensure(
         created = create_missing(props, todo)
         entry.note(created=list(created))
         entry.count(len(created))
+    for p in todo:
+        if p.dlq not in created:
+            out.info(f"exists      {safe_text(p.dlq)} (the cluster says it already exists)")
     out.info(f"Created {len(created)} DLQ topic(s).")
 
 
@@ -246,7 +277,6 @@ def tail(
 
     settings = state(ctx).settings
     out = output(output_format)
-    from kafkaops.common.errors import UsageError
 
     if follow and out.fmt is Format.json:
         raise UsageError(
@@ -610,7 +640,13 @@ def replay(
         commit_timeout=commit_timeout,
         suffixes=settings.retry.dlq_catalog.suffixes,
     )
-    plan = replay_plan.plan(conns, request)
+    try:
+        plan = replay_plan.plan(conns, request)
+    except KafkaopsError as exc:  # -o json still gets its document, with the error (as retry's)
+        if out.fmt is not Format.table and not isinstance(exc, UsageError):
+            started = core.ReplaySummary(source=topic, group=request.group_id, dry_run=dry_run)
+            _print_summary(out, started, failed=True, error=exc)
+        raise
     cluster = settings.require_kafka().get("bootstrap.servers", "?")
     context = settings.context or "(no context)"
     _say_plan(out, plan, request)
@@ -639,8 +675,8 @@ def replay(
             )
             try:
                 summary = replayer.run()
-            except Exception:  # whatever stopped the run, say what it had committed by then
-                _print_summary(out, replayer.summary, failed=True, marks=marker.result)
+            except Exception as exc:  # whatever stopped the run, say what it had committed by then
+                _print_summary(out, replayer.summary, failed=True, marks=marker.result, error=exc)
                 _say_marks(out, marker.result, fail=False)
                 raise
             finally:
@@ -693,11 +729,20 @@ def _stopping() -> None:
     sys.stderr.write("Stopping after the open transaction (again to abort it)...\n")
 
 
-def _print_summary(out: Output, summary: Any, *, failed: bool, marks: MarkResult | None = None) -> None:
+def _print_summary(
+    out: Output,
+    summary: Any,
+    *,
+    failed: bool,
+    marks: MarkResult | None = None,
+    error: BaseException | None = None,
+) -> None:
     if out.fmt is not Format.table:
         doc = summary.as_dict()
         if marks is not None:
             doc["rows"] = marks.as_dict()
+        if error is not None:  # the same line as the Error: on stderr
+            doc["error"] = error.message if isinstance(error, KafkaopsError) else type(error).__name__
         out.document(doc)
         return
     verb = "Would replay" if summary.dry_run else "Replayed"

@@ -41,10 +41,13 @@ class Field:
         return "text"
 
 
-def exists_word(exists: bool) -> str:
-    """How a table says whether a topic exists, in `status` and in `dlq list` alike."""
+def exists_word(exists: bool | None) -> str:
+    """How a table says whether a topic exists, in `status` and in `dlq list` alike. None: the
+    principal may not describe it, so whether it exists is unknown."""
+    if exists is None:
+        return "NOT AUTHORIZED"
     return "yes" if exists else "MISSING"
 
 
-EXISTS_STYLES = {"MISSING": "yellow"}
+EXISTS_STYLES = {"MISSING": "yellow", "NOT AUTHORIZED": "yellow"}
 STATUS_STYLES = {"DLQ_FAILED": "bold red", "PENDING": "yellow", "DLQ": "magenta", "RESOLVED": "green"}

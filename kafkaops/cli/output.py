@@ -549,8 +549,8 @@ class TableWriter(Writer):
             if isinstance(value, datetime):
                 return format_age(clock.now() - value)
             return "" if value is None else safe_text(value)  # a stored value that is no time
-        if field.kind == "exists" and isinstance(row.get(field.name), bool):
-            return exists_word(row[field.name])
+        if field.kind == "exists" and (row.get(field.name) is None or isinstance(row.get(field.name), bool)):
+            return exists_word(row.get(field.name))
         return self._text(row.get(field.name))
 
     @staticmethod

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
+    from kafkaops.kafka.dlq_names import DlqTopic
     from kafkaops.status.result import StatusResult
 
 COLOURS = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
@@ -199,7 +200,7 @@ def _tables(result: StatusResult) -> list[tuple[str, Table]]:
             table.add_row(
                 _t(d.name),
                 _t(d.source),
-                _t(exists_word(d.exists), EXISTS_STYLES.get(exists_word(d.exists), "")),
+                _t(exists_word(_exists(d)), EXISTS_STYLES.get(exists_word(_exists(d)), "")),
                 _t("" if d.messages is None else d.messages),
             )
         out.append((title, table))
@@ -248,3 +249,7 @@ def render_text(renderable: RenderableType, stdout: Any) -> None:
     buffer = io.StringIO()
     Console(file=buffer, highlight=False, emoji=False, width=200, no_color=True).print(renderable, crop=False)
     stdout.write("".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines()))
+
+
+def _exists(topic: DlqTopic) -> bool | None:
+    return None if topic.denied else topic.exists

@@ -7,6 +7,7 @@ from typing import Any
 
 from kafkaops.common.secrets import MASK, is_secret_key, is_url, mask_value
 from kafkaops.config.settings import LOGICAL_COLUMNS, SECTIONS, VARIABLE, Settings, flatten
+from kafkaops.kafka.tls import INLINE_CERTIFICATE_KEYS, certificates_summary
 
 
 def describe(settings: Settings) -> list[dict[str, str]]:
@@ -24,6 +25,8 @@ def describe(settings: Settings) -> list[dict[str, str]]:
 
     def add(key: str, value: Any, source: str | None = None) -> None:
         shown = mask_value(key, value)
+        if key.removeprefix("kafka.") in INLINE_CERTIFICATE_KEYS and isinstance(shown, str):
+            shown = certificates_summary(shown)
         if isinstance(shown, list):
             shown = ", ".join(str(v) for v in shown)
         rows.append(

@@ -5,13 +5,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import UsageError
 from kafkaops.dlq.catalogue import topics_needing_dlq
 from kafkaops.kafka.dlq_names import DlqCatalog, DlqTopic
-from kafkaops.kafka.metadata import check_reachable, create_topics, topic_metadata, topic_names
+from kafkaops.kafka.metadata import (
+    DENIED,
+    EXISTS,
+    check_reachable,
+    create_topics,
+    named_topics,
+    not_described,
+    topic_metadata,
+    topic_names,
+)
 from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_valid_topic_name
 
 if TYPE_CHECKING:
@@ -24,14 +33,22 @@ class EnsurePlan:
     dlq: str
     partitions: int | None
     replication_factor: int | None
-    action: str  # create | exists | no-source | is-dlq | bad-name
+    action: str  # create | exists | no-source | no-describe | is-dlq | bad-name
 
 
 def topics_without_dlq(conns: Connections, props: Mapping[str, Any], catalog: DlqCatalog) -> list[DlqTopic]:
-    """The DLQ topics missing for the topics whose rows need one (`dlq list` warns of them)."""
+    """The DLQ topics missing for the topics whose rows need one (`dlq list` warns of them).
+    Those the listing lacks are asked for by name: one the principal may not describe comes
+    back `denied` (whether it exists is unknown), never missing."""
     with conns.connect() as conn:
         sources = topics_needing_dlq(conn, conns.table)
-    return catalog.missing(sources, set(topic_names(props)))
+    missing = catalog.missing(sources, set(topic_names(props)))
+    asked = named_topics(props, [m.name for m in missing if is_valid_topic_name(m.name)])
+    return [
+        replace(m, denied=True) if asked.get(m.name) == DENIED else m
+        for m in missing
+        if asked.get(m.name) != EXISTS
+    ]
 
 
 def plan_ensure(
@@ -47,6 +64,16 @@ def plan_ensure(
     only reported."""
     info = check_reachable(props, timeout)
     existing = set(topic_names(props, timeout))
+    # What the listing lacks, asked for by name: a topic the principal may not describe is
+    # left out of a listing, but answered "denied" by name.
+    unseen = [
+        name
+        for source in sources
+        for name in (source, catalog.dlq_for(source))
+        if name not in existing and is_valid_topic_name(name)
+    ]
+    asked = named_topics(props, unseen, timeout) if unseen else {}
+    existing |= {name for name, state in asked.items() if state == EXISTS}
     plans = []
     for source in dict.fromkeys(sources):
         dlq = catalog.dlq_for(source)
@@ -70,6 +97,11 @@ def plan_ensure(
         if dlq in existing:
             plans.append(EnsurePlan(source, dlq, None, None, "exists"))
             continue
+        if asked.get(source) == DENIED:
+            if strict:
+                raise not_described(props, source)
+            plans.append(EnsurePlan(source, dlq, None, None, "no-describe"))
+            continue
         if source not in existing:
             if strict:
                 raise UsageError(
@@ -86,6 +118,8 @@ def plan_ensure(
 
 
 def create_missing(props: Mapping[str, Any], plans: Sequence[EnsurePlan], timeout: float = 30.0) -> list[str]:
+    """Create the planned DLQ topics; the names created. One the cluster says already exists
+    (TOPIC_ALREADY_EXISTS: made meanwhile, or one the principal may create but not describe)
+    is not created and no error: `ensure` stays idempotent."""
     todo = {p.dlq: (p.partitions or 1, p.replication_factor or 1) for p in plans if p.action == "create"}
-    create_topics(props, todo, timeout)
-    return list(todo)
+    return create_topics(props, todo, timeout, exist_ok=True)

@@ -17,8 +17,8 @@ from kafkaops.dlq.reading import last_records, read_consumer, read_to_end
 from kafkaops.dlq.selection import record_timestamp_ms
 from kafkaops.kafka import client as kafka
 from kafkaops.kafka.dlq_names import DlqCatalog, existing_topics
-from kafkaops.kafka.errors import kafka_errors
-from kafkaops.kafka.metadata import SETTLE_PAUSE, asks_again
+from kafkaops.kafka.errors import kafka_errors, translate_error
+from kafkaops.kafka.metadata import DENIED, EXISTS, SETTLE_PAUSE, asks_again, cluster_metadata, named_topics
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
@@ -38,10 +38,10 @@ class DlqListing:
     topic: str
     messages: int
     original_topic: str | None
-    original_exists: bool
+    original_exists: bool | None  # None: the principal may not describe it
     oldest: datetime | None
     newest: datetime | None
-    replay_pending: int
+    replay_pending: int | None  # None: the principal may not describe the replay group
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -55,11 +55,10 @@ def list_dlq_topics(props: Mapping[str, Any], catalog: DlqCatalog, timeout: floa
     and one of its last ones."""
     from confluent_kafka import TopicPartition
 
-    client = kafka.admin(props)
-    with kafka_errors(client, "list topics"):
-        metadata = client.list_topics(timeout=timeout)
+    # Rejected credentials or TLS end the command at once, with their cause.
+    _info, metadata, client = cluster_metadata(props, timeout)
     existing = existing_topics(metadata)
-    with kafka_errors(client, "read the offsets of the DLQ topics"):
+    with kafka_errors(client, "read the offsets of the DLQ topics", {"topic": (None, "Describe")}):
         found = read_dlq_topics(client, catalog.layout(metadata), catalog, timeout)
     marks = {name: dict(t.offsets or {}) for name, t in found.items()}
     filled = [(t, p, lh) for t, m in marks.items() for p, lh in m.items() if lh[1] > lh[0]]
@@ -72,38 +71,59 @@ def list_dlq_topics(props: Mapping[str, Any], catalog: DlqCatalog, timeout: floa
     finally:
         consumer.close()
     group_offsets = _replay_group_offsets(client, {t: list(m) for t, m in marks.items()}, timeout)
-    result = []
+    originals: dict[str, str | None] = {}
     for topic, dlq in found.items():
-        stamps_first = [s for m in firsts if m.topic() == topic and (s := record_timestamp_ms(m)) is not None]
-        mine = [m for (t, _), got in lasts.items() if t == topic for m in got]
-        newest_msg = max(mine, key=lambda m: record_timestamp_ms(m) or -1, default=None)
+        newest_msg = _newest(lasts, topic)
         original = dlq.source
         if newest_msg is not None:
             headers = dlq_record.readable_headers(newest_msg)
             original = dlq_record.parse_origin(headers, topic, catalog.suffixes).topic or original
+        originals[topic] = original
+    # An original the listing lacks may be one the principal may not describe: asked by name.
+    unseen = sorted({o for o in originals.values() if o is not None and o not in existing})
+    asked = named_topics(client, unseen, timeout) if unseen else {}
+    result = []
+    for topic, dlq in found.items():
+        stamps_first = [s for m in firsts if m.topic() == topic and (s := record_timestamp_ms(m)) is not None]
+        mine = [m for (t, _), got in lasts.items() if t == topic for m in got]
+        origin = originals[topic]
+        committed = group_offsets[topic]
         result.append(
             DlqListing(
                 topic=topic,
                 messages=dlq.messages or 0,
-                original_topic=original,
-                original_exists=original in existing,
+                original_topic=origin,
+                original_exists=_exists(origin, existing, asked),
                 oldest=from_epoch_ms(min(stamps_first, default=None)),
                 newest=from_epoch_ms(
                     max((s for m in mine if (s := record_timestamp_ms(m)) is not None), default=None)
                 ),
-                replay_pending=pending_offsets(marks[topic], group_offsets[topic]),
+                replay_pending=pending_offsets(marks[topic], committed) if committed is not None else None,
             )
         )
     return result
 
 
+def _newest(lasts: Mapping[tuple[str, int], Any], topic: str) -> Any:
+    mine = [m for (t, _), got in lasts.items() if t == topic for m in got]
+    return max(mine, key=lambda m: record_timestamp_ms(m) or -1, default=None)
+
+
+def _exists(topic: str | None, existing: set[str], asked: Mapping[str, str]) -> bool | None:
+    if topic is None:
+        return False
+    if topic in existing:
+        return True
+    return None if asked.get(topic) == DENIED else asked.get(topic) == EXISTS
+
+
 def _replay_group_offsets(
     client: AdminClient, layout: Mapping[str, list[int]], timeout: float
-) -> dict[str, dict[int, int | None]]:
+) -> dict[str, dict[int, int | None] | None]:
     """What each topic's replay group committed on it, through one admin client: every
     request is sent before any answer is awaited (one round trip, not one per topic). A group
     whose coordinator is loading or moving (a fresh or restarted broker) is asked again until
-    `timeout`."""
+    `timeout`. None for a group the principal may not describe: `dlq list` needs no Group ACL."""
     from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
     deadline = time.monotonic() + timeout
@@ -115,21 +135,30 @@ def _replay_group_offsets(
             return client.list_consumer_group_offsets([request], request_timeout=timeout)[group]
 
     futures = {topic: ask(topic) for topic in layout}
-    result = {}
+    result: dict[str, dict[int, int | None] | None] = {}
     for topic in layout:
-        with kafka_errors(client, f"read the offsets of group {replay_group_for(topic)!r}"):
-            while True:
-                try:
-                    found = futures[topic].result(max(0.01, deadline - time.monotonic()))
+        group = replay_group_for(topic)
+        access = {"group": (group, "Describe"), "topic": (topic, "Describe")}
+        while True:
+            try:
+                found = futures[topic].result(max(0.01, deadline - time.monotonic()))
+                break
+            except KafkaException as exc:
+                error = kafka.kafka_error_of(exc)
+                if error is not None and error.name() == "GROUP_AUTHORIZATION_FAILED":
+                    found = None
                     break
-                except KafkaException as exc:
-                    if not asks_again(exc.args[0]) or time.monotonic() + SETTLE_PAUSE >= deadline:
-                        raise
-                    time.sleep(SETTLE_PAUSE)
-                    futures[topic] = ask(topic)
-        result[topic] = {
-            tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()
-        }
+                if error is None or not asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
+                    raise translate_error(
+                        exc, client, action=f"read the offsets of group {group!r}", access=access
+                    ) from exc
+                time.sleep(SETTLE_PAUSE)
+                futures[topic] = ask(topic)
+        result[topic] = (
+            None
+            if found is None
+            else {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()}
+        )
     return result
 
 

@@ -17,11 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import KafkaopsError, NotFoundError, UsageError
 from kafkaops.dlq.listing import pending_offsets, replay_group_for
-from kafkaops.dlq.reading import READ_ONLY
+from kafkaops.dlq.reading import READ_ONLY, is_eof, raise_for
 from kafkaops.dlq.selection import Selection
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
-from kafkaops.kafka.metadata import committed_offsets, group_members, partition_offsets, topic_metadata
+from kafkaops.kafka.metadata import (
+    check_reachable,
+    committed_offsets,
+    group_members,
+    partition_offsets,
+    topic_metadata,
+)
 from kafkaops.kafka.topics import is_internal_topic
 
 if TYPE_CHECKING:
@@ -89,9 +95,12 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
     init_transactions aborts it, and the run reads its offsets again then). Another consumer
     is made only to sample the first records of a topic not named like a DLQ."""
     suffixes = request.suffixes
+    # Rejected credentials or TLS end the run here at once, with their cause (a client's
+    # requests would only time out).
+    check_reachable(conns.kafka_props, timeout)
     admin = conns.admin()
     try:
-        layout = topic_metadata(admin, request.source, timeout)
+        layout = topic_metadata(admin, request.source, timeout, operation="Read")
     except NotFoundError as exc:
         raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
     if request.to is not None:
@@ -116,7 +125,10 @@ def plan(conns: Connections, request: ReplayRequest, timeout: float = 10.0) -> R
     marks = request.selection.chosen_partitions(request.source, marks)
     end = {p: high for p, (_, high) in marks.items()}
     props = conns.settings.require_kafka()
-    committed = committed_offsets(props, request.group_id, request.source, timeout, partitions=every)
+    # A group the principal may not describe is denied at once (committed_offsets).
+    committed = committed_offsets(
+        props, request.group_id, request.source, timeout, partitions=every, operation="Read"
+    )
     return ReplayPlan(
         source=request.source,
         group=request.group_id,
@@ -164,8 +176,9 @@ def check_looks_like_dlq(
             deadline = time.monotonic() + timeout
             while read < SAMPLE_RECORDS and (left := deadline - time.monotonic()) > 0:
                 msg = consumer.poll(min(left, 0.5))
-                if msg is None or msg.error() is not None:
+                if msg is None or is_eof(msg):
                     continue
+                raise_for(msg, consumer)
                 read += 1
                 headers = readable_headers(msg)
                 if headers is None or original_topic_of(header_values(headers), source, names):
@@ -202,7 +215,7 @@ def check_target(
             hint="replay into the original topic (the default) or name one with --to",
         )
     try:
-        topic_metadata(client, target, timeout)
+        topic_metadata(client, target, timeout, operation="Write")
     except NotFoundError as exc:
         raise UsageError(exc.message, hint="create it first, or name another with --to") from None
 

@@ -1,6 +1,12 @@
-"""Reading DLQ topics without a consumer group: the read-only consumer (partitions assigned,
-nothing committed) and reads of offset ranges, up to the end or the last N records of each
-partition. `dlq list` and `dlq tail` read through here.
+"""Reading DLQ topics without a consumer group: the read-only consumer (partitions assigned
+with explicit offsets, nothing committed) and reads of offset ranges, up to the end or the last
+N records of each partition. `dlq list` and `dlq tail` read through here.
+
+confluent-kafka will not build a consumer without a `group.id`, so the read-only consumer has a
+throwaway one it never uses: it fetches from the partition leaders and never needs the group
+coordinator. What the coordinator answers about that group (GROUP_AUTHORIZATION_FAILED where
+the principal has no ACL on it) is therefore no error of the read: reading a DLQ topic needs
+Read on the topic and no Group ACL.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import KafkaUnavailableError
 from kafkaops.kafka import client as kafka
+from kafkaops.kafka import faults
 from kafkaops.kafka.errors import translate_error
 
 if TYPE_CHECKING:
@@ -50,7 +57,9 @@ def read_to_end(consumer: Consumer, start: list[Any], timeout: float, *, first_o
                 raise KafkaUnavailableError(
                     f"Kafka did not deliver the records asked for within {timeout:g}s"
                 )
-            for msg in consumer.consume(500, timeout=0.2):
+            batch = consumer.consume(500, timeout=0.2)
+            raise_definite(consumer)
+            for msg in batch:
                 where = (msg.topic(), msg.partition())
                 if is_eof(msg):
                     waiting.discard(where)
@@ -109,6 +118,7 @@ def _read_ranges(
     try:
         while waiting:
             batch = consumer.consume(500, timeout=0.2)
+            raise_definite(consumer)
             if batch:
                 deadline = time.monotonic() + timeout
             elif time.monotonic() > deadline:
@@ -139,6 +149,30 @@ def is_eof(msg: Message) -> bool:
 
 
 def raise_for(msg: Message, consumer: Consumer) -> None:
+    """Raise a record's error (the read-only consumer's group's errors are none of the read's),
+    or a definite failure librdkafka reported meanwhile (credentials, TLS)."""
+    raise_definite(consumer)
     error = msg.error()
-    if error is not None:
-        raise translate_error(error, consumer, action=f"read {msg.topic()!r}")
+    if error is None:
+        return
+    topic = msg.topic()
+    if topic is None and is_group_error(error.name()):
+        return  # the throwaway group's coordinator: never used (see the module's doc)
+    what = repr(topic) if topic is not None else "the assigned partitions"
+    raise translate_error(error, consumer, action=f"read {what}", access={"topic": (topic, "Read")})
+
+
+def raise_definite(client: Any) -> None:
+    """Raise what librdkafka reported through the error callback that kafkaops' own set-up
+    is at fault for (rejected credentials, a failed TLS handshake): the read ends at once with
+    its cause, not at its deadline with "timed out"."""
+    definite = kafka.client_state(client).definite
+    if definite is not None and faults.is_configuration_fault(definite.name()):
+        raise translate_error(definite, client)
+
+
+def is_group_error(code: str) -> bool:
+    """An error about the consumer's group (its coordinator, its ACL) rather than a partition."""
+    return code in ("GROUP_AUTHORIZATION_FAILED", "COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR") or (
+        faults.classify(code).resource == "group"
+    )

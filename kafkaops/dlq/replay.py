@@ -38,7 +38,7 @@ from kafkaops.dlq.plan import (
     client_id,
     source_offsets,
 )
-from kafkaops.dlq.reading import READ_ONLY
+from kafkaops.dlq.reading import READ_ONLY, raise_definite
 from kafkaops.dlq.transactions import Batch, TransactionPolicy
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
@@ -321,7 +321,8 @@ class Replayer:
         finally:
             error = init.wait()
         if error is not None:
-            raise error
+            with kafka_errors(producer, "start a transaction (init_transactions)", self._access("Write")):
+                raise error
         log.info("replay of %r: transactions initialised, group joined", request.source)
         self._rewind(consumer)
         self._started = time.monotonic()  # --rate counts from here, not from the set-up
@@ -339,6 +340,16 @@ class Replayer:
             if stop_error is not None:
                 raise stop_error
         self.summary.complete = not self.summary.interrupted and self._all_done()
+
+    def _access(self, operation: str) -> dict[str, tuple[str | None, str | None]]:
+        """What a replay request asks of each resource, for naming a denial: ``operation`` on
+        the source and the group, Write on the transactional id (the run's producer)."""
+        return {
+            "topic": (self.request.source, operation),
+            "group": (self.request.group_id, operation),
+            "transactional id": (self.request.transactional_id, "Write"),
+            "cluster": (None, "IdempotentWrite"),
+        }
 
     def _join(self, consumer: Consumer, producer: Producer, init: _InBackground) -> None:
         """Subscribe and wait until this run owns every partition of the source.
@@ -363,7 +374,7 @@ class Replayer:
             assigned[:] = partitions
             shared[:] = [{tp.partition for tp in partitions} != every]
 
-        with kafka_errors(consumer, f"join group {self.request.group_id!r}"):
+        with kafka_errors(consumer, f"join group {self.request.group_id!r}", self._access("Read")):
             consumer.subscribe([self.request.source], on_assign=on_assign)
             wait = max(30.0, self.request.commit_timeout)
             deadline = time.monotonic() + wait
@@ -410,7 +421,12 @@ class Replayer:
         # by now, and librdkafka waits out UNSTABLE_OFFSET_COMMIT until its markers are written.
         assert self._offsets_reader is not None
         committed = committed_offsets(
-            self._offsets_reader, self.request.group_id, source, timeout, partitions=self.end
+            self._offsets_reader,
+            self.request.group_id,
+            source,
+            timeout,
+            partitions=self.end,
+            operation="Read",
         )
         low = {p: lh[0] for p, lh in source_offsets(admin, source, self.end, timeout, high=False).items()}
         self._backlog.clear()  # the seek below fetches them again
@@ -475,6 +491,7 @@ class Replayer:
                 if producer is not None:
                     producer.poll(0)
                 messages = consumer.consume(min(500, request.batch_size), timeout=0.1)
+                raise_definite(consumer)
                 if messages:
                     idle_since = time.monotonic()
                     backlog.extend(messages)

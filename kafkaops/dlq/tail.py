@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kafkaops.common.errors import KafkaUnavailableError, NotFoundError, UsageError
-from kafkaops.dlq.reading import is_eof, last_records, raise_for
+from kafkaops.dlq.reading import is_eof, last_records, raise_definite, raise_for
 from kafkaops.dlq.selection import Selection, record_timestamp_ms
 from kafkaops.kafka.errors import kafka_errors
 from kafkaops.kafka.metadata import watermarks
@@ -45,7 +45,7 @@ def tail(
     from confluent_kafka import TopicPartition
 
     try:
-        marks = watermarks(consumer, request.topic, timeout)
+        marks = watermarks(consumer, request.topic, timeout, operation="Read")
     except NotFoundError as exc:
         raise UsageError(exc.message, hint="see `kafkaops dlq list` for the DLQ topics") from None
     marks = request.selection.chosen_partitions(request.topic, marks)
@@ -67,6 +67,7 @@ def tail(
     deadline = time.monotonic() + timeout
     while waiting and not stop():
         batch = consumer.consume(500, timeout=0.2)
+        raise_definite(consumer)
         if batch:
             deadline = time.monotonic() + timeout
         elif time.monotonic() > deadline:
@@ -95,7 +96,9 @@ def tail(
 def _follow(consumer: Consumer, request: TailRequest, stop: Callable[[], bool]) -> Iterator[Message]:
     """New matching records from the consumer's positions, until `stop()` says so."""
     while not stop():
-        for msg in consumer.consume(500, timeout=0.5):
+        batch = consumer.consume(500, timeout=0.5)
+        raise_definite(consumer)
+        for msg in batch:
             if is_eof(msg):
                 continue
             raise_for(msg, consumer)

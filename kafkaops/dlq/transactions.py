@@ -259,7 +259,12 @@ class TransactionPolicy:
                 f"({translate_error(shown, producer).message}); what it committed stays committed",
                 hint="let the other replay finish, then rerun to see what is left",
             )
-        return translate_error(error, producer, action="produce a replayed record")
+        return translate_error(
+            error,
+            producer,
+            action="produce a replayed record",
+            access={"transactional id": (self.request.transactional_id, "Write"), "topic": (None, "Write")},
+        )
 
     # -- what the consumer reports ---------------------------------------------------------
 
@@ -275,7 +280,12 @@ class TransactionPolicy:
                 f"another replay of {self.request.source!r} took over group {self.request.group_id!r}; "
                 "what this one committed stays committed"
             )
-        return translate_error(error, consumer, action=f"read {self.request.source!r}")
+        return translate_error(
+            error,
+            consumer,
+            action=f"read {self.request.source!r}",
+            access={"topic": (self.request.source, "Read"), "group": (self.request.group_id, "Read")},
+        )
 
     # -- inside ----------------------------------------------------------------------------
 

@@ -77,12 +77,11 @@ PERMISSIONS: dict[str, tuple[Permission, ...]] = {
     ),
     "dlq list": (
         Permission("topic", "{dlq}", "Read", "count and read the DLQ records"),
-        Permission("topic", "{original}", "Describe", "tell whether the original topic exists"),
+        Permission(
+            "topic", "{original}", "Describe", "tell whether the original topic exists (else: NOT AUTHORIZED)"
+        ),
     ),
-    "dlq tail": (
-        Permission("topic", "{dlq}", "Read", "read the DLQ records"),
-        Permission("topic", "{original}", "Describe", "tell whether the original topic exists"),
-    ),
+    "dlq tail": (Permission("topic", "{dlq}", "Read", "read the DLQ records"),),
     "dlq ensure": (
         Permission("topic", "{source}", "Describe", "see the source and its partitions"),
         Permission("topic", "{source}{suffix}", "Create", "create the missing DLQ topic"),

@@ -9,12 +9,13 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import ConfigError
 from kafkaops.common.secrets import is_secret_key, redact
 from kafkaops.kafka import faults
+from kafkaops.kafka.tls import tls_settings
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Producer
@@ -29,6 +30,7 @@ __all__ = [
     "kafka_error_of",
     "last_error",
     "one_line",
+    "principal_of",
     "producer",
 ]
 
@@ -63,6 +65,8 @@ class ClientState:
 
     bootstrap: str
     secrets: list[str]
+    principal: str | None = None  # User:<sasl.username>, where the configuration says it
+    tls: dict[str, str] = field(default_factory=dict)  # trust settings (kafka.tls.TLS_KEYS)
     chained_error_cb: Callable[[KafkaError], object] | None = None
     last: KafkaError | None = None
     detail: str | None = None  # latest concrete failure, e.g. "Connect to ... refused"
@@ -75,10 +79,21 @@ class ClientState:
             self.detail = error_text(error)
         # Sticky: librdkafka reports failures, never recoveries. Definite: waiting out a
         # reachability check's deadline would not help (faults.is_definite).
-        if self.definite is None and (error.fatal() or faults.is_definite(error.name())):
+        # A configuration fault (credentials, TLS, a denial) says more than "all brokers are
+        # down", which librdkafka may report first.
+        if self._more_definite(error):
             self.definite = error
         if self.chained_error_cb is not None:
             self.chained_error_cb(error)
+
+    def _more_definite(self, error: KafkaError) -> bool:
+        if not (error.fatal() or faults.is_definite(error.name())):
+            return False
+        if self.definite is None:
+            return True
+        return faults.is_configuration_fault(error.name()) and not faults.is_configuration_fault(
+            self.definite.name()
+        )
 
     def on_failure_log(self, text: str) -> None:
         # Some failures (a connection setup timeout) reach error_cb only as "all brokers
@@ -157,6 +172,8 @@ def _build(
     state = ClientState(
         bootstrap=_bootstrap(conf),
         secrets=_secret_values(conf),
+        principal=principal_of(conf),
+        tls=tls_settings(conf),
         chained_error_cb=conf.pop("error_cb", None),
     )
     conf["error_cb"] = state.on_error
@@ -227,8 +244,21 @@ def client_state(source: object) -> ClientState:
         return state
     if isinstance(source, Mapping):
         conf = {k: _property_value(v) for k, v in source.items()}
-        return ClientState(bootstrap=_bootstrap(conf), secrets=_secret_values(conf))
+        return ClientState(
+            bootstrap=_bootstrap(conf),
+            secrets=_secret_values(conf),
+            principal=principal_of(conf),
+            tls=tls_settings(conf),
+        )
     return ClientState(bootstrap="the configured cluster", secrets=[])
+
+
+def principal_of(props: Mapping[str, Any]) -> str | None:
+    """The principal the cluster knows kafkaops as, where the configuration says it
+    (``User:<sasl.username>``); None when only the broker knows (TLS client certificates,
+    OAUTHBEARER)."""
+    username = props.get("sasl.username")
+    return f"User:{username}" if username else None
 
 
 def last_error(client: object) -> KafkaError | None:

@@ -43,6 +43,9 @@ class DlqTopic:
     exists: bool = True
     partitions: int | None = None
     offsets: Mapping[int, tuple[int, int]] | None = None
+    # The principal may not describe it (TOPIC_AUTHORIZATION_FAILED): whether it exists is
+    # unknown; `exists` is then False.
+    denied: bool = False
 
     @property
     def messages(self) -> int | None:
@@ -100,5 +103,14 @@ class DlqCatalog:
 
 def existing_topics(metadata: Any) -> set[str]:
     """The topics a metadata answer names, internal ones left out. One created a moment ago
-    is among them even while it answers LEADER_NOT_AVAILABLE: it exists."""
-    return {name for name in metadata.topics if not is_internal_topic(name)}
+    is among them even while it answers LEADER_NOT_AVAILABLE: it exists. One answered
+    TOPIC_AUTHORIZATION_FAILED is not: the principal may not describe it (a broker leaves such
+    topics out of a listing; librdkafka's mock cluster lists them with that error)."""
+    return {
+        name for name, topic in metadata.topics.items() if not is_internal_topic(name) and not _denied(topic)
+    }
+
+
+def _denied(topic: Any) -> bool:
+    error = getattr(topic, "error", None)
+    return error is not None and error.name() == "TOPIC_AUTHORIZATION_FAILED"

@@ -31,6 +31,7 @@ class KafkaErrorClass:
     settling: bool = False  # a partition's leadership is moving: ask again in a moment
     fenced: bool = False  # another producer with the same transactional.id took over
     credentials: bool = False  # the cluster rejected who kafkaops says it is
+    tls: bool = False  # the TLS handshake failed (a certificate not trusted, a name it lacks)
     resource: str | None = None  # authorization: the kind of resource the ACL is missing on
     operation: str | None = None  # ...and the operation usually denied on it
     # The broker answers it for a whole message set when one record of the set is at fault (or
@@ -123,6 +124,10 @@ ERRORS: dict[str, KafkaErrorClass] = {
     # kafkaops' own set-up: who it is, and what its principal may do.
     "_AUTHENTICATION": _rejected(),
     "SASL_AUTHENTICATION_FAILED": _rejected(_J + "SaslAuthenticationException"),
+    # librdkafka's first report of a failed handshake (later ones may come as _TRANSPORT).
+    "_SSL": KafkaErrorClass(
+        Fault.CONFIGURATION, java=_J + "SslAuthenticationException", definite=True, tls=True
+    ),
     "TOPIC_AUTHORIZATION_FAILED": _denied("topic", "TopicAuthorizationException"),
     "GROUP_AUTHORIZATION_FAILED": _denied("group", "GroupAuthorizationException", "Read"),
     "TRANSACTIONAL_ID_AUTHORIZATION_FAILED": _denied(
@@ -212,6 +217,12 @@ def permanent_error_types() -> tuple[str, ...]:
     )
 
 
+def is_tls_failure(code: str | None) -> bool:
+    """True when the TLS handshake with a broker failed: waiting does not make a certificate
+    trusted."""
+    return classify(code).tls
+
+
 def is_too_large(code: str | None) -> bool:
     """True when the record is too large for its topic (or the producer): sending the same
     bytes again, to any topic with the same limit, is refused again."""
@@ -258,7 +269,7 @@ def denial(code: str | None, *, name: str | None, operation: str | None, princip
     what = entry.resource or "resource"
     on = f"{what} {name}" if name else "the cluster" if what == "cluster" else f"a {what}"
     op = operation or entry.operation
-    return f"{op + ' on ' if op else ''}{on} denied to {principal or 'the configured principal'}"
+    return f"{op + ' on ' if op else 'access to '}{on} denied to {principal or 'the configured principal'}"
 
 
 def acl_hint(code: str | None, *, name: str | None, operation: str | None, principal: str | None) -> str:

@@ -11,11 +11,18 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.common.errors import KafkaopsError, KafkaUnavailableError, NotFoundError, UsageError
+from kafkaops.common.errors import (
+    KafkaAuthorizationError,
+    KafkaopsError,
+    KafkaUnavailableError,
+    NotFoundError,
+    UsageError,
+)
 from kafkaops.kafka import faults
 from kafkaops.kafka.client import admin, client_state, consumer, kafka_error_of
-from kafkaops.kafka.errors import kafka_errors, translate_error
-from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_internal_topic, is_valid_topic_name
+from kafkaops.kafka.dlq_names import existing_topics
+from kafkaops.kafka.errors import denied, kafka_errors, translate_error
+from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_valid_topic_name
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -24,13 +31,16 @@ if TYPE_CHECKING:
     Client = Producer | Consumer | AdminClient
 
 # check_reachable first asks for metadata with this short a wait: long enough for a refused
-# connection or an unresolvable host to show, so those fail at once. Then it asks once more
-# with the rest of the deadline (one request, not many short ones: each abandoned request
-# would still queue at a slow broker ahead of the one that counts).
+# connection or an unresolvable host to show, so those fail at once. Then it asks again with
+# twice the wait each time, up to the deadline: what the error callback reported meanwhile (a
+# TLS handshake or a SASL login that failed, after a few round trips) ends it within twice the
+# time it took to learn, while a slow broker gets few abandoned requests queued ahead of the
+# one that counts.
 _FIRST_WINDOW = 0.25
 # librdkafka rejects socket.connection.setup.timeout.ms below one second.
 _MIN_SETUP_MS = 1000
 SETTLE_PAUSE = 0.1
+_SLICE = 0.5  # committed() is asked for this long at a time (see committed_offsets)
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,8 @@ def _setup_timeout_ms(props: Mapping[str, Any], timeout: float) -> int:
 
 
 def _metadata_before(client: AdminClient, deadline: float, timeout: float) -> ClusterMetadata:
-    """Cluster metadata: a quick first try to fail fast, then the rest of the deadline."""
+    """Cluster metadata: a quick first try to fail fast, then tries twice as long each, until
+    the deadline; a definite failure (credentials, TLS) ends the wait with its cause."""
     from confluent_kafka import KafkaException
 
     state = client_state(client)
@@ -136,7 +147,7 @@ def _metadata_before(client: AdminClient, deadline: float, timeout: float) -> Cl
             # A request can also fail before its wait is over (the connection dropped);
             # ask again, without spinning.
             time.sleep(max(0.0, min(0.05 - (time.monotonic() - asked), deadline - time.monotonic())))
-            window = timeout
+            window *= 2
 
 
 def _deadline_error(exc: Exception, client: AdminClient, timeout: float) -> KafkaopsError:
@@ -150,14 +161,20 @@ def _deadline_error(exc: Exception, client: AdminClient, timeout: float) -> Kafk
     return error
 
 
-def topic_metadata(props_or_admin: Mapping[str, Any] | Client, topic: str, timeout: float = 5.0) -> TopicInfo:
+def topic_metadata(
+    props_or_admin: Mapping[str, Any] | Client,
+    topic: str,
+    timeout: float = 5.0,
+    *,
+    operation: str = "Describe",
+) -> TopicInfo:
     """Partitions, leaders and replicas of ``topic``; NotFoundError when it does not exist.
 
     Give properties, an admin() or a consumer(): a Producer's metadata request may make a
     broker with auto.create.topics.enable create the topic it asks about.
     """
     with _client_for(props_or_admin, admin) as client:
-        found = _describe_topic(client, topic, timeout)
+        found = _describe_topic(client, topic, timeout, operation)
     partitions = tuple(
         PartitionInfo(
             id=p.id,
@@ -171,16 +188,22 @@ def topic_metadata(props_or_admin: Mapping[str, Any] | Client, topic: str, timeo
 
 
 def watermarks(
-    consumer_or_props: Mapping[str, Any] | Consumer, topic: str, timeout: float = 5.0
+    consumer_or_props: Mapping[str, Any] | Consumer,
+    topic: str,
+    timeout: float = 5.0,
+    *,
+    operation: str = "Describe",
 ) -> dict[int, tuple[int, int]]:
-    """``{partition: (low, high)}`` offsets of ``topic``, read from the leaders now."""
+    """``{partition: (low, high)}`` offsets of ``topic``, read from the leaders now.
+    ``operation``: what the command needs on the topic (Read implies Describe), named when the
+    cluster denies it."""
     from confluent_kafka import TopicPartition
 
     deadline = time.monotonic() + timeout
     with _client_for(consumer_or_props, consumer) as client:
-        found = _describe_topic(client, topic, _left(deadline))
+        found = _describe_topic(client, topic, _left(deadline), operation)
         result: dict[int, tuple[int, int]] = {}
-        with kafka_errors(client, f"read the offsets of {topic!r}"):
+        with kafka_errors(client, f"read the offsets of {topic!r}", {"topic": (topic, operation)}):
             for partition in sorted(found.partitions):
                 result[partition] = watermark_offsets(client, TopicPartition(topic, partition), deadline)
     return result
@@ -250,6 +273,8 @@ def _list_offsets(
                 info = future.result(timeout=_left(deadline) + 1)
             except KafkaException as exc:
                 error = exc.args[0]
+                if faults.classify(error.name()).resource is not None:  # a denial: name the topic
+                    raise translate_error(exc, client, access={"topic": (tp.topic, "Describe")}) from exc
                 if not asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
                     raise
                 again.append(tp)
@@ -293,23 +318,28 @@ def committed_offsets(
     *,
     partitions: Iterable[int] | None = None,
     stable: bool = False,
+    operation: str = "Describe",
 ) -> dict[int, int | None]:
     """``{partition: offset}`` the group committed on ``topic`` (every partition, or
     ``partitions``), in one OffsetFetch request; None where it has none.
 
-    Reads only: give properties (a consumer of the group is made, which never joins it) or a
-    consumer that does not fetch (a fetching consumer's requests may queue behind its fetch).
-    ``stable=True`` (properties) waits for offsets still inside an open transaction to be
-    committed or aborted (the consumer reads read_committed); a given consumer's own
-    isolation.level decides. Coordinator moves and loads are librdkafka's business, and any
-    other retriable error is asked again until ``timeout``. (Not the admin client's
-    ListConsumerGroupOffsets: librdkafka 2.16 crashes the process when the coordinator
-    answers it NOT_COORDINATOR, as a broker restarted a moment ago does.)"""
+    Reads only: give properties (a consumer of the group is made, which never joins it, so
+    members are not rebalanced) or a consumer that does not fetch (a fetching consumer's
+    requests may queue behind its fetch). ``stable=True`` (properties) waits for offsets still
+    inside an open transaction to be committed or aborted (the consumer reads read_committed);
+    a given consumer's own isolation.level decides. Asked in short slices: a group the
+    principal may not describe only times out committed(), while the consumer's queue already
+    holds the coordinator's GROUP_AUTHORIZATION_FAILED, which ends the wait with the denial
+    (``operation`` is what the command needed). A coordinator moving or loading, and any other
+    retriable error, is asked again until ``timeout``. (Not the admin client's
+    ListConsumerGroupOffsets: librdkafka 2.16 crashes the process when the coordinator answers
+    it NOT_COORDINATOR, as a broker restarted a moment ago does.)"""
     from confluent_kafka import KafkaException, TopicPartition
 
     deadline = time.monotonic() + timeout
     isolation = "read_committed" if stable else "read_uncommitted"
     overrides = {"isolation.level": isolation}
+    access = {"group": (group, operation), "topic": (topic, operation)}
 
     def build(props: Mapping[str, Any]) -> Consumer:
         return consumer(props, group_id=group, **overrides)
@@ -321,17 +351,37 @@ def committed_offsets(
         wanted = [TopicPartition(topic, p) for p in partitions]
         while True:
             try:
-                committed: list[TopicPartition] = client.committed(wanted, timeout=_left(deadline))
+                committed: list[TopicPartition] = client.committed(
+                    wanted, timeout=min(_SLICE, _left(deadline))
+                )
                 break
             except KafkaException as exc:
-                error = exc.args[0]
-                if not asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
-                    raise translate_error(exc, client, action=action) from None
-                time.sleep(SETTLE_PAUSE)
+                error = kafka_error_of(exc)
+                timed_out = error is not None and error.name() == "_TIMED_OUT"
+                waiting = error is not None and (timed_out or asks_again(error))
+                if waiting:
+                    _raise_group_error(client, access)
+                if not waiting or time.monotonic() + SETTLE_PAUSE >= deadline:
+                    raise translate_error(exc, client, action=action, access=access) from exc
+                if not timed_out:
+                    time.sleep(SETTLE_PAUSE)
         for tp in committed:
             if tp.error is not None:
-                raise translate_error(tp.error, client, action=f"read group {group!r} offsets")
+                raise translate_error(tp.error, client, action=action, access=access)
     return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in committed}
+
+
+def _raise_group_error(client: Consumer, access: Mapping[str, tuple[str | None, str | None]]) -> None:
+    """Raise a denial the consumer's queue holds (its group's coordinator refused it), or a
+    definite failure its error callback reported. The consumer has nothing assigned: poll()
+    returns errors only."""
+    msg = client.poll(0)
+    error = msg.error() if msg is not None else None
+    if error is not None and faults.classify(error.name()).resource is not None:
+        raise translate_error(error, client, access=access)
+    definite = client_state(client).definite
+    if definite is not None and faults.is_configuration_fault(definite.name()):
+        raise translate_error(definite, client)
 
 
 def _left(deadline: float) -> float:
@@ -366,16 +416,19 @@ def check_topic_name(topic: str) -> None:
         raise UsageError(f"{topic!r} is not a valid Kafka topic name", hint=TOPIC_NAME_RULE)
 
 
-def _describe_topic(client: Client, topic: str, timeout: float) -> TopicMetadata:
+def _describe_topic(client: Client, topic: str, timeout: float, operation: str = "Describe") -> TopicMetadata:
     check_topic_name(topic)
-    with kafka_errors(client, f"describe topic {topic!r}"):
+    access = {"topic": (topic, operation)}
+    with kafka_errors(client, f"describe topic {topic!r}", access):
         metadata = client.list_topics(topic=topic, timeout=timeout)
     found = metadata.topics.get(topic)
     error = found.error if found is not None else None
     if found is None or (error is not None and error.name() == "UNKNOWN_TOPIC_OR_PART"):
         raise NotFoundError(f"topic {topic!r} does not exist on Kafka at {client_state(client).bootstrap}")
+    if error is not None and error.name() == "TOPIC_AUTHORIZATION_FAILED":
+        raise not_described(client, topic, operation)
     if error is not None and not found.partitions:
-        raise translate_error(error, client, action=f"describe topic {topic!r}")
+        raise translate_error(error, client, action=f"describe topic {topic!r}", access=access)
     return found
 
 
@@ -411,7 +464,12 @@ def group_members(
                     return None
                 # A coordinator moving or loading (a broker restarted a moment ago): ask again.
                 if error is None or not asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
-                    raise translate_error(exc, client, action=f"describe consumer group {group!r}") from exc
+                    raise translate_error(
+                        exc,
+                        client,
+                        action=f"describe consumer group {group!r}",
+                        access={"group": (group, "Describe")},
+                    ) from exc
                 time.sleep(SETTLE_PAUSE)
     return [
         GroupMember(
@@ -424,11 +482,64 @@ def group_members(
     ]
 
 
+EXISTS, MISSING, DENIED = "exists", "missing", "denied"
+
+
+def named_topics(
+    props_or_admin: Mapping[str, Any] | AdminClient, names: Sequence[str], timeout: float = 10.0
+) -> dict[str, str]:
+    """``{name: EXISTS | MISSING | DENIED}`` for each topic named, in one request.
+
+    A listing of every topic silently leaves out those the principal may not describe; asked
+    by name, the cluster says so (TOPIC_AUTHORIZATION_FAILED: DENIED, whether or not the
+    topic exists)."""
+    from confluent_kafka import KafkaException, TopicCollection
+
+    result: dict[str, str] = {name: MISSING for name in names if not is_valid_topic_name(name)}
+    wanted = [name for name in dict.fromkeys(names) if name not in result]
+    if not wanted:
+        return result
+    with _client_for(props_or_admin, admin) as client:
+        with kafka_errors(client, "describe topics"):
+            futures = client.describe_topics(TopicCollection(wanted), request_timeout=timeout)
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout + 1)
+                result[name] = EXISTS
+            except KafkaException as exc:
+                error = kafka_error_of(exc)
+                code = error.name() if error is not None else None
+                if code in ("UNKNOWN_TOPIC_OR_PART", "_UNKNOWN_TOPIC") or faults.is_invalid_topic(code):
+                    result[name] = MISSING
+                elif code == "TOPIC_AUTHORIZATION_FAILED":
+                    result[name] = DENIED
+                elif faults.is_settling(code):
+                    result[name] = EXISTS  # just created: its leader is being elected
+                else:
+                    access = {"topic": (name, "Describe")}
+                    raise translate_error(
+                        exc, client, action=f"describe topic {name!r}", access=access
+                    ) from exc
+    return result
+
+
+def not_described(source: Any, topic: str, operation: str = "Describe") -> KafkaAuthorizationError:
+    """The error for a topic the principal may not describe (whether it exists is unknown);
+    ``operation`` is what the command needs on it (Read and Write imply Describe)."""
+    denial = denied(
+        "TOPIC_AUTHORIZATION_FAILED", client_state(source).principal, name=topic, operation=operation
+    )
+    return KafkaAuthorizationError(
+        f"not authorized to describe topic {topic!r}: {denial.message}", hint=denial.hint
+    )
+
+
 def topic_names(props_or_admin: Mapping[str, Any] | Client, timeout: float = 10.0) -> list[str]:
-    """Every topic on the cluster except the internal ones, sorted."""
+    """Every topic on the cluster except the internal ones and those the principal may not
+    describe (`dlq_names.existing_topics`), sorted."""
     with _client_for(props_or_admin, admin) as client, kafka_errors(client, "list topics"):
         metadata = client.list_topics(timeout=timeout)
-    return sorted(t for t in metadata.topics if not is_internal_topic(t))
+    return sorted(existing_topics(metadata))
 
 
 # Why a cluster without CreateTopics (librdkafka's mock: the sandbox's) cannot get a topic here.
@@ -443,13 +554,18 @@ def create_topics(
     props_or_admin: Mapping[str, Any] | AdminClient,
     topics: Mapping[str, tuple[int, int]],
     timeout: float = 30.0,
-) -> None:
-    """Create ``{name: (partitions, replication_factor)}`` and wait until each exists."""
+    *,
+    exist_ok: bool = False,
+) -> list[str]:
+    """Create ``{name: (partitions, replication_factor)}`` and wait until each exists; the
+    names created. ``exist_ok``: a topic that already exists (TOPIC_ALREADY_EXISTS) is no
+    error, and is not waited for (a principal that may not describe it would never see it)."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic
 
     if not topics:
-        return
+        return []
+    created: list[str] = []
     with _client_for(props_or_admin, admin) as client:
         new = [NewTopic(name, num_partitions=p, replication_factor=r) for name, (p, r) in topics.items()]
         with kafka_errors(client, "create topics"):
@@ -458,17 +574,23 @@ def create_topics(
             try:
                 future.result(timeout=timeout + 1)
             except KafkaException as exc:
-                error = translate_error(exc, client, action=f"create topic {name!r}")
-                if exc.args[0].name() == "_UNSUPPORTED_FEATURE" and error.hint is None:
-                    error.hint = NO_CREATE_TOPICS
-                raise error from exc
+                error = kafka_error_of(exc)
+                if error is not None and error.name() == "TOPIC_ALREADY_EXISTS" and exist_ok:
+                    continue  # made meanwhile, or one the principal may create but not describe
+                access = {"topic": (name, "Create"), "cluster": (None, "Create")}
+                failure = translate_error(exc, client, action=f"create topic {name!r}", access=access)
+                if error is not None and error.name() == "_UNSUPPORTED_FEATURE" and failure.hint is None:
+                    failure.hint = NO_CREATE_TOPICS
+                raise failure from exc
+            created.append(name)
         # Created is not yet known: the broker answering the next metadata request may not
         # have heard of it for a moment, and `dlq list` right after `ensure` would miss it.
+        # Asked by name: one the principal may create but not describe is never seen.
         deadline = time.monotonic() + timeout
-        waiting = set(topics)
+        waiting = list(created)
         while waiting and time.monotonic() < deadline:
-            with kafka_errors(client, "list topics"):
-                known = client.list_topics(timeout=_left(deadline)).topics
-            waiting = {t for t in waiting if t not in known or not known[t].partitions}
+            known = named_topics(client, waiting, _left(deadline))
+            waiting = [t for t in waiting if known.get(t) == MISSING]
             if waiting:
                 time.sleep(SETTLE_PAUSE)
+    return created

@@ -44,7 +44,7 @@ def _left(deadline: float) -> float:
 
 
 def list_groups(client: Any, deadline: float) -> list[str]:
-    with kafka_errors(client, "list consumer groups"):
+    with kafka_errors(client, "list consumer groups", {"cluster": (None, "Describe")}):
         listed = client.list_consumer_groups(request_timeout=_left(deadline)).result(timeout=_left(deadline))
     return sorted(g.group_id for g in listed.valid)
 
@@ -82,7 +82,10 @@ def read_committed(client: Any, groups: Sequence[str], deadline: float) -> dict[
         try:
             answer = future.result(timeout=_left(deadline))
         except KafkaException as exc:
-            found.problem = translate_error(exc, client, action=f"read group {group!r} offsets").message
+            access = {"group": (group, "Describe"), "topic": (None, "Describe")}
+            found.problem = translate_error(
+                exc, client, action=f"read group {group!r} offsets", access=access
+            ).message
             continue
         except TimeoutError:
             found.problem = "its committed offsets did not arrive in time"
@@ -109,7 +112,10 @@ def describe(client: Any, groups: Mapping[str, GroupLag], deadline: float) -> No
         try:
             description = future.result(timeout=_left(deadline))
         except KafkaException as exc:
-            found.problem = translate_error(exc, client, action=f"describe group {group!r}").message
+            access = {"group": (group, "Describe")}
+            found.problem = translate_error(
+                exc, client, action=f"describe group {group!r}", access=access
+            ).message
             continue
         except TimeoutError:
             found.problem = "its description did not arrive in time"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kafkaops.kafka.client import admin
+from kafkaops.kafka.metadata import cluster_metadata
 from kafkaops.lag import observations
 from kafkaops.lag.evaluate import Observation, judge_group, judge_partition
 from kafkaops.lag.model import GroupLag, LagReport
@@ -63,7 +63,8 @@ def run_lag(
     `state_path`: the observations file (None: judge this run alone)."""
     started = time.monotonic()
     deadline = started + timeout
-    client = admin(props)
+    # Unreachable, rejected credentials or TLS: one translated error at once, with its cause.
+    _info, _metadata, client = cluster_metadata(props, timeout)
     known = list_groups(client, deadline)
     warnings: list[str] = []
     if patterns:

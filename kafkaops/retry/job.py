@@ -495,6 +495,12 @@ def _stop_on_denial(conns: Connections, summary: PassSummary, batch: int) -> Non
         f": retry pass stopped in batch {batch}; {summary.denied_rows} row(s) left as they were, "
         "no attempt counted"
     )
+    if faults.is_tls_failure(failure.code):  # a TLS handshake that failed mid-pass
+        raise KafkaClientError(
+            f"TLS handshake with Kafka failed ({failure.code}: {failure.message}) writing to {topic}{stopped}",
+            hint="check ssl.ca.location (or ssl.ca.pem) and that bootstrap.servers names the brokers "
+            "as their certificates do",
+        )
     if resource is None:  # the credentials, rejected mid-pass
         raise KafkaClientError(
             f"Kafka rejected the credentials ({failure.code}: {failure.message}) writing to {topic}{stopped}",

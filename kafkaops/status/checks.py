@@ -17,6 +17,7 @@ from kafkaops.common.shell import command
 from kafkaops.common.timeparse import format_duration
 from kafkaops.config.settings import Thresholds
 from kafkaops.kafka.dlq_names import DlqTopic
+from kafkaops.kafka.faults import acl_hint
 from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_valid_topic_name
 from kafkaops.status.limits import cut
 from kafkaops.status.model import InstanceStatus, ThreadPool
@@ -355,15 +356,28 @@ def publish_error_ratio(
     )
 
 
-def dlq_topics(missing: Sequence[DlqTopic]) -> Check:
+def dlq_topics(missing: Sequence[DlqTopic], *, principal: str | None = None) -> Check:
     """Topics whose rows need a DLQ topic that is not there (`DlqCatalog.missing`). A name Kafka cannot have (a space, `$(...)`,
-    250 characters) gets no `dlq ensure` to paste: it is said to be invalid instead."""
+    250 characters) gets no `dlq ensure` to paste: it is said to be invalid instead. One the
+    principal may not describe is "not authorized to describe", with the ACL that grants it."""
     if not missing:
         return Check("dlq_topics", OK, 0, "every topic with failed events has its DLQ topic")
-    fixable = [m for m in missing if is_valid_topic_name(m.source) and is_valid_topic_name(m.name)]
-    invalid = [m for m in missing if m not in fixable]
+    denied = [m for m in missing if m.denied]
+    fixable = [
+        m for m in missing if not m.denied and is_valid_topic_name(m.source) and is_valid_topic_name(m.name)
+    ]
+    invalid = [m for m in missing if not m.denied and m not in fixable]
     parts: list[str] = []
     steps: list[str] = []
+    if denied:
+        more = f" and {len(denied) - MAX_LISTED:,} more" if len(denied) > MAX_LISTED else ""
+        names = ", ".join(m.name for m in denied[:MAX_LISTED]) + more
+        who = principal or "the configured principal"
+        parts.append(f"not authorized to describe DLQ topic(s): {names}: Describe denied to {who}")
+        steps += [
+            acl_hint("TOPIC_AUTHORIZATION_FAILED", name=m.name, operation="Describe", principal=principal)
+            for m in denied[:MAX_LISTED]
+        ]
     if fixable:
         # A table with thousands of topics made a line of thousands of names (Nagios keeps 4 kB).
         more = f" and {len(fixable) - MAX_LISTED:,} more" if len(fixable) > MAX_LISTED else ""

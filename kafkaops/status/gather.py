@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -69,9 +70,16 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
     source_timeout = config.timeout.total_seconds()
     app_timeout = config.app.timeout.total_seconds()
     db_source = kafka_source = None
+    # A kafka section held back (an unset ${VAR}, e.g. for sasl.password) is the kafka
+    # check's UNKNOWN, not the whole status's error: the database and the service still answer.
+    kafka_held_back: ConfigError | None = None
+    try:
+        kafka_configured = bool(settings.kafka.get("bootstrap.servers"))
+    except ConfigError as exc:
+        kafka_held_back, kafka_configured = exc, True
     result.configured = {
         "database": bool(settings.database.url),
-        "kafka": bool(settings.kafka.get("bootstrap.servers")),
+        "kafka": kafka_configured,
         "service": config.app.configured,
     }
     if not any(result.configured.values()):
@@ -80,7 +88,7 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
             hint="set database.url, kafka.bootstrap.servers or app.instances in the config file "
             "(see config.example.yaml)",
         )
-    if result.configured["kafka"]:
+    if result.configured["kafka"] and kafka_held_back is None:
         props = settings.require_kafka()
         kafka_source = _Source(
             "kafka",
@@ -105,7 +113,11 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
             time.monotonic() + source_timeout + _GRACE,
         )
     lag_source = None
-    if result.configured["kafka"] and (settings.consumer_groups or result.configured["database"]):
+    if (
+        result.configured["kafka"]
+        and kafka_held_back is None
+        and (settings.consumer_groups or result.configured["database"])
+    ):
         # Consumer lag when groups are configured or can be found (through the table's
         # topics), within the broker's deadline; after the engine, which it shares.
         from kafkaops.lag.report import lag_of_pipeline
@@ -134,11 +146,15 @@ def gather(settings: Settings, config: StatusConfig, conns: Connections, *, now:
     if kafka_source is not None:
         kafka_answer = _collect(kafka_source, "kafka", source_timeout)
         result.kafka, result.kafka_error = kafka_answer
+    elif kafka_held_back is not None:
+        result.kafka_error = SourceError("kafka", kafka_held_back.message, kafka_held_back.hint)
     if lag_source is not None:
         result.lag, result.lag_error = _collect(lag_source, "consumer_lag", source_timeout)
     if probe_source is not None:
         probed = _collect(probe_source, "probe", source_timeout)
         result.probe, result.probe_error = probed
+    if result.kafka is not None and result.database is not None:
+        _ask_for_missing(result, settings, max(1.0, started + source_timeout - time.monotonic()))
     for source, instance in zip(instance_sources, config.app.endpoints(), strict=True):
         if source.wait() and isinstance(source.value, InstanceStatus):
             result.instances.append(source.value)
@@ -228,7 +244,8 @@ def judge(gathered: Gathered, settings: Settings, state: StatusState, *, now: da
 
     dlq = _dlq_topics(gathered, settings)
     if db is not None and gathered.kafka is not None:
-        out.append(checks.dlq_topics([d for d in dlq if not d.exists]))
+        principal = gathered.kafka.principal
+        out.append(checks.dlq_topics([d for d in dlq if not d.exists], principal=principal))
 
     if gathered.lag is not None:
         lag = checks.consumer_lag(gathered.lag)
@@ -291,7 +308,10 @@ def _dlq_topics(gathered: Gathered, settings: Settings) -> list[DlqTopic]:
     catalog = settings.retry.dlq_catalog
     found: dict[str, DlqTopic] = dict(kafka.dlq_topics)
     sources = gathered.database.failed_topics if gathered.database else []
-    missing = {d.name: d for d in catalog.missing(sources, kafka.topics)}
+    missing = {
+        d.name: replace(d, denied=d.name in kafka.denied_topics)
+        for d in catalog.missing(sources, kafka.topics)
+    }
     result: list[DlqTopic] = []
     for topic in dict.fromkeys(sources):
         if catalog.is_dlq(topic):
@@ -300,6 +320,22 @@ def _dlq_topics(gathered: Gathered, settings: Settings) -> list[DlqTopic]:
         known = found.pop(name, None)
         result.append(known if known is not None else missing[name])
     return result + [found[name] for name in sorted(found)]
+
+
+def _ask_for_missing(result: Gathered, settings: Settings, timeout: float) -> None:
+    """The DLQ topics the listing lacks, asked for by name: those the principal may not
+    describe are "not authorized", never "missing". Unanswered, they stay missing."""
+    from kafkaops.status.broker import denied_topics
+
+    assert result.kafka is not None and result.database is not None
+    catalog = settings.retry.dlq_catalog
+    names = [d.name for d in catalog.missing(result.database.failed_topics, result.kafka.topics)]
+    if not names:
+        return
+    try:
+        result.kafka.denied_topics = denied_topics(settings.require_kafka(), names, timeout)
+    except KafkaopsError:
+        return
 
 
 def _source_checks(gathered: Gathered) -> list[Check]:

@@ -54,6 +54,9 @@ class KafkaStatus:
     topics: set[str] = field(default_factory=set)
     dlq_topics: dict[str, DlqTopic] = field(default_factory=dict)  # every DLQ topic, by name
     offsets_error: str | None = None
+    principal: str | None = None  # User:<sasl.username>, where the configuration says it
+    # Topics asked for by name that the principal may not describe (a listing leaves them out).
+    denied_topics: set[str] = field(default_factory=set)
 
 
 @dataclass

@@ -181,6 +181,7 @@ def _dlq_dict(d: DlqTopic) -> dict[str, Any]:
         "topic": d.source,
         "dlq_topic": d.name,
         "exists": d.exists,
+        "denied": d.denied,
         "messages": d.messages,
         "partitions": d.partitions,
     }

@@ -569,3 +569,59 @@ def test_a_config_path_that_is_no_regular_file_says_what_it_is(tmp_path: Path, m
     result = run_kafkaops("--config", str(path), "failed", timeout=30)  # a FIFO is never opened: no hang
     assert result.returncode == 2
     assert result.stderr == f"Error: config file {path} (from --config) {why}\n"
+
+
+def test_a_missing_kafka_variable_makes_only_status_kafka_check_unknown(
+    configured, cli, tmp_path: Path
+) -> None:
+    configured.insert([event(1, status="DLQ_FAILED")])
+    schema = f"\n      schema: {configured.schema}" if configured.schema else ""
+    path = write_config(
+        tmp_path / "cloud.yaml", text=CLOUD.replace("url: ${DB_URL}", "url: ${DB_URL}" + schema)
+    )
+    result = cli("--config", str(path), "status", "-o", "json", env={"DB_URL": configured.url})
+    doc = json.loads(result.stdout)
+    by_name = {c["name"]: c for c in doc["checks"]}
+    assert by_name["kafka"]["status"] == "UNKNOWN"
+    assert "${CONFLUENT_API_SECRET} (kafka.sasl.password)" in by_name["kafka"]["message"]
+    assert by_name["dlq_failed"]["status"] == "CRITICAL"  # the database still answered
+    assert doc["database"]["reachable"] is True
+
+
+# A self-signed test certificate (its key thrown away): `config show` summarises it.
+TEST_CA_PEM = """-----BEGIN CERTIFICATE-----
+MIIDPTCCAiWgAwIBAgIUKgPCVj7d8VoiJy0qqIfL9mlB10AwDQYJKoZIhvcNAQEL
+BQAwLjEZMBcGA1UEAwwQa2Fma2FvcHMgdGVzdCBDQTERMA8GA1UECgwIa2Fma2Fv
+cHMwHhcNMjYxMjA2MDkzMjExWhcNMzYxMjAzMDkzMjExWjAuMRkwFwYDVQQDDBBr
+YWZrYW9wcyB0ZXN0IENBMREwDwYDVQQKDAhrYWZrYW9wczCCASIwDQYJKoZIhvcN
+AQEBBQADggEPADCCAQoCggEBAK7KcSVxcvF5kj22VMlauaAA+mGF/hrndPOz3uEm
+7dgMnKL7sk1a5/YEW0jsdcvm9qqknU5gdxnQciGskBbcf+vYj5po/JORHzFyN0mV
+3jH0Ri6WCYU8csJMOUTCnFnWK7UsgOxqJwBN/Qg5/hQ5ud2QzgLNEQtoJdAsSBb2
+mDfnmkvq7VQ1Tmh67M2kS8MhVnt84WyIgTE4NOd0CIeOZn7ryzs6EYPz1QurBGhO
+N0uETDZmLZzoJ+Y11FBHSIQCGxaw26c1E6vIp9WG9qJLkjpTD7+SUB+eeWmxFuvd
+1z6WQaWR67tLtMqs9rvQqORtwS+nrVgIhfYXfDu9D9CiOYkCAwEAAaNTMFEwHQYD
+VR0OBBYEFH8i8zSrv7kZJxsM2oHnbToU3sXVMB8GA1UdIwQYMBaAFH8i8zSrv7kZ
+JxsM2oHnbToU3sXVMA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQELBQADggEB
+AJ8eavZFXZlncLJDwFowLCH8xi9rIF3ENgIHBLKPx0s8oL+7ibohC/cIiwA5XY05
+cWJuYnpcMWg/Y/cfr5vm1lImJJpA8C4WwlGYWqVNDwwjZEPWIH9W8nole7NRYkHs
+QQI8JaT/m0LBHCRbzJQt1I7gynEIPPXydq7YPKkJhwFSR2pNWsALgUDtu6H22HFx
+N/Qk8CCO1QOzArx25eGjRtxi836Hl2MYmOD58qPIGFaN4NQQ6SqWerqvmIQy3j8B
+XmLLygLhUnouh6myB9QJC/hgGzeiuOWLukqQxlYpmbvjWhBl7Ko1XCBjRZIL4J6h
+TQ5dKNV3o4fVlB54jbQF13E=
+-----END CERTIFICATE-----
+"""
+TEST_CA_SHA256 = (
+    "52:21:05:AF:43:88:83:93:4A:05:4F:07:E8:18:2D:8E:0D:51:82:5F:96:25:1A:AB:F9:E0:DA:75:5A:F5:27:B1"
+)
+
+
+def test_config_show_shows_an_inline_ca_pem_as_its_subject_and_fingerprint(cli, tmp_path: Path) -> None:
+    kafka = {"bootstrap.servers": "b:9093", "security.protocol": "SSL", "ssl.ca.pem": TEST_CA_PEM}
+    path = write_config(tmp_path / "tls.yaml", kafka=kafka)
+    result = cli("--config", str(path), "config", "show", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    values = {r["key"]: r["value"] for r in json.loads(result.stdout)}
+    assert values["kafka.ssl.ca.pem"] == f"CN=kafkaops test CA, O=kafkaops, SHA-256 {TEST_CA_SHA256}"
+    table = cli("--config", str(path), "config", "show")
+    assert "BEGIN CERTIFICATE" not in table.stdout
+    assert TEST_CA_SHA256[:20] in table.stdout.replace("\n", "")

@@ -63,6 +63,7 @@ def test_a_topic_with_a_read_only_suffix_is_a_dlq_to_status_and_to_dlq_list(
         "topic": source,
         "dlq_topic": read_only,
         "exists": True,
+        "denied": False,
         "messages": 4,
         "partitions": 2,
     }

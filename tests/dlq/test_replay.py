@@ -711,6 +711,7 @@ def test_a_target_that_refuses_the_transaction_stops_at_once_with_the_reason(cli
         ), err
         assert "aborted 3 times" not in err
         assert summary["replayed"] == 0 and summary["complete"] is False
+        assert summary["error"] == err.splitlines()[-2].removeprefix("Error: ")  # as stderr says it
         assert read_all(bootstrap, "orders", isolation="read_uncommitted") == []
 
 

@@ -266,8 +266,11 @@ def test_translate_error_classifies_and_redacts() -> None:
 
     refused = translate_error(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), source)
     assert isinstance(refused, KafkaClientError) and not isinstance(refused, KafkaUnavailableError)
-    assert refused.message == "Kafka at broker-1:9092: Broker: Topic authorization failed"
-    assert refused.hint == "the cluster denied kafkaops' principal: an ACL for it is missing"
+    assert refused.message == "access to a topic denied to User:svc-kafkaops (TOPIC_AUTHORIZATION_FAILED)"
+    assert refused.hint == (
+        "grant it, e.g. kafka-acls --bootstrap-server ... --add --allow-principal User:svc-kafkaops "
+        "--operation <operation> --topic <topic>"
+    )
 
     auth = translate_error(KafkaError(KafkaError._AUTHENTICATION, leak), source)
     assert isinstance(auth, KafkaClientError) and "rejected the credentials" in auth.message

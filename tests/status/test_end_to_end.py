@@ -233,6 +233,7 @@ def test_dlq_topics_present_missing_and_counted(
         "topic": TOPIC,
         "dlq_topic": f"{TOPIC}.dlq",
         "exists": True,
+        "denied": False,
         "messages": 3,
         "partitions": 2,
     }
