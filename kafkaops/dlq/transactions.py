@@ -126,10 +126,18 @@ class TransactionPolicy:
                 if error.retriable() and time.monotonic() + 0.1 < deadline:
                     time.sleep(0.1)
                     continue
+                access = {
+                    "transactional id": (self.request.transactional_id, "Write"),
+                    "cluster": (None, "IdempotentWrite"),
+                }
+                if faults.classify(error.name()).resource is not None:  # a denial: say what was denied
+                    raise translate_error(
+                        error, producer, action="start a transaction (init_transactions)", access=access
+                    ) from None
                 if error.fatal() or faults.is_fenced(error.name()):
                     raise self.producer_failure(error, producer) from None
                 raise translate_error(
-                    error, producer, action="start a transaction (init_transactions)"
+                    error, producer, action="start a transaction (init_transactions)", access=access
                 ) from None
 
     def holds_id(self, producer: Producer, consumer: Consumer, partitions: Sequence[int]) -> bool:
