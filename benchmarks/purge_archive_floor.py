@@ -1,0 +1,82 @@
+"""What keeping every purged row costs, step by step, in PostgreSQL alone (no kafkaops code):
+batches of 10,000 rows of ~400 bytes deleted with SKIP LOCKED as `failed purge` does, each batch
+its own transaction, then the same batches returning their ids, every column, every column as
+JSON written to a file, and that file fsynced before each commit (what `failed purge --archive`
+does). The ratio of the last to the first is the floor of `purge --archive`'s cost.
+
+Run: .venv/bin/python benchmarks/purge_archive_floor.py [--rows 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+BATCH = 10_000
+CHOSEN = f"select id from t where status = 'RESOLVED' limit {BATCH} for update skip locked"
+STEPS = {
+    "delete": f"delete from t where id in ({CHOSEN})",
+    "returning ids": f"delete from t where id in ({CHOSEN}) returning id",
+    "returning every column": f"delete from t where id in ({CHOSEN}) returning t.*",
+    "as JSON, written": f"delete from t where id in ({CHOSEN}) returning id, row_to_json(t.*)::text",
+    "as JSON, written and fsynced": f"delete from t where id in ({CHOSEN}) returning id, row_to_json(t.*)::text",
+}
+
+
+def main() -> None:
+    import pgserver
+    import psycopg
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=200_000)
+    args = parser.parse_args()
+    with (
+        pgserver.postgres_server() as url,
+        tempfile.TemporaryDirectory() as scratch,
+        psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn,
+    ):
+        times: dict[str, list[float]] = {step: [] for step in STEPS}
+        for _ in range(2):
+            for step, statement in STEPS.items():
+                conn.execute("drop table if exists t")
+                conn.execute(
+                    "create table t (id bigserial primary key, topic text, payload text, status text, "
+                    "created_at timestamptz default now(), last_error text)"
+                )
+                conn.execute(
+                    "insert into t (topic, payload, status, last_error) select 'casino.wallet.deposit.v1', "
+                    "repeat('x', 300) || g::text, 'RESOLVED', 'Timeout after 30000 ms' "
+                    "from generate_series(1, %s) g",
+                    (args.rows,),
+                )
+                started = time.perf_counter()
+                with open(Path(scratch) / "archive.jsonl", "wb") as archive:
+                    while True:
+                        with conn.transaction():
+                            cursor = conn.execute(statement)
+                            rows = cursor.fetchall() if cursor.description else []
+                            done = len(rows) if rows else cursor.rowcount
+                            if step.startswith("as JSON"):
+                                archive.write(b"".join(r[1].encode() + b"\n" for r in rows))
+                                if step.endswith("fsynced"):
+                                    archive.flush()
+                                    os.fsync(archive.fileno())
+                        if done < BATCH:
+                            break
+                times[step].append(time.perf_counter() - started)
+        base = min(times["delete"])
+        for step, runs in times.items():
+            print(f"{step:32} {min(runs):6.2f} s  {min(runs) / base:4.2f}x")
+
+
+if __name__ == "__main__":
+    main()
