@@ -56,6 +56,9 @@ def config(
 
         doc = yaml.safe_load(path.read_text())
         doc["contexts"]["test"]["database"].update(db_over)
+        # A journal that must be written in a database that is down stops every writing
+        # command before it acts; these tests are about the replay's own marking.
+        doc["contexts"]["test"]["audit"] = {"required": False}
         path.write_text(yaml.safe_dump(doc))
     return str(path)
 
