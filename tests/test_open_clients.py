@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CASES = """
 import confluent_kafka
+import pytest
 from confluent_kafka.admin import AdminClient
 
 from kafkaops.kafka import client as kafka
@@ -45,6 +46,17 @@ def test_closes_its_producer():
 
 def test_drops_its_admin_client():
     AdminClient(CONF)
+
+
+@pytest.fixture(scope="session")
+def shared():
+    producer = confluent_kafka.Producer(CONF)
+    yield producer
+    producer.close()
+
+
+def test_uses_a_session_fixtures_producer(shared):
+    assert shared.flush(0) == 0
 """
 
 
@@ -88,7 +100,10 @@ def test_a_client_left_open_fails_its_test(outcome: str, test: str, client: str)
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("test", ["test_closes_its_producer", "test_drops_its_admin_client"])
+@pytest.mark.parametrize(
+    "test",
+    ["test_closes_its_producer", "test_drops_its_admin_client", "test_uses_a_session_fixtures_producer"],
+)
 def test_a_client_closed_or_dropped_passes(outcome: str, test: str) -> None:
     assert f"PASSED test_cases.py::{test}" in outcome
     assert f"ERROR test_cases.py::{test}" not in outcome
