@@ -383,6 +383,7 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
     except kafka_broker.KafkaToolMissingError as exc:
         pytest.skip(f"{SKIP_PREFIX}: {exc}")
     started = start_secure_broker(tmp_path_factory.mktemp("secure-kafka"))
+    started.admin()  # made here, it is the session's client, not the first test's
     try:
         yield started
     finally:
