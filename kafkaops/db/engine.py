@@ -5,7 +5,10 @@ case-sensitive LIKE, BEGIN on begin, stored text read by `text.decode_text`).
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import ConfigError
@@ -70,16 +73,42 @@ def create_engine(url: str) -> Engine:
     return engine
 
 
+# sqlite3 turns whatever a SQL function raises into "user-defined function raised exception":
+# a Ctrl-C that lands inside one would read as a broken table. The functions note it here, and
+# `interrupt_wins` (db/transactions.py) raises it as the interrupt it was.
+_INTERRUPTED = threading.Event()
+
+
+def interrupted_in_sql_function() -> bool:
+    """True once after a KeyboardInterrupt was raised inside one of kafkaops' SQLite functions."""
+    if _INTERRUPTED.is_set():
+        _INTERRUPTED.clear()
+        return True
+    return False
+
+
+def _sql_function(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except KeyboardInterrupt:
+            _INTERRUPTED.set()
+            raise
+
+    return call
+
+
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     # PostgreSQL has regexp_replace; give SQLite the same function so one query serves both.
-    dbapi_conn.create_function("regexp_replace", 4, _regexp_replace, deterministic=True)
+    dbapi_conn.create_function("regexp_replace", 4, _sql_function(_regexp_replace), deterministic=True)
     # Times as the service stored them (epoch ms, ISO text...) compared as instants.
-    dbapi_conn.create_function("kafkaops_time", 1, _stored_epoch, deterministic=True)
+    dbapi_conn.create_function("kafkaops_time", 1, _sql_function(_stored_epoch), deterministic=True)
     dbapi_conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     # LIKE (topic globs) is case-sensitive on PostgreSQL; make SQLite agree.
     dbapi_conn.execute("PRAGMA case_sensitive_like = ON")
     # --error is case-insensitive (lower() LIKE lower()); SQLite's lower() only folds ASCII.
-    dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
+    dbapi_conn.create_function("lower", 1, _sql_function(_lower), deterministic=True)
     # kafkaops emits BEGIN itself (below), as SQLAlchemy's docs recommend for pysqlite: the
     # driver would otherwise begin only at the first write, after a claim's SELECT.
     dbapi_conn.isolation_level = None

@@ -65,12 +65,17 @@ def interrupt_wins() -> Iterator[None]:
     """Ctrl-C (or a signal turned into KeyboardInterrupt) in the middle of a statement leaves
     the driver's connection busy, and the rollback on the way out then fails ("can't change
     'autocommit' now"): that error must not replace the interrupt, which the commands report
-    as what it is (exit 130, with what was done). The uncommitted transaction dies with the
+    as what it is (exit 130, with what was done); nor may the error sqlite3 makes of a Ctrl-C
+    that lands inside one of kafkaops' SQL functions. The uncommitted transaction dies with the
     connection."""
+    from kafkaops.db.engine import interrupted_in_sql_function
+
     try:
         yield
     except Exception as error:
         interrupt = _interrupt_behind(error)
+        if interrupt is None and interrupted_in_sql_function():
+            interrupt = KeyboardInterrupt()  # sqlite3 swallowed it inside a SQL function
         if interrupt is None:
             raise
         raise interrupt from None

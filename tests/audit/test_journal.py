@@ -252,7 +252,7 @@ def test_an_interrupted_purge_is_journaled_as_interrupted_with_what_it_committed
         (entry,) = list_entries(conn, configured.settings)
     gone = 30_000 - configured.count()
     assert 0 < gone < 30_000
-    assert (entry["outcome"], entry["exit_code"], entry["rows"]) == ("interrupted", 130, gone)
+    assert (entry["outcome"], entry["exit_code"], entry["rows"]) == ("interrupted", 130, gone), err
     assert entry["details"]["archived_rows"] >= gone
 
 
