@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,14 @@ from kafkaops.common.secrets import url_without_password
 from kafkaops.db import sqlerrors
 from kafkaops.db.engine import URL_HINT, create_engine
 from kafkaops.db.sqlerrors import QUERY_CANCELED, sqlstate
-from kafkaops.db.transactions import bound_transaction, interrupt_wins, set_pg_limits, timeout_ms
+from kafkaops.db.transactions import (
+    bound_transaction,
+    interrupt_wins,
+    interrupted,
+    release_frames,
+    set_pg_limits,
+    timeout_ms,
+)
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Producer
@@ -135,9 +142,21 @@ class Connections:
             session.connected = True
             if immediate:
                 conn.execution_options(kafkaops_immediate=True)
-            with conn.begin():
-                yield conn
-                session.committing = True
+            try:
+                with conn.begin():
+                    yield conn
+                    session.committing = True
+            except BaseException as error:
+                if interrupted(error):
+                    # Cut mid-statement: the driver's connection may still hold its statement
+                    # and its locks (SQLite's write lock). It dies now, and its uncommitted
+                    # transaction with it, so what runs next (the journal's outcome) can write.
+                    # The frames the interrupt left behind hold the driver's cursor, which
+                    # would keep a closed SQLite connection (and its lock) alive: let them go.
+                    release_frames(error)
+                    with suppress(Exception):
+                        conn.invalidate()
+                raise
 
     @contextmanager
     def bounded(

@@ -68,6 +68,7 @@ def create_engine(url: str) -> Engine:
             f"invalid database URL {url_without_password(url)}: {error}", hint=URL_HINT
         ) from None
     if engine.dialect.name == "sqlite":
+        _note_interrupts()
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
     return engine
@@ -79,12 +80,35 @@ def create_engine(url: str) -> Engine:
 _INTERRUPTED = threading.Event()
 
 
+def interrupt_noted() -> bool:
+    """True while a KeyboardInterrupt raised inside one of kafkaops' SQLite functions awaits
+    `interrupted_in_sql_function` (which consumes it)."""
+    return _INTERRUPTED.is_set()
+
+
 def interrupted_in_sql_function() -> bool:
     """True once after a KeyboardInterrupt was raised inside one of kafkaops' SQLite functions."""
     if _INTERRUPTED.is_set():
         _INTERRUPTED.clear()
         return True
     return False
+
+
+def _note_interrupts() -> None:
+    """Ctrl-C can land on the first instruction of a SQL function, before it can note anything:
+    Python's own SIGINT handler is wrapped to note it first (only where it is still Python's)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def noted(signum: int, frame: Any) -> None:
+        _INTERRUPTED.set()
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, noted)
 
 
 def _sql_function(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -68,12 +68,20 @@ def interrupt_wins() -> Iterator[None]:
     as what it is (exit 130, with what was done); nor may the error sqlite3 makes of a Ctrl-C
     that lands inside one of kafkaops' SQL functions. The uncommitted transaction dies with the
     connection."""
+    import sys
+
     from kafkaops.db.engine import interrupted_in_sql_function
 
+    # An interrupt already being handled when this began (a journal writing its outcome after
+    # Ctrl-C) is not this block's: its own errors are its own.
+    handled = {id(e) for e in _chain(sys.exc_info()[1])}
     try:
         yield
+    except KeyboardInterrupt:
+        interrupted_in_sql_function()  # this one is raised as itself: nothing left to note
+        raise
     except Exception as error:
-        interrupt = _interrupt_behind(error)
+        interrupt = _interrupt_behind(error, handled)
         if interrupt is None and interrupted_in_sql_function():
             interrupt = KeyboardInterrupt()  # sqlite3 swallowed it inside a SQL function
         if interrupt is None:
@@ -81,18 +89,43 @@ def interrupt_wins() -> Iterator[None]:
         raise interrupt from None
 
 
-def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+def interrupted(error: BaseException) -> bool:
+    """True when `error` is, or hides, a Ctrl-C (KeyboardInterrupt), including one sqlite3
+    swallowed inside a SQL function (noted, not consumed)."""
+    from kafkaops.db.engine import interrupt_noted
+
+    return any(isinstance(e, KeyboardInterrupt) for e in _chain(error)) or interrupt_noted()
+
+
+def release_frames(error: BaseException) -> None:
+    """Drop the locals of the finished frames `error` and what is behind it went through (the
+    driver's cursor among them); the frames still running keep theirs."""
+    import traceback
+
+    for current in _chain(error):
+        traceback.clear_frames(current.__traceback__)
+
+
+def _interrupt_behind(error: BaseException, handled: set[int]) -> KeyboardInterrupt | None:
+    for current in _chain(error):
+        if isinstance(current, KeyboardInterrupt) and id(current) not in handled:
+            return current
+    return None
+
+
+def _chain(error: BaseException | None) -> list[BaseException]:
+    """`error` and every exception behind it (its causes and contexts)."""
+    found: list[BaseException] = []
     seen: set[int] = set()
-    todo: list[BaseException | None] = [error.__cause__, error.__context__]
+    todo: list[BaseException | None] = [error]
     while todo:
         current = todo.pop()
         if current is None or id(current) in seen:
             continue
-        if isinstance(current, KeyboardInterrupt):
-            return current
         seen.add(id(current))
+        found.append(current)
         todo += [current.__cause__, current.__context__]
-    return None
+    return found
 
 
 def stream_rows(
