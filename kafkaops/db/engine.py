@@ -6,13 +6,13 @@ case-sensitive LIKE, BEGIN on begin, stored text read by `text.decode_text`).
 from __future__ import annotations
 
 import functools
-import re
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import ConfigError
 from kafkaops.common.secrets import url_for_driver, url_without_password
+from kafkaops.common.signature import regexp_replace_text
 from kafkaops.common.timeparse import stored_epoch
 from kafkaops.db.text import decode_text, encode_text
 
@@ -170,9 +170,6 @@ def _sqlite_on_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-_PG_FLAGS = {"i": re.IGNORECASE}
-
-
 def _regexp_replace(
     value: str | bytes | None, pattern: str, replacement: str, flags: str
 ) -> str | bytes | None:
@@ -181,11 +178,3 @@ def _regexp_replace(
     if isinstance(value, bytes):
         return encode_text(regexp_replace_text(decode_text(value), pattern, replacement, flags))
     return regexp_replace_text(value, pattern, replacement, flags)
-
-
-def regexp_replace_text(value: str, pattern: str, replacement: str, flags: str) -> str:
-    re_flags = re.ASCII  # as PostgreSQL's classes and case folding are
-    for flag in flags:
-        re_flags |= _PG_FLAGS.get(flag, 0)
-    count = 0 if "g" in flags else 1
-    return re.sub(pattern.replace(r"\y", r"\b"), replacement, value, count=count, flags=re_flags)

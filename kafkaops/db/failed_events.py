@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Label, Table, case, delete, func, select, 
 
 from kafkaops.common.errors import NotFoundError, UsageError
 from kafkaops.common.jsontext import parse_json
+from kafkaops.common.signature import SIGNATURE_RULES
 from kafkaops.common.timeparse import as_utc
 from kafkaops.config.settings import LOGICAL_COLUMNS, OPTIONAL_COLUMNS
 from kafkaops.db.schema import ContainsFolded, StoredText, StoredTextResult, instant
@@ -35,25 +36,6 @@ if TYPE_CHECKING:
 
     from kafkaops.config.settings import DatabaseSettings
     from kafkaops.db.table_counts import TableCounts
-
-# last_error -> error_signature: each (pattern, flags, placeholder) in order. PostgreSQL's
-# regular expressions use \y for a word boundary; SQLite gets the same function in Python.
-# Explicit ASCII classes ([0-9], [ \t]), not \d or \s, so that both engines agree on
-# non-ASCII text (Python's classes are Unicode-aware, PostgreSQL's are not).
-SIGNATURE_RULES: tuple[tuple[str, str, str], ...] = (
-    (r"'[^']*'|\"[^\"]*\"", "g", "<value>"),
-    (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "gi", "<uuid>"),
-    # Java's Object.toString(): `ThreadPoolExecutor@1a2b3c` (hex) and `Foo@123` are one identity.
-    (r"([A-Za-z0-9_$])@[0-9a-f]+\y", "gi", r"\1@<id>"),
-    (
-        r"\y[0-9]+(\.[0-9]+)?[ \t]?(ns|us|ms|s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)\y",
-        "gi",
-        "<duration>",
-    ),
-    (r"\y0x[0-9a-f]+\y", "gi", "<hex>"),
-    (r"\y(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{4,}\y", "gi", "<hex>"),
-    (r"\y[0-9]+(\.[0-9]+)?\y", "g", "<n>"),
-)
 
 
 @dataclass(frozen=True)
@@ -103,16 +85,6 @@ def error_signature_expr(table: Table) -> ColumnElement[Any]:
     for pattern, flags, placeholder in SIGNATURE_RULES:
         expr = func.regexp_replace(expr, pattern, placeholder, flags, type_=types.Text)
     return StoredTextResult(expr)
-
-
-def error_signature(text: str) -> str:
-    """The same normalisation as the SQL expression, for one string (tests, previews)."""
-    from kafkaops.db.engine import regexp_replace_text
-
-    result = text
-    for pattern, flags, placeholder in SIGNATURE_RULES:
-        result = regexp_replace_text(result, pattern, placeholder, flags)
-    return result
 
 
 def glob_condition(column: ColumnElement[Any], pattern: str) -> ColumnElement[bool]:

@@ -19,11 +19,11 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Table, select, update
 
+from kafkaops.common.signature import error_signature
 from kafkaops.common.timeparse import as_utc, isoformat_utc
 from kafkaops.common.where import Where, compile_where, conjuncts, unwrap
 from kafkaops.config.settings import LOGICAL_COLUMNS
@@ -94,14 +94,6 @@ def row_model(row: dict[str, Any], names: Sequence[str] | frozenset[str] = ROW_F
         elif name in row:
             model[name] = _plain(row[name])
     return model
-
-
-@lru_cache(maxsize=4096)
-def error_signature(message: str) -> str:
-    """`failed --group-by error_signature`'s normalisation of one last_error."""
-    from kafkaops.db.failed_events import error_signature as signature
-
-    return signature(message)
 
 
 def _plain(value: Any) -> Any:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Collection, Sequence
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.jsontext import parse_json
+from kafkaops.common.signature import error_signature
 from kafkaops.common.timeparse import from_epoch_ms, isoformat_utc
 from kafkaops.dlq import record as dlq_record
 from kafkaops.dlq.selection import record_timestamp_ms
@@ -49,15 +49,6 @@ _NUMBER_HEADERS = {
     **{name: width for name, width in dlq_record._OFFSET_HEADERS},
     **{name: width for name, width in dlq_record._TIMESTAMP_HEADERS},
 }
-
-
-@lru_cache(maxsize=4096)
-def error_signature(message: str) -> str:
-    """`failed --group-by error_signature`'s normalisation: a DLQ record and its table row
-    fall in one group. Messages repeat, so each is normalised once."""
-    from kafkaops.db.failed_events import error_signature as signature
-
-    return signature(message)
 
 
 def record_model(
@@ -205,23 +196,30 @@ _CAUSE_HEADERS = frozenset(
 )
 
 
+# (cause headers, DLQ topic, suffixes) -> cause; cleared when full (a DLQ holds few causes).
+_CAUSES: dict[Any, tuple[str | None, str | None, str | None, str | None]] = {}
+_CAUSES_MAX = 4096
+
+
 def cause_of(
     msg: Message, suffixes: tuple[str, ...]
 ) -> tuple[str | None, str | None, str | None, str | None]:
     """(error class, message, signature, original topic) of a record, as `parse_origin` reads
-    them, computed once per distinct set of those headers: a DLQ holds few distinct causes."""
+    them, computed once per distinct set of those headers. It runs once per record of `dlq
+    stats`: a plain dict lookup, no `lru_cache` bookkeeping."""
     pairs = dlq_record.readable_headers(msg)
     cause = None if pairs is None else tuple([pair for pair in pairs if pair[0] in _CAUSE_HEADERS])
-    return _cause(cause, msg.topic() or "", suffixes)
-
-
-@lru_cache(maxsize=4096)
-def _cause(
-    pairs: tuple[tuple[str, bytes | None], ...] | None, topic: str, suffixes: tuple[str, ...]
-) -> tuple[str | None, str | None, str | None, str | None]:
-    origin = dlq_record.parse_origin(list(pairs) if pairs is not None else None, topic, suffixes)
-    message = origin.error_message
-    return origin.error_class, message, None if message is None else error_signature(message), origin.topic
+    topic = msg.topic() or ""
+    key = (cause, topic, suffixes)
+    found = _CAUSES.get(key)
+    if found is None:
+        if len(_CAUSES) >= _CAUSES_MAX:
+            _CAUSES.clear()
+        origin = dlq_record.parse_origin(list(cause) if cause is not None else None, topic, suffixes)
+        message = origin.error_message
+        signature = None if message is None else error_signature(message)
+        found = _CAUSES[key] = (origin.error_class, message, signature, origin.topic)
+    return found
 
 
 _Builder = Callable[["Message", Sequence[str], dict[str, Any]], None]

@@ -35,6 +35,13 @@ READ_ONLY: dict[str, Any] = {
     "isolation.level": "read_committed",
     "enable.partition.eof": True,
     "enable.auto.offset.store": False,
+    # A read to the end of a topic (`dlq stats`, `dlq tail --from-beginning`) is bound by
+    # fetch round trips, not by decoding: librdkafka waits fetch.queue.backoff.ms (1 s by
+    # default) before fetching again once its queue is full, and a partition at its end holds
+    # a fetch for fetch.wait.max.ms (500 ms by default). Measured on 1,000,000 records: 7.7 s
+    # with the defaults, 2.4 s with these. Idle (`--follow`), a fetch per broker every 50 ms.
+    "fetch.queue.backoff.ms": 0,
+    "fetch.wait.max.ms": 50,
 }
 
 

@@ -18,6 +18,10 @@ from kafkaops.kafka.metadata import watermarks
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Message
 
+# Records asked of the client per call: large batches, few calls (a read to the end of a
+# topic spends most of its time per record, not per call).
+_BATCH = 2000
+
 
 @dataclass(frozen=True)
 class TailRequest:
@@ -64,9 +68,15 @@ def tail(
     consumer.assign([TopicPartition(request.topic, p, off) for p, off in starts.items()])
     waiting = {p for p, off in starts.items() if off < marks[p][1]}
     late: list[Message] = []
+    # The loop runs once per record of a whole topic (`dlq stats`): what it asks of each
+    # record is bound once here. The chosen partitions are the assigned ones, so a selection
+    # that passes over no record of them is not asked at all.
+    matches = request.selection.matches if request.selection.filters_records else None
+    last = request.last
+    ends = {p: high - 1 for p, (_, high) in marks.items()}
     deadline = time.monotonic() + timeout
     while waiting and not stop():
-        batch = consumer.consume(500, timeout=0.2)
+        batch = consumer.consume(_BATCH, timeout=0.2)
         raise_definite(consumer)
         if batch:
             deadline = time.monotonic() + timeout
@@ -83,11 +93,15 @@ def tail(
                 if request.follow and request.selection.matches(msg):
                     late.append(msg)  # arrived after the start: --follow shows it next
                 continue
-            if (msg.offset() or 0) >= marks[partition][1] - 1:
+            if (msg.offset() or 0) >= ends[partition]:
                 waiting.discard(partition)
-            if request.selection.matches(msg) and (request.last is None or counts[partition] < request.last):
+            if matches is not None and not matches(msg):
+                continue
+            if last is not None:
+                if counts[partition] >= last:
+                    continue
                 counts[partition] += 1
-                yield msg
+            yield msg
     if request.follow:
         yield from late
         yield from _follow(consumer, request, stop)

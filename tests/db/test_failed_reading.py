@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from kafkaops.db.failed_events import error_signature
+from kafkaops.common.signature import error_signature
 from tests.helpers.config import write_config
 from tests.helpers.events import NOW, event, insert_a_mix, insert_one_per_status
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from kafkaops.db.failed_events import error_signature
+from kafkaops.common.signature import error_signature
 from kafkaops.dlq import record as dlq_record
 from tests.conftest import Cli
 from tests.helpers.broker_fixtures import NewTopicFactory

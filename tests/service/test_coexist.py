@@ -30,10 +30,10 @@ import yaml
 
 from kafkaops.audit.table import create_audit_table
 from kafkaops.common.clock import now as utcnow
+from kafkaops.common.signature import error_signature
 from kafkaops.config.settings import DatabaseSettings, Overrides, load_settings
 from kafkaops.db.connections import Connections
 from kafkaops.db.engine import create_engine
-from kafkaops.db.failed_events import error_signature
 from kafkaops.retry.job import claim_due_events, to_record
 from kafkaops.retry.publish import publish
 from kafkaops.retry.schedule import RetrySchedule

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from kafkaops.common.signature import error_signature
 from kafkaops.common.timeparse import from_epoch_ms, isoformat_utc
-from kafkaops.db.failed_events import error_signature
 from tests.service.harness import Service, running_service, wait_until
 
 pytestmark = [pytest.mark.service, pytest.mark.kafka, pytest.mark.timeout(300)]
