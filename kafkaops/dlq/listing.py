@@ -4,7 +4,6 @@ left, in a constant number of round trips; and the consumer group replay commits
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,10 +14,10 @@ from kafkaops.dlq import record as dlq_record
 from kafkaops.dlq.catalogue import read_dlq_topics
 from kafkaops.dlq.reading import last_records, read_consumer, read_to_end
 from kafkaops.dlq.selection import record_timestamp_ms
-from kafkaops.kafka import client as kafka
 from kafkaops.kafka.dlq_names import DlqCatalog, existing_topics
 from kafkaops.kafka.errors import kafka_errors, translate_error
-from kafkaops.kafka.metadata import DENIED, EXISTS, SETTLE_PAUSE, asks_again, cluster_metadata, named_topics
+from kafkaops.kafka.group_offsets import groups_committed_offsets
+from kafkaops.kafka.metadata import DENIED, EXISTS, cluster_metadata, named_topics
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
@@ -70,7 +69,7 @@ def list_dlq_topics(props: Mapping[str, Any], catalog: DlqCatalog, timeout: floa
         lasts = last_records(consumer, {(t, p): lh for t, p, lh in filled}, 1, timeout)
     finally:
         consumer.close()
-    group_offsets = _replay_group_offsets(client, {t: list(m) for t, m in marks.items()}, timeout)
+    group_offsets = _replay_group_offsets(client, props, {t: list(m) for t, m in marks.items()}, timeout)
     originals: dict[str, str | None] = {}
     for topic, dlq in found.items():
         newest_msg = _newest(lasts, topic)
@@ -118,47 +117,35 @@ def _exists(topic: str | None, existing: set[str], asked: Mapping[str, str]) -> 
 
 
 def _replay_group_offsets(
-    client: AdminClient, layout: Mapping[str, list[int]], timeout: float
+    client: AdminClient, props: Mapping[str, Any], layout: Mapping[str, list[int]], timeout: float
 ) -> dict[str, dict[int, int | None] | None]:
-    """What each topic's replay group committed on it, through one admin client: every
-    request is sent before any answer is awaited (one round trip, not one per topic). A group
-    whose coordinator is loading or moving (a fresh or restarted broker) is asked again until
-    `timeout`. None for a group the principal may not describe: `dlq list` needs no Group ACL."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+    """What each topic's replay group committed on it, every group asked at once (one round
+    trip, not one per topic; a coordinator loading or moving is asked again until `timeout`).
+    None for a group the principal may not describe: `dlq list` needs no Group ACL."""
+    from confluent_kafka import KafkaException
 
-    deadline = time.monotonic() + timeout
+    from kafkaops.common.errors import KafkaUnavailableError
 
-    def ask(topic: str) -> Any:
-        group = replay_group_for(topic)
-        request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in layout[topic]])
-        with kafka_errors(client, f"read the offsets of group {group!r}"):
-            return client.list_consumer_group_offsets([request], request_timeout=timeout)[group]
-
-    futures = {topic: ask(topic) for topic in layout}
+    asked = {replay_group_for(t): [(t, p) for p in parts] for t, parts in layout.items()}
+    answers = groups_committed_offsets(props, asked, timeout)
     result: dict[str, dict[int, int | None] | None] = {}
     for topic in layout:
         group = replay_group_for(topic)
-        access = {"group": (group, "Describe"), "topic": (topic, "Describe")}
-        while True:
-            try:
-                found = futures[topic].result(max(0.01, deadline - time.monotonic()))
-                break
-            except KafkaException as exc:
-                error = kafka.kafka_error_of(exc)
-                if error is not None and error.name() == "GROUP_AUTHORIZATION_FAILED":
-                    found = None
-                    break
-                if error is None or not asks_again(error) or time.monotonic() + SETTLE_PAUSE >= deadline:
-                    raise translate_error(
-                        exc, client, action=f"read the offsets of group {group!r}", access=access
-                    ) from exc
-                time.sleep(SETTLE_PAUSE)
-                futures[topic] = ask(topic)
-        result[topic] = (
-            None
-            if found is None
-            else {tp.partition: tp.offset if tp.offset >= 0 else None for tp in found.topic_partitions or ()}
-        )
+        answer = answers[group]
+        if answer.timed_out:
+            raise KafkaUnavailableError(f"the offsets of group {group!r} did not arrive within {timeout:g}s")
+        if answer.error is not None:
+            if answer.error.name() == "GROUP_AUTHORIZATION_FAILED":
+                result[topic] = None
+                continue
+            access = {"group": (group, "Describe"), "topic": (topic, "Describe")}
+            raise translate_error(
+                KafkaException(answer.error),
+                client,
+                action=f"read the offsets of group {group!r}",
+                access=access,
+            )
+        result[topic] = {p: offset if offset >= 0 else None for _, p, offset in answer.offsets}
     return result
 
 

@@ -28,6 +28,7 @@ from kafkaops.doctor.report import GRANTED, MISSING, UNKNOWN, Check
 from kafkaops.kafka import faults
 from kafkaops.kafka.client import kafka_error_of
 from kafkaops.kafka.errors import principal as principal_of
+from kafkaops.kafka.group_offsets import groups_committed_offsets
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AclBinding, AdminClient
@@ -162,16 +163,13 @@ def probe_create(admin: AdminClient, topic: str, timeout: float) -> State:
     )
 
 
-def probe_group(admin: AdminClient, group: str, topic: str, timeout: float) -> State:
-    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-
+def probe_group(props: Mapping[str, Any], group: str, topic: str, timeout: float) -> State:
     how = "OffsetFetch of the group"
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])
-    try:
-        admin.list_consumer_group_offsets([request], request_timeout=timeout)[group].result(timeout=timeout)
-        code = None
-    except KafkaException as exc:
-        code = _code(exc)
+    answer = groups_committed_offsets(props, {group: [(topic, 0)]}, timeout)[group]
+    if answer.timed_out:
+        return UNKNOWN, f"{how}: no answer within {timeout:g}s"
+    error = answer.error or next(iter(answer.partition_errors.values()), None)
+    code = error.name() if error is not None else None
     # OffsetFetch asks Describe of the group; TOPIC_AUTHORIZATION_FAILED is the topic's ACL.
     return _from_code(code, ("GROUP_AUTHORIZATION_FAILED",), ("TOPIC_AUTHORIZATION_FAILED",), how)
 
@@ -293,7 +291,7 @@ class KafkaDoctor:
             held = acls_allow(acls, self.principal, binding)
             return (GRANTED if held else MISSING), "the principal's ACLs"
         if kind == "group" and topic_of_group is not None:
-            return probe_group(self.admin, binding.name, topic_of_group, self.timeout)
+            return probe_group(self.conns.kafka_props, binding.name, topic_of_group, self.timeout)
         if kind == "transactional_id":
             return probe_transactional_id(self.conns, binding.name, self.timeout)
         return UNKNOWN, "no probe without side effects; the principal may not read its ACLs"

@@ -19,6 +19,7 @@ from typing import Any
 from kafkaops.common.timeparse import format_duration, from_epoch_ms
 from kafkaops.kafka.client import consumer
 from kafkaops.kafka.errors import kafka_errors, translate_error
+from kafkaops.kafka.group_offsets import groups_committed_offsets
 from kafkaops.lag.model import WARNING, GroupLag, Member, PartitionLag
 
 _GLOB = set("*?[")
@@ -65,35 +66,30 @@ def select_groups(patterns: Sequence[str], known: Collection[str]) -> tuple[list
     return list(chosen), unmatched
 
 
-def read_committed(client: Any, groups: Sequence[str], deadline: float) -> dict[str, GroupLag]:
-    """Every group's committed offsets: one OffsetFetch per group, all in flight at once
-    (confluent-kafka asks one group per call)."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
+def read_committed(
+    client: Any, props: Mapping[str, Any], groups: Sequence[str], deadline: float
+) -> dict[str, GroupLag]:
+    """Every group's committed offsets: one OffsetFetch per group, all in flight at once."""
+    from confluent_kafka import KafkaException
 
-    futures = {}
-    for group in groups:
-        with kafka_errors(client, f"read the offsets of group {group!r}"):
-            futures[group] = client.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group)], request_timeout=_left(deadline)
-            )[group]
+    answers = groups_committed_offsets(props, dict.fromkeys(groups), _left(deadline))
     result: dict[str, GroupLag] = {}
-    for group, future in futures.items():
+    for group in groups:
+        answer = answers[group]
         found = result[group] = GroupLag(group)
-        try:
-            answer = future.result(timeout=_left(deadline))
-        except KafkaException as exc:
+        if answer.error is not None:
             access = {"group": (group, "Describe"), "topic": (None, "Describe")}
             found.problem = translate_error(
-                exc, client, action=f"read group {group!r} offsets", access=access
+                KafkaException(answer.error), client, action=f"read group {group!r} offsets", access=access
             ).message
             continue
-        except TimeoutError:
+        if answer.timed_out:
             found.problem = "its committed offsets did not arrive in time"
             continue
-        for tp in answer.topic_partitions or ():
-            if tp.error is not None or tp.offset < 0:
+        for topic, partition, offset in answer.offsets:
+            if (topic, partition) in answer.partition_errors or offset < 0:
                 continue  # no commit on this partition
-            found.partitions.append(PartitionLag(tp.topic, tp.partition, tp.offset))
+            found.partitions.append(PartitionLag(topic, partition, offset))
         found.partitions.sort(key=lambda p: (p.topic, p.partition))
     return result
 

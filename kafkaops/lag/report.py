@@ -70,7 +70,7 @@ def run_lag(
     if patterns:
         names, unmatched = select_groups(patterns, known)
         warnings += [f"no consumer group matches {p!r}" for p in unmatched]
-        groups = read_committed(client, [n for n in names if n in known], deadline)
+        groups = read_committed(client, props, [n for n in names if n in known], deadline)
         for name in names:
             if name not in known:
                 groups[name] = GroupLag(name, problem=f"no consumer group named {name!r} on this cluster")
@@ -78,7 +78,7 @@ def run_lag(
     else:
         wanted = set(topics)
         everything = read_committed(
-            client, [g for g in known if not g.startswith(OWN_GROUP_PREFIX)], deadline
+            client, props, [g for g in known if not g.startswith(OWN_GROUP_PREFIX)], deadline
         )
         groups = {
             n: g
