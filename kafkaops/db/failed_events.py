@@ -382,8 +382,9 @@ def requeue(
         )
     )
     if ids_out is not None:
-        ids_out += [row[0] for row in conn.execute(statement.returning(table.c.id))]
-        return len(ids_out)
+        done = [row[0] for row in conn.execute(statement.returning(table.c.id))]
+        ids_out += done
+        return len(done)  # this call's rows, whatever the list held before
     return int(conn.execute(statement).rowcount)
 
 
@@ -440,8 +441,9 @@ def purge_batch(
     )
     statement = delete(table).where(table.c.id.in_(ids.scalar_subquery()))
     if ids_out is not None:
-        ids_out += [row[0] for row in conn.execute(statement.returning(table.c.id))]
-        return len(ids_out)
+        done = [row[0] for row in conn.execute(statement.returning(table.c.id))]
+        ids_out += done
+        return len(done)  # this call's rows, whatever the list held before
     return int(conn.execute(statement).rowcount)
 
 

@@ -81,3 +81,26 @@ def test_a_purge_needs_a_cutoff_or_ids_and_refuses_one_in_the_future(configured,
         purge_cutoff("2030-01-01T00:00Z", now=NOW)
     assert raised.value.hint == "to delete the rows whatever their age, say so: --older-than 0s"
     assert purge_cutoff("0s", now=NOW) == NOW
+
+
+def test_requeue_and_purge_batches_count_their_own_rows_whatever_the_id_list_held(configured, conns) -> None:  # type: ignore[no-untyped-def]
+    from kafkaops.db.failed_events import purge_batch, requeue
+
+    old = {"created_at": OLD, "updated_at": OLD}
+    configured.insert(
+        [event(n, status="RESOLVED", **old) for n in range(3)] + [event(10, status="DLQ_FAILED", **old)]
+    )
+    ids: list[object] = ["an id from an earlier batch"]
+    with conns.engine.begin() as conn:
+        deleted = purge_batch(
+            conn,
+            conns.table,
+            flt=EventFilter(),
+            older_than=NOW - timedelta(days=30),
+            batch_size=2,
+            ids_out=ids,
+        )
+    assert deleted == 2 and len(ids) == 3
+    with conns.engine.begin() as conn:
+        assert requeue(conn, conns.table, flt=EventFilter(), now=NOW, ids_out=ids) == 1
+    assert len(ids) == 4
