@@ -21,6 +21,12 @@ def describe(settings: Settings) -> list[dict[str, str]]:
             "source": f"from {settings.config_origin}" if settings.config_origin else "lookup",
         },
         {"key": "context", "value": settings.context or "(none)", "source": "selection"},
+        # Whether the commands that write are refused here, and what says so.
+        {
+            "key": "readonly",
+            "value": "true" if settings.readonly.on else "false",
+            "source": settings.readonly.why or "default",
+        },
     ]
 
     def add(key: str, value: Any, source: str | None = None) -> None:

@@ -255,3 +255,27 @@ def test_example_config_loads_with_its_secrets_from_the_environment() -> None:
     assert (local.thresholds.pending_warning, local.thresholds.pending_critical) == (1000, 5000)
     cloud = load_settings(Overrides(config_path=str(example), context="confluent-cloud"), env=env)
     assert cloud.kafka["security.protocol"] == "SASL_SSL" and cloud.kafka["sasl.password"] == "s"
+
+
+def test_config_show_says_whether_the_context_is_read_only_and_what_says_so(cli, tmp_path: Path) -> None:
+    path = tmp_path / "kafkaops.yaml"
+    path.write_text(
+        "current-context: prod\ncontexts:\n  prod:\n    readonly: true\n  dev: {}\n", encoding="utf-8"
+    )
+    path.chmod(0o600)
+
+    def readonly(*args: str, env: dict[str, str] | None = None) -> dict[str, str]:
+        result = cli("--config", str(path), *args, "config", "show", "-o", "json", env=env)
+        assert result.exit_code == 0, result.stderr
+        return next(r for r in json.loads(result.stdout) if r["key"] == "readonly")
+
+    assert readonly() == {
+        "key": "readonly",
+        "value": "true",
+        "source": f"readonly: true in {path} (context prod)",
+    }
+    assert readonly("--context", "dev") == {"key": "readonly", "value": "false", "source": "default"}
+    assert (
+        readonly("--context", "dev", env={"KAFKAOPS_READONLY": "1"})["source"]
+        == "$KAFKAOPS_READONLY is set (1)"
+    )
