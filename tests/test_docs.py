@@ -47,6 +47,9 @@ def test_every_command_has_help_and_is_in_the_commands_guide(name: str, command:
     for param in command.params:
         if isinstance(param, click.Option) and not param.hidden:
             assert param.help, f"{name} {param.opts[0]} has no help text"
+            # --help adds the default itself: a help text that says it too shows it twice.
+            if param.show_default is not False and not param.is_flag and param.default is not None:
+                assert "[default:" not in param.help, f"{name} {param.opts[0]} states its default twice"
 
 
 def test_readme_opens_with_the_two_commands_and_the_status_picture() -> None:

@@ -42,11 +42,11 @@ def probe(
     count: Annotated[
         int,
         typer.Option(
-            "--count", "-n", min=1, max=100_000, help="Records to write and read back. [default: 100]"
+            "--count", "-n", min=1, max=100_000, help="Records to write and read back."
         ),
     ] = DEFAULT_COUNT,
     topic: Annotated[
-        str, typer.Option("--topic", metavar="TOPIC", help=f"The probe topic. [default: {PROBE_TOPIC}]")
+        str, typer.Option("--topic", metavar="TOPIC", help="The probe topic.")
     ] = PROBE_TOPIC,
     ensure: Annotated[
         bool,
@@ -59,7 +59,7 @@ def probe(
     timeout: Annotated[
         float,
         typer.Option(
-            "--timeout", metavar="SECONDS", min=0.5, help="The longest the whole run may take. [default: 10]"
+            "--timeout", metavar="SECONDS", min=0.5, help="The longest the whole run may take."
         ),
     ] = DEFAULT_TIMEOUT,
 ) -> None:

@@ -15,7 +15,7 @@ from kafkaops.cli.state import output
 @no_writes
 def sandbox(
     brokers: Annotated[
-        int, typer.Option("--brokers", min=1, max=9, help="Number of brokers. [default: 1]")
+        int, typer.Option("--brokers", min=1, max=9, help="Number of brokers.")
     ] = 1,
     port: Annotated[
         int | None,
