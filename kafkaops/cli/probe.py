@@ -41,13 +41,9 @@ def probe(
     output_format: Annotated[Format | None, output_option(FORMATS)] = None,
     count: Annotated[
         int,
-        typer.Option(
-            "--count", "-n", min=1, max=100_000, help="Records to write and read back."
-        ),
+        typer.Option("--count", "-n", min=1, max=100_000, help="Records to write and read back."),
     ] = DEFAULT_COUNT,
-    topic: Annotated[
-        str, typer.Option("--topic", metavar="TOPIC", help="The probe topic.")
-    ] = PROBE_TOPIC,
+    topic: Annotated[str, typer.Option("--topic", metavar="TOPIC", help="The probe topic.")] = PROBE_TOPIC,
     ensure: Annotated[
         bool,
         typer.Option(
@@ -58,9 +54,7 @@ def probe(
     ] = False,
     timeout: Annotated[
         float,
-        typer.Option(
-            "--timeout", metavar="SECONDS", min=0.5, help="The longest the whole run may take."
-        ),
+        typer.Option("--timeout", metavar="SECONDS", min=0.5, help="The longest the whole run may take."),
     ] = DEFAULT_TIMEOUT,
 ) -> None:
     """Write records to the probe topic as the service does and read them back, timed.

@@ -14,9 +14,7 @@ from kafkaops.cli.state import output
 
 @no_writes
 def sandbox(
-    brokers: Annotated[
-        int, typer.Option("--brokers", min=1, max=9, help="Number of brokers.")
-    ] = 1,
+    brokers: Annotated[int, typer.Option("--brokers", min=1, max=9, help="Number of brokers.")] = 1,
     port: Annotated[
         int | None,
         typer.Option(
