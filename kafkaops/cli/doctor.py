@@ -28,8 +28,9 @@ def doctor(
         list[str] | None,
         typer.Argument(
             metavar="[COMMAND]...",
-            help="Commands to check: status, retry, dlq list, dlq tail, dlq ensure, dlq replay "
-            "(or list, tail, ensure, replay). [default: all]",
+            help="Commands to check: status, retry, dlq list, dlq tail, dlq stats, dlq ensure, dlq "
+            "replay (or list, tail, stats, ensure, replay), probe (its topic kafkaops.probe). "
+            "[default: all but probe]",
             show_default=False,
         ),
     ] = None,

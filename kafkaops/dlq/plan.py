@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import KafkaopsError, NotFoundError, UsageError
 from kafkaops.dlq.listing import pending_offsets, replay_group_for
-from kafkaops.dlq.reading import READ_ONLY, is_eof, raise_for
+from kafkaops.dlq.reading import READ_ONLY, is_record
 from kafkaops.dlq.selection import Selection
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
@@ -176,9 +176,8 @@ def check_looks_like_dlq(
             deadline = time.monotonic() + timeout
             while read < SAMPLE_RECORDS and (left := deadline - time.monotonic()) > 0:
                 msg = consumer.poll(min(left, 0.5))
-                if msg is None or is_eof(msg):
+                if msg is None or not is_record(msg, consumer):
                     continue
-                raise_for(msg, consumer)
                 read += 1
                 headers = readable_headers(msg)
                 if headers is None or original_topic_of(header_values(headers), source, names):

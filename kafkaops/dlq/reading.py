@@ -71,8 +71,7 @@ def read_to_end(consumer: Consumer, start: list[Any], timeout: float, *, first_o
                 if is_eof(msg):
                     waiting.discard(where)
                     continue
-                raise_for(msg, consumer)
-                if where not in waiting:
+                if not is_record(msg, consumer) or where not in waiting:
                     continue
                 found.append(msg)
                 if first_only:
@@ -135,8 +134,7 @@ def _read_ranges(
                 if is_eof(msg):
                     waiting.discard(where)
                     continue
-                raise_for(msg, consumer)
-                if where not in waiting:
+                if not is_record(msg, consumer) or where not in waiting:
                     continue
                 offset, end = msg.offset() or 0, ranges[where][1]
                 if offset >= end - 1:
@@ -155,16 +153,20 @@ def is_eof(msg: Message) -> bool:
     return error is not None and error.code() == KafkaError._PARTITION_EOF
 
 
-def raise_for(msg: Message, consumer: Consumer) -> None:
-    """Raise a record's error (the read-only consumer's group's errors are none of the read's),
-    or a definite failure librdkafka reported meanwhile (credentials, TLS)."""
+def is_record(msg: Message, consumer: Consumer) -> bool:
+    """True for a record. False for an end-of-partition event and for an error of the read-only
+    consumer's throwaway group (none of the read's business): neither is a record, and a read
+    that took one for a record would show, count or replay an error event. Any other error is
+    raised, as is a definite failure librdkafka reported meanwhile (credentials, TLS)."""
     raise_definite(consumer)
     error = msg.error()
     if error is None:
-        return
+        return True
+    if is_eof(msg):
+        return False
     topic = msg.topic()
     if topic is None and is_group_error(error.name()):
-        return  # the throwaway group's coordinator: never used (see the module's doc)
+        return False  # the throwaway group's coordinator: never used (see the module's doc)
     what = repr(topic) if topic is not None else "the assigned partitions"
     raise translate_error(error, consumer, action=f"read {what}", access={"topic": (topic, "Read")})
 

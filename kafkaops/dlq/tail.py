@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kafkaops.common.errors import KafkaUnavailableError, NotFoundError, UsageError
-from kafkaops.dlq.reading import is_eof, last_records, raise_definite, raise_for
+from kafkaops.dlq.reading import is_eof, is_record, last_records, raise_definite
 from kafkaops.dlq.selection import Selection, record_timestamp_ms
 from kafkaops.kafka.errors import kafka_errors
 from kafkaops.kafka.metadata import watermarks
@@ -86,8 +86,8 @@ def tail(
             if msg.error() is not None:
                 if is_eof(msg):
                     waiting.discard(msg.partition())
+                if not is_record(msg, consumer):
                     continue
-                raise_for(msg, consumer)
             partition = msg.partition() or 0
             if partition not in waiting:
                 if request.follow and request.selection.matches(msg):
@@ -113,9 +113,8 @@ def _follow(consumer: Consumer, request: TailRequest, stop: Callable[[], bool]) 
         batch = consumer.consume(500, timeout=0.5)
         raise_definite(consumer)
         for msg in batch:
-            if is_eof(msg):
+            if not is_record(msg, consumer):
                 continue
-            raise_for(msg, consumer)
             if request.selection.matches(msg):
                 yield msg
 

@@ -20,6 +20,7 @@ from kafkaops.kafka.dlq_names import DEFAULT_DLQ_SUFFIX
 
 __all__ = [
     "COMMANDS",
+    "DEFAULT_COMMANDS",
     "PERMISSIONS",
     "REPLAY_GROUP",
     "REPLAY_TRANSACTIONAL_ID",
@@ -82,6 +83,7 @@ PERMISSIONS: dict[str, tuple[Permission, ...]] = {
         ),
     ),
     "dlq tail": (Permission("topic", "{dlq}", "Read", "read the DLQ records"),),
+    "dlq stats": (Permission("topic", "{dlq}", "Read", "read every DLQ record to count it"),),
     "dlq ensure": (
         Permission("topic", "{source}", "Describe", "see the source and its partitions"),
         Permission("topic", "{source}{suffix}", "Create", "create the missing DLQ topic"),
@@ -99,9 +101,16 @@ PERMISSIONS: dict[str, tuple[Permission, ...]] = {
         ),
         Permission("topic", "{target}", "Write", "publish the records to their topic"),
     ),
+    "probe": (
+        Permission("topic", "{probe}", "Write", "write the probe records (Create too for --ensure)"),
+        Permission("topic", "{probe}", "Read", "read them back"),
+    ),
 }
 
 COMMANDS: tuple[str, ...] = tuple(PERMISSIONS)
+# What `doctor` checks when no command is named: the pipeline's commands. `probe` writes to a
+# topic of its own that a cluster need not have; it is checked when named.
+DEFAULT_COMMANDS: tuple[str, ...] = tuple(c for c in COMMANDS if c != "probe")
 
 
 def kind_of(template: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kafkaops.common.errors import UsageError
-from kafkaops.doctor.acls import COMMANDS
+from kafkaops.doctor.acls import COMMANDS, DEFAULT_COMMANDS
 from kafkaops.doctor.report import UNKNOWN, DoctorReport
 
 if TYPE_CHECKING:
@@ -15,9 +15,10 @@ if TYPE_CHECKING:
 
 
 def parse_commands(words: Sequence[str]) -> tuple[str, ...]:
-    """The commands named (`retry`, `dlq replay`, or `replay` for short); all when none."""
+    """The commands named (`retry`, `dlq replay`, or `replay` for short); when none, all but
+    `probe` (DEFAULT_COMMANDS)."""
     if not words:
-        return COMMANDS
+        return DEFAULT_COMMANDS
     joined = " ".join(words)
     found: list[str] = []
     rest = joined
@@ -48,6 +49,7 @@ def run_doctor(
     from kafkaops.doctor.kafka_checks import NO_AUTO_CREATE, check_kafka
     from kafkaops.kafka.errors import principal
     from kafkaops.kafka.metadata import cluster_metadata
+    from kafkaops.probe.model import PROBE_TOPIC
 
     settings = conns.settings
     props = settings.require_kafka()
@@ -66,7 +68,13 @@ def run_doctor(
     targets = list(dict.fromkeys(t for t in targets if not catalog.is_dlq(t)))
     dlqs = list(dict.fromkeys([*catalog.layout(metadata), *(catalog.dlq_for(t) for t in targets)]))
     originals = list(dict.fromkeys(catalog.source_of(d) for d in dlqs))
-    names = {"target": targets, "source": targets, "dlq": dlqs, "original": originals}
+    names = {
+        "target": targets,
+        "source": targets,
+        "dlq": dlqs,
+        "original": originals,
+        "probe": [PROBE_TOPIC],
+    }
     # A replay writes to the topics its DLQ records came from.
     names_of = {c: {**names, "target": originals} if c == "dlq replay" else names for c in commands}
     if not targets and not dlqs:

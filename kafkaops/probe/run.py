@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from kafkaops.common.errors import KafkaopsError, NotFoundError
+from kafkaops.common.errors import KafkaAuthorizationError, KafkaopsError, NotFoundError
 from kafkaops.kafka import faults
 from kafkaops.kafka.client import consumer, kafka_error_of, producer
 from kafkaops.kafka.errors import authorization_error, kafka_errors, translate_error
+from kafkaops.kafka.errors import principal as principal_of
 from kafkaops.kafka.metadata import check_topic_name, cluster_metadata, create_topics
 from kafkaops.kafka.producer_settings import RUNBOOK_PRODUCER, SERVICE_PRODUCER
 from kafkaops.probe.model import PROBE_TOPIC, ProbeResult
@@ -157,16 +158,19 @@ def _write_and_read(
         reader.assign(starts)
         sent: dict[int, float] = {}
         arrived: dict[int, float] = {}
+        refused: list[Any] = []  # the read's denial (no Read on the topic), if any
         stop = threading.Event()
-        thread = threading.Thread(target=_read_back, args=(reader, run, arrived, stop), daemon=True)
+        thread = threading.Thread(target=_read_back, args=(reader, run, arrived, refused, stop), daemon=True)
         thread.start()
         try:
             errors = _produce(props, result, partitions, run, sent, deadline)
-            while len(arrived) < result.acked and time.monotonic() < deadline:
+            while len(arrived) < result.acked and time.monotonic() < deadline and not refused:
                 time.sleep(0.005)
         finally:
             stop.set()
             thread.join(2.0)
+        if refused:
+            raise authorization_error(refused[0].name(), props, name=result.topic, operation="Read")
         result.sent = len(sent)
         result.received = len(arrived)
         result.end_to_end_s = [arrived[n] - sent[n] for n in arrived if n in sent]
@@ -216,9 +220,16 @@ def _produce(
     try:
         # One record first, not counted: the service's producer is long-lived, so its
         # connections, the topic's metadata and its idempotent producer id are in place.
-        for n in partitions:
-            writer.produce(result.topic, value=run + b":warm", partition=n)
-        writer.flush(_left(deadline))
+        try:
+            for n in partitions:
+                writer.produce(result.topic, value=run + b":warm", partition=n)
+            writer.flush(_left(deadline))
+        except KafkaException as exc:  # the producer id refused: a fatal error, raised here
+            error = kafka_error_of(exc)
+            code = error.name() if error is not None else None
+            if code is None or faults.classify(code).resource is None:
+                raise
+            raise _write_denied(code, props, result.topic) from None
         for n in range(result.count):
             sent[n] = time.monotonic()
             try:
@@ -244,16 +255,40 @@ def _produce(
     return errors
 
 
-def _read_back(reader: Any, run: bytes, arrived: dict[int, float], stop: threading.Event) -> None:
+def _read_back(
+    reader: Any, run: bytes, arrived: dict[int, float], refused: list[Any], stop: threading.Event
+) -> None:
     prefix = run + b":"
     while not stop.is_set():
         # poll, not consume(n): consume waits for n records or its timeout, which would count
         # as latency.
         msg = reader.poll(0.05)
         now = time.monotonic()
-        value = msg.value() if msg is not None and msg.error() is None else None
+        error = msg.error() if msg is not None else None
+        if (
+            error is not None
+            and msg.topic() is not None
+            and faults.classify(error.name()).resource == "topic"
+        ):
+            refused.append(error)  # no Read on the topic: nothing will come back
+            return
+        value = msg.value() if msg is not None and error is None else None
         if value is not None and value.startswith(prefix) and value[len(prefix) :].isdigit():
             arrived.setdefault(int(value[len(prefix) :]), now)
+
+
+def _write_denied(code: str, props: Mapping[str, Any], topic: str) -> KafkaopsError:
+    """A write refused for want of an ACL. CLUSTER_AUTHORIZATION_FAILED is the idempotent
+    producer's InitProducerId, which a broker grants to a principal with Write on any topic (or
+    IdempotentWrite on the cluster): Write on the probe topic is the one grant that fixes both."""
+    if code != "CLUSTER_AUTHORIZATION_FAILED":
+        return authorization_error(code, props, name=topic, operation="Write")
+    who = principal_of(props)
+    return KafkaAuthorizationError(
+        faults.denial("TOPIC_AUTHORIZATION_FAILED", name=topic, operation="Write", principal=who)
+        + " (the idempotent producer's InitProducerId was refused: CLUSTER_AUTHORIZATION_FAILED)",
+        hint=faults.acl_hint("TOPIC_AUTHORIZATION_FAILED", name=topic, operation="Write", principal=who),
+    )
 
 
 def _delivery_problem(result: ProbeResult, errors: list[Any], props: Mapping[str, Any]) -> None:
@@ -261,7 +296,7 @@ def _delivery_problem(result: ProbeResult, errors: list[Any], props: Mapping[str
     code = first.name() if hasattr(first, "name") else None
     result.problem_code = code
     if code is not None and faults.classify(code).resource is not None:
-        raise authorization_error(code, props, name=result.topic, operation="Write")
+        raise _write_denied(code, props, result.topic)
     if code in ("NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND"):
         result.problem = (
             f"{code}: {result.topic} has fewer in-sync replicas than min.insync.replicas: every "

@@ -24,7 +24,9 @@ def _run(cli: Cli, world: World, command: str) -> Any:
         "status": ["status", "-o", "json"],
         "retry": ["retry"],
         "dlq list": ["dlq", "list", "-o", "json"],
-        "dlq tail": ["dlq", "tail", world.dlq, "--from-beginning", "-o", "json"],
+        "dlq tail": ["dlq", "tail", world.dlq, "--from-beginning", "-o", "jsonl"],
+        "dlq stats": ["dlq", "stats", world.dlq, "-o", "json"],
+        "probe": ["probe", "--topic", world.probe, "-n", "5", "-o", "json"],
         "dlq ensure": ["dlq", "ensure", world.bare],
         "dlq replay": ["dlq", "replay", world.dlq, "--yes", "-o", "json"],
     }[command]
@@ -48,7 +50,15 @@ def _did_its_work(world: World, command: str, result: Any) -> None:
         assert rows[world.dlq]["messages"] == DLQ_RECORDS
         assert rows[world.dlq]["original_exists"] is True
     elif command == "dlq tail":
-        assert len(result.stdout.strip().splitlines()) >= 1 and world.dlq in result.stdout
+        # Exactly the records: never an error event of the read-only consumer's group (the
+        # principal has no Group ACL) shown as one.
+        tailed = [json.loads(line) for line in result.stdout.splitlines()]
+        assert len(tailed) == DLQ_RECORDS and all(r["offset"] >= 0 for r in tailed)
+    elif command == "dlq stats":
+        assert sum(g["count"] for g in json.loads(result.stdout)) == DLQ_RECORDS, result.stdout
+    elif command == "probe":
+        probed = json.loads(result.stdout)
+        assert (probed["acked"], probed["received"], probed["lost"]) == (5, 5, 0)
     elif command == "dlq ensure":
         assert world.bare + ".dlq" in world.broker.admin().list_topics(timeout=10).topics
     elif command == "dlq replay":

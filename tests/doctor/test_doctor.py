@@ -75,7 +75,7 @@ def test_every_check_holds_with_exactly_the_tables_acls(
     assert code == 0
     assert report["principal"] == world.user.principal
     kafka = {c["command"] for c in report["checks"]}
-    assert kafka == {*acls.COMMANDS, "database"}
+    assert kafka == {*acls.DEFAULT_COMMANDS, "database"}
     # validate_only and metadata: nothing was created (the DLQ of world.source exists already).
     assert user_topics(secure_broker) == topics_before
 

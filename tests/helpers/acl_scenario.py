@@ -14,6 +14,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from kafkaops.doctor import acls
+from kafkaops.probe.model import PROBE_TOPIC
 from tests.conftest import TestDatabase
 from tests.helpers.config import write_config
 from tests.helpers.dlq import spring_headers
@@ -37,6 +38,7 @@ class World:
     dlq: str
     bare: str  # a topic without a DLQ, for `dlq ensure`
     config: Path
+    probe: str  # the probe topic of `kafkaops probe --topic`
 
     def names(self) -> dict[str, list[str]]:
         """The topics of each kind the ACL table's templates name."""
@@ -45,6 +47,7 @@ class World:
             "target": [self.source],
             "original": [self.source],
             "source": [self.bare],
+            "probe": [self.probe],
         }
 
     def grants(self, command: str) -> list[Grant]:
@@ -115,6 +118,11 @@ def make_world(
         [(f"k-{n}", json.dumps({"n": n}), spring_headers(source, n)) for n in range(DLQ_RECORDS)],
     )
     bare = broker.create_topic(name=f"acl-{uuid.uuid4().hex[:10]}.bare")
+    # The probe topic `doctor probe` checks (kafkaops.probe), shared: each world's user has its
+    # own grants on it.
+    probe = PROBE_TOPIC
+    if probe not in broker.admin().list_topics(timeout=10).topics:
+        broker.create_topic(name=probe)
     db.init()
     config = write_config(
         tmp_path / "kafkaops.yaml",
@@ -124,7 +132,7 @@ def make_world(
         **(sections or {}),
     )
     config.chmod(0o600)
-    return World(broker, db, user, source, dlq, bare, config)
+    return World(broker, db, user, source, dlq, bare, config, probe)
 
 
 def end_offset(broker: SecureBroker, topic: str) -> int:
