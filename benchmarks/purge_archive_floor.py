@@ -2,7 +2,10 @@
 batches of 10,000 rows of ~400 bytes deleted with SKIP LOCKED as `failed purge` does, each batch
 its own transaction, then the same batches returning their ids, every column, every column as
 JSON written to a file, and that file fsynced before each commit (what `failed purge --archive`
-does). The ratio of the last to the first is the floor of `purge --archive`'s cost.
+does). The ratio of the last to the first is the floor of `purge --archive`'s cost. Last, the
+same archived batches over two connections at once (each batch's rows written and fsynced
+before its own commit, the writes one at a time): what overlapping one batch's DELETE with
+the previous one's transfer and fsync could save on this machine.
 
 Run: .venv/bin/python benchmarks/purge_archive_floor.py [--rows 200000]
 """
@@ -13,6 +16,7 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,7 +31,38 @@ STEPS = {
     "returning every column": f"delete from t where id in ({CHOSEN}) returning t.*",
     "as JSON, written": f"delete from t where id in ({CHOSEN}) returning id, row_to_json(t.*)::text",
     "as JSON, written and fsynced": f"delete from t where id in ({CHOSEN}) returning id, row_to_json(t.*)::text",
+    "two connections at once": f"delete from t where id in ({CHOSEN}) returning id, row_to_json(t.*)::text",
 }
+PIPELINED = "two connections at once"
+
+
+def pipelined(url: str, statement: str, archive_path: Path) -> None:
+    """Two connections deleting batches at once; a batch's rows written and fsynced (one
+    writer at a time) before that batch commits."""
+    import psycopg
+
+    lock = threading.Lock()
+    finished = threading.Event()
+    with open(archive_path, "wb") as archive:
+
+        def work() -> None:
+            with psycopg.connect(url) as conn:
+                while not finished.is_set():
+                    with conn.transaction():
+                        rows = conn.execute(statement).fetchall()
+                        data = b"".join(r[1].encode() + b"\n" for r in rows)
+                        with lock:
+                            archive.write(data)
+                            archive.flush()
+                            os.fsync(archive.fileno())
+                    if len(rows) < BATCH:
+                        finished.set()
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 def main() -> None:
@@ -44,6 +79,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as scratch,
         psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn,
     ):
+        plain_url = url.replace("postgresql+psycopg://", "postgresql://")
         times: dict[str, list[float]] = {step: [] for step in STEPS}
         for _ in range(2):
             for step, statement in STEPS.items():
@@ -59,6 +95,10 @@ def main() -> None:
                     (args.rows,),
                 )
                 started = time.perf_counter()
+                if step == PIPELINED:
+                    pipelined(plain_url, statement, Path(scratch) / "archive.jsonl")
+                    times[step].append(time.perf_counter() - started)
+                    continue
                 with open(Path(scratch) / "archive.jsonl", "wb") as archive:
                     while True:
                         with conn.transaction():
