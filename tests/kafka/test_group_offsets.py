@@ -116,3 +116,18 @@ def test_dlq_list_answers_while_the_replay_groups_coordinator_moves(
     errors = [line for line in stuck.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "kept moving" in errors[0], stuck.stderr
     assert "Traceback" not in stuck.stderr
+
+
+@pytest.mark.timeout(60)
+def test_doctors_group_probe_is_unknown_while_the_coordinator_never_settles(
+    embedded_kafka: EmbeddedKafka,
+) -> None:
+    from kafkaops.doctor.kafka_checks import probe_group
+    from kafkaops.doctor.report import GRANTED, UNKNOWN
+
+    embedded_kafka.create_topic("orders.dlq")
+    props = {"bootstrap.servers": embedded_kafka.bootstrap_servers, **FAST_CLIENT}
+    assert probe_group(props, "kafkaops-replay.orders.dlq", "orders.dlq", 5)[0] == GRANTED
+    embedded_kafka.push_request_errors(ApiKey.OffsetFetch, *[NOT_COORDINATOR] * 500)
+    state, how = probe_group(props, "kafkaops-replay.orders.dlq", "orders.dlq", 2)
+    assert state == UNKNOWN and "kept moving" in how
