@@ -305,3 +305,73 @@ def test_two_purges_at_once_share_the_rows_and_each_archives_what_it_deleted(pg_
     entries = json.loads(listed.stdout)
     assert sorted(e["rows"] for e in entries) == sorted([len(first), len(second)])
     assert {e["outcome"] for e in entries} == {"ok"}
+
+
+class _StopsAtBatch:
+    """A witness (as the audit journal is) that fails inside the third batch's transaction."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.committed_ids: list[Any] = []
+        self._pending: list[Any] = []
+
+    def batch(self, conn: Any, ids: Any) -> None:
+        self.seen += 1
+        if self.seen == 3:
+            raise RuntimeError("the witness failed")
+        self._pending = list(ids)
+
+    def committed(self) -> None:
+        self.committed_ids += self._pending
+
+
+@pytest.mark.timeout(120)
+def test_a_purge_stopped_while_batches_ahead_are_deleting_rolls_them_back(
+    pg_database, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL runs the next batches' DELETEs while one batch is archived and committed:
+    stopped in the third batch, the batches ahead are rolled back too, no transaction is left
+    open, and every row gone is in the archive, none of the others."""
+    from kafkaops.config.settings import Overrides, load_settings
+    from kafkaops.db.actions import Purge
+    from kafkaops.db.archive import ArchiveWriter, archive_header, live_table, read_archive
+    from kafkaops.db.connections import Connections
+    from kafkaops.db.failed_events import EventFilter
+
+    pg_database.init()
+    _old_rows(pg_database, 1_000)
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(write_config(tmp_path / "k.yaml", pg_database)))
+    conns = Connections(load_settings(Overrides()))
+    try:
+        db = conns.settings.database
+        with conns.begin() as conn:
+            live = live_table(conn, db)
+        archive = ArchiveWriter(tmp_path / "a.jsonl", archive_header(live, db, context=None, now=NOW))
+        purge = Purge(
+            conns,
+            EventFilter(),
+            older_than=NOW - timedelta(days=30),
+            batch_size=100,
+            within=timedelta(seconds=30),
+        )
+        purge.keep_in(archive, live)
+        witness = _StopsAtBatch()
+        purge.witness = witness
+        # The exception kept, as a caller that reports it keeps it.
+        with pytest.raises(RuntimeError, match="the witness failed") as stopped:
+            purge.run()
+        archive.close()
+        with conns.engine.connect() as conn:
+            open_transactions = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kafkaops' "
+                    "AND state LIKE 'idle in transaction%'"
+                )
+            ).scalar()
+    finally:
+        conns.close()
+    assert open_transactions == 0, stopped.value
+    kept = {r["id"] for r in pg_database.rows()}
+    gone = set(range(1, 1_001)) - kept
+    assert len(gone) == 200 and gone == set(witness.committed_ids)  # two batches committed
+    assert gone <= {r["id"] for r in read_archive(tmp_path / "a.jsonl").rows}
