@@ -15,6 +15,7 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
 
 SHOWN_IDS = 1_000
 HINT = (
-    "create the table with `kafkaops db init` (and let this user write it), fix audit.file, "
-    "or set audit.required: false to act without a record"
+    "create the table with `kafkaops db init` (and let this user write it), fix audit.file or "
+    "audit.topic, or set audit.required: false to act without a record"
 )
 
 
@@ -53,6 +54,7 @@ class Entry:
         self.conns = conns
         self.table = audit_table(settings.database)
         self.file = settings.audit.file
+        self.topic = settings.audit.topic
         self.required = settings.audit.required
         self.record = record
         self.id: int | None = None
@@ -65,6 +67,7 @@ class Entry:
         self._pending: tuple[Any, list[str], int] | None = None
         self._closed = False
         self._witnessed = False  # batches recorded in the table: it, not this process, knows the rows
+        self._producer: Any = None  # the journal topic's, made when first needed
 
     @property
     def enabled(self) -> bool:
@@ -78,9 +81,10 @@ class Entry:
         if not self.conns.settings.database.url:
             # No database in this context (a Kafka-only one: dlq replay, dlq ensure): no table to
             # keep the journal in; audit.file is the journal then.
-            if self.file is None:
+            if self.file is None and self.topic is None:
                 self.warnings.append(
-                    "no audit record: this context has no database for the journal table and no audit.file"
+                    "no audit record: this context has no database for the journal table, no "
+                    "audit.file and no audit.topic"
                 )
             else:
                 self._open_file(problems)
@@ -93,18 +97,25 @@ class Entry:
                 result = conn.execute(insert(self.table).values(**self._row(), rows=0, details="{}"))
                 self.id = int((result.inserted_primary_key or [0])[0])
         except KafkaopsError as error:
-            if not reached and self.required and self.file is None:
+            if not reached and self.required and self.file is None and self.topic is None:
                 raise  # no database to act on either (unreachable, not configured): that is the error
             problems.append(f"table {NAME}: {error.message}")
         self._open_file(problems)
         self._settle(problems)
 
     def _open_file(self, problems: list[str]) -> None:
+        """The intent in the journal's file and topic, when configured."""
+        intent = {"entry": self.id, "event": "intent", **self._row()}
         if self.file is not None:
             try:
-                self._append({"entry": self.id, "event": "intent", **self._row()})
+                self._append(intent)
             except (OSError, KafkaopsError) as error:
                 problems.append(f"file {safe_text(str(self.file))}: {_why(error)}")
+        if self.topic is not None:
+            try:
+                self._publish(intent)
+            except KafkaopsError as error:
+                problems.append(f"topic {self.topic}: {error.message}")
 
     def _settle(self, problems: list[str]) -> None:
         """Fail closed on what could not be written, or (audit.required: false) say it."""
@@ -169,13 +180,19 @@ class Entry:
             except KafkaopsError as error:
                 if not quiet:
                     self.warnings.append(f"the outcome was not written to the audit journal: {error.message}")
+        outcome_doc = {"entry": self.id, "event": "outcome", **self._row(), **ended}
         if self.file is not None and not quiet:
             try:
-                self._append({"entry": self.id, "event": "outcome", **self._row(), **ended})
+                self._append(outcome_doc)
             except (OSError, KafkaopsError) as error:
                 self.warnings.append(
                     f"the outcome was not written to {safe_text(str(self.file))}: {_why(error)}"
                 )
+        if self.topic is not None and not quiet:
+            try:
+                self._publish(outcome_doc)
+            except KafkaopsError as error:
+                self.warnings.append(f"the outcome was not written to topic {self.topic}: {error.message}")
 
     def count(self, rows: int) -> None:
         """The rows a command without batches changed (a retry pass), said when it ends."""
@@ -214,6 +231,51 @@ class Entry:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def _publish(self, doc: Mapping[str, Any]) -> None:
+        """One record on the journal topic (keyed by the command's start and actor, so an
+        entry's intent and outcome share a partition), acknowledged by the cluster (acks=all)
+        when this returns."""
+        from kafkaops.common.errors import KafkaUnavailableError, NotFoundError
+        from kafkaops.kafka.errors import kafka_errors, translate_error
+
+        if self._producer is None:
+            self._producer = self.conns.producer(
+                acks="all", message_timeout_ms=int(_TOPIC_WAIT * 1000), allow_auto_create_topics=False
+            )
+        producer = self._producer
+        failures: list[Any] = []
+
+        def delivered(error: Any, _msg: Any) -> None:
+            if error is not None:
+                failures.append(error)
+
+        key = f"{self.record['started_at']} {self.record['actor']}".encode("utf-8", "backslashreplace")
+        value = json.dumps(dict(doc), default=str, ensure_ascii=False).encode("utf-8", "backslashreplace")
+        with kafka_errors(producer, f"write to {self.topic}"):
+            producer.produce(self.topic, value=value, key=key, on_delivery=delivered)
+        unsent = producer.flush(_TOPIC_WAIT + 1)
+        if not unsent and not failures:
+            return
+        # librdkafka waits for a topic that does not exist (never created here) until the
+        # message times out: say which it was.
+        missing = False
+        with suppress(Exception):  # the metadata cannot tell: the failure says what it can
+            found = producer.list_topics(self.topic, timeout=2).topics.get(self.topic)
+            missing = (
+                found is not None
+                and found.error is not None
+                and found.error.name() == "UNKNOWN_TOPIC_OR_PART"
+            )
+        if missing:
+            raise NotFoundError("it does not exist (kafkaops never creates it)")
+        if failures:
+            raise translate_error(failures[0], producer, action=f"write to {self.topic}")
+        raise KafkaUnavailableError(f"not acknowledged within {_TOPIC_WAIT:g}s")
+
+
+# How long the journal topic may take to acknowledge a record (the command waits for it).
+_TOPIC_WAIT = 5.0
 
 
 def _why(error: Exception) -> str:

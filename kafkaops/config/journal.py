@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkaops.common.errors import ConfigError
+from kafkaops.kafka.topics import TOPIC_NAME_RULE, is_valid_topic_name
 
 READONLY_KEY = "readonly"
 READONLY_ENV = "KAFKAOPS_READONLY"
@@ -19,11 +20,13 @@ _FALSE = ("", "0", "false", "no", "off")
 
 @dataclass(frozen=True)
 class AuditSettings:
-    """`audit:`: the journal. The table `kafkaops_audit` always; `file` adds a JSON Lines file.
-    `required: false` lets a command act when its record cannot be written (with a warning)."""
+    """`audit:`: the journal. The table `kafkaops_audit` always; `file` adds a JSON Lines file,
+    `topic` a Kafka topic (the context's cluster). `required: false` lets a command act when its
+    record cannot be written (with a warning)."""
 
     required: bool = True
     file: Path | None = None
+    topic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,10 @@ def audit_settings(raw: Mapping[str, Any]) -> AuditSettings:
     required = raw.get("required", True)
     if not isinstance(required, bool):
         raise ConfigError(f"audit.required must be true or false, not {required!r}")
-    return AuditSettings(required=required, file=_path(raw, "file", "audit"))
+    topic = raw.get("topic")
+    if topic is not None and (not isinstance(topic, str) or not is_valid_topic_name(topic)):
+        raise ConfigError(f"audit.topic must be a Kafka topic name ({TOPIC_NAME_RULE}), not {topic!r}")
+    return AuditSettings(required=required, file=_path(raw, "file", "audit"), topic=topic or None)
 
 
 def purge_settings(raw: Mapping[str, Any]) -> PurgeSettings:

@@ -159,7 +159,7 @@ SECTION_KEYS: dict[str, tuple[str, ...] | None] = {
     "alerts": ("webhook", "timeout"),
     "status": ("state_dir", "timeout"),
     "filters": None,  # saved --where expressions: name -> expression
-    "audit": ("required", "file"),
+    "audit": ("required", "file", "topic"),
     "purge": ("archive_dir",),
 }
 THRESHOLD_LEVELS: dict[str, tuple[str, ...]] = {

@@ -83,3 +83,82 @@ def test_without_a_database_audit_file_is_the_journal(
     assert cli("dlq", "ensure", source).exit_code == 0
     intent, outcome = (json.loads(line) for line in journal.read_text().splitlines())
     assert (intent["command"], intent["entry"], outcome["outcome"]) == ("dlq ensure", None, "ok")
+
+
+def _topic_config(database: Any, tmp_path: Path, bootstrap: str, **audit: Any) -> Path:
+    return write_config(
+        tmp_path / "kafkaops.yaml",
+        database,
+        kafka={"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 2000},
+        audit=audit,
+    )
+
+
+@pytest.mark.kafka
+def test_audit_topic_gets_each_entrys_intent_then_its_outcome_never_a_payload(
+    database: Any,
+    cli: Any,
+    kafka_bootstrap: str,
+    new_topic: NewTopicFactory,
+    tmp_path: Path,
+    monkeypatch: Any,
+) -> None:
+    from tests.helpers.dlq import read_all
+
+    database.init()
+    journal = new_topic(name_prefix="kafkaops-audit")
+    monkeypatch.setenv(
+        "KAFKAOPS_CONFIG", str(_topic_config(database, tmp_path, kafka_bootstrap, topic=journal))
+    )
+    database.insert([event(n, status="DLQ_FAILED", payload='{"secret-payload": 1}') for n in range(3)])
+    done = cli("failed", "requeue", "--yes")
+    assert done.exit_code == 0, done.stderr
+    records = read_all(kafka_bootstrap, journal)
+    docs = [json.loads(m.value()) for m in records]
+    assert [(d["event"], d["command"]) for d in docs] == [
+        ("intent", "failed requeue"),
+        ("outcome", "failed requeue"),
+    ]
+    (entry,) = _entries(cli)
+    assert docs[0]["entry"] == docs[1]["entry"] == entry["id"]
+    assert (docs[1]["outcome"], docs[1]["exit_code"], docs[1]["rows"]) == ("ok", 0, 3)
+    assert records[0].key() == records[1].key()  # one partition for an entry's two records
+    assert all(b"secret-payload" not in m.value() for m in records)
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(60)
+def test_a_journal_topic_that_cannot_be_written_stops_the_command_before_it_acts(
+    database: Any, cli: Any, kafka_bootstrap: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    database.init()
+    missing = "kafkaops-audit-missing-topic"  # never created, and never auto-created
+    monkeypatch.setenv(
+        "KAFKAOPS_CONFIG", str(_topic_config(database, tmp_path, kafka_bootstrap, topic=missing))
+    )
+    database.insert([event(n, status="DLQ_FAILED") for n in range(2)])
+    refused = cli("failed", "requeue", "--yes")
+    assert refused.exit_code == 1, refused.stderr
+    (error,) = [line for line in refused.stderr.splitlines() if line.startswith("Error:")]
+    assert error.startswith(f"Error: cannot write the audit journal (topic {missing}: it does not exist")
+    assert error.endswith("nothing was done")
+    assert {r["status"] for r in database.rows()} == {"DLQ_FAILED"}
+
+    monkeypatch.setenv(
+        "KAFKAOPS_CONFIG",
+        str(_topic_config(database, tmp_path, kafka_bootstrap, topic=missing, required=False)),
+    )
+    lenient = cli("failed", "requeue", "--yes")
+    assert lenient.exit_code == 0, lenient.stderr
+    assert f"acting without an audit record: topic {missing}" in lenient.stderr
+    assert {r["status"] for r in database.rows()} == {"PENDING"}
+
+
+def test_a_bad_audit_topic_name_is_a_config_error(cli: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    path = tmp_path / "kafkaops.yaml"
+    path.write_text("current-context: t\ncontexts:\n  t:\n    audit: {topic: 'no spaces allowed'}\n")
+    path.chmod(0o600)
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(path))
+    shown = cli("config", "show")
+    assert shown.exit_code == 2
+    assert "audit.topic must be a Kafka topic name" in shown.stderr
