@@ -87,7 +87,7 @@ class Entry:
                     "audit.file and no audit.topic"
                 )
             else:
-                self._open_file(problems)
+                self._open_sinks(problems)
             self._settle(problems)
             return
         reached = False
@@ -100,10 +100,10 @@ class Entry:
             if not reached and self.required and self.file is None and self.topic is None:
                 raise  # no database to act on either (unreachable, not configured): that is the error
             problems.append(f"table {NAME}: {error.message}")
-        self._open_file(problems)
+        self._open_sinks(problems)
         self._settle(problems)
 
-    def _open_file(self, problems: list[str]) -> None:
+    def _open_sinks(self, problems: list[str]) -> None:
         """The intent in the journal's file and topic, when configured."""
         intent = {"entry": self.id, "event": "intent", **self._row()}
         if self.file is not None:
