@@ -293,7 +293,7 @@ class Purge(BulkAction):
             raise lost.telling(f"{deleted:,} row(s) deleted in committed batches; {last}") from lost
 
     def _overlaps(self) -> bool:
-        """PostgreSQL keeping an archive: the next batch's DELETE overlaps this one's archive
+        """PostgreSQL keeping an archive: the next batches' DELETEs overlap this one's archive
         write, fsync and commit (`_overlapped_batches`). SQLite has one writer at a time."""
         return (
             self.archive is not None

@@ -228,7 +228,7 @@ def _produce(
             error = kafka_error_of(exc)
             code = error.name() if error is not None else None
             if code is None or faults.classify(code).resource is None:
-                raise
+                raise translate_error(exc, writer, action=f"write to {result.topic}") from exc
             raise _write_denied(code, props, result.topic) from None
         for n in range(result.count):
             sent[n] = time.monotonic()
