@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafkaops.common.errors import KafkaopsError, KafkaUnavailableError
 from kafkaops.common.escape import safe_text
+from kafkaops.common.secrets import is_secret_key, redact
 
 if TYPE_CHECKING:
     from confluent_kafka import KafkaError
@@ -81,7 +82,10 @@ def groups_committed_offsets(
         time.sleep(_PAUSE)
     if code != 0:
         last = (err.strip().splitlines() or ["no output"])[-1]
-        raise KafkaopsError(f"reading the consumer groups' offsets failed: {safe_text(last)}")
+        secrets = [str(v) for k, v in plain.items() if is_secret_key(k)]
+        raise KafkaopsError(
+            f"reading the consumer groups' offsets failed: {safe_text(redact(last, secrets))}"
+        )
     return {group: _answer(found) for group, found in json.loads(out).items()}
 
 

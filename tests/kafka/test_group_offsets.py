@@ -131,3 +131,18 @@ def test_doctors_group_probe_is_unknown_while_the_coordinator_never_settles(
     embedded_kafka.push_request_errors(ApiKey.OffsetFetch, *[NOT_COORDINATOR] * 500)
     state, how = probe_group(props, "kafkaops-replay.orders.dlq", "orders.dlq", 2)
     assert state == UNKNOWN and "kept moving" in how
+
+
+@pytest.mark.timeout(60)
+def test_a_child_that_fails_is_one_error_without_the_secrets() -> None:
+    from kafkaops.common.errors import KafkaopsError
+
+    props = {
+        "bootstrap.servers": "127.0.0.1:1",
+        "socket.timeout.ms": "soon",
+        "sasl.password": "hunter2-s3cret",
+    }
+    with pytest.raises(KafkaopsError) as failed:
+        groups_committed_offsets(props, {"g": None}, timeout=5)
+    assert failed.value.message.startswith("reading the consumer groups' offsets failed: ")
+    assert "socket.timeout.ms" in failed.value.message and "hunter2" not in failed.value.message
