@@ -8,8 +8,8 @@ batches deleted, so the message the user reads is true whatever happened.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,8 +28,6 @@ from kafkaops.db.failed_events import (
 )
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
-
     from sqlalchemy import ColumnElement, Table
     from sqlalchemy.engine import Connection
 
@@ -198,11 +196,6 @@ class Requeue(BulkAction):
         return done
 
 
-# Batches whose DELETE runs while the one before them is archived and committed: two keep both
-# of this machine's cores busy (benchmarks/audit.py).
-_AHEAD = 2
-
-
 class Purge(BulkAction):
     """Delete RESOLVED (default) or DLQ rows last updated before `older_than`, in batches of
     `batch_size`, each its own transaction locking what it deletes (SKIP LOCKED)."""
@@ -257,10 +250,6 @@ class Purge(BulkAction):
                         self.witness.committed()
                     deleted += batch
                 return deleted
-            if self._overlaps():
-                for batch in self._overlapped_batches():
-                    deleted += batch
-                return deleted
             while True:
                 with self._transaction() as conn:
                     batch = self._batch(conn)
@@ -291,76 +280,6 @@ class Purge(BulkAction):
                 else "the batch in flight was not"
             )
             raise lost.telling(f"{deleted:,} row(s) deleted in committed batches; {last}") from lost
-
-    def _overlaps(self) -> bool:
-        """PostgreSQL keeping an archive: the next batches' DELETEs overlap this one's archive
-        write, fsync and commit (`_overlapped_batches`). SQLite has one writer at a time."""
-        return (
-            self.archive is not None
-            and self.live is not None
-            and self.conns.engine.dialect.name == "postgresql"
-        )
-
-    def _overlapped_batches(self) -> Iterator[int]:
-        """Batch after batch, each committed batch's row count yielded, while the next
-        batches' `DELETE ... RETURNING` (the server's work, most of an archived purge's time)
-        run on other connections in helper threads. What each batch promises is kept: its rows
-        are written and fsynced before it commits; batches are archived, witnessed and
-        committed in order, by this thread alone; the batches ahead, locked but uncommitted,
-        are rolled back with anything that stops the purge (SKIP LOCKED keeps them apart)."""
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
-
-        assert self.archive is not None
-        archive = self.archive
-        ahead: deque[tuple[ExitStack, Connection, Future[list[Any]]]] = deque()
-        with ThreadPoolExecutor(_AHEAD, thread_name_prefix="kafkaops-purge") as pool:
-            try:
-                ahead.append(self._batch_ahead(pool))
-                full = True
-                while ahead:
-                    stack, conn, future = ahead.popleft()
-                    with stack:
-                        returned = future.result()
-                        full = full and len(returned) >= self.batch_size
-                        while full and len(ahead) < _AHEAD:
-                            ahead.append(self._batch_ahead(pool))
-                        if returned:
-                            archive.write_json([row[1] for row in returned])
-                        if self.witness is not None:
-                            self.witness.batch(conn, [row[0] for row in returned])
-                    if self.witness is not None:
-                        self.witness.committed()
-                    yield len(returned)
-            except BaseException:
-                with ExitStack() as unwind:  # the batches ahead: waited for, rolled back
-                    for opened, _, _ in ahead:
-                        unwind.push(opened)
-                    ahead.clear()
-                    raise
-
-    def _batch_ahead(self, pool: ThreadPoolExecutor) -> tuple[ExitStack, Connection, Future[list[Any]]]:
-        """A batch's transaction opened and its DELETE started in the helper thread. The stack
-        returned closes it: the statement waited for first (a connection serves one thread at
-        a time), then the transaction committed or, on an exception, rolled back."""
-        from concurrent.futures import wait
-
-        from kafkaops.db.archive import delete_as_json
-
-        assert self.live is not None
-        with ExitStack() as stack:
-            conn = stack.enter_context(self._transaction())
-            future = pool.submit(
-                delete_as_json,
-                conn,
-                self.conns.table,
-                self.live,
-                where=self.where,
-                id_column=self.conns.settings.database.physical("id"),
-                batch_size=self.batch_size,
-            )
-            stack.callback(wait, (future,))
-            return stack.pop_all(), conn, future
 
     def _delete_selected(self) -> Performer:
         """--where: delete the ids a batch selected (locked by then), archived and witnessed

@@ -326,12 +326,12 @@ class _StopsAtBatch:
 
 
 @pytest.mark.timeout(120)
-def test_a_purge_stopped_while_batches_ahead_are_deleting_rolls_them_back(
+def test_a_purge_stopped_inside_a_batch_keeps_the_committed_ones_and_leaves_no_transaction(
     pg_database, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    """PostgreSQL runs the next batches' DELETEs while one batch is archived and committed:
-    stopped in the third batch, the batches ahead are rolled back too, no transaction is left
-    open, and every row gone is in the archive, none of the others."""
+    """Stopped inside its third batch (its journal record failed): the two batches before
+    stay committed, the third is rolled back, no transaction is left open, and every row gone
+    is in the archive."""
     from kafkaops.config.settings import Overrides, load_settings
     from kafkaops.db.actions import Purge
     from kafkaops.db.archive import ArchiveWriter, archive_header, live_table, read_archive
