@@ -87,10 +87,16 @@ def read_all(
     try:
         meta = admin_consumer.list_topics(topic, timeout=10).topics[topic]
         partitions = sorted(meta.partitions)
-        ends = {
-            p: admin_consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        }
+        ends = _ends(admin_consumer, topic, partitions)
+        if isolation == "read_committed":
+            # A transaction that has just committed writes its markers after the commit
+            # returned: until they land, the last stable offset stays before its records.
+            # Waited for a few seconds; a transaction still open then stays left out.
+            highs = _ends(None, topic, partitions, bootstrap=bootstrap)
+            settle = time.monotonic() + 5
+            while any(ends[p] < highs[p] for p in partitions) and time.monotonic() < settle:
+                time.sleep(0.05)
+                ends = _ends(admin_consumer, topic, partitions)
     finally:
         admin_consumer.close()
     consumer = Consumer(
@@ -124,6 +130,23 @@ def read_all(
     finally:
         consumer.close()
     return sorted(messages, key=lambda m: (m.partition(), m.offset()))
+
+
+def _ends(
+    consumer: Consumer | None, topic: str, partitions: list[int], *, bootstrap: str = ""
+) -> dict[int, int]:
+    """Each partition's end: the last stable offset through a read_committed consumer, the
+    high watermark through a read_uncommitted one (made here when none is given)."""
+    own = consumer is None
+    if consumer is None:
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex[:8]}"})
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
+        }
+    finally:
+        if own:
+            consumer.close()
 
 
 _COORDINATOR_MOVING = frozenset(
