@@ -200,32 +200,6 @@ def archive_header(
     }
 
 
-def delete_as_json(
-    conn: Connection,
-    table: Table,
-    live: Table,
-    *,
-    where: Sequence[ColumnElement[bool]],
-    id_column: str,
-    batch_size: int,
-) -> list[Any]:
-    """PostgreSQL: delete one batch, locked as it is chosen (SKIP LOCKED), in one statement as a
-    purge without archive runs it, every deleted row returned as (id, the JSON the server
-    writes of it): no id list to bind, no Python work per value. Not yet archived: the caller
-    writes the JSON before it commits."""
-    from sqlalchemy import Text, cast, delete, func, literal_column, select
-
-    chosen = select(table.c.id).where(*where).limit(batch_size).with_for_update(skip_locked=True)
-    key = live.c[id_column]
-    whole: Any = literal_column(f"{conn.dialect.identifier_preparer.quote(live.name)}.*")
-    deleting = (
-        delete(live)
-        .where(key.in_(chosen.scalar_subquery()))
-        .returning(key, cast(func.row_to_json(whole), Text))
-    )
-    return list(conn.execute(deleting).all())
-
-
 def archived_purge_batch(
     conn: Connection,
     table: Table,
@@ -241,13 +215,24 @@ def archived_purge_batch(
     The caller commits after this returns; the ids deleted, in the archive's order."""
     from sqlalchemy import delete, select
 
+    chosen = select(table.c.id).where(*where).limit(batch_size).with_for_update(skip_locked=True)
+    key = live.c[id_column]
     if conn.dialect.name == "postgresql":
-        returned = delete_as_json(conn, table, live, where=where, id_column=id_column, batch_size=batch_size)
+        # One statement, as a purge without archive runs it (the batch chosen and locked in a
+        # subquery), every deleted row returned as the JSON the server writes: no id list to
+        # bind, no Python work per value.
+        from sqlalchemy import Text, cast, func, literal_column
+
+        whole: Any = literal_column(f"{conn.dialect.identifier_preparer.quote(live.name)}.*")
+        deleting = (
+            delete(live)
+            .where(key.in_(chosen.scalar_subquery()))
+            .returning(key, cast(func.row_to_json(whole), Text))
+        )
+        returned = conn.execute(deleting).all()
         if returned:
             archive.write_json([row[1] for row in returned])
         return [row[0] for row in returned]
-    chosen = select(table.c.id).where(*where).limit(batch_size).with_for_update(skip_locked=True)
-    key = live.c[id_column]
     ids = [row[0] for row in conn.execute(chosen)]
     rows: list[dict[str, Any]] = []
     for start in range(0, len(ids), ID_CHUNK):

@@ -122,8 +122,6 @@ def _replay_group_offsets(
     """What each topic's replay group committed on it, every group asked at once (one round
     trip, not one per topic; a coordinator loading or moving is asked again until `timeout`).
     None for a group the principal may not describe: `dlq list` needs no Group ACL."""
-    from confluent_kafka import KafkaException
-
     from kafkaops.common.errors import KafkaUnavailableError
 
     asked = {replay_group_for(t): [(t, p) for p in parts] for t, parts in layout.items()}
@@ -140,7 +138,7 @@ def _replay_group_offsets(
                 continue
             access = {"group": (group, "Describe"), "topic": (topic, "Describe")}
             raise translate_error(
-                KafkaException(answer.error),
+                answer.error,
                 client,
                 action=f"read the offsets of group {group!r}",
                 access=access,

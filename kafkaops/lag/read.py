@@ -70,8 +70,6 @@ def read_committed(
     client: Any, props: Mapping[str, Any], groups: Sequence[str], deadline: float
 ) -> dict[str, GroupLag]:
     """Every group's committed offsets: one OffsetFetch per group, all in flight at once."""
-    from confluent_kafka import KafkaException
-
     answers = groups_committed_offsets(props, dict.fromkeys(groups), _left(deadline))
     result: dict[str, GroupLag] = {}
     for group in groups:
@@ -80,7 +78,7 @@ def read_committed(
         if answer.error is not None:
             access = {"group": (group, "Describe"), "topic": (None, "Describe")}
             found.problem = translate_error(
-                KafkaException(answer.error), client, action=f"read group {group!r} offsets", access=access
+                answer.error, client, action=f"read group {group!r} offsets", access=access
             ).message
             continue
         if answer.timed_out:
