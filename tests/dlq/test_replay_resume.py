@@ -167,6 +167,7 @@ def test_of_two_replays_started_together_exactly_one_runs(
     # waited for the whole assignment, and both refused after 30 s.
     target, dlq = dlq_pair(kafka_bootstrap, new_topic, partitions=partitions)
     total = 0
+    overlapped = 0
     for round_ in range(3):
         produce(kafka_bootstrap, dlq, json_records(target, 60, start=total))
         total += 60
@@ -178,7 +179,16 @@ def test_of_two_replays_started_together_exactly_one_runs(
         ]
         results = [finish(p, timeout=120) for p in both]
         codes = sorted(code for code, _, _ in results)
-        assert codes == [0, 1], f"round {round_}: {[(c, e[-600:]) for c, _, e in results]}"
+        shown = f"round {round_}: {[(c, e[-600:]) for c, _, e in results]}"
+        if codes == [0, 0]:
+            # On a loaded machine one process may start (import, connect) only after the other
+            # replayed everything (2 s at --rate 30): it finds nothing left, which is right too.
+            replayed = sorted(json.loads(out)["replayed"] for _, out, _ in results)
+            assert replayed == [0, 60], shown
+            assert_exactly_once(kafka_bootstrap, dlq, target, total, partitions)
+            continue
+        overlapped += 1
+        assert codes == [0, 1], shown
         (_, won, _), (_, _, lost) = sorted(results, key=lambda r: r[0])
         assert json.loads(won)["replayed"] == 60
         errors = [line for line in lost.splitlines() if line.startswith("Error:")]
@@ -193,6 +203,7 @@ def test_of_two_replays_started_together_exactly_one_runs(
         assert any(reason in errors[0] for reason in reasons), lost
         assert "Traceback" not in lost
         assert_exactly_once(kafka_bootstrap, dlq, target, total, partitions)
+    assert overlapped, "in no round did the two replays run at the same time: nothing was tested"
 
 
 @pytest.mark.kafka
