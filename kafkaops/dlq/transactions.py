@@ -203,16 +203,18 @@ class TransactionPolicy:
             self._aborts = 0
             return True
         offsets = [TopicPartition(self.request.source, p, off) for p, off in sorted(batch.moved.items())]
+        committing = False
         try:
             self._with_retries(
                 lambda t: producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), t)
             )
+            committing = True
             self._with_retries(producer.commit_transaction)
         except KafkaException as exc:
             error = exc.args[0]
             if error.fatal() or faults.is_fenced(error.name()):
                 raise self.producer_failure(error, producer) from None
-            self._abort(producer, error.str())
+            self._abort(producer, error.str(), committing=committing)
             self._after_abort(error)
             log.warning(
                 "replay transaction aborted (%s: %s); rewinding to the committed offsets and retrying",
@@ -315,7 +317,11 @@ class TransactionPolicy:
                     continue
                 raise
 
-    def _abort(self, producer: Producer, why: str) -> None:
+    def _abort(self, producer: Producer, why: str, *, committing: bool = False) -> None:
+        """Abort the open transaction. When the abort fails, what is said of the transaction
+        depends on whether its commit was asked for (``committing``): the broker may have taken
+        that commit before the failure, so whether the transaction committed is then unknown
+        (with its offsets either way: a rerun resumes after whatever did)."""
         from confluent_kafka import KafkaException
 
         try:
@@ -332,8 +338,14 @@ class TransactionPolicy:
                     f"({self.transaction_timeout_ms // 1000}s); what committed before stays committed",
                     hint="recreate the topic, or replay what is left with --to, then rerun",
                 ) from None
+            fate = (
+                "whether its commit went through is unknown (its offsets commit with it: a rerun resumes "
+                "after what committed)"
+                if committing
+                else "nothing of it is visible"
+            )
             raise translate_error(
-                error, producer, action=f"abort the replay transaction ({why}); nothing of it is visible"
+                error, producer, action=f"abort the replay transaction ({why}); {fate}"
             ) from None
 
     def _deleted_targets(self) -> list[str]:
