@@ -12,7 +12,6 @@ import os
 import random
 import signal
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -48,22 +47,26 @@ def replay_json(cli: Cli, bootstrap: str, *args: str) -> tuple[int, dict, str]: 
     return result.exit_code, summary, result.stderr
 
 
-def replayed_from(bootstrap: str, target: str) -> Counter[str]:
-    """How often each source record (topic/partition/offset) reached `target`, committed."""
-    seen: Counter[str] = Counter()
+def _placed(bootstrap: str, target: str) -> dict[str, set[tuple[int, int]]]:
+    """Each source record's committed copies on `target`, by their own partition and offset (a
+    record a reader happened to receive twice is one copy)."""
+    placed: dict[str, set[tuple[int, int]]] = {}
     for msg in read_all(bootstrap, target):
         origins = [v for k, v in msg.headers() or [] if k == "kafkaops-replayed-from"]
-        seen[origins[-1].decode()] += 1
-    return seen
+        placed.setdefault(origins[-1].decode(), set()).add((msg.partition(), msg.offset()))  # type: ignore[arg-type]
+    return placed
 
 
 def assert_exactly_once(bootstrap: str, dlq: str, target: str, count: int, partitions: int) -> None:
-    seen = replayed_from(bootstrap, target)
-    duplicates = {k: n for k, n in seen.items() if n > 1}
-    assert not duplicates, f"records delivered more than once: {list(duplicates.items())[:10]}"
+    placed = _placed(bootstrap, target)
+    duplicates = {k: sorted(where) for k, where in placed.items() if len(where) > 1}
+    assert not duplicates, (
+        f"{len(duplicates)} record(s) delivered more than once (source: [(target partition, offset)]): "
+        f"{sorted(duplicates.items())[:10]}"
+    )
     expected = {f"{m.topic()}/{m.partition()}/{m.offset()}" for m in read_all(bootstrap, dlq)}
     assert len(expected) == count
-    assert set(seen) == expected, f"missing: {sorted(expected - set(seen))[:10]}"
+    assert set(placed) == expected, f"missing: {sorted(expected - set(placed))[:10]}"
 
 
 # ---------------------------------------------------------------------------------------
