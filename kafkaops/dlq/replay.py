@@ -29,6 +29,7 @@ from kafkaops.common.errors import (
     UsageError,
 )
 from kafkaops.dlq import record as dlq_record
+from kafkaops.dlq.left_open import check_none_left_open
 from kafkaops.dlq.plan import (
     ReplayConflictError,
     ReplayPlan,
@@ -55,6 +56,10 @@ log = logging.getLogger(__name__)
 # While another member shares the replay group at the start, how often a run asks whether it
 # still holds the transactional id (a transaction opened and aborted: two round trips).
 PROBE_SECONDS = 0.5
+# How long a transaction holding this source's records may stay open on a target before the run
+# refuses to write there (at most --commit-timeout): one an earlier run left, the coordinator
+# aborts during init_transactions; one still open after this was left hanging.
+LEFT_OPEN_GRACE = 10.0
 
 
 @dataclass
@@ -180,6 +185,7 @@ class Replayer:
         self.positions: dict[int, int] = {}
         self.done: set[int] = set()
         self._targets_ok: dict[str, KafkaopsError | None] = {}
+        self._writing = False  # a real run (not --dry-run): targets are checked for what was left open
         # The run's admin client, once it exists: asked about targets, watermarks and committed
         # offsets over its open connection (a client per question would cost a bootstrap each).
         self._asker: AdminClient | None = None
@@ -256,6 +262,7 @@ class Replayer:
 
     def _replay(self) -> None:
         request = self.request
+        self._writing = True
         # Every client is created first, so their connections come up side by side (creating a
         # transactional producer contacts no coordinator and fences nobody: init_transactions
         # does, which is why it waits for the check that no replay of this topic is running).
@@ -708,6 +715,16 @@ class Replayer:
                 self._targets_ok[target] = None
             except UsageError as exc:
                 self._targets_ok[target] = UsageError(f"{where}: {exc.message}", hint=exc.hint)
+            if self._targets_ok[target] is None and self._writing and self._asker is not None:
+                # Before the first write to it (init_transactions has run): nothing of this
+                # source may sit there in a transaction left open (dlq/left_open.py).
+                grace = min(LEFT_OPEN_GRACE, self.request.commit_timeout)
+                try:
+                    check_none_left_open(
+                        self._asker, self.props, target, self.request.source, grace=grace, timeout=10.0
+                    )
+                except KafkaClientError as exc:
+                    self._targets_ok[target] = exc
         return self._targets_ok[target]
 
     def _pace(self) -> None:

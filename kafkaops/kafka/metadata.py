@@ -257,6 +257,23 @@ def partition_offsets(
     return result
 
 
+def open_ranges(admin_client: AdminClient, topic: str, timeout: float) -> dict[int, tuple[int, int]]:
+    """``{partition: (last stable offset, end)}`` of the partitions of ``topic`` where a
+    transaction is open (the stable offset is behind the end): two batched ListOffsets requests,
+    read_committed and read_uncommitted. Failures raise confluent-kafka's exception."""
+    from confluent_kafka import IsolationLevel, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    deadline = time.monotonic() + timeout
+    wanted = [
+        TopicPartition(topic, p) for p in sorted(_describe_topic(admin_client, topic, timeout).partitions)
+    ]
+    latest = OffsetSpec.latest()
+    stable = _list_offsets(admin_client, wanted, latest, IsolationLevel.READ_COMMITTED, deadline)
+    ends = _list_offsets(admin_client, wanted, latest, IsolationLevel.READ_UNCOMMITTED, deadline)
+    return {p: (stable[(t, p)], ends[(t, p)]) for (t, p) in stable if stable[(t, p)] < ends.get((t, p), 0)}
+
+
 def _list_offsets(
     client: AdminClient, wanted: list[TopicPartition], spec: Any, isolation: Any, deadline: float
 ) -> dict[tuple[str, int], int]:
