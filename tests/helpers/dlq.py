@@ -139,7 +139,14 @@ def _ends(
     high watermark through a read_uncommitted one (made here when none is given)."""
     own = consumer is None
     if consumer is None:
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex[:8]}"})
+        # librdkafka's default isolation is read_committed: its "high" would be the stable offset.
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"probe-{uuid.uuid4().hex[:8]}",
+                "isolation.level": "read_uncommitted",
+            }
+        )
     try:
         return {
             p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions
@@ -147,6 +154,11 @@ def _ends(
     finally:
         if own:
             consumer.close()
+
+
+def high_watermarks(bootstrap: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    """Each partition's end, records of open or aborted transactions included."""
+    return _ends(None, topic, partitions, bootstrap=bootstrap)
 
 
 _COORDINATOR_MOVING = frozenset(
