@@ -1,12 +1,14 @@
 """Records of this source a replay left in a transaction that never closed (a hanging one).
 
 A replay whose abort cannot reach the brokers (they froze or fell away mid-transaction) exits
-with its last transaction open. The next run's init_transactions has the coordinator abort it,
-which writes an abort marker on every partition that transaction wrote to. Seen on Kafka 4.4
-with librdkafka 2.16 (transactions protocol 1) after the broker froze mid-transaction: a target
-partition kept that transaction's records with no marker after them, and the next commit of the
-same producer id on the partition made them visible: replayed twice. (The partition's last
-stable offset stays at the first such record until something closes it.)
+with its last transaction open. The coordinator aborts it (on timeout, or at the next run's
+init_transactions), writing an abort marker on every partition it wrote to. Not always: Kafka
+4.4 skips the markers of a partition that has no leader at that moment ("Couldn't find leader
+endpoint ... likely deleted already"), as after a broker froze past its session and its
+controller fenced it. The partition then keeps those records open, its last stable offset at
+the first of them, and the next commit of the same producer id there commits them with its
+own (librdkafka speaks transactions protocol 1, whose epochs do not split them): replayed
+twice, as the frozen-broker test showed about one run in ten under load.
 
 So before a run first writes to a target, it reads what lies between each partition's last
 stable offset and its end; a record replayed from this source there, still open after a grace

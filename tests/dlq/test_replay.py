@@ -19,6 +19,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from kafkaops.demo.cluster import ApiKey, EmbeddedKafka
+from kafkaops.dlq.plan import ReplayRequest
 from kafkaops.kafka.metadata import group_members
 from tests.conftest import Cli
 from tests.helpers.broker_fixtures import NewTopicFactory, kafka_broker
@@ -660,8 +661,33 @@ def test_a_broker_frozen_mid_replay_exits_1_and_a_rerun_completes(own_broker, tm
     code, out, err = finish(
         kafkaops_process("dlq", "replay", "orders.dlq", "--yes", "-o", "json", bootstrap=bootstrap), 120
     )
+    if code == 1 and "in a transaction that is still open" in err:
+        # About one run in ten under load: the freeze outlasted the broker's session, its own
+        # controller fenced it, and the coordinator aborted the frozen run's transaction (timed
+        # out) while no partition had a leader, skipping the markers ("Couldn't find leader
+        # endpoint ... likely deleted already"): its records stay open, no marker after them.
+        # The rerun refused to commit over them (dlq/left_open.py); nothing is there twice.
+        assert "Traceback" not in err
+        assert all(len(copies) == 1 for copies in _placed(bootstrap, "orders").values())
+        # What `kafka-transactions.sh abort` does, done with the replay's own producer id: an
+        # abort marker on each partition closes the records left there as aborted.
+        close_left_open(bootstrap, ReplayRequest(source="orders.dlq").transactional_id, "orders", 2)
+        code, out, err = finish(
+            kafkaops_process("dlq", "replay", "orders.dlq", "--yes", "-o", "json", bootstrap=bootstrap), 120
+        )
     assert code == 0, err
     assert_exactly_once(bootstrap, "orders.dlq", "orders", 400, 2)
+
+
+def close_left_open(bootstrap: str, transactional_id: str, topic: str, partitions: int) -> None:
+    """Abort, as `transactional_id`, a transaction that wrote to every partition of `topic`."""
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for partition in range(partitions):
+        producer.produce(topic, value=b"closing", partition=partition)
+    producer.flush(30)
+    producer.abort_transaction(30)
 
 
 @pytest.mark.slow
