@@ -10,17 +10,21 @@ records and neither commits nor aborts until the test says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
 
 from kafkaops.dlq.record import REPLAYED_FROM
-from tests.conftest import Cli
+from tests.conftest import Cli, TestDatabase
 from tests.dlq.test_replay import assert_exactly_once, replay_json
+from tests.helpers.acl_scenario import DLQ_RECORDS, make_world
 from tests.helpers.broker_fixtures import NewTopicFactory
 from tests.helpers.dlq import dlq_pair, high_watermarks, json_records, produce, read_all
+from tests.helpers.secure_broker import KafkaUser, SecureBroker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
@@ -93,3 +97,35 @@ def test_a_transaction_left_open_by_another_producer_does_not_stop_the_replay(
         assert summary["replayed"] == 20
     assert_exactly_once(kafka_bootstrap, dlq, target, 20, 1)
     assert not [m for m in read_all(kafka_bootstrap, target) if m.value().startswith(b"left ")]  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_a_principal_that_may_not_read_the_target_warns_about_what_stays_open_and_replays(
+    cli: Cli,
+    secure_broker: SecureBroker,
+    kafka_user: Callable[..., KafkaUser],
+    make_database: Callable[..., TestDatabase],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `dlq replay` needs Write on its targets, not Read (docs/acls.md): whose records an open
+    # transaction holds cannot be read. One still open after the grace is said, not refused.
+    world = make_world(secure_broker, make_database("sqlite"), kafka_user(), tmp_path)
+    monkeypatch.setenv("KAFKAOPS_CONFIG", str(world.config))
+    secure_broker.grant(world.user, *world.grants("dlq replay"))
+    left = [(REPLAYED_FROM, f"{world.dlq}/0/1".encode())]
+    producer = Producer({**secure_broker.admin_config, "transactional.id": f"test-left-open-{world.source}"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(world.source, value=b"left", partition=0, headers=left)
+    producer.flush(30)
+    try:
+        result = cli("dlq", "replay", world.dlq, "--yes", "--commit-timeout", "2", "-o", "json")
+    finally:
+        producer.abort_transaction(30)
+
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert json.loads(result.stdout)["replayed"] == DLQ_RECORDS
+    assert f"a transaction is open on partition 0 of '{world.source}' from offset 0" in result.stderr
+    assert "may not read" in result.stderr and "find-hanging" in result.stderr
+    assert "Traceback" not in result.stderr
