@@ -10,9 +10,11 @@ the first of them, and the next commit of the same producer id there commits the
 own (librdkafka speaks transactions protocol 1, whose epochs do not split them): replayed
 twice, as the frozen-broker test showed about one run in ten under load.
 
-So before a run first writes to a target, it reads what lies between each partition's last
-stable offset and its end; a record replayed from this source there, still open after a grace
-period, stops the run before it writes to that target.
+So before a run first writes to a target, and after it aborts a transaction, it looks at the
+record at each partition's last stable offset: the first record of the earliest transaction
+still open there. One replayed from this source that is still there after a grace period
+stops the run. Another producer's open transaction does not (whatever lies behind it cannot
+be told apart, committed or not, and the usual one is an application's own).
 """
 
 from __future__ import annotations
@@ -34,44 +36,51 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Records read past a partition's last stable offset, at most, looking for this source's.
-READ_AT_MOST = 10_000
-
 
 def check_none_left_open(
-    admin: AdminClient, props: Mapping[str, Any], target: str, source: str, *, grace: float, timeout: float
+    admin: AdminClient,
+    props: Mapping[str, Any],
+    target: str,
+    source: str,
+    *,
+    grace: float,
+    timeout: float,
+    ours: bool = False,
 ) -> None:
-    """Raise when a partition of ``target`` holds, in a transaction still open ``grace``
-    seconds on, a record replayed from ``source``: this run's commit could make it visible a
-    second time."""
-    with kafka_errors(admin, f"read the offsets of {target!r}"):
-        ranges = open_ranges(admin, target, timeout)
-    if not ranges:
-        return
+    """Raise when a transaction holding records replayed from ``source`` is still the earliest
+    open one on a partition of ``target`` ``grace`` seconds on: this run's commit could make
+    them visible a second time. ``ours``: asked after this run aborted a transaction."""
     deadline = time.monotonic() + grace
+    starts = _stable_offsets(admin, target, timeout)
+    if not starts:
+        return
     try:
-        found = _replayed_within(props, target, ranges, source, timeout)
+        held = _held_by(props, target, source, starts, timeout)
+        while held and time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = _stable_offsets(admin, target, timeout)
+            moved = {p: now[p] for p in held if p in now and now[p] != held[p]}
+            held = {p: offset for p, offset in held.items() if now.get(p) == offset}
+            held.update(_held_by(props, target, source, moved, timeout) if moved else {})
     except KafkaAuthorizationError:
         # A replay needs Write on its targets, not Read: whose records are open there cannot be
         # read. What was open must close within the grace, else the run goes on and says so.
-        _wait_closed_or_warn(admin, target, source, ranges, deadline, timeout)
+        _wait_closed_or_warn(admin, target, source, starts, deadline, timeout)
         return
-    while found and time.monotonic() < deadline:
-        time.sleep(0.25)
-        with kafka_errors(admin, f"read the offsets of {target!r}"):
-            ranges = open_ranges(admin, target, timeout)
-        # Closed (committed or aborted) once the stable offset has passed the record.
-        found = {p: offset for p, offset in found.items() if p in ranges and ranges[p][0] <= offset}
-    if not found:
+    if not held:
         return
-    partition, offset = min(found.items())
-    start = ranges[partition][0]
+    partition, start = min(held.items())
     shown, origin = safe_text(target), safe_text(source)
     raise KafkaClientError(
         f"partition {partition} of {shown!r} holds records replayed from {origin!r} in a transaction "
-        f"that is still open (from offset {start}; the first of them at {offset}): a replay that could "
-        "not abort left it, and this run's commit could make them visible a second time; "
-        f"nothing was written to {shown!r}",
+        f"that is still open (from offset {start}): "
+        + (
+            "this run aborted it and the brokers did not close it, so its next commit could make "
+            "them visible a second time; the run stopped (what it committed before stays committed)"
+            if ours
+            else "a replay that could not abort left it, and this run's commit could make them visible "
+            f"a second time; nothing was written to {shown!r}"
+        ),
         hint=(
             f"abort that transaction, then rerun: kafka-transactions.sh --bootstrap-server <brokers> abort "
             f"--topic {shown} --partition {partition} --start-offset {start}"
@@ -79,25 +88,26 @@ def check_none_left_open(
     )
 
 
+def _stable_offsets(admin: AdminClient, target: str, timeout: float) -> dict[int, int]:
+    """``{partition: last stable offset}`` of the partitions of ``target`` where a transaction
+    is open."""
+    with kafka_errors(admin, f"read the offsets of {target!r}"):
+        return {p: start for p, (start, _end) in open_ranges(admin, target, timeout).items()}
+
+
 def _wait_closed_or_warn(
-    admin: AdminClient,
-    target: str,
-    source: str,
-    ranges: Mapping[int, tuple[int, int]],
-    deadline: float,
-    timeout: float,
+    admin: AdminClient, target: str, source: str, starts: Mapping[int, int], deadline: float, timeout: float
 ) -> None:
-    """Wait until every transaction open in ``ranges`` has closed (the stable offset has reached
-    the end seen then); one still open at ``deadline`` is warned about, never refused: it is
-    most likely another application's."""
-    still = dict(ranges)
+    """Wait until every transaction open at ``starts`` has closed (the stable offset moved);
+    one still open at ``deadline`` is warned about, never refused: most likely another
+    application's."""
+    still = dict(starts)
     while still and time.monotonic() < deadline:
         time.sleep(0.25)
-        with kafka_errors(admin, f"read the offsets of {target!r}"):
-            now = open_ranges(admin, target, timeout)
-        still = {p: (start, end) for p, (start, end) in still.items() if p in now and now[p][0] < end}
+        now = _stable_offsets(admin, target, timeout)
+        still = {p: start for p, start in still.items() if now.get(p) == start}
     if still:
-        partition, (start, _) = min(still.items())
+        partition, start = min(still.items())
         log.warning(
             "a transaction is open on partition %d of %r from offset %d, and this principal may not read "
             "%r to tell whose: if an earlier replay of %r was cut off mid-transaction, records of it there "
@@ -112,38 +122,30 @@ def _wait_closed_or_warn(
         )
 
 
-def _replayed_within(
-    props: Mapping[str, Any], target: str, ranges: Mapping[int, tuple[int, int]], source: str, timeout: float
+def _held_by(
+    props: Mapping[str, Any], target: str, source: str, starts: Mapping[int, int], timeout: float
 ) -> dict[int, int]:
-    """``{partition: offset}`` of the first record replayed from ``source`` between each
-    partition's last stable offset and its end (read_uncommitted, at most READ_AT_MOST each)."""
+    """The partitions (``{partition: offset}``) whose record at ``starts`` (a last stable
+    offset: the first record of the earliest open transaction) was replayed from ``source``."""
     from confluent_kafka import TopicPartition
 
     mark = f"{source}/".encode()
-    found: dict[int, int] = {}
-    waiting = {p: min(end, start + READ_AT_MOST) for p, (start, end) in ranges.items()}
+    held: dict[int, int] = {}
+    waiting = dict(starts)
     consumer = read_consumer(props, **{"isolation.level": "read_uncommitted"})
     try:
         with kafka_errors(consumer, f"read the open transactions of {target!r}"):
-            consumer.assign([TopicPartition(target, p, ranges[p][0]) for p in waiting])
+            consumer.assign([TopicPartition(target, p, offset) for p, offset in waiting.items()])
             deadline = time.monotonic() + timeout
             while waiting and time.monotonic() < deadline:
-                for msg in consumer.consume(500, timeout=0.2):
+                for msg in consumer.consume(100, timeout=0.2):
                     partition: int = msg.partition()  # type: ignore[assignment]
-                    if partition not in waiting:
+                    if partition not in waiting or is_eof(msg) or not is_record(msg, consumer):
                         continue
-                    if is_eof(msg):
-                        del waiting[partition]
-                        continue
-                    if not is_record(msg, consumer):
-                        continue
-                    offset: int = msg.offset()  # type: ignore[assignment]
                     origin = dict(msg.headers() or []).get(REPLAYED_FROM)  # the last one
                     if isinstance(origin, bytes) and origin.startswith(mark):
-                        found[partition] = offset
-                        del waiting[partition]
-                    elif offset + 1 >= waiting[partition]:
-                        del waiting[partition]
+                        held[partition] = waiting[partition]
+                    del waiting[partition]
     finally:
         consumer.close()
-    return found
+    return held

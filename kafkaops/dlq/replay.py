@@ -343,10 +343,23 @@ class Replayer:
             except _StopBefore as stop:
                 stop_error = stop.error
             if not self._commit(producer, consumer, batch):
+                self._after_abort()
                 self._rewind(consumer)
             if stop_error is not None:
                 raise stop_error
         self.summary.complete = not self.summary.interrupted and self._all_done()
+
+    def _after_abort(self) -> None:
+        """Before the aborted batch is tried again: its records must be closed on every target
+        it may have written to (a marker the brokers skipped would let the retry's commit make
+        them visible with its own: dlq/left_open.py)."""
+        assert self._asker is not None
+        grace = min(LEFT_OPEN_GRACE, self.request.commit_timeout)
+        for target, problem in self._targets_ok.items():
+            if problem is None:
+                check_none_left_open(
+                    self._asker, self.props, target, self.request.source, grace=grace, timeout=10.0, ours=True
+                )
 
     def _access(self, operation: str) -> dict[str, tuple[str | None, str | None]]:
         """What a replay request asks of each resource, for naming a denial: ``operation`` on
