@@ -39,7 +39,7 @@ from kafkaops.dlq.plan import (
     client_id,
     source_offsets,
 )
-from kafkaops.dlq.reading import READ_ONLY, raise_definite
+from kafkaops.dlq.reading import READ_ONLY, is_eof, raise_definite
 from kafkaops.dlq.transactions import Batch, TransactionPolicy
 from kafkaops.kafka import dlq_names
 from kafkaops.kafka.errors import kafka_errors
@@ -481,13 +481,19 @@ class Replayer:
                 msg = reader.poll(0.2)
                 if msg is None:
                     continue
+                if msg.error() is not None:
+                    # The end of a partition; anything else (a connection's hiccup, reported with
+                    # no partition) is waited out within the deadline.
+                    if is_eof(msg):
+                        ranges.pop(msg.partition() or 0, None)
+                    continue
                 partition, offset = msg.partition() or 0, msg.offset() or 0
                 if partition not in ranges:
                     continue
-                if msg.error() is not None or offset >= ranges[partition][1] - 1:
-                    del ranges[partition]  # the end of what the batch took
-                if msg.error() is None and msg.value() == value and msg.key() == key:
+                if msg.value() == value and msg.key() == key:
                     return f"{partition}/{offset}"
+                if offset >= ranges[partition][1] - 1:
+                    del ranges[partition]  # the end of what the batch took
         finally:
             reader.close()
         return None
