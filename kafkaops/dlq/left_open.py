@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from kafkaops.common.errors import KafkaAuthorizationError, KafkaClientError
 from kafkaops.common.escape import safe_text
 from kafkaops.dlq.reading import is_eof, is_record, read_consumer
-from kafkaops.dlq.record import REPLAYED_FROM
+from kafkaops.dlq.record import REPLAYED_FROM, readable_headers
 from kafkaops.kafka.errors import kafka_errors
 from kafkaops.kafka.metadata import open_ranges
 
@@ -142,7 +142,9 @@ def _held_by(
                     partition: int = msg.partition()  # type: ignore[assignment]
                     if partition not in waiting or is_eof(msg) or not is_record(msg, consumer):
                         continue
-                    origin = dict(msg.headers() or []).get(REPLAYED_FROM)  # the last one
+                    # A foreign record's header name may not be UTF-8: unreadable is not ours.
+                    headers = readable_headers(msg)
+                    origin = dict(headers).get(REPLAYED_FROM) if headers else None  # the last one
                     if isinstance(origin, bytes) and origin.startswith(mark):
                         held[partition] = waiting[partition]
                     del waiting[partition]

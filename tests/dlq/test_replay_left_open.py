@@ -23,7 +23,7 @@ from tests.conftest import Cli, TestDatabase
 from tests.dlq.test_replay import assert_exactly_once, replay_json
 from tests.helpers.acl_scenario import DLQ_RECORDS, make_world
 from tests.helpers.broker_fixtures import NewTopicFactory
-from tests.helpers.dlq import dlq_pair, high_watermarks, json_records, produce, read_all
+from tests.helpers.dlq import dlq_pair, high_watermarks, json_records, produce, raw_header_left_open, read_all
 from tests.helpers.secure_broker import KafkaUser, SecureBroker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
@@ -135,3 +135,19 @@ def test_a_principal_that_may_not_read_the_target_warns_about_what_stays_open_an
     assert f"a transaction is open on partition 0 of '{world.source}' from offset 0" in result.stderr
     assert "may not read" in result.stderr and "find-hanging" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_open_transaction_whose_first_record_has_an_unreadable_header_name_is_not_taken_for_ours(
+    cli: Cli, kafka_bootstrap: str, new_topic: NewTopicFactory
+) -> None:
+    # A C producer may write a header name that is not UTF-8; confluent-kafka cannot read it.
+    target, dlq = dlq_pair(kafka_bootstrap, new_topic)
+    produce(kafka_bootstrap, dlq, json_records(target, 10))
+    with raw_header_left_open(
+        kafka_bootstrap, target, b"\xff\xfe", b"v", transactional_id=f"test-raw-{target}"
+    ):
+        code, summary, err = replay_json(cli, kafka_bootstrap, dlq, "--yes", "--commit-timeout", "2")
+    assert code == 0, err
+    assert summary["replayed"] == 10
+    assert "Traceback" not in err
+    assert_exactly_once(kafka_bootstrap, dlq, target, 10, 1)

@@ -7,7 +7,8 @@ import json
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,24 @@ def produce_raw_header(
 ) -> None:
     """Write one record whose header name is any bytes (not UTF-8, say), as a C producer may:
     confluent_kafka only takes str names, so this goes through librdkafka's own produceva."""
+    with _raw_producer(bootstrap) as send:
+        send(topic, key, value, name, header)
+
+
+@contextmanager
+def raw_header_left_open(
+    bootstrap: str, topic: str, name: bytes, header: bytes, *, transactional_id: str
+) -> Iterator[None]:
+    """As produce_raw_header, in a transaction left open until the block ends (then aborted)."""
+    with _raw_producer(bootstrap, transactional_id=transactional_id) as send:
+        send(topic, b"k", b"left open", name, header)
+        yield
+
+
+@contextmanager
+def _raw_producer(bootstrap: str, *, transactional_id: str | None = None) -> Iterator[Any]:
+    """``send(topic, key, value, header_name, header_value)`` through librdkafka's C API, each
+    record flushed; with a transactional id, all in one transaction aborted at the end."""
     import ctypes
 
     from kafkaops.demo.cluster import _library_path
@@ -254,23 +273,46 @@ def produce_raw_header(
     lib.rd_kafka_produceva.argtypes = [ctypes.c_void_p, ctypes.POINTER(Vu), ctypes.c_size_t]
     lib.rd_kafka_flush.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.rd_kafka_destroy.argtypes = [ctypes.c_void_p]
+    for call in ("rd_kafka_init_transactions", "rd_kafka_abort_transaction"):
+        getattr(lib, call).restype = ctypes.c_void_p  # an rd_kafka_error_t *, NULL when it worked
+        getattr(lib, call).argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.rd_kafka_begin_transaction.restype = ctypes.c_void_p
+    lib.rd_kafka_begin_transaction.argtypes = [ctypes.c_void_p]
     conf = lib.rd_kafka_conf_new()
     errstr = ctypes.create_string_buffer(512)
-    assert lib.rd_kafka_conf_set(conf, b"bootstrap.servers", bootstrap.encode(), errstr, 512) == 0
+    settings = {
+        "bootstrap.servers": bootstrap,
+        **({"transactional.id": transactional_id} if transactional_id else {}),
+    }
+    for key_, value_ in settings.items():
+        assert lib.rd_kafka_conf_set(conf, key_.encode(), value_.encode(), errstr, 512) == 0, errstr.value
     producer = lib.rd_kafka_new(0, conf, errstr, 512)
     assert producer, errstr.value
-    keep = [ctypes.create_string_buffer(b, len(b)) for b in (key, value, header)]
-    vus = (Vu * 4)()
-    vus[0].vtype, vus[0].u.cstr = topic_vt, topic.encode()
-    vus[1].vtype, vus[1].u.mem = key_vt, Mem(ctypes.cast(keep[0], ctypes.c_void_p), len(key))
-    vus[2].vtype, vus[2].u.mem = value_vt, Mem(ctypes.cast(keep[1], ctypes.c_void_p), len(value))
-    vus[3].vtype, vus[3].u.header = (
-        header_vt,
-        Header(name, ctypes.cast(keep[2], ctypes.c_void_p), len(header)),
-    )
-    assert not lib.rd_kafka_produceva(producer, vus, 4), "produceva failed"
-    assert lib.rd_kafka_flush(producer, 30_000) == 0
-    lib.rd_kafka_destroy(producer)
+    keep: list[Any] = []
+
+    def send(topic: str, key: bytes, value: bytes, name: bytes, header: bytes) -> None:
+        buffers = [ctypes.create_string_buffer(b, len(b)) for b in (key, value, header)]
+        keep.extend(buffers)
+        vus = (Vu * 4)()
+        vus[0].vtype, vus[0].u.cstr = topic_vt, topic.encode()
+        vus[1].vtype, vus[1].u.mem = key_vt, Mem(ctypes.cast(buffers[0], ctypes.c_void_p), len(key))
+        vus[2].vtype, vus[2].u.mem = value_vt, Mem(ctypes.cast(buffers[1], ctypes.c_void_p), len(value))
+        vus[3].vtype, vus[3].u.header = (
+            header_vt,
+            Header(name, ctypes.cast(buffers[2], ctypes.c_void_p), len(header)),
+        )
+        assert not lib.rd_kafka_produceva(producer, vus, 4), "produceva failed"
+        assert lib.rd_kafka_flush(producer, 30_000) == 0
+
+    try:
+        if transactional_id:
+            assert not lib.rd_kafka_init_transactions(producer, 30_000), "init_transactions failed"
+            assert not lib.rd_kafka_begin_transaction(producer), "begin_transaction failed"
+        yield send
+        if transactional_id:
+            assert not lib.rd_kafka_abort_transaction(producer, 30_000), "abort_transaction failed"
+    finally:
+        lib.rd_kafka_destroy(producer)
 
 
 def dlq_pair(bootstrap: str, new_topic: NewTopicFactory, partitions: int = 1) -> tuple[str, str]:
