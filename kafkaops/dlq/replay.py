@@ -352,14 +352,19 @@ class Replayer:
     def _after_abort(self) -> None:
         """Before the aborted batch is tried again: its records must be closed on every target
         it may have written to (a marker the brokers skipped would let the retry's commit make
-        them visible with its own: dlq/left_open.py)."""
-        assert self._asker is not None
-        grace = min(LEFT_OPEN_GRACE, self.request.commit_timeout)
+        them visible with its own)."""
         for target, problem in self._targets_ok.items():
             if problem is None:
-                check_none_left_open(
-                    self._asker, self.props, target, self.request.source, grace=grace, timeout=10.0, ours=True
-                )
+                self._check_left_open(target, ours=True)
+
+    def _check_left_open(self, target: str, *, ours: bool = False) -> None:
+        """Nothing of this source may stay in a transaction left open on ``target``
+        (dlq/left_open.py): raises KafkaClientError when something does."""
+        assert self._asker is not None
+        grace = min(LEFT_OPEN_GRACE, self.request.commit_timeout)
+        check_none_left_open(
+            self._asker, self.props, target, self.request.source, grace=grace, timeout=10.0, ours=ours
+        )
 
     def _access(self, operation: str) -> dict[str, tuple[str | None, str | None]]:
         """What a replay request asks of each resource, for naming a denial: ``operation`` on
@@ -734,14 +739,9 @@ class Replayer:
                 self._targets_ok[target] = None
             except UsageError as exc:
                 self._targets_ok[target] = UsageError(f"{where}: {exc.message}", hint=exc.hint)
-            if self._targets_ok[target] is None and self._writing and self._asker is not None:
-                # Before the first write to it (init_transactions has run): nothing of this
-                # source may sit there in a transaction left open (dlq/left_open.py).
-                grace = min(LEFT_OPEN_GRACE, self.request.commit_timeout)
-                try:
-                    check_none_left_open(
-                        self._asker, self.props, target, self.request.source, grace=grace, timeout=10.0
-                    )
+            if self._targets_ok[target] is None and self._writing:
+                try:  # before the first write to it (init_transactions has run)
+                    self._check_left_open(target)
                 except KafkaClientError as exc:
                     self._targets_ok[target] = exc
         return self._targets_ok[target]
