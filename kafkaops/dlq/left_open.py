@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 from kafkaops.common.errors import KafkaAuthorizationError, KafkaClientError
 from kafkaops.common.escape import safe_text
 from kafkaops.dlq.reading import is_eof, is_record, read_consumer
-from kafkaops.dlq.record import REPLAYED_FROM, readable_headers
+from kafkaops.dlq.record import header_values, readable_headers, replayed_from_topic
 from kafkaops.kafka.errors import kafka_errors
-from kafkaops.kafka.metadata import open_ranges
+from kafkaops.kafka.metadata import open_transaction_starts
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
@@ -92,7 +92,7 @@ def _stable_offsets(admin: AdminClient, target: str, timeout: float) -> dict[int
     """``{partition: last stable offset}`` of the partitions of ``target`` where a transaction
     is open."""
     with kafka_errors(admin, f"read the offsets of {target!r}"):
-        return {p: start for p, (start, _end) in open_ranges(admin, target, timeout).items()}
+        return open_transaction_starts(admin, target, timeout)
 
 
 def _wait_closed_or_warn(
@@ -129,7 +129,6 @@ def _held_by(
     offset: the first record of the earliest open transaction) was replayed from ``source``."""
     from confluent_kafka import TopicPartition
 
-    mark = f"{source}/".encode()
     held: dict[int, int] = {}
     waiting = dict(starts)
     consumer = read_consumer(props, **{"isolation.level": "read_uncommitted"})
@@ -144,8 +143,7 @@ def _held_by(
                         continue
                     # A foreign record's header name may not be UTF-8: unreadable is not ours.
                     headers = readable_headers(msg)
-                    origin = dict(headers).get(REPLAYED_FROM) if headers else None  # the last one
-                    if isinstance(origin, bytes) and origin.startswith(mark):
+                    if headers and replayed_from_topic(header_values(headers), source):
                         held[partition] = waiting[partition]
                     del waiting[partition]
     finally:

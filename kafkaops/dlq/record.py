@@ -220,6 +220,12 @@ def parse_origin(headers: HeaderInput, dlq_topic: str, suffixes: Sequence[str]) 
     )
 
 
+def replayed_from_topic(values: Mapping[str, Any], source_topic: str) -> bool:
+    """Whether kafkaops replayed this record (last) from ``source_topic`` (replay_headers)."""
+    where = values.get(REPLAYED_FROM)
+    return isinstance(where, bytes) and where.startswith(f"{source_topic}/".encode())
+
+
 def replay_headers(
     headers: HeaderInput,
     *,

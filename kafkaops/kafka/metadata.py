@@ -257,10 +257,10 @@ def partition_offsets(
     return result
 
 
-def open_ranges(admin_client: AdminClient, topic: str, timeout: float) -> dict[int, tuple[int, int]]:
-    """``{partition: (last stable offset, end)}`` of the partitions of ``topic`` where a
-    transaction is open (the stable offset is behind the end): two batched ListOffsets requests,
-    read_committed and read_uncommitted. Failures raise confluent-kafka's exception."""
+def open_transaction_starts(admin_client: AdminClient, topic: str, timeout: float) -> dict[int, int]:
+    """``{partition: last stable offset}`` of the partitions of ``topic`` where a transaction is
+    open (the stable offset is behind the end): two batched ListOffsets requests, read_committed
+    and read_uncommitted. Failures raise confluent-kafka's exception."""
     from confluent_kafka import IsolationLevel, TopicPartition
     from confluent_kafka.admin import OffsetSpec
 
@@ -271,7 +271,7 @@ def open_ranges(admin_client: AdminClient, topic: str, timeout: float) -> dict[i
     latest = OffsetSpec.latest()
     stable = _list_offsets(admin_client, wanted, latest, IsolationLevel.READ_COMMITTED, deadline)
     ends = _list_offsets(admin_client, wanted, latest, IsolationLevel.READ_UNCOMMITTED, deadline)
-    return {p: (stable[(t, p)], ends[(t, p)]) for (t, p) in stable if stable[(t, p)] < ends.get((t, p), 0)}
+    return {p: offset for (_, p), offset in stable.items() if offset < ends.get((topic, p), 0)}
 
 
 def _list_offsets(
